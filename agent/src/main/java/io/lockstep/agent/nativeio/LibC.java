@@ -1,0 +1,90 @@
+package io.lockstep.agent.nativeio;
+
+import jnr.ffi.Pointer;
+import jnr.ffi.annotations.SaveError;
+import jnr.ffi.byref.IntByReference;
+
+/**
+ * The C library calls Java lacks, named and typed as in C. Use through {@link Native}, which
+ * reads errno right after each call and names the syscall and the path in its exception.
+ */
+@SaveError
+public interface LibC {
+    // fcntl commands (x86_64 / generic Linux values).
+    int F_GETFD = 1;
+    int F_SETFD = 2;
+    int F_GETLK = 5;
+    int F_SETLK = 6;
+    int F_SETLKW = 7;
+    int F_OFD_GETLK = 36;
+    int F_OFD_SETLK = 37;
+    int F_OFD_SETLKW = 38;
+    int FD_CLOEXEC = 1;
+
+    short F_RDLCK = 0;
+    short F_WRLCK = 1;
+    short F_UNLCK = 2;
+
+    int LOCK_SH = 1;
+    int LOCK_EX = 2;
+    int LOCK_NB = 4;
+    int LOCK_UN = 8;
+
+    int O_RDONLY = 0;
+    int O_WRONLY = 01;
+    int O_RDWR = 02;
+    int O_ACCMODE = 03;
+    int O_CREAT = 0100;
+    int O_NOCTTY = 0400;
+    int O_TRUNC = 01000;
+    int O_APPEND = 02000;
+    int O_NONBLOCK = 04000;
+    int O_DIRECTORY = 0200000;
+    int O_NOFOLLOW = 0400000;
+    int O_CLOEXEC = 02000000;
+    int O_PATH = 010000000;
+
+    int SEEK_SET = 0;
+    int AT_FDCWD = -100;
+    int AT_SYMLINK_FOLLOW = 0x400;
+
+    int EINTR = 4;
+    int EAGAIN = 11;
+    int EACCES = 13;
+    int EDEADLK = 35;
+    int EOVERFLOW = 75;
+    int EOPNOTSUPP = 95;
+    int ESRCH = 3;
+
+    int fcntl(int fd, int cmd, Pointer flock);
+
+    int fcntl(int fd, int cmd, int arg);
+
+    int flock(int fd, int operation);
+
+    int open(String path, int flags, int mode);
+
+    int close(int fd);
+
+    int dup2(int oldfd, int newfd);
+
+    long lseek(int fd, long offset, int whence);
+
+    int chdir(String path);
+
+    int setgid(int gid);
+
+    int setuid(int uid);
+
+    int setgroups(long size, Pointer list);
+
+    int kill(int pid, int sig);
+
+    int getpid();
+
+    int execve(String path, String[] argv, String[] envp);
+
+    int name_to_handle_at(int dirfd, String pathname, Pointer handle, IntByReference mountId, int flags);
+
+    String strerror(int errnum);
+}

@@ -1,0 +1,199 @@
+package io.lockstep.agent.nativeio;
+
+import jnr.ffi.LastError;
+import jnr.ffi.LibraryLoader;
+import jnr.ffi.Memory;
+import jnr.ffi.Pointer;
+import jnr.ffi.Runtime;
+import jnr.ffi.byref.IntByReference;
+
+/**
+ * Checked wrappers over {@link LibC}: every call reads errno immediately and throws a
+ * {@link NativeException} naming the syscall and the file or process it was applied to.
+ */
+public final class Native {
+    private static final LibC LIBC = LibraryLoader.create(LibC.class).load("c");
+    private static final Runtime RUNTIME = Runtime.getRuntime(LIBC);
+
+    /** sizeof(struct flock) on x86_64: type(2) whence(2) pad(4) start(8) len(8) pid(4) pad(4). */
+    static final int FLOCK_SIZE = 32;
+
+    private Native() {
+    }
+
+    public static LibC libc() {
+        return LIBC;
+    }
+
+    private static NativeException failure(String syscall, String subject) {
+        int errno = LastError.getLastError(RUNTIME);
+        return new NativeException(syscall, subject, errno, LIBC.strerror(errno));
+    }
+
+    /** A POSIX or OFD lock request or answer, as the kernel's struct flock carries it. */
+    public record Flock(short type, long start, long len, int pid) {
+        Pointer toMemory() {
+            Pointer p = Memory.allocateDirect(RUNTIME, FLOCK_SIZE, true);
+            p.putShort(0, type);
+            p.putShort(2, (short) LibC.SEEK_SET);
+            p.putLong(8, start);
+            p.putLong(16, len);
+            p.putInt(24, pid);
+            return p;
+        }
+
+        static Flock fromMemory(Pointer p) {
+            return new Flock(p.getShort(0), p.getLong(8), p.getLong(16), p.getInt(24));
+        }
+    }
+
+    /**
+     * fcntl with a struct flock (F_SETLK, F_SETLKW, F_GETLK and the OFD variants).
+     *
+     * @return the kernel's answer (meaningful for the GETLK commands), or null when a
+     *     non-blocking set found the range taken (EAGAIN/EACCES).
+     */
+    public static Flock fcntlLock(int fd, int cmd, Flock request, String path) throws NativeException {
+        Pointer mem = request.toMemory();
+        while (true) {
+            int rc = LIBC.fcntl(fd, cmd, mem);
+            if (rc == 0) {
+                return Flock.fromMemory(mem);
+            }
+            int errno = LastError.getLastError(RUNTIME);
+            if (errno == LibC.EINTR) {
+                continue;
+            }
+            if ((errno == LibC.EAGAIN || errno == LibC.EACCES)
+                    && (cmd == LibC.F_SETLK || cmd == LibC.F_OFD_SETLK)) {
+                return null;
+            }
+            throw new NativeException("fcntl", path + ", fd " + fd + ", cmd " + cmd, errno, LIBC.strerror(errno));
+        }
+    }
+
+    /** flock(2); returns false when LOCK_NB was given and the lock is taken. */
+    public static boolean flock(int fd, int operation, String path) throws NativeException {
+        while (true) {
+            if (LIBC.flock(fd, operation) == 0) {
+                return true;
+            }
+            int errno = LastError.getLastError(RUNTIME);
+            if (errno == LibC.EINTR) {
+                continue;
+            }
+            if (errno == LibC.EAGAIN && (operation & LibC.LOCK_NB) != 0) {
+                return false;
+            }
+            throw new NativeException("flock", path + ", fd " + fd, errno, LIBC.strerror(errno));
+        }
+    }
+
+    public static int open(String path, int flags, int mode) throws NativeException {
+        int fd = LIBC.open(path, flags, mode);
+        if (fd < 0) {
+            throw failure("open", path);
+        }
+        return fd;
+    }
+
+    public static void close(int fd) throws NativeException {
+        if (LIBC.close(fd) != 0) {
+            throw failure("close", "fd " + fd);
+        }
+    }
+
+    public static void dup2(int oldfd, int newfd, String path) throws NativeException {
+        if (LIBC.dup2(oldfd, newfd) < 0) {
+            throw failure("dup2", path + ", fd " + oldfd + " -> " + newfd);
+        }
+    }
+
+    public static void lseek(int fd, long offset, String path) throws NativeException {
+        if (LIBC.lseek(fd, offset, LibC.SEEK_SET) < 0) {
+            throw failure("lseek", path + ", fd " + fd);
+        }
+    }
+
+    public static int getFdFlags(int fd) throws NativeException {
+        int flags = LIBC.fcntl(fd, LibC.F_GETFD, 0);
+        if (flags < 0) {
+            throw failure("fcntl(F_GETFD)", "fd " + fd);
+        }
+        return flags;
+    }
+
+    public static void setCloseOnExec(int fd, boolean on) throws NativeException {
+        int flags = getFdFlags(fd);
+        int wanted = on ? (flags | LibC.FD_CLOEXEC) : (flags & ~LibC.FD_CLOEXEC);
+        if (wanted != flags && LIBC.fcntl(fd, LibC.F_SETFD, wanted) < 0) {
+            throw failure("fcntl(F_SETFD)", "fd " + fd);
+        }
+    }
+
+    public static void chdir(String path) throws NativeException {
+        if (LIBC.chdir(path) != 0) {
+            throw failure("chdir", path);
+        }
+    }
+
+    /** Drops to uid/gid for good: supplementary groups cleared first, gid before uid. */
+    public static void dropPrivileges(int uid, int gid) throws NativeException {
+        if (LIBC.setgroups(0, null) != 0) {
+            throw failure("setgroups", "uid " + uid);
+        }
+        if (LIBC.setgid(gid) != 0) {
+            throw failure("setgid", "gid " + gid);
+        }
+        if (LIBC.setuid(uid) != 0) {
+            throw failure("setuid", "uid " + uid);
+        }
+    }
+
+    /** kill(2); returns false when the process does not exist (ESRCH). */
+    public static boolean kill(int pid, int signal) throws NativeException {
+        if (LIBC.kill(pid, signal) == 0) {
+            return true;
+        }
+        int errno = LastError.getLastError(RUNTIME);
+        if (errno == LibC.ESRCH) {
+            return false;
+        }
+        throw new NativeException("kill", "pid " + pid + ", signal " + signal, errno, LIBC.strerror(errno));
+    }
+
+    public static int getpid() {
+        return LIBC.getpid();
+    }
+
+    /** execve(2): returns only by throwing. */
+    public static void execve(String path, String[] argv, String[] envp) throws NativeException {
+        String[] argvNullTerminated = java.util.Arrays.copyOf(argv, argv.length + 1);
+        String[] envpNullTerminated = java.util.Arrays.copyOf(envp, envp.length + 1);
+        LIBC.execve(path, argvNullTerminated, envpNullTerminated);
+        throw failure("execve", path);
+    }
+
+    /** A file handle from name_to_handle_at, or null when the file system does not support handles. */
+    public record FileHandle(int type, byte[] bytes, int mountId) {
+    }
+
+    public static FileHandle nameToHandle(String path) throws NativeException {
+        int maxBytes = 128; // MAX_HANDLE_SZ
+        Pointer handle = Memory.allocateDirect(RUNTIME, 8 + maxBytes, true);
+        handle.putInt(0, maxBytes);
+        IntByReference mountId = new IntByReference();
+        if (LIBC.name_to_handle_at(LibC.AT_FDCWD, path, handle, mountId, LibC.AT_SYMLINK_FOLLOW) != 0) {
+            int errno = LastError.getLastError(RUNTIME);
+            if (errno == LibC.EOPNOTSUPP) {
+                return null;
+            }
+            throw new NativeException("name_to_handle_at", path, errno, LIBC.strerror(errno));
+        }
+        int size = handle.getInt(0);
+        int type = handle.getInt(4);
+        byte[] bytes = new byte[size];
+        handle.get(8, bytes, 0, size);
+        return new FileHandle(type, bytes, mountId.intValue());
+    }
+}
