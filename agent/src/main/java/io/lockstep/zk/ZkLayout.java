@@ -1,0 +1,104 @@
+package io.lockstep.zk;
+
+import java.util.regex.Pattern;
+
+/**
+ * Where everything lives in ZooKeeper (DESIGN.md, "ZooKeeper layout"). The one place that
+ * builds paths, so that agents and coordinators can never disagree about them.
+ */
+public final class ZkLayout {
+    public static final String DEFAULT_ROOT = "/lockstep";
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
+
+    private final String root;
+
+    public ZkLayout(String root) {
+        if (!root.startsWith("/") || root.endsWith("/") || root.contains("//")) {
+            throw new IllegalArgumentException("ZooKeeper root must be an absolute path without a trailing slash: " + root);
+        }
+        this.root = root;
+    }
+
+    /** Group, host, op and checkpoint names become path segments: only a safe alphabet is allowed. */
+    public static String checkName(String kind, String name) {
+        if (name == null || !NAME.matcher(name).matches() || name.contains("..")) {
+            throw new IllegalArgumentException(kind + " name '" + name
+                    + "' is not valid: use 1-64 letters, digits, '_', '.', '-', starting with a letter or digit");
+        }
+        return name;
+    }
+
+    public String root() {
+        return root;
+    }
+
+    public String hosts() {
+        return root + "/hosts";
+    }
+
+    public String host(String host) {
+        return hosts() + "/" + checkName("host", host);
+    }
+
+    public String groups() {
+        return root + "/groups";
+    }
+
+    public String group(String group) {
+        return groups() + "/" + checkName("group", group);
+    }
+
+    public String members(String group) {
+        return group(group) + "/members";
+    }
+
+    public String member(String group, String host) {
+        return members(group) + "/" + checkName("host", host);
+    }
+
+    /** Persistent; its data version is the group's fencing epoch. */
+    public String epoch(String group) {
+        return group(group) + "/epoch";
+    }
+
+    /** Ephemeral: held by the coordinator that runs an operation on the group. */
+    public String lock(String group) {
+        return group(group) + "/lock";
+    }
+
+    public String ops(String group) {
+        return group(group) + "/ops";
+    }
+
+    public String op(String group, String op) {
+        return ops(group) + "/" + checkName("op", op);
+    }
+
+    public String owner(String group, String op) {
+        return op(group, op) + "/owner";
+    }
+
+    public String phase(String group, String op, Phase phase) {
+        return op(group, op) + "/" + phase.node();
+    }
+
+    public String phaseEntry(String group, String op, Phase phase, String host) {
+        return phase(group, op, phase) + "/" + checkName("host", host);
+    }
+
+    public String decision(String group, String op) {
+        return op(group, op) + "/decision";
+    }
+
+    public String checkpoints(String group) {
+        return group(group) + "/checkpoints";
+    }
+
+    public String checkpoint(String group, String id) {
+        return checkpoints(group) + "/" + checkName("checkpoint", id);
+    }
+
+    public String latest(String group) {
+        return group(group) + "/latest";
+    }
+}

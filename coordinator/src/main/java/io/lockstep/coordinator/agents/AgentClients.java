@@ -1,0 +1,41 @@
+package io.lockstep.coordinator.agents;
+
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.lockstep.proto.HostRecord;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+
+/** Channels to agents, one per endpoint, reused across calls and closed together. */
+public final class AgentClients implements AutoCloseable {
+    private static final int MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
+    private final Map<String, AgentClient> byEndpoint = new ConcurrentHashMap<>();
+
+    public AgentClient forHost(HostRecord host) {
+        return byEndpoint.computeIfAbsent(host.getEndpoint(), endpoint -> {
+            ManagedChannel channel = NettyChannelBuilder.forTarget(endpoint)
+                    .usePlaintext()
+                    .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                    .build();
+            return new AgentClient(host.getHostId(), channel);
+        });
+    }
+
+    @Override
+    public void close() {
+        for (AgentClient client : byEndpoint.values()) {
+            client.channel().shutdownNow();
+        }
+        for (AgentClient client : byEndpoint.values()) {
+            try {
+                client.channel().awaitTermination(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+        byEndpoint.clear();
+    }
+}

@@ -1,0 +1,69 @@
+package io.lockstep.coordinator.op;
+
+import io.lockstep.proto.OpKind;
+import io.lockstep.proto.OpRecord;
+import io.lockstep.zk.Phase;
+import io.lockstep.zk.ZkJson;
+import io.lockstep.zk.ZkLayout;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.api.transaction.CuratorOp;
+import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.KeeperException;
+import org.apache.zookeeper.data.Stat;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Step "Open": bumps the group's epoch (the version of groups/<g>/epoch) and writes the op record,
+ * its owner node and its barrier parents in one transaction.
+ */
+public final class OperationOpener {
+    private final CuratorFramework zk;
+    private final ZkLayout layout;
+
+    public OperationOpener(CuratorFramework zk, ZkLayout layout) {
+        this.zk = zk;
+        this.layout = layout;
+    }
+
+    public static String opId(OpKind kind, long epoch) {
+        String prefix = kind == OpKind.RESTORE ? "restore" : "ckpt";
+        return String.format(Locale.ROOT, "%s-%06d", prefix, epoch);
+    }
+
+    public OpenedOperation open(String group, OpRecord.Builder template) throws Exception {
+        String epochPath = layout.epoch(group);
+        zk.createContainers(layout.ops(group));
+        Stat current = zk.checkExists().forPath(epochPath);
+        if (current == null) {
+            try {
+                zk.create().creatingParentContainersIfNeeded().withMode(CreateMode.PERSISTENT).forPath(epochPath);
+            } catch (KeeperException.NodeExistsException createdConcurrently) {
+                // Another coordinator created it first; the versioned update below decides.
+            }
+            current = zk.checkExists().forPath(epochPath);
+        }
+        long epoch = current.getVersion() + 1L;
+        OpRecord record = template.clone().setEpoch(epoch).setOpId(opId(template.getKind(), epoch)).build();
+        String op = record.getOpId();
+        List<CuratorOp> ops = new ArrayList<>();
+        // The versioned setData makes the epoch bump and the op creation one atomic step: a
+        // concurrent opener fails here instead of getting the same epoch.
+        ops.add(zk.transactionOp().setData().withVersion(current.getVersion()).forPath(epochPath, new byte[0]));
+        ops.add(zk.transactionOp().create().withMode(CreateMode.PERSISTENT).forPath(layout.op(group, op), ZkJson.toBytes(record)));
+        ops.add(zk.transactionOp().create().withMode(CreateMode.EPHEMERAL).forPath(layout.owner(group, op),
+                record.getCoordinatorId().getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        for (Phase phase : Phase.values()) {
+            ops.add(zk.transactionOp().create().withMode(CreateMode.PERSISTENT).forPath(layout.phase(group, op, phase)));
+        }
+        try {
+            zk.transaction().forOperations(ops);
+        } catch (KeeperException.BadVersionException | KeeperException.NodeExistsException raced) {
+            throw new OperationFailedException(FailureReason.GROUP_BUSY, null,
+                    "another coordinator opened an operation on group " + group + " at the same time");
+        }
+        return new OpenedOperation(group, record);
+    }
+}

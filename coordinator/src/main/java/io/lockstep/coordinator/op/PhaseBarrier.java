@@ -1,0 +1,52 @@
+package io.lockstep.coordinator.op;
+
+import io.lockstep.zk.Phase;
+import io.lockstep.zk.ZkLayout;
+import org.apache.curator.framework.CuratorFramework;
+
+import java.time.Clock;
+import java.time.Instant;
+import java.util.Collection;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Waits until every participant has its entry under ops/<op>/<phase>. One getChildren with a
+ * watch per wake-up; the condition is re-checked after every wake, and the wait is bounded.
+ */
+public final class PhaseBarrier {
+    private final CuratorFramework zk;
+    private final ZkLayout layout;
+    private final Clock clock;
+
+    public PhaseBarrier(CuratorFramework zk, ZkLayout layout, Clock clock) {
+        this.zk = zk;
+        this.layout = layout;
+        this.clock = clock;
+    }
+
+    /**
+     * @return the participants still missing at the deadline; empty when the barrier is full
+     */
+    public Set<String> await(String group, String op, Phase phase, Collection<String> participants, Instant deadline)
+            throws Exception {
+        String path = layout.phase(group, op, phase);
+        while (true) {
+            CountDownLatch changed = new CountDownLatch(1);
+            List<String> present = zk.getChildren().usingWatcher(
+                    (org.apache.zookeeper.Watcher) event -> changed.countDown()).forPath(path);
+            Set<String> missing = new TreeSet<>(participants);
+            missing.removeAll(present);
+            if (missing.isEmpty()) {
+                return missing;
+            }
+            long remaining = deadline.toEpochMilli() - clock.millis();
+            if (remaining <= 0 || !changed.await(remaining, TimeUnit.MILLISECONDS)) {
+                return missing;
+            }
+        }
+    }
+}
