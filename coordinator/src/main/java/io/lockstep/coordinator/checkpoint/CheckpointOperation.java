@@ -1,17 +1,15 @@
 package io.lockstep.coordinator.checkpoint;
 
-import io.lockstep.coordinator.agents.AgentCallException;
 import io.lockstep.coordinator.agents.AgentClient;
+import io.lockstep.coordinator.op.AgentFanout;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.FailureReason;
-import io.lockstep.coordinator.op.GroupLock;
 import io.lockstep.coordinator.op.OpenedOperation;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
-import io.lockstep.coordinator.op.OperationOpener;
+import io.lockstep.coordinator.op.OperationSession;
 import io.lockstep.coordinator.op.ParallelCalls;
 import io.lockstep.coordinator.op.PhaseBarrier;
-import io.lockstep.coordinator.op.StaleOperations;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.CheckpointStore.StoredManifest;
 import io.lockstep.proto.AbortRequest;
@@ -20,7 +18,6 @@ import io.lockstep.proto.CatalogEntry;
 import io.lockstep.proto.CatalogManifest;
 import io.lockstep.proto.FreezeReply;
 import io.lockstep.proto.FreezeRequest;
-import io.lockstep.proto.HostRecord;
 import io.lockstep.proto.OpKind;
 import io.lockstep.proto.OpRecord;
 import io.lockstep.proto.ThawReply;
@@ -37,6 +34,7 @@ import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
@@ -67,83 +65,53 @@ public final class CheckpointOperation {
 
     public CheckpointResult run(String group) throws Exception {
         ZkLayout.checkName("group", group);
-        try (GroupLock lock = GroupLock.acquire(ctx.zk(), ctx.layout(), group, ctx.lockHolder(""))) {
-            new StaleOperations(ctx.zk(), ctx.layout()).abortOrphans(group);
+        try (OperationSession session = OperationSession.begin(ctx, group)) {
             List<String> participants = ctx.directory().members(group);
             if (participants.isEmpty()) {
                 throw new OperationFailedException(FailureReason.NO_PARTICIPANTS, null,
                         "group " + group + " has no processes on any live agent (no members under "
                                 + ctx.layout().members(group) + ")");
             }
-            Map<String, AgentClient> agents = resolveAgents(participants);
+            Map<String, AgentClient> agents = session.agents(participants);
             Instant deadline = ctx.clock().instant().plus(options.timeout());
-            OpenedOperation op = new OperationOpener(ctx.zk(), ctx.layout()).open(group, OpRecord.newBuilder()
+            OpenedOperation op = session.open(OpRecord.newBuilder()
                     .setKind(OpKind.CHECKPOINT)
                     .addAllParticipants(participants)
-                    .setCoordinatorId(ctx.coordinatorId())
-                    .setOpenedUnixMs(ctx.clock().millis())
                     .setDeadlineUnixMs(deadline.toEpochMilli()));
-            lock.describe(ctx.lockHolder(op.opId()));
-            try (ParallelCalls calls = new ParallelCalls(participants.size())) {
-                return new Run(op, agents, calls, deadline).execute();
-            } finally {
-                deleteOwner(op);
+            try (AgentFanout fanout = new AgentFanout(agents, listener)) {
+                return new Run(session, op, fanout, deadline).execute();
             }
         }
     }
 
-    private Map<String, AgentClient> resolveAgents(List<String> participants) throws Exception {
-        Map<String, AgentClient> agents = new LinkedHashMap<>();
-        for (String host : participants) {
-            HostRecord record = ctx.directory().host(host).orElseThrow(() -> new OperationFailedException(
-                    FailureReason.AGENT_UNAVAILABLE, host, "host " + host
-                    + " is a member of the group but its agent is not registered under " + ctx.layout().hosts()));
-            agents.put(host, ctx.clients().forHost(record));
-        }
-        return agents;
-    }
-
-    private void deleteOwner(OpenedOperation op) {
-        try {
-            ctx.zk().delete().guaranteed().forPath(ctx.layout().owner(op.group(), op.opId()));
-        } catch (KeeperException.NoNodeException alreadyGone) {
-            // Session expired: ZooKeeper removed it for us.
-        } catch (Exception e) {
-            LOG.warn("op {}: could not delete owner node: {}", op.opId(), e.toString());
-        }
-    }
-
-    /** The state of one execution: what has happened so far decides what the abort path must undo. */
+    /** One execution: what has happened so far decides what the abort path must undo. */
     private final class Run {
+        private final OperationSession session;
         private final OpenedOperation op;
-        private final Map<String, AgentClient> agents;
-        private final ParallelCalls calls;
+        private final AgentFanout fanout;
         private final Instant deadline;
         private final List<String> hosts;
-        private final Map<String, Long> phaseMicros = new LinkedHashMap<>();
-        private final List<StoredManifest> stored = new ArrayList<>();
 
-        Run(OpenedOperation op, Map<String, AgentClient> agents, ParallelCalls calls, Instant deadline) {
+        Run(OperationSession session, OpenedOperation op, AgentFanout fanout, Instant deadline) {
+            this.session = session;
             this.op = op;
-            this.agents = agents;
-            this.calls = calls;
+            this.fanout = fanout;
             this.deadline = deadline;
-            this.hosts = List.copyOf(agents.keySet());
+            this.hosts = fanout.hosts();
         }
 
         CheckpointResult execute() throws Exception {
             try {
                 Map<String, FreezeReply> frozen = freeze();
                 CaptureTotals totals = capture();
-                CatalogEntry entry = commit(frozen, totals);
+                CatalogEntry entry = commit(totals);
                 Map<String, ThawReply> thawed = thaw();
                 long window = frozenWindowMicros(frozen, thawed);
-                CatalogEntry finalEntry = entry.toBuilder().setFrozenWindowMs(TimeUnit.MICROSECONDS.toMillis(window)).build();
-                LOG.info("group {} op {} epoch {}: COMMIT checkpoint {} ({} hosts, {} processes, {} locks, {} files, frozen {} µs)",
-                        op.group(), op.opId(), op.epoch(), entry.getCheckpointId(), hosts.size(), totals.processes,
-                        totals.locks, totals.files, window);
+                LOG.info("group {} op {} epoch {}: COMMIT ({} hosts, {} processes, {} locks, {} files, frozen {} µs)",
+                        op.group(), op.opId(), op.epoch(), hosts.size(), totals.processes, totals.locks, totals.files,
+                        window);
                 return new CheckpointResult(entry.getCheckpointId(), op.group(), op.epoch(), hosts, totals.processes,
-                        totals.locks, totals.files, window, phaseMicros, finalEntry);
+                        totals.locks, totals.files, window, fanout.phaseMicros(), entry);
             } catch (OperationFailedException failure) {
                 throw abort(failure);
             } catch (Exception unexpected) {
@@ -154,64 +122,57 @@ public final class CheckpointOperation {
 
         private Map<String, FreezeReply> freeze() throws Exception {
             long start = System.nanoTime();
-            listener.phaseStarted("freeze", hosts.size());
             Instant freezeDeadline = earlier(ctx.clock().instant().plus(options.freezeTimeout()), deadline);
             FreezeRequest request = FreezeRequest.newBuilder()
                     .setCtx(op.context())
                     .setDeadlineUnixMs(freezeDeadline.toEpochMilli())
                     .setMaxFrozenMs(options.maxFrozen().toMillis())
                     .build();
-            Map<String, FreezeReply> replies = collect("freeze", FailureReason.FREEZE_FAILED,
-                    host -> agents.get(host).freeze(request, untilDeadline(freezeDeadline)),
+            Map<String, FreezeReply> replies = fanout.all("freeze", FailureReason.FREEZE_FAILED,
+                    (host, agent) -> agent.freeze(request, until(freezeDeadline)),
                     reply -> reply.getTasks() + " tasks frozen in " + reply.getFreezeMicros() + " µs ("
                             + reply.getFreezer() + (reply.getDegraded() ? ", degraded" : "") + ")");
-            Set<String> missing = new PhaseBarrier(ctx.zk(), ctx.layout(), ctx.clock())
-                    .await(op.group(), op.opId(), Phase.FROZEN, hosts, freezeDeadline);
-            if (!missing.isEmpty()) {
-                throw new OperationFailedException(FailureReason.BARRIER_TIMEOUT, missing.iterator().next(),
-                        "freeze barrier not full by its deadline: missing " + missing);
-            }
-            phaseEnded("freeze", start);
+            awaitBarrier(Phase.FROZEN, freezeDeadline);
+            fanout.phaseEnded("freeze", start);
             return replies;
         }
 
         private CaptureTotals capture() throws Exception {
             long start = System.nanoTime();
-            listener.phaseStarted("capture", hosts.size());
             CaptureRequest request = CaptureRequest.newBuilder().setCtx(op.context()).build();
             CaptureTotals totals = new CaptureTotals();
-            Map<String, StoredManifest> written = collect("capture", FailureReason.CAPTURE_FAILED, host -> {
-                AgentClient.CapturedManifest manifest = agents.get(host).capture(request, untilDeadline(deadline));
+            fanout.all("capture", FailureReason.CAPTURE_FAILED, (host, agent) -> {
+                AgentClient.CapturedManifest manifest = agent.capture(request, until(deadline));
                 String actual = CheckpointStore.sha256Hex(manifest.framed());
                 if (!actual.equals(manifest.sha256Hex())) {
                     throw new OperationFailedException(FailureReason.CAPTURE_FAILED, host, "manifest from host " + host
-                            + " arrived damaged: sha256 " + actual + ", agent sent " + manifest.sha256Hex());
+                            + " arrived damaged: sha256 " + actual + ", the agent sent " + manifest.sha256Hex());
                 }
                 StoredManifest file;
                 try {
                     file = ctx.store().write(op.group(), op.opId(), host, manifest.framed());
-                } catch (java.io.IOException e) {
+                } catch (IOException e) {
                     throw new OperationFailedException(FailureReason.STORE_FAILED, host, e.getMessage(), e);
                 }
-                synchronized (totals) {
-                    stored.add(file);
-                    totals.add(manifest);
-                }
+                totals.add(host, manifest, file);
                 return file;
             }, file -> file.size() + " bytes stored");
-            Set<String> missing = new PhaseBarrier(ctx.zk(), ctx.layout(), ctx.clock())
-                    .await(op.group(), op.opId(), Phase.CAPTURED, hosts, deadline);
-            if (!missing.isEmpty()) {
-                throw new OperationFailedException(FailureReason.BARRIER_TIMEOUT, missing.iterator().next(),
-                        "capture barrier not full by the deadline: missing " + missing);
-            }
-            totals.manifests.putAll(written);
-            phaseEnded("capture", start);
+            awaitBarrier(Phase.CAPTURED, deadline);
+            fanout.phaseEnded("capture", start);
             return totals;
         }
 
+        private void awaitBarrier(Phase phase, Instant until) throws Exception {
+            Set<String> missing = new PhaseBarrier(ctx.zk(), ctx.layout(), ctx.clock())
+                    .await(op.group(), op.opId(), phase, hosts, until);
+            if (!missing.isEmpty()) {
+                throw new OperationFailedException(FailureReason.BARRIER_TIMEOUT, missing.iterator().next(),
+                        phase.node() + " barrier not full by its deadline: missing " + missing);
+            }
+        }
+
         /** Step "Decide": one multi that checks every frozen node, creates COMMIT, the catalog entry and latest. */
-        private CatalogEntry commit(Map<String, FreezeReply> frozen, CaptureTotals totals) throws Exception {
+        private CatalogEntry commit(CaptureTotals totals) throws Exception {
             long start = System.nanoTime();
             CuratorFramework zk = ctx.zk();
             ZkLayout layout = ctx.layout();
@@ -252,7 +213,7 @@ public final class CheckpointOperation {
             } catch (KeeperException e) {
                 throw commitRefused(e);
             }
-            phaseEnded("commit", start);
+            fanout.phaseEnded("commit", start);
             return catalogEntry;
         }
 
@@ -273,14 +234,9 @@ public final class CheckpointOperation {
 
         private Map<String, ThawReply> thaw() {
             long start = System.nanoTime();
-            listener.phaseStarted("thaw", hosts.size());
             ThawRequest request = ThawRequest.newBuilder().setCtx(op.context()).build();
-            Map<String, ParallelCalls.Outcome<ThawReply>> outcomes = calls.run(hosts,
-                    host -> agents.get(host).thaw(request, options.rpcTimeout()),
-                    outcome -> listener.hostDone("thaw", outcome.hostId(), 0, hosts.size(),
-                            outcome.ok() ? "thawed" : ParallelCalls.describe(outcome.failure())));
             Map<String, ThawReply> replies = new LinkedHashMap<>();
-            outcomes.forEach((host, outcome) -> {
+            fanout.bestEffort("thaw", (host, agent) -> agent.thaw(request, options.rpcTimeout())).forEach((host, outcome) -> {
                 if (outcome.ok()) {
                     replies.put(host, outcome.value());
                 } else {
@@ -289,81 +245,34 @@ public final class CheckpointOperation {
                             ParallelCalls.describe(outcome.failure()));
                 }
             });
-            phaseEnded("thaw", start);
+            fanout.phaseEnded("thaw", start);
             return replies;
         }
 
         private OperationFailedException abort(OperationFailedException failure) {
-            Decision standing;
-            try {
-                standing = new Decisions(ctx.zk(), ctx.layout()).decide(op.group(), op.opId(),
-                        Decision.abort(failure.reason() + ": " + failure.getMessage()));
-            } catch (Exception zkDown) {
-                // Without ZooKeeper no decision can be written; agents abort themselves when the
-                // owner node's session expires.
-                LOG.error("op {}: cannot record ABORT: {}", op.opId(), zkDown.toString());
-                standing = Decision.abort(failure.getMessage());
-            }
+            Decision standing = session.decideAbort(failure);
             if (standing.isCommit()) {
-                // Cannot happen while we own the op (only we write COMMIT), but the decision in
+                // Only this coordinator writes COMMIT, so this means a bug; the decision in
                 // ZooKeeper is the truth and the report must say so.
                 return new OperationFailedException(failure.reason(), failure.hostId().orElse(null),
                         failure.getMessage() + " (but the operation was already committed)", failure);
             }
             AbortRequest request = AbortRequest.newBuilder().setCtx(op.context()).setReason(standing.reason()).build();
-            calls.run(hosts, host -> agents.get(host).abort(request, options.rpcTimeout()), outcome -> {
-                if (!outcome.ok()) {
-                    LOG.warn("op {}: abort not delivered, the agent aborts on the decision by itself: {}", op.opId(),
-                            ParallelCalls.describe(outcome.failure()));
-                }
-            });
+            fanout.bestEffort("abort", (host, agent) -> agent.abort(request, options.rpcTimeout())).values().stream()
+                    .filter(outcome -> !outcome.ok())
+                    .forEach(outcome -> LOG.warn("op {}: abort not delivered, the agent aborts on the decision: {}",
+                            op.opId(), ParallelCalls.describe(outcome.failure())));
             try {
                 ctx.store().delete(op.group(), op.opId());
-            } catch (java.io.IOException e) {
+            } catch (IOException e) {
                 LOG.warn("op {}: could not remove partial manifests: {}", op.opId(), e.toString());
             }
             LOG.info("group {} op {} epoch {}: ABORT {}", op.group(), op.opId(), op.epoch(), standing.reason());
             return failure;
         }
 
-        private <T> Map<String, T> collect(String phase, FailureReason reason, ParallelCalls.HostCall<T> call,
-                                           java.util.function.Function<T, String> detail) throws OperationFailedException {
-            int[] done = {0};
-            Map<String, ParallelCalls.Outcome<T>> outcomes = calls.run(hosts, call, outcome -> {
-                synchronized (done) {
-                    done[0]++;
-                    listener.hostDone(phase, outcome.hostId(), done[0], hosts.size(),
-                            outcome.ok() ? detail.apply(outcome.value()) : ParallelCalls.describe(outcome.failure()));
-                }
-            });
-            ParallelCalls.Outcome<T> failed = ParallelCalls.firstFailure(outcomes);
-            if (failed != null) {
-                Exception failure = failed.failure();
-                if (failure instanceof OperationFailedException known) {
-                    throw known;
-                }
-                FailureReason why = reason;
-                if (failure instanceof AgentCallException agentFailure && agentFailure.isStaleEpoch()) {
-                    why = FailureReason.STALE_EPOCH;
-                } else if (failure instanceof AgentCallException agentFailure
-                        && agentFailure.code() == io.grpc.Status.Code.UNAVAILABLE) {
-                    why = FailureReason.AGENT_UNAVAILABLE;
-                }
-                throw new OperationFailedException(why, failed.hostId(), ParallelCalls.describe(failure), failure);
-            }
-            Map<String, T> values = new LinkedHashMap<>();
-            outcomes.forEach((host, outcome) -> values.put(host, outcome.value()));
-            return values;
-        }
-
-        private void phaseEnded(String phase, long startNanos) {
-            long micros = (System.nanoTime() - startNanos) / 1000;
-            phaseMicros.put(phase, micros);
-            listener.phaseEnded(phase, micros);
-        }
-
-        private Duration untilDeadline(Instant until) {
-            return Duration.ofMillis(Math.max(1, until.toEpochMilli() - ctx.clock().millis()));
+        private Duration until(Instant when) {
+            return Duration.ofMillis(Math.max(1, when.toEpochMilli() - ctx.clock().millis()));
         }
     }
 
@@ -384,10 +293,11 @@ public final class CheckpointOperation {
         int files;
         final Map<String, StoredManifest> manifests = new LinkedHashMap<>();
 
-        void add(AgentClient.CapturedManifest manifest) {
+        synchronized void add(String host, AgentClient.CapturedManifest manifest, StoredManifest file) {
             processes += manifest.processes();
             locks += manifest.locks();
             files += manifest.files();
+            manifests.put(host, file);
         }
     }
 }

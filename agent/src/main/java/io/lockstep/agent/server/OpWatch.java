@@ -13,6 +13,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
+import java.util.Optional;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -20,13 +21,21 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 
 /**
- * The agent's watchdog over one frozen operation (DESIGN.md, "Applications never stay frozen
- * forever"). It thaws only when it is safe to: (a) a decision exists, (b) it wrote ABORT itself
- * because the owner vanished or the maximum frozen time passed, or (c) its own session must have
- * expired (then its frozen node is gone and no commit can include this host).
+ * The agent's watchdog over one operation it takes part in (DESIGN.md, "Applications never stay
+ * frozen forever"). It reports a verdict exactly once, and only when acting on it is safe: (a) a
+ * decision exists, (b) it wrote ABORT itself because the owner vanished or the maximum time
+ * passed, or (c) — when asked to — its own session must have expired, so that its barrier nodes
+ * are gone and no commit can include this host.
  */
-public final class FrozenOpWatch implements AutoCloseable {
-    private static final Logger LOG = LoggerFactory.getLogger(FrozenOpWatch.class);
+public final class OpWatch implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(OpWatch.class);
+
+    /** What the watch saw: the decision that stands, or none when the session was lost. */
+    public record Verdict(Optional<Decision> decision, String reason) {
+        public boolean committed() {
+            return decision.map(Decision::isCommit).orElse(false);
+        }
+    }
 
     private final CuratorFramework zk;
     private final ZkLayout layout;
@@ -35,19 +44,22 @@ public final class FrozenOpWatch implements AutoCloseable {
     private final String hostId;
     private final Duration sessionTimeout;
     private final ScheduledExecutorService timer;
-    private final Consumer<String> thaw;
+    private final boolean actOnSessionLoss;
+    private final Consumer<Verdict> onVerdict;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Watcher nodeWatcher = this::onNodeEvent;
     private final ConnectionStateListener connectionListener = this::onConnectionState;
-    private volatile ScheduledFuture<?> maxFrozenTimer;
+    private volatile ScheduledFuture<?> maxTimer;
     private volatile ScheduledFuture<?> sessionLossTimer;
     private volatile long lastContactNanos = System.nanoTime();
 
     /**
-     * @param thaw called at most once, with the reason, when it is safe to thaw
+     * @param actOnSessionLoss report a verdict without decision once the session must have expired
+     *     (right for a freeze: the frozen node is gone; wrong for a restore, which must learn the decision)
+     * @param onVerdict called at most once
      */
-    public FrozenOpWatch(CuratorFramework zk, ZkLayout layout, OpContext op, String hostId, Duration sessionTimeout,
-                         ScheduledExecutorService timer, Consumer<String> thaw) {
+    public OpWatch(CuratorFramework zk, ZkLayout layout, OpContext op, String hostId, Duration sessionTimeout,
+                   ScheduledExecutorService timer, boolean actOnSessionLoss, Consumer<Verdict> onVerdict) {
         this.zk = zk;
         this.layout = layout;
         this.decisions = new Decisions(zk, layout);
@@ -55,14 +67,15 @@ public final class FrozenOpWatch implements AutoCloseable {
         this.hostId = hostId;
         this.sessionTimeout = sessionTimeout;
         this.timer = timer;
-        this.thaw = thaw;
+        this.actOnSessionLoss = actOnSessionLoss;
+        this.onVerdict = onVerdict;
     }
 
-    /** Starts watching; {@code maxFrozen} counts from now. */
-    public void start(Duration maxFrozen) {
+    /** Starts watching; {@code maxTime} counts from now. */
+    public void start(Duration maxTime) {
         zk.getConnectionStateListenable().addListener(connectionListener);
-        maxFrozenTimer = timer.schedule(() -> abortAndThaw("maximum frozen time of " + maxFrozen.toMillis()
-                + " ms passed on host " + hostId), maxFrozen.toMillis(), TimeUnit.MILLISECONDS);
+        maxTimer = timer.schedule(() -> abortAndReport("maximum time of " + maxTime.toMillis()
+                + " ms for " + op.getOpId() + " passed on host " + hostId), maxTime.toMillis(), TimeUnit.MILLISECONDS);
         timer.execute(this::check);
     }
 
@@ -81,11 +94,11 @@ public final class FrozenOpWatch implements AutoCloseable {
             lastContactNanos = System.nanoTime();
             if (zk.checkExists().usingWatcher(nodeWatcher).forPath(layout.decision(op.getGroup(), op.getOpId())) != null) {
                 Decision decision = decisions.read(op.getGroup(), op.getOpId()).orElseThrow();
-                fire("decision " + decision);
+                fire(new Verdict(Optional.of(decision), "decision " + decision));
                 return;
             }
             if (zk.checkExists().usingWatcher(nodeWatcher).forPath(layout.owner(op.getGroup(), op.getOpId())) == null) {
-                abortAndThaw("coordinator of " + op.getOpId() + " lost (owner node gone) before a decision, seen by host "
+                abortAndReport("coordinator of " + op.getOpId() + " lost (owner node gone) before a decision, seen by host "
                         + hostId);
             }
         } catch (Exception e) {
@@ -94,18 +107,17 @@ public final class FrozenOpWatch implements AutoCloseable {
         }
     }
 
-    private void abortAndThaw(String reason) {
+    private void abortAndReport(String reason) {
         if (closed.get()) {
             return;
         }
         try {
             Decision standing = decisions.decide(op.getGroup(), op.getOpId(), Decision.abort(reason));
-            fire("decision " + standing);
+            fire(new Verdict(Optional.of(standing), "decision " + standing));
         } catch (Exception e) {
-            // No decision could be written: thawing now could break a commit that includes us.
-            // The session-loss path (or the external guard) thaws once our frozen node must be gone.
-            LOG.warn("op {} host {}: cannot write ABORT ({}); waiting for session expiry to thaw", op.getOpId(), hostId,
-                    e.toString());
+            // No decision could be written: acting now could break a commit that includes us. The
+            // session-loss path (or, for a freeze, the external guard) ends the wait.
+            LOG.warn("op {} host {}: cannot write ABORT ({}); waiting for ZooKeeper", op.getOpId(), hostId, e.toString());
         }
     }
 
@@ -116,11 +128,15 @@ public final class FrozenOpWatch implements AutoCloseable {
         switch (state) {
             case SUSPENDED -> LOG.warn("op {} host {}: ZooKeeper connection suspended while frozen", op.getOpId(), hostId);
             case LOST -> {
-                // The session must have expired by lastContact + sessionTimeout: thaw after that plus a margin.
+                if (!actOnSessionLoss) {
+                    return;
+                }
+                // The session must have expired by lastContact + sessionTimeout: act after that plus a margin.
                 long margin = Math.max(1000, sessionTimeout.toMillis() / 5);
                 long sinceContact = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - lastContactNanos);
                 long delay = Math.max(0, sessionTimeout.toMillis() + margin - sinceContact);
-                sessionLossTimer = timer.schedule(() -> fire("ZooKeeper session lost; session timeout passed"),
+                sessionLossTimer = timer.schedule(() -> fire(new Verdict(Optional.empty(),
+                                "ZooKeeper session of host " + hostId + " lost; session timeout passed")),
                         delay, TimeUnit.MILLISECONDS);
             }
             case RECONNECTED, CONNECTED -> {
@@ -132,16 +148,16 @@ public final class FrozenOpWatch implements AutoCloseable {
         }
     }
 
-    private void fire(String reason) {
+    private void fire(Verdict verdict) {
         if (closed.compareAndSet(false, true)) {
             cancelTimers();
-            thaw.accept(reason);
+            onVerdict.accept(verdict);
         }
     }
 
     private void cancelTimers() {
         zk.getConnectionStateListenable().removeListener(connectionListener);
-        ScheduledFuture<?> max = maxFrozenTimer;
+        ScheduledFuture<?> max = maxTimer;
         if (max != null) {
             max.cancel(false);
         }
@@ -151,7 +167,7 @@ public final class FrozenOpWatch implements AutoCloseable {
         }
     }
 
-    /** Stops watching without thawing (the agent thawed by another path). */
+    /** Stops watching without a verdict (the agent acted on the operation by another path). */
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {

@@ -1,0 +1,113 @@
+package io.lockstep.coordinator.op;
+
+import io.grpc.Status;
+import io.lockstep.coordinator.agents.AgentCallException;
+import io.lockstep.coordinator.agents.AgentClient;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * One phase's calls to all participating agents, in parallel, with progress reported per host and
+ * the first failure mapped to a {@link FailureReason} naming the host.
+ */
+public final class AgentFanout implements AutoCloseable {
+    private final Map<String, AgentClient> agents;
+    private final List<String> hosts;
+    private final ParallelCalls calls;
+    private final OperationListener listener;
+    private final Map<String, Long> phaseMicros = new LinkedHashMap<>();
+
+    public AgentFanout(Map<String, AgentClient> agents, OperationListener listener) {
+        this.agents = agents;
+        this.hosts = List.copyOf(agents.keySet());
+        this.calls = new ParallelCalls(hosts.size());
+        this.listener = listener;
+    }
+
+    public List<String> hosts() {
+        return hosts;
+    }
+
+    public AgentClient agent(String host) {
+        return agents.get(host);
+    }
+
+    @FunctionalInterface
+    public interface AgentCall<T> {
+        T call(String host, AgentClient agent) throws Exception;
+    }
+
+    /** Calls every host; all must succeed, else the first failure (in host order) is thrown. */
+    public <T> Map<String, T> all(String phase, FailureReason reason, AgentCall<T> call, Function<T, String> detail)
+            throws OperationFailedException {
+        return on(hosts, phase, reason, call, detail);
+    }
+
+    public <T> Map<String, T> on(List<String> someHosts, String phase, FailureReason reason, AgentCall<T> call,
+                                 Function<T, String> detail) throws OperationFailedException {
+        listener.phaseStarted(phase, someHosts.size());
+        int[] done = {0};
+        Map<String, ParallelCalls.Outcome<T>> outcomes = calls.run(someHosts, host -> call.call(host, agents.get(host)),
+                outcome -> {
+                    synchronized (done) {
+                        done[0]++;
+                        listener.hostDone(phase, outcome.hostId(), done[0], someHosts.size(),
+                                outcome.ok() ? detail.apply(outcome.value()) : ParallelCalls.describe(outcome.failure()));
+                    }
+                });
+        ParallelCalls.Outcome<T> failed = ParallelCalls.firstFailure(outcomes);
+        if (failed != null) {
+            throw asFailure(reason, failed.hostId(), failed.failure());
+        }
+        Map<String, T> values = new LinkedHashMap<>();
+        outcomes.forEach((host, outcome) -> values.put(host, outcome.value()));
+        return values;
+    }
+
+    /** Calls every host, best effort: failures are returned, not thrown (abort, thaw, release). */
+    public <T> Map<String, ParallelCalls.Outcome<T>> bestEffort(String phase, AgentCall<T> call) {
+        listener.phaseStarted(phase, hosts.size());
+        int[] done = {0};
+        return calls.run(hosts, host -> call.call(host, agents.get(host)), outcome -> {
+            synchronized (done) {
+                done[0]++;
+                listener.hostDone(phase, outcome.hostId(), done[0], hosts.size(),
+                        outcome.ok() ? "ok" : ParallelCalls.describe(outcome.failure()));
+            }
+        });
+    }
+
+    public static OperationFailedException asFailure(FailureReason reason, String host, Exception failure) {
+        if (failure instanceof OperationFailedException known) {
+            return known;
+        }
+        FailureReason why = reason;
+        if (failure instanceof AgentCallException agentFailure) {
+            if (agentFailure.isStaleEpoch()) {
+                why = FailureReason.STALE_EPOCH;
+            } else if (agentFailure.code() == Status.Code.UNAVAILABLE) {
+                why = FailureReason.AGENT_UNAVAILABLE;
+            }
+        }
+        return new OperationFailedException(why, host, ParallelCalls.describe(failure), failure);
+    }
+
+    /** Records a phase's duration from its start (System.nanoTime()). */
+    public void phaseEnded(String phase, long startNanos) {
+        long micros = (System.nanoTime() - startNanos) / 1000;
+        phaseMicros.put(phase, micros);
+        listener.phaseEnded(phase, micros);
+    }
+
+    public Map<String, Long> phaseMicros() {
+        return phaseMicros;
+    }
+
+    @Override
+    public void close() {
+        calls.close();
+    }
+}

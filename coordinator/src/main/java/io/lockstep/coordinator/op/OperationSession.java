@@ -1,0 +1,97 @@
+package io.lockstep.coordinator.op;
+
+import io.lockstep.coordinator.agents.AgentClient;
+import io.lockstep.proto.HostRecord;
+import io.lockstep.proto.OpRecord;
+import io.lockstep.zk.Decision;
+import io.lockstep.zk.Decisions;
+import org.apache.zookeeper.KeeperException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The frame every operation runs in: the group lock, clean-up of ops left by dead coordinators,
+ * the opened op with its owner node, and the agents of its participants. Closing it deletes the
+ * owner node and releases the lock.
+ */
+public final class OperationSession implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(OperationSession.class);
+
+    private final CoordinatorContext ctx;
+    private final GroupLock lock;
+    private final String group;
+    private OpenedOperation op;
+
+    private OperationSession(CoordinatorContext ctx, GroupLock lock, String group) {
+        this.ctx = ctx;
+        this.lock = lock;
+        this.group = group;
+    }
+
+    /** Takes the group's lock (fails fast when busy) and aborts orphaned ops. */
+    public static OperationSession begin(CoordinatorContext ctx, String group) throws Exception {
+        GroupLock lock = GroupLock.acquire(ctx.zk(), ctx.layout(), group, ctx.lockHolder(""));
+        try {
+            new StaleOperations(ctx.zk(), ctx.layout()).abortOrphans(group);
+        } catch (Exception e) {
+            lock.close();
+            throw e;
+        }
+        return new OperationSession(ctx, lock, group);
+    }
+
+    /** The agents of these hosts; a host without a live registration is unavailable. */
+    public Map<String, AgentClient> agents(Collection<String> hosts) throws Exception {
+        Map<String, AgentClient> agents = new LinkedHashMap<>();
+        for (String host : hosts) {
+            HostRecord record = ctx.directory().host(host).orElseThrow(() -> new OperationFailedException(
+                    FailureReason.AGENT_UNAVAILABLE, host, "no live agent registered for host " + host
+                    + " (no " + ctx.layout().host(host) + ")"));
+            agents.put(host, ctx.clients().forHost(record));
+        }
+        return agents;
+    }
+
+    public OpenedOperation open(OpRecord.Builder template) throws Exception {
+        op = new OperationOpener(ctx.zk(), ctx.layout()).open(group, template
+                .setCoordinatorId(ctx.coordinatorId())
+                .setOpenedUnixMs(ctx.clock().millis()));
+        lock.describe(ctx.lockHolder(op.opId()));
+        return op;
+    }
+
+    /**
+     * Writes ABORT unless a decision exists.
+     *
+     * @return the decision that stands (the truth, whoever wrote it)
+     */
+    public Decision decideAbort(OperationFailedException failure) {
+        try {
+            return new Decisions(ctx.zk(), ctx.layout()).decide(group, op.opId(),
+                    Decision.abort(failure.reason() + ": " + failure.getMessage()));
+        } catch (Exception zkDown) {
+            // Without ZooKeeper no decision can be written; the agents abort on their own when
+            // this coordinator's owner node disappears with its session.
+            LOG.error("op {}: cannot record ABORT: {}", op.opId(), zkDown.toString());
+            return Decision.abort(failure.getMessage());
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (op != null) {
+            try {
+                ctx.zk().delete().guaranteed().forPath(ctx.layout().owner(group, op.opId()));
+            } catch (KeeperException.NoNodeException alreadyGone) {
+                // The session expired and took it.
+            } catch (Exception e) {
+                LOG.warn("op {}: could not delete owner node: {}", op.opId(), e.toString());
+            }
+        }
+        lock.close();
+    }
+}
