@@ -22,18 +22,18 @@ public final class AgentRegistration implements AutoCloseable {
     private final CuratorFramework zk;
     private final ZkLayout layout;
     private final String hostId;
-    private final PersistentNode hostNode;
     private final Map<String, PersistentNode> memberships = new ConcurrentHashMap<>();
+    private PersistentNode hostNode;
 
-    public AgentRegistration(CuratorFramework zk, ZkLayout layout, HostRecord record) {
+    public AgentRegistration(CuratorFramework zk, ZkLayout layout, String hostId) {
         this.zk = zk;
         this.layout = layout;
-        this.hostId = record.getHostId();
-        this.hostNode = new PersistentNode(zk, CreateMode.EPHEMERAL, false, layout.host(hostId), ZkJson.toBytes(record));
+        this.hostId = hostId;
     }
 
-    /** Registers the host and waits (bounded) until the node exists. */
-    public void start(Duration timeout) throws IOException, InterruptedException {
+    /** Registers the host (once its endpoint is known) and waits, bounded, until the node exists. */
+    public void start(HostRecord record, Duration timeout) throws IOException, InterruptedException {
+        hostNode = new PersistentNode(zk, CreateMode.EPHEMERAL, false, layout.host(hostId), ZkJson.toBytes(record));
         hostNode.start();
         if (!hostNode.waitForInitialCreate(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
             throw new IOException("could not register " + layout.host(hostId) + " within " + timeout.toMillis() + " ms");
@@ -67,6 +67,8 @@ public final class AgentRegistration implements AutoCloseable {
         for (String group : memberships.keySet()) {
             leave(group);
         }
-        hostNode.close();
+        if (hostNode != null) {
+            hostNode.close();
+        }
     }
 }

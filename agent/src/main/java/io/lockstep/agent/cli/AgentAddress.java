@@ -1,0 +1,33 @@
+package io.lockstep.agent.cli;
+
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.lockstep.proto.AgentGrpc;
+import picocli.CommandLine.Option;
+
+import java.util.concurrent.TimeUnit;
+
+/** The local agent that client subcommands (run, adopt, status) talk to. */
+final class AgentAddress {
+    @Option(names = "--agent", defaultValue = "127.0.0.1:7411", description = "The agent's gRPC address (default: ${DEFAULT-VALUE}).")
+    String address;
+
+    @Option(names = "--rpc-timeout", defaultValue = "30s", converter = DurationConverter.class,
+            description = "Deadline of the call (default: ${DEFAULT-VALUE}).")
+    java.time.Duration timeout;
+
+    /** A channel and a stub with the deadline set; close the channel when done. */
+    record Connection(ManagedChannel channel, AgentGrpc.AgentBlockingStub stub) implements AutoCloseable {
+        @Override
+        public void close() throws InterruptedException {
+            channel.shutdownNow();
+            channel.awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
+    Connection connect() {
+        ManagedChannel channel = NettyChannelBuilder.forTarget(address).usePlaintext().build();
+        return new Connection(channel, AgentGrpc.newBlockingStub(channel).withDeadlineAfter(timeout.toMillis(),
+                TimeUnit.MILLISECONDS));
+    }
+}

@@ -1,0 +1,45 @@
+package io.lockstep.agent.cli;
+
+import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.agent.manifest.ManifestFormatException;
+import io.lockstep.agent.manifest.ManifestPrinter;
+import io.lockstep.proto.Manifest;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+@Command(name = "print", mixinStandardHelpOptions = true,
+        description = "Check a manifest file (format version, sha256) and print it as text or JSON.")
+final class PrintCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(paramLabel = "FILE", description = "A manifest written by 'agent capture' or found in the store.")
+    Path file;
+
+    @Option(names = "--json", description = "Print JSON.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        Manifest manifest;
+        try {
+            manifest = ManifestCodec.decode(Files.readAllBytes(file));
+        } catch (NoSuchFileException e) {
+            spec.commandLine().getErr().println("agent print: no such file: " + file);
+            return AgentMain.BAD_ARGUMENTS;
+        } catch (ManifestFormatException e) {
+            spec.commandLine().getErr().println("agent print: " + file + ": " + e.getMessage());
+            return AgentMain.FAILED;
+        }
+        spec.commandLine().getOut().println(json ? ManifestPrinter.toJson(manifest) : ManifestPrinter.toText(manifest));
+        return AgentMain.OK;
+    }
+}

@@ -1,0 +1,92 @@
+package io.lockstep.agent.cli;
+
+import io.lockstep.agent.cgroup.Backend;
+import io.lockstep.agent.server.AgentConfig;
+import io.lockstep.agent.server.AgentServer;
+import io.lockstep.zk.ZkConnect;
+import io.lockstep.zk.ZkLayout;
+import io.lockstep.zk.ZkUnavailableException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = {"Run the agent: register this host in ZooKeeper (hosts/<host-id>) and serve gRPC until stopped.",
+            "On SIGTERM it aborts any operation it takes part in and thaws its groups."})
+final class ServeCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--host-id", required = true, description = "This host's stable name in Lockstep (letters, digits, '.', '_', '-').")
+    String hostId;
+
+    @Option(names = "--listen", defaultValue = "127.0.0.1:7411",
+            description = "HOST:PORT of the gRPC server (default: ${DEFAULT-VALUE}; port 0 picks a free one).")
+    String listen;
+
+    @Option(names = "--zk", description = "ZooKeeper connect string (default: $LOCKSTEP_ZK, else the local embedded server).")
+    String zk;
+
+    @Option(names = "--zk-root", defaultValue = ZkLayout.DEFAULT_ROOT, description = "ZooKeeper root (default: ${DEFAULT-VALUE}).")
+    String zkRoot;
+
+    @Option(names = "--cgroup-root", defaultValue = "lockstep",
+            description = "Directory this agent owns under each cgroup hierarchy (default: ${DEFAULT-VALUE}).")
+    String cgroupRoot;
+
+    @Option(names = "--freezer", description = "Force a freezer backend: ${COMPLETION-CANDIDATES} (default: best available).")
+    Backend backend;
+
+    @Option(names = "--state-dir", description = "Restart specs, stub sockets and logs (default: /var/lib/lockstep/agent-<host-id>).")
+    Path stateDir;
+
+    @Option(names = "--session-timeout", defaultValue = "10s", converter = DurationConverter.class,
+            description = "ZooKeeper session timeout; bounds how long a cut-off agent stays frozen (default: ${DEFAULT-VALUE}).")
+    Duration sessionTimeout;
+
+    @Option(names = "--allow-root", description = "Let group commands and restored commands run as uid 0.")
+    boolean allowRoot;
+
+    @Option(names = "--port-file", description = "Write the bound port here once serving (for scripts using port 0).")
+    Path portFile;
+
+    @Override
+    public Integer call() throws Exception {
+        String connect = ZkConnect.resolve(zk);
+        Path state = stateDir != null ? stateDir : Path.of("/var/lib/lockstep", "agent-" + ZkLayout.checkName("host", hostId));
+        AgentConfig config = new AgentConfig(hostId, listen, connect, zkRoot, cgroupRoot, Optional.ofNullable(backend),
+                state, sessionTimeout, allowRoot);
+        AgentServer server;
+        try {
+            server = new AgentServer(config).start();
+        } catch (ZkUnavailableException e) {
+            spec.commandLine().getErr().println("agent: " + e.getMessage());
+            return AgentMain.ZK_UNREACHABLE;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                server.close();
+            } catch (Exception e) {
+                System.err.println("agent: shutdown: " + e);
+            } finally {
+                stopped.countDown();
+            }
+        }, "lockstep-agent-shutdown"));
+        if (portFile != null) {
+            java.nio.file.Files.writeString(portFile, Integer.toString(server.port()));
+        }
+        spec.commandLine().getOut().println("agent " + hostId + " serving on " + server.endpoint());
+        spec.commandLine().getOut().flush();
+        server.awaitTermination();
+        stopped.await();
+        return AgentMain.OK;
+    }
+}

@@ -1,0 +1,52 @@
+package io.lockstep.agent.cli;
+
+import com.google.protobuf.util.JsonFormat;
+import io.grpc.StatusRuntimeException;
+import io.lockstep.proto.GroupStatus;
+import io.lockstep.proto.StatusReply;
+import io.lockstep.proto.StatusRequest;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
+
+@Command(name = "status", mixinStandardHelpOptions = true,
+        description = "Ask the local agent what it manages: groups, whether frozen, processes, stubs, newest epoch.")
+final class StatusCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    AgentAddress agent;
+
+    @Option(names = "--group", description = "Only this group.")
+    String group;
+
+    @Option(names = "--json", description = "Print JSON.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        try (AgentAddress.Connection connection = agent.connect()) {
+            StatusReply reply = connection.stub().status(StatusRequest.newBuilder().setGroup(group == null ? "" : group).build());
+            PrintWriter out = spec.commandLine().getOut();
+            if (json) {
+                out.println(JsonFormat.printer().print(reply));
+                return AgentMain.OK;
+            }
+            out.printf("host %s (agent %s) %s%n", reply.getHostId(), reply.getVersion(), reply.getCapabilitiesList());
+            for (GroupStatus g : reply.getGroupsList()) {
+                out.printf("  group %-20s %s  %d processes  epoch %d%s%n", g.getGroup(), g.getFrozen() ? "FROZEN" : "running",
+                        g.getProcesses(), g.getNewestEpoch(),
+                        g.getCurrentOp().isEmpty() ? "" : "  op " + g.getCurrentOp() + (g.getStubs() > 0 ? " (" + g.getStubs() + " stubs)" : ""));
+            }
+            return AgentMain.OK;
+        } catch (StatusRuntimeException e) {
+            return ClientErrors.report(spec, "status", agent.address, e);
+        }
+    }
+}

@@ -1,0 +1,33 @@
+package io.lockstep.agent.server;
+
+import io.lockstep.agent.cgroup.Backend;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * How one agent runs.
+ *
+ * @param hostId the name this host has in Lockstep (stable across restarts and IP changes)
+ * @param listen host:port of the gRPC server (port 0 picks one)
+ * @param cgroupRoot the directory under each cgroup hierarchy that this agent owns
+ * @param backend forces a freezer backend; empty picks the best available
+ * @param stateDir restart specs and logs of the processes this agent started
+ * @param allowRoot lets restored commands run as uid 0
+ */
+public record AgentConfig(String hostId, String listen, String zkConnect, String zkRoot, String cgroupRoot,
+                          Optional<Backend> backend, Path stateDir, Duration sessionTimeout, boolean allowRoot) {
+    /** The safety margin added to the session timeout before an agent acts on session loss. */
+    public Duration sessionLossMargin() {
+        return Duration.ofMillis(Math.max(1000, sessionTimeout.toMillis() / 5));
+    }
+
+    /**
+     * A freeze is never bounded tighter than this: by then the agent's session has expired and its
+     * frozen node is gone, so no commit can include a host the guard thawed.
+     */
+    public Duration minimumMaxFrozen() {
+        return sessionTimeout.plus(sessionLossMargin()).plus(sessionLossMargin());
+    }
+}

@@ -1,0 +1,167 @@
+package io.lockstep.agent.server;
+
+import io.grpc.Server;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import io.lockstep.agent.cgroup.CgroupLayout;
+import io.lockstep.proto.HostRecord;
+import io.lockstep.zk.ZkClients;
+import io.lockstep.zk.ZkLayout;
+import org.apache.curator.framework.CuratorFramework;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A running agent: ZooKeeper session, cgroups, the gRPC server, and its registration under
+ * hosts/<host>. Start it, and close it to leave nothing behind.
+ */
+public final class AgentServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(AgentServer.class);
+    private static final int MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
+
+    private final AgentConfig config;
+    private CuratorFramework zk;
+    private Server server;
+    private AgentRegistration registration;
+    private CheckpointParticipant checkpoint;
+    private RestoreParticipant restore;
+    private ScheduledExecutorService timer;
+    private GroupRegistry groups;
+
+    public AgentServer(AgentConfig config) {
+        this.config = config;
+    }
+
+    public AgentServer start() throws Exception {
+        ZkLayout layout = new ZkLayout(config.zkRoot());
+        ZkLayout.checkName("host", config.hostId());
+        zk = ZkClients.connect(config.zkConnect(), config.sessionTimeout(), ZkClients.DEFAULT_CONNECT_TIMEOUT);
+        timer = Executors.newScheduledThreadPool(2, runnable -> {
+            Thread thread = new Thread(runnable, "lockstep-agent-watchdog-" + config.hostId());
+            thread.setDaemon(true);
+            return thread;
+        });
+        CgroupLayout cgroups = CgroupLayout.detect(config.cgroupRoot());
+        if (config.backend().isPresent()) {
+            cgroups = cgroups.withBackend(config.backend().get());
+        }
+        groups = new GroupRegistry(cgroups, config.stateDir());
+        EpochFence fence = new EpochFence();
+        OpAdmission admission = new OpAdmission(zk, layout, fence, config.hostId());
+        checkpoint = new CheckpointParticipant(config, zk, layout, admission, groups, timer);
+        List<String> capabilities = new ArrayList<>();
+        capabilities.add("freezer=" + cgroups.backend());
+        if (cgroups.degraded()) {
+            capabilities.add("degraded");
+        }
+        capabilities.add("locks=posix,ofd,flock");
+        capabilities.add("engine=exec");
+
+        HealthStatusManager health = new HealthStatusManager();
+        InetSocketAddress bind = parseListen(config.listen());
+        registration = new AgentRegistration(zk, layout, config.hostId());
+        restore = new RestoreParticipant(config, zk, layout, admission, groups, registration, timer);
+        GroupProcesses processes = new GroupProcesses(groups, registration, config.allowRoot());
+        AgentStatus status = new AgentStatus(config.hostId(), capabilities, groups, fence);
+        // The reconciler runs before the host is registered, so that no coordinator sees this
+        // host until it is consistent; the record needs the bound port, so the server starts first.
+        new Reconciler(zk, layout, config.hostId()).reconcile(groups, registration, fence);
+        server = NettyServerBuilder.forAddress(bind)
+                .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                .addService(new AgentService(config.hostId(), checkpoint, restore, processes, status))
+                .addService(health.getHealthService())
+                .addService(ProtoReflectionServiceV1.newInstance())
+                .build()
+                .start();
+        HostRecord record = HostRecord.newBuilder()
+                .setHostId(config.hostId())
+                .setEndpoint(endpoint(bind, server.getPort()))
+                .setVersion(AgentStatus.VERSION)
+                .addAllCapabilities(capabilities)
+                .setHostname(InetAddress.getLocalHost().getHostName())
+                .setPid((int) ProcessHandle.current().pid())
+                .setStartedUnixMs(System.currentTimeMillis())
+                .build();
+        registration.start(record, ZkClients.DEFAULT_CONNECT_TIMEOUT);
+        health.setStatus("", io.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING);
+        LOG.info("agent {} serving on {} (freezer {}, ZooKeeper {}{})", config.hostId(), record.getEndpoint(),
+                cgroups.backend(), config.zkConnect(), config.zkRoot());
+        return this;
+    }
+
+    public int port() {
+        return server.getPort();
+    }
+
+    public String endpoint() {
+        return endpoint(parseListen(config.listen()), server.getPort());
+    }
+
+    public GroupRegistry groups() {
+        return groups;
+    }
+
+    public AgentConfig config() {
+        return config;
+    }
+
+    public void awaitTermination() throws InterruptedException {
+        server.awaitTermination();
+    }
+
+    static InetSocketAddress parseListen(String listen) {
+        int colon = listen.lastIndexOf(':');
+        if (colon < 0) {
+            throw new IllegalArgumentException("--listen must be HOST:PORT, not '" + listen + "'");
+        }
+        String host = listen.substring(0, colon);
+        int port = Integer.parseInt(listen.substring(colon + 1));
+        return new InetSocketAddress(host.isEmpty() ? "0.0.0.0" : host, port);
+    }
+
+    private static String endpoint(InetSocketAddress bind, int port) {
+        String host = bind.getHostString();
+        if (host.equals("0.0.0.0") || host.equals("::")) {
+            try {
+                host = InetAddress.getLocalHost().getHostName();
+            } catch (IOException e) {
+                host = "127.0.0.1";
+            }
+        }
+        return host + ":" + port;
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (server != null) {
+            server.shutdown();
+            server.awaitTermination(5, TimeUnit.SECONDS);
+            server.shutdownNow();
+        }
+        if (checkpoint != null) {
+            checkpoint.abortAll("agent " + config.hostId() + " shutting down");
+        }
+        if (restore != null) {
+            restore.abortAll("agent " + config.hostId() + " shutting down");
+        }
+        if (registration != null) {
+            registration.close();
+        }
+        if (timer != null) {
+            timer.shutdownNow();
+        }
+        if (zk != null) {
+            zk.close();
+        }
+    }
+}

@@ -1,0 +1,150 @@
+package io.lockstep.agent.server;
+
+import com.google.protobuf.ByteString;
+import io.grpc.stub.StreamObserver;
+import io.lockstep.proto.AbortReply;
+import io.lockstep.proto.AbortRequest;
+import io.lockstep.proto.AdoptReply;
+import io.lockstep.proto.AdoptRequest;
+import io.lockstep.proto.AgentGrpc;
+import io.lockstep.proto.CaptureRequest;
+import io.lockstep.proto.FreezeReply;
+import io.lockstep.proto.FreezeRequest;
+import io.lockstep.proto.ManifestChunk;
+import io.lockstep.proto.PrepareReply;
+import io.lockstep.proto.PrepareRequest;
+import io.lockstep.proto.ReleaseReply;
+import io.lockstep.proto.ReleaseRequest;
+import io.lockstep.proto.RunReply;
+import io.lockstep.proto.RunRequest;
+import io.lockstep.proto.StageReply;
+import io.lockstep.proto.StageRequest;
+import io.lockstep.proto.StatusReply;
+import io.lockstep.proto.StatusRequest;
+import io.lockstep.proto.ThawReply;
+import io.lockstep.proto.ThawRequest;
+import io.lockstep.proto.ValidateReply;
+import io.lockstep.proto.ValidateRequest;
+
+import java.util.HexFormat;
+
+/** The agent's gRPC surface: translation only; the work is in the participants. */
+final class AgentService extends AgentGrpc.AgentImplBase {
+    private static final int CHUNK_BYTES = 1 << 20;
+
+    private final String hostId;
+    private final CheckpointParticipant checkpoint;
+    private final RestoreParticipant restore;
+    private final GroupProcesses processes;
+    private final AgentStatus status;
+
+    AgentService(String hostId, CheckpointParticipant checkpoint, RestoreParticipant restore, GroupProcesses processes,
+                 AgentStatus status) {
+        this.hostId = hostId;
+        this.checkpoint = checkpoint;
+        this.restore = restore;
+        this.processes = processes;
+        this.status = status;
+    }
+
+    @FunctionalInterface
+    private interface Call<T> {
+        T run() throws Exception;
+    }
+
+    private <T> void unary(String name, StreamObserver<T> observer, Call<T> call) {
+        T reply;
+        try {
+            reply = call.run();
+        } catch (Exception | Error e) {
+            observer.onError(GrpcErrors.toStatus(hostId, name, e));
+            return;
+        }
+        observer.onNext(reply);
+        observer.onCompleted();
+    }
+
+    @Override
+    public void freeze(FreezeRequest request, StreamObserver<FreezeReply> observer) {
+        unary("Freeze", observer, () -> checkpoint.freeze(request));
+    }
+
+    @Override
+    public void capture(CaptureRequest request, StreamObserver<ManifestChunk> observer) {
+        CheckpointParticipant.Captured captured;
+        try {
+            captured = checkpoint.capture(request);
+        } catch (Exception | Error e) {
+            observer.onError(GrpcErrors.toStatus(hostId, "Capture", e));
+            return;
+        }
+        byte[] framed = captured.framed();
+        for (int offset = 0; offset < framed.length || offset == 0; offset += CHUNK_BYTES) {
+            int length = Math.min(CHUNK_BYTES, framed.length - offset);
+            boolean last = offset + length >= framed.length;
+            ManifestChunk.Builder chunk = ManifestChunk.newBuilder().setData(ByteString.copyFrom(framed, offset, length))
+                    .setLast(last);
+            if (last) {
+                chunk.setSha256(ByteString.copyFrom(HexFormat.of().parseHex(captured.sha256Hex())))
+                        .setTotalLength(framed.length)
+                        .setProcesses(captured.stats().processes())
+                        .setLocks(captured.stats().locks())
+                        .setFiles(captured.stats().files());
+            }
+            observer.onNext(chunk.build());
+            if (last) {
+                break;
+            }
+        }
+        observer.onCompleted();
+    }
+
+    @Override
+    public void thaw(ThawRequest request, StreamObserver<ThawReply> observer) {
+        unary("Thaw", observer, () -> checkpoint.thaw(request));
+    }
+
+    @Override
+    public void abort(AbortRequest request, StreamObserver<AbortReply> observer) {
+        unary("Abort", observer, () -> {
+            checkpoint.abort(request);
+            restore.abort(request);
+            return AbortReply.newBuilder().setHostId(hostId).build();
+        });
+    }
+
+    @Override
+    public void validate(ValidateRequest request, StreamObserver<ValidateReply> observer) {
+        unary("Validate", observer, () -> restore.validate(request));
+    }
+
+    @Override
+    public void stage(StageRequest request, StreamObserver<StageReply> observer) {
+        unary("Stage", observer, () -> restore.stage(request));
+    }
+
+    @Override
+    public void prepare(PrepareRequest request, StreamObserver<PrepareReply> observer) {
+        unary("Prepare", observer, () -> restore.prepare(request));
+    }
+
+    @Override
+    public void release(ReleaseRequest request, StreamObserver<ReleaseReply> observer) {
+        unary("Release", observer, () -> restore.release(request));
+    }
+
+    @Override
+    public void run(RunRequest request, StreamObserver<RunReply> observer) {
+        unary("Run", observer, () -> processes.run(request));
+    }
+
+    @Override
+    public void adopt(AdoptRequest request, StreamObserver<AdoptReply> observer) {
+        unary("Adopt", observer, () -> processes.adopt(request));
+    }
+
+    @Override
+    public void status(StatusRequest request, StreamObserver<StatusReply> observer) {
+        unary("Status", observer, () -> status.status(request));
+    }
+}

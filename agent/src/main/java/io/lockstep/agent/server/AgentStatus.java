@@ -1,0 +1,51 @@
+package io.lockstep.agent.server;
+
+import io.lockstep.proto.GroupStatus;
+import io.lockstep.proto.StatusReply;
+import io.lockstep.proto.StatusRequest;
+
+import java.io.IOException;
+import java.util.List;
+
+/** What the agent answers to Status: itself, and per group whether it is frozen and what runs. */
+final class AgentStatus {
+    static final String VERSION = AgentStatus.class.getPackage().getImplementationVersion() == null
+            ? "dev" : AgentStatus.class.getPackage().getImplementationVersion();
+
+    private final String hostId;
+    private final List<String> capabilities;
+    private final GroupRegistry groups;
+    private final EpochFence fence;
+
+    AgentStatus(String hostId, List<String> capabilities, GroupRegistry groups, EpochFence fence) {
+        this.hostId = hostId;
+        this.capabilities = capabilities;
+        this.groups = groups;
+        this.fence = fence;
+    }
+
+    StatusReply status(StatusRequest request) throws IOException {
+        StatusReply.Builder reply = StatusReply.newBuilder().setHostId(hostId).setVersion(VERSION)
+                .addAllCapabilities(capabilities);
+        for (ManagedGroup group : groups.all().values()) {
+            if (!request.getGroup().isEmpty() && !request.getGroup().equals(group.name())) {
+                continue;
+            }
+            GroupStatus.Builder status = GroupStatus.newBuilder()
+                    .setGroup(group.name())
+                    .setFrozen(group.cgroup().isFrozen())
+                    .setProcesses(group.cgroup().pids().size())
+                    .setNewestEpoch(fence.newest(group.name()));
+            synchronized (group) {
+                if (group.frozen() != null) {
+                    status.setCurrentOp(group.frozen().op().getOpId());
+                }
+                if (group.restore() != null) {
+                    status.setCurrentOp(group.restore().op().getOpId()).setStubs(group.restore().stubCount());
+                }
+            }
+            reply.addGroups(status);
+        }
+        return reply.build();
+    }
+}

@@ -1,0 +1,250 @@
+package io.lockstep.agent.server;
+
+import io.grpc.Status;
+import io.lockstep.agent.capture.CaptureScope;
+import io.lockstep.agent.capture.CaptureStats;
+import io.lockstep.agent.capture.GroupCapturer;
+import io.lockstep.agent.cgroup.FreezeGuard;
+import io.lockstep.agent.cgroup.FreezeResult;
+import io.lockstep.agent.cgroup.Freezer;
+import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.proto.AbortRequest;
+import io.lockstep.proto.CaptureRequest;
+import io.lockstep.proto.FreezeReply;
+import io.lockstep.proto.FreezeRequest;
+import io.lockstep.proto.Manifest;
+import io.lockstep.proto.OpContext;
+import io.lockstep.proto.ThawReply;
+import io.lockstep.proto.ThawRequest;
+import io.lockstep.zk.Decision;
+import io.lockstep.zk.Decisions;
+import io.lockstep.zk.Phase;
+import io.lockstep.zk.ZkLayout;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.KeeperException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ScheduledExecutorService;
+
+/**
+ * This host's part of a checkpoint: freeze (with its guard and watchdog), capture, thaw, abort.
+ * The group thaws exactly once per freeze, on whichever safe path comes first.
+ */
+public final class CheckpointParticipant {
+    private static final Logger LOG = LoggerFactory.getLogger(CheckpointParticipant.class);
+
+    private final AgentConfig config;
+    private final CuratorFramework zk;
+    private final ZkLayout layout;
+    private final OpAdmission admission;
+    private final GroupRegistry groups;
+    private final ScheduledExecutorService timer;
+    private final GroupCapturer capturer = new GroupCapturer();
+
+    public CheckpointParticipant(AgentConfig config, CuratorFramework zk, ZkLayout layout, OpAdmission admission,
+                                 GroupRegistry groups, ScheduledExecutorService timer) {
+        this.config = config;
+        this.zk = zk;
+        this.layout = layout;
+        this.admission = admission;
+        this.groups = groups;
+        this.timer = timer;
+    }
+
+    public FreezeReply freeze(FreezeRequest request) throws Exception {
+        OpContext op = request.getCtx();
+        admission.admitNew(op);
+        ManagedGroup group = groups.open(op.getGroup());
+        synchronized (group) {
+            FrozenState current = group.frozen();
+            if (current != null) {
+                if (current.op().getOpId().equals(op.getOpId())) {
+                    return reply(current);
+                }
+                throw Status.FAILED_PRECONDITION.withDescription("group " + op.getGroup() + " is already frozen for op "
+                        + current.op().getOpId()).asRuntimeException();
+            }
+            Duration maxFrozen = Duration.ofMillis(Math.max(request.getMaxFrozenMs(), config.minimumMaxFrozen().toMillis()));
+            Freezer freezer = group.cgroup().freezer();
+            long startedMicros = nowMicros();
+            FreezeGuard guard = FreezeGuard.arm(freezer, maxFrozen);
+            FreezeResult result;
+            try {
+                result = freezer.freeze(Instant.ofEpochMilli(request.getDeadlineUnixMs()));
+            } catch (IOException | RuntimeException e) {
+                guard.cancel();
+                throw e;
+            }
+            try {
+                zk.create().withMode(CreateMode.EPHEMERAL).forPath(layout.phaseEntry(op.getGroup(), op.getOpId(),
+                        Phase.FROZEN, config.hostId()));
+            } catch (Exception e) {
+                freezer.thaw();
+                guard.cancel();
+                throw e;
+            }
+            OpWatch watch = new OpWatch(zk, layout, op, config.hostId(), config.sessionTimeout(), timer, true,
+                    verdict -> thawQuietly(group, op, verdict.reason()));
+            FrozenState state = new FrozenState(op, guard, watch, result, startedMicros);
+            group.frozen(state);
+            watch.start(maxFrozen);
+            LOG.info("group {} op {} epoch {} host {}: frozen {} tasks in {} µs ({})", op.getGroup(), op.getOpId(),
+                    op.getEpoch(), config.hostId(), result.tasks(), result.micros(), result.backend());
+            return reply(state);
+        }
+    }
+
+    private FreezeReply reply(FrozenState state) {
+        return FreezeReply.newBuilder()
+                .setHostId(config.hostId())
+                .setFreezer(state.result().backend().toString())
+                .setDegraded(state.result().degraded())
+                .setTasks(state.result().tasks())
+                .setFreezeMicros(state.result().micros())
+                .setFreezeStartedUnixMicros(state.startedUnixMicros())
+                .build();
+    }
+
+    /** The framed manifest of the frozen group, and its totals. */
+    public record Captured(byte[] framed, String sha256Hex, CaptureStats stats) {
+    }
+
+    public Captured capture(CaptureRequest request) throws Exception {
+        OpContext op = request.getCtx();
+        admission.admit(op);
+        ManagedGroup group = requireFrozenFor(op);
+        Manifest manifest;
+        synchronized (group) {
+            requireFrozenFor(op);
+            FrozenState state = group.frozen();
+            Set<Integer> pids = group.cgroup().pids();
+            manifest = capturer.capture(new CaptureScope(op.getGroup(), config.hostId(), op.getOpId(), op.getEpoch(),
+                    state.result().backend().toString(), state.result().degraded(), new ArrayList<>(pids),
+                    group.specs().forPids(pids)));
+        }
+        byte[] framed = ManifestCodec.encode(manifest);
+        zk.create().withMode(CreateMode.EPHEMERAL).forPath(layout.phaseEntry(op.getGroup(), op.getOpId(),
+                Phase.CAPTURED, config.hostId()));
+        CaptureStats stats = CaptureStats.of(manifest);
+        LOG.info("group {} op {} epoch {} host {}: captured {} processes, {} locks, {} files ({} bytes)", op.getGroup(),
+                op.getOpId(), op.getEpoch(), config.hostId(), stats.processes(), stats.locks(), stats.files(), framed.length);
+        return new Captured(framed, ManifestCodec.sha256Hex(framed), stats);
+    }
+
+    private ManagedGroup requireFrozenFor(OpContext op) {
+        ManagedGroup group = groups.find(op.getGroup()).orElseThrow(() -> Status.FAILED_PRECONDITION
+                .withDescription("group " + op.getGroup() + " is not managed by host " + config.hostId()).asRuntimeException());
+        FrozenState state = group.frozen();
+        if (state == null || !state.op().getOpId().equals(op.getOpId())) {
+            throw Status.FAILED_PRECONDITION.withDescription("group " + op.getGroup() + " on host " + config.hostId()
+                    + " is not frozen for op " + op.getOpId() + " (thawed by its watchdog or never frozen)").asRuntimeException();
+        }
+        return group;
+    }
+
+    /** Thaw on the coordinator's word — only once a decision exists, so a commit cannot be undercut. */
+    public ThawReply thaw(ThawRequest request) throws Exception {
+        OpContext op = request.getCtx();
+        admission.admit(op);
+        Optional<Decision> decision = new Decisions(zk, layout).read(op.getGroup(), op.getOpId());
+        if (decision.isEmpty()) {
+            throw Status.FAILED_PRECONDITION.withDescription("op " + op.getOpId() + " has no decision yet: host "
+                    + config.hostId() + " does not thaw before one exists").asRuntimeException();
+        }
+        boolean wasFrozen = thawIfFrozenFor(groups.find(op.getGroup()), op, "thaw requested after " + decision.get());
+        return ThawReply.newBuilder().setHostId(config.hostId()).setWasFrozen(wasFrozen)
+                .setThawedAtUnixMicros(nowMicros()).build();
+    }
+
+    /** Abort: make sure ABORT stands (unless COMMIT already does), then thaw. */
+    public void abort(AbortRequest request) throws Exception {
+        OpContext op = request.getCtx();
+        admission.admit(op);
+        Decision standing = new Decisions(zk, layout).decide(op.getGroup(), op.getOpId(),
+                Decision.abort(request.getReason().isEmpty() ? "aborted by coordinator" : request.getReason()));
+        thawIfFrozenFor(groups.find(op.getGroup()), op, "abort requested; decision " + standing);
+    }
+
+    private boolean thawIfFrozenFor(Optional<ManagedGroup> maybeGroup, OpContext op, String reason) throws IOException {
+        if (maybeGroup.isEmpty()) {
+            return false;
+        }
+        ManagedGroup group = maybeGroup.get();
+        synchronized (group) {
+            FrozenState state = group.frozen();
+            if (state == null || !state.op().getOpId().equals(op.getOpId())) {
+                return false;
+            }
+            thawNow(group, state, reason);
+            return true;
+        }
+    }
+
+    private void thawQuietly(ManagedGroup group, OpContext op, String reason) {
+        try {
+            thawIfFrozenFor(Optional.of(group), op, reason);
+        } catch (IOException e) {
+            // The external guard thaws at the maximum frozen time regardless.
+            LOG.error("group {} op {} host {}: thaw failed ({}); the freeze guard thaws at its deadline", op.getGroup(),
+                    op.getOpId(), config.hostId(), e.toString());
+        }
+    }
+
+    /** Caller holds the group's monitor. */
+    private void thawNow(ManagedGroup group, FrozenState state, String reason) throws IOException {
+        state.watch().close();
+        group.cgroup().freezer().thaw();
+        boolean guardStillArmed = state.guard().cancel();
+        group.frozen(null);
+        OpContext op = state.op();
+        for (Phase phase : new Phase[] {Phase.CAPTURED, Phase.FROZEN}) {
+            try {
+                zk.delete().forPath(layout.phaseEntry(op.getGroup(), op.getOpId(), phase, config.hostId()));
+            } catch (KeeperException.NoNodeException gone) {
+                // Never created, or removed with an expired session.
+            } catch (Exception e) {
+                LOG.warn("op {} host {}: cannot remove {} node: {}", op.getOpId(), config.hostId(), phase.node(), e.toString());
+            }
+        }
+        LOG.info("group {} op {} epoch {} host {}: thawed ({}){}", op.getGroup(), op.getOpId(), op.getEpoch(),
+                config.hostId(), reason, guardStillArmed ? "" : " — the freeze guard had already thawed it");
+    }
+
+    /**
+     * Agent shutdown: every group still frozen is aborted, then thawed. Where ABORT cannot be
+     * written (ZooKeeper gone) the group stays frozen for the freeze guard to thaw: thawing
+     * without a decision could undercut a commit.
+     */
+    public void abortAll(String reason) {
+        for (ManagedGroup group : groups.all().values()) {
+            synchronized (group) {
+                FrozenState state = group.frozen();
+                if (state == null) {
+                    continue;
+                }
+                OpContext op = state.op();
+                try {
+                    Decision standing = new Decisions(zk, layout).decide(op.getGroup(), op.getOpId(),
+                            Decision.abort(reason + " on host " + config.hostId()));
+                    thawNow(group, state, reason + "; decision " + standing);
+                } catch (Exception e) {
+                    LOG.error("group {} op {}: cannot abort at shutdown ({}); the freeze guard thaws it", group.name(),
+                            op.getOpId(), e.toString());
+                }
+            }
+        }
+    }
+
+    static long nowMicros() {
+        Instant now = Instant.now();
+        return now.getEpochSecond() * 1_000_000L + now.getNano() / 1000;
+    }
+}

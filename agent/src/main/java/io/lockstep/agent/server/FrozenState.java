@@ -1,0 +1,9 @@
+package io.lockstep.agent.server;
+
+import io.lockstep.agent.cgroup.FreezeGuard;
+import io.lockstep.agent.cgroup.FreezeResult;
+import io.lockstep.proto.OpContext;
+
+/** A group frozen for one checkpoint operation: what to undo when it thaws. */
+record FrozenState(OpContext op, FreezeGuard guard, OpWatch watch, FreezeResult result, long startedUnixMicros) {
+}

@@ -1,0 +1,170 @@
+package io.lockstep.agent.server;
+
+import io.grpc.Status;
+import io.lockstep.proto.AdoptReply;
+import io.lockstep.proto.AdoptRequest;
+import io.lockstep.proto.RestartSpec;
+import io.lockstep.proto.RunReply;
+import io.lockstep.proto.RunRequest;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * Puts processes into groups: {@code agent run} starts a command inside the group's cgroup and
+ * records how to start it again; {@code adopt} moves a running process (and its descendants) in
+ * and records its command line, cwd and environment from /proc as its restart spec.
+ */
+public final class GroupProcesses {
+    private static final Logger LOG = LoggerFactory.getLogger(GroupProcesses.class);
+    private static final Path SETPRIV = Path.of("/usr/bin/setpriv");
+
+    private final GroupRegistry groups;
+    private final AgentRegistration registration;
+    private final boolean allowRoot;
+
+    public GroupProcesses(GroupRegistry groups, AgentRegistration registration, boolean allowRoot) {
+        this.groups = groups;
+        this.registration = registration;
+        this.allowRoot = allowRoot;
+    }
+
+    public RunReply run(RunRequest request) throws IOException {
+        if (request.getArgvCount() == 0) {
+            throw Status.INVALID_ARGUMENT.withDescription("run: no command given").asRuntimeException();
+        }
+        ManagedGroup group = groups.open(request.getGroup());
+        RestartSpec spec = RestartSpec.newBuilder()
+                .addAllArgv(request.getArgvList())
+                .setCwd(request.getCwd().isEmpty() ? "/" : request.getCwd())
+                .putAllEnv(request.getEnvMap())
+                .setUid(request.getUid())
+                .setGid(request.getGid())
+                .build();
+        List<String> command = new ArrayList<>(group.cgroup().entryCommand());
+        command.addAll(dropPrivileges(spec.getUid(), spec.getGid()));
+        command.addAll(spec.getArgvList());
+        Path logs = groups.logDir(group.name());
+        Files.createDirectories(logs);
+        ProcessBuilder builder = new ProcessBuilder(command)
+                .directory(new File(spec.getCwd()))
+                .redirectInput(new File("/dev/null"));
+        builder.environment().clear();
+        builder.environment().putAll(spec.getEnvMap());
+        Path log = Files.createTempFile(logs, "run-", ".log");
+        builder.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        Process process = builder.start();
+        int pid = (int) process.pid();
+        // A pid set (SIGSTOP backend) has no entry command: the process joins right after it starts.
+        if (group.cgroup().entryCommand().isEmpty()) {
+            group.cgroup().addProcess(pid);
+        }
+        Files.move(log, logs.resolve(pid + ".log"));
+        group.specs().put(pid, spec);
+        registration.join(group.name());
+        LOG.info("group {}: started pid {}: {}", group.name(), pid, spec.getArgvList());
+        return RunReply.newBuilder().setPid(pid).build();
+    }
+
+    /** The command prefix that runs the rest as uid/gid; nothing for root. */
+    private List<String> dropPrivileges(int uid, int gid) {
+        if (uid == 0 && gid == 0) {
+            if (!allowRoot) {
+                throw Status.PERMISSION_DENIED.withDescription("refusing to run a group command as root: pass a uid/gid, "
+                        + "or start the agent with --allow-root").asRuntimeException();
+            }
+            return List.of();
+        }
+        return List.of(SETPRIV.toString(), "--reuid=" + uid, "--regid=" + gid, "--clear-groups", "--");
+    }
+
+    public AdoptReply adopt(AdoptRequest request) throws IOException {
+        int root = request.getPid();
+        Path proc = Path.of("/proc", Integer.toString(root));
+        if (!Files.isDirectory(proc)) {
+            throw Status.NOT_FOUND.withDescription("adopt: no process " + root).asRuntimeException();
+        }
+        ManagedGroup group = groups.open(request.getGroup());
+        Set<Integer> tree = descendants(root);
+        for (int pid : tree) {
+            group.cgroup().addProcess(pid);
+            group.specs().put(pid, specFromProc(pid));
+        }
+        registration.join(group.name());
+        LOG.info("group {}: adopted pid {} with {} processes", group.name(), root, tree.size());
+        return AdoptReply.newBuilder().setPid(root).setTasks(tree.size()).build();
+    }
+
+    static Set<Integer> descendants(int root) throws IOException {
+        Set<Integer> all = new TreeSet<>();
+        List<Integer> todo = new ArrayList<>(List.of(root));
+        while (!todo.isEmpty()) {
+            int pid = todo.remove(todo.size() - 1);
+            if (!all.add(pid)) {
+                continue;
+            }
+            Path tasks = Path.of("/proc", Integer.toString(pid), "task");
+            if (!Files.isDirectory(tasks)) {
+                continue;
+            }
+            try (var threads = Files.list(tasks)) {
+                for (Path task : (Iterable<Path>) threads::iterator) {
+                    Path children = task.resolve("children");
+                    if (Files.exists(children)) {
+                        for (String child : Files.readString(children).trim().split("\\s+")) {
+                            if (!child.isEmpty()) {
+                                todo.add(Integer.parseInt(child));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return all;
+    }
+
+    private static RestartSpec specFromProc(int pid) throws IOException {
+        Path proc = Path.of("/proc", Integer.toString(pid));
+        RestartSpec.Builder spec = RestartSpec.newBuilder()
+                .addAllArgv(nulSeparated(Files.readAllBytes(proc.resolve("cmdline"))))
+                .setCwd(Files.readSymbolicLink(proc.resolve("cwd")).toString());
+        for (String entry : nulSeparated(Files.readAllBytes(proc.resolve("environ")))) {
+            int eq = entry.indexOf('=');
+            if (eq > 0) {
+                spec.putEnv(entry.substring(0, eq), entry.substring(eq + 1));
+            }
+        }
+        for (String line : Files.readAllLines(proc.resolve("status"))) {
+            if (line.startsWith("Uid:")) {
+                spec.setUid(Integer.parseInt(line.split("\\s+")[1]));
+            } else if (line.startsWith("Gid:")) {
+                spec.setGid(Integer.parseInt(line.split("\\s+")[1]));
+            }
+        }
+        return spec.build();
+    }
+
+    private static List<String> nulSeparated(byte[] data) {
+        List<String> parts = new ArrayList<>();
+        int start = 0;
+        for (int i = 0; i < data.length; i++) {
+            if (data[i] == 0) {
+                parts.add(new String(data, start, i - start, StandardCharsets.UTF_8));
+                start = i + 1;
+            }
+        }
+        if (start < data.length) {
+            parts.add(new String(data, start, data.length - start, StandardCharsets.UTF_8));
+        }
+        return parts;
+    }
+}

@@ -1,0 +1,50 @@
+package io.lockstep.agent.server;
+
+import io.lockstep.agent.cgroup.GroupCgroup;
+
+/**
+ * One group on this host: its cgroup, the restart specs of its processes, and the operation it
+ * takes part in now (at most one checkpoint freeze and one restore at a time). Callers
+ * synchronize on the instance while they change the operation state.
+ */
+public final class ManagedGroup {
+    private final String name;
+    private final GroupCgroup cgroup;
+    private final RestartSpecs specs;
+    private FrozenState frozen;
+    private RestoreSession restore;
+
+    ManagedGroup(String name, GroupCgroup cgroup, RestartSpecs specs) {
+        this.name = name;
+        this.cgroup = cgroup;
+        this.specs = specs;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public GroupCgroup cgroup() {
+        return cgroup;
+    }
+
+    public RestartSpecs specs() {
+        return specs;
+    }
+
+    FrozenState frozen() {
+        return frozen;
+    }
+
+    void frozen(FrozenState state) {
+        this.frozen = state;
+    }
+
+    RestoreSession restore() {
+        return restore;
+    }
+
+    void restore(RestoreSession session) {
+        this.restore = session;
+    }
+}

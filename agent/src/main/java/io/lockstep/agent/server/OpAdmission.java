@@ -1,0 +1,64 @@
+package io.lockstep.agent.server;
+
+import io.grpc.Status;
+import io.lockstep.proto.OpContext;
+import io.lockstep.proto.OpRecord;
+import io.lockstep.zk.ZkJson;
+import io.lockstep.zk.ZkLayout;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.zookeeper.KeeperException;
+import org.apache.zookeeper.data.Stat;
+
+/**
+ * Admits an operation request at its start: the epoch must not be older than the group's epoch
+ * in ZooKeeper or any the agent has seen, the op must exist with that epoch, and this host must
+ * be one of its participants. Later requests of the same op only pass the in-memory fence.
+ */
+public final class OpAdmission {
+    private final CuratorFramework zk;
+    private final ZkLayout layout;
+    private final EpochFence fence;
+    private final String hostId;
+
+    public OpAdmission(CuratorFramework zk, ZkLayout layout, EpochFence fence, String hostId) {
+        this.zk = zk;
+        this.layout = layout;
+        this.fence = fence;
+        this.hostId = hostId;
+    }
+
+    public EpochFence fence() {
+        return fence;
+    }
+
+    /** Full check against ZooKeeper; returns the op record. */
+    public OpRecord admitNew(OpContext ctx) throws Exception {
+        Stat epoch = zk.checkExists().forPath(layout.epoch(ctx.getGroup()));
+        if (epoch != null) {
+            fence.observe(ctx.getGroup(), epoch.getVersion());
+        }
+        fence.admit(ctx);
+        String path = layout.op(ctx.getGroup(), ctx.getOpId());
+        OpRecord record;
+        try {
+            record = ZkJson.parse(zk.getData().forPath(path), OpRecord.getDefaultInstance(), path);
+        } catch (KeeperException.NoNodeException e) {
+            throw Status.FAILED_PRECONDITION.withDescription("unknown operation " + ctx.getOpId() + " of group "
+                    + ctx.getGroup() + " (no " + path + ")").asRuntimeException();
+        }
+        if (record.getEpoch() != ctx.getEpoch()) {
+            throw Status.FAILED_PRECONDITION.withDescription("stale epoch " + ctx.getEpoch() + " for op "
+                    + ctx.getOpId() + ": the op was opened with epoch " + record.getEpoch()).asRuntimeException();
+        }
+        if (!record.getParticipantsList().contains(hostId)) {
+            throw Status.FAILED_PRECONDITION.withDescription("host " + hostId + " is not a participant of op "
+                    + ctx.getOpId() + " (participants " + record.getParticipantsList() + ")").asRuntimeException();
+        }
+        return record;
+    }
+
+    /** In-memory fence only, for the later steps of an op already admitted. */
+    public void admit(OpContext ctx) {
+        fence.admit(ctx);
+    }
+}

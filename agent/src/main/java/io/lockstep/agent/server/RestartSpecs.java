@@ -1,0 +1,63 @@
+package io.lockstep.agent.server;
+
+import io.lockstep.proto.RestartSpec;
+
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The restart commands of a group's processes, by pid, kept on disk so that a restarted agent
+ * still knows how to restart what it started: {@code <state>/groups/<group>/specs/<pid>.spec}.
+ */
+public final class RestartSpecs {
+    private final Path dir;
+    private final Map<Integer, RestartSpec> byPid = new ConcurrentHashMap<>();
+
+    public RestartSpecs(Path dir) {
+        this.dir = dir;
+    }
+
+    /** Loads the specs of processes still in the group; forgets the rest. */
+    public void load(Set<Integer> livePids) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return;
+        }
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.spec")) {
+            for (Path file : files) {
+                String name = file.getFileName().toString();
+                int pid = Integer.parseInt(name.substring(0, name.length() - ".spec".length()));
+                if (livePids.contains(pid)) {
+                    byPid.put(pid, RestartSpec.parseFrom(Files.readAllBytes(file)));
+                } else {
+                    Files.deleteIfExists(file);
+                }
+            }
+        }
+    }
+
+    public void put(int pid, RestartSpec spec) throws IOException {
+        Files.createDirectories(dir);
+        Path temp = dir.resolve(pid + ".spec.tmp");
+        Files.write(temp, spec.toByteArray());
+        Files.move(temp, dir.resolve(pid + ".spec"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        byPid.put(pid, spec);
+    }
+
+    /** The specs of the given pids (processes without one are absent). */
+    public Map<Integer, RestartSpec> forPids(Set<Integer> pids) {
+        Map<Integer, RestartSpec> specs = new java.util.HashMap<>();
+        for (int pid : pids) {
+            RestartSpec spec = byPid.get(pid);
+            if (spec != null) {
+                specs.put(pid, spec);
+            }
+        }
+        return specs;
+    }
+}

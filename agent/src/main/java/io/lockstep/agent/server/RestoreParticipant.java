@@ -1,0 +1,405 @@
+package io.lockstep.agent.server;
+
+import io.grpc.Status;
+import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.agent.proc.MountTable;
+import io.lockstep.agent.restore.FileValidator;
+import io.lockstep.agent.restore.PrepareOutcome;
+import io.lockstep.agent.restore.StubHandle;
+import io.lockstep.agent.restore.StubJvm;
+import io.lockstep.agent.restore.StubLauncher;
+import io.lockstep.agent.restore.StubPlanner;
+import io.lockstep.proto.AbortRequest;
+import io.lockstep.proto.FileProblem;
+import io.lockstep.proto.LockConflict;
+import io.lockstep.proto.LockRecord;
+import io.lockstep.proto.LockToTake;
+import io.lockstep.proto.Manifest;
+import io.lockstep.proto.OpContext;
+import io.lockstep.proto.OpRecord;
+import io.lockstep.proto.PrepareReply;
+import io.lockstep.proto.PrepareRequest;
+import io.lockstep.proto.ProcessRecord;
+import io.lockstep.proto.ReleaseReply;
+import io.lockstep.proto.ReleaseRequest;
+import io.lockstep.proto.RestartSpec;
+import io.lockstep.proto.StageReply;
+import io.lockstep.proto.StageRequest;
+import io.lockstep.proto.StagedProcess;
+import io.lockstep.proto.StubPlan;
+import io.lockstep.proto.ValidateReply;
+import io.lockstep.proto.ValidateRequest;
+import io.lockstep.zk.Decision;
+import io.lockstep.zk.Decisions;
+import io.lockstep.zk.Phase;
+import io.lockstep.zk.ZkLayout;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.KeeperException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+
+/**
+ * This host's part of a restore: validate files, stage one stub per recorded process, take the
+ * held locks in the order the coordinator gives, and release the stubs — into their restart
+ * commands only once COMMIT stands, otherwise into exit.
+ */
+public final class RestoreParticipant {
+    private static final Logger LOG = LoggerFactory.getLogger(RestoreParticipant.class);
+    /** Stubs are JVMs: starting a few at once uses both cores without thrashing. */
+    private static final int PARALLEL_STUB_STARTS = 4;
+
+    private final AgentConfig config;
+    private final CuratorFramework zk;
+    private final ZkLayout layout;
+    private final OpAdmission admission;
+    private final GroupRegistry groups;
+    private final AgentRegistration registration;
+    private final ScheduledExecutorService timer;
+    private final StubJvm stubJvm = StubJvm.current();
+
+    public RestoreParticipant(AgentConfig config, CuratorFramework zk, ZkLayout layout, OpAdmission admission,
+                              GroupRegistry groups, AgentRegistration registration, ScheduledExecutorService timer) {
+        this.config = config;
+        this.zk = zk;
+        this.layout = layout;
+        this.admission = admission;
+        this.groups = groups;
+        this.registration = registration;
+        this.timer = timer;
+    }
+
+    private IdentityPathResolver resolver(List<io.lockstep.proto.PathMapping> maps) throws IOException {
+        return new IdentityPathResolver(MountTable.read("self"), config.hostId(), maps);
+    }
+
+    public ValidateReply validate(ValidateRequest request) throws Exception {
+        admission.admitNew(request.getCtx());
+        Manifest manifest = ManifestCodec.decode(request.getManifest().toByteArray());
+        List<FileProblem> problems = new FileValidator(resolver(request.getPathMapsList()))
+                .validate(manifest, request.getForce());
+        boolean ok = problems.stream().noneMatch(FileProblem::getFatal);
+        int files = manifest.getProcessesList().stream().mapToInt(ProcessRecord::getFdsCount).sum();
+        LOG.info("group {} op {} epoch {} host {}: validated {} fds of host {}: {} problems{}", request.getCtx().getGroup(),
+                request.getCtx().getOpId(), request.getCtx().getEpoch(), config.hostId(), files, manifest.getHostId(),
+                problems.size(), ok ? "" : " (refused)");
+        return ValidateReply.newBuilder().setHostId(config.hostId()).setOk(ok).addAllProblems(problems)
+                .setFilesChecked(files).build();
+    }
+
+    public StageReply stage(StageRequest request) throws Exception {
+        OpContext op = request.getCtx();
+        OpRecord record = admission.admitNew(op);
+        Manifest manifest = ManifestCodec.decode(request.getManifest().toByteArray());
+        ManagedGroup group = groups.open(op.getGroup());
+        RestoreSession session = openSession(group, op, record);
+        Instant deadline = Instant.ofEpochMilli(record.getDeadlineUnixMs());
+        boolean allowRoot = request.getAllowRoot() && config.allowRoot();
+        StubPlanner planner = new StubPlanner(resolver(request.getPathMapsList()));
+        List<ProcessRecord> toStage = new ArrayList<>();
+        for (ProcessRecord process : manifest.getProcessesList()) {
+            if (!process.hasRestart() && request.getSkipUnrestartable()) {
+                LOG.warn("op {} host {}: skipping pid {} of host {}: no restart spec", op.getOpId(), config.hostId(),
+                        process.getPid(), manifest.getHostId());
+                continue;
+            }
+            toStage.add(process);
+        }
+        List<StubPlan> plans = new ArrayList<>();
+        for (ProcessRecord process : toStage) {
+            plans.add(planner.plan(process, request.getCheckpointId(), allowRoot));
+        }
+        Path logs = groups.logDir(group.name());
+        Files.createDirectories(logs);
+        StubLauncher launcher = new StubLauncher(stubJvm, config.stateDir().resolve("stubs"),
+                group.cgroup().entryCommand(), Optional.of(logs.resolve("restore-" + op.getOpId() + ".log")));
+        ExecutorService pool = Executors.newFixedThreadPool(PARALLEL_STUB_STARTS);
+        StageReply.Builder reply = StageReply.newBuilder().setHostId(config.hostId());
+        try {
+            List<Future<StubHandle>> started = new ArrayList<>();
+            for (StubPlan plan : plans) {
+                started.add(pool.submit(() -> {
+                    StubHandle handle = launcher.launch(plan, deadline);
+                    try {
+                        handle.stage(deadline);
+                    } catch (IOException e) {
+                        handle.close();
+                        throw e;
+                    }
+                    return handle;
+                }));
+            }
+            Exception firstFailure = null;
+            for (int i = 0; i < started.size(); i++) {
+                try {
+                    StubHandle handle = started.get(i).get();
+                    ProcessRecord process = toStage.get(i);
+                    synchronized (group) {
+                        session.stubs().put(new RestoreSession.Recorded(manifest.getHostId(), process.getPid()),
+                                new RestoreSession.Staged(process, handle));
+                    }
+                    reply.addStubs(StagedProcess.newBuilder().setOldPid(process.getPid()).setNewPid(handle.pid())
+                            .setSourceHostId(manifest.getHostId()));
+                } catch (java.util.concurrent.ExecutionException e) {
+                    if (firstFailure == null) {
+                        firstFailure = e.getCause() instanceof Exception cause ? cause : e;
+                    }
+                }
+            }
+            if (firstFailure != null) {
+                throw firstFailure;
+            }
+        } finally {
+            pool.shutdown();
+        }
+        LOG.info("group {} op {} epoch {} host {}: staged {} stubs for host {}", op.getGroup(), op.getOpId(),
+                op.getEpoch(), config.hostId(), plans.size(), manifest.getHostId());
+        return reply.build();
+    }
+
+    private RestoreSession openSession(ManagedGroup group, OpContext op, OpRecord record) {
+        synchronized (group) {
+            RestoreSession session = group.restore();
+            if (session != null) {
+                if (session.op().getOpId().equals(op.getOpId())) {
+                    return session;
+                }
+                throw Status.FAILED_PRECONDITION.withDescription("group " + op.getGroup() + " on host " + config.hostId()
+                        + " is being restored by op " + session.op().getOpId()).asRuntimeException();
+            }
+            RestoreSession created = new RestoreSession(op, record.getDeadlineUnixMs());
+            OpWatch watch = new OpWatch(zk, layout, op, config.hostId(), config.sessionTimeout(), timer, false,
+                    verdict -> finishQuietly(group, op, verdict.committed(), verdict.reason()));
+            created.watch(watch);
+            group.restore(created);
+            long maxTime = Math.max(1, record.getDeadlineUnixMs() - System.currentTimeMillis())
+                    + config.minimumMaxFrozen().toMillis();
+            watch.start(java.time.Duration.ofMillis(maxTime));
+            return created;
+        }
+    }
+
+    public PrepareReply prepare(PrepareRequest request) throws Exception {
+        OpContext op = request.getCtx();
+        admission.admit(op);
+        long start = System.nanoTime();
+        ManagedGroup group = requireSession(op);
+        RestoreSession session = group.restore();
+        Instant deadline = Instant.ofEpochMilli(request.getDeadlineUnixMs());
+        if (request.getReset()) {
+            for (RestoreSession.Staged staged : session.stubs().values()) {
+                staged.handle().unlockAll(deadline);
+            }
+        }
+        PrepareReply.Builder reply = PrepareReply.newBuilder().setHostId(config.hostId());
+        int taken = 0;
+        List<LockToTake> locks = request.getLocksList();
+        int i = 0;
+        while (i < locks.size()) {
+            // Consecutive locks of the same stub go in one round trip, still in global order.
+            RestoreSession.Recorded who = new RestoreSession.Recorded(locks.get(i).getSourceHostId(), locks.get(i).getOldPid());
+            List<LockRecord> batch = new ArrayList<>();
+            while (i < locks.size() && locks.get(i).getSourceHostId().equals(who.sourceHost())
+                    && locks.get(i).getOldPid() == who.oldPid()) {
+                batch.add(locks.get(i).getLock());
+                i++;
+            }
+            RestoreSession.Staged staged = session.stubs().get(who);
+            if (staged == null) {
+                throw Status.FAILED_PRECONDITION.withDescription("no stub staged on host " + config.hostId()
+                        + " for pid " + who.oldPid() + " of host " + who.sourceHost()).asRuntimeException();
+            }
+            PrepareOutcome outcome = staged.handle().prepare(batch, request.getBlocking(), deadline);
+            taken += outcome.locksHeld();
+            if (!outcome.prepared()) {
+                LockRecord wanted = batch.stream().filter(l -> l.getFd() == outcome.lock().getFd()
+                        && l.getStart() == outcome.lock().getStart()).findFirst().orElse(batch.get(0));
+                reply.addConflicts(LockConflict.newBuilder()
+                        .setPath(outcome.path())
+                        .setIdentity(identityText(wanted))
+                        .setStart(outcome.lock().getStart())
+                        .setEnd(outcome.lock().getEnd())
+                        .setType(outcome.lock().getType())
+                        .setHolderPid(outcome.holderPid())
+                        .setHostId(config.hostId()));
+                LOG.info("group {} op {} host {}: lock {} not taken ({}): {}", op.getGroup(), op.getOpId(),
+                        config.hostId(), outcome.lock().getOrder(), outcome.result(), outcome.message());
+                return reply.setPrepared(false).setLocksTaken(taken).setPrepareMicros((System.nanoTime() - start) / 1000)
+                        .build();
+            }
+        }
+        if (request.getLast()) {
+            createIfAbsent(layout.phaseEntry(op.getGroup(), op.getOpId(), Phase.PREPARED, config.hostId()));
+            LOG.info("group {} op {} epoch {} host {}: prepared ({} locks in this round)", op.getGroup(), op.getOpId(),
+                    op.getEpoch(), config.hostId(), taken);
+        }
+        return reply.setPrepared(true).setLocksTaken(taken).setPrepareMicros((System.nanoTime() - start) / 1000).build();
+    }
+
+    private void createIfAbsent(String path) throws Exception {
+        try {
+            zk.create().withMode(CreateMode.EPHEMERAL).forPath(path);
+        } catch (KeeperException.NodeExistsException already) {
+            // A retried round: the barrier entry stands.
+        }
+    }
+
+    private static String identityText(LockRecord lock) {
+        var id = lock.getIdentity();
+        return switch (id.getKind()) {
+            case NETWORK -> id.getSource() + id.getRelativePath();
+            case LOCAL -> id.getHostId() + ":" + id.getRelativePath();
+            default -> "dev " + lock.getDev() + " inode " + lock.getInode();
+        };
+    }
+
+    public ReleaseReply release(ReleaseRequest request) throws Exception {
+        OpContext op = request.getCtx();
+        admission.admit(op);
+        Optional<Decision> decision = new Decisions(zk, layout).read(op.getGroup(), op.getOpId());
+        if (request.getCommit() && (decision.isEmpty() || !decision.get().isCommit())) {
+            throw Status.FAILED_PRECONDITION.withDescription("host " + config.hostId() + " releases stubs into their "
+                    + "programs only after COMMIT; op " + op.getOpId() + " has " + decision.map(Decision::toString)
+                    .orElse("no decision")).asRuntimeException();
+        }
+        if (!request.getCommit() && decision.isPresent() && decision.get().isCommit()) {
+            throw Status.FAILED_PRECONDITION.withDescription("op " + op.getOpId() + " is committed: its stubs on host "
+                    + config.hostId() + " cannot be aborted").asRuntimeException();
+        }
+        Optional<ManagedGroup> group = groups.find(op.getGroup());
+        List<StagedProcess> released = group.isPresent()
+                ? finish(group.get(), op, request.getCommit(), request.getCommit() ? "release after COMMIT" : "abort")
+                : List.of();
+        return ReleaseReply.newBuilder().setHostId(config.hostId()).addAllReleased(released).build();
+    }
+
+    /** Abort RPC: ABORT stands (unless COMMIT does), then the stubs exit. */
+    public void abort(AbortRequest request) throws Exception {
+        OpContext op = request.getCtx();
+        Optional<ManagedGroup> group = groups.find(op.getGroup());
+        if (group.isEmpty()) {
+            return;
+        }
+        synchronized (group.get()) {
+            RestoreSession session = group.get().restore();
+            if (session == null || !session.op().getOpId().equals(op.getOpId())) {
+                return;
+            }
+        }
+        Decision standing = new Decisions(zk, layout).decide(op.getGroup(), op.getOpId(),
+                Decision.abort(request.getReason().isEmpty() ? "aborted by coordinator" : request.getReason()));
+        finish(group.get(), op, standing.isCommit(), "abort requested; decision " + standing);
+    }
+
+    private ManagedGroup requireSession(OpContext op) {
+        ManagedGroup group = groups.find(op.getGroup()).orElseThrow(() -> Status.FAILED_PRECONDITION
+                .withDescription("group " + op.getGroup() + " has nothing staged on host " + config.hostId()).asRuntimeException());
+        synchronized (group) {
+            RestoreSession session = group.restore();
+            if (session == null || !session.op().getOpId().equals(op.getOpId())) {
+                throw Status.FAILED_PRECONDITION.withDescription("op " + op.getOpId() + " has no stubs on host "
+                        + config.hostId() + " (aborted by its watchdog, or never staged)").asRuntimeException();
+            }
+        }
+        return group;
+    }
+
+    private void finishQuietly(ManagedGroup group, OpContext op, boolean commit, String reason) {
+        try {
+            finish(group, op, commit, reason);
+        } catch (Exception e) {
+            LOG.error("group {} op {} host {}: finishing the restore failed: {}", op.getGroup(), op.getOpId(),
+                    config.hostId(), e.toString());
+        }
+    }
+
+    /**
+     * Ends the group's restore session once: commit execs every stub into its restart command and
+     * records the new processes; otherwise every stub exits and the kernel drops its locks.
+     */
+    private List<StagedProcess> finish(ManagedGroup group, OpContext op, boolean commit, String reason) throws IOException {
+        RestoreSession session;
+        synchronized (group) {
+            session = group.restore();
+            if (session == null || !session.op().getOpId().equals(op.getOpId())) {
+                return List.of();
+            }
+            group.restore(null);
+        }
+        session.watch().close();
+        Instant deadline = Instant.now().plus(config.sessionTimeout());
+        List<StagedProcess> released = new ArrayList<>();
+        IOException firstFailure = null;
+        for (Map.Entry<RestoreSession.Recorded, RestoreSession.Staged> entry : session.stubs().entrySet()) {
+            StubHandle handle = entry.getValue().handle();
+            try {
+                handle.release(commit, deadline);
+                if (commit) {
+                    int pid = handle.pid();
+                    StubPlan plan = handle.plan();
+                    group.specs().put(pid, RestartSpec.newBuilder().addAllArgv(plan.getArgvList()).setCwd(plan.getCwd())
+                            .putAllEnv(plan.getEnvMap()).setUid(plan.getUid()).setGid(plan.getGid()).build());
+                    released.add(StagedProcess.newBuilder().setOldPid(entry.getKey().oldPid()).setNewPid(pid)
+                            .setSourceHostId(entry.getKey().sourceHost()).build());
+                }
+            } catch (IOException e) {
+                if (firstFailure == null) {
+                    firstFailure = e;
+                }
+            } finally {
+                handle.close();
+            }
+        }
+        if (commit && !released.isEmpty()) {
+            registration.join(group.name());
+        }
+        try {
+            zk.delete().forPath(layout.phaseEntry(op.getGroup(), op.getOpId(), Phase.PREPARED, config.hostId()));
+        } catch (KeeperException.NoNodeException gone) {
+            // Never prepared, or gone with an expired session.
+        } catch (Exception e) {
+            LOG.warn("op {} host {}: cannot remove prepared node: {}", op.getOpId(), config.hostId(), e.toString());
+        }
+        LOG.info("group {} op {} epoch {} host {}: {} {} stubs ({})", op.getGroup(), op.getOpId(), op.getEpoch(),
+                config.hostId(), commit ? "released" : "ended", session.stubCount(), reason);
+        if (firstFailure != null) {
+            throw firstFailure;
+        }
+        return released;
+    }
+
+    /** Agent shutdown: ABORT every restore in progress (unless committed) and end its stubs. */
+    public void abortAll(String reason) {
+        for (ManagedGroup group : groups.all().values()) {
+            RestoreSession session;
+            synchronized (group) {
+                session = group.restore();
+            }
+            if (session == null) {
+                continue;
+            }
+            OpContext op = session.op();
+            boolean commit = false;
+            try {
+                commit = new Decisions(zk, layout).decide(op.getGroup(), op.getOpId(),
+                        Decision.abort(reason + " on host " + config.hostId())).isCommit();
+            } catch (Exception e) {
+                LOG.warn("op {}: cannot record ABORT at shutdown ({}); stubs end with the agent", op.getOpId(), e.toString());
+            }
+            finishQuietly(group, op, commit, reason);
+        }
+    }
+}

@@ -1,0 +1,349 @@
+package io.lockstep.coordinator.restore;
+
+import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.agent.manifest.ManifestFormatException;
+import io.lockstep.coordinator.agents.AgentClient;
+import io.lockstep.coordinator.catalog.Catalog;
+import io.lockstep.coordinator.op.AgentFanout;
+import io.lockstep.coordinator.op.CoordinatorContext;
+import io.lockstep.coordinator.op.FailureReason;
+import io.lockstep.coordinator.op.OpenedOperation;
+import io.lockstep.coordinator.op.OperationFailedException;
+import io.lockstep.coordinator.op.OperationListener;
+import io.lockstep.coordinator.op.OperationSession;
+import io.lockstep.coordinator.op.ParallelCalls;
+import io.lockstep.coordinator.op.PhaseBarrier;
+import io.lockstep.proto.CatalogEntry;
+import io.lockstep.proto.CatalogManifest;
+import io.lockstep.proto.FileProblem;
+import io.lockstep.proto.LockConflict;
+import io.lockstep.proto.LockKind;
+import io.lockstep.proto.LockRecord;
+import io.lockstep.proto.LockToTake;
+import io.lockstep.proto.Manifest;
+import io.lockstep.proto.OpKind;
+import io.lockstep.proto.OpRecord;
+import io.lockstep.proto.PrepareReply;
+import io.lockstep.proto.PrepareRequest;
+import io.lockstep.proto.ProcessRecord;
+import io.lockstep.proto.ReleaseReply;
+import io.lockstep.proto.ReleaseRequest;
+import io.lockstep.proto.StageReply;
+import io.lockstep.proto.StageRequest;
+import io.lockstep.proto.StagedProcess;
+import io.lockstep.proto.ValidateReply;
+import io.lockstep.proto.ValidateRequest;
+import io.lockstep.zk.Decision;
+import io.lockstep.zk.Phase;
+import io.lockstep.zk.ZkLayout;
+import org.apache.curator.framework.api.transaction.CuratorOp;
+import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.KeeperException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import com.google.protobuf.ByteString;
+
+/**
+ * Restores a committed checkpoint (DESIGN.md, "Restore"): validate every file on every target,
+ * stage one stub per process, re-take every held lock in one global order (fast path in
+ * parallel, strict order with bounded waits on conflict), decide, and only then release the
+ * stubs into their restart commands.
+ */
+public final class RestoreOperation {
+    private static final Logger LOG = LoggerFactory.getLogger(RestoreOperation.class);
+
+    private final CoordinatorContext ctx;
+    private final RestoreOptions options;
+    private final OperationListener listener;
+
+    public RestoreOperation(CoordinatorContext ctx, RestoreOptions options, OperationListener listener) {
+        this.ctx = ctx;
+        this.options = options;
+        this.listener = listener;
+    }
+
+    /** One source host's manifest: its stored bytes (sent to the agent as they are) and its parsed form. */
+    private record SourceManifest(String sourceHost, String targetHost, ByteString framed, Manifest manifest) {
+    }
+
+    public RestoreResult run(String group) throws Exception {
+        ZkLayout.checkName("group", group);
+        try (OperationSession session = OperationSession.begin(ctx, group)) {
+            CatalogEntry entry = new Catalog(ctx.zk(), ctx.layout(), ctx.store()).resolve(group, options.checkpoint());
+            List<SourceManifest> sources = loadManifests(group, entry);
+            Set<String> targets = new LinkedHashSet<>();
+            sources.forEach(source -> targets.add(source.targetHost()));
+            Map<String, AgentClient> agents = session.agents(List.copyOf(targets));
+            Instant deadline = ctx.clock().instant().plus(options.timeout());
+            OpenedOperation op = session.open(OpRecord.newBuilder()
+                    .setKind(OpKind.RESTORE)
+                    .addAllParticipants(targets)
+                    .setCheckpointId(entry.getCheckpointId())
+                    .putAllHostMap(options.hostMap())
+                    .setDeadlineUnixMs(deadline.toEpochMilli()));
+            try (AgentFanout fanout = new AgentFanout(agents, listener)) {
+                return new Run(session, op, fanout, entry, sources, deadline).execute();
+            }
+        }
+    }
+
+    private List<SourceManifest> loadManifests(String group, CatalogEntry entry) throws OperationFailedException {
+        List<SourceManifest> sources = new ArrayList<>();
+        for (CatalogManifest stored : entry.getManifestsList()) {
+            String host = stored.getHostId();
+            try {
+                byte[] framed = ctx.store().readVerified(group, entry.getCheckpointId(), host, stored.getSha256(),
+                        stored.getSize());
+                Manifest manifest = ManifestCodec.decode(framed);
+                sources.add(new SourceManifest(host, options.targetOf(host), ByteString.copyFrom(framed), manifest));
+            } catch (java.io.IOException | ManifestFormatException e) {
+                throw new OperationFailedException(FailureReason.CHECKPOINT_UNUSABLE, host, "checkpoint "
+                        + entry.getCheckpointId() + ", manifest of host " + host + ": " + e.getMessage(), e);
+            }
+        }
+        return sources;
+    }
+
+    private final class Run {
+        private final OperationSession session;
+        private final OpenedOperation op;
+        private final AgentFanout fanout;
+        private final CatalogEntry entry;
+        private final List<SourceManifest> sources;
+        private final Instant deadline;
+
+        Run(OperationSession session, OpenedOperation op, AgentFanout fanout, CatalogEntry entry,
+            List<SourceManifest> sources, Instant deadline) {
+            this.session = session;
+            this.op = op;
+            this.fanout = fanout;
+            this.entry = entry;
+            this.sources = sources;
+            this.deadline = deadline;
+        }
+
+        RestoreResult execute() throws Exception {
+            try {
+                validate();
+                Map<String, List<StagedProcess>> staged = stage();
+                GlobalLockOrder order = new GlobalLockOrder(heldLocks());
+                boolean fastPath = prepare(order);
+                decide();
+                release();
+                Map<String, Integer> locksByHost = new LinkedHashMap<>();
+                for (String host : fanout.hosts()) {
+                    locksByHost.put(host, order.forHost(host).size());
+                }
+                LOG.info("group {} op {} epoch {}: restore of {} COMMITTED ({} locks, {} path)", op.group(), op.opId(),
+                        op.epoch(), entry.getCheckpointId(), order.size(), fastPath ? "fast" : "strict-order");
+                return new RestoreResult(entry.getCheckpointId(), op.group(), op.opId(), op.epoch(), staged, locksByHost,
+                        fastPath, fanout.phaseMicros());
+            } catch (OperationFailedException failure) {
+                throw abort(failure);
+            } catch (Exception unexpected) {
+                throw abort(new OperationFailedException(FailureReason.ZK_UNAVAILABLE, null,
+                        "restore of group " + op.group() + " failed: " + unexpected, unexpected));
+            }
+        }
+
+        /** Every file of every manifest, on its target host, before anything is locked or started. */
+        private void validate() throws Exception {
+            long start = System.nanoTime();
+            Map<String, List<FileProblem>> problems = new LinkedHashMap<>();
+            for (SourceManifest source : sources) {
+                ValidateRequest request = ValidateRequest.newBuilder().setCtx(op.context()).setManifest(source.framed())
+                        .addAllPathMaps(options.pathMaps()).setForce(options.force()).build();
+                ValidateReply reply = fanout.on(List.of(source.targetHost()), "validate", FailureReason.VALIDATION_FAILED,
+                        (host, agent) -> agent.validate(request, until(deadline)),
+                        r -> r.getFilesChecked() + " files checked, " + r.getProblemsCount() + " problems")
+                        .get(source.targetHost());
+                if (!reply.getOk()) {
+                    problems.computeIfAbsent(source.targetHost(), h -> new ArrayList<>()).addAll(reply.getProblemsList());
+                }
+            }
+            if (!problems.isEmpty()) {
+                throw new OperationFailedException(FailureReason.VALIDATION_FAILED, problems.keySet().iterator().next(),
+                        "restore refused by validation:" + ValidationReport.format(problems));
+            }
+            fanout.phaseEnded("validate", start);
+        }
+
+        private Map<String, List<StagedProcess>> stage() throws Exception {
+            long start = System.nanoTime();
+            Map<String, List<StagedProcess>> staged = new LinkedHashMap<>();
+            for (SourceManifest source : sources) {
+                StageRequest request = StageRequest.newBuilder().setCtx(op.context()).setManifest(source.framed())
+                        .addAllPathMaps(options.pathMaps()).setCheckpointId(entry.getCheckpointId())
+                        .setAllowRoot(options.allowRoot()).setSkipUnrestartable(options.skipUnrestartable()).build();
+                StageReply reply = fanout.on(List.of(source.targetHost()), "stage", FailureReason.STAGE_FAILED,
+                        (host, agent) -> agent.stage(request, until(deadline)),
+                        r -> r.getStubsCount() + " stubs staged").get(source.targetHost());
+                staged.computeIfAbsent(source.targetHost(), h -> new ArrayList<>()).addAll(reply.getStubsList());
+            }
+            fanout.phaseEnded("stage", start);
+            return staged;
+        }
+
+        private List<HeldLock> heldLocks() {
+            List<HeldLock> held = new ArrayList<>();
+            for (SourceManifest source : sources) {
+                for (ProcessRecord process : source.manifest().getProcessesList()) {
+                    if (options.skipUnrestartable() && !process.hasRestart()) {
+                        continue;
+                    }
+                    for (LockRecord lock : process.getLocksList()) {
+                        if (!lock.getWaiting() && isRestorable(lock.getKind())) {
+                            held.add(new HeldLock(source.sourceHost(), source.targetHost(), process.getPid(), lock));
+                        }
+                    }
+                }
+            }
+            return held;
+        }
+
+        /**
+         * Phase 1. Fast path: every host takes its locks non-blocking, in global order, in parallel.
+         * On any conflict everything is released and the locks are taken in strict global order
+         * across hosts, each wait bounded by the deadline.
+         *
+         * @return true when the fast path sufficed
+         */
+        private boolean prepare(GlobalLockOrder order) throws Exception {
+            long start = System.nanoTime();
+            Map<String, PrepareReply> fast = new LinkedHashMap<>();
+            fanout.bestEffort("prepare", (host, agent) -> agent.prepare(PrepareRequest.newBuilder()
+                    .setCtx(op.context()).addAllLocks(order.forHost(host)).setBlocking(false).setLast(true)
+                    .setDeadlineUnixMs(deadline.toEpochMilli()).build(), until(deadline))).forEach((host, outcome) -> {
+                        if (outcome.ok()) {
+                            fast.put(host, outcome.value());
+                        }
+                    });
+            boolean allPrepared = fast.size() == fanout.hosts().size()
+                    && fast.values().stream().allMatch(PrepareReply::getPrepared);
+            if (!allPrepared) {
+                List<String> conflicts = new ArrayList<>();
+                fast.forEach((host, reply) -> reply.getConflictsList().forEach(c -> conflicts.add(describe(host, c))));
+                LOG.info("op {}: fast-path prepare met conflicts {}; strict global order", op.opId(), conflicts);
+                prepareInStrictOrder(order);
+            }
+            awaitPrepared();
+            fanout.phaseEnded("prepare", start);
+            return allPrepared;
+        }
+
+        private void prepareInStrictOrder(GlobalLockOrder order) throws Exception {
+            Set<String> reset = new LinkedHashSet<>();
+            Set<String> finished = new LinkedHashSet<>();
+            for (GlobalLockOrder.Run run : order.runs()) {
+                prepareRun(run.targetHost(), run.locks(), run.lastForHost(), reset.add(run.targetHost()));
+                if (run.lastForHost()) {
+                    finished.add(run.targetHost());
+                }
+            }
+            for (String host : fanout.hosts()) {
+                if (!finished.contains(host)) {
+                    // A host without locks (or whose locks all came earlier) still has to report prepared.
+                    prepareRun(host, List.of(), true, reset.add(host));
+                }
+            }
+        }
+
+        private void prepareRun(String host, List<LockToTake> locks, boolean last, boolean resetFirst) throws Exception {
+            PrepareRequest request = PrepareRequest.newBuilder().setCtx(op.context()).addAllLocks(locks)
+                    .setBlocking(true).setLast(last).setReset(resetFirst).setDeadlineUnixMs(deadline.toEpochMilli())
+                    .build();
+            PrepareReply reply = fanout.on(List.of(host), "prepare (strict order)", FailureReason.LOCK_CONFLICT,
+                    (h, agent) -> agent.prepare(request, until(deadline).plus(options.rpcTimeout())),
+                    r -> r.getLocksTaken() + " locks held").get(host);
+            if (!reply.getPrepared()) {
+                List<String> conflicts = new ArrayList<>();
+                reply.getConflictsList().forEach(c -> conflicts.add(describe(host, c)));
+                throw new OperationFailedException(FailureReason.LOCK_CONFLICT, host, "lock conflict on host " + host
+                        + " not resolved by the deadline: " + String.join("; ", conflicts));
+            }
+        }
+
+        private void awaitPrepared() throws Exception {
+            Set<String> missing = new PhaseBarrier(ctx.zk(), ctx.layout(), ctx.clock())
+                    .await(op.group(), op.opId(), Phase.PREPARED, fanout.hosts(), deadline);
+            if (!missing.isEmpty()) {
+                throw new OperationFailedException(FailureReason.TIMEOUT, missing.iterator().next(),
+                        "prepared barrier not full by the deadline: missing " + missing);
+            }
+        }
+
+        /** Phase 2: one multi that checks every prepared/<host> and creates COMMIT. */
+        private void decide() throws Exception {
+            long start = System.nanoTime();
+            List<CuratorOp> ops = new ArrayList<>();
+            for (String host : fanout.hosts()) {
+                ops.add(ctx.zk().transactionOp().check().forPath(
+                        ctx.layout().phaseEntry(op.group(), op.opId(), Phase.PREPARED, host)));
+            }
+            ops.add(ctx.zk().transactionOp().create().withMode(CreateMode.PERSISTENT)
+                    .forPath(ctx.layout().decision(op.group(), op.opId()), Decision.commit().toBytes()));
+            try {
+                ctx.zk().transaction().forOperations(ops);
+            } catch (KeeperException e) {
+                throw new OperationFailedException(FailureReason.COMMIT_FAILED, null, "restore commit refused: a host "
+                        + "is no longer prepared (session expired) or the op was aborted: " + e.getMessage(), e);
+            }
+            fanout.phaseEnded("commit", start);
+        }
+
+        private void release() {
+            long start = System.nanoTime();
+            ReleaseRequest request = ReleaseRequest.newBuilder().setCtx(op.context()).setCommit(true).build();
+            fanout.bestEffort("release", (host, agent) -> agent.release(request, options.rpcTimeout()))
+                    .forEach((host, outcome) -> {
+                        if (!outcome.ok()) {
+                            // Committed: the agent releases its stubs on the decision by itself.
+                            LOG.warn("op {}: release RPC to {} failed after commit; the agent acts on the decision: {}",
+                                    op.opId(), host, ParallelCalls.describe(outcome.failure()));
+                        }
+                    });
+            fanout.phaseEnded("release", start);
+        }
+
+        private OperationFailedException abort(OperationFailedException failure) {
+            Decision standing = session.decideAbort(failure);
+            if (standing.isCommit()) {
+                return new OperationFailedException(failure.reason(), failure.hostId().orElse(null),
+                        failure.getMessage() + " (but the restore was already committed)", failure);
+            }
+            ReleaseRequest request = ReleaseRequest.newBuilder().setCtx(op.context()).setCommit(false).build();
+            fanout.bestEffort("abort", (host, agent) -> agent.release(request, options.rpcTimeout())).values().stream()
+                    .filter(outcome -> !outcome.ok())
+                    .forEach(outcome -> LOG.warn("op {}: abort not delivered, the agent aborts on the decision: {}",
+                            op.opId(), ParallelCalls.describe(outcome.failure())));
+            LOG.info("group {} op {} epoch {}: restore ABORT {}", op.group(), op.opId(), op.epoch(), standing.reason());
+            return failure;
+        }
+
+        private Duration until(Instant when) {
+            return Duration.ofMillis(Math.max(1, when.toEpochMilli() - ctx.clock().millis()));
+        }
+    }
+
+    static boolean isRestorable(LockKind kind) {
+        return kind == LockKind.POSIX || kind == LockKind.OFD || kind == LockKind.FLOCK;
+    }
+
+    static String describe(String host, LockConflict conflict) {
+        String end = conflict.getEnd() < 0 ? "EOF" : Long.toString(conflict.getEnd());
+        String holder = conflict.getHolderPid() > 0 ? "pid " + conflict.getHolderPid() : "an unknown process (OFD/flock)";
+        return conflict.getType() + " range [" + conflict.getStart() + ".." + end + "] of " + conflict.getPath()
+                + " (" + conflict.getIdentity() + ") on host " + host + " is held by " + holder
+                + (conflict.getHostId().isEmpty() ? "" : " on host " + conflict.getHostId());
+    }
+}
