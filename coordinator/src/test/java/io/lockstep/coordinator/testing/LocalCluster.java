@@ -1,0 +1,281 @@
+package io.lockstep.coordinator.testing;
+
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.lockstep.agent.cgroup.CgroupLayout;
+import io.lockstep.agent.server.AgentConfig;
+import io.lockstep.agent.server.AgentServer;
+import io.lockstep.agent.server.ManagedGroup;
+import io.lockstep.coordinator.op.CoordinatorContext;
+import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.proto.AgentGrpc;
+import io.lockstep.proto.RunRequest;
+import io.lockstep.zk.ZkClients;
+import io.lockstep.zk.ZkLayout;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.test.TestingServer;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.awaitility.Awaitility.await;
+
+/**
+ * A real ZooKeeper, real agents (in this JVM, each with its own ZooKeeper session, gRPC server
+ * and cgroup root, standing for one host each) and a coordinator context. Unique names per
+ * instance; {@link #close} kills every process the agents started, removes their cgroups and
+ * the ZooKeeper root, also after a failed test.
+ */
+public final class LocalCluster implements AutoCloseable {
+    public static final Duration SESSION_TIMEOUT = Duration.ofSeconds(4);
+
+    private final String id = UUID.randomUUID().toString().substring(0, 8);
+    private final TestingServer zkServer;
+    private final boolean ownsServer;
+    private final Path dir;
+    private final String zkRoot = "/lockstep-test-" + id;
+    private final Map<String, AgentServer> agents = new LinkedHashMap<>();
+    private final Map<String, Process> agentProcesses = new LinkedHashMap<>();
+    private final List<String> hostsEverStarted = new ArrayList<>();
+    private CuratorFramework coordinatorZk;
+    private CoordinatorContext context;
+
+    private LocalCluster(TestingServer zkServer, boolean ownsServer) throws IOException {
+        this.zkServer = zkServer;
+        this.ownsServer = ownsServer;
+        this.dir = Files.createTempDirectory("lockstep-" + id + "-");
+    }
+
+    public static LocalCluster start(String... hostIds) throws Exception {
+        LocalCluster cluster = new LocalCluster(new TestingServer(true), true);
+        try {
+            for (String host : hostIds) {
+                cluster.startAgent(host);
+            }
+            return cluster;
+        } catch (Exception e) {
+            cluster.close();
+            throw e;
+        }
+    }
+
+    public String id() {
+        return id;
+    }
+
+    public TestingServer zkServer() {
+        return zkServer;
+    }
+
+    public String zkConnect() {
+        return zkServer.getConnectString();
+    }
+
+    public String zkRoot() {
+        return zkRoot;
+    }
+
+    public ZkLayout layout() {
+        return new ZkLayout(zkRoot);
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    public String cgroupRoot(String host) {
+        return "lockstep-test-" + id + "-" + host;
+    }
+
+    public AgentConfig agentConfig(String host) {
+        return new AgentConfig(host, "127.0.0.1:0", zkConnect(), zkRoot, cgroupRoot(host), Optional.empty(),
+                dir.resolve("agent-" + host), SESSION_TIMEOUT, true);
+    }
+
+    public AgentServer startAgent(String host) throws Exception {
+        AgentServer agent = new AgentServer(agentConfig(host)).start();
+        agents.put(host, agent);
+        if (!hostsEverStarted.contains(host)) {
+            hostsEverStarted.add(host);
+        }
+        return agent;
+    }
+
+    /** Every host id an agent was started for, running or not: their cgroups may hold processes. */
+    public List<String> hosts() {
+        return List.copyOf(hostsEverStarted);
+    }
+
+    /**
+     * Starts an agent as its own JVM (`agent serve`), for tests that need process isolation: a
+     * SIGKILL that takes the agent down without a goodbye, sessions that expire on their own.
+     */
+    public Process startAgentProcess(String host) throws Exception {
+        AgentConfig config = agentConfig(host);
+        Files.createDirectories(config.stateDir());
+        List<String> command = new ArrayList<>(List.of(javaBinary(), "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp",
+                System.getProperty("java.class.path"), "io.lockstep.agent.cli.AgentMain", "serve",
+                "--host-id", host, "--listen", "127.0.0.1:0", "--zk", zkConnect(), "--zk-root", zkRoot,
+                "--cgroup-root", cgroupRoot(host), "--state-dir", config.stateDir().toString(), "--allow-root",
+                "--session-timeout", SESSION_TIMEOUT.toMillis() + "ms"));
+        Process process = new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(dir.resolve("agent-" + host + ".log").toFile())
+                .start();
+        agentProcesses.put(host, process);
+        if (!hostsEverStarted.contains(host)) {
+            hostsEverStarted.add(host);
+        }
+        CuratorFramework zk = coordinator().zk();
+        await("agent process " + host + " registers").atMost(Duration.ofSeconds(60))
+                .until(() -> zk.checkExists().forPath(layout().host(host)) != null || !process.isAlive());
+        if (!process.isAlive()) {
+            throw new IllegalStateException("agent " + host + " exited: " + Files.readString(dir.resolve("agent-" + host + ".log")));
+        }
+        return process;
+    }
+
+    /** SIGKILL an agent JVM: no shutdown hook, its session lingers until it expires. */
+    public void killAgentProcess(String host) throws InterruptedException {
+        Process process = agentProcesses.remove(host);
+        if (process != null) {
+            process.destroyForcibly();
+            process.waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    public AgentServer agent(String host) {
+        return agents.get(host);
+    }
+
+    /** Stops one agent the way a clean shutdown does; its processes stay. */
+    public void stopAgent(String host) throws Exception {
+        AgentServer agent = agents.remove(host);
+        if (agent != null) {
+            agent.close();
+        }
+    }
+
+    public synchronized CoordinatorContext coordinator() throws Exception {
+        if (context == null) {
+            coordinatorZk = ZkClients.connect(zkConnect(), SESSION_TIMEOUT, Duration.ofSeconds(5));
+            context = CoordinatorContext.create(coordinatorZk, layout(), new CheckpointStore(dir.resolve("store")),
+                    Clock.systemUTC());
+        }
+        return context;
+    }
+
+    /** Starts a command in a group on a host through the agent's Run RPC, as `agent run` does. */
+    public int run(String host, String group, List<String> argv) throws Exception {
+        String endpoint = coordinator().directory().host(host)
+                .orElseThrow(() -> new IllegalStateException("no agent registered for " + host)).getEndpoint();
+        ManagedChannel channel = NettyChannelBuilder.forTarget(endpoint).usePlaintext().build();
+        try {
+            return AgentGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
+                    .run(RunRequest.newBuilder().setGroup(group).addAllArgv(argv).setCwd(dir.toString())
+                            .putAllEnv(System.getenv()).build())
+                    .getPid();
+        } finally {
+            channel.shutdownNow();
+        }
+    }
+
+    /** The output a process started with {@link #run} wrote so far. */
+    public String output(String host, String group, int pid) throws IOException {
+        Path log = agentConfig(host).stateDir().resolve("groups").resolve(group).resolve("logs").resolve(pid + ".log");
+        return Files.exists(log) ? Files.readString(log) : "";
+    }
+
+    public void awaitReady(String host, String group, int pid) {
+        await("pid " + pid + " on " + host + " prints READY").atMost(Duration.ofSeconds(30))
+                .until(() -> output(host, group, pid).contains("READY"));
+    }
+
+    /** A LockWorker command line (see io.lockstep.demo.LockWorker). */
+    public static List<String> worker(String... steps) {
+        List<String> argv = new ArrayList<>(List.of(javaBinary(), "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-Xmx64m",
+                "-cp", System.getProperty("java.class.path"), "io.lockstep.demo.LockWorker"));
+        argv.addAll(List.of(steps));
+        return argv;
+    }
+
+    public static String javaBinary() {
+        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    }
+
+    /** The cgroup layout of one simulated host, to check and clean its groups. */
+    public CgroupLayout cgroups(String host) throws IOException {
+        return CgroupLayout.detect(cgroupRoot(host));
+    }
+
+    /** Kills every process of every group of every agent (the whole application, as in a crash). */
+    public void killApplications() throws IOException {
+        for (String host : hostsEverStarted) {
+            CgroupLayout layout = cgroups(host);
+            for (String group : layout.existingGroups()) {
+                layout.forGroup(group).killAll(Duration.ofSeconds(10));
+            }
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        Exception first = null;
+        for (String host : new ArrayList<>(agentProcesses.keySet())) {
+            killAgentProcess(host);
+        }
+        for (String host : new ArrayList<>(agents.keySet())) {
+            try {
+                AgentServer agent = agents.remove(host);
+                for (ManagedGroup group : agent.groups().all().values()) {
+                    group.cgroup().freezer().thaw();
+                }
+                agent.close();
+            } catch (Exception e) {
+                first = first == null ? e : first;
+            }
+        }
+        try {
+            killApplications();
+            for (String host : hostsEverStarted) {
+                CgroupLayout layout = cgroups(host);
+                for (String group : layout.existingGroups()) {
+                    layout.forGroup(group).remove();
+                }
+                layout.removeRootIfEmpty();
+            }
+        } catch (Exception e) {
+            first = first == null ? e : first;
+        }
+        if (coordinatorZk != null) {
+            try {
+                context.clients().close();
+                coordinatorZk.delete().quietly().deletingChildrenIfNeeded().forPath(zkRoot);
+            } catch (Exception e) {
+                first = first == null ? e : first;
+            }
+            coordinatorZk.close();
+        }
+        if (ownsServer) {
+            zkServer.close();
+        }
+        try (Stream<Path> files = Files.walk(dir)) {
+            files.sorted(Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+}
