@@ -56,7 +56,7 @@ public final class ManifestCodec {
                         + " is out of range (bad magic?)");
             }
             if (headerLength > bytes.length - in.getTotalBytesRead()) {
-                throw new ManifestFormatException("truncated manifest: header needs " + headerLength
+                throw new ManifestFormatException("not a manifest, or truncated: header needs " + headerLength
                         + " bytes, only " + (bytes.length - in.getTotalBytesRead()) + " present");
             }
             int limit = in.pushLimit(headerLength);
