@@ -9,7 +9,7 @@ public final class CaptureException extends Exception {
         this.pid = pid;
     }
 
-    /** The process that could not be captured. */
+    /** The process that could not be captured; 0 when no single process is at fault (/proc/locks unreadable). */
     public int pid() {
         return pid;
     }

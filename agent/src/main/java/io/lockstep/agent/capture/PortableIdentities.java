@@ -38,6 +38,9 @@ public final class PortableIdentities {
      * The identity of {@code path}, on mount {@code mntId} (from fdinfo; when unknown, -1 or absent
      * from the table, the mount is found by the path's longest mount-point prefix). Pure: no file
      * system access.
+     *
+     * @throws IllegalArgumentException when no mount covers the path, or an nfs path is not under
+     *     the mount point of its mnt_id
      */
     public FileIdentity identify(String path, int mntId) {
         Path p = Path.of(path);
@@ -48,7 +51,12 @@ public final class PortableIdentities {
         Optional<MountTable.NfsSource> nfs = mount.isNfs() ? MountTable.NfsSource.parse(mount.source()) : Optional.empty();
         if (nfs.isPresent()) {
             Path mountPoint = Path.of(mount.mountPoint());
-            String underMount = p.startsWith(mountPoint) ? mountPoint.relativize(p).toString() : "";
+            if (!p.startsWith(mountPoint)) {
+                // path and mnt_id disagree (another mount namespace's view): a guess would be worse
+                throw new IllegalArgumentException(path + " is not under mount point " + mount.mountPoint()
+                        + " of its mnt_id " + mount.mountId());
+            }
+            String underMount = mountPoint.relativize(p).toString();
             // mountinfo's root is where in the export this mount starts: "/" for the export itself,
             // "/projects/a" for a bind mount (or a mount) of a sub-directory.
             String relative = Path.of("/").relativize(Path.of(mount.root()).resolve(underMount).normalize()).toString();

@@ -209,6 +209,48 @@ class GroupCapturerTest {
     }
 
     @Test
+    void aFlockInheritedThroughForkIsRecordedOnceOnItsTaker() throws Exception {
+        Path flockTool = Path.of("/usr/bin/flock");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isExecutable(flockTool), "needs util-linux flock(1)");
+        long ic = inode(c);
+        // flock(1) locks, then forks the command, which inherits the fd: one open file
+        // description, one lock in /proc/locks, listed in the fdinfo of both processes
+        Process flock = new ProcessBuilder(flockTool.toString(), "-x", c.toString(), "sleep", "600").start();
+        try {
+            await("sleep forked by flock(1) with " + c + " open").atMost(Duration.ofSeconds(30)).until(() ->
+                    flock.children().findFirst().map(h -> fdOn(h.pid(), c)).orElse(false)
+                            && procLocksOn(Set.of(ic)).size() == 1);
+            int taker = (int) flock.pid();
+            int heir = (int) flock.children().findFirst().orElseThrow().pid();
+
+            Manifest m = new GroupCapturer().capture(scope(List.of(taker, heir), Map.of()));
+
+            assertThat(locksOf(m)).extracting(Lock::pid, Lock::kind, Lock::inode)
+                    .containsExactly(org.assertj.core.groups.Tuple.tuple(taker, LockKind.FLOCK, ic));
+            assertThat(m.getWarningsList()).anyMatch(wn -> wn.startsWith("pid " + heir + " fd ")
+                    && wn.contains("same lock as pid " + taker) && wn.endsWith("recorded there only"));
+        } finally {
+            flock.descendants().forEach(ProcessHandle::destroyForcibly);
+            flock.destroyForcibly();
+            flock.waitFor();
+        }
+    }
+
+    private static boolean fdOn(long pid, Path file) {
+        try (var fds = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
+            return fds.anyMatch(fd -> {
+                try {
+                    return Files.readSymbolicLink(fd).equals(file);
+                } catch (IOException e) {
+                    return false;
+                }
+            });
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    @Test
     void aLeaseIsRecordedWithAWarning() throws Exception {
         Child child = start("lease-read", c.toString());
         child.awaitLine("READY");

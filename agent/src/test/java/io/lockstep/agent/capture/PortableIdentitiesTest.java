@@ -52,6 +52,12 @@ class PortableIdentitiesTest {
     }
 
     @Test
+    void anNfsPathOutsideTheMountOfItsMntIdIsRefusedRatherThanGuessed() throws IOException {
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> ids().identify("/elsewhere/f", 40))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not under mount point /mnt/nfs3");
+    }
+
+    @Test
     void localFilesAreHostDeviceAndAbsolutePath() throws IOException {
         FileIdentity id = ids().identify("/data/f", 31);
         assertThat(id.getKind()).isEqualTo(IdentityKind.LOCAL);
