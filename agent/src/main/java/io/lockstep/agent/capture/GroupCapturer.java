@@ -173,7 +173,15 @@ public final class GroupCapturer {
             List<BlockedLockCall> blocked = new ArrayList<>();
             for (int tid : tids) {
                 current = dir.resolve("task").resolve(Integer.toString(tid)).resolve("syscall");
-                BlockedLockCall.read(pid, tid).ifPresent(blocked::add);
+                try {
+                    BlockedLockCall.read(pid, tid).ifPresent(blocked::add);
+                } catch (IOException e) {
+                    // a thread that has exited waits for nothing (only possible when not frozen,
+                    // e.g. a JVM retiring a compiler thread); any other failure is the process's
+                    if (Files.exists(current.getParent())) {
+                        throw e;
+                    }
+                }
             }
             return new ProcessSnapshot(pid, record, fds, blocked);
         } catch (IOException | RuntimeException e) {
@@ -289,7 +297,7 @@ public final class GroupCapturer {
             for (int i = 0; i < ordered.size(); i++) {
                 Sighting s = ordered.get(i);
                 if (i < exist) {
-                    String ordinal = inTable.isEmpty() ? "" : Integer.toString(inTable.get(Math.min(i, inTable.size() - 1)).ordinal());
+                    String ordinal = i < inTable.size() ? Integer.toString(inTable.get(i).ordinal()) : "";
                     s.process().record().addLocks(lockRecord(s.lock(), false, s.process().pid(), s.fd(), ordinal));
                 } else {
                     Sighting first = ordered.get(0);
@@ -352,8 +360,10 @@ public final class GroupCapturer {
             ProcessSnapshot p = byPid.get(e.pid());
             if (p != null) {
                 Optional<OpenFd> fd = p.fdFor(e);
-                fd.ifPresentOrElse(f -> { }, () -> warnings.add("pid " + e.pid() + ": waiting " + describe(e)
-                        + " has no open fd on its file; recorded without fd"));
+                if (fd.isEmpty()) {
+                    warnings.add("pid " + e.pid() + ": waiting " + describe(e) + " has no open fd on its file;"
+                            + " recorded without fd");
+                }
                 p.record().addLocks(lockRecord(e, true, e.pid(), fd.orElse(null), Integer.toString(e.ordinal())));
             } else if (e.kind().equals("OFDLCK") && processes.stream().anyMatch(q -> q.fds().stream().anyMatch(f -> f.isFile(e)))) {
                 warnings.add("unattributed waiting " + describe(e) + " (/proc/locks #" + e.ordinal()

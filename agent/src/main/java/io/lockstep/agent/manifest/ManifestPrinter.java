@@ -16,7 +16,7 @@ public final class ManifestPrinter {
 
     public static String toJson(Manifest manifest) {
         try {
-            return JsonFormat.printer().includingDefaultValueFields().print(manifest);
+            return JsonFormat.printer().alwaysPrintFieldsWithNoPresence().print(manifest);
         } catch (InvalidProtocolBufferException e) {
             // only thrown for Any fields with unknown types; Manifest has none
             throw new IllegalStateException("manifest cannot be printed as JSON", e);

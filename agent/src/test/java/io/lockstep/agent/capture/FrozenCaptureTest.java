@@ -1,10 +1,10 @@
 package io.lockstep.agent.capture;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.tuple;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.lockstep.agent.proc.LockEntry;
 import io.lockstep.agent.proc.MountTable;
 import io.lockstep.agent.proc.ProcLocks;
 import io.lockstep.agent.testing.Child;
@@ -72,9 +72,9 @@ class FrozenCaptureTest {
             assertThat(waits).allMatch(LockRecord::getWaiting).allMatch(l -> l.getInode() == inode && l.getOwnerPid() == w)
                     .extracting(LockRecord::getKind, LockRecord::getType, LockRecord::getStart, LockRecord::getEnd, LockRecord::getFd)
                     .containsExactlyInAnyOrder(
-                            org.assertj.core.groups.Tuple.tuple(LockKind.POSIX, LockType.READ, 5L, 5L, waiter.fdOf("posix-wait-read", 0)),
-                            org.assertj.core.groups.Tuple.tuple(LockKind.OFD, LockType.READ, 60L, 64L, waiter.fdOf("ofd-wait-read", 0)),
-                            org.assertj.core.groups.Tuple.tuple(LockKind.FLOCK, LockType.READ, 0L, -1L, waiter.fdOf("flock-wait-sh", 0)));
+                            tuple(LockKind.POSIX, LockType.READ, 5L, 5L, waiter.fdOf("posix-wait-read", 0)),
+                            tuple(LockKind.OFD, LockType.READ, 60L, 64L, waiter.fdOf("ofd-wait-read", 0)),
+                            tuple(LockKind.FLOCK, LockType.READ, 0L, -1L, waiter.fdOf("flock-wait-sh", 0)));
             assertThat(CaptureStats.of(m).heldLocks()).isEqualTo(3);
             assertThat(CaptureStats.of(m).waitingLocks()).isEqualTo(3);
         } finally {

@@ -1,8 +1,10 @@
 package io.lockstep.agent.capture;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.tuple;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.lockstep.agent.proc.LockEntry;
 import io.lockstep.agent.proc.ProcLocks;
@@ -24,6 +26,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -188,7 +191,7 @@ class GroupCapturerTest {
         assertThat(locked.getPath()).isEqualTo(a.toString());
         assertThat(locked.getInode()).isEqualTo(inode(a));
         assertThat(locked.getSize()).isEqualTo(100);
-        assertThat(locked.getMtimeNs()).isEqualTo(Files.getLastModifiedTime(a).to(java.util.concurrent.TimeUnit.NANOSECONDS));
+        assertThat(locked.getMtimeNs()).isEqualTo(Files.getLastModifiedTime(a).to(TimeUnit.NANOSECONDS));
         assertThat(locked.getOpenFlags() & 3).isEqualTo(2); // O_RDWR
         assertThat(locked.getCloseOnExec()).isFalse();
         assertThat(locked.getIdentity().getKind()).isEqualTo(IdentityKind.LOCAL);
@@ -211,7 +214,7 @@ class GroupCapturerTest {
     @Test
     void aFlockInheritedThroughForkIsRecordedOnceOnItsTaker() throws Exception {
         Path flockTool = Path.of("/usr/bin/flock");
-        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isExecutable(flockTool), "needs util-linux flock(1)");
+        assumeTrue(Files.isExecutable(flockTool), "needs util-linux flock(1)");
         long ic = inode(c);
         // flock(1) locks, then forks the command, which inherits the fd: one open file
         // description, one lock in /proc/locks, listed in the fdinfo of both processes
@@ -226,7 +229,7 @@ class GroupCapturerTest {
             Manifest m = new GroupCapturer().capture(scope(List.of(taker, heir), Map.of()));
 
             assertThat(locksOf(m)).extracting(Lock::pid, Lock::kind, Lock::inode)
-                    .containsExactly(org.assertj.core.groups.Tuple.tuple(taker, LockKind.FLOCK, ic));
+                    .containsExactly(tuple(taker, LockKind.FLOCK, ic));
             assertThat(m.getWarningsList()).anyMatch(wn -> wn.startsWith("pid " + heir + " fd ")
                     && wn.contains("same lock as pid " + taker) && wn.endsWith("recorded there only"));
         } finally {

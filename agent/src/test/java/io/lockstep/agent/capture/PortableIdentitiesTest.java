@@ -1,6 +1,7 @@
 package io.lockstep.agent.capture;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.lockstep.agent.proc.MountTable;
 import io.lockstep.proto.FileIdentity;
@@ -9,6 +10,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class PortableIdentitiesTest {
@@ -53,7 +55,7 @@ class PortableIdentitiesTest {
 
     @Test
     void anNfsPathOutsideTheMountOfItsMntIdIsRefusedRatherThanGuessed() throws IOException {
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> ids().identify("/elsewhere/f", 40))
+        assertThatThrownBy(() -> ids().identify("/elsewhere/f", 40))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not under mount point /mnt/nfs3");
     }
 
@@ -80,7 +82,7 @@ class PortableIdentitiesTest {
     @Test
     void identitiesRoundTripThroughResolveOnAnotherHost() throws IOException {
         FileIdentity id = ids().identify("/srv/project-a/src/Main.java", 42);
-        MountTable other = MountTable.parse(java.util.List.of(
+        MountTable other = MountTable.parse(List.of(
                 "22 1 253:0 / / rw - ext4 /dev/root rw",
                 "50 22 0:60 / /nfs rw - nfs fileserver.example.com:/export/ rw,addr=10.0.0.5"));
         assertThat(other.resolve(id, "host-2")).contains(Path.of("/nfs/projects/a/src/Main.java"));
