@@ -21,11 +21,14 @@ import java.nio.file.attribute.FileTime;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.Comparator;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -99,7 +102,7 @@ public final class GroupCapturer {
         List<LockEntry> table;
         try {
             table = ProcLocks.read();
-        } catch (IOException e) {
+        } catch (IOException | IllegalArgumentException e) {
             throw new CaptureException(0, "cannot read /proc/locks: " + e.getMessage(), e);
         }
         List<String> warnings = new ArrayList<>();
@@ -334,7 +337,8 @@ public final class GroupCapturer {
 
     private static void recordWaiters(List<ProcessSnapshot> processes, Map<Integer, ProcessSnapshot> byPid,
                                       List<LockEntry> table, List<String> warnings) {
-        List<LockEntry> explained = new ArrayList<>();
+        // by identity: two waiters can print identically (OFD waiters have no pid)
+        Set<LockEntry> explained = Collections.newSetFromMap(new IdentityHashMap<>());
         for (ProcessSnapshot p : processes) {
             for (BlockedLockCall call : p.blocked()) {
                 Optional<OpenFd> fd = p.fd(call.fd());
