@@ -85,13 +85,25 @@ public final class FreezeGuard implements AutoCloseable {
                 Thread.currentThread().interrupt();
                 throw new IOException("interrupted while reaping freeze guard pid " + process.pid(), e);
             }
-            if (!exited) {
-                throw new IOException("freeze guard pid " + process.pid() + " did not exit after SIGKILL within " + REAP_TIMEOUT);
+            // The shell is reaped; its sleep, killed by the same signal, may still be on its way out.
+            if (!exited || !BoundedWait.until(this::sessionGone, REAP_TIMEOUT)) {
+                throw new IOException("freeze guard pid " + process.pid() + " (session) did not exit after SIGKILL within " + REAP_TIMEOUT);
             }
             // Exit 0 means the script ran to its end before the kill arrived.
             state.compareAndSet(State.ARMED, process.exitValue() == 0 ? State.FIRED : State.CANCELLED);
         }
         return state.get() == State.CANCELLED;
+    }
+
+    /** No live (non-zombie) process is left in the guard's session, which setsid made its own. */
+    private boolean sessionGone() throws IOException {
+        for (long pid : ProcessHandle.allProcesses().mapToLong(ProcessHandle::pid).toArray()) {
+            var stat = ProcFs.stat((int) pid);
+            if (stat.isPresent() && stat.get().session() == process.pid() && !stat.get().dead()) {
+                return false;
+            }
+        }
+        return true;
     }
 
     @Override

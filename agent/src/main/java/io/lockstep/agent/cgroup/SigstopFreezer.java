@@ -109,8 +109,11 @@ final class SigstopFreezer implements Freezer {
             return "true";
         }
         String pids = targets.stream().map(String::valueOf).collect(Collectors.joining(" "));
-        // One kill per pid: a pid that already exited must not stop the others being continued.
-        return "for p in " + pids + "; do kill -CONT $p 2>/dev/null; done";
+        // The guard is armed before the freeze: it continues these pids and, walking
+        // /proc/<pid>/task/*/children as it goes, whatever they forked since (a short-lived child
+        // may be among the stopped). One kill per pid, so one that exited stops nothing.
+        return "cont() { for p in \"$@\"; do kill -CONT $p 2>/dev/null; cont $(cat /proc/$p/task/*/children 2>/dev/null); done; }; cont "
+                + pids;
     }
 
     @Override
