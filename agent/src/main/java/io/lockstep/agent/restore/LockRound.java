@@ -27,6 +27,9 @@ import java.util.concurrent.locks.LockSupport;
  * F_SETLKW: interrupting F_SETLKW at the deadline needs a signal handler inside the JVM, whose
  * own signal use makes that fragile, while polling keeps every wait bounded by the deadline
  * and the same code serves POSIX, OFD and flock locks.
+ *
+ * <p>No enum switches here: they compile to a helper class loaded on first use, which may be
+ * after the stub dropped the privileges needed to read its class path.
  */
 final class LockRound {
     private static final long FIRST_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
@@ -94,24 +97,30 @@ final class LockRound {
 
     private static boolean tryTake(StubLock lock, String path) throws NativeException {
         int fd = lock.getFd();
-        return switch (lock.getKind()) {
-            case POSIX -> Native.fcntlLock(fd, LibC.F_SETLK, flock(lock, type(lock)), path) != null;
-            case OFD -> Native.fcntlLock(fd, LibC.F_OFD_SETLK, flock(lock, type(lock)), path) != null;
-            case FLOCK -> Native.flock(fd,
-                    (lock.getType() == LockType.WRITE ? LibC.LOCK_EX : LibC.LOCK_SH) | LibC.LOCK_NB, path);
-            default -> throw new IllegalArgumentException("fd " + fd + " (" + path + "): lock kind "
-                    + lock.getKind() + " cannot be restored");
-        };
+        if (lock.getKind() == LockKind.POSIX) {
+            return Native.fcntlLock(fd, LibC.F_SETLK, flock(lock, type(lock)), path) != null;
+        }
+        if (lock.getKind() == LockKind.OFD) {
+            return Native.fcntlLock(fd, LibC.F_OFD_SETLK, flock(lock, type(lock)), path) != null;
+        }
+        if (lock.getKind() == LockKind.FLOCK) {
+            return Native.flock(fd, (lock.getType() == LockType.WRITE ? LibC.LOCK_EX : LibC.LOCK_SH) | LibC.LOCK_NB,
+                    path);
+        }
+        throw new IllegalArgumentException("fd " + fd + " (" + path + "): lock kind " + lock.getKind()
+                + " cannot be restored");
     }
 
     private void releaseAll() {
         for (StubLock lock : held) {
             String path = pathByFd.get(lock.getFd());
             try {
-                switch (lock.getKind()) {
-                    case POSIX -> Native.fcntlLock(lock.getFd(), LibC.F_SETLK, flock(lock, LibC.F_UNLCK), path);
-                    case OFD -> Native.fcntlLock(lock.getFd(), LibC.F_OFD_SETLK, flock(lock, LibC.F_UNLCK), path);
-                    default -> Native.flock(lock.getFd(), LibC.LOCK_UN, path);
+                if (lock.getKind() == LockKind.POSIX) {
+                    Native.fcntlLock(lock.getFd(), LibC.F_SETLK, flock(lock, LibC.F_UNLCK), path);
+                } else if (lock.getKind() == LockKind.OFD) {
+                    Native.fcntlLock(lock.getFd(), LibC.F_OFD_SETLK, flock(lock, LibC.F_UNLCK), path);
+                } else {
+                    Native.flock(lock.getFd(), LibC.LOCK_UN, path);
                 }
             } catch (NativeException e) {
                 mustExit = true;

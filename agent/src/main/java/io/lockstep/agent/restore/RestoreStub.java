@@ -87,23 +87,18 @@ public final class RestoreStub {
             LockRound locks = new LockRound(staged.pathByFd(), pid);
             while (true) {
                 ToStub message = inbox.take();
-                switch (message.getMsgCase()) {
-                    case PREPARE -> {
-                        reply(locks.prepare(message.getPrepare()));
-                        if (locks.mustExit()) {
-                            Runtime.getRuntime().halt(EXIT_STAGE_FAILED);
-                        }
+                if (message.hasPrepare()) {
+                    reply(locks.prepare(message.getPrepare()));
+                    if (locks.mustExit()) {
+                        Runtime.getRuntime().halt(EXIT_STAGE_FAILED);
                     }
-                    case RELEASE -> {
-                        if (!message.getRelease().getCommit()) {
-                            Runtime.getRuntime().halt(EXIT_ABORTED);
-                        }
-                        exec(plan, staged);
-                    }
-                    default -> {
-                        reply(failed(-1, "", "unexpected " + message.getMsgCase() + " after staging"));
-                        Runtime.getRuntime().halt(EXIT_PROTOCOL);
-                    }
+                } else if (message.hasRelease() && message.getRelease().getCommit()) {
+                    exec(plan, staged);
+                } else if (message.hasRelease()) {
+                    Runtime.getRuntime().halt(EXIT_ABORTED);
+                } else {
+                    reply(failed(-1, "", "unexpected " + message.getMsgCase() + " after staging"));
+                    Runtime.getRuntime().halt(EXIT_PROTOCOL);
                 }
             }
         } catch (Throwable t) {
@@ -162,9 +157,12 @@ public final class RestoreStub {
                 Native.getFdFlags(f.getFd()); // throws EBADF when StubLauncher put no placeholder there
             }
             current = null;
-            // Open every jar of the class path while root can still read it: after the drop a
-            // lazily opened jar in a private directory would break class loading.
+            // Open every jar of the class path, and load the stub's own classes from a class
+            // directory, while root can still read them: after the drop, a jar or class file under
+            // a private directory (/root/.m2) would be unreadable. No enum switches in the stub's
+            // path for the same reason: each compiles to a helper class loaded on first use.
             ClassLoader.getSystemClassLoader().getResource("lockstep-open-all-jars");
+            preload(LockRound.class, ProcLocks.class, ProcLocks.Entry.class, Staged.class);
             if (Native.geteuid() != plan.getUid() || Native.getegid() != plan.getGid()) {
                 Native.dropPrivileges(plan.getUid(), plan.getGid());
             }
@@ -184,6 +182,12 @@ public final class RestoreStub {
             String path = current == null ? plan.getCwd() : current.getPath();
             String where = current == null ? "" : "fd " + fd + " (" + path + "): ";
             return new Staged(failed(fd, path, where + e.getMessage()), pathByFd, null);
+        }
+    }
+
+    private static void preload(Class<?>... classes) {
+        for (Class<?> c : classes) {
+            c.getName();
         }
     }
 
