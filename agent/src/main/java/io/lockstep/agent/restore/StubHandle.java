@@ -104,7 +104,7 @@ public final class StubHandle implements AutoCloseable {
             if (state == State.COMMITTED) {
                 throw new StubException(pid, -1, "", "cannot abort process " + pid + ": it was already released");
             }
-            end(deadline);
+            end(deadline, true);
             return;
         }
         expect(State.PREPARED, "release");
@@ -123,15 +123,21 @@ public final class StubHandle implements AutoCloseable {
             closeChannel();
             return;
         }
-        end(Instant.now().plus(EXIT_GRACE));
+        end(Instant.now().plus(EXIT_GRACE), false);
     }
 
-    /** Ends the stub: closing the channel makes it exit; a stub that does not is killed. */
-    private void end(Instant deadline) {
-        try {
-            channel.send(ToStub.newBuilder().setRelease(StubRelease.newBuilder().setCommit(false)).build(), deadline);
-        } catch (IOException | TimeoutException e) {
-            // The stub is gone or stuck: closing the channel and the kill below end it either way.
+    /**
+     * Ends the stub, told to (abort) or not: a closed channel alone makes it exit, exactly as
+     * when the agent dies. A stub that has not exited by the deadline is killed.
+     */
+    private void end(Instant deadline, boolean tellStub) {
+        if (tellStub) {
+            try {
+                channel.send(ToStub.newBuilder().setRelease(StubRelease.newBuilder().setCommit(false)).build(),
+                        deadline);
+            } catch (IOException | TimeoutException e) {
+                // The stub is gone or stuck: closing the channel and the kill below end it either way.
+            }
         }
         closeChannel();
         state = State.ENDED;
