@@ -35,6 +35,7 @@ public interface LibC {
     int O_RDWR = 02;
     int O_ACCMODE = 03;
     int O_CREAT = 0100;
+    int O_EXCL = 0200;
     int O_NOCTTY = 0400;
     int O_TRUNC = 01000;
     int O_APPEND = 02000;
@@ -55,6 +56,9 @@ public interface LibC {
     int EOVERFLOW = 75;
     int EOPNOTSUPP = 95;
     int ESRCH = 3;
+    int EBADF = 9;
+
+    int RLIMIT_NOFILE = 7;
 
     int fcntl(int fd, int cmd, Pointer flock);
 
@@ -81,6 +85,12 @@ public interface LibC {
     int kill(int pid, int sig);
 
     int getpid();
+
+    int geteuid();
+
+    int getegid();
+
+    int getrlimit(int resource, Pointer rlim);
 
     int execve(String path, String[] argv, String[] envp);
 

@@ -166,6 +166,23 @@ public final class Native {
         return LIBC.getpid();
     }
 
+    public static int geteuid() {
+        return LIBC.geteuid();
+    }
+
+    public static int getegid() {
+        return LIBC.getegid();
+    }
+
+    /** The soft RLIMIT_NOFILE: every descriptor number this process can use is below it. */
+    public static long openFileLimit() throws NativeException {
+        Pointer rlim = Memory.allocateDirect(RUNTIME, 16, true);
+        if (LIBC.getrlimit(LibC.RLIMIT_NOFILE, rlim) != 0) {
+            throw failure("getrlimit", "RLIMIT_NOFILE");
+        }
+        return rlim.getLong(0);
+    }
+
     /** execve(2): returns only by throwing. */
     public static void execve(String path, String[] argv, String[] envp) throws NativeException {
         String[] argvNullTerminated = java.util.Arrays.copyOf(argv, argv.length + 1);

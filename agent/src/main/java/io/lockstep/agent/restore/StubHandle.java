@@ -1,0 +1,217 @@
+package io.lockstep.agent.restore;
+
+import io.lockstep.proto.FromStub;
+import io.lockstep.proto.LockRecord;
+import io.lockstep.proto.StubLock;
+import io.lockstep.proto.StubPlan;
+import io.lockstep.proto.StubPrepare;
+import io.lockstep.proto.StubRelease;
+import io.lockstep.proto.StubStatus;
+import io.lockstep.proto.ToStub;
+import java.io.IOException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * The agent's grip on one restore stub: stage, prepare, release, each bounded by a deadline.
+ * Closing the handle before a committed release ends the stub (it exits when its channel
+ * closes, and is killed if it has not within {@link #EXIT_GRACE}); after a committed release
+ * the process is the restored program and closing only drops the channel.
+ */
+public final class StubHandle implements AutoCloseable {
+    /** How long after its deadline a stub may take to report a TIMEOUT it detected itself. */
+    static final Duration REPLY_GRACE = Duration.ofSeconds(2);
+    /** How long a stub may take to exit after it was told to (or lost its channel). */
+    static final Duration EXIT_GRACE = Duration.ofSeconds(5);
+
+    private enum State { CONNECTED, STAGED, PREPARED, COMMITTED, ENDED }
+
+    private final Process process;
+    private final AgentChannel channel;
+    private final StubPlan plan;
+    private int pid;
+    private State state = State.CONNECTED;
+
+    StubHandle(Process process, AgentChannel channel, StubPlan plan) {
+        this.process = process;
+        this.channel = channel;
+        this.plan = plan;
+        this.pid = (int) process.pid();
+    }
+
+    /** The stub's pid; after a committed release, the restored program's pid. */
+    public synchronized int pid() {
+        return pid;
+    }
+
+    public StubPlan plan() {
+        return plan;
+    }
+
+    /** The started process (the stub, later the restored program), for the agent to watch and reap. */
+    public Process process() {
+        return process;
+    }
+
+    /** Sends the plan and waits until the stub reopened every file and dropped its privileges. */
+    public synchronized void stage(Instant deadline) throws StubException {
+        expect(State.CONNECTED, "stage");
+        FromStub reply = call(ToStub.newBuilder().setPlan(plan).build(), deadline, deadline, "STAGED");
+        if (reply.getStatus() != StubStatus.STUB_STAGED) {
+            throw failure(reply, "staging");
+        }
+        pid = reply.getPid();
+        state = State.STAGED;
+    }
+
+    /**
+     * Takes the locks in the given (global) order. Non-blocking: the first conflict ends the
+     * round; blocking: waits for each lock up to the deadline. On CONFLICT and TIMEOUT the stub
+     * holds nothing, and the handle may prepare again.
+     */
+    public synchronized PrepareOutcome prepare(List<LockRecord> locks, boolean blocking, Instant deadline)
+            throws StubException, PlanRefusedException {
+        expect(State.STAGED, "prepare");
+        List<StubLock> requests = StubPlanner.lockRequests(plan, locks);
+        StubPrepare prepare = StubPrepare.newBuilder().addAllLocks(requests).setBlocking(blocking)
+                .setDeadlineUnixMs(deadline.toEpochMilli()).build();
+        FromStub reply = call(ToStub.newBuilder().setPrepare(prepare).build(), deadline,
+                deadline.plus(REPLY_GRACE), "PREPARED");
+        PrepareOutcome.Result result = switch (reply.getStatus()) {
+            case STUB_PREPARED -> PrepareOutcome.Result.PREPARED;
+            case STUB_CONFLICT -> PrepareOutcome.Result.CONFLICT;
+            case STUB_TIMEOUT -> PrepareOutcome.Result.TIMEOUT;
+            default -> throw failure(reply, "prepare");
+        };
+        if (result == PrepareOutcome.Result.PREPARED) {
+            state = State.PREPARED;
+        }
+        return new PrepareOutcome(result, reply.getLocksHeld(), reply.hasLock() ? reply.getLock() : null,
+                reply.getPath(), reply.hasLock() ? reply.getHolderPid() : -1, reply.getMessage());
+    }
+
+    /**
+     * commit: the stub execs the restart command, keeping pid, fds and locks; returns once it
+     * did (its channel closed on exec). Otherwise the stub exits and the kernel drops its locks;
+     * returns once it is gone.
+     */
+    public synchronized void release(boolean commit, Instant deadline) throws StubException {
+        if (!commit) {
+            if (state == State.COMMITTED) {
+                throw new StubException(pid, -1, "", "cannot abort process " + pid + ": it was already released");
+            }
+            end(deadline, true);
+            return;
+        }
+        expect(State.PREPARED, "release");
+        FromStub reply = call(ToStub.newBuilder().setRelease(StubRelease.newBuilder().setCommit(true)).build(),
+                deadline, deadline, null);
+        if (reply != null) {
+            throw failure(reply, "release");
+        }
+        state = State.COMMITTED;
+        closeChannel();
+    }
+
+    @Override
+    public synchronized void close() {
+        if (state == State.COMMITTED || state == State.ENDED) {
+            closeChannel();
+            return;
+        }
+        end(Instant.now().plus(EXIT_GRACE), false);
+    }
+
+    /**
+     * Ends the stub, told to (abort) or not: a closed channel alone makes it exit, exactly as
+     * when the agent dies. A stub that has not exited by the deadline is killed.
+     */
+    private void end(Instant deadline, boolean tellStub) {
+        if (tellStub) {
+            try {
+                channel.send(ToStub.newBuilder().setRelease(StubRelease.newBuilder().setCommit(false)).build(),
+                        deadline);
+            } catch (IOException | TimeoutException e) {
+                // The stub is gone or stuck: closing the channel and the kill below end it either way.
+            }
+        }
+        closeChannel();
+        state = State.ENDED;
+        try {
+            long left = Math.max(0, Duration.between(Instant.now(), deadline).toMillis());
+            process.onExit().get(left, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException | ExecutionException e) {
+            kill();
+        } catch (InterruptedException e) {
+            kill();
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void kill() {
+        ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+        process.destroyForcibly();
+        try {
+            process.onExit().get(EXIT_GRACE.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException e) {
+            // SIGKILL cannot be refused; a process still not reaped is stuck in the kernel.
+        }
+    }
+
+    private void closeChannel() {
+        try {
+            channel.close();
+        } catch (IOException e) {
+            // Nothing left to flush: the stub reads EOF either way.
+        }
+    }
+
+    /** One request, one reply; a null reply means the stub closed the channel. */
+    private FromStub call(ToStub request, Instant sendDeadline, Instant replyDeadline, String expected)
+            throws StubException {
+        try {
+            channel.send(request, sendDeadline);
+            FromStub reply = channel.receive(replyDeadline);
+            if (reply == null && expected != null) {
+                throw new StubException(pid, -1, "", "restore stub pid " + pid + " of process " + plan.getOldPid()
+                        + " closed its channel instead of answering " + expected + exitText());
+            }
+            return reply;
+        } catch (TimeoutException e) {
+            throw new StubException(pid, -1, "", "restore stub pid " + pid + " of process " + plan.getOldPid()
+                    + " did not answer " + (expected == null ? "RELEASE" : expected) + " before its deadline");
+        } catch (StubException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new StubException(pid, "control channel of restore stub pid " + pid + " of process "
+                    + plan.getOldPid() + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    private String exitText() {
+        try {
+            return process.waitFor(200, TimeUnit.MILLISECONDS) ? " (exit code " + process.exitValue() + ")" : "";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "";
+        }
+    }
+
+    private StubException failure(FromStub reply, String step) {
+        return new StubException(pid, reply.getFd(), reply.getPath(), "restore stub pid " + pid + " of process "
+                + plan.getOldPid() + " failed " + step + ": " + reply.getMessage());
+    }
+
+    private void expect(State wanted, String step) throws StubException {
+        if (state != wanted) {
+            throw new StubException(pid, -1, "", "cannot " + step + " restore stub pid " + pid + ": it is "
+                    + state.name().toLowerCase() + ", not " + wanted.name().toLowerCase());
+        }
+    }
+}

@@ -1,0 +1,149 @@
+package io.lockstep.agent.restore;
+
+import io.lockstep.proto.StubFd;
+import io.lockstep.proto.StubPlan;
+import java.io.File;
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.TreeSet;
+
+/**
+ * Starts restore stubs. Each stub runs {@code <enter-group prefix> bash -c 'exec N</dev/null …;
+ * exec "$@"' java … RestoreStub SOCKET}: the placeholders occupy every fd number the plan
+ * restores, so the JVM's own jars land above them and the stub can dup2 onto each number.
+ * (ProcessBuilder closes every fd above 2 in the child, hence the shell.) Fds 0-2 are /dev/null,
+ * or the log file for 1 and 2, unless the plan restores them.
+ *
+ * <p>Each stub gets its own socket in a fresh 0700 directory under {@code socketRoot}; the
+ * socket is removed as soon as the stub connected, so nothing else can talk to the stub.
+ */
+public final class StubLauncher {
+    /** sun_path is 108 bytes including the terminating NUL. */
+    private static final int MAX_SOCKET_PATH = 107;
+
+    private final StubJvm jvm;
+    private final Path socketRoot;
+    private final List<String> enterGroupPrefix;
+    private final Optional<Path> stdioLog;
+
+    /**
+     * @param enterGroupPrefix command that puts the stub into the group's cgroup and then execs
+     *     the rest of its arguments; empty to start the stub where the agent runs
+     * @param stdioLog where the stub's fds 1 and 2 go when the plan does not restore them;
+     *     empty for /dev/null
+     */
+    public StubLauncher(StubJvm jvm, Path socketRoot, List<String> enterGroupPrefix, Optional<Path> stdioLog) {
+        this.jvm = jvm;
+        this.socketRoot = socketRoot;
+        this.enterGroupPrefix = List.copyOf(enterGroupPrefix);
+        this.stdioLog = stdioLog;
+    }
+
+    /** Starts a stub for the plan and waits, up to the deadline, until it connected. */
+    public StubHandle launch(StubPlan plan, Instant deadline) throws StubException {
+        Path dir;
+        try {
+            Files.createDirectories(socketRoot);
+            dir = Files.createTempDirectory(socketRoot, "stub",
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        } catch (IOException e) {
+            throw new StubException(-1, "cannot create a control socket directory under " + socketRoot
+                    + " for the stub of process " + plan.getOldPid(), e);
+        }
+        Path socket = dir.resolve("control");
+        try {
+            if (socket.toString().length() > MAX_SOCKET_PATH) {
+                throw new StubException(-1, -1, socket.toString(), "control socket path " + socket
+                        + " is longer than " + MAX_SOCKET_PATH + " bytes; use a shorter socket root");
+            }
+            try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+                 Selector selector = Selector.open()) {
+                server.bind(UnixDomainSocketAddress.of(socket));
+                server.configureBlocking(false);
+                server.register(selector, SelectionKey.OP_ACCEPT);
+                Process process = start(plan, socket);
+                process.onExit().thenRun(selector::wakeup);
+                SocketChannel connection = accept(server, selector, process, plan, deadline);
+                return new StubHandle(process, new AgentChannel(connection), plan);
+            }
+        } catch (StubException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new StubException(-1, "cannot start the restore stub of process " + plan.getOldPid()
+                    + " (control socket " + socket + "): " + e.getMessage(), e);
+        } finally {
+            try {
+                Files.deleteIfExists(socket);
+                Files.deleteIfExists(dir);
+            } catch (IOException ignored) {
+                // A leftover empty directory under the socket root holds no secret and no process.
+            }
+        }
+    }
+
+    private Process start(StubPlan plan, Path socket) throws IOException {
+        ProcessBuilder builder = new ProcessBuilder(command(plan, socket));
+        builder.environment().clear();
+        builder.environment().put("PATH", RestoreStub.DEFAULT_PATH);
+        builder.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        if (stdioLog.isPresent()) {
+            builder.redirectOutput(ProcessBuilder.Redirect.appendTo(stdioLog.get().toFile()));
+            builder.redirectErrorStream(true);
+        } else {
+            builder.redirectOutput(ProcessBuilder.Redirect.DISCARD);
+            builder.redirectError(ProcessBuilder.Redirect.DISCARD);
+        }
+        return builder.start();
+    }
+
+    List<String> command(StubPlan plan, Path socket) {
+        StringBuilder placeholders = new StringBuilder();
+        for (int fd : new TreeSet<>(plan.getFdsList().stream().map(StubFd::getFd).toList())) {
+            if (fd > 2) {
+                placeholders.append("exec ").append(fd).append("</dev/null; ");
+            }
+        }
+        List<String> command = new ArrayList<>(enterGroupPrefix);
+        command.addAll(List.of("/bin/bash", "-c", placeholders + "exec \"$@\"", "lockstep-stub",
+                jvm.java().toString()));
+        command.addAll(jvm.options());
+        command.addAll(List.of("-cp", jvm.classpath(), RestoreStub.class.getName(), socket.toString()));
+        return command;
+    }
+
+    private static SocketChannel accept(ServerSocketChannel server, Selector selector, Process process,
+                                        StubPlan plan, Instant deadline) throws IOException {
+        while (true) {
+            SocketChannel connection = server.accept();
+            if (connection != null) {
+                return connection;
+            }
+            if (!process.isAlive()) {
+                throw new StubException((int) process.pid(), -1, "", "restore stub pid " + process.pid()
+                        + " for process " + plan.getOldPid() + " exited with code " + process.exitValue()
+                        + " before it connected");
+            }
+            long left = Duration.between(Instant.now(), deadline).toMillis();
+            if (left <= 0) {
+                process.destroyForcibly();
+                throw new StubException((int) process.pid(), -1, "", "restore stub pid " + process.pid()
+                        + " for process " + plan.getOldPid() + " did not connect before its deadline; killed");
+            }
+            selector.select(left);
+            selector.selectedKeys().clear();
+        }
+    }
+}
