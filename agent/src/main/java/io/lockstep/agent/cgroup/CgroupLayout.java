@@ -186,6 +186,20 @@ public final class CgroupLayout {
         }
     }
 
+    /**
+     * The groups whose cgroups exist under this agent's root on the chosen backend, sorted: what a
+     * restarted agent finds again. Empty for SIGSTOP, whose pid sets live only in memory.
+     */
+    public List<String> existingGroups() throws IOException {
+        Optional<Path> dir = rootPath();
+        if (dir.isEmpty() || !Files.isDirectory(dir.get())) {
+            return List.of();
+        }
+        try (var children = Files.list(dir.get())) {
+            return children.filter(Files::isDirectory).map(p -> p.getFileName().toString()).sorted().toList();
+        }
+    }
+
     /** Removes the agent's root directories that are empty of groups; leaves the others. */
     public void removeRootIfEmpty() throws IOException {
         List<Path> roots = new ArrayList<>();

@@ -20,7 +20,8 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * Takes one PREPARE's locks in the given order, all or nothing: on a conflict, a timeout or a
- * failed call it releases what it took in this round before it answers. It never closes or
+ * failed call it releases what it took in this round before it answers. Locks of earlier rounds
+ * stay held unless the request asks for a reset. It never closes or
  * moves an fd, because closing any fd of a file drops all of the process's POSIX locks on it.
  *
  * <p>Blocking mode polls the non-blocking calls with a bounded back-off instead of sleeping in
@@ -52,20 +53,21 @@ final class LockRound {
     }
 
     FromStub prepare(StubPrepare request) {
-        if (!held.isEmpty()) {
-            return failed(-1, "", "PREPARE while " + held.size() + " locks are already held");
+        if (request.getReset()) {
+            release(held);
         }
+        List<StubLock> round = new ArrayList<>();
         for (StubLock lock : request.getLocksList()) {
             String path = pathByFd.get(lock.getFd());
             if (path == null) {
-                releaseAll();
+                release(round);
                 return failed(lock.getFd(), "", "lock #" + lock.getOrder() + " is on fd " + lock.getFd()
                         + ", which this stub did not restore");
             }
             try {
                 if (!take(lock, path, request.getBlocking(), request.getDeadlineUnixMs())) {
                     int holder = holder(lock, path);
-                    releaseAll();
+                    release(round);
                     return FromStub.newBuilder()
                             .setStatus(request.getBlocking() ? StubStatus.STUB_TIMEOUT : StubStatus.STUB_CONFLICT)
                             .setPid(pid).setLocksHeld(held.size()).setLock(lock).setHolderPid(holder)
@@ -73,9 +75,10 @@ final class LockRound {
                             .setMessage(describe(lock, path) + " is held by pid " + holder).build();
                 }
             } catch (NativeException e) {
-                releaseAll();
+                release(round);
                 return failed(lock.getFd(), path, describe(lock, path) + ": " + e.getMessage());
             }
+            round.add(lock);
             held.add(lock);
         }
         return FromStub.newBuilder().setStatus(StubStatus.STUB_PREPARED).setPid(pid)
@@ -111,8 +114,9 @@ final class LockRound {
                 + " cannot be restored");
     }
 
-    private void releaseAll() {
-        for (StubLock lock : held) {
+    /** Gives back these locks (a failed round's, or all of them on reset) and forgets them. */
+    private void release(List<StubLock> locks) {
+        for (StubLock lock : locks) {
             String path = pathByFd.get(lock.getFd());
             try {
                 if (lock.getKind() == LockKind.POSIX) {
@@ -126,7 +130,8 @@ final class LockRound {
                 mustExit = true;
             }
         }
-        held.clear();
+        held.removeAll(locks);
+        locks.clear();
     }
 
     /** Who holds the lock we could not take: fcntl's GETLK for POSIX, /proc/locks where it cannot tell. */

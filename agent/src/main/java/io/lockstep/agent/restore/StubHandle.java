@@ -75,10 +75,22 @@ public final class StubHandle implements AutoCloseable {
      */
     public synchronized PrepareOutcome prepare(List<LockRecord> locks, boolean blocking, Instant deadline)
             throws StubException, PlanRefusedException {
-        expect(State.STAGED, "prepare");
-        List<StubLock> requests = StubPlanner.lockRequests(plan, locks);
-        StubPrepare prepare = StubPrepare.newBuilder().addAllLocks(requests).setBlocking(blocking)
-                .setDeadlineUnixMs(deadline.toEpochMilli()).build();
+        return round(StubPrepare.newBuilder().addAllLocks(StubPlanner.lockRequests(plan, locks)).setBlocking(blocking)
+                .setDeadlineUnixMs(deadline.toEpochMilli()).build(), deadline);
+    }
+
+    /** Gives back every lock of every earlier round (before a retry in strict global order). */
+    public synchronized void reset(Instant deadline) throws StubException {
+        PrepareOutcome outcome = round(StubPrepare.newBuilder().setReset(true)
+                .setDeadlineUnixMs(deadline.toEpochMilli()).build(), deadline);
+        if (!outcome.prepared()) {
+            throw new StubException(pid, -1, "", "restore stub pid " + pid + " could not release its locks: "
+                    + outcome.message());
+        }
+    }
+
+    private PrepareOutcome round(StubPrepare prepare, Instant deadline) throws StubException {
+        expectOneOf("prepare", State.STAGED, State.PREPARED);
         FromStub reply = call(ToStub.newBuilder().setPrepare(prepare).build(), deadline,
                 deadline.plus(REPLY_GRACE), "PREPARED");
         PrepareOutcome.Result result = switch (reply.getStatus()) {
@@ -107,7 +119,8 @@ public final class StubHandle implements AutoCloseable {
             end(deadline, true);
             return;
         }
-        expect(State.PREPARED, "release");
+        // A stub whose process held no lock (a waiter) is released straight from STAGED.
+        expectOneOf("release", State.STAGED, State.PREPARED);
         FromStub reply = call(ToStub.newBuilder().setRelease(StubRelease.newBuilder().setCommit(true)).build(),
                 deadline, deadline, null);
         if (reply != null) {
@@ -209,9 +222,16 @@ public final class StubHandle implements AutoCloseable {
     }
 
     private void expect(State wanted, String step) throws StubException {
-        if (state != wanted) {
-            throw new StubException(pid, -1, "", "cannot " + step + " restore stub pid " + pid + ": it is "
-                    + state.name().toLowerCase() + ", not " + wanted.name().toLowerCase());
+        expectOneOf(step, wanted);
+    }
+
+    private void expectOneOf(String step, State... wanted) throws StubException {
+        for (State ok : wanted) {
+            if (state == ok) {
+                return;
+            }
         }
+        throw new StubException(pid, -1, "", "cannot " + step + " restore stub pid " + pid + ": it is "
+                + state.name().toLowerCase() + ", not " + java.util.Arrays.toString(wanted).toLowerCase());
     }
 }

@@ -201,7 +201,7 @@ public final class RestoreParticipant {
         Instant deadline = Instant.ofEpochMilli(request.getDeadlineUnixMs());
         if (request.getReset()) {
             for (RestoreSession.Staged staged : session.stubs().values()) {
-                staged.handle().unlockAll(deadline);
+                staged.handle().reset(deadline);
             }
         }
         PrepareReply.Builder reply = PrepareReply.newBuilder().setHostId(config.hostId());
@@ -223,8 +223,9 @@ public final class RestoreParticipant {
                         + " for pid " + who.oldPid() + " of host " + who.sourceHost()).asRuntimeException();
             }
             PrepareOutcome outcome = staged.handle().prepare(batch, request.getBlocking(), deadline);
-            taken += outcome.locksHeld();
-            if (!outcome.prepared()) {
+            if (outcome.prepared()) {
+                taken += batch.size();
+            } else {
                 LockRecord wanted = batch.stream().filter(l -> l.getFd() == outcome.lock().getFd()
                         && l.getStart() == outcome.lock().getStart()).findFirst().orElse(batch.get(0));
                 reply.addConflicts(LockConflict.newBuilder()
