@@ -1,0 +1,470 @@
+package io.lockstep.agent.capture;
+
+import io.lockstep.agent.proc.BlockedLockCall;
+import io.lockstep.agent.proc.DevT;
+import io.lockstep.agent.proc.FdInfo;
+import io.lockstep.agent.proc.LockEntry;
+import io.lockstep.agent.proc.ProcLocks;
+import io.lockstep.proto.FdKind;
+import io.lockstep.proto.FdRecord;
+import io.lockstep.proto.FileIdentity;
+import io.lockstep.proto.LockKind;
+import io.lockstep.proto.LockRecord;
+import io.lockstep.proto.LockType;
+import io.lockstep.proto.Manifest;
+import io.lockstep.proto.ProcessRecord;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/**
+ * Records one host's part of a group: per process its ids, argv, cwd, threads, open files and
+ * every lock it holds or waits for, with portable file identities. Meant to run while the group
+ * is frozen, so that nothing read here can change between two reads.
+ *
+ * <p>Where each lock comes from:
+ * <ul>
+ *   <li>POSIX held: /proc/locks by owner pid; the fd is the one whose fdinfo lists the lock
+ *       (the fd it was taken through), else any fd of the process on the same device and inode.
+ *   <li>OFD and FLOCK held: fdinfo {@code lock:} lines, which name the open file description,
+ *       hence the fd ({@code /proc/locks} shows OFD locks with pid -1).
+ *   <li>Waiting, all kinds: the blocked syscall of each thread ({@link BlockedLockCall}), since
+ *       fdinfo never lists waiters and a frozen waiter is not in /proc/locks. When not frozen,
+ *       /proc/locks waiter entries of the group's pids that no blocked call explains are recorded
+ *       too; an OFD waiter (pid -1) that no group thread explains cannot be attributed and becomes
+ *       a warning when it is on a file the group has open.
+ *   <li>LEASE: /proc/locks by pid, recorded with a warning (not restorable).
+ * </ul>
+ * Locks of processes outside the scope are ignored.
+ */
+public final class GroupCapturer {
+    private static final int O_CLOEXEC = 02000000;
+    private static final int S_IFMT = 0170000;
+
+    private final Clock clock;
+
+    public GroupCapturer() {
+        this(Clock.systemUTC());
+    }
+
+    public GroupCapturer(Clock clock) {
+        this.clock = clock;
+    }
+
+    /** One open fd as read from /proc, with what lock attribution needs. */
+    private record OpenFd(int fd, FdInfo info, String device, long inode, long size, FdRecord record) {
+        boolean isFile(LockEntry lock) {
+            return lock.device().equals(device) && lock.inode() == inode;
+        }
+    }
+
+    private record ProcessSnapshot(int pid, ProcessRecord.Builder record, List<OpenFd> fds,
+                                   List<BlockedLockCall> blocked) {
+        Optional<OpenFd> fd(int number) {
+            return fds.stream().filter(f -> f.fd() == number).findFirst();
+        }
+
+        /** The lowest fd on the lock's file, preferring one whose fdinfo lists the lock itself. */
+        Optional<OpenFd> fdFor(LockEntry lock) {
+            return fds.stream().filter(f -> f.info().locks().stream().anyMatch(l -> l.sameLock(lock))).findFirst()
+                    .or(() -> fds.stream().filter(f -> f.isFile(lock)).findFirst());
+        }
+    }
+
+    /** A held OFD or FLOCK lock as one fd's fdinfo shows it. */
+    private record Sighting(ProcessSnapshot process, OpenFd fd, LockEntry lock) {
+    }
+
+    /** A lock without its owner and ordinal: what two sightings of one lock have in common. */
+    private record LockKey(String kind, String type, String device, long inode, long start, long end) {
+        static LockKey of(LockEntry e) {
+            return new LockKey(e.kind(), e.type(), e.device(), e.inode(), e.start(), e.end());
+        }
+    }
+
+    public Manifest capture(CaptureScope scope) throws CaptureException {
+        List<LockEntry> table;
+        try {
+            table = ProcLocks.read();
+        } catch (IOException e) {
+            throw new CaptureException(0, "cannot read /proc/locks: " + e.getMessage(), e);
+        }
+        List<String> warnings = new ArrayList<>();
+        List<ProcessSnapshot> processes = new ArrayList<>();
+        for (int pid : new TreeSet<>(scope.pids())) {
+            processes.add(snapshot(pid, scope, warnings));
+        }
+        Map<Integer, ProcessSnapshot> byPid = new LinkedHashMap<>();
+        processes.forEach(p -> byPid.put(p.pid(), p));
+
+        recordFdinfoLocks(processes, table, warnings);
+        recordTableLocks(byPid, table, warnings);
+        recordWaiters(processes, byPid, table, warnings);
+
+        Manifest.Builder manifest = Manifest.newBuilder()
+                .setGroup(scope.group())
+                .setHostId(scope.hostId())
+                .setOpId(scope.opId())
+                .setEpoch(scope.epoch())
+                .setCapturedAtUnixMs(clock.millis())
+                .setHostname(hostname())
+                .setFreezer(scope.freezer())
+                .setDegraded(scope.degraded());
+        for (ProcessSnapshot p : processes) {
+            if (!p.record().hasRestart()) {
+                warnings.add("pid " + p.pid() + " (" + p.record().getComm() + ") has no restart spec (not started"
+                        + " through the agent): it cannot be relaunched by the exec engine; it holds "
+                        + p.record().getLocksList().stream().filter(l -> !l.getWaiting()).count() + " lock(s)");
+            }
+            manifest.addProcesses(p.record());
+        }
+        return manifest.addAllWarnings(warnings).build();
+    }
+
+    // ---- processes and fds ----
+
+    private ProcessSnapshot snapshot(int pid, CaptureScope scope, List<String> warnings) throws CaptureException {
+        Path dir = Path.of("/proc", Integer.toString(pid));
+        Path current = dir;
+        try {
+            current = dir.resolve("status");
+            Map<String, String> status = readStatus(current);
+            ProcessRecord.Builder record = ProcessRecord.newBuilder()
+                    .setPid(pid)
+                    .setPpid(Integer.parseInt(status.getOrDefault("PPid", "0")))
+                    .setUid(Integer.parseUnsignedInt(firstField(status, "Uid", current)))
+                    .setGid(Integer.parseUnsignedInt(firstField(status, "Gid", current)));
+            current = dir.resolve("comm");
+            record.setComm(Files.readString(current).strip());
+            current = dir.resolve("cmdline");
+            record.addAllArgv(splitNul(Files.readAllBytes(current)));
+            current = dir.resolve("mountinfo");
+            PortableIdentities ids = PortableIdentities.ofProcess(pid, scope.hostId());
+            current = dir.resolve("cwd");
+            String cwd = Files.readSymbolicLink(current).toString();
+            record.setCwd(cwd);
+            identify(ids, cwd, -1, current, warnings, "pid " + pid + " cwd").ifPresent(record::setCwdIdentity);
+            current = dir.resolve("task");
+            List<Integer> tids = listNumbers(current);
+            record.addAllTids(tids);
+            Optional.ofNullable(scope.restartSpecs().get(pid)).ifPresent(record::setRestart);
+
+            current = dir.resolve("fd");
+            List<OpenFd> fds = new ArrayList<>();
+            for (int fd : listNumbers(current)) {
+                current = dir.resolve("fd").resolve(Integer.toString(fd));
+                OpenFd open = readFd(pid, fd, ids, warnings);
+                fds.add(open);
+                record.addFds(open.record());
+            }
+            List<BlockedLockCall> blocked = new ArrayList<>();
+            for (int tid : tids) {
+                current = dir.resolve("task").resolve(Integer.toString(tid)).resolve("syscall");
+                BlockedLockCall.read(pid, tid).ifPresent(blocked::add);
+            }
+            return new ProcessSnapshot(pid, record, fds, blocked);
+        } catch (IOException | RuntimeException e) {
+            if (hasExited(dir)) {
+                throw new CaptureException(pid, "process " + pid + " exited during capture (while reading "
+                        + current + "); a frozen group must not lose processes: " + e, e);
+            }
+            throw new CaptureException(pid, "cannot capture process " + pid + " (reading " + current + "): " + e, e);
+        }
+    }
+
+    private OpenFd readFd(int pid, int fd, PortableIdentities ids, List<String> warnings) throws IOException {
+        Path link = Path.of("/proc", Integer.toString(pid), "fd", Integer.toString(fd));
+        String target = Files.readSymbolicLink(link).toString();
+        FdInfo info = FdInfo.read(pid, fd);
+        Map<String, Object> st = Files.readAttributes(link, "unix:dev,ino,size,lastModifiedTime,mode,nlink");
+        long dev = (Long) st.get("dev");
+        long inode = (Long) st.get("ino");
+        long size = (Long) st.get("size");
+        int mode = (Integer) st.get("mode");
+        FdKind kind = kindOf(target, mode, (Integer) st.get("nlink"));
+        FdRecord.Builder record = FdRecord.newBuilder()
+                .setFd(fd)
+                .setKind(kind)
+                .setPath(target)
+                .setOpenFlags(info.flags())
+                .setOffset(info.pos())
+                .setMntId(info.mntId())
+                .setDev(dev)
+                .setInode(inode)
+                .setSize(size)
+                .setMtimeNs(((FileTime) st.get("lastModifiedTime")).to(TimeUnit.NANOSECONDS))
+                .setCloseOnExec((info.flags() & O_CLOEXEC) != 0);
+        String subject = "pid " + pid + " fd " + fd + " (" + target + ")";
+        if (kind == FdKind.FD_REGULAR || kind == FdKind.FD_DIRECTORY) {
+            identify(ids, target, info.mntId(), link, warnings, subject).ifPresent(record::setIdentity);
+        } else if (kind != FdKind.FD_CHAR_DEVICE && kind != FdKind.FD_BLOCK_DEVICE) {
+            warnings.add(subject + ": " + kind + " is recorded but not restorable");
+        }
+        // /proc/locks names a file by its superblock's device, which is the mount's major:minor in
+        // mountinfo; st_dev can differ from it (btrfs subvolumes), so prefer the mount's.
+        String device = ids.mounts().byId(info.mntId()).map(m -> m.device())
+                .orElse(DevT.major(dev) + ":" + DevT.minor(dev));
+        return new OpenFd(fd, info, device, inode, size, record.build());
+    }
+
+    private static Optional<FileIdentity> identify(PortableIdentities ids, String path, int mntId, Path handlePath,
+                                                   List<String> warnings, String subject) {
+        try {
+            return Optional.of(ids.identifyWithHandle(path, mntId, handlePath));
+        } catch (IllegalArgumentException e) {
+            warnings.add(subject + ": no portable identity: " + e.getMessage());
+            return Optional.empty();
+        }
+    }
+
+    static FdKind kindOf(String target, int mode, int nlink) {
+        if (target.startsWith("pipe:")) {
+            return FdKind.FD_PIPE;
+        }
+        if (target.startsWith("socket:")) {
+            return FdKind.FD_SOCKET;
+        }
+        if (target.startsWith("anon_inode:")) {
+            return FdKind.FD_ANON_INODE;
+        }
+        if (target.endsWith(" (deleted)") && nlink == 0) {
+            return FdKind.FD_DELETED_FILE;
+        }
+        if (!target.startsWith("/")) {
+            return FdKind.FD_OTHER;
+        }
+        return switch (mode & S_IFMT) {
+            case 0100000 -> FdKind.FD_REGULAR;
+            case 0040000 -> FdKind.FD_DIRECTORY;
+            case 0020000 -> FdKind.FD_CHAR_DEVICE;
+            case 0060000 -> FdKind.FD_BLOCK_DEVICE;
+            case 0010000 -> FdKind.FD_PIPE;
+            case 0140000 -> FdKind.FD_SOCKET;
+            default -> FdKind.FD_OTHER;
+        };
+    }
+
+    // ---- locks ----
+
+    /**
+     * Held OFD and FLOCK locks, from fdinfo. One open file description can be reached through
+     * several fds (dup, fork inheritance) and each of them lists its locks; /proc/locks tells how
+     * many such locks really exist, and only that many are recorded: first on the process
+     * /proc/locks names as taker (FLOCK), then lowest pid, then lowest fd.
+     */
+    private static void recordFdinfoLocks(List<ProcessSnapshot> processes, List<LockEntry> table, List<String> warnings) {
+        Map<LockKey, List<Sighting>> sightings = new LinkedHashMap<>();
+        for (ProcessSnapshot p : processes) {
+            for (OpenFd fd : p.fds()) {
+                for (LockEntry lock : fd.info().locks()) {
+                    if (lock.kind().equals("OFDLCK") || lock.kind().equals("FLOCK")) {
+                        sightings.computeIfAbsent(LockKey.of(lock), k -> new ArrayList<>()).add(new Sighting(p, fd, lock));
+                    }
+                }
+            }
+        }
+        sightings.forEach((key, seen) -> {
+            List<LockEntry> inTable = table.stream().filter(e -> !e.waiter() && LockKey.of(e).equals(key)).toList();
+            // Not in /proc/locks at all can only mean the lock changed between the two reads
+            // (not frozen); trust fdinfo then.
+            int exist = inTable.isEmpty() ? seen.size() : inTable.size();
+            List<Sighting> ordered = seen.stream()
+                    .sorted(Comparator.<Sighting>comparingInt(s -> takerOf(s, inTable) ? 0 : 1)
+                            .thenComparingInt(s -> s.process().pid())
+                            .thenComparingInt(s -> s.fd().fd()))
+                    .toList();
+            for (int i = 0; i < ordered.size(); i++) {
+                Sighting s = ordered.get(i);
+                if (i < exist) {
+                    String ordinal = inTable.isEmpty() ? "" : Integer.toString(inTable.get(Math.min(i, inTable.size() - 1)).ordinal());
+                    s.process().record().addLocks(lockRecord(s.lock(), false, s.process().pid(), s.fd(), ordinal));
+                } else {
+                    Sighting first = ordered.get(0);
+                    warnings.add("pid " + s.process().pid() + " fd " + s.fd().fd() + ": " + describe(s.lock())
+                            + " is the same lock as pid " + first.process().pid() + " fd " + first.fd().fd()
+                            + " (shared open file description); recorded there only");
+                }
+            }
+        });
+    }
+
+    private static boolean takerOf(Sighting s, List<LockEntry> inTable) {
+        return inTable.stream().anyMatch(e -> e.pid() == s.process().pid());
+    }
+
+    /** Held POSIX locks and leases of the group's pids, from /proc/locks. */
+    private static void recordTableLocks(Map<Integer, ProcessSnapshot> byPid, List<LockEntry> table, List<String> warnings) {
+        for (LockEntry e : table) {
+            ProcessSnapshot p = byPid.get(e.pid());
+            boolean lease = e.kind().equals("LEASE") || e.kind().equals("DELEG");
+            if (e.waiter() || p == null || !(e.kind().equals("POSIX") || lease)) {
+                continue;
+            }
+            Optional<OpenFd> fd = p.fdFor(e);
+            if (fd.isEmpty()) {
+                warnings.add("pid " + e.pid() + ": " + describe(e) + " has no open fd on its file; recorded without fd");
+            }
+            if (lease) {
+                warnings.add("pid " + e.pid() + ": " + describe(e) + ": leases are not restorable");
+            }
+            p.record().addLocks(lockRecord(e, false, e.pid(), fd.orElse(null), Integer.toString(e.ordinal())));
+        }
+    }
+
+    private static void recordWaiters(List<ProcessSnapshot> processes, Map<Integer, ProcessSnapshot> byPid,
+                                      List<LockEntry> table, List<String> warnings) {
+        List<LockEntry> explained = new ArrayList<>();
+        for (ProcessSnapshot p : processes) {
+            for (BlockedLockCall call : p.blocked()) {
+                Optional<OpenFd> fd = p.fd(call.fd());
+                if (fd.isEmpty()) {
+                    warnings.add("pid " + p.pid() + " tid " + call.tid() + " waits for a " + call.kind()
+                            + " lock on fd " + call.fd() + ", which is not open; not recorded");
+                    continue;
+                }
+                LockEntry wanted = waitedLock(call, fd.get());
+                Optional<LockEntry> inTable = table.stream()
+                        .filter(e -> e.waiter() && e.sameLock(wanted) && !explained.contains(e)
+                                && (e.pid() == p.pid() || e.kind().equals("OFDLCK")))
+                        .findFirst();
+                inTable.ifPresent(explained::add);
+                p.record().addLocks(lockRecord(wanted, true, p.pid(), fd.get(),
+                        inTable.map(e -> Integer.toString(e.ordinal())).orElse("")));
+            }
+        }
+        for (LockEntry e : table) {
+            if (!e.waiter() || explained.contains(e)) {
+                continue;
+            }
+            ProcessSnapshot p = byPid.get(e.pid());
+            if (p != null) {
+                Optional<OpenFd> fd = p.fdFor(e);
+                fd.ifPresentOrElse(f -> { }, () -> warnings.add("pid " + e.pid() + ": waiting " + describe(e)
+                        + " has no open fd on its file; recorded without fd"));
+                p.record().addLocks(lockRecord(e, true, e.pid(), fd.orElse(null), Integer.toString(e.ordinal())));
+            } else if (e.kind().equals("OFDLCK") && processes.stream().anyMatch(q -> q.fds().stream().anyMatch(f -> f.isFile(e)))) {
+                warnings.add("unattributed waiting " + describe(e) + " (/proc/locks #" + e.ordinal()
+                        + "): OFD waiters carry no pid and no group thread is blocked on it; if a group process"
+                        + " waits for it, that wait is not recorded");
+            }
+        }
+    }
+
+    /** The lock a blocked call asks for, in /proc/locks terms, so it can be compared with entries. */
+    private static LockEntry waitedLock(BlockedLockCall call, OpenFd fd) {
+        String[] parts = fd.device().split(":");
+        int major = Integer.parseInt(parts[0]);
+        int minor = Integer.parseInt(parts[1]);
+        String type = call.write() ? "WRITE" : "READ";
+        return switch (call.kind()) {
+            case BlockedLockCall.FLOCK -> new LockEntry(0, true, "FLOCK", "ADVISORY", type, 0, major, minor, fd.inode(), 0, LockEntry.EOF);
+            default -> {
+                BlockedLockCall.Range r = call.range(fd.info().pos(), fd.size());
+                String kind = call.kind().equals(BlockedLockCall.OFD) ? "OFDLCK" : "POSIX";
+                yield new LockEntry(0, true, kind, "ADVISORY", type, 0, major, minor, fd.inode(), r.start(), r.end());
+            }
+        };
+    }
+
+    private static LockRecord lockRecord(LockEntry e, boolean waiting, int ownerPid, OpenFd fd, String lockId) {
+        LockRecord.Builder r = LockRecord.newBuilder()
+                .setKind(switch (e.kind()) {
+                    case "POSIX" -> LockKind.POSIX;
+                    case "OFDLCK" -> LockKind.OFD;
+                    case "FLOCK" -> LockKind.FLOCK;
+                    default -> LockKind.LEASE;
+                })
+                .setType(switch (e.type()) {
+                    case "READ" -> LockType.READ;
+                    case "WRITE" -> LockType.WRITE;
+                    default -> LockType.LOCK_TYPE_UNSPECIFIED;
+                })
+                .setStart(e.start())
+                .setEnd(e.end())
+                .setWaiting(waiting)
+                .setOwnerPid(ownerPid)
+                .setDev(e.major() < 0 ? 0 : DevT.makedev(e.major(), e.minor()))
+                .setInode(e.inode())
+                .setLockId(lockId)
+                .setFd(fd == null ? -1 : fd.fd());
+        if (fd != null && fd.record().hasIdentity()) {
+            r.setIdentity(fd.record().getIdentity());
+        }
+        return r.build();
+    }
+
+    private static String describe(LockEntry e) {
+        return e.kind() + " " + e.type() + " lock on " + e.device() + ":" + e.inode() + " ["
+                + e.start() + ", " + (e.end() == LockEntry.EOF ? "EOF" : Long.toString(e.end())) + "]";
+    }
+
+    // ---- /proc helpers ----
+
+    private static Map<String, String> readStatus(Path status) throws IOException {
+        Map<String, String> fields = new LinkedHashMap<>();
+        for (String line : Files.readAllLines(status)) {
+            int colon = line.indexOf(':');
+            if (colon > 0) {
+                fields.put(line.substring(0, colon), line.substring(colon + 1).trim());
+            }
+        }
+        return fields;
+    }
+
+    /** The real id: status prints "Uid: real effective saved fs". */
+    private static String firstField(Map<String, String> status, String key, Path file) throws IOException {
+        String value = status.get(key);
+        if (value == null) {
+            throw new IOException(file + " has no " + key + " line");
+        }
+        return value.split("\\s+")[0];
+    }
+
+    private static List<String> splitNul(byte[] bytes) {
+        String s = new String(bytes, StandardCharsets.UTF_8);
+        if (s.isEmpty()) {
+            return List.of();
+        }
+        if (s.endsWith("\0")) {
+            s = s.substring(0, s.length() - 1);
+        }
+        return Arrays.asList(s.split("\0", -1));
+    }
+
+    private static List<Integer> listNumbers(Path dir) throws IOException {
+        try (Stream<Path> entries = Files.list(dir)) {
+            return entries.map(p -> Integer.parseInt(p.getFileName().toString())).sorted().toList();
+        }
+    }
+
+    /** Gone from /proc, or a zombie: its files, cwd and fds are already released. */
+    private static boolean hasExited(Path dir) {
+        try {
+            return Files.readAllLines(dir.resolve("status")).stream()
+                    .anyMatch(l -> l.startsWith("State:") && (l.contains("Z (zombie)") || l.contains("X (dead)")));
+        } catch (IOException e) {
+            return true;
+        }
+    }
+
+    private static String hostname() {
+        try {
+            return Files.readString(Path.of("/proc/sys/kernel/hostname")).strip();
+        } catch (IOException e) {
+            return "";
+        }
+    }
+}

@@ -1,0 +1,139 @@
+package io.lockstep.agent.proc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.lockstep.proto.FileIdentity;
+import io.lockstep.proto.IdentityKind;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class MountTableTest {
+
+    static MountTable fixture(String name) throws IOException {
+        try (InputStream in = MountTableTest.class.getResourceAsStream("/mountinfo/" + name)) {
+            return MountTable.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8).lines().toList());
+        }
+    }
+
+    @Test
+    void parsesAllFieldsOfAnNfs3Line() throws IOException {
+        MountInfo m = fixture("host.mountinfo").byId(40).orElseThrow();
+        assertThat(m.parentId()).isEqualTo(22);
+        assertThat(m.device()).isEqualTo("0:45");
+        assertThat(m.root()).isEqualTo("/");
+        assertThat(m.mountPoint()).isEqualTo("/mnt/nfs3");
+        assertThat(m.options()).isEqualTo("rw,relatime");
+        assertThat(m.optionalFields()).containsExactly("shared:30");
+        assertThat(m.fsType()).isEqualTo("nfs");
+        assertThat(m.source()).isEqualTo("fileserver.example.com:/export");
+        assertThat(m.superOptions()).contains("addr=10.0.0.5").startsWith("rw,vers=3");
+        assertThat(m.isNfs()).isTrue();
+    }
+
+    @Test
+    void parsesSeveralOrNoOptionalFields() throws IOException {
+        MountTable t = fixture("host.mountinfo");
+        assertThat(t.byId(45).orElseThrow().optionalFields()).containsExactly("shared:33", "master:5");
+        assertThat(t.byId(44).orElseThrow().optionalFields()).isEmpty();
+        assertThat(t.byId(44).orElseThrow().fsType()).isEqualTo("overlay");
+    }
+
+    @Test
+    void decodesOctalEscapes() throws IOException {
+        assertThat(fixture("host.mountinfo").byId(43).orElseThrow().mountPoint()).isEqualTo("/mnt/my data");
+        assertThat(MountInfo.unescape("a\\011b\\012c\\134d\\040e")).isEqualTo("a\tb\nc\\d e");
+        assertThat(MountInfo.unescape("no\\escape")).isEqualTo("no\\escape");
+    }
+
+    @Test
+    void rejectsMalformedLines() {
+        assertThatThrownBy(() -> MountInfo.parse("22 1 253:0 / / rw shared:1 ext4 /dev/x rw"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("malformed mountinfo line");
+        assertThatThrownBy(() -> MountInfo.parse("x 1 253:0 / / rw - ext4 /dev/x rw"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("malformed number");
+    }
+
+    @Test
+    void findsTheMountOfAPathByLongestPrefixOnComponentBoundaries() throws IOException {
+        MountTable t = fixture("host.mountinfo");
+        assertThat(t.forPath(Path.of("/data/scratch/x")).orElseThrow().mountId()).isEqualTo(45);
+        assertThat(t.forPath(Path.of("/data/scratchpad")).orElseThrow().mountId()).isEqualTo(31);
+        assertThat(t.forPath(Path.of("/mnt/my data/f")).orElseThrow().mountId()).isEqualTo(43);
+        assertThat(t.forPath(Path.of("/etc/passwd")).orElseThrow().mountId()).isEqualTo(22);
+    }
+
+    @Test
+    void stackedMountsOnOnePointResolveToTheTopmost() {
+        MountTable t = MountTable.parse(List.of(
+                "22 1 253:0 / / rw - ext4 /dev/root rw",
+                "30 22 0:30 / /mnt rw - tmpfs a rw",
+                "31 22 0:31 / /mnt rw - tmpfs b rw"));
+        assertThat(t.forPath(Path.of("/mnt/f")).orElseThrow().mountId()).isEqualTo(31);
+    }
+
+    private static FileIdentity network(String source, String relative) {
+        return FileIdentity.newBuilder().setKind(IdentityKind.NETWORK).setFsType("nfs")
+                .setSource(source).setRelativePath(relative).build();
+    }
+
+    @Test
+    void resolvesNetworkIdentitiesThroughAMountOfTheSameExport() throws IOException {
+        MountTable t = fixture("restore-host.mountinfo");
+        assertThat(t.resolve(network("fileserver.example.com:/export", "data/f.txt"), "h2"))
+                .contains(Path.of("/shared/data/f.txt"));
+        assertThat(t.resolve(network("fileserver.example.com:/export/", "data/f.txt"), "h2"))
+                .contains(Path.of("/shared/data/f.txt"));
+        assertThat(t.resolve(network("fileserver.example.com:/export4", "x/y"), "h2"))
+                .contains(Path.of("/v4/x/y"));
+        assertThat(t.resolve(network("fileserver.example.com:/export", ""), "h2")).contains(Path.of("/shared"));
+    }
+
+    @Test
+    void prefersTheMountThatCoversTheFileMostSpecifically() throws IOException {
+        MountTable t = fixture("restore-host.mountinfo");
+        // /export/projects is mounted on its own; both mounts reach the file, the deeper one wins
+        assertThat(t.resolve(network("fileserver.example.com:/export", "projects/a/f"), "h2"))
+                .contains(Path.of("/home/projects/a/f"));
+    }
+
+    @Test
+    void resolvesThroughABindMountOfASubdirectory() throws IOException {
+        MountTable t = MountTable.parse(List.of(
+                "22 1 253:0 / / rw - ext4 /dev/root rw",
+                "42 22 0:45 /projects/a /srv/project-a rw,relatime shared:30 - nfs fileserver.example.com:/export rw,addr=10.0.0.5"));
+        assertThat(t.resolve(network("fileserver.example.com:/export", "projects/a/src/Main.java"), "h2"))
+                .contains(Path.of("/srv/project-a/src/Main.java"));
+        assertThat(t.resolve(network("fileserver.example.com:/export", "projects/b/x"), "h2")).isEmpty();
+        assertThat(t.resolve(network("fileserver.example.com:/export", "projects/ab"), "h2")).isEmpty();
+    }
+
+    @Test
+    void doesNotResolveOtherServersOrUnmountedExports() throws IOException {
+        MountTable t = fixture("restore-host.mountinfo");
+        assertThat(t.resolve(network("nowhere:/export", "f"), "h2")).isEmpty();
+        assertThat(t.resolve(network("fileserver.example.com:/elsewhere", "f"), "h2")).isEmpty();
+    }
+
+    @Test
+    void rejectsNetworkPathsThatEscapeTheExport() throws IOException {
+        MountTable t = fixture("restore-host.mountinfo");
+        assertThatThrownBy(() -> t.resolve(network("fileserver.example.com:/export", "../etc/shadow"), "h2"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("escapes");
+    }
+
+    @Test
+    void resolvesLocalIdentitiesOnlyOnTheirOwnHost() throws IOException {
+        MountTable t = fixture("host.mountinfo");
+        FileIdentity local = FileIdentity.newBuilder().setKind(IdentityKind.LOCAL).setFsType("ext4")
+                .setHostId("h1").setDevice("8:17").setSource("/dev/sdb1").setRelativePath("/data/f").build();
+        assertThat(t.resolve(local, "h1")).contains(Path.of("/data/f"));
+        assertThat(t.resolve(local, "h2")).isEmpty();
+        FileIdentity sneaky = local.toBuilder().setRelativePath("/data/../etc/shadow").build();
+        assertThatThrownBy(() -> t.resolve(sneaky, "h1")).isInstanceOf(IllegalArgumentException.class);
+    }
+}
