@@ -1,0 +1,296 @@
+package io.lockstep.coordinator.catalog;
+
+import io.lockstep.coordinator.op.CoordinatorContext;
+import io.lockstep.coordinator.op.FailureReason;
+import io.lockstep.coordinator.op.GroupLock;
+import io.lockstep.coordinator.op.OperationFailedException;
+import io.lockstep.coordinator.op.StaleOperations;
+import io.lockstep.proto.CatalogEntry;
+import io.lockstep.proto.OpRecord;
+import io.lockstep.zk.Decision;
+import io.lockstep.zk.Decisions;
+import io.lockstep.zk.ZkJson;
+import io.lockstep.zk.ZkLayout;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.api.transaction.CuratorOp;
+import org.apache.zookeeper.KeeperException;
+import org.apache.zookeeper.data.Stat;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+/**
+ * The committed checkpoints of each group: catalog entries in ZooKeeper
+ * ({@code groups/<g>/checkpoints/<id>}, {@code groups/<g>/latest}) and their manifests in the store.
+ * Deleting and retention take the group's operation lock, so they never race a checkpoint or a
+ * restore that reads the checkpoint being removed.
+ */
+public final class Catalog {
+    public static final String LATEST = "latest";
+
+    private final CoordinatorContext ctx;
+    private final CuratorFramework zk;
+    private final ZkLayout layout;
+
+    public Catalog(CoordinatorContext ctx) {
+        this.ctx = ctx;
+        this.zk = ctx.zk();
+        this.layout = ctx.layout();
+    }
+
+    /** Committed checkpoints of the group, oldest first (by epoch). */
+    public List<CatalogEntry> list(String group) throws Exception {
+        List<CatalogEntry> entries = new ArrayList<>();
+        for (String id : children(layout.checkpoints(group))) {
+            get(group, id).ifPresent(entries::add);
+        }
+        entries.sort(Comparator.comparingLong(CatalogEntry::getEpoch).thenComparing(CatalogEntry::getCheckpointId));
+        return entries;
+    }
+
+    public Optional<CatalogEntry> get(String group, String id) throws Exception {
+        String path = layout.checkpoint(group, id);
+        try {
+            return Optional.of(ZkJson.parse(zk.getData().forPath(path), CatalogEntry.getDefaultInstance(), path));
+        } catch (KeeperException.NoNodeException gone) {
+            return Optional.empty();
+        }
+    }
+
+    public Optional<String> latestId(String group) throws Exception {
+        try {
+            return Optional.of(new String(zk.getData().forPath(layout.latest(group)), StandardCharsets.UTF_8));
+        } catch (KeeperException.NoNodeException none) {
+            return Optional.empty();
+        }
+    }
+
+    public Optional<CatalogEntry> latest(String group) throws Exception {
+        Optional<String> id = latestId(group);
+        return id.isPresent() ? get(group, id.get()) : Optional.empty();
+    }
+
+    /**
+     * The checkpoint an operator means by {@code reference}: {@value #LATEST} or an id.
+     *
+     * @throws OperationFailedException CHECKPOINT_UNUSABLE, listing the ids that do exist
+     */
+    public CatalogEntry resolve(String group, String reference) throws Exception {
+        ZkLayout.checkName("group", group);
+        Optional<CatalogEntry> entry = LATEST.equals(reference) ? latest(group) : get(group, reference);
+        if (entry.isPresent()) {
+            return entry.get();
+        }
+        List<String> known = list(group).stream().map(CatalogEntry::getCheckpointId).toList();
+        String what = LATEST.equals(reference) ? "group " + group + " has no committed checkpoint"
+                : "checkpoint " + reference + " does not exist in group " + group;
+        throw new OperationFailedException(FailureReason.CHECKPOINT_UNUSABLE, null,
+                what + (known.isEmpty() ? " (it has no checkpoints)" : "; known: " + String.join(", ", known)));
+    }
+
+    /**
+     * Finds a checkpoint by id in whichever group has it.
+     *
+     * @throws OperationFailedException CHECKPOINT_UNUSABLE when no group has it
+     * @throws IllegalArgumentException when several groups have it: the operator must name the group
+     */
+    public CatalogEntry find(String id) throws Exception {
+        ZkLayout.checkName("checkpoint", id);
+        List<CatalogEntry> found = new ArrayList<>();
+        for (String group : ctx.directory().groups()) {
+            get(group, id).ifPresent(found::add);
+        }
+        if (found.isEmpty()) {
+            throw new OperationFailedException(FailureReason.CHECKPOINT_UNUSABLE, null,
+                    "checkpoint " + id + " does not exist in any group");
+        }
+        if (found.size() > 1) {
+            throw new IllegalArgumentException("checkpoint id " + id + " exists in groups "
+                    + found.stream().map(CatalogEntry::getGroup).collect(Collectors.joining(", "))
+                    + ": name one with --group");
+        }
+        return found.get(0);
+    }
+
+    /**
+     * Deletes one checkpoint: one ZooKeeper transaction removes its entry and moves {@code latest}
+     * to the newest remaining one (or removes it); then its manifests leave the store.
+     */
+    public CatalogEntry delete(String group, String id) throws Exception {
+        try (GroupLock lock = GroupLock.acquire(zk, layout, group, ctx.lockHolder("delete-" + id))) {
+            CatalogEntry entry = resolve(group, id);
+            removeEntry(group, entry);
+            ctx.store().delete(group, entry.getCheckpointId());
+            return entry;
+        }
+    }
+
+    /** What {@link #retain} removed. */
+    public record Retention(List<String> deletedCheckpoints, List<String> removedLeftovers, List<String> removedOpRecords) {
+    }
+
+    /**
+     * Keeps the newest {@code keep} checkpoints (and always the one {@code latest} points to), and
+     * removes aborted leftovers from the store and the op records of what it deleted.
+     */
+    public Retention retain(String group, int keep) throws Exception {
+        if (keep < 0) {
+            throw new IllegalArgumentException("--keep must be 0 or more, got " + keep);
+        }
+        try (GroupLock lock = GroupLock.acquire(zk, layout, group, ctx.lockHolder("retain"))) {
+            // Ops whose coordinator died before deciding can never commit: decide them ABORT first,
+            // so that their manifests count as aborted leftovers below.
+            new StaleOperations(zk, layout).abortOrphans(group);
+            List<CatalogEntry> entries = list(group);
+            Optional<String> latest = latestId(group);
+            List<CatalogEntry> doomed = entries.subList(0, Math.max(0, entries.size() - keep)).stream()
+                    .filter(entry -> latest.map(id -> !id.equals(entry.getCheckpointId())).orElse(true))
+                    .toList();
+            List<String> deleted = new ArrayList<>();
+            List<String> opRecords = new ArrayList<>();
+            for (CatalogEntry entry : doomed) {
+                removeEntry(group, entry);
+                ctx.store().delete(group, entry.getCheckpointId());
+                deleted.add(entry.getCheckpointId());
+                if (removeDecidedOp(group, entry.getOpId())) {
+                    opRecords.add(entry.getOpId());
+                }
+            }
+            List<String> leftovers = removeLeftovers(group);
+            // With no checkpoint left there is no later commit to prove an ABORT is old: keep them all.
+            long oldestKept = list(group).stream().mapToLong(CatalogEntry::getEpoch).min().orElse(Long.MIN_VALUE);
+            opRecords.addAll(removeOldAbortedOps(group, oldestKept));
+            return new Retention(deleted, leftovers, opRecords);
+        }
+    }
+
+    private void removeEntry(String group, CatalogEntry entry) throws Exception {
+        String id = entry.getCheckpointId();
+        Stat entryStat = zk.checkExists().forPath(layout.checkpoint(group, id));
+        if (entryStat == null) {
+            return;
+        }
+        List<CuratorOp> ops = new ArrayList<>();
+        ops.add(zk.transactionOp().delete().withVersion(entryStat.getVersion()).forPath(layout.checkpoint(group, id)));
+        Stat latestStat = new Stat();
+        Optional<String> latest = readLatest(group, latestStat);
+        if (latest.isPresent() && latest.get().equals(id)) {
+            Optional<CatalogEntry> previous = list(group).stream()
+                    .filter(other -> !other.getCheckpointId().equals(id))
+                    .reduce((older, newer) -> newer);
+            String latestPath = layout.latest(group);
+            ops.add(previous.isPresent()
+                    ? zk.transactionOp().setData().withVersion(latestStat.getVersion())
+                            .forPath(latestPath, previous.get().getCheckpointId().getBytes(StandardCharsets.UTF_8))
+                    : zk.transactionOp().delete().withVersion(latestStat.getVersion()).forPath(latestPath));
+        }
+        zk.transaction().forOperations(ops);
+    }
+
+    private Optional<String> readLatest(String group, Stat stat) throws Exception {
+        try {
+            return Optional.of(new String(zk.getData().storingStatIn(stat).forPath(layout.latest(group)),
+                    StandardCharsets.UTF_8));
+        } catch (KeeperException.NoNodeException none) {
+            return Optional.empty();
+        }
+    }
+
+    /** Store directories with no catalog entry whose operation is over: aborted (or lost) leftovers. */
+    private List<String> removeLeftovers(String group) throws Exception {
+        Path groupDir = ctx.store().root().resolve(group);
+        if (!Files.isDirectory(groupDir)) {
+            return List.of();
+        }
+        Set<String> cataloged = new HashSet<>(children(layout.checkpoints(group)));
+        List<String> removed = new ArrayList<>();
+        for (String name : directoryNames(groupDir)) {
+            if (cataloged.contains(name) || !isValidName(name) || inProgress(group, name)) {
+                continue;
+            }
+            ctx.store().delete(group, name);
+            removed.add(name);
+        }
+        return removed;
+    }
+
+    /** Still owned and undecided: its coordinator may yet write manifests here and commit. */
+    private boolean inProgress(String group, String op) throws Exception {
+        return zk.checkExists().forPath(layout.owner(group, op)) != null
+                && zk.checkExists().forPath(layout.decision(group, op)) == null;
+    }
+
+    /**
+     * ABORT records older than every kept checkpoint: a later operation committed with every
+     * participant frozen for it, so no agent still waits on these decisions.
+     */
+    private List<String> removeOldAbortedOps(String group, long oldestKeptEpoch) throws Exception {
+        Decisions decisions = new Decisions(zk, layout);
+        List<String> removed = new ArrayList<>();
+        for (String op : children(layout.ops(group))) {
+            String path = layout.op(group, op);
+            Stat stat = zk.checkExists().forPath(path);
+            Optional<Decision> decision = decisions.read(group, op);
+            if (stat == null || decision.isEmpty() || decision.get().isCommit()) {
+                continue;
+            }
+            long epoch = ZkJson.parse(zk.getData().forPath(path), OpRecord.getDefaultInstance(), path)
+                    .getEpoch();
+            if (epoch < oldestKeptEpoch) {
+                zk.delete().deletingChildrenIfNeeded().forPath(path);
+                removed.add(op);
+            }
+        }
+        return removed;
+    }
+
+    private boolean removeDecidedOp(String group, String op) throws Exception {
+        if (op.isEmpty() || new Decisions(zk, layout).read(group, op).isEmpty()) {
+            return false;
+        }
+        try {
+            zk.delete().deletingChildrenIfNeeded().forPath(layout.op(group, op));
+            return true;
+        } catch (KeeperException.NoNodeException gone) {
+            return false;
+        }
+    }
+
+    private static boolean isValidName(String name) {
+        try {
+            ZkLayout.checkName("checkpoint", name);
+            return true;
+        } catch (IllegalArgumentException notOurs) {
+            return false;
+        }
+    }
+
+    private static List<String> directoryNames(Path dir) throws IOException {
+        List<String> names = new ArrayList<>();
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir, Files::isDirectory)) {
+            for (Path entry : entries) {
+                names.add(entry.getFileName().toString());
+            }
+        }
+        names.sort(String::compareTo);
+        return names;
+    }
+
+    private List<String> children(String path) throws Exception {
+        try {
+            return zk.getChildren().forPath(path);
+        } catch (KeeperException.NoNodeException none) {
+            return List.of();
+        }
+    }
+}

@@ -1,0 +1,36 @@
+package io.lockstep.coordinator.cli;
+
+import io.lockstep.zk.ZkClients;
+import io.lockstep.zk.ZkLayout;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.time.Duration;
+
+/** Where ZooKeeper and the store are: the options every command that reads or runs operations shares. */
+final class ConnectionOptions {
+    @Option(names = "--zk", paramLabel = "CONNECT",
+            description = "ZooKeeper connect string, e.g. zk1:2181,zk2:2181 (default: $LOCKSTEP_ZK, else a local "
+                    + "ZooKeeper in the state directory, started on demand).")
+    String zk;
+
+    @Option(names = "--zk-root", paramLabel = "PATH", defaultValue = ZkLayout.DEFAULT_ROOT,
+            description = "ZooKeeper path under which Lockstep keeps everything (default: ${DEFAULT-VALUE}).")
+    String zkRoot;
+
+    @Option(names = "--zk-connect-timeout", paramLabel = "DURATION", defaultValue = "5s",
+            description = "Give up when ZooKeeper does not answer within this (default: ${DEFAULT-VALUE}).")
+    Duration zkConnectTimeout;
+
+    @Option(names = "--store", paramLabel = "DIR",
+            description = "Checkpoint store directory (default: <state dir>/store).")
+    Path store;
+
+    @Mixin
+    StateDirOption stateDir;
+
+    Duration sessionTimeout() {
+        return ZkClients.DEFAULT_SESSION_TIMEOUT;
+    }
+}

@@ -1,0 +1,107 @@
+package io.lockstep.coordinator.cli;
+
+import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.agent.manifest.ManifestFormatException;
+import io.lockstep.agent.manifest.ManifestPrinter;
+import io.lockstep.coordinator.catalog.Catalog;
+import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.store.StoreCorruptionException;
+import io.lockstep.proto.CatalogEntry;
+import io.lockstep.proto.CatalogManifest;
+import io.lockstep.proto.Manifest;
+import io.lockstep.zk.ZkLayout;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+@Command(name = "show", mixinStandardHelpOptions = true,
+        description = {
+                "Shows one checkpoint: per host, per process, the open files (fd, flags, offset, portable file "
+                        + "identity) and the locks held or waited for, read from the stored manifests.",
+                "Every manifest is verified against the sha256 the catalog recorded: a missing or damaged "
+                        + "manifest is an error (exit 11) naming the host and the file."})
+final class ShowCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    ConnectionOptions connection;
+
+    @Parameters(index = "0", paramLabel = "ID",
+            description = "Checkpoint id, or `latest` (which needs --group).")
+    String id;
+
+    @Option(names = "--group", paramLabel = "GROUP",
+            description = "The checkpoint's group (default: whichever group has a checkpoint with this id).")
+    String group;
+
+    @Option(names = "--json", description = "Print the catalog entry and the full manifests as JSON on stdout.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        if (group == null && Catalog.LATEST.equals(id)) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "`show latest` needs --group");
+        }
+        try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr())) {
+            Catalog catalog = session.catalog();
+            CatalogEntry entry = group == null ? catalog.find(id) : catalog.resolve(ZkLayout.checkName("group", group), id);
+            Map<String, Manifest> manifests = readManifests(session.context().store(), entry);
+            PrintWriter out = spec.commandLine().getOut();
+            out.print(json ? Json.print(toJson(entry, manifests)) + "\n" : toText(entry, manifests));
+            out.flush();
+        }
+        return ExitCode.OK.code();
+    }
+
+    /** Reads every host's manifest, checked against the catalog, in the catalog's host order. */
+    static Map<String, Manifest> readManifests(CheckpointStore store, CatalogEntry entry) throws IOException {
+        Map<String, Manifest> manifests = new LinkedHashMap<>();
+        for (CatalogManifest stored : entry.getManifestsList()) {
+            byte[] bytes = store.readVerified(entry.getGroup(), entry.getCheckpointId(), stored.getHostId(),
+                    stored.getSha256(), stored.getSize());
+            try {
+                manifests.put(stored.getHostId(), ManifestCodec.decode(bytes));
+            } catch (ManifestFormatException e) {
+                throw new StoreCorruptionException("manifest of host " + stored.getHostId() + " for checkpoint "
+                        + entry.getCheckpointId() + " ("
+                        + store.manifestPath(entry.getGroup(), entry.getCheckpointId(), stored.getHostId())
+                        + ") is unreadable: " + e.getMessage());
+            }
+        }
+        return manifests;
+    }
+
+    private static String toText(CatalogEntry entry, Map<String, Manifest> manifests) {
+        StringBuilder text = new StringBuilder();
+        text.append("checkpoint ").append(entry.getCheckpointId()).append(" of group ").append(entry.getGroup())
+                .append(" (epoch ").append(entry.getEpoch()).append(", op ").append(entry.getOpId()).append(")\n")
+                .append("created ").append(HumanFormat.timestamp(entry.getCreatedUnixMs())).append(", ")
+                .append(entry.getManifestsCount()).append(" hosts, ").append(entry.getProcesses()).append(" processes, ")
+                .append(entry.getLocks()).append(" locks, ").append(entry.getFiles()).append(" files\n");
+        for (CatalogManifest stored : entry.getManifestsList()) {
+            text.append("\n== host ").append(stored.getHostId()).append(" (").append(HumanFormat.bytes(stored.getSize()))
+                    .append(", sha256 ").append(stored.getSha256(), 0, Math.min(16, stored.getSha256().length()))
+                    .append("…, verified) ==\n")
+                    .append(ManifestPrinter.toText(manifests.get(stored.getHostId())));
+        }
+        return text.toString();
+    }
+
+    private static Map<String, Object> toJson(CatalogEntry entry, Map<String, Manifest> manifests) {
+        Map<String, Object> json = Json.object();
+        json.put("checkpoint", entry);
+        json.put("manifests", manifests);
+        return json;
+    }
+}
