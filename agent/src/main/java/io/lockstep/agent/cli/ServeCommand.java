@@ -59,7 +59,13 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        String connect = ZkConnect.resolve(zk);
+        ZkConnect resolved = ZkConnect.resolve(zk);
+        if (resolved.connectString().isEmpty()) {
+            spec.commandLine().getErr().println("agent: no ZooKeeper: pass --zk, set " + ZkConnect.ENV
+                    + ", or start the local one with 'coordinator zookeeper start' (state dir " + resolved.stateDir() + ")");
+            return AgentMain.ZK_UNREACHABLE;
+        }
+        String connect = resolved.connectString().get();
         Path state = stateDir != null ? stateDir : Path.of("/var/lib/lockstep", "agent-" + ZkLayout.checkName("host", hostId));
         AgentConfig config = new AgentConfig(hostId, listen, connect, zkRoot, cgroupRoot, Optional.ofNullable(backend),
                 state, sessionTimeout, allowRoot);

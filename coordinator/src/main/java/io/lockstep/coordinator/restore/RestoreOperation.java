@@ -79,7 +79,7 @@ public final class RestoreOperation {
     public RestoreResult run(String group) throws Exception {
         ZkLayout.checkName("group", group);
         try (OperationSession session = OperationSession.begin(ctx, group)) {
-            CatalogEntry entry = new Catalog(ctx.zk(), ctx.layout(), ctx.store()).resolve(group, options.checkpoint());
+            CatalogEntry entry = new Catalog(ctx).resolve(group, options.checkpoint());
             List<SourceManifest> sources = loadManifests(group, entry);
             Set<String> targets = new LinkedHashSet<>();
             sources.forEach(source -> targets.add(source.targetHost()));
