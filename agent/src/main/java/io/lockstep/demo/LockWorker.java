@@ -88,12 +88,19 @@ public final class LockWorker {
         }
     }
 
-    /** Keeps an inherited fd that already refers to FILE; otherwise opens FILE onto fd N. */
+    /**
+     * Keeps an inherited fd that already refers to FILE; otherwise opens FILE onto fd N. An fd
+     * in use for something else (the JVM keeps its jars at low numbers) is refused, not replaced:
+     * use numbers well above them (100 and up).
+     */
     private void ensureFd(int fd, String file) throws IOException {
         Path link = Path.of("/proc/self/fd", Integer.toString(fd));
-        if (Files.exists(link, java.nio.file.LinkOption.NOFOLLOW_LINKS)
-                && Files.isSameFile(Files.readSymbolicLink(link), Path.of(file))) {
-            return;
+        if (Files.exists(link, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            Path target = Files.readSymbolicLink(link);
+            if (Files.exists(Path.of(file)) && Files.isSameFile(target, Path.of(file))) {
+                return;
+            }
+            throw new IllegalStateException("fd " + fd + " is already in use for " + target + ", not " + file);
         }
         int opened = Native.open(file, LibC.O_RDWR | LibC.O_CREAT, 0666);
         if (opened != fd) {

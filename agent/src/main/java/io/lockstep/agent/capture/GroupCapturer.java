@@ -287,6 +287,16 @@ public final class GroupCapturer {
                 }
             }
         }
+        Set<Integer> pids = new java.util.HashSet<>();
+        processes.forEach(p -> pids.add(p.pid()));
+        for (LockEntry e : table) {
+            // A flock taken through an fd that was closed later, while a memory mapping keeps the
+            // open file description (the JVM's hsperfdata file is one): no fd can restore it.
+            if (!e.waiter() && e.kind().equals("FLOCK") && pids.contains(e.pid()) && !sightings.containsKey(LockKey.of(e))) {
+                warnings.add("pid " + e.pid() + ": " + describe(e) + " is held through no open fd (a memory mapping?);"
+                        + " not restorable, not recorded as a lock");
+            }
+        }
         sightings.forEach((key, seen) -> {
             List<LockEntry> inTable = table.stream().filter(e -> !e.waiter() && LockKey.of(e).equals(key)).toList();
             // Not in /proc/locks at all can only mean the lock changed between the two reads

@@ -61,6 +61,8 @@ abstract class CgroupDirectoryGroup implements GroupCgroup {
         return List.of("/bin/sh", "-c", "echo $$ > " + procs + " && exec \"$0\" \"$@\"");
     }
 
+    private static final Duration REMOVE_TIMEOUT = Duration.ofSeconds(10);
+
     @Override
     public boolean killAll(Duration timeout) throws IOException {
         startKill();
@@ -84,12 +86,21 @@ abstract class CgroupDirectoryGroup implements GroupCgroup {
 
     @Override
     public void remove() throws IOException {
-        try {
-            Files.deleteIfExists(path);
-        } catch (DirectoryNotEmptyException e) {
-            throw new IOException("cannot remove cgroup " + path + ": it has child cgroups", e);
-        } catch (FileSystemException e) {
-            throw new IOException("cannot remove cgroup " + path + " (pids " + pids() + "): " + e.getMessage(), e);
+        // Killed tasks leave cgroup.procs before they finish exiting; until then rmdir says EBUSY.
+        FileSystemException[] busy = new FileSystemException[1];
+        boolean removed = BoundedWait.until(() -> {
+            try {
+                Files.deleteIfExists(path);
+                return true;
+            } catch (DirectoryNotEmptyException e) {
+                throw new IOException("cannot remove cgroup " + path + ": it has child cgroups", e);
+            } catch (FileSystemException e) {
+                busy[0] = e;
+                return false;
+            }
+        }, REMOVE_TIMEOUT);
+        if (!removed) {
+            throw new IOException("cannot remove cgroup " + path + " (pids " + pids() + "): " + busy[0].getMessage(), busy[0]);
         }
     }
 

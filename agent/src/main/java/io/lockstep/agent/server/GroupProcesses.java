@@ -71,7 +71,8 @@ public final class GroupProcesses {
         Files.move(log, logs.resolve(pid + ".log"));
         group.specs().put(pid, spec);
         registration.join(group.name());
-        LOG.info("group {}: started pid {}: {}", group.name(), pid, spec.getArgvList());
+        LOG.info("group {}: started pid {}: {}", group.name(), pid, String.join(" ", spec.getArgvList().subList(0,
+                Math.min(1, spec.getArgvCount()))) + (spec.getArgvCount() > 1 ? " … (" + spec.getArgvCount() + " args)" : ""));
         return RunReply.newBuilder().setPid(pid).build();
     }
 

@@ -205,7 +205,7 @@ public final class LocalCluster implements AutoCloseable {
 
     /** A LockWorker command line (see io.lockstep.demo.LockWorker). */
     public static List<String> worker(String... steps) {
-        List<String> argv = new ArrayList<>(List.of(javaBinary(), "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-Xmx64m",
+        List<String> argv = new ArrayList<>(List.of(javaBinary(), "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData", "-Xmx64m",
                 "-cp", System.getProperty("java.class.path"), "io.lockstep.demo.LockWorker"));
         argv.addAll(List.of(steps));
         return argv;
