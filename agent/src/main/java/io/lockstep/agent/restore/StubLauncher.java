@@ -75,9 +75,14 @@ public final class StubLauncher {
                 server.configureBlocking(false);
                 server.register(selector, SelectionKey.OP_ACCEPT);
                 Process process = start(plan, socket);
-                process.onExit().thenRun(selector::wakeup);
-                SocketChannel connection = accept(server, selector, process, plan, deadline);
-                return new StubHandle(process, new AgentChannel(connection), plan);
+                try {
+                    process.onExit().thenRun(selector::wakeup);
+                    SocketChannel connection = accept(server, selector, process, plan, deadline);
+                    return new StubHandle(process, new AgentChannel(connection), plan);
+                } catch (IOException | RuntimeException e) {
+                    process.destroyForcibly(); // a stub without its channel must not linger
+                    throw e;
+                }
             }
         } catch (StubException e) {
             throw e;
@@ -138,9 +143,8 @@ public final class StubLauncher {
             }
             long left = Duration.between(Instant.now(), deadline).toMillis();
             if (left <= 0) {
-                process.destroyForcibly();
                 throw new StubException((int) process.pid(), -1, "", "restore stub pid " + process.pid()
-                        + " for process " + plan.getOldPid() + " did not connect before its deadline; killed");
+                        + " for process " + plan.getOldPid() + " did not connect before its deadline");
             }
             selector.select(left);
             selector.selectedKeys().clear();
