@@ -101,6 +101,7 @@ public final class StubLauncher {
 
     private Process start(StubPlan plan, Path socket) throws IOException {
         ProcessBuilder builder = new ProcessBuilder(command(plan, socket));
+        builder.directory(new File("/")); // the stub chdirs to the plan's cwd; until then it pins nothing
         builder.environment().clear();
         builder.environment().put("PATH", RestoreStub.DEFAULT_PATH);
         builder.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
