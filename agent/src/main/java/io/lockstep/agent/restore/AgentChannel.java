@@ -6,6 +6,9 @@ import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.AsynchronousCloseException;
+import java.nio.channels.CancelledKeyException;
+import java.nio.channels.ClosedSelectorException;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
@@ -94,22 +97,27 @@ final class AgentChannel implements Closeable {
     }
 
     private void await(int operation, Instant deadline) throws IOException, TimeoutException {
-        SelectionKey key = channel.register(selector, operation);
         try {
-            long left = Duration.between(Instant.now(), deadline).toMillis();
-            if (left <= 0 || selector.select(left) == 0 && !Instant.now().isBefore(deadline)) {
-                throw new TimeoutException();
+            SelectionKey key = channel.register(selector, operation);
+            try {
+                long left = Duration.between(Instant.now(), deadline).toMillis();
+                if (left <= 0 || selector.select(left) == 0 && !Instant.now().isBefore(deadline)) {
+                    throw new TimeoutException();
+                }
+            } finally {
+                key.interestOps(0);
+                selector.selectedKeys().clear();
             }
-        } finally {
-            key.interestOps(0);
-            selector.selectedKeys().clear();
+        } catch (ClosedSelectorException | CancelledKeyException e) {
+            throw new AsynchronousCloseException();
         }
     }
 
+    /** May be called while another thread waits in send or receive: that thread then fails at once. */
     @Override
     public void close() throws IOException {
         try {
-            selector.close();
+            selector.close(); // wakes a thread blocked in select
         } finally {
             channel.close();
         }

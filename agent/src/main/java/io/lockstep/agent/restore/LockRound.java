@@ -134,12 +134,15 @@ final class LockRound {
         locks.clear();
     }
 
-    /** Who holds the lock we could not take: fcntl's GETLK for POSIX, /proc/locks where it cannot tell. */
+    /**
+     * Who holds the lock we could not take: fcntl's F_GETLK for a POSIX holder; /proc/locks for
+     * flock and OFD holders, of which F_GETLK reports no pid (-1 when the kernel shows none).
+     */
     private int holder(StubLock lock, String path) {
         try {
             if (lock.getKind() == LockKind.POSIX) {
                 Native.Flock answer = Native.fcntlLock(lock.getFd(), LibC.F_GETLK, flock(lock, type(lock)), path);
-                if (answer.type() != LibC.F_UNLCK) {
+                if (answer.type() != LibC.F_UNLCK && answer.pid() > 0) {
                     return answer.pid();
                 }
             }

@@ -58,6 +58,11 @@ public final class RestoreStub {
             System.err.println("usage: RestoreStub CONTROL_SOCKET");
             Runtime.getRuntime().halt(EXIT_PROTOCOL);
         }
+        // Binding libc through jnr-ffi is the slowest part of start-up: do it while the main
+        // thread connects and decodes the plan.
+        Thread warmUp = new Thread(Native::getpid, "lockstep-stub-warm-up");
+        warmUp.setDaemon(true);
+        warmUp.start();
         SocketChannel socket;
         try {
             socket = SocketChannel.open(UnixDomainSocketAddress.of(args[0]));
@@ -92,10 +97,8 @@ public final class RestoreStub {
                     if (locks.mustExit()) {
                         Runtime.getRuntime().halt(EXIT_STAGE_FAILED);
                     }
-                } else if (message.hasRelease() && message.getRelease().getCommit()) {
-                    exec(plan, staged);
                 } else if (message.hasRelease()) {
-                    Runtime.getRuntime().halt(EXIT_ABORTED);
+                    exec(plan, staged);
                 } else {
                     reply(failed(-1, "", "unexpected " + message.getMsgCase() + " after staging"));
                     Runtime.getRuntime().halt(EXIT_PROTOCOL);
@@ -123,6 +126,10 @@ public final class RestoreStub {
                     ToStub message = channel.read();
                     if (message == null) {
                         Runtime.getRuntime().halt(EXIT_AGENT_LOST);
+                    }
+                    if (message.hasRelease() && !message.getRelease().getCommit()) {
+                        // Abort at once, even while the main thread waits for a lock.
+                        Runtime.getRuntime().halt(EXIT_ABORTED);
                     }
                     inbox.put(message);
                     if (message.hasRelease()) {

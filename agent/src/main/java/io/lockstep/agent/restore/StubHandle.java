@@ -15,12 +15,16 @@ import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The agent's grip on one restore stub: stage, prepare, release, each bounded by a deadline.
- * Closing the handle before a committed release ends the stub (it exits when its channel
- * closes, and is killed if it has not within {@link #EXIT_GRACE}); after a committed release
- * the process is the restored program and closing only drops the channel.
+ * Requests are one at a time; aborting ({@code release(false)}, {@link #close()}) is not: it
+ * may cut into a waiting prepare from another thread. Before a committed release, closing ends
+ * the stub (it exits when its channel closes, exactly as when the agent dies, and is killed if
+ * it has not within {@link #EXIT_GRACE}); after it, the process is the restored program and
+ * closing only drops the channel. After a {@link StubException} the stub's state is unknown:
+ * close the handle.
  */
 public final class StubHandle implements AutoCloseable {
     /** How long after its deadline a stub may take to report a TIMEOUT it detected itself. */
@@ -33,8 +37,9 @@ public final class StubHandle implements AutoCloseable {
     private final Process process;
     private final AgentChannel channel;
     private final StubPlan plan;
-    private int pid;
-    private State state = State.CONNECTED;
+    private final ReentrantLock calls = new ReentrantLock();
+    private volatile int pid;
+    private volatile State state = State.CONNECTED;
 
     StubHandle(Process process, AgentChannel channel, StubPlan plan) {
         this.process = process;
@@ -44,7 +49,7 @@ public final class StubHandle implements AutoCloseable {
     }
 
     /** The stub's pid; after a committed release, the restored program's pid. */
-    public synchronized int pid() {
+    public int pid() {
         return pid;
     }
 
@@ -57,15 +62,20 @@ public final class StubHandle implements AutoCloseable {
         return process;
     }
 
-    /** Sends the plan and waits until the stub reopened every file and dropped its privileges. */
-    public synchronized void stage(Instant deadline) throws StubException {
-        expect(State.CONNECTED, "stage");
-        FromStub reply = call(ToStub.newBuilder().setPlan(plan).build(), deadline, deadline, "STAGED");
-        if (reply.getStatus() != StubStatus.STUB_STAGED) {
-            throw failure(reply, "staging");
+    /** Sends the plan and waits until the stub dropped its privileges and reopened every file. */
+    public void stage(Instant deadline) throws StubException {
+        calls.lock();
+        try {
+            expect(State.CONNECTED, "stage");
+            FromStub reply = call(ToStub.newBuilder().setPlan(plan).build(), deadline, deadline, "STAGED");
+            if (reply.getStatus() != StubStatus.STUB_STAGED) {
+                throw failure(reply, "staging");
+            }
+            pid = reply.getPid();
+            state = State.STAGED;
+        } finally {
+            calls.unlock();
         }
-        pid = reply.getPid();
-        state = State.STAGED;
     }
 
     /**
@@ -73,14 +83,14 @@ public final class StubHandle implements AutoCloseable {
      * round; blocking: waits for each lock up to the deadline. On CONFLICT and TIMEOUT the stub
      * holds nothing, and the handle may prepare again.
      */
-    public synchronized PrepareOutcome prepare(List<LockRecord> locks, boolean blocking, Instant deadline)
+    public PrepareOutcome prepare(List<LockRecord> locks, boolean blocking, Instant deadline)
             throws StubException, PlanRefusedException {
         return round(StubPrepare.newBuilder().addAllLocks(StubPlanner.lockRequests(plan, locks)).setBlocking(blocking)
                 .setDeadlineUnixMs(deadline.toEpochMilli()).build(), deadline);
     }
 
     /** Gives back every lock of every earlier round (before a retry in strict global order). */
-    public synchronized void reset(Instant deadline) throws StubException {
+    public void reset(Instant deadline) throws StubException {
         PrepareOutcome outcome = round(StubPrepare.newBuilder().setReset(true)
                 .setDeadlineUnixMs(deadline.toEpochMilli()).build(), deadline);
         if (!outcome.prepared()) {
@@ -90,28 +100,34 @@ public final class StubHandle implements AutoCloseable {
     }
 
     private PrepareOutcome round(StubPrepare prepare, Instant deadline) throws StubException {
-        expectOneOf("prepare", State.STAGED, State.PREPARED);
-        FromStub reply = call(ToStub.newBuilder().setPrepare(prepare).build(), deadline,
-                deadline.plus(REPLY_GRACE), "PREPARED");
-        PrepareOutcome.Result result = switch (reply.getStatus()) {
-            case STUB_PREPARED -> PrepareOutcome.Result.PREPARED;
-            case STUB_CONFLICT -> PrepareOutcome.Result.CONFLICT;
-            case STUB_TIMEOUT -> PrepareOutcome.Result.TIMEOUT;
-            default -> throw failure(reply, "prepare");
-        };
-        if (result == PrepareOutcome.Result.PREPARED) {
-            state = State.PREPARED;
+        calls.lock();
+        try {
+            // Rounds add up: the strict global order may give one stub several rounds.
+            expectOneOf("prepare", State.STAGED, State.PREPARED);
+            FromStub reply = call(ToStub.newBuilder().setPrepare(prepare).build(), deadline,
+                    deadline.plus(REPLY_GRACE), "PREPARED");
+            PrepareOutcome.Result result = switch (reply.getStatus()) {
+                case STUB_PREPARED -> PrepareOutcome.Result.PREPARED;
+                case STUB_CONFLICT -> PrepareOutcome.Result.CONFLICT;
+                case STUB_TIMEOUT -> PrepareOutcome.Result.TIMEOUT;
+                default -> throw failure(reply, "prepare");
+            };
+            if (result == PrepareOutcome.Result.PREPARED) {
+                state = State.PREPARED;
+            }
+            return new PrepareOutcome(result, reply.getLocksHeld(), reply.hasLock() ? reply.getLock() : null,
+                    reply.getPath(), reply.hasLock() ? reply.getHolderPid() : -1, reply.getMessage());
+        } finally {
+            calls.unlock();
         }
-        return new PrepareOutcome(result, reply.getLocksHeld(), reply.hasLock() ? reply.getLock() : null,
-                reply.getPath(), reply.hasLock() ? reply.getHolderPid() : -1, reply.getMessage());
     }
 
     /**
      * commit: the stub execs the restart command, keeping pid, fds and locks; returns once it
-     * did (its channel closed on exec). Otherwise the stub exits and the kernel drops its locks;
-     * returns once it is gone.
+     * did (its channel closed on exec). Otherwise (abort) the stub exits and the kernel drops its
+     * locks; returns once it is gone, killing it if it has not exited by the deadline.
      */
-    public synchronized void release(boolean commit, Instant deadline) throws StubException {
+    public void release(boolean commit, Instant deadline) throws StubException {
         if (!commit) {
             if (state == State.COMMITTED) {
                 throw new StubException(pid, -1, "", "cannot abort process " + pid + ": it was already released");
@@ -119,19 +135,24 @@ public final class StubHandle implements AutoCloseable {
             end(deadline, true);
             return;
         }
-        // A stub whose process held no lock (a waiter) is released straight from STAGED.
-        expectOneOf("release", State.STAGED, State.PREPARED);
-        FromStub reply = call(ToStub.newBuilder().setRelease(StubRelease.newBuilder().setCommit(true)).build(),
-                deadline, deadline, null);
-        if (reply != null) {
-            throw failure(reply, "release");
+        calls.lock();
+        try {
+            // A stub whose process held no lock (a waiter) is released straight from STAGED.
+            expectOneOf("release", State.STAGED, State.PREPARED);
+            FromStub reply = call(ToStub.newBuilder().setRelease(StubRelease.newBuilder().setCommit(true)).build(),
+                    deadline, deadline, null);
+            if (reply != null) {
+                throw failure(reply, "release");
+            }
+            state = State.COMMITTED;
+            closeChannel();
+        } finally {
+            calls.unlock();
         }
-        state = State.COMMITTED;
-        closeChannel();
     }
 
     @Override
-    public synchronized void close() {
+    public void close() {
         if (state == State.COMMITTED || state == State.ENDED) {
             closeChannel();
             return;
@@ -140,20 +161,23 @@ public final class StubHandle implements AutoCloseable {
     }
 
     /**
-     * Ends the stub, told to (abort) or not: a closed channel alone makes it exit, exactly as
-     * when the agent dies. A stub that has not exited by the deadline is killed.
+     * Ends the stub, told to (abort) or not: a closed channel alone makes it exit. The abort
+     * message is only sent when no request is in flight; otherwise closing the channel, which
+     * also fails the waiting request at once, is the message.
      */
     private void end(Instant deadline, boolean tellStub) {
-        if (tellStub) {
+        if (tellStub && calls.tryLock()) {
             try {
                 channel.send(ToStub.newBuilder().setRelease(StubRelease.newBuilder().setCommit(false)).build(),
                         deadline);
             } catch (IOException | TimeoutException e) {
                 // The stub is gone or stuck: closing the channel and the kill below end it either way.
+            } finally {
+                calls.unlock();
             }
         }
-        closeChannel();
         state = State.ENDED;
+        closeChannel();
         try {
             long left = Math.max(0, Duration.between(Instant.now(), deadline).toMillis());
             process.onExit().get(left, TimeUnit.MILLISECONDS);
@@ -188,22 +212,23 @@ public final class StubHandle implements AutoCloseable {
     /** One request, one reply; a null reply means the stub closed the channel. */
     private FromStub call(ToStub request, Instant sendDeadline, Instant replyDeadline, String expected)
             throws StubException {
+        String stub = "restore stub pid " + pid + " of process " + plan.getOldPid();
         try {
             channel.send(request, sendDeadline);
             FromStub reply = channel.receive(replyDeadline);
             if (reply == null && expected != null) {
-                throw new StubException(pid, -1, "", "restore stub pid " + pid + " of process " + plan.getOldPid()
-                        + " closed its channel instead of answering " + expected + exitText());
+                throw new StubException(pid, -1, "", stub + " closed its channel instead of answering " + expected
+                        + exitText());
             }
             return reply;
         } catch (TimeoutException e) {
-            throw new StubException(pid, -1, "", "restore stub pid " + pid + " of process " + plan.getOldPid()
-                    + " did not answer " + (expected == null ? "RELEASE" : expected) + " before its deadline");
+            throw new StubException(pid, -1, "", stub + " did not answer " + (expected == null ? "RELEASE" : expected)
+                    + " before its deadline");
         } catch (StubException e) {
             throw e;
         } catch (IOException e) {
-            throw new StubException(pid, "control channel of restore stub pid " + pid + " of process "
-                    + plan.getOldPid() + " failed: " + e.getMessage(), e);
+            throw new StubException(pid, stub + ": control channel failed"
+                    + (state == State.ENDED ? " (the stub was aborted)" : "") + ": " + e, e);
         }
     }
 
@@ -221,10 +246,6 @@ public final class StubHandle implements AutoCloseable {
                 + plan.getOldPid() + " failed " + step + ": " + reply.getMessage());
     }
 
-    private void expect(State wanted, String step) throws StubException {
-        expectOneOf(step, wanted);
-    }
-
     private void expectOneOf(String step, State... wanted) throws StubException {
         for (State ok : wanted) {
             if (state == ok) {
@@ -233,5 +254,12 @@ public final class StubHandle implements AutoCloseable {
         }
         throw new StubException(pid, -1, "", "cannot " + step + " restore stub pid " + pid + ": it is "
                 + state.name().toLowerCase() + ", not " + java.util.Arrays.toString(wanted).toLowerCase());
+    }
+
+    private void expect(State wanted, String step) throws StubException {
+        if (state != wanted) {
+            throw new StubException(pid, -1, "", "cannot " + step + " restore stub pid " + pid + ": it is "
+                    + state.name().toLowerCase() + ", not " + wanted.name().toLowerCase());
+        }
     }
 }

@@ -75,9 +75,14 @@ public final class StubLauncher {
                 server.configureBlocking(false);
                 server.register(selector, SelectionKey.OP_ACCEPT);
                 Process process = start(plan, socket);
-                process.onExit().thenRun(selector::wakeup);
-                SocketChannel connection = accept(server, selector, process, plan, deadline);
-                return new StubHandle(process, new AgentChannel(connection), plan);
+                try {
+                    process.onExit().thenRun(selector::wakeup);
+                    SocketChannel connection = accept(server, selector, process, plan, deadline);
+                    return new StubHandle(process, new AgentChannel(connection), plan);
+                } catch (IOException | RuntimeException e) {
+                    process.destroyForcibly(); // a stub without its channel must not linger
+                    throw e;
+                }
             }
         } catch (StubException e) {
             throw e;
@@ -96,6 +101,7 @@ public final class StubLauncher {
 
     private Process start(StubPlan plan, Path socket) throws IOException {
         ProcessBuilder builder = new ProcessBuilder(command(plan, socket));
+        builder.directory(new File("/")); // the stub chdirs to the plan's cwd; until then it pins nothing
         builder.environment().clear();
         builder.environment().put("PATH", RestoreStub.DEFAULT_PATH);
         builder.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
@@ -138,9 +144,8 @@ public final class StubLauncher {
             }
             long left = Duration.between(Instant.now(), deadline).toMillis();
             if (left <= 0) {
-                process.destroyForcibly();
                 throw new StubException((int) process.pid(), -1, "", "restore stub pid " + process.pid()
-                        + " for process " + plan.getOldPid() + " did not connect before its deadline; killed");
+                        + " for process " + plan.getOldPid() + " did not connect before its deadline");
             }
             selector.select(left);
             selector.selectedKeys().clear();

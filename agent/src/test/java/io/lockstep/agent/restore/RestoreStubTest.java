@@ -46,14 +46,16 @@ class RestoreStubTest {
         Path d = fixture.file("d.dat", 4096);
         Path sub = Files.createDirectory(fixture.dir.resolve("sub"));
         Path out = fixture.dir.resolve("report");
+        Path stdout = fixture.file("app.out", 0);
         // Fds 3-5 are where the JVM would put its own jars without the placeholders.
         StubPlan plan = fixture.plan(List.of(
+                        fd(1, stdout, LibC.O_WRONLY | LibC.O_APPEND, 0),
                         fd(3, a, LibC.O_RDWR, 5),
                         fd(4, b, LibC.O_RDONLY, 2),
                         fd(5, c, LibC.O_WRONLY | LibC.O_APPEND | LibC.O_CREAT | LibC.O_TRUNC, 100),
                         fd(7, sub, LibC.O_RDONLY, 0),
                         fd(200, d, LibC.O_RDWR | LibC.O_CLOEXEC, 100)),
-                "{ echo \"$LOCKSTEP_RESTORED $LOCKSTEP_CHECKPOINT\"; "
+                "echo restored-stdout; { echo \"$LOCKSTEP_RESTORED $LOCKSTEP_CHECKPOINT\"; "
                         + "for n in 3 4 5 7 200; do echo \"$n $(readlink /proc/self/fd/$n)\"; done; } > \"$OUT.tmp\" "
                         + "&& mv \"$OUT.tmp\" \"$OUT\"; exec sleep 600",
                 Map.of("OUT", out.toString()));
@@ -61,6 +63,7 @@ class RestoreStubTest {
         StubHandle stub = fixture.staged(plan);
         long pid = stub.pid();
         assertThat(pid).isEqualTo(stub.process().pid());
+        assertThat(target(pid, 1)).isEqualTo(stdout);
         assertThat(target(pid, 3)).isEqualTo(a);
         assertThat(target(pid, 4)).isEqualTo(b);
         assertThat(target(pid, 5)).isEqualTo(c);
@@ -86,6 +89,8 @@ class RestoreStubTest {
         stub.release(true, deadline());
 
         await("restarted program wrote its report").atMost(Duration.ofSeconds(30)).until(() -> Files.exists(out));
+        assertThat(Files.readString(stdout)).as("recorded stdout restored; the stub wrote nothing to it")
+                .isEqualTo("restored-stdout\n");
         assertThat(Files.readAllLines(out)).containsExactly(
                 "1 ckpt-7", "3 " + a, "4 " + b, "5 " + c, "7 " + sub, "200 " + d);
         await("restarted program reached its sleep").atMost(Duration.ofSeconds(30))

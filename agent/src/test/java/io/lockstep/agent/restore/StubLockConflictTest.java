@@ -6,6 +6,8 @@ import static io.lockstep.agent.restore.StubFixture.fd;
 import static io.lockstep.agent.restore.StubFixture.lock;
 import static io.lockstep.agent.restore.StubFixture.locksOn;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import io.lockstep.agent.nativeio.LibC;
 import io.lockstep.proto.LockKind;
@@ -62,6 +64,13 @@ class StubLockConflictTest {
         assertThat(held.prepared()).isTrue();
     }
 
+    /** The stub took the free file's lock, so it is now waiting for the contended one. */
+    private void awaitWaitingFor(CompletableFuture<PrepareOutcome> waiting) {
+        await("stub holds the free file's lock and waits for the contended one").atMost(Duration.ofSeconds(30))
+                .until(() -> locksOn(free).stream().anyMatch(e -> e.pid() == stub.pid()));
+        assertThat(waiting).as("prepare waits while the outsider holds the lock").isNotDone();
+    }
+
     @Test
     void nonBlockingConflictNamesPosixHolderAndHoldsNothing() throws Exception {
         outsiderHolds(LockKind.POSIX);
@@ -105,7 +114,7 @@ class StubLockConflictTest {
                 throw new IllegalStateException(e);
             }
         }, executor);
-        assertThat(waiting).as("prepare waits while the outsider holds the lock").isNotDone();
+        awaitWaitingFor(waiting);
         outsider.release(false, deadline());
 
         PrepareOutcome outcome = waiting.get(60, TimeUnit.SECONDS);
@@ -126,5 +135,26 @@ class StubLockConflictTest {
         outsider.release(false, deadline());
         assertThat(stub.prepare(wanted(LockKind.POSIX), false, deadline()).prepared())
                 .as("after a timeout the stub can prepare again").isTrue();
+    }
+
+    @Test
+    void abortCutsIntoAWaitingPrepare() throws Exception {
+        outsiderHolds(LockKind.POSIX);
+        CompletableFuture<PrepareOutcome> waiting = CompletableFuture.supplyAsync(() -> {
+            try {
+                return stub.prepare(wanted(LockKind.POSIX), true, Instant.now().plus(Duration.ofMinutes(5)));
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }, executor);
+        awaitWaitingFor(waiting);
+
+        stub.release(false, deadline());
+
+        assertThat(stub.process().isAlive()).isFalse();
+        assertThatThrownBy(() -> waiting.get(60, TimeUnit.SECONDS))
+                .hasRootCauseInstanceOf(java.nio.channels.AsynchronousCloseException.class)
+                .hasMessageContaining("pid " + stub.pid());
+        assertNoLocksOf(stub.pid(), free);
     }
 }
