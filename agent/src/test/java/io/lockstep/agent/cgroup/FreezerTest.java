@@ -3,6 +3,7 @@ package io.lockstep.agent.cgroup;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assumptions.assumeThat;
+import static org.awaitility.Awaitility.await;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -91,7 +92,7 @@ class FreezerTest {
         freezer.thaw();
 
         long[] before = TestGroup.slots(slots, threads);
-        org.awaitility.Awaitility.await("every one of " + threads + " threads counts again").atMost(Duration.ofSeconds(20))
+        await("every one of " + threads + " threads counts again").atMost(Duration.ofSeconds(20))
                 .until(() -> {
                     long[] now = TestGroup.slots(slots, threads);
                     for (int i = 0; i < threads; i++) {

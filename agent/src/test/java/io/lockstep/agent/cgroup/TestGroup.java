@@ -23,8 +23,12 @@ import org.junit.jupiter.api.Assumptions;
  * after a failure, and reports whether the group had been left frozen.
  */
 final class TestGroup implements AutoCloseable {
-    /** Counts into $1 forever, forking a short-lived sleep per tick (children that come and go). */
-    static final String COUNTER = "i=0; while :; do i=$((i+1)); echo $i > \"$1\"; sleep 0.005; done";
+    /**
+     * Counts into $1 forever, forking a short-lived sleep per tick (children that come and go).
+     * The subshell makes dash fork rather than vfork: a v1 freeze on a loaded host once stalled
+     * with a vfork parent (state D, wchan kernel_clone) as the only task it had not frozen.
+     */
+    static final String COUNTER = "i=0; while :; do i=$((i+1)); echo $i > \"$1\"; ( sleep 0.005 ); done";
     /** A process whose child and grandchild count into $1 and $2. */
     static final String TREE = "( ( /bin/sh -c '" + COUNTER + "' grandchild \"$2\" ) & /bin/sh -c '" + COUNTER
             + "' child \"$1\" ) & wait";
