@@ -127,7 +127,7 @@ class FreezerTest {
                     assertThat(e.unfrozen()).filteredOn(r -> r.tid() == stuck).singleElement()
                             .satisfies(r -> assertThat(r.wchan()).isEqualTo("__refrigerator"))
                             .satisfies(r -> assertThat(r.state()).isEqualTo('D'));
-                    assertThat(e.getMessage()).contains("tid " + stuck + " (").contains("__refrigerator")
+                    assertThat(e.getMessage()).contains("pid " + stuck + " (").contains("__refrigerator")
                             .contains(t.group.path().map(Path::toString).orElse(t.group.name()));
                 });
 
@@ -149,7 +149,7 @@ class FreezerTest {
                 .isInstanceOfSatisfying(FreezeTimeoutException.class, e -> {
                     assertThat(e.getMessage()).contains("deadline passed before the freeze started");
                     assertThat(e.unfrozen()).extracting(TaskReport::tid).contains(t.treePid);
-                    assertThat(e.getMessage()).contains("tid " + t.treePid + " (sh)");
+                    assertThat(e.getMessage()).contains("pid " + t.treePid + " (sh)");
                 });
 
         assertThat(freezer.isFrozen()).isFalse();
