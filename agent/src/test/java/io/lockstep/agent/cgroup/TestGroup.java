@@ -40,6 +40,7 @@ final class TestGroup implements AutoCloseable {
     private final List<Process> processes = new ArrayList<>();
     private final List<FreezeGuard> guards = new ArrayList<>();
     private final List<GroupCgroup> extraGroups = new ArrayList<>();
+    private final List<Path> fuseMounts = new ArrayList<>();
     private final Path reference;
 
     /** Set by {@link #startTree()}: the tree's top process, which lives as long as the test. */
@@ -114,6 +115,26 @@ final class TestGroup implements AutoCloseable {
         return blocker;
     }
 
+    /**
+     * Mounts a FUSE file system whose daemon never answers (a shell holds /dev/fuse open and
+     * sleeps): any access to it blocks in the kernel, as with a hung FUSE or NFS server. Skips the
+     * test when this host cannot mount FUSE.
+     */
+    Path unansweredFuseMount() throws IOException {
+        Path mount = dir.resolve("fuse");
+        Files.createDirectories(mount);
+        Process holder = new ProcessBuilder("/bin/sh", "-c", "exec 3<>/dev/fuse && mount -t fuse -o fd=3,rootmode=40000,user_id=0,group_id=0 "
+                + "lockstep-test " + CgroupFiles.shellQuote(mount.toString()) + " && echo mounted && exec sleep 3600")
+                .redirectErrorStream(true).start();
+        processes.add(holder);
+        String answer = new java.io.BufferedReader(new java.io.InputStreamReader(holder.getInputStream())).readLine();
+        if (!"mounted".equals(answer)) {
+            Assumptions.abort("cannot mount FUSE here: " + answer);
+        }
+        fuseMounts.add(mount);
+        return mount;
+    }
+
     /** Content of every file now. */
     static Map<Path, String> snapshot(List<Path> files) {
         Map<Path, String> contents = new LinkedHashMap<>();
@@ -186,6 +207,15 @@ final class TestGroup implements AutoCloseable {
             process.destroyForcibly();
             try {
                 process.waitFor();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        for (Path mount : fuseMounts) {
+            // Lazy: the mount point must go before @TempDir deletes the directory under it.
+            Process umount = new ProcessBuilder("umount", "-l", mount.toString()).redirectErrorStream(true).start();
+            try {
+                assertThat(umount.waitFor()).as("umount -l %s", mount).isZero();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
