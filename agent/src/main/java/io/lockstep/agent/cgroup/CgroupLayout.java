@@ -28,12 +28,14 @@ public final class CgroupLayout {
     private final Mounts mounts;
     private final String root;
     private final boolean cgroup2Freeze;
+    private final boolean cgroup2Kill;
     private final Backend backend;
 
-    private CgroupLayout(Mounts mounts, String root, boolean cgroup2Freeze, Backend backend) {
+    private CgroupLayout(Mounts mounts, String root, boolean cgroup2Freeze, boolean cgroup2Kill, Backend backend) {
         this.mounts = mounts;
         this.root = root;
         this.cgroup2Freeze = cgroup2Freeze;
+        this.cgroup2Kill = cgroup2Kill;
         this.backend = backend;
     }
 
@@ -50,18 +52,20 @@ public final class CgroupLayout {
         validateName("cgroup root", root);
         Mounts mounts = parseMountinfo(Files.readAllLines(Path.of("/proc/self/mountinfo")));
         boolean freeze = false;
+        boolean kill = false;
         if (mounts.cgroup2().isPresent()) {
             Path dir = mounts.cgroup2().get().resolve(root);
             try {
                 Files.createDirectories(dir);
                 freeze = Files.exists(dir.resolve("cgroup.freeze"));
+                kill = Files.exists(dir.resolve("cgroup.kill"));
             } catch (IOException e) {
                 // Not ours to write (e.g. a read-only mount in a container): v2 is not usable here.
                 freeze = false;
             }
         }
-        CgroupLayout probe = new CgroupLayout(mounts, root, freeze, Backend.SIGSTOP);
-        return new CgroupLayout(mounts, root, freeze, probe.available().iterator().next());
+        CgroupLayout probe = new CgroupLayout(mounts, root, freeze, kill, Backend.SIGSTOP);
+        return new CgroupLayout(mounts, root, freeze, kill, probe.available().iterator().next());
     }
 
     static Mounts parseMountinfo(List<String> lines) {
@@ -116,7 +120,7 @@ public final class CgroupLayout {
                     + ", cgroup2 mount " + mounts.cgroup2().map(Path::toString).orElse("none")
                     + ", v1 freezer mount " + mounts.freezerV1().map(Path::toString).orElse("none") + ")");
         }
-        return new CgroupLayout(mounts, root, cgroup2Freeze, forced);
+        return new CgroupLayout(mounts, root, cgroup2Freeze, cgroup2Kill, forced);
     }
 
     /** The backends this machine offers, best first; SIGSTOP is always there. */
@@ -156,6 +160,11 @@ public final class CgroupLayout {
     /** Whether cgroup v2 here has cgroup.freeze in a child cgroup (kernel 5.2+). */
     public boolean cgroup2Freeze() {
         return cgroup2Freeze;
+    }
+
+    /** Whether cgroup v2 here has cgroup.kill (kernel 5.14+); without it killAll signals pid by pid. */
+    public boolean cgroup2Kill() {
+        return cgroup2Kill;
     }
 
     /** The directory holding this agent's groups for the chosen backend; empty for SIGSTOP. */
@@ -236,7 +245,7 @@ public final class CgroupLayout {
     @Override
     public String toString() {
         return "cgroup layout: backend " + backend + (degraded() ? " (degraded)" : "") + ", root " + root
-                + ", cgroup2 " + mounts.cgroup2().map(Path::toString).orElse("none") + (cgroup2Freeze ? " (freeze)" : "")
+                + ", cgroup2 " + mounts.cgroup2().map(Path::toString).orElse("none") + (cgroup2Freeze ? " (freeze)" : "") + (cgroup2Kill ? " (kill)" : "")
                 + ", v1 freezer " + mounts.freezerV1().map(Path::toString).orElse("none");
     }
 }

@@ -35,6 +35,8 @@ final class CgroupV1Freezer extends CgroupFreezer {
 
     @Override
     boolean looksFrozen(TaskReport task) {
+        // A task frozen inside a freezable kernel wait (e.g. a vfork parent, wchan kernel_clone)
+        // keeps that wait's wchan: the report may name it among the unfrozen, never miss one.
         return task.wchan().equals("__refrigerator");
     }
 

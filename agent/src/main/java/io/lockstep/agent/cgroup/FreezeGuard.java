@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -18,8 +19,10 @@ import java.util.concurrent.atomic.AtomicReference;
  * group does not freeze it. (A service manager that kills a unit's whole cgroup on stop would
  * still kill it: run the agent with systemd {@code KillMode=process} or {@code mixed}.)
  *
- * <p>Arm it before {@link Freezer#freeze}: there is then no moment at which the group is frozen
- * and unguarded.
+ * <p>Arm it before {@link Freezer#freeze}, so there is no moment at which the group is frozen and
+ * unguarded, and give that freeze a deadline no later than {@link #firesAt()}: a freeze still
+ * under way when the guard fires would freeze the group after its only thaw (for SIGSTOP, stop
+ * processes the guard never saw).
  */
 public final class FreezeGuard implements AutoCloseable {
     private static final int SIGKILL = 9;
@@ -30,11 +33,13 @@ public final class FreezeGuard implements AutoCloseable {
 
     private final Process process;
     private final Duration maxFrozen;
+    private final Instant firesAt;
     private final AtomicReference<State> state = new AtomicReference<>(State.ARMED);
 
-    private FreezeGuard(Process process, Duration maxFrozen) {
+    private FreezeGuard(Process process, Duration maxFrozen, Instant firesAt) {
         this.process = process;
         this.maxFrozen = maxFrozen;
+        this.firesAt = firesAt;
     }
 
     /** Starts a guard that thaws what {@code freezer} freezes after {@code maxFrozen}. */
@@ -44,6 +49,8 @@ public final class FreezeGuard implements AutoCloseable {
         }
         Path setsid = SETSID.stream().filter(Files::isExecutable).findFirst()
                 .orElseThrow(() -> new IOException("cannot arm freeze guard: no setsid in " + SETSID));
+        // Taken before the start: the guard's sleep begins later, so it fires no earlier than this.
+        Instant firesAt = Instant.now().plus(maxFrozen);
         long millis = maxFrozen.toMillis();
         String script = String.format("sleep %d.%03d; %s; exit 0", millis / 1000, millis % 1000, freezer.thawScript());
         Process process = new ProcessBuilder(setsid.toString(), "/bin/sh", "-c", script)
@@ -51,7 +58,7 @@ public final class FreezeGuard implements AutoCloseable {
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD)
                 .redirectError(ProcessBuilder.Redirect.DISCARD)
                 .start();
-        return new FreezeGuard(process, maxFrozen);
+        return new FreezeGuard(process, maxFrozen, firesAt);
     }
 
     /** The guard shell's pid, which is also its session and process group id. */
@@ -61,6 +68,16 @@ public final class FreezeGuard implements AutoCloseable {
 
     public Duration maxFrozen() {
         return maxFrozen;
+    }
+
+    /** The earliest moment the guard thaws the group: the latest deadline for the freeze it guards. */
+    public Instant firesAt() {
+        return firesAt;
+    }
+
+    /** {@code wanted}, or the guard's firing time if that comes first. */
+    public Instant capDeadline(Instant wanted) {
+        return wanted.isBefore(firesAt) ? wanted : firesAt;
     }
 
     /** Still waiting to thaw: neither cancelled nor run out. */

@@ -67,10 +67,24 @@ final class ProcFs {
         }
     }
 
+    /** The process a task belongs to (Tgid in /proc/&lt;tid&gt;/status); the tid itself when it is gone. */
+    static int processOf(int tid) {
+        try {
+            for (String line : Files.readAllLines(PROC.resolve(Integer.toString(tid)).resolve("status"))) {
+                if (line.startsWith("Tgid:")) {
+                    return Integer.parseInt(line.substring(5).trim());
+                }
+            }
+        } catch (IOException e) {
+            // gone meanwhile
+        }
+        return tid;
+    }
+
     static TaskReport report(int tid) throws IOException {
         Optional<Stat> stat = stat(tid);
-        return stat.map(s -> new TaskReport(tid, s.comm(), s.state(), wchan(tid)))
-                .orElseGet(() -> new TaskReport(tid, "?", '?', ""));
+        return stat.map(s -> new TaskReport(processOf(tid), tid, s.comm(), s.state(), wchan(tid)))
+                .orElseGet(() -> new TaskReport(tid, tid, "?", '?', ""));
     }
 
     /** Thread ids of a process; empty when it is gone. */

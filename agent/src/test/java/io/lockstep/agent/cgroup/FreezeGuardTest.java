@@ -26,6 +26,9 @@ class FreezeGuardTest {
     @TempDir
     Path dir;
 
+    /** Short for a test, long enough for a freeze on a loaded 2-CPU host to finish well before it. */
+    private static final Duration MAX_FROZEN = Duration.ofSeconds(4);
+
     private TestGroup test;
 
     private TestGroup on(Backend backend) throws IOException {
@@ -45,8 +48,8 @@ class FreezeGuardTest {
     void theGuardThawsAGroupNobodyThaws(Backend backend) throws IOException {
         TestGroup t = on(backend);
         List<Path> counters = t.startTree();
-        FreezeGuard guard = t.arm(Duration.ofSeconds(2));
-        t.group.freezer().freeze(Instant.now().plusSeconds(10));
+        FreezeGuard guard = t.arm(MAX_FROZEN);
+        t.group.freezer().freeze(guard.capDeadline(Instant.now().plusSeconds(10)));
         assertThat(t.group.isFrozen()).isTrue();
         Map<Path, String> frozen = TestGroup.snapshot(counters);
 
@@ -63,8 +66,8 @@ class FreezeGuardTest {
     void cancelStopsTheGuardAndEverythingItStarted(Backend backend) throws IOException {
         TestGroup t = on(backend);
         t.startTree();
-        FreezeGuard guard = t.arm(Duration.ofSeconds(2));
-        t.group.freezer().freeze(Instant.now().plusSeconds(10));
+        FreezeGuard guard = t.arm(MAX_FROZEN);
+        t.group.freezer().freeze(guard.capDeadline(Instant.now().plusSeconds(10)));
         long session = guard.pid();
         assertThat(guard.isArmed()).isTrue();
         assertThat(sessionMembers(session)).as("guard shell and its sleep").isNotEmpty();
@@ -88,7 +91,7 @@ class FreezeGuardTest {
         List<Path> counters = t.startTree();
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp", System.getProperty("lockstep.testClasspath") + java.io.File.pathSeparator + System.getProperty("java.class.path"),
-                FreezeAndDie.class.getName(), t.layout.root(), backend.name(), t.group.name(), "3000"));
+                FreezeAndDie.class.getName(), t.layout.root(), backend.name(), t.group.name(), Long.toString(MAX_FROZEN.toMillis())));
         if (t.group.entryCommand().isEmpty()) {
             // A pid set lives in the agent's memory: the new "agent" learns it as it would from its state.
             command.add(Integer.toString(t.treePid));

@@ -23,8 +23,12 @@ import org.junit.jupiter.api.Assumptions;
  * after a failure, and reports whether the group had been left frozen.
  */
 final class TestGroup implements AutoCloseable {
-    /** Counts into $1 forever, forking a short-lived sleep per tick (children that come and go). */
-    static final String COUNTER = "i=0; while :; do i=$((i+1)); echo $i > \"$1\"; sleep 0.005; done";
+    /**
+     * Counts into $1 forever, forking a short-lived sleep per tick (children that come and go).
+     * The subshell makes dash fork rather than vfork: a v1 freeze on a loaded host once stalled
+     * with a vfork parent (state D, wchan kernel_clone) as the only task it had not frozen.
+     */
+    static final String COUNTER = "i=0; while :; do i=$((i+1)); echo $i > \"$1\"; ( sleep 0.005 ); done";
     /** A process whose child and grandchild count into $1 and $2. */
     static final String TREE = "( ( /bin/sh -c '" + COUNTER + "' grandchild \"$2\" ) & /bin/sh -c '" + COUNTER
             + "' child \"$1\" ) & wait";
@@ -36,6 +40,7 @@ final class TestGroup implements AutoCloseable {
     private final List<Process> processes = new ArrayList<>();
     private final List<FreezeGuard> guards = new ArrayList<>();
     private final List<GroupCgroup> extraGroups = new ArrayList<>();
+    private final List<Path> fuseMounts = new ArrayList<>();
     private final Path reference;
 
     /** Set by {@link #startTree()}: the tree's top process, which lives as long as the test. */
@@ -110,6 +115,26 @@ final class TestGroup implements AutoCloseable {
         return blocker;
     }
 
+    /**
+     * Mounts a FUSE file system whose daemon never answers (a shell holds /dev/fuse open and
+     * sleeps): any access to it blocks in the kernel, as with a hung FUSE or NFS server. Skips the
+     * test when this host cannot mount FUSE.
+     */
+    Path unansweredFuseMount() throws IOException {
+        Path mount = dir.resolve("fuse");
+        Files.createDirectories(mount);
+        Process holder = new ProcessBuilder("/bin/sh", "-c", "exec 3<>/dev/fuse && mount -t fuse -o fd=3,rootmode=40000,user_id=0,group_id=0 "
+                + "lockstep-test " + CgroupFiles.shellQuote(mount.toString()) + " && echo mounted && exec sleep 3600")
+                .redirectErrorStream(true).start();
+        processes.add(holder);
+        String answer = new java.io.BufferedReader(new java.io.InputStreamReader(holder.getInputStream())).readLine();
+        if (!"mounted".equals(answer)) {
+            Assumptions.abort("cannot mount FUSE here: " + answer);
+        }
+        fuseMounts.add(mount);
+        return mount;
+    }
+
     /** Content of every file now. */
     static Map<Path, String> snapshot(List<Path> files) {
         Map<Path, String> contents = new LinkedHashMap<>();
@@ -182,6 +207,15 @@ final class TestGroup implements AutoCloseable {
             process.destroyForcibly();
             try {
                 process.waitFor();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        for (Path mount : fuseMounts) {
+            // Lazy: the mount point must go before @TempDir deletes the directory under it.
+            Process umount = new ProcessBuilder("umount", "-l", mount.toString()).redirectErrorStream(true).start();
+            try {
+                assertThat(umount.waitFor()).as("umount -l %s", mount).isZero();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
