@@ -70,7 +70,7 @@ final class CaptureCommand implements Callable<Integer> {
         Manifest manifest;
         FreezeResult frozen;
         try (FreezeGuard guard = FreezeGuard.arm(freezer, maxFrozen)) {
-            frozen = freezer.freeze(Instant.now().plus(freezeTimeout));
+            frozen = freezer.freeze(guard.capDeadline(Instant.now().plus(freezeTimeout)));
             try {
                 Set<Integer> pids = cgroup.pids();
                 RestartSpecs specs = new RestartSpecs((stateDir != null ? stateDir : Path.of("/var/lib/lockstep", "agent-" + host))

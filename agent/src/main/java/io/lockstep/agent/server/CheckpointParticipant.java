@@ -78,7 +78,8 @@ public final class CheckpointParticipant {
             FreezeGuard guard = FreezeGuard.arm(freezer, maxFrozen);
             FreezeResult result;
             try {
-                result = freezer.freeze(Instant.ofEpochMilli(request.getDeadlineUnixMs()));
+                // A freeze still running when the guard fires would end frozen and unguarded.
+                result = freezer.freeze(guard.capDeadline(Instant.ofEpochMilli(request.getDeadlineUnixMs())));
             } catch (IOException | RuntimeException e) {
                 guard.cancel();
                 throw e;
@@ -129,6 +130,11 @@ public final class CheckpointParticipant {
             manifest = capturer.capture(new CaptureScope(op.getGroup(), config.hostId(), op.getOpId(), op.getEpoch(),
                     state.result().backend().toString(), state.result().degraded(), new ArrayList<>(pids),
                     group.specs().forPids(pids)));
+            // The cut is consistent only if the group stayed frozen throughout.
+            if (!state.guard().isArmed() || !group.cgroup().isFrozen()) {
+                throw Status.ABORTED.withDescription("group " + op.getGroup() + " on host " + config.hostId()
+                        + " was thawed (by its freeze guard) during the capture of op " + op.getOpId()).asRuntimeException();
+            }
         }
         byte[] framed = ManifestCodec.encode(manifest);
         zk.create().withMode(CreateMode.EPHEMERAL).forPath(layout.phaseEntry(op.getGroup(), op.getOpId(),
