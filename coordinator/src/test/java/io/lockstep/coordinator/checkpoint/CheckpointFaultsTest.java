@@ -95,8 +95,10 @@ class CheckpointFaultsTest {
                 }
             }
         };
-        assertThatThrownBy(() -> new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
-                killH2AfterFreeze).run("app"))
+        // Max frozen: just above what the agents allow at least (session timeout plus margins).
+        CheckpointOptions shortMaxFrozen = new CheckpointOptions(Duration.ofSeconds(30), Duration.ofSeconds(10),
+                Duration.ofSeconds(8), Duration.ofSeconds(10));
+        assertThatThrownBy(() -> new CheckpointOperation(cluster.coordinator(), shortMaxFrozen, killH2AfterFreeze).run("app"))
                 .isInstanceOfSatisfying(OperationFailedException.class, e -> assertThat(e.hostId()).contains("h2"));
         // h2's agent is gone for good: only its external guard can thaw h2's group.
         assertThat(cluster.cgroups("h2").forGroup("app").isFrozen()).isTrue();
