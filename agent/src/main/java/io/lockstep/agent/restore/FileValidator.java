@@ -33,10 +33,20 @@ public final class FileValidator {
 
     public List<FileProblem> validate(Manifest manifest, boolean force) {
         List<FdRecord> fds = new ArrayList<>();
+        List<FileProblem> skipped = new ArrayList<>();
         for (ProcessRecord process : manifest.getProcessesList()) {
-            fds.addAll(process.getFdsList());
+            for (FdRecord fd : process.getFdsList()) {
+                if (LocalFiles.skippable(process, fd, resolver)) {
+                    skipped.add(problem(fd.getPath(), identityText(fd), "local file of another host without a lock: fd "
+                            + fd.getFd() + " of pid " + process.getPid() + " will not be reopened", false));
+                } else {
+                    fds.add(fd);
+                }
+            }
         }
-        return validate(fds, force);
+        List<FileProblem> problems = validate(fds, force);
+        problems.addAll(skipped);
+        return problems;
     }
 
     /** One problem per file and kind of problem, however many fds refer to the file. */

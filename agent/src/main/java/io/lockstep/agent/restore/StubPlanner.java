@@ -95,6 +95,9 @@ public final class StubPlanner {
                 throw new PlanRefusedException(at + ": negative offset " + fd.getOffset());
             }
             requireSafePath(at, fd.getPath());
+            if (LocalFiles.skippable(process, fd, resolver)) {
+                continue;
+            }
             Path local = resolver.resolve(fd).orElseThrow(() -> new PlanRefusedException(at
                     + ": file not found on this host (identity " + FileValidator.identityText(fd) + ")"));
             requireSafePath(at + " resolved to " + local, local.toString());

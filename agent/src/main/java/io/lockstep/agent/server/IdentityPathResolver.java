@@ -34,6 +34,12 @@ public final class IdentityPathResolver implements PathResolver {
         if (identity.getKind() == IdentityKind.IDENTITY_KIND_UNSPECIFIED) {
             return Optional.empty();
         }
+        if (identity.getKind() == IdentityKind.LOCAL && !identity.getHostId().equals(hostId)) {
+            // Another host's local file is here only if the operator mapped it (--path-map).
+            Path recorded = Path.of(identity.getRelativePath());
+            Path moved = mapped(recorded);
+            return moved.equals(recorded) ? Optional.empty() : Optional.of(moved);
+        }
         return mounts.resolve(identity, hostId).map(this::mapped);
     }
 

@@ -1,0 +1,194 @@
+package io.lockstep.coordinator.restore;
+
+import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.coordinator.checkpoint.CheckpointOperation;
+import io.lockstep.coordinator.checkpoint.CheckpointOptions;
+import io.lockstep.coordinator.checkpoint.CheckpointResult;
+import io.lockstep.coordinator.op.FailureReason;
+import io.lockstep.coordinator.op.OperationFailedException;
+import io.lockstep.coordinator.op.OperationListener;
+import io.lockstep.coordinator.testing.Invariants;
+import io.lockstep.coordinator.testing.LocalCluster;
+import io.lockstep.coordinator.testing.ProcLocksSnapshot;
+import io.lockstep.proto.CatalogManifest;
+import io.lockstep.proto.LockRecord;
+import io.lockstep.proto.Manifest;
+import io.lockstep.proto.ProcessRecord;
+import io.lockstep.proto.StagedProcess;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+/** Restores with real stubs, real locks and real restarted processes. */
+class RestoreOperationTest {
+    private LocalCluster cluster;
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    private CheckpointResult checkpoint(String group) throws Exception {
+        return new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT)
+                .run(group);
+    }
+
+    private RestoreResult restore(String group, RestoreOptions options) throws Exception {
+        return new RestoreOperation(cluster.coordinator(), options, OperationListener.SILENT).run(group);
+    }
+
+    /** The test's workers run as root (their jars live under /root): restoring them needs allow-root. */
+    private static RestoreOptions asRoot() {
+        return RestoreOptions.defaults().withAllowRoot(true);
+    }
+
+    private static int newPid(RestoreResult result, String host, int oldPid) {
+        return result.processesByHost().get(host).stream().filter(p -> p.getOldPid() == oldPid)
+                .mapToInt(StagedProcess::getNewPid).findFirst().orElseThrow();
+    }
+
+    @Test
+    void theHolderHoldsItsLockAgainBeforeTheWaiterRunsAndTheWaiterGetsItOnlyAfterTheRelease() throws Exception {
+        cluster = LocalCluster.start("h1", "h2");
+        Path shared = Files.createDirectories(cluster.dir().resolve("export"));
+        String data = shared.resolve("data").toString();
+        String log = shared.resolve("log").toString();
+        String go = shared.resolve("go-p1").toString();
+        int p1 = cluster.run("h1", "app", LocalCluster.worker("fd", "100", data, "lock", "posix", "write", "100", "0", "100",
+                "append", log, "P1-locked", "ready", "await-file", go, "unlock", "posix", "100", "0", "100",
+                "append", log, "P1-released", "sleep"));
+        cluster.awaitReady("h1", "app", p1);
+        int p2 = cluster.run("h2", "app", LocalCluster.worker("fd", "100", data, "ready", "expect-held", "100", "0", "100",
+                "lock", "posix", "write", "100", "0", "100", "append", log, "P2-locked", "sleep"));
+        cluster.awaitReady("h2", "app", p2);
+        await("P2 waits for P1's lock").atMost(Duration.ofSeconds(10))
+                .until(() -> ProcLocksSnapshot.read().waitingOf(p2).size() == 1);
+
+        CheckpointResult checkpoint = checkpoint("app");
+        cluster.killApplications();
+        assertThat(ProcLocksSnapshot.read().heldBy(p1)).isEmpty();
+
+        RestoreResult restored = restore("app", asRoot());
+
+        int q1 = newPid(restored, "h1", p1);
+        int q2 = newPid(restored, "h2", p2);
+        // The waiter's first act after its restart: it sees the holder's restored process holding L1.
+        // Its stdout was restored too: the same log file, where the first run wrote its own lines.
+        await("restored P2 reports who holds L1").atMost(Duration.ofSeconds(30))
+                .until(() -> heldByLines(cluster.output("h2", "app", p2)).size() == 2);
+        assertThat(heldByLines(cluster.output("h2", "app", p2))).containsExactly("HELD-BY " + p1, "HELD-BY " + q1);
+        assertHeldLocksMatchManifests(checkpoint, Map.of(p1, q1, p2, q2));
+        await("restored P2 waits for L1").atMost(Duration.ofSeconds(10))
+                .until(() -> ProcLocksSnapshot.read().waitingOf(q2).size() == 1);
+        assertThat(Files.readString(Path.of(log))).doesNotContain("P2-locked pid=" + q2);
+
+        Files.createFile(Path.of(go));
+        await("restored P2 gets L1 after restored P1 released it").atMost(Duration.ofSeconds(30))
+                .until(() -> Files.readString(Path.of(log)).contains("P2-locked pid=" + q2));
+        List<String> lines = Files.readAllLines(Path.of(log));
+        assertThat(lines.indexOf("P1-released pid=" + q1 + " restored=1"))
+                .isLessThan(lines.indexOf("P2-locked pid=" + q2 + " restored=1"))
+                .isNotNegative();
+        Invariants.assertAll(cluster);
+    }
+
+    private static List<String> heldByLines(String output) {
+        return output.lines().filter(line -> line.startsWith("HELD-BY")).toList();
+    }
+
+    /** /proc/locks holds exactly the manifests' held locks, now owned by the new pids. */
+    private void assertHeldLocksMatchManifests(CheckpointResult checkpoint, Map<Integer, Integer> newPids) throws Exception {
+        Set<String> expected = new TreeSet<>();
+        for (CatalogManifest stored : checkpoint.catalogEntry().getManifestsList()) {
+            Manifest manifest = ManifestCodec.decode(cluster.coordinator().store().readVerified("app",
+                    checkpoint.checkpointId(), stored.getHostId(), stored.getSha256(), stored.getSize()));
+            for (ProcessRecord process : manifest.getProcessesList()) {
+                for (LockRecord lock : process.getLocksList()) {
+                    if (!lock.getWaiting()) {
+                        expected.add(ProcLocksSnapshot.key(newPids.get(process.getPid()), lock));
+                    }
+                }
+            }
+        }
+        assertThat(ProcLocksSnapshot.read().heldKeysOf(newPids.values())).isEqualTo(expected);
+    }
+
+    @Test
+    void aMissingFileRefusesTheRestoreBeforeAnythingIsLockedAndSizeDriftNeedsForce() throws Exception {
+        cluster = LocalCluster.start("h1");
+        Path shared = Files.createDirectories(cluster.dir().resolve("export"));
+        Path data = shared.resolve("data");
+        Path extra = shared.resolve("extra");
+        int p1 = cluster.run("h1", "app", LocalCluster.worker("fd", "100", data.toString(), "fd", "101", extra.toString(),
+                "lock", "posix", "write", "100", "0", "10", "ready", "sleep"));
+        cluster.awaitReady("h1", "app", p1);
+        checkpoint("app");
+        cluster.killApplications();
+
+        Files.writeString(extra, "grown");
+        assertThatThrownBy(() -> restore("app", asRoot()))
+                .isInstanceOfSatisfying(OperationFailedException.class, e -> {
+                    assertThat(e.reason()).isEqualTo(FailureReason.VALIDATION_FAILED);
+                    assertThat(e.getMessage()).contains(extra.toString()).contains("size drift");
+                });
+        Invariants.assertAll(cluster);
+
+        Files.delete(extra);
+        assertThatThrownBy(() -> restore("app", asRoot().withForce(true)))
+                .isInstanceOfSatisfying(OperationFailedException.class, e -> {
+                    assertThat(e.reason()).isEqualTo(FailureReason.VALIDATION_FAILED);
+                    assertThat(e.getMessage()).contains(extra.toString()).contains("missing");
+                });
+        assertThat(ProcLocksSnapshot.read().entries()).noneMatch(l -> l.inode() == inode(data));
+        Invariants.assertAll(cluster);
+
+        Files.writeString(extra, "back, different size");
+        RestoreResult forced = restore("app", asRoot().withForce(true));
+        assertThat(forced.processesByHost().get("h1")).hasSize(1);
+        Invariants.assertAll(cluster);
+    }
+
+    @Test
+    void anOutsiderHoldingANeededLockAbortsTheRestoreAtItsDeadlineNamingIt() throws Exception {
+        cluster = LocalCluster.start("h1");
+        Path shared = Files.createDirectories(cluster.dir().resolve("export"));
+        String data = shared.resolve("data").toString();
+        int p1 = cluster.run("h1", "app", LocalCluster.worker("fd", "100", data, "lock", "posix", "write", "100", "0", "10",
+                "ready", "sleep"));
+        cluster.awaitReady("h1", "app", p1);
+        checkpoint("app");
+        cluster.killApplications();
+        int outsider = cluster.run("h1", "outside", LocalCluster.worker("fd", "100", data, "lock", "posix", "read", "100",
+                "5", "1", "ready", "sleep"));
+        cluster.awaitReady("h1", "outside", outsider);
+
+        assertThatThrownBy(() -> restore("app", asRoot().withTimeout(Duration.ofSeconds(5))))
+                .isInstanceOfSatisfying(OperationFailedException.class, e -> {
+                    assertThat(e.reason()).isEqualTo(FailureReason.LOCK_CONFLICT);
+                    assertThat(e.getMessage()).contains(data).contains("pid " + outsider);
+                });
+        assertThat(ProcLocksSnapshot.read().entries()).allMatch(l -> l.pid() == outsider || l.inode() != inode(Path.of(data)));
+        Invariants.assertAll(cluster);
+    }
+
+    private static long inode(Path file) {
+        try {
+            return ((Number) Files.getAttribute(file, "unix:ino")).longValue();
+        } catch (java.io.IOException e) {
+            return -1;
+        }
+    }
+}
