@@ -19,6 +19,8 @@ import java.util.concurrent.Callable;
                         + "that one machine works with no set-up). Manifests are kept in the store (--store)."},
         subcommands = {
                 CheckpointCommand.class,
+                RestoreCommand.class,
+                ServeCommand.class,
                 ListCommand.class,
                 ShowCommand.class,
                 StatusCommand.class,

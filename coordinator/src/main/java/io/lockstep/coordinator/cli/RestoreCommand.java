@@ -1,0 +1,177 @@
+package io.lockstep.coordinator.cli;
+
+import io.lockstep.coordinator.op.OperationListener;
+import io.lockstep.coordinator.restore.RestoreOperation;
+import io.lockstep.coordinator.restore.RestoreOptions;
+import io.lockstep.coordinator.restore.RestoreResult;
+import io.lockstep.proto.PathMapping;
+import io.lockstep.proto.StagedProcess;
+import io.lockstep.zk.ZkLayout;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+
+@Command(name = "restore", mixinStandardHelpOptions = true,
+        description = {
+                "Restores a committed checkpoint of a group, on the same or on other hosts: every target agent checks "
+                        + "every recorded file (a network file through its own mount of the same export, a local "
+                        + "file only on its own host), starts one restore stub per process with its files reopened "
+                        + "at their recorded descriptors, then all locks that were held are taken again in one "
+                        + "global order over all hosts, and only when every host holds all of them is the restore "
+                        + "committed and every stub turned into its restarted program (LOCKSTEP_RESTORED=1).",
+                "A refused or failed restore leaves no stub running and no lock held."})
+final class RestoreCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    ConnectionOptions connection;
+
+    @Option(names = "--group", required = true, paramLabel = "GROUP", description = "The group to restore.")
+    String group;
+
+    @Option(names = "--checkpoint", paramLabel = "ID", defaultValue = "latest",
+            description = "Which checkpoint (default: ${DEFAULT-VALUE}).")
+    String checkpoint;
+
+    @Option(names = "--map", paramLabel = "OLD=NEW", description = "Restore host OLD's processes on host NEW (repeatable; unnamed hosts stay where they were).")
+    List<String> hostMaps = new ArrayList<>();
+
+    @Option(names = "--path-map", paramLabel = "FROM=TO", description = "Files under FROM are found under TO (repeatable).")
+    List<String> pathMaps = new ArrayList<>();
+
+    @Option(names = "--force", description = "Accept files whose size or mtime changed since the checkpoint (never missing files).")
+    boolean force;
+
+    @Option(names = "--allow-root", description = "Let restored commands run as uid 0 (the agents must allow it too).")
+    boolean allowRoot;
+
+    @Option(names = "--skip-unrestartable", description = "Leave out processes without a restart command instead of refusing.")
+    boolean skipUnrestartable;
+
+    @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "60s",
+            description = "Abort if the restore has not committed by then; bounds every lock wait (default: ${DEFAULT-VALUE}).")
+    Duration timeout;
+
+    @Option(names = "--json", description = "Print the result as JSON on stdout.")
+    boolean json;
+
+    @Option(names = "--no-progress", description = "Do not draw live progress, even on a terminal.")
+    boolean noProgress;
+
+    @Override
+    public Integer call() throws Exception {
+        ZkLayout.checkName("group", group);
+        RestoreOptions options = RestoreOptions.defaults()
+                .withCheckpoint(checkpoint)
+                .withHostMap(hostMap())
+                .withPathMaps(pathMappings())
+                .withForce(force)
+                .withAllowRoot(allowRoot)
+                .withSkipUnrestartable(skipUnrestartable)
+                .withTimeout(timeout);
+        PrintWriter err = spec.commandLine().getErr();
+        try (CoordinatorSession session = CoordinatorSession.open(connection, err)) {
+            RestoreResult result = new RestoreOperation(session.context(), options, progress(err)).run(group);
+            PrintWriter out = spec.commandLine().getOut();
+            out.println(json ? Json.print(toJson(result)) : toText(result));
+            out.flush();
+        }
+        return ExitCode.OK.code();
+    }
+
+    private Map<String, String> hostMap() {
+        Map<String, String> map = new LinkedHashMap<>();
+        for (String entry : hostMaps) {
+            String[] pair = split("--map", entry);
+            map.put(ZkLayout.checkName("host", pair[0]), ZkLayout.checkName("host", pair[1]));
+        }
+        return map;
+    }
+
+    private List<PathMapping> pathMappings() {
+        List<PathMapping> maps = new ArrayList<>();
+        for (String entry : pathMaps) {
+            String[] pair = split("--path-map", entry);
+            if (!pair[0].startsWith("/") || !pair[1].startsWith("/")) {
+                throw new CommandLine.ParameterException(spec.commandLine(),
+                        "--path-map '" + entry + "': both sides must be absolute paths");
+            }
+            maps.add(PathMapping.newBuilder().setFrom(pair[0]).setTo(pair[1]).build());
+        }
+        return maps;
+    }
+
+    private String[] split(String option, String entry) {
+        int eq = entry.indexOf('=');
+        if (eq <= 0 || eq == entry.length() - 1) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    option + " '" + entry + "' is not of the form OLD=NEW");
+        }
+        return new String[] {entry.substring(0, eq), entry.substring(eq + 1)};
+    }
+
+    private OperationListener progress(PrintWriter err) {
+        if (noProgress) {
+            return OperationListener.SILENT;
+        }
+        return System.console() != null ? new LiveProgress(err) : new PlainProgress(err);
+    }
+
+    static String toText(RestoreResult result) {
+        StringBuilder text = new StringBuilder("checkpoint " + result.checkpointId() + " of group " + result.group()
+                + " restored (op " + result.opId() + ", epoch " + result.epoch() + ", "
+                + (result.fastPath() ? "fast path" : "strict global order") + ")\n");
+        result.processesByHost().forEach((host, processes) -> text.append("  host ").append(host).append(": ")
+                .append(processes.size()).append(" processes, ").append(result.locksByHost().getOrDefault(host, 0))
+                .append(" locks: ").append(processes.stream().map(RestoreCommand::describe)
+                        .collect(Collectors.joining(", "))).append('\n'));
+        text.append("  phases ").append(result.phaseMicros().entrySet().stream()
+                .map(phase -> phase.getKey() + " " + HumanFormat.micros(phase.getValue()))
+                .collect(Collectors.joining(", ")));
+        return text.toString();
+    }
+
+    private static String describe(StagedProcess process) {
+        return process.getSourceHostId() + "/" + process.getOldPid() + " -> " + process.getNewPid();
+    }
+
+    private static Map<String, Object> toJson(RestoreResult result) {
+        Map<String, Object> json = Json.object();
+        json.put("checkpoint", result.checkpointId());
+        json.put("group", result.group());
+        json.put("op", result.opId());
+        json.put("epoch", result.epoch());
+        json.put("fastPath", result.fastPath());
+        Map<String, Object> hosts = new LinkedHashMap<>();
+        result.processesByHost().forEach((host, processes) -> {
+            Map<String, Object> h = Json.object();
+            h.put("locks", result.locksByHost().getOrDefault(host, 0));
+            List<Map<String, Object>> list = new ArrayList<>();
+            for (StagedProcess p : processes) {
+                Map<String, Object> entry = Json.object();
+                entry.put("sourceHost", p.getSourceHostId());
+                entry.put("oldPid", p.getOldPid());
+                entry.put("newPid", p.getNewPid());
+                list.add(entry);
+            }
+            h.put("processes", list);
+            hosts.put(host, h);
+        });
+        json.put("hosts", hosts);
+        json.put("phaseMicros", result.phaseMicros());
+        return json;
+    }
+}

@@ -1,0 +1,70 @@
+package io.lockstep.coordinator.cli;
+
+import io.lockstep.coordinator.checkpoint.CheckpointOptions;
+import io.lockstep.coordinator.serve.PeriodicCheckpoints;
+import io.lockstep.zk.ZkLayout;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = {
+                "Takes a checkpoint of a group every --interval and keeps the newest --keep. Run it on several "
+                        + "machines for availability: one instance is elected leader in ZooKeeper and acts, the "
+                        + "others wait to take over. A tick that finds an operation running is skipped.",
+                "Runs until stopped (SIGTERM/Ctrl-C)."})
+final class ServeCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    ConnectionOptions connection;
+
+    @Option(names = "--group", required = true, paramLabel = "GROUP", description = "The group to checkpoint.")
+    String group;
+
+    @Option(names = "--interval", required = true, paramLabel = "DURATION", description = "Time between checkpoints.")
+    Duration interval;
+
+    @Option(names = "--keep", paramLabel = "N", defaultValue = "10",
+            description = "Committed checkpoints to keep (default: ${DEFAULT-VALUE}).")
+    int keep;
+
+    @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "60s",
+            description = "Deadline of each checkpoint (default: ${DEFAULT-VALUE}).")
+    Duration timeout;
+
+    @Option(names = "--ticks", paramLabel = "N", defaultValue = "0", hidden = true,
+            description = "Stop after N ticks (for tests and demonstrations; 0 = run until stopped).")
+    int ticks;
+
+    @Override
+    public Integer call() throws Exception {
+        ZkLayout.checkName("group", group);
+        if (keep < 1) {
+            spec.commandLine().getErr().println("coordinator serve: --keep must be at least 1");
+            return ExitCode.USAGE.code();
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr());
+             PeriodicCheckpoints serve = new PeriodicCheckpoints(session.context(), group, interval, keep,
+                     CheckpointOptions.defaults().withTimeout(timeout))) {
+            serve.start();
+            Thread stopper = new Thread(serve::stop, "lockstep-serve-stop");
+            Runtime.getRuntime().addShutdownHook(stopper);
+            out.println("serving group " + group + ": a checkpoint every " + interval + ", keeping " + keep);
+            out.flush();
+            serve.run(ticks, outcome -> {
+                out.println("tick: " + outcome.name().toLowerCase().replace('_', ' '));
+                out.flush();
+            });
+        }
+        return ExitCode.OK.code();
+    }
+}

@@ -1,0 +1,123 @@
+package io.lockstep.coordinator.serve;
+
+import io.lockstep.coordinator.catalog.Catalog;
+import io.lockstep.coordinator.checkpoint.CheckpointOperation;
+import io.lockstep.coordinator.checkpoint.CheckpointOptions;
+import io.lockstep.coordinator.checkpoint.CheckpointResult;
+import io.lockstep.coordinator.op.CoordinatorContext;
+import io.lockstep.coordinator.op.FailureReason;
+import io.lockstep.coordinator.op.OperationFailedException;
+import io.lockstep.coordinator.op.OperationListener;
+import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * {@code coordinator serve}: a checkpoint of one group every interval, then retention. Several
+ * instances may run for the same group; a Curator leader latch elects the one that acts, and the
+ * others only wait (the group lock fences any overlap during a leadership change). A tick that
+ * finds an operation running is skipped, not queued.
+ */
+public final class PeriodicCheckpoints implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(PeriodicCheckpoints.class);
+
+    /** What one tick did. */
+    public enum TickOutcome { COMMITTED, SKIPPED_NOT_LEADER, SKIPPED_BUSY, FAILED }
+
+    private final CoordinatorContext ctx;
+    private final String group;
+    private final Duration interval;
+    private final int keep;
+    private final CheckpointOptions options;
+    private final LeaderLatch latch;
+    private final AtomicBoolean stopped = new AtomicBoolean();
+
+    public PeriodicCheckpoints(CoordinatorContext ctx, String group, Duration interval, int keep,
+                               CheckpointOptions options) {
+        this.ctx = ctx;
+        this.group = group;
+        this.interval = interval;
+        this.keep = keep;
+        this.options = options;
+        this.latch = new LeaderLatch(ctx.zk(), ctx.layout().group(group) + "/serve-leader", ctx.coordinatorId());
+    }
+
+    public void start() throws Exception {
+        latch.start();
+    }
+
+    public boolean isLeader() {
+        return latch.hasLeadership();
+    }
+
+    /** Runs ticks every interval until stopped or {@code maxTicks} ticks ran (0: no limit). */
+    public void run(int maxTicks, TickListener listener) throws InterruptedException {
+        int ticks = 0;
+        long next = System.nanoTime();
+        while (!stopped.get() && (maxTicks == 0 || ticks < maxTicks)) {
+            long wait = next - System.nanoTime();
+            if (wait > 0) {
+                // Leadership can arrive while waiting; either way the tick runs at its time.
+                latch.await(wait, TimeUnit.NANOSECONDS);
+                if (next - System.nanoTime() > 0) {
+                    synchronized (stopped) {
+                        long left = TimeUnit.NANOSECONDS.toMillis(next - System.nanoTime());
+                        if (left > 0 && !stopped.get()) {
+                            stopped.wait(left);
+                        }
+                    }
+                }
+                continue;
+            }
+            next += interval.toNanos();
+            listener.tick(tick());
+            ticks++;
+        }
+    }
+
+    @FunctionalInterface
+    public interface TickListener {
+        void tick(TickOutcome outcome);
+    }
+
+    TickOutcome tick() {
+        if (!latch.hasLeadership()) {
+            return TickOutcome.SKIPPED_NOT_LEADER;
+        }
+        try {
+            CheckpointResult result = new CheckpointOperation(ctx, options, OperationListener.SILENT).run(group);
+            LOG.info("serve {}: checkpoint {} committed ({} hosts, frozen {} µs)", group, result.checkpointId(),
+                    result.hosts().size(), result.frozenWindowMicros());
+            Catalog.Retention removed = new Catalog(ctx).retain(group, keep);
+            LOG.info("serve {}: retention keeps {}: {}", group, keep, removed);
+            return TickOutcome.COMMITTED;
+        } catch (OperationFailedException e) {
+            if (e.reason() == FailureReason.GROUP_BUSY) {
+                LOG.info("serve {}: tick skipped: {}", group, e.getMessage());
+                return TickOutcome.SKIPPED_BUSY;
+            }
+            LOG.warn("serve {}: checkpoint failed ({}): {}", group, e.reason(), e.getMessage());
+            return TickOutcome.FAILED;
+        } catch (Exception e) {
+            LOG.warn("serve {}: checkpoint failed: {}", group, e.toString());
+            return TickOutcome.FAILED;
+        }
+    }
+
+    public void stop() {
+        stopped.set(true);
+        synchronized (stopped) {
+            stopped.notifyAll();
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        stop();
+        latch.close();
+    }
+}
