@@ -139,6 +139,7 @@ public final class CheckpointOperation {
                 Map<String, ThawReply> thawed = thaw();
                 long window = frozenWindowMicros(frozen, thawed);
                 CatalogEntry finalEntry = entry.toBuilder().setFrozenWindowMs(TimeUnit.MICROSECONDS.toMillis(window)).build();
+                recordFrozenWindow(finalEntry);
                 LOG.info("group {} op {} epoch {}: COMMIT checkpoint {} ({} hosts, {} processes, {} locks, {} files, frozen {} µs)",
                         op.group(), op.opId(), op.epoch(), entry.getCheckpointId(), hosts.size(), totals.processes,
                         totals.locks, totals.files, window);
@@ -254,6 +255,18 @@ public final class CheckpointOperation {
             }
             phaseEnded("commit", start);
             return catalogEntry;
+        }
+
+        /**
+         * The frozen window is only known after the thaw, so the catalog entry gets it afterwards.
+         * Committed already: a failure here must not reach the abort path, it only costs the number.
+         */
+        private void recordFrozenWindow(CatalogEntry entry) {
+            try {
+                ctx.zk().setData().forPath(ctx.layout().checkpoint(op.group(), entry.getCheckpointId()), ZkJson.toBytes(entry));
+            } catch (Exception e) {
+                LOG.warn("op {}: could not record the frozen window in the catalog: {}", op.opId(), e.toString());
+            }
         }
 
         private OperationFailedException commitRefused(KeeperException e) throws Exception {

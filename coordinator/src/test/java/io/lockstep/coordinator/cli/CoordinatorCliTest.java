@@ -297,6 +297,8 @@ class CoordinatorCliTest {
             assertThat(json.err()).isEmpty();
             assertThat(json.json().getFieldsOrThrow("checkpoint").getStringValue()).isEqualTo("ckpt-000002");
             assertThat(coordinator("show", "latest", "--group", "web").out()).contains("== host host-b");
+            // The frozen window is known only after the thaw; the catalog entry has it too.
+            assertThat(coordinator("list", "--group", "web").out()).containsPattern("ckpt-000001 .* [1-9]\\d* ms");
         }
     }
 

@@ -33,6 +33,7 @@ import java.util.concurrent.TimeUnit;
  * and returns a fixed manifest, so that the coordinator's side of a checkpoint runs for real.
  */
 public final class FakeAgent extends AgentGrpc.AgentImplBase implements AutoCloseable {
+    private static final long FREEZE_TOOK_MS = 50;
     private final String hostId;
     private final ZkLayout layout;
     private final CuratorFramework zk;
@@ -55,8 +56,10 @@ public final class FakeAgent extends AgentGrpc.AgentImplBase implements AutoClos
     @Override
     public void freeze(FreezeRequest request, StreamObserver<FreezeReply> reply) {
         enterBarrier(request.getCtx(), Phase.FROZEN);
-        reply.onNext(FreezeReply.newBuilder().setHostId(hostId).setFreezer("cgroup-v2").setTasks(1).setFreezeMicros(120)
-                .setFreezeStartedUnixMicros(TimeUnit.MILLISECONDS.toMicros(System.currentTimeMillis())).build());
+        // Reports the freeze as begun a while ago, so that the frozen window is never rounded to zero.
+        long startedMicros = TimeUnit.MILLISECONDS.toMicros(System.currentTimeMillis() - FREEZE_TOOK_MS);
+        reply.onNext(FreezeReply.newBuilder().setHostId(hostId).setFreezer("cgroup-v2").setTasks(1)
+                .setFreezeMicros(TimeUnit.MILLISECONDS.toMicros(FREEZE_TOOK_MS)).setFreezeStartedUnixMicros(startedMicros).build());
         reply.onCompleted();
     }
 
