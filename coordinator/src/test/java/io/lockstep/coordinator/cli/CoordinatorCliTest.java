@@ -7,6 +7,7 @@ import io.lockstep.coordinator.testing.FakeAgent;
 import io.lockstep.coordinator.testing.TestCheckpoints;
 import io.lockstep.coordinator.testing.ZkTestRoot;
 import io.lockstep.proto.CatalogEntry;
+import io.lockstep.proto.HostRecord;
 import io.lockstep.proto.LockHolder;
 import io.lockstep.zk.Phase;
 import io.lockstep.zk.ZkJson;
@@ -299,6 +300,28 @@ class CoordinatorCliTest {
             assertThat(coordinator("show", "latest", "--group", "web").out()).contains("== host host-b");
             // The frozen window is known only after the thaw; the catalog entry has it too.
             assertThat(coordinator("list", "--group", "web").out()).containsPattern("ckpt-000001 .* [1-9]\\d* ms");
+        }
+    }
+
+    @Test
+    void anAgentThatDoesNotAnswerAbortsTheCheckpointWithTenAndIsNamed() throws Exception {
+        int closedPort;
+        try (ServerSocket probe = new ServerSocket(0)) {
+            closedPort = probe.getLocalPort();
+        }
+        try (FakeAgent a = new FakeAgent("host-a", root.connectString(), root.layout(), "web")) {
+            root.zk().create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(
+                    root.layout().host("host-dead"), ZkJson.toBytes(HostRecord.newBuilder().setHostId("host-dead")
+                            .setEndpoint("127.0.0.1:" + closedPort).build()));
+            root.zk().create().withMode(CreateMode.EPHEMERAL).forPath(root.layout().member("web", "host-dead"));
+
+            CliRun run = coordinator("checkpoint", "--group", "web", "--timeout", "10s", "--no-progress");
+
+            assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.AGENT_UNAVAILABLE.code());
+            assertThat(run.err().strip()).startsWith("lockstep: Freeze on host host-dead failed (agent unreachable)")
+                    .doesNotContain("\n");
+            assertThat(coordinator("list", "--group", "web").out()).contains("group web has no checkpoints");
+            assertThat(store.checkpointDir("web", "ckpt-000001")).doesNotExist();
         }
     }
 
