@@ -107,11 +107,13 @@ public final class CheckpointOperation {
                 CatalogEntry entry = commit(totals);
                 Map<String, ThawReply> thawed = thaw();
                 long window = frozenWindowMicros(frozen, thawed);
-                LOG.info("group {} op {} epoch {}: COMMIT ({} hosts, {} processes, {} locks, {} files, frozen {} µs)",
-                        op.group(), op.opId(), op.epoch(), hosts.size(), totals.processes, totals.locks, totals.files,
-                        window);
+                CatalogEntry finalEntry = entry.toBuilder().setFrozenWindowMs(TimeUnit.MICROSECONDS.toMillis(window)).build();
+                recordFrozenWindow(finalEntry);
+                LOG.info("group {} op {} epoch {}: COMMIT checkpoint {} ({} hosts, {} processes, {} locks, {} files, frozen {} µs)",
+                        op.group(), op.opId(), op.epoch(), entry.getCheckpointId(), hosts.size(), totals.processes,
+                        totals.locks, totals.files, window);
                 return new CheckpointResult(entry.getCheckpointId(), op.group(), op.epoch(), hosts, totals.processes,
-                        totals.locks, totals.files, window, fanout.phaseMicros(), entry);
+                        totals.locks, totals.files, window, fanout.phaseMicros(), finalEntry);
             } catch (OperationFailedException failure) {
                 throw abort(failure);
             } catch (Exception unexpected) {
@@ -215,6 +217,18 @@ public final class CheckpointOperation {
             }
             fanout.phaseEnded("commit", start);
             return catalogEntry;
+        }
+
+        /**
+         * The frozen window is only known after the thaw, so the catalog entry gets it afterwards.
+         * Committed already: a failure here must not reach the abort path, it only costs the number.
+         */
+        private void recordFrozenWindow(CatalogEntry entry) {
+            try {
+                ctx.zk().setData().forPath(ctx.layout().checkpoint(op.group(), entry.getCheckpointId()), ZkJson.toBytes(entry));
+            } catch (Exception e) {
+                LOG.warn("op {}: could not record the frozen window in the catalog: {}", op.opId(), e.toString());
+            }
         }
 
         private OperationFailedException commitRefused(KeeperException e) throws Exception {

@@ -18,6 +18,7 @@ public final class CoordinatorMain {
         CommandLine commandLine = new CommandLine(new RootCommand());
         commandLine.registerConverter(Duration.class, new DurationConverter());
         commandLine.setExecutionExceptionHandler(new ErrorReporter());
+        commandLine.setParameterExceptionHandler(new UsageErrorReporter());
         configure(commandLine);
         return commandLine;
     }

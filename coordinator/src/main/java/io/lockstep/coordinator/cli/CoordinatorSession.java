@@ -32,7 +32,7 @@ final class CoordinatorSession implements AutoCloseable {
      * Connects as the options say; with no ZooKeeper configured, uses (and if needed starts) the
      * local one, and tells the operator on {@code err} when it started one.
      */
-    static CoordinatorSession open(ConnectionOptions options, PrintWriter err) throws ZkUnavailableException, IOException {
+    static CoordinatorSession open(ConnectionOptions options, PrintWriter err) throws ZkUnavailableException {
         ZkLayout layout = new ZkLayout(options.zkRoot);
         ZkConnect target = options.stateDir.resolve(options.zk);
         String connectString = target.isLocal() ? localServer(target.stateDir(), err) : target.connectString().orElseThrow();
@@ -41,9 +41,15 @@ final class CoordinatorSession implements AutoCloseable {
         return new CoordinatorSession(zk, CoordinatorContext.create(zk, layout, new CheckpointStore(storeDir), Clock.systemUTC()));
     }
 
-    private static String localServer(Path stateDir, PrintWriter err) throws IOException {
+    private static String localServer(Path stateDir, PrintWriter err) throws ZkUnavailableException {
         EmbeddedZooKeeper local = new EmbeddedZooKeeper(stateDir, LOCAL_START_TIMEOUT);
-        EmbeddedZooKeeper.Running running = local.ensureRunning();
+        EmbeddedZooKeeper.Running running;
+        try {
+            running = local.ensureRunning();
+        } catch (IOException e) {
+            throw new ZkUnavailableException("no ZooKeeper configured (--zk, $" + ZkConnect.ENV
+                    + ") and the local one is unavailable: " + e.getMessage(), e);
+        }
         if (running.startedNow()) {
             err.println("lockstep: no ZooKeeper configured (--zk, $" + ZkConnect.ENV + "): started a local one at "
                     + running.connectString() + " (pid " + running.pid() + ", data in "

@@ -1,7 +1,6 @@
 package io.lockstep.coordinator.cli;
 
 import ch.qos.logback.classic.Level;
-import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.LoggerContext;
 import org.slf4j.LoggerFactory;
 
@@ -15,8 +14,10 @@ final class Logging {
     static void setVerbose(boolean on) {
         verbose = on;
         if (LoggerFactory.getILoggerFactory() instanceof LoggerContext logback) {
-            Logger lockstep = logback.getLogger("io.lockstep");
-            lockstep.setLevel(on ? Level.INFO : null);
+            logback.getLogger("io.lockstep").setLevel(on ? Level.INFO : null);
+            for (String library : new String[] {"org.apache.zookeeper", "org.apache.curator"}) {
+                logback.getLogger(library).setLevel(on ? Level.WARN : Level.ERROR);
+            }
         }
     }
 

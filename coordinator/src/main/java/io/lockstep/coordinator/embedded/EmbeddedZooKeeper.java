@@ -102,14 +102,16 @@ public final class EmbeddedZooKeeper {
             command.add(SETSID);
         }
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        command.add("-cp");
-        command.add(System.getProperty("java.class.path"));
         command.add(EmbeddedZooKeeperMain.class.getName());
         command.add("--state-dir");
         command.add(stateDir.toString());
         command.add("--port");
         command.add(Integer.toString(port));
-        Process process = new ProcessBuilder(command)
+        ProcessBuilder builder = new ProcessBuilder(command);
+        // Through the environment, not -cp: keeps the server's command line short enough for the
+        // JDK to report its arguments, which stop() checks before it signals a pid.
+        builder.environment().put("CLASSPATH", System.getProperty("java.class.path"));
+        Process process = builder
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                 .redirectError(ProcessBuilder.Redirect.appendTo(logFile().toFile()))
                 .start();
@@ -183,9 +185,10 @@ public final class EmbeddedZooKeeper {
 
     /** A pid file can outlive its process and the pid be reused: only stop what is really our server. */
     private static boolean isOurServer(ProcessHandle process) {
-        return process.info().arguments()
-                .map(args -> List.of(args).contains(EmbeddedZooKeeperMain.class.getName()))
-                .orElse(false);
+        ProcessHandle.Info info = process.info();
+        String mainClass = EmbeddedZooKeeperMain.class.getName();
+        return info.arguments().map(args -> List.of(args).contains(mainClass)).orElse(false)
+                || info.commandLine().map(line -> line.contains(" " + mainClass + " ")).orElse(false);
     }
 
     private Optional<Long> readPid() {

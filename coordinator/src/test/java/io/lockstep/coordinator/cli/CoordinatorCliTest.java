@@ -1,0 +1,335 @@
+package io.lockstep.coordinator.cli;
+
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
+import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.testing.FakeAgent;
+import io.lockstep.coordinator.testing.TestCheckpoints;
+import io.lockstep.coordinator.testing.ZkTestRoot;
+import io.lockstep.proto.CatalogEntry;
+import io.lockstep.proto.HostRecord;
+import io.lockstep.proto.LockHolder;
+import io.lockstep.zk.Phase;
+import io.lockstep.zk.ZkJson;
+import org.apache.curator.test.TestingServer;
+import org.apache.zookeeper.CreateMode;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class CoordinatorCliTest {
+    private static TestingServer server;
+
+    @TempDir
+    Path storeDir;
+
+    private ZkTestRoot root;
+    private CheckpointStore store;
+    private TestCheckpoints checkpoints;
+
+    @BeforeAll
+    static void startZooKeeper() throws Exception {
+        server = ZkTestRoot.startServer();
+    }
+
+    @AfterAll
+    static void stopZooKeeper() throws Exception {
+        server.close();
+    }
+
+    @BeforeEach
+    void setUp() throws Exception {
+        root = ZkTestRoot.on(server);
+        store = new CheckpointStore(storeDir);
+        checkpoints = new TestCheckpoints(root.zk(), root.layout(), store);
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        root.close();
+    }
+
+    /** Runs a command against this test's ZooKeeper root and store. */
+    private CliRun coordinator(String... args) {
+        List<String> all = new ArrayList<>(List.of(args));
+        all.addAll(List.of("--zk", root.connectString(), "--zk-root", root.layout().root(), "--store", storeDir.toString()));
+        return CliRun.of(all.toArray(String[]::new));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"checkpoint", "list", "show", "status", "delete", "zookeeper", "zookeeper start",
+            "zookeeper stop", "zookeeper status", "completion"})
+    void everyCommandExplainsItselfAndItsExitCodes(String command) {
+        List<String> args = new ArrayList<>(List.of(command.split(" ")));
+        args.add("--help");
+
+        CliRun run = CliRun.of(args.toArray(String[]::new));
+
+        assertThat(run.exit()).as(run.toString()).isZero();
+        assertThat(run.out()).contains("Usage: coordinator " + command).contains("Exit codes:")
+                .contains("11   checkpoint not found");
+    }
+
+    @Test
+    void rootHelpListsTheCommandsAndVersionPrintsTheBuild() {
+        CliRun help = CliRun.of("--help");
+        assertThat(help.out()).contains("checkpoint", "list", "show", "status", "delete", "zookeeper", "completion");
+
+        CliRun version = CliRun.of("--version");
+        assertThat(version.exit()).isZero();
+        assertThat(version.out()).startsWith("lockstep coordinator ").doesNotContain("${project.version}");
+    }
+
+    @Test
+    void badArgumentsExitWithTwoAndSayWhatIsWrong() {
+        assertUsage(CliRun.of(), "a command is required");
+        assertUsage(CliRun.of("frobnicate"), "frobnicate");
+        assertUsage(coordinator("list"), "--group");
+        assertUsage(coordinator("checkpoint", "--group", "web", "--timeout", "soon"), "'soon' is not a duration");
+        assertUsage(coordinator("delete", "--group", "web"), "either a checkpoint ID or --keep N");
+        assertUsage(coordinator("delete", "--group", "web", "ckpt-000001", "--keep", "2"), "either a checkpoint ID or --keep N");
+        assertUsage(coordinator("show", "latest"), "needs --group");
+        assertUsage(coordinator("list", "--group", "../etc"), "group name '../etc' is not valid");
+        assertUsage(CliRun.of("list", "--group", "web", "--zk", root.connectString(), "--zk-root", "no-slash"), "absolute path");
+    }
+
+    private static void assertUsage(CliRun run, String message) {
+        assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.USAGE.code());
+        assertThat(run.err()).as(run.toString()).startsWith("lockstep: ").contains(message).doesNotContain("Usage:");
+    }
+
+    @Test
+    void unreachableZooKeeperExitsWithFiveQuickly() throws Exception {
+        int closedPort;
+        try (ServerSocket probe = new ServerSocket(0)) {
+            closedPort = probe.getLocalPort();
+        }
+        long start = System.nanoTime();
+
+        CliRun run = CliRun.of("list", "--group", "web", "--zk", "127.0.0.1:" + closedPort, "--zk-connect-timeout", "300ms",
+                "--store", storeDir.toString());
+
+        assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.ZK_UNAVAILABLE.code());
+        assertThat(run.err().strip()).startsWith("lockstep: ZooKeeper at 127.0.0.1:" + closedPort).doesNotContain("\n");
+        assertThat((System.nanoTime() - start) / 1_000_000).isLessThan(5_000);
+    }
+
+    @Test
+    void checkpointOfAGroupWithoutAgentsExitsWithFour() {
+        CliRun run = coordinator("checkpoint", "--group", "lonely");
+
+        assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.NO_AGENTS.code());
+        assertThat(run.err()).contains("group lonely has no processes on any live agent");
+    }
+
+    @Test
+    void busyGroupExitsWithSixAndNamesTheHolder() throws Exception {
+        checkpoints.commit("web", "ckpt-000001", 1, "a");
+        root.zk().create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL)
+                .forPath(root.layout().lock("web"), ZkJson.toBytes(LockHolder.newBuilder().setOpId("restore-000002")
+                        .setCoordinatorId("coord-b").setHostname("ops-host").setPid(77).build()));
+
+        CliRun checkpoint = coordinator("checkpoint", "--group", "web");
+        CliRun delete = coordinator("delete", "--group", "web", "--keep", "0");
+
+        assertThat(checkpoint.exit()).as(checkpoint.toString()).isEqualTo(ExitCode.GROUP_BUSY.code());
+        assertThat(checkpoint.err()).contains("group web is busy", "restore-000002", "coord-b", "ops-host");
+        assertThat(delete.exit()).as(delete.toString()).isEqualTo(ExitCode.GROUP_BUSY.code());
+    }
+
+    @Test
+    void unknownCheckpointExitsWithElevenAndListsTheKnownOnes() throws Exception {
+        checkpoints.commit("web", "ckpt-000001", 1, "a");
+
+        CliRun inGroup = coordinator("show", "ckpt-000042", "--group", "web");
+        CliRun anywhere = coordinator("show", "ckpt-000042");
+        CliRun delete = coordinator("delete", "--group", "web", "ckpt-000042");
+
+        assertThat(inGroup.exit()).as(inGroup.toString()).isEqualTo(ExitCode.CHECKPOINT_UNUSABLE.code());
+        assertThat(inGroup.err()).contains("checkpoint ckpt-000042 does not exist in group web; known: ckpt-000001");
+        assertThat(anywhere.exit()).isEqualTo(ExitCode.CHECKPOINT_UNUSABLE.code());
+        assertThat(anywhere.err()).contains("does not exist in any group");
+        assertThat(delete.exit()).isEqualTo(ExitCode.CHECKPOINT_UNUSABLE.code());
+    }
+
+    @Test
+    void listPrintsATableAndJson() throws Exception {
+        checkpoints.commit("web", "ckpt-000001", 1, "a");
+        checkpoints.commit("web", "ckpt-000002", 2, "a", "b");
+
+        CliRun table = coordinator("list", "--group", "web");
+        CliRun json = coordinator("list", "--group", "web", "--json");
+        CliRun empty = coordinator("list", "--group", "other");
+
+        assertThat(table.exit()).as(table.toString()).isZero();
+        assertThat(table.out()).contains("ID", "EPOCH", "ckpt-000001").containsPattern("ckpt-000002 .*\\(latest\\)");
+        Struct parsed = json.json();
+        assertThat(parsed.getFieldsOrThrow("latest").getStringValue()).isEqualTo("ckpt-000002");
+        assertThat(parsed.getFieldsOrThrow("checkpoints").getListValue().getValuesList())
+                .extracting(v -> v.getStructValue().getFieldsOrThrow("checkpointId").getStringValue())
+                .containsExactly("ckpt-000001", "ckpt-000002");
+        assertThat(empty.out()).contains("group other has no checkpoints");
+    }
+
+    @Test
+    void showPrintsEveryHostsProcessesFilesAndLocks() throws Exception {
+        checkpoints.commit("web", "ckpt-000003", 3, "host-a", "host-b");
+
+        CliRun text = coordinator("show", "ckpt-000003");
+        CliRun latest = coordinator("show", "latest", "--group", "web");
+        CliRun json = coordinator("show", "ckpt-000003", "--json");
+
+        assertThat(text.exit()).as(text.toString()).isZero();
+        assertThat(text.out()).contains("checkpoint ckpt-000003 of group web", "== host host-a", "== host host-b",
+                "fd 3 regular /mnt/filer/app/web.db", "filer:/export app/web.db", "holds POSIX WRITE [0, EOF]");
+        assertThat(latest.out()).isEqualTo(text.out());
+        Struct parsed = json.json();
+        assertThat(parsed.getFieldsOrThrow("checkpoint").getStructValue().getFieldsOrThrow("checkpointId").getStringValue())
+                .isEqualTo("ckpt-000003");
+        assertThat(parsed.getFieldsOrThrow("manifests").getStructValue().getFieldsMap()).containsOnlyKeys("host-a", "host-b");
+    }
+
+    @Test
+    void showOfACorruptManifestNamesTheHostAndTheFile() throws Exception {
+        checkpoints.commit("web", "ckpt-000004", 4, "host-a", "host-b");
+        Path damaged = store.manifestPath("web", "ckpt-000004", "host-b");
+        byte[] bytes = Files.readAllBytes(damaged);
+        bytes[bytes.length - 1] ^= 0x5a;
+        Files.write(damaged, bytes);
+
+        CliRun run = coordinator("show", "ckpt-000004");
+
+        assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.CHECKPOINT_UNUSABLE.code());
+        assertThat(run.err().strip()).contains(damaged.toString(), "sha256").doesNotContain("\n");
+        assertThat(run.out()).isEmpty();
+    }
+
+    @Test
+    void showOfAMissingManifestSaysItIsMissing() throws Exception {
+        checkpoints.commit("web", "ckpt-000005", 5, "host-a");
+        Files.delete(store.manifestPath("web", "ckpt-000005", "host-a"));
+
+        CliRun run = coordinator("show", "ckpt-000005", "--group", "web");
+
+        assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.CHECKPOINT_UNUSABLE.code());
+        assertThat(run.err()).contains("manifest of host host-a for checkpoint ckpt-000005 is missing from the store");
+    }
+
+    @Test
+    void showOfAManifestThatIsNotOneSaysSo() throws Exception {
+        CatalogEntry entry = checkpoints.commit("web", "ckpt-000006", 6, "host-a");
+        // Intact as a file (the catalog digest matches), but not a manifest inside.
+        CheckpointStore.StoredManifest garbage = store.write("web", "ckpt-000006", "host-a", "not a manifest".getBytes());
+        root.zk().setData().forPath(root.layout().checkpoint("web", "ckpt-000006"), ZkJson.toBytes(entry.toBuilder()
+                .setManifests(0, entry.getManifests(0).toBuilder().setSha256(garbage.sha256()).setSize(garbage.size()))
+                .build()));
+
+        CliRun run = coordinator("show", "ckpt-000006", "--group", "web");
+
+        assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.CHECKPOINT_UNUSABLE.code());
+        assertThat(run.err()).contains("manifest of host host-a", garbage.path().toString(), "is unreadable");
+    }
+
+    @Test
+    void statusShowsHostsGroupsAndTheRunningOperationsPhase() throws Exception {
+        try (FakeAgent a = new FakeAgent("host-a", root.connectString(), root.layout(), "web");
+             FakeAgent b = new FakeAgent("host-b", root.connectString(), root.layout(), "web")) {
+            checkpoints.commit("web", "ckpt-000001", 1, "host-a", "host-b");
+            checkpoints.running("web", "ckpt-000002", 2, "host-a");
+            root.zk().create().creatingParentsIfNeeded().withMode(CreateMode.EPHEMERAL)
+                    .forPath(root.layout().phaseEntry("web", "ckpt-000002", Phase.FROZEN, "host-a"));
+
+            CliRun text = coordinator("status");
+            CliRun json = coordinator("status", "--json");
+
+            assertThat(text.exit()).as(text.toString()).isZero();
+            assertThat(text.out()).contains("hosts: 2 alive", "host-a", "version test",
+                    "web  members: host-a, host-b  latest: ckpt-000001", "op ckpt-000002 (checkpoint, epoch 2) frozen 1/1 hosts");
+            Struct parsed = json.json();
+            assertThat(parsed.getFieldsOrThrow("hosts").getListValue().getValuesCount()).isEqualTo(2);
+            Struct web = parsed.getFieldsOrThrow("groups").getListValue().getValues(0).getStructValue();
+            Value running = web.getFieldsOrThrow("operations").getListValue().getValues(0);
+            assertThat(running.getStructValue().getFieldsOrThrow("phase").getStringValue()).isEqualTo("frozen");
+        }
+    }
+
+    @Test
+    void deleteRemovesOneCheckpointOrAppliesRetention() throws Exception {
+        for (int epoch = 1; epoch <= 4; epoch++) {
+            checkpoints.commit("web", "ckpt-00000" + epoch, epoch, "a");
+        }
+
+        CliRun one = coordinator("delete", "--group", "web", "ckpt-000004");
+        CliRun keep = coordinator("delete", "--group", "web", "--keep", "1");
+
+        assertThat(one.exit()).as(one.toString()).isZero();
+        assertThat(one.out()).contains("deleted checkpoint ckpt-000004 of group web; latest is now ckpt-000003");
+        assertThat(keep.exit()).as(keep.toString()).isZero();
+        assertThat(keep.out()).contains("deleted ckpt-000001, ckpt-000002", "latest is ckpt-000003");
+        assertThat(coordinator("list", "--group", "web").out()).contains("ckpt-000003").doesNotContain("ckpt-000002");
+    }
+
+    @Test
+    void checkpointRunsThroughAllPhasesWithRealAgentsEndpoints() throws Exception {
+        try (FakeAgent a = new FakeAgent("host-a", root.connectString(), root.layout(), "web");
+             FakeAgent b = new FakeAgent("host-b", root.connectString(), root.layout(), "web")) {
+            CliRun text = coordinator("checkpoint", "--group", "web", "--timeout", "20s");
+            CliRun json = coordinator("checkpoint", "--group", "web", "--json", "--no-progress");
+
+            assertThat(text.exit()).as(text.toString()).isZero();
+            assertThat(text.out()).contains("checkpoint ckpt-000001 of group web committed (epoch 1)",
+                    "hosts      2: host-a, host-b", "processes  2", "locks      2", "phases     freeze");
+            // Off a terminal the progress is one plain line per event, on stderr.
+            assertThat(text.err()).contains("freeze: started on 2 hosts", "capture: host-b", "thaw: done in");
+            assertThat(json.exit()).as(json.toString()).isZero();
+            assertThat(json.err()).isEmpty();
+            assertThat(json.json().getFieldsOrThrow("checkpoint").getStringValue()).isEqualTo("ckpt-000002");
+            assertThat(coordinator("show", "latest", "--group", "web").out()).contains("== host host-b");
+            // The frozen window is known only after the thaw; the catalog entry has it too.
+            assertThat(coordinator("list", "--group", "web").out()).containsPattern("ckpt-000001 .* [1-9]\\d* ms");
+        }
+    }
+
+    @Test
+    void anAgentThatDoesNotAnswerAbortsTheCheckpointWithTenAndIsNamed() throws Exception {
+        int closedPort;
+        try (ServerSocket probe = new ServerSocket(0)) {
+            closedPort = probe.getLocalPort();
+        }
+        try (FakeAgent a = new FakeAgent("host-a", root.connectString(), root.layout(), "web")) {
+            root.zk().create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(
+                    root.layout().host("host-dead"), ZkJson.toBytes(HostRecord.newBuilder().setHostId("host-dead")
+                            .setEndpoint("127.0.0.1:" + closedPort).build()));
+            root.zk().create().withMode(CreateMode.EPHEMERAL).forPath(root.layout().member("web", "host-dead"));
+
+            CliRun run = coordinator("checkpoint", "--group", "web", "--timeout", "10s", "--no-progress");
+
+            assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.AGENT_UNAVAILABLE.code());
+            assertThat(run.err().strip()).startsWith("lockstep: Freeze on host host-dead failed (agent unreachable)")
+                    .doesNotContain("\n");
+            assertThat(coordinator("list", "--group", "web").out()).contains("group web has no checkpoints");
+            assertThat(store.checkpointDir("web", "ckpt-000001")).doesNotExist();
+        }
+    }
+
+    @Test
+    void completionPrintsABashScript() {
+        CliRun run = CliRun.of("completion");
+
+        assertThat(run.exit()).isZero();
+        assertThat(run.out()).contains("complete -F", "checkpoint", "--freeze-timeout");
+    }
+}

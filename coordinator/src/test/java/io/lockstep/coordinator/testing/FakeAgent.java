@@ -1,0 +1,103 @@
+package io.lockstep.coordinator.testing;
+
+import com.google.protobuf.ByteString;
+import io.grpc.Server;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.StreamObserver;
+import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.proto.AbortReply;
+import io.lockstep.proto.AbortRequest;
+import io.lockstep.proto.AgentGrpc;
+import io.lockstep.proto.CaptureRequest;
+import io.lockstep.proto.FreezeReply;
+import io.lockstep.proto.FreezeRequest;
+import io.lockstep.proto.HostRecord;
+import io.lockstep.proto.ManifestChunk;
+import io.lockstep.proto.OpContext;
+import io.lockstep.proto.ThawReply;
+import io.lockstep.proto.ThawRequest;
+import io.lockstep.zk.Phase;
+import io.lockstep.zk.ZkClients;
+import io.lockstep.zk.ZkJson;
+import io.lockstep.zk.ZkLayout;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.zookeeper.CreateMode;
+
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * An agent that freezes nothing: it registers in ZooKeeper with its own session, joins barriers
+ * and returns a fixed manifest, so that the coordinator's side of a checkpoint runs for real.
+ */
+public final class FakeAgent extends AgentGrpc.AgentImplBase implements AutoCloseable {
+    private static final long FREEZE_TOOK_MS = 50;
+    private final String hostId;
+    private final ZkLayout layout;
+    private final CuratorFramework zk;
+    private final Server server;
+
+    public FakeAgent(String hostId, String connectString, ZkLayout layout, String... groups) throws Exception {
+        this.hostId = hostId;
+        this.layout = layout;
+        this.zk = ZkClients.connect(connectString, Duration.ofSeconds(10), Duration.ofSeconds(10));
+        this.server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)).addService(this).build().start();
+        HostRecord record = HostRecord.newBuilder().setHostId(hostId).setEndpoint("127.0.0.1:" + server.getPort())
+                .setVersion("test").addCapabilities("cgroup-v2").setHostname(hostId + ".example").build();
+        zk.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL)
+                .forPath(layout.host(hostId), ZkJson.toBytes(record));
+        for (String group : groups) {
+            zk.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(layout.member(group, hostId));
+        }
+    }
+
+    @Override
+    public void freeze(FreezeRequest request, StreamObserver<FreezeReply> reply) {
+        enterBarrier(request.getCtx(), Phase.FROZEN);
+        // Reports the freeze as begun a while ago, so that the frozen window is never rounded to zero.
+        long startedMicros = TimeUnit.MILLISECONDS.toMicros(System.currentTimeMillis() - FREEZE_TOOK_MS);
+        reply.onNext(FreezeReply.newBuilder().setHostId(hostId).setFreezer("cgroup-v2").setTasks(1)
+                .setFreezeMicros(TimeUnit.MILLISECONDS.toMicros(FREEZE_TOOK_MS)).setFreezeStartedUnixMicros(startedMicros).build());
+        reply.onCompleted();
+    }
+
+    @Override
+    public void capture(CaptureRequest request, StreamObserver<ManifestChunk> reply) {
+        OpContext ctx = request.getCtx();
+        byte[] framed = ManifestCodec.encode(TestCheckpoints.manifest(ctx.getGroup(), hostId, ctx.getOpId(), ctx.getEpoch()));
+        enterBarrier(ctx, Phase.CAPTURED);
+        reply.onNext(ManifestChunk.newBuilder().setData(ByteString.copyFrom(framed)).setLast(true)
+                .setSha256(ByteString.copyFrom(HexFormat.of().parseHex(ManifestCodec.sha256Hex(framed))))
+                .setTotalLength(framed.length).setProcesses(1).setLocks(1).setFiles(1).build());
+        reply.onCompleted();
+    }
+
+    @Override
+    public void thaw(ThawRequest request, StreamObserver<ThawReply> reply) {
+        reply.onNext(ThawReply.newBuilder().setHostId(hostId).setWasFrozen(true)
+                .setThawedAtUnixMicros(TimeUnit.MILLISECONDS.toMicros(System.currentTimeMillis())).build());
+        reply.onCompleted();
+    }
+
+    @Override
+    public void abort(AbortRequest request, StreamObserver<AbortReply> reply) {
+        reply.onNext(AbortReply.newBuilder().setHostId(hostId).build());
+        reply.onCompleted();
+    }
+
+    private void enterBarrier(OpContext ctx, Phase phase) {
+        try {
+            zk.create().withMode(CreateMode.EPHEMERAL).forPath(layout.phaseEntry(ctx.getGroup(), ctx.getOpId(), phase, hostId));
+        } catch (Exception e) {
+            throw new IllegalStateException("host " + hostId + " cannot enter barrier " + phase.node(), e);
+        }
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        zk.close();
+    }
+}
