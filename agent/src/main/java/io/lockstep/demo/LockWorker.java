@@ -21,7 +21,7 @@ import java.util.concurrent.CountDownLatch;
  * an application cooperates with the {@code exec} restart engine.
  *
  * <pre>
- * fd N FILE                      make fd N refer to FILE (kept if inherited from a restore)
+ * fd N FILE                      make fd N refer to FILE (kept as it is when restored: it may have moved)
  * lock KIND TYPE N START LEN     take a lock, waiting for it (KIND posix|ofd|flock, TYPE read|write)
  * unlock KIND N START LEN        release it
  * expect-held N START LEN        log whether another process holds the range (F_GETLK)
@@ -97,6 +97,10 @@ public final class LockWorker {
         Path link = Path.of("/proc/self/fd", Integer.toString(fd));
         if (Files.exists(link, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             Path target = Files.readSymbolicLink(link);
+            if (restored) {
+                // Lockstep reopened it by identity; on another host it may live under another path.
+                return;
+            }
             if (Files.exists(Path.of(file)) && Files.isSameFile(target, Path.of(file))) {
                 return;
             }

@@ -4,6 +4,7 @@ import io.lockstep.agent.proc.BlockedLockCall;
 import io.lockstep.agent.proc.DevT;
 import io.lockstep.agent.proc.FdInfo;
 import io.lockstep.agent.proc.LockEntry;
+import io.lockstep.agent.proc.MountTable;
 import io.lockstep.agent.proc.ProcLocks;
 import io.lockstep.proto.FdKind;
 import io.lockstep.proto.FdRecord;
@@ -58,13 +59,20 @@ public final class GroupCapturer {
     private static final int S_IFMT = 0170000;
 
     private final Clock clock;
+    private final Set<String> networkFsTypes;
 
     public GroupCapturer() {
         this(Clock.systemUTC());
     }
 
     public GroupCapturer(Clock clock) {
+        this(clock, Set.of());
+    }
+
+    /** @param networkFsTypes file system types counted as network exports besides nfs and nfs4 */
+    public GroupCapturer(Clock clock, Set<String> networkFsTypes) {
         this.clock = clock;
+        this.networkFsTypes = Set.copyOf(networkFsTypes);
     }
 
     /** One open fd as read from /proc, with what lock attribution needs. */
@@ -155,7 +163,8 @@ public final class GroupCapturer {
             current = dir.resolve("cmdline");
             record.addAllArgv(splitNul(Files.readAllBytes(current)));
             current = dir.resolve("mountinfo");
-            PortableIdentities ids = PortableIdentities.ofProcess(pid, scope.hostId());
+            PortableIdentities ids = new PortableIdentities(
+                    MountTable.read(Integer.toString(pid)).withNetworkTypes(networkFsTypes), scope.hostId());
             current = dir.resolve("cwd");
             String cwd = Files.readSymbolicLink(current).toString();
             record.setCwd(cwd);

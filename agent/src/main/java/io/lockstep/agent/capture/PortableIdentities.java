@@ -48,7 +48,7 @@ public final class PortableIdentities {
         MountInfo mount = byId.or(() -> mounts.forPath(p))
                 .orElseThrow(() -> new IllegalArgumentException("no mount covers " + path + " (mnt_id " + mntId + ")"));
         FileIdentity.Builder id = FileIdentity.newBuilder().setFsType(mount.fsType());
-        Optional<MountTable.NfsSource> nfs = mount.isNfs() ? MountTable.NfsSource.parse(mount.source()) : Optional.empty();
+        Optional<MountTable.NfsSource> nfs = mounts.isNetwork(mount) ? MountTable.NfsSource.parse(mount.source()) : Optional.empty();
         if (nfs.isPresent()) {
             Path mountPoint = Path.of(mount.mountPoint());
             if (!p.startsWith(mountPoint)) {

@@ -54,6 +54,11 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--allow-root", description = "Let group commands and restored commands run as uid 0.")
     boolean allowRoot;
 
+    @Option(names = "--network-fs", split = ",", paramLabel = "TYPE",
+            description = "More file system types whose server:/export mounts are shared exports, besides nfs and nfs4"
+                    + " (e.g. ceph, glusterfs; tmpfs for a one-machine demonstration).")
+    java.util.Set<String> networkFsTypes = new java.util.TreeSet<>();
+
     @Option(names = "--port-file", description = "Write the bound port here once serving (for scripts using port 0).")
     Path portFile;
 
@@ -68,7 +73,7 @@ final class ServeCommand implements Callable<Integer> {
         String connect = resolved.connectString().get();
         Path state = stateDir != null ? stateDir : Path.of("/var/lib/lockstep", "agent-" + ZkLayout.checkName("host", hostId));
         AgentConfig config = new AgentConfig(hostId, listen, connect, zkRoot, cgroupRoot, Optional.ofNullable(backend),
-                state, sessionTimeout, allowRoot);
+                state, sessionTimeout, allowRoot).withNetworkFsTypes(networkFsTypes);
         AgentServer server;
         try {
             server = new AgentServer(config).start();

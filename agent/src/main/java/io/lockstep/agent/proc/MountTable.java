@@ -10,17 +10,43 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 
 /** All mounts one process sees, in mountinfo order (a later mount on the same point is on top). */
 public final class MountTable {
+    /** File system types that are network exports when their source reads {@code server:/export}. */
+    public static final Set<String> DEFAULT_NETWORK_TYPES = Set.of("nfs", "nfs4");
+
     private final List<MountInfo> entries;
+    private final Set<String> networkTypes;
     private final Map<Integer, MountInfo> byId = new LinkedHashMap<>();
 
     public MountTable(List<MountInfo> entries) {
+        this(entries, DEFAULT_NETWORK_TYPES);
+    }
+
+    private MountTable(List<MountInfo> entries, Set<String> networkTypes) {
         this.entries = List.copyOf(entries);
+        this.networkTypes = Set.copyOf(networkTypes);
         for (MountInfo m : this.entries) {
             byId.put(m.mountId(), m);
         }
+    }
+
+    /**
+     * The same table with more file system types counted as network exports (an operator's
+     * CephFS or GlusterFS, or a tmpfs standing in for NFS in a demonstration); a mount counts only
+     * if its source also reads {@code server:/export}.
+     */
+    public MountTable withNetworkTypes(Set<String> extraTypes) {
+        Set<String> types = new java.util.HashSet<>(DEFAULT_NETWORK_TYPES);
+        types.addAll(extraTypes);
+        return new MountTable(entries, types);
+    }
+
+    /** A mount of a network export: a network type and a {@code server:/export} source. */
+    public boolean isNetwork(MountInfo mount) {
+        return networkTypes.contains(mount.fsType()) && NfsSource.parse(mount.source()).isPresent();
     }
 
     public static MountTable parse(List<String> lines) {
@@ -87,7 +113,7 @@ public final class MountTable {
         }
         String serverPath = joinAbsolute(wanted.path(), relative);
         return entries.stream()
-                .filter(MountInfo::isNfs)
+                .filter(this::isNetwork)
                 .flatMap(m -> NfsSource.parse(m.source()).stream()
                         .filter(s -> s.server().equals(wanted.server()))
                         .map(s -> new Candidate(m, joinAbsolute(s.path(), m.root()))))

@@ -1,5 +1,7 @@
 package io.lockstep.agent.restore;
 
+import io.lockstep.proto.IdentityKind;
+
 import io.lockstep.agent.nativeio.LibC;
 import io.lockstep.agent.nativeio.Native;
 import io.lockstep.agent.nativeio.NativeException;
@@ -151,8 +153,14 @@ public final class StubPlanner {
         requireSafePath(who + " cwd", recorded);
         FdRecord asDirectory = FdRecord.newBuilder().setFd(-1).setKind(FdKind.FD_DIRECTORY).setPath(recorded)
                 .setIdentity(process.getCwdIdentity()).build();
-        Path local = resolver.resolve(asDirectory).orElseThrow(() -> new PlanRefusedException(who + " cwd "
-                + recorded + " not found on this host"));
+        Optional<Path> resolved = resolver.resolve(asDirectory);
+        if (resolved.isEmpty() && process.getCwdIdentity().getKind() == IdentityKind.LOCAL
+                && Files.isDirectory(Path.of(process.getRestart().getCwd()))) {
+            // Restored on another host: a local cwd cannot come along; the restart command's own does.
+            resolved = Optional.of(Path.of(process.getRestart().getCwd()));
+        }
+        Path local = resolved.orElseThrow(() -> new PlanRefusedException(who + " cwd " + recorded
+                + " not found on this host"));
         requireSafePath(who + " cwd resolved to " + local, local.toString());
         return local.toString();
     }

@@ -5,6 +5,7 @@ import io.lockstep.agent.cgroup.Backend;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * How one agent runs.
@@ -15,9 +16,22 @@ import java.util.Optional;
  * @param backend forces a freezer backend; empty picks the best available
  * @param stateDir restart specs and logs of the processes this agent started
  * @param allowRoot lets restored commands run as uid 0
+ * @param networkFsTypes file system types, besides nfs and nfs4, whose {@code server:/export} mounts are shared exports
  */
 public record AgentConfig(String hostId, String listen, String zkConnect, String zkRoot, String cgroupRoot,
-                          Optional<Backend> backend, Path stateDir, Duration sessionTimeout, boolean allowRoot) {
+                          Optional<Backend> backend, Path stateDir, Duration sessionTimeout, boolean allowRoot,
+                          Set<String> networkFsTypes) {
+    public AgentConfig(String hostId, String listen, String zkConnect, String zkRoot, String cgroupRoot,
+                       Optional<Backend> backend, Path stateDir, Duration sessionTimeout, boolean allowRoot) {
+        this(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot, Set.of());
+    }
+
+    /** The same agent, counting more file system types as network exports (see MountTable). */
+    public AgentConfig withNetworkFsTypes(Set<String> types) {
+        return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout,
+                allowRoot, Set.copyOf(types));
+    }
+
     /** The safety margin added to the session timeout before an agent acts on session loss. */
     public Duration sessionLossMargin() {
         return Duration.ofMillis(Math.max(1000, sessionTimeout.toMillis() / 5));

@@ -47,7 +47,7 @@ public final class CheckpointParticipant {
     private final OpAdmission admission;
     private final GroupRegistry groups;
     private final ScheduledExecutorService timer;
-    private final GroupCapturer capturer = new GroupCapturer();
+    private final GroupCapturer capturer;
 
     public CheckpointParticipant(AgentConfig config, CuratorFramework zk, ZkLayout layout, OpAdmission admission,
                                  GroupRegistry groups, ScheduledExecutorService timer) {
@@ -57,6 +57,7 @@ public final class CheckpointParticipant {
         this.admission = admission;
         this.groups = groups;
         this.timer = timer;
+        this.capturer = new GroupCapturer(java.time.Clock.systemUTC(), config.networkFsTypes());
     }
 
     public FreezeReply freeze(FreezeRequest request) throws Exception {

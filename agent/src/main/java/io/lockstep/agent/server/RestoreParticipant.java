@@ -83,7 +83,8 @@ public final class RestoreParticipant {
     }
 
     private IdentityPathResolver resolver(List<io.lockstep.proto.PathMapping> maps) throws IOException {
-        return new IdentityPathResolver(MountTable.read("self"), config.hostId(), maps);
+        return new IdentityPathResolver(MountTable.read("self").withNetworkTypes(config.networkFsTypes()),
+                config.hostId(), maps);
     }
 
     public ValidateReply validate(ValidateRequest request) throws Exception {

@@ -123,13 +123,31 @@ public final class LocalCluster implements AutoCloseable {
      * SIGKILL that takes the agent down without a goodbye, sessions that expire on their own.
      */
     public Process startAgentProcess(String host) throws Exception {
+        return startAgentProcess(host, List.of(), List.of());
+    }
+
+    /**
+     * An agent JVM in a mount namespace of its own, where the shared export mounted at
+     * {@code exportSource} is seen only at {@code exportMount}: each simulated host mounts the same
+     * export at a different path, as NFS clients would. Its tmpfs counts as a network file system.
+     */
+    public Process startAgentProcessWithExportAt(String host, Path exportSource, Path exportMount) throws Exception {
+        String script = "mkdir -p '" + exportMount + "' && mount --bind '" + exportSource + "' '" + exportMount
+                + "' && umount -l '" + exportSource + "' && exec \"$0\" \"$@\"";
+        return startAgentProcess(host, List.of("unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+                script), List.of("--network-fs", "tmpfs"));
+    }
+
+    private Process startAgentProcess(String host, List<String> prefix, List<String> extraOptions) throws Exception {
         AgentConfig config = agentConfig(host);
         Files.createDirectories(config.stateDir());
-        List<String> command = new ArrayList<>(List.of(javaBinary(), "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp",
+        List<String> command = new ArrayList<>(prefix);
+        command.addAll(List.of(javaBinary(), "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp",
                 System.getProperty("java.class.path"), "io.lockstep.agent.cli.AgentMain", "serve",
                 "--host-id", host, "--listen", "127.0.0.1:0", "--zk", zkConnect(), "--zk-root", zkRoot,
                 "--cgroup-root", cgroupRoot(host), "--state-dir", config.stateDir().toString(), "--allow-root",
                 "--session-timeout", SESSION_TIMEOUT.toMillis() + "ms"));
+        command.addAll(extraOptions);
         Process process = new ProcessBuilder(command)
                 .redirectErrorStream(true)
                 .redirectOutput(dir.resolve("agent-" + host + ".log").toFile())
