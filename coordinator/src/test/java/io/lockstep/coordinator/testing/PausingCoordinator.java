@@ -4,6 +4,8 @@ import io.lockstep.coordinator.checkpoint.CheckpointOperation;
 import io.lockstep.coordinator.checkpoint.CheckpointOptions;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.OperationListener;
+import io.lockstep.coordinator.restore.RestoreOperation;
+import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.zk.ZkClients;
 import io.lockstep.zk.ZkLayout;
@@ -18,7 +20,9 @@ import java.util.concurrent.CountDownLatch;
  * A coordinator in its own JVM that runs one checkpoint and stops dead after a given phase: it
  * prints "PAUSED <phase>" and waits to be SIGKILLed, as a crashed coordinator would leave things.
  *
- * <p>Arguments: ZK_CONNECT ZK_ROOT STORE_DIR GROUP PHASE (freeze | capture | commit).
+ * <p>Arguments: ZK_CONNECT ZK_ROOT STORE_DIR GROUP PHASE [restore]: a checkpoint by default
+ * (phases freeze, capture, commit), a restore of the latest checkpoint with "restore" (phases
+ * validate, stage, prepare, commit).
  */
 public final class PausingCoordinator {
     public static void main(String[] args) throws Exception {
@@ -40,7 +44,11 @@ public final class PausingCoordinator {
                 }
             }
         };
-        new CheckpointOperation(ctx, CheckpointOptions.defaults(), stopDead).run(args[3]);
+        if (args.length > 5 && args[5].equals("restore")) {
+            new RestoreOperation(ctx, RestoreOptions.defaults().withAllowRoot(true), stopDead).run(args[3]);
+        } else {
+            new CheckpointOperation(ctx, CheckpointOptions.defaults(), stopDead).run(args[3]);
+        }
         System.out.println("FINISHED");
     }
 }
