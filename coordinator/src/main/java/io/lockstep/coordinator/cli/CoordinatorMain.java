@@ -16,7 +16,7 @@ public final class CoordinatorMain {
     /** The full command tree, configured: duration syntax, error reporting and exit codes. */
     public static CommandLine commandLine() {
         CommandLine commandLine = new CommandLine(new RootCommand());
-        commandLine.registerConverter(Duration.class, new DurationConverter());
+        commandLine.registerConverter(Duration.class, new io.lockstep.agent.cli.DurationConverter());
         commandLine.setExecutionExceptionHandler(new ErrorReporter());
         commandLine.setParameterExceptionHandler(new UsageErrorReporter());
         configure(commandLine);

@@ -1,4 +1,4 @@
-package io.lockstep.coordinator.cli;
+package io.lockstep.agent.cli;
 
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
