@@ -1,0 +1,118 @@
+package io.lockstep.agent.cgroup;
+
+import io.lockstep.agent.nativeio.Native;
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * The maximum frozen time, kept by a process outside this JVM: a shell that sleeps for
+ * {@code maxFrozen} and then runs the freezer's {@link Freezer#thawScript() thaw script}, unless
+ * cancelled first. It runs in its own session (setsid), so a signal to the agent's process group
+ * or the agent's death does not take it along, and outside the group's cgroup, so freezing the
+ * group does not freeze it. (A service manager that kills a unit's whole cgroup on stop would
+ * still kill it: run the agent with systemd {@code KillMode=process} or {@code mixed}.)
+ *
+ * <p>Arm it before {@link Freezer#freeze}: there is then no moment at which the group is frozen
+ * and unguarded.
+ */
+public final class FreezeGuard implements AutoCloseable {
+    private static final int SIGKILL = 9;
+    private static final List<Path> SETSID = List.of(Path.of("/usr/bin/setsid"), Path.of("/bin/setsid"));
+    private static final Duration REAP_TIMEOUT = Duration.ofSeconds(5);
+
+    private enum State { ARMED, CANCELLED, FIRED }
+
+    private final Process process;
+    private final Duration maxFrozen;
+    private final AtomicReference<State> state = new AtomicReference<>(State.ARMED);
+
+    private FreezeGuard(Process process, Duration maxFrozen) {
+        this.process = process;
+        this.maxFrozen = maxFrozen;
+    }
+
+    /** Starts a guard that thaws what {@code freezer} freezes after {@code maxFrozen}. */
+    public static FreezeGuard arm(Freezer freezer, Duration maxFrozen) throws IOException {
+        if (maxFrozen.isNegative() || maxFrozen.isZero()) {
+            throw new IllegalArgumentException("max frozen time must be positive, not " + maxFrozen);
+        }
+        Path setsid = SETSID.stream().filter(Files::isExecutable).findFirst()
+                .orElseThrow(() -> new IOException("cannot arm freeze guard: no setsid in " + SETSID));
+        long millis = maxFrozen.toMillis();
+        String script = String.format("sleep %d.%03d; %s; exit 0", millis / 1000, millis % 1000, freezer.thawScript());
+        Process process = new ProcessBuilder(setsid.toString(), "/bin/sh", "-c", script)
+                .redirectInput(new File("/dev/null"))
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectError(ProcessBuilder.Redirect.DISCARD)
+                .start();
+        return new FreezeGuard(process, maxFrozen);
+    }
+
+    /** The guard shell's pid, which is also its session and process group id. */
+    public long pid() {
+        return process.pid();
+    }
+
+    public Duration maxFrozen() {
+        return maxFrozen;
+    }
+
+    /** Still waiting to thaw: neither cancelled nor run out. */
+    public boolean isArmed() {
+        return state.get() == State.ARMED && process.isAlive();
+    }
+
+    /**
+     * Stops the guard (its shell and its sleep) and reaps it.
+     *
+     * @return true when it was stopped before it thawed the group; false when it had already run
+     *     out and thawed it — the freeze it guarded is then lost and the operation must abort
+     */
+    public boolean cancel() throws IOException {
+        if (state.get() == State.ARMED) {
+            // The whole process group: killing only the shell would leave its sleep behind.
+            Native.kill((int) -process.pid(), SIGKILL);
+            boolean exited;
+            try {
+                exited = process.waitFor(REAP_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while reaping freeze guard pid " + process.pid(), e);
+            }
+            // The shell is reaped; its sleep, killed by the same signal, may still be on its way out.
+            if (!exited || !BoundedWait.until(this::sessionGone, REAP_TIMEOUT)) {
+                throw new IOException("freeze guard pid " + process.pid() + " (session) did not exit after SIGKILL within " + REAP_TIMEOUT);
+            }
+            // Exit 0 means the script ran to its end before the kill arrived.
+            state.compareAndSet(State.ARMED, process.exitValue() == 0 ? State.FIRED : State.CANCELLED);
+        }
+        return state.get() == State.CANCELLED;
+    }
+
+    /** No live (non-zombie) process is left in the guard's session, which setsid made its own. */
+    private boolean sessionGone() throws IOException {
+        for (long pid : ProcessHandle.allProcesses().mapToLong(ProcessHandle::pid).toArray()) {
+            var stat = ProcFs.stat((int) pid);
+            if (stat.isPresent() && stat.get().session() == process.pid() && !stat.get().dead()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    @Override
+    public void close() throws IOException {
+        cancel();
+    }
+
+    @Override
+    public String toString() {
+        return "freeze guard pid " + process.pid() + " (" + state.get() + ", max frozen " + maxFrozen + ")";
+    }
+}
