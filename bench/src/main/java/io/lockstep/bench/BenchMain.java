@@ -2,6 +2,7 @@ package io.lockstep.bench;
 
 import io.lockstep.bench.capture.CaptureSuite;
 import io.lockstep.bench.freeze.FreezeSuite;
+import io.lockstep.bench.parse.ParseSuite;
 import io.lockstep.bench.harness.ResultTable;
 import io.lockstep.bench.harness.ResultsFile;
 import java.nio.file.Path;
@@ -19,7 +20,7 @@ import java.util.Set;
  */
 public final class BenchMain {
     /** Every suite, in the order they run. */
-    static final List<BenchSuite> SUITES = List.of(new FreezeSuite(), new CaptureSuite());
+    static final List<BenchSuite> SUITES = List.of(new FreezeSuite(), new CaptureSuite(), new ParseSuite());
 
     private BenchMain() {
     }
