@@ -24,7 +24,7 @@ public final class ParseSuite implements BenchSuite {
         Collection<RunResult> runs = new Runner(new OptionsBuilder()
                 .include(LockTableParseBenchmark.class.getName() + "\\.")
                 .forks(1)
-                .warmupIterations(config.runs(3, 2))
+                .warmupIterations(2)
                 .warmupTime(TimeValue.seconds(1))
                 .measurementIterations(measured)
                 .measurementTime(TimeValue.seconds(1))
