@@ -37,7 +37,12 @@ public final class BenchMain {
             long t = System.nanoTime();
             System.err.println("running suite " + suite.name() + (config.quick() ? " (quick)" : ""));
             try {
-                results.addAll(suite.run(config));
+                for (Result r : suite.run(config)) {
+                    results.add(r);
+                    if (r.failed()) {
+                        failures.add(suite.name() + " " + r.caseName() + ": " + r.notes());
+                    }
+                }
             } catch (Exception e) {
                 // one broken suite must not hide the figures of the others
                 e.printStackTrace();

@@ -57,7 +57,12 @@ public final class CaptureSuite implements BenchSuite {
         try (BenchCgroups cgroups = BenchCgroups.open()) {
             for (LockLayout layout : layouts(config)) {
                 long t = System.nanoTime();
-                results.addAll(measure(config, cgroups, layout, Files.createDirectory(dir.resolve(layout.caseName()))));
+                try {
+                    results.addAll(measure(config, cgroups, layout, Files.createDirectory(dir.resolve(layout.caseName()))));
+                } catch (Exception e) {
+                    // e.g. a set-up slower than its timeout on a loaded host: the other cases still count
+                    results.add(Result.failure(name(), layout.caseName(), e));
+                }
                 System.err.printf("  %s: %.1f s%n", layout.caseName(), (System.nanoTime() - t) / 1e9);
             }
         } finally {

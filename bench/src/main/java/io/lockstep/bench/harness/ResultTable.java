@@ -15,6 +15,10 @@ public final class ResultTable {
     public static void print(PrintStream out, List<Result> results) {
         out.printf(ROW, "suite", "case", "metric", "value", "floor", "ratio", "unit");
         for (Result r : results) {
+            if (r.failed()) {
+                out.printf("%-8s %-24s FAILED: %s%n", r.suite(), r.caseName(), r.notes());
+                continue;
+            }
             out.printf(ROW, r.suite(), r.caseName(), r.metric(), format(r.value()), format(r.floor()),
                     Double.isFinite(r.ratio()) ? String.format(Locale.ROOT, "%.2fx", r.ratio()) : "-", r.unit());
         }
