@@ -24,6 +24,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -57,6 +59,8 @@ import java.util.stream.Stream;
 public final class GroupCapturer {
     private static final int O_CLOEXEC = 02000000;
     private static final int S_IFMT = 0170000;
+    /** Reads of /proc/locks before recording from a torn one (see {@link #consistentTable}). */
+    private static final int TABLE_READ_ATTEMPTS = 3;
 
     private final Clock clock;
     private final Set<String> networkFsTypes;
@@ -77,21 +81,77 @@ public final class GroupCapturer {
 
     /** One open fd as read from /proc, with what lock attribution needs. */
     private record OpenFd(int fd, FdInfo info, String device, long inode, long size, FdRecord record) {
-        boolean isFile(LockEntry lock) {
-            return lock.device().equals(device) && lock.inode() == inode;
+        FileKey file() {
+            int colon = device.indexOf(':');
+            return new FileKey(Integer.parseInt(device.substring(0, colon)), Integer.parseInt(device.substring(colon + 1)),
+                    inode);
         }
     }
 
-    private record ProcessSnapshot(int pid, ProcessRecord.Builder record, List<OpenFd> fds,
-                                   List<BlockedLockCall> blocked) {
+    /** A file as /proc/locks names it. */
+    private record FileKey(int major, int minor, long inode) {
+        static FileKey of(LockEntry e) {
+            return new FileKey(e.major(), e.minor(), e.inode());
+        }
+    }
+
+    /**
+     * One process's snapshot, indexed for lock attribution: a capture attributes every lock of
+     * /proc/locks to an fd, and scanning the fds (and their fdinfo locks) per lock made a capture
+     * of 50k locks take minutes.
+     */
+    private static final class ProcessSnapshot {
+        private final int pid;
+        private final ProcessRecord.Builder record;
+        private final List<OpenFd> fds;
+        private final List<BlockedLockCall> blocked;
+        private final Map<Integer, OpenFd> byNumber = new HashMap<>();
+        private final Map<LockKey, OpenFd> byListedLock = new HashMap<>();
+        private final Map<FileKey, OpenFd> byFile = new HashMap<>();
+
+        ProcessSnapshot(int pid, ProcessRecord.Builder record, List<OpenFd> fds, List<BlockedLockCall> blocked) {
+            this.pid = pid;
+            this.record = record;
+            this.fds = fds;
+            this.blocked = blocked;
+            // fds come in ascending order: putIfAbsent keeps the lowest
+            for (OpenFd fd : fds) {
+                byNumber.put(fd.fd(), fd);
+                byFile.putIfAbsent(fd.file(), fd);
+                for (LockEntry listed : fd.info().locks()) {
+                    byListedLock.putIfAbsent(LockKey.of(listed), fd);
+                }
+            }
+        }
+
+        int pid() {
+            return pid;
+        }
+
+        ProcessRecord.Builder record() {
+            return record;
+        }
+
+        List<OpenFd> fds() {
+            return fds;
+        }
+
+        List<BlockedLockCall> blocked() {
+            return blocked;
+        }
+
         Optional<OpenFd> fd(int number) {
-            return fds.stream().filter(f -> f.fd() == number).findFirst();
+            return Optional.ofNullable(byNumber.get(number));
+        }
+
+        boolean hasOpen(FileKey file) {
+            return byFile.containsKey(file);
         }
 
         /** The lowest fd on the lock's file, preferring one whose fdinfo lists the lock itself. */
         Optional<OpenFd> fdFor(LockEntry lock) {
-            return fds.stream().filter(f -> f.info().locks().stream().anyMatch(l -> l.sameLock(lock))).findFirst()
-                    .or(() -> fds.stream().filter(f -> f.isFile(lock)).findFirst());
+            OpenFd listing = byListedLock.get(LockKey.of(lock));
+            return Optional.ofNullable(listing != null ? listing : byFile.get(FileKey.of(lock)));
         }
     }
 
@@ -100,24 +160,43 @@ public final class GroupCapturer {
     }
 
     /** A lock without its owner and ordinal: what two sightings of one lock have in common. */
-    private record LockKey(String kind, String type, String device, long inode, long start, long end) {
+    private record LockKey(String kind, String type, int major, int minor, long inode, long start, long end) {
+        private static final long GOLDEN = 0x9E3779B97F4A7C15L;
+
         static LockKey of(LockEntry e) {
-            return new LockKey(e.kind(), e.type(), e.device(), e.inode(), e.start(), e.end());
+            return new LockKey(e.kind(), e.type(), e.major(), e.minor(), e.inode(), e.start(), e.end());
+        }
+
+        /**
+         * Mixes every bit in: the record's default (31·h + field) of many one-byte locks at even
+         * offsets leaves the low bits zero, which piled 50k keys into a few HashMap bins.
+         */
+        @Override
+        public int hashCode() {
+            long h = (inode * GOLDEN) ^ start;
+            h = (h * GOLDEN) ^ end;
+            h = (h * GOLDEN) ^ (((long) major << 32) | (minor & 0xffffffffL));
+            h = (h * GOLDEN) ^ (kind.hashCode() * 31L + type.hashCode());
+            h *= GOLDEN;
+            return (int) (h ^ (h >>> 32));
+        }
+    }
+
+    /** A POSIX lock with its owner: unique while the owner holds it, since an owner's locks never overlap. */
+    private record OwnedLock(int pid, LockKey lock) {
+        static OwnedLock of(LockEntry e) {
+            return new OwnedLock(e.pid(), LockKey.of(e));
         }
     }
 
     public Manifest capture(CaptureScope scope) throws CaptureException {
-        List<LockEntry> table;
-        try {
-            table = ProcLocks.read();
-        } catch (IOException | IllegalArgumentException e) {
-            throw new CaptureException(0, "cannot read /proc/locks: " + e.getMessage(), e);
-        }
+        List<LockEntry> table = readTable();
         List<String> warnings = new ArrayList<>();
         List<ProcessSnapshot> processes = new ArrayList<>();
         for (int pid : new TreeSet<>(scope.pids())) {
             processes.add(snapshot(pid, scope, warnings));
         }
+        table = consistentTable(table, processes, warnings);
         Map<Integer, ProcessSnapshot> byPid = new LinkedHashMap<>();
         processes.forEach(p -> byPid.put(p.pid(), p));
 
@@ -143,6 +222,65 @@ public final class GroupCapturer {
             manifest.addProcesses(p.record());
         }
         return manifest.addAllWarnings(warnings).build();
+    }
+
+    private static List<LockEntry> readTable() throws CaptureException {
+        try {
+            return ProcLocks.read();
+        } catch (IOException | IllegalArgumentException e) {
+            throw new CaptureException(0, "cannot read /proc/locks: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * /proc/locks as it is while the group is frozen. The kernel prints it a few KiB per read(2)
+     * and finds where to go on by counting entries again, so a lock taken or dropped anywhere on
+     * the host between two of those reads shifts the rest: a line is printed twice or skipped.
+     * With 50k group locks (3 MB) a busy host does that often. The group's POSIX locks are also
+     * in its fdinfo, each fd printed in one go; when the table lacks one of them or repeats one,
+     * it is read again.
+     */
+    private static List<LockEntry> consistentTable(List<LockEntry> table, List<ProcessSnapshot> processes,
+                                                   List<String> warnings) throws CaptureException {
+        Set<OwnedLock> expected = new HashSet<>();
+        for (ProcessSnapshot p : processes) {
+            for (OpenFd fd : p.fds()) {
+                for (LockEntry listed : fd.info().locks()) {
+                    if (listed.kind().equals("POSIX")) {
+                        expected.add(OwnedLock.of(listed));
+                    }
+                }
+            }
+        }
+        for (int attempt = 1; ; attempt++) {
+            Optional<String> problem = tornRead(table, expected);
+            if (problem.isEmpty()) {
+                return table;
+            }
+            if (attempt == TABLE_READ_ATTEMPTS) {
+                warnings.add("/proc/locks changed under every one of " + attempt + " reads (" + problem.get()
+                        + "); recorded from the last one");
+                return table;
+            }
+            table = readTable();
+        }
+    }
+
+    /** Why {@code table} cannot be a whole read: a group POSIX lock missing or printed twice. */
+    private static Optional<String> tornRead(List<LockEntry> table, Set<OwnedLock> expected) {
+        Set<OwnedLock> seen = new HashSet<>();
+        for (LockEntry e : table) {
+            if (!e.waiter() && e.kind().equals("POSIX")) {
+                OwnedLock owned = OwnedLock.of(e);
+                if (expected.contains(owned) && !seen.add(owned)) {
+                    return Optional.of("pid " + e.pid() + " " + describe(e) + " listed twice");
+                }
+            }
+        }
+        if (seen.size() < expected.size()) {
+            return Optional.of((expected.size() - seen.size()) + " POSIX lock(s) of the group's fdinfo missing");
+        }
+        return Optional.empty();
     }
 
     // ---- processes and fds ----
@@ -286,6 +424,12 @@ public final class GroupCapturer {
      * /proc/locks names as taker (FLOCK), then lowest pid, then lowest fd.
      */
     private static void recordFdinfoLocks(List<ProcessSnapshot> processes, List<LockEntry> table, List<String> warnings) {
+        Map<LockKey, List<LockEntry>> heldInTable = new HashMap<>();
+        for (LockEntry e : table) {
+            if (!e.waiter() && (e.kind().equals("OFDLCK") || e.kind().equals("FLOCK"))) {
+                heldInTable.computeIfAbsent(LockKey.of(e), k -> new ArrayList<>()).add(e);
+            }
+        }
         Map<LockKey, List<Sighting>> sightings = new LinkedHashMap<>();
         for (ProcessSnapshot p : processes) {
             for (OpenFd fd : p.fds()) {
@@ -307,7 +451,7 @@ public final class GroupCapturer {
             }
         }
         sightings.forEach((key, seen) -> {
-            List<LockEntry> inTable = table.stream().filter(e -> !e.waiter() && LockKey.of(e).equals(key)).toList();
+            List<LockEntry> inTable = heldInTable.getOrDefault(key, List.of());
             // Not in /proc/locks at all can only mean the lock changed between the two reads
             // (not frozen); trust fdinfo then.
             int exist = inTable.isEmpty() ? seen.size() : inTable.size();
@@ -388,7 +532,7 @@ public final class GroupCapturer {
                             + " recorded without fd");
                 }
                 p.record().addLocks(lockRecord(e, true, e.pid(), fd.orElse(null), Integer.toString(e.ordinal())));
-            } else if (e.kind().equals("OFDLCK") && processes.stream().anyMatch(q -> q.fds().stream().anyMatch(f -> f.isFile(e)))) {
+            } else if (e.kind().equals("OFDLCK") && processes.stream().anyMatch(q -> q.hasOpen(FileKey.of(e)))) {
                 warnings.add("unattributed waiting " + describe(e) + " (/proc/locks #" + e.ordinal()
                         + "): OFD waiters carry no pid and no group thread is blocked on it; if a group process"
                         + " waits for it, that wait is not recorded");

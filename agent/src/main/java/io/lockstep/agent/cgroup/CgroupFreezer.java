@@ -15,6 +15,11 @@ abstract class CgroupFreezer implements Freezer {
 
     abstract void requestFreeze() throws IOException;
 
+    /** Waits until the kernel reports the group frozen; false at the deadline. */
+    boolean awaitFrozen(Instant deadline) throws IOException {
+        return BoundedWait.until(this::isFrozen, deadline);
+    }
+
     /** Whether /proc shows this task frozen the way this kernel freezer freezes, for the timeout report. */
     abstract boolean looksFrozen(TaskReport task);
 
@@ -28,7 +33,7 @@ abstract class CgroupFreezer implements Freezer {
         boolean frozen;
         try {
             requestFreeze();
-            frozen = BoundedWait.until(this::isFrozen, deadline);
+            frozen = awaitFrozen(deadline);
         } catch (IOException | RuntimeException e) {
             thawAfter(e);
             throw e;
@@ -40,7 +45,7 @@ abstract class CgroupFreezer implements Freezer {
             thaw();
             throw new FreezeTimeoutException(group.path.toString(), deadline, "not frozen", stuck);
         }
-        return new FreezeResult(backend(), micros, group.tids().size());
+        return new FreezeResult(backend(), micros, group.taskCount());
     }
 
     private List<TaskReport> stuckTasks() throws IOException {

@@ -18,8 +18,8 @@ final class CgroupV1FreezerGroup extends CgroupDirectoryGroup {
     }
 
     @Override
-    public Set<Integer> tids() throws IOException {
-        return CgroupFiles.ids(path.resolve("tasks"));
+    Path tasksFile() {
+        return path.resolve("tasks");
     }
 
     @Override

@@ -2,20 +2,25 @@ package io.lockstep.agent.cgroup;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
 
 /**
  * Freezes a cgroup v2 group through cgroup.freeze and waits for "frozen 1" in cgroup.events.
  *
- * <p>The wait polls cgroup.events (every 50 µs for the first millisecond, then backing off to
- * 4 ms) rather than watching it with a WatchService (inotify on the cgroup directory, delivered
- * through the JDK's poller thread). Measured on this host (kernel 6.18, 2 vCPUs shared with
- * other builds, load average ~5.7; 200 alternating freezes each, median / 90th percentile from
- * the freeze write to seeing "frozen 1"): one idle process — poll 410 / 880 µs, watch 390 /
- * 1400 µs; one busy-looping process — poll 520 / 3000 µs, watch 1070 / 14600 µs; a JVM with 100
- * counting threads — poll 770 / 2900 µs, watch 780 / 11300 µs. Polling is as fast in the median
- * and far better in the tail, and needs no extra thread.
+ * <p>The wait holds cgroup.events open: it re-reads it with pread, spinning for the first
+ * {@value #SPIN_NANOS} ns (small groups are frozen by then), then sleeps in poll(2) until kernfs
+ * signals that the file changed. An earlier version re-opened the file for every check and slept
+ * 50 µs between checks, backing off to 4 ms: on this host (2 vCPUs under a load average of ~12)
+ * a park of 50 µs took 160–260 µs and a Files.readString of cgroup.events ~100 µs, which put a
+ * 10-thread freeze at 5–10× the raw write-and-spin floor (bench suite {@code freeze}); a
+ * WatchService (inotify through the JDK's poller thread) was slower still in the tail. poll(2) on
+ * the fd itself wakes this thread directly, with no granularity of its own.
  */
 final class CgroupV2Freezer extends CgroupFreezer {
+    /** How long to spin before sleeping in poll: about what a group of up to ~100 idle threads takes. */
+    static final long SPIN_NANOS = 300_000;
+
     private final Path freeze;
     private final Path events;
 
@@ -33,6 +38,29 @@ final class CgroupV2Freezer extends CgroupFreezer {
     @Override
     void requestFreeze() throws IOException {
         CgroupFiles.write(freeze, "1");
+    }
+
+    @Override
+    boolean awaitFrozen(Instant deadline) throws IOException {
+        long end = System.nanoTime() + Math.max(0, Duration.between(Instant.now(), deadline).toNanos());
+        long spinEnd = System.nanoTime() + SPIN_NANOS;
+        try (CgroupEvents watch = CgroupEvents.open(events)) {
+            while (true) {
+                // checked at least once, even past the deadline
+                if (watch.frozen()) {
+                    return true;
+                }
+                long now = System.nanoTime();
+                if (now >= end) {
+                    return false;
+                }
+                if (now < spinEnd) {
+                    Thread.onSpinWait();
+                } else {
+                    watch.awaitChange(end - now);
+                }
+            }
+        }
     }
 
     @Override

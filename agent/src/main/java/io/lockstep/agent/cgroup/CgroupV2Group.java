@@ -3,7 +3,6 @@ package io.lockstep.agent.cgroup;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Set;
 
 /** A group as a cgroup v2 directory. */
 final class CgroupV2Group extends CgroupDirectoryGroup {
@@ -19,8 +18,8 @@ final class CgroupV2Group extends CgroupDirectoryGroup {
     }
 
     @Override
-    public Set<Integer> tids() throws IOException {
-        return CgroupFiles.ids(path.resolve("cgroup.threads"));
+    Path tasksFile() {
+        return path.resolve("cgroup.threads");
     }
 
     @Override

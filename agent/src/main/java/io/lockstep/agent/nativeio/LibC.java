@@ -60,6 +60,9 @@ public interface LibC {
 
     int RLIMIT_NOFILE = 7;
 
+    /** poll(2) event: an "exceptional condition", which is how kernfs (cgroup) files signal a change. */
+    short POLLPRI = 0x002;
+
     int fcntl(int fd, int cmd, Pointer flock);
 
     int fcntl(int fd, int cmd, int arg);
@@ -69,6 +72,12 @@ public interface LibC {
     int open(String path, int flags, int mode);
 
     int close(int fd);
+
+    long pread(int fd, Pointer buf, long count, long offset);
+
+    long write(int fd, Pointer buf, long count);
+
+    int poll(Pointer fds, long nfds, int timeout);
 
     int dup2(int oldfd, int newfd);
 

@@ -103,6 +103,61 @@ public final class Native {
         }
     }
 
+    /** A zeroed native buffer, e.g. for {@link #pread}. */
+    public static Pointer allocate(int bytes) {
+        return Memory.allocateDirect(RUNTIME, bytes, true);
+    }
+
+    /** pread(2), retried on EINTR; returns the bytes read. */
+    public static int pread(int fd, Pointer buffer, int count, long offset, String path) throws NativeException {
+        while (true) {
+            long n = LIBC.pread(fd, buffer, count, offset);
+            if (n >= 0) {
+                return (int) n;
+            }
+            if (LastError.getLastError(RUNTIME) != LibC.EINTR) {
+                throw failure("pread", path + ", fd " + fd);
+            }
+        }
+    }
+
+    /** One write(2) of all of {@code bytes}, as cgroup interface files want a value in one write. */
+    public static void write(int fd, Pointer bytes, int count, String path) throws NativeException {
+        while (true) {
+            long n = LIBC.write(fd, bytes, count);
+            if (n == count) {
+                return;
+            }
+            if (n >= 0) {
+                throw new NativeException("write", path + ", fd " + fd + " (short write: " + n + " of " + count + ")",
+                        0, "short write");
+            }
+            if (LastError.getLastError(RUNTIME) != LibC.EINTR) {
+                throw failure("write", path + ", fd " + fd);
+            }
+        }
+    }
+
+    /**
+     * poll(2) for {@link LibC#POLLPRI} on one fd: waits until it is signalled or {@code timeoutMillis}
+     * pass. An EINTR counts as a wake: the caller re-checks anyway.
+     *
+     * @return whether the fd was signalled
+     */
+    public static boolean pollPriority(int fd, int timeoutMillis, String path) throws NativeException {
+        Pointer pollfd = allocate(8); // struct pollfd { int fd; short events; short revents; }
+        pollfd.putInt(0, fd);
+        pollfd.putShort(4, LibC.POLLPRI);
+        int rc = LIBC.poll(pollfd, 1, timeoutMillis);
+        if (rc < 0) {
+            if (LastError.getLastError(RUNTIME) == LibC.EINTR) {
+                return false;
+            }
+            throw failure("poll", path + ", fd " + fd);
+        }
+        return rc > 0;
+    }
+
     public static void dup2(int oldfd, int newfd, String path) throws NativeException {
         if (LIBC.dup2(oldfd, newfd) < 0) {
             throw failure("dup2", path + ", fd " + oldfd + " -> " + newfd);

@@ -49,6 +49,16 @@ class ProcLocksTest {
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("major:minor:inode");
         assertThatThrownBy(() -> LockEntry.parse("1: POSIX ADVISORY WRITE x 08:01:5 0 EOF"))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("malformed number");
+        assertThatThrownBy(() -> LockEntry.parse("1: -> POSIX ADVISORY WRITE 12 08:01:5 0 EOF extra more"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("expected 7 fields");
+        assertThatThrownBy(() -> LockEntry.parse("1: POSIX ADVISORY WRITE 12 08:01:5:7 0 EOF"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("major:minor:inode");
+    }
+
+    @Test
+    void fieldsMaySeparateByAnyWhitespace() {
+        assertThat(LockEntry.parse("7:\t->  POSIX\tADVISORY   READ 12 08:01:5  3   9  "))
+                .isEqualTo(new LockEntry(7, true, "POSIX", "ADVISORY", "READ", 12, 8, 1, 5, 3, 9));
     }
 
     @Test

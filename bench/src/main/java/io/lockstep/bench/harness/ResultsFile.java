@@ -1,0 +1,83 @@
+package io.lockstep.bench.harness;
+
+import io.lockstep.bench.BenchConfig;
+import io.lockstep.bench.Result;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The results as one small JSON file for a BENCHMARKS.md renderer:
+ * <pre>
+ * {"started": "...", "quick": true, "host": {"kernel": "...", "cores": 2, "java": "..."},
+ *  "results": [{"suite": "...", "case": "...", "metric": "...", "value": 1.0, "unit": "ms",
+ *               "floor": 1.0, "ratio": 1.0, "notes": "..."}, ...],
+ *  "failures": ["suite: message", ...]}
+ * </pre>
+ */
+public final class ResultsFile {
+    private ResultsFile() {
+    }
+
+    public static void write(Path out, BenchConfig config, Instant started, List<Result> results,
+                             List<String> failures) throws IOException {
+        StringBuilder json = new StringBuilder();
+        json.append("{\n  \"started\": ").append(quote(started.toString()))
+                .append(",\n  \"quick\": ").append(config.quick())
+                .append(",\n  \"host\": {\"kernel\": ").append(quote(System.getProperty("os.version")))
+                .append(", \"cores\": ").append(Runtime.getRuntime().availableProcessors())
+                .append(", \"java\": ").append(quote(System.getProperty("java.version"))).append("}")
+                .append(",\n  \"results\": [");
+        for (int i = 0; i < results.size(); i++) {
+            Result r = results.get(i);
+            json.append(i == 0 ? "\n    " : ",\n    ")
+                    .append("{\"suite\": ").append(quote(r.suite()))
+                    .append(", \"case\": ").append(quote(r.caseName()))
+                    .append(", \"metric\": ").append(quote(r.metric()))
+                    .append(", \"value\": ").append(number(r.value()))
+                    .append(", \"unit\": ").append(quote(r.unit()))
+                    .append(", \"floor\": ").append(number(r.floor()))
+                    .append(", \"ratio\": ").append(number(r.ratio()))
+                    .append(", \"notes\": ").append(quote(r.notes())).append("}");
+        }
+        json.append("\n  ],\n  \"failures\": [");
+        for (int i = 0; i < failures.size(); i++) {
+            json.append(i == 0 ? "" : ", ").append(quote(failures.get(i)));
+        }
+        json.append("]\n}\n");
+        Path parent = out.toAbsolutePath().getParent();
+        Files.createDirectories(parent);
+        Path temp = Files.createTempFile(parent, ".results", ".json");
+        Files.writeString(temp, json);
+        Files.move(temp, out, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /** JSON has no NaN: a ratio without a floor is null. */
+    private static String number(double value) {
+        return Double.isFinite(value) ? String.format(Locale.ROOT, "%.4f", value) : "null";
+    }
+
+    private static String quote(String s) {
+        StringBuilder out = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            switch (c) {
+                case '"' -> out.append("\\\"");
+                case '\\' -> out.append("\\\\");
+                case '\n' -> out.append("\\n");
+                case '\t' -> out.append("\\t");
+                default -> {
+                    if (c < 0x20) {
+                        out.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        out.append(c);
+                    }
+                }
+            }
+        }
+        return out.append('"').toString();
+    }
+}
