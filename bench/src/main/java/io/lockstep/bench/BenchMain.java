@@ -1,6 +1,8 @@
 package io.lockstep.bench;
 
 import io.lockstep.bench.capture.CaptureSuite;
+import io.lockstep.bench.checkpoint.CheckpointSuite;
+import io.lockstep.bench.restore.RestoreSuite;
 import io.lockstep.bench.freeze.FreezeSuite;
 import io.lockstep.bench.parse.ParseSuite;
 import io.lockstep.bench.harness.ResultTable;
@@ -20,7 +22,8 @@ import java.util.Set;
  */
 public final class BenchMain {
     /** Every suite, in the order they run. */
-    static final List<BenchSuite> SUITES = List.of(new FreezeSuite(), new CaptureSuite(), new ParseSuite());
+    static final List<BenchSuite> SUITES = List.of(new FreezeSuite(), new CaptureSuite(), new ParseSuite(),
+            new CheckpointSuite(), new RestoreSuite());
 
     private BenchMain() {
     }

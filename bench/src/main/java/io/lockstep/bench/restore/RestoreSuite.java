@@ -1,0 +1,179 @@
+package io.lockstep.bench.restore;
+
+import io.lockstep.agent.nativeio.LibC;
+import io.lockstep.agent.nativeio.Native;
+import io.lockstep.agent.restore.PrepareOutcome;
+import io.lockstep.agent.restore.StubHandle;
+import io.lockstep.agent.restore.StubJvm;
+import io.lockstep.agent.restore.StubLauncher;
+import io.lockstep.bench.BenchConfig;
+import io.lockstep.bench.BenchSuite;
+import io.lockstep.bench.Result;
+import io.lockstep.bench.harness.Samples;
+import io.lockstep.proto.FdKind;
+import io.lockstep.proto.LockKind;
+import io.lockstep.proto.LockRecord;
+import io.lockstep.proto.LockType;
+import io.lockstep.proto.StubFd;
+import io.lockstep.proto.StubPlan;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.stream.Stream;
+
+/**
+ * Restore costs on one host: (a) the prepare phase — one stub taking 1k locks on 1k files, 10k
+ * locks on 1k files, 10k locks on one file, non-blocking, in global order — against a single
+ * process taking the same locks with raw fcntl; (b) restoring N processes (stage N stubs, release
+ * them into their program) against starting the same N programs plainly.
+ */
+public final class RestoreSuite implements BenchSuite {
+    private static final int FIRST_FD = 100;
+
+    @Override
+    public String name() {
+        return "restore";
+    }
+
+    @Override
+    public List<Result> run(BenchConfig config) throws Exception {
+        Path dir = Files.createTempDirectory("lockstep-bench-restore-");
+        try {
+            List<Result> results = new ArrayList<>();
+            int runs = config.runs(5, 3);
+            results.add(prepare(dir, 1000, 1000, runs));
+            results.add(prepare(dir, 10_000, 1000, runs));
+            results.add(prepare(dir, 10_000, 1, runs));
+            for (int n : config.quick() ? List.of(1, 10) : List.of(1, 10, 100)) {
+                results.add(processes(dir, n, config.quick() ? 1 : 3));
+            }
+            return results;
+        } finally {
+            try (Stream<Path> files = Files.walk(dir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    private static StubLauncher launcher(Path dir) {
+        return new StubLauncher(StubJvm.current(), dir.resolve("sockets"), List.of(), Optional.empty());
+    }
+
+    private static StubPlan.Builder plan(int oldPid, List<String> argv) {
+        return StubPlan.newBuilder().setOldPid(oldPid).setCwd("/").setUid(0).setGid(0).setAllowRoot(true)
+                .addAllArgv(argv).setCheckpointId("bench");
+    }
+
+    private Result prepare(Path dir, int locks, int files, int runs) throws Exception {
+        Path lockDir = Files.createDirectories(dir.resolve("locks-" + locks + "-" + files));
+        List<Path> paths = new ArrayList<>();
+        for (int f = 0; f < files; f++) {
+            paths.add(Files.createFile(lockDir.resolve("f" + f)));
+        }
+        List<LockRecord> records = new ArrayList<>();
+        for (int i = 0; i < locks; i++) {
+            int file = i % files;
+            long start = 2L * (i / files); // one byte every other byte: no two locks merge
+            records.add(LockRecord.newBuilder().setKind(LockKind.POSIX).setType(LockType.WRITE).setStart(start)
+                    .setEnd(start).setFd(FIRST_FD + file).build());
+        }
+        long[] floor = new long[runs];
+        long[] stub = new long[runs];
+        for (int r = 0; r < runs; r++) {
+            floor[r] = rawFcntl(paths, records);
+            StubPlan.Builder plan = plan(1, List.of("/bin/true"));
+            for (int f = 0; f < files; f++) {
+                plan.addFds(StubFd.newBuilder().setFd(FIRST_FD + f).setKind(FdKind.FD_REGULAR)
+                        .setPath(paths.get(f).toString()).setOpenFlags(LibC.O_RDWR));
+            }
+            Instant deadline = Instant.now().plusSeconds(120);
+            try (StubHandle handle = launcher(dir).launch(plan.build(), deadline)) {
+                handle.stage(deadline);
+                long start = System.nanoTime();
+                PrepareOutcome outcome = handle.prepare(records, false, deadline);
+                stub[r] = System.nanoTime() - start;
+                if (!outcome.prepared()) {
+                    throw new IllegalStateException("bench prepare did not take its locks: " + outcome.message());
+                }
+                handle.release(false, deadline);
+            }
+        }
+        Samples ours = new Samples(stub);
+        Samples raw = new Samples(floor);
+        return Result.of(name(), locks + " locks on " + files + " files", "prepare-median", ours.medianMillis(), "ms",
+                raw.medianMillis(), runs + " runs; floor = one process, raw fcntl(F_SETLK) of the same locks");
+    }
+
+    /** The least any prepare must do: one process opens the files and takes the locks with fcntl. */
+    private static long rawFcntl(List<Path> paths, List<LockRecord> records) throws Exception {
+        int[] fds = new int[paths.size()];
+        for (int f = 0; f < paths.size(); f++) {
+            fds[f] = Native.open(paths.get(f).toString(), LibC.O_RDWR, 0);
+        }
+        try {
+            long start = System.nanoTime();
+            for (LockRecord lock : records) {
+                int fd = fds[lock.getFd() - FIRST_FD];
+                Native.fcntlLock(fd, LibC.F_SETLK, new Native.Flock(LibC.F_WRLCK, lock.getStart(), 1, 0), "bench");
+            }
+            return System.nanoTime() - start;
+        } finally {
+            for (int fd : fds) {
+                Native.close(fd); // drops this process's locks on the file
+            }
+        }
+    }
+
+    private Result processes(Path dir, int n, int runs) throws Exception {
+        long[] restored = new long[runs];
+        long[] plain = new long[runs];
+        List<String> program = List.of("/bin/sleep", "0");
+        for (int r = 0; r < runs; r++) {
+            long start = System.nanoTime();
+            List<Process> started = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                started.add(new ProcessBuilder(program).start());
+            }
+            for (Process p : started) {
+                p.waitFor();
+            }
+            plain[r] = System.nanoTime() - start;
+
+            start = System.nanoTime();
+            Instant deadline = Instant.now().plusSeconds(300);
+            ExecutorService pool = Executors.newFixedThreadPool(4); // as the agent starts stubs
+            List<Future<StubHandle>> handles = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                int oldPid = i + 1;
+                handles.add(pool.submit(() -> {
+                    StubHandle handle = launcher(dir).launch(plan(oldPid, program).build(), deadline);
+                    handle.stage(deadline);
+                    return handle;
+                }));
+            }
+            List<Process> programs = new ArrayList<>();
+            for (Future<StubHandle> future : handles) {
+                StubHandle handle = future.get();
+                handle.release(true, deadline);
+                programs.add(handle.process());
+                handle.close();
+            }
+            for (Process p : programs) {
+                p.waitFor();
+            }
+            restored[r] = System.nanoTime() - start;
+            pool.shutdown();
+        }
+        return Result.of(name(), n + " processes", "restore-median", new Samples(restored).medianMillis(), "ms",
+                new Samples(plain).medianMillis(), runs + " runs; stage + release N stubs (JVMs, 4 at a time) into "
+                        + "/bin/sleep 0, floor = starting N /bin/sleep 0 plainly");
+    }
+}
