@@ -31,6 +31,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.ScheduledExecutorService;
 
@@ -75,9 +76,10 @@ public final class CheckpointParticipant {
             }
             Duration maxFrozen = Duration.ofMillis(Math.max(request.getMaxFrozenMs(), config.minimumMaxFrozen().toMillis()));
             Freezer freezer = group.cgroup().freezer();
-            long startedMicros = nowMicros();
             FreezeGuard guard = FreezeGuard.arm(freezer, maxFrozen);
             FreezeResult result;
+            // The frozen window is what the application feels: from the freeze request to the thaw.
+            long startedMicros = nowMicros();
             try {
                 // A freeze still running when the guard fires would end frozen and unguarded.
                 result = freezer.freeze(guard.capDeadline(Instant.ofEpochMilli(request.getDeadlineUnixMs())));
@@ -166,9 +168,9 @@ public final class CheckpointParticipant {
             throw Status.FAILED_PRECONDITION.withDescription("op " + op.getOpId() + " has no decision yet: host "
                     + config.hostId() + " does not thaw before one exists").asRuntimeException();
         }
-        boolean wasFrozen = thawIfFrozenFor(groups.find(op.getGroup()), op, "thaw requested after " + decision.get());
-        return ThawReply.newBuilder().setHostId(config.hostId()).setWasFrozen(wasFrozen)
-                .setThawedAtUnixMicros(nowMicros()).build();
+        OptionalLong thawedAt = thawIfFrozenFor(groups.find(op.getGroup()), op, "thaw requested after " + decision.get());
+        return ThawReply.newBuilder().setHostId(config.hostId()).setWasFrozen(thawedAt.isPresent())
+                .setThawedAtUnixMicros(thawedAt.orElse(nowMicros())).build();
     }
 
     /** Abort: make sure ABORT stands (unless COMMIT already does), then thaw. */
@@ -180,18 +182,18 @@ public final class CheckpointParticipant {
         thawIfFrozenFor(groups.find(op.getGroup()), op, "abort requested; decision " + standing);
     }
 
-    private boolean thawIfFrozenFor(Optional<ManagedGroup> maybeGroup, OpContext op, String reason) throws IOException {
+    /** @return when the group was thawed, or empty when it was not frozen for this op */
+    private OptionalLong thawIfFrozenFor(Optional<ManagedGroup> maybeGroup, OpContext op, String reason) throws IOException {
         if (maybeGroup.isEmpty()) {
-            return false;
+            return OptionalLong.empty();
         }
         ManagedGroup group = maybeGroup.get();
         synchronized (group) {
             FrozenState state = group.frozen();
             if (state == null || !state.op().getOpId().equals(op.getOpId())) {
-                return false;
+                return OptionalLong.empty();
             }
-            thawNow(group, state, reason);
-            return true;
+            return OptionalLong.of(thawNow(group, state, reason));
         }
     }
 
@@ -206,9 +208,10 @@ public final class CheckpointParticipant {
     }
 
     /** Caller holds the group's monitor. */
-    private void thawNow(ManagedGroup group, FrozenState state, String reason) throws IOException {
+    private long thawNow(ManagedGroup group, FrozenState state, String reason) throws IOException {
         state.watch().close();
         group.cgroup().freezer().thaw();
+        long thawedAt = nowMicros();
         boolean guardStillArmed = state.guard().cancel();
         group.frozen(null);
         OpContext op = state.op();
@@ -223,6 +226,7 @@ public final class CheckpointParticipant {
         }
         LOG.info("group {} op {} epoch {} host {}: thawed ({}){}", op.getGroup(), op.getOpId(), op.getEpoch(),
                 config.hostId(), reason, guardStillArmed ? "" : " — the freeze guard had already thawed it");
+        return thawedAt;
     }
 
     /**

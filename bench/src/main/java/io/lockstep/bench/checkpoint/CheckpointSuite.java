@@ -71,7 +71,8 @@ public final class CheckpointSuite implements BenchSuite {
         String id = UUID.randomUUID().toString().substring(0, 8);
         Path dir = Files.createTempDirectory("lockstep-bench-ckpt-");
         List<AgentServer> agents = new ArrayList<>();
-        try (TestingServer zkServer = new TestingServer(true)) {
+        TestingServer zkServer = new TestingServer(true);
+        try {
             String root = "/lockstep-bench-" + id;
             for (int i = 0; i < agentCount; i++) {
                 String host = "n" + i;
@@ -91,6 +92,7 @@ public final class CheckpointSuite implements BenchSuite {
                 }
                 long[] latency = new long[runs];
                 long[] window = new long[runs];
+                java.util.Map<String, List<Long>> phases = new java.util.LinkedHashMap<>();
                 new CheckpointOperation(ctx, CheckpointOptions.defaults(), OperationListener.SILENT).run("bench"); // warm-up
                 for (int r = 0; r < runs; r++) {
                     long start = System.nanoTime();
@@ -98,7 +100,12 @@ public final class CheckpointSuite implements BenchSuite {
                             OperationListener.SILENT).run("bench");
                     latency[r] = System.nanoTime() - start;
                     window[r] = result.frozenWindowMicros() * 1000;
+                    result.phaseMicros().forEach((phase, micros) ->
+                            phases.computeIfAbsent(phase, k -> new ArrayList<>()).add(micros));
                 }
+                StringBuilder phaseNotes = new StringBuilder("; phase medians:");
+                phases.forEach((phase, micros) -> phaseNotes.append(' ').append(phase).append(' ')
+                        .append(micros.stream().sorted().toList().get(micros.size() / 2) / 1000).append("ms"));
                 long[] floor = hostFloor(agents, runs);
                 long[] ours = barrier(zk, layout, zkServer.getConnectString(), agentCount, runs, false);
                 long[] curator = barrier(zk, layout, zkServer.getConnectString(), agentCount, runs, true);
@@ -109,7 +116,8 @@ public final class CheckpointSuite implements BenchSuite {
                 String c = agentCount + " agents";
                 String notes = runs + " runs, 1 process per agent, single ZooKeeper server";
                 return List.of(
-                        Result.of(name(), c, "checkpoint-latency-median", lat.medianMillis(), "ms", fl.medianMillis(), notes),
+                        Result.of(name(), c, "checkpoint-latency-median", lat.medianMillis(), "ms", fl.medianMillis(),
+                                notes + phaseNotes),
                         Result.of(name(), c, "frozen-window-median", win.medianMillis(), "ms", fl.medianMillis(),
                                 notes + "; floor = slowest host's freeze+capture+thaw alone"),
                         Result.of(name(), c, "barrier-median", new Samples(ours).medianMillis(), "ms",
@@ -118,6 +126,7 @@ public final class CheckpointSuite implements BenchSuite {
                 zk.close();
             }
         } finally {
+            // Agents first, while ZooKeeper still answers their goodbyes.
             for (AgentServer agent : agents) {
                 for (ManagedGroup group : agent.groups().all().values()) {
                     group.cgroup().killAll(Duration.ofSeconds(10));
@@ -126,6 +135,7 @@ public final class CheckpointSuite implements BenchSuite {
                 agent.close();
                 agent.groups().layout().removeRootIfEmpty();
             }
+            zkServer.close();
         }
     }
 
