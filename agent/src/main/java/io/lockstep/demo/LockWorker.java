@@ -91,7 +91,7 @@ public final class LockWorker {
     /**
      * Keeps an inherited fd that already refers to FILE; otherwise opens FILE onto fd N. An fd
      * in use for something else (the JVM keeps its jars at low numbers) is refused, not replaced:
-     * use numbers well above them (100 and up).
+     * use numbers well above them (500 and up: a JVM with a long class path opens a jar per entry).
      */
     private void ensureFd(int fd, String file) throws IOException {
         Path link = Path.of("/proc/self/fd", Integer.toString(fd));

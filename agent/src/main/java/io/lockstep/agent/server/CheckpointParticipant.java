@@ -61,60 +61,78 @@ public final class CheckpointParticipant {
         this.capturer = new GroupCapturer(java.time.Clock.systemUTC(), config.networkFsTypes());
     }
 
+    /**
+     * Step 1 (arm_only): admit the op and arm the freeze guard, so that starting a process is not
+     * part of any frozen window. Step 2: freeze, and enter the freeze barrier. A request without
+     * arm_only does both.
+     */
     public FreezeReply freeze(FreezeRequest request) throws Exception {
         OpContext op = request.getCtx();
-        admission.admitNew(op);
         ManagedGroup group = groups.open(op.getGroup());
         synchronized (group) {
             FrozenState current = group.frozen();
-            if (current != null) {
-                if (current.op().getOpId().equals(op.getOpId())) {
-                    return reply(current);
-                }
+            if (current != null && !current.op().getOpId().equals(op.getOpId())) {
                 throw Status.FAILED_PRECONDITION.withDescription("group " + op.getGroup() + " is already frozen for op "
                         + current.op().getOpId()).asRuntimeException();
             }
-            Duration maxFrozen = Duration.ofMillis(Math.max(request.getMaxFrozenMs(), config.minimumMaxFrozen().toMillis()));
-            Freezer freezer = group.cgroup().freezer();
-            FreezeGuard guard = FreezeGuard.arm(freezer, maxFrozen);
-            FreezeResult result;
-            // The frozen window is what the application feels: from the freeze request to the thaw.
-            long startedMicros = nowMicros();
-            try {
-                // A freeze still running when the guard fires would end frozen and unguarded.
-                result = freezer.freeze(guard.capDeadline(Instant.ofEpochMilli(request.getDeadlineUnixMs())));
-            } catch (IOException | RuntimeException e) {
-                guard.cancel();
-                throw e;
+            if (current == null) {
+                admission.admitNew(op);
+                current = arm(group, op, request);
+            } else {
+                admission.admit(op);
             }
-            try {
-                zk.create().withMode(CreateMode.EPHEMERAL).forPath(layout.phaseEntry(op.getGroup(), op.getOpId(),
-                        Phase.FROZEN, config.hostId()));
-            } catch (Exception e) {
-                freezer.thaw();
-                guard.cancel();
-                throw e;
+            if (request.getArmOnly() || current.frozen()) {
+                return reply(group, current);
             }
-            OpWatch watch = new OpWatch(zk, layout, op, config.hostId(), config.sessionTimeout(), timer, true,
-                    verdict -> thawQuietly(group, op, verdict.reason()));
-            FrozenState state = new FrozenState(op, guard, watch, result, startedMicros);
-            group.frozen(state);
-            watch.start(maxFrozen);
-            LOG.info("group {} op {} epoch {} host {}: frozen {} tasks in {} µs ({})", op.getGroup(), op.getOpId(),
-                    op.getEpoch(), config.hostId(), result.tasks(), result.micros(), result.backend());
-            return reply(state);
+            return reply(group, freezeArmed(group, current, request));
         }
     }
 
-    private FreezeReply reply(FrozenState state) {
-        return FreezeReply.newBuilder()
-                .setHostId(config.hostId())
-                .setFreezer(state.result().backend().toString())
-                .setDegraded(state.result().degraded())
-                .setTasks(state.result().tasks())
-                .setFreezeMicros(state.result().micros())
-                .setFreezeStartedUnixMicros(state.startedUnixMicros())
-                .build();
+    /** Caller holds the group's monitor. */
+    private FrozenState arm(ManagedGroup group, OpContext op, FreezeRequest request) throws IOException {
+        Duration maxFrozen = Duration.ofMillis(Math.max(request.getMaxFrozenMs(), config.minimumMaxFrozen().toMillis()));
+        FreezeGuard guard = FreezeGuard.arm(group.cgroup().freezer(), maxFrozen);
+        OpWatch watch = new OpWatch(zk, layout, op, config.hostId(), config.sessionTimeout(), timer, true,
+                verdict -> thawQuietly(group, op, verdict.reason()));
+        FrozenState armed = new FrozenState(op, guard, watch, null, 0);
+        group.frozen(armed);
+        watch.start(maxFrozen);
+        return armed;
+    }
+
+    /** Caller holds the group's monitor. On failure the group is thawed and disarmed. */
+    private FrozenState freezeArmed(ManagedGroup group, FrozenState armed, FreezeRequest request) throws Exception {
+        OpContext op = armed.op();
+        Freezer freezer = group.cgroup().freezer();
+        // The frozen window is what the application feels: from the freeze request to the thaw.
+        long startedMicros = nowMicros();
+        FreezeResult result;
+        try {
+            // A freeze still running when the guard fires would end frozen and unguarded.
+            result = freezer.freeze(armed.guard().capDeadline(Instant.ofEpochMilli(request.getDeadlineUnixMs())));
+            zk.create().withMode(CreateMode.EPHEMERAL).forPath(layout.phaseEntry(op.getGroup(), op.getOpId(),
+                    Phase.FROZEN, config.hostId()));
+        } catch (Exception e) {
+            thawNow(group, armed, "freeze failed: " + e.getMessage());
+            throw e;
+        }
+        FrozenState frozen = armed.frozenWith(result, startedMicros);
+        group.frozen(frozen);
+        LOG.info("group {} op {} epoch {} host {}: frozen {} tasks in {} µs ({})", op.getGroup(), op.getOpId(),
+                op.getEpoch(), config.hostId(), result.tasks(), result.micros(), result.backend());
+        return frozen;
+    }
+
+    private FreezeReply reply(ManagedGroup group, FrozenState state) {
+        FreezeReply.Builder reply = FreezeReply.newBuilder().setHostId(config.hostId())
+                .setFreezer(group.cgroup().backend().toString())
+                .setDegraded(group.cgroup().backend().degraded());
+        if (state.frozen()) {
+            reply.setTasks(state.result().tasks())
+                    .setFreezeMicros(state.result().micros())
+                    .setFreezeStartedUnixMicros(state.startedUnixMicros());
+        }
+        return reply.build();
     }
 
     /** The framed manifest of the frozen group, and its totals. */
@@ -152,7 +170,7 @@ public final class CheckpointParticipant {
         ManagedGroup group = groups.find(op.getGroup()).orElseThrow(() -> Status.FAILED_PRECONDITION
                 .withDescription("group " + op.getGroup() + " is not managed by host " + config.hostId()).asRuntimeException());
         FrozenState state = group.frozen();
-        if (state == null || !state.op().getOpId().equals(op.getOpId())) {
+        if (state == null || !state.frozen() || !state.op().getOpId().equals(op.getOpId())) {
             throw Status.FAILED_PRECONDITION.withDescription("group " + op.getGroup() + " on host " + config.hostId()
                     + " is not frozen for op " + op.getOpId() + " (thawed by its watchdog or never frozen)").asRuntimeException();
         }

@@ -4,6 +4,16 @@ import io.lockstep.agent.cgroup.FreezeGuard;
 import io.lockstep.agent.cgroup.FreezeResult;
 import io.lockstep.proto.OpContext;
 
-/** A group frozen for one checkpoint operation: what to undo when it thaws. */
+/**
+ * A group armed (guard running, not yet frozen: {@code result} null) or frozen for one checkpoint
+ * operation: what to undo when it thaws.
+ */
 record FrozenState(OpContext op, FreezeGuard guard, OpWatch watch, FreezeResult result, long startedUnixMicros) {
+    boolean frozen() {
+        return result != null;
+    }
+
+    FrozenState frozenWith(FreezeResult freezeResult, long startedMicros) {
+        return new FrozenState(op, guard, watch, freezeResult, startedMicros);
+    }
 }

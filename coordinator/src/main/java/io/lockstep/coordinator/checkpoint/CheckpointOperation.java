@@ -130,6 +130,11 @@ public final class CheckpointOperation {
                     .setDeadlineUnixMs(freezeDeadline.toEpochMilli())
                     .setMaxFrozenMs(options.maxFrozen().toMillis())
                     .build();
+            // Step 1 arms every host's freeze guard (a process start each), so that no host's
+            // set-up lands inside another host's frozen window; step 2 freezes.
+            FreezeRequest arm = request.toBuilder().setArmOnly(true).build();
+            fanout.all("arm", FailureReason.FREEZE_FAILED, (host, agent) -> agent.freeze(arm, until(freezeDeadline)),
+                    reply -> "freeze guard armed");
             Map<String, FreezeReply> replies = fanout.all("freeze", FailureReason.FREEZE_FAILED,
                     (host, agent) -> agent.freeze(request, until(freezeDeadline)),
                     reply -> reply.getTasks() + " tasks frozen in " + reply.getFreezeMicros() + " µs ("

@@ -50,13 +50,13 @@ class CheckpointOperationTest {
         Files.createDirectories(shared);
         String data = shared.resolve("data").toString();
         String index = shared.resolve("index").toString();
-        int p1 = cluster.run("h1", group, LocalCluster.worker("fd", "100", data, "lock", "posix", "write", "100", "0", "100",
-                "fd", "101", index, "lock", "ofd", "read", "101", "0", "0", "ready", "sleep"));
+        int p1 = cluster.run("h1", group, LocalCluster.worker("fd", "500", data, "lock", "posix", "write", "500", "0", "100",
+                "fd", "501", index, "lock", "ofd", "read", "501", "0", "0", "ready", "sleep"));
         cluster.awaitReady("h1", group, p1);
-        int p2 = cluster.run("h2", group, LocalCluster.worker("fd", "100", data, "lock", "posix", "read", "100", "200", "50",
-                "fd", "102", index, "lock", "flock", "read", "102", "0", "0", "ready", "sleep"));
+        int p2 = cluster.run("h2", group, LocalCluster.worker("fd", "500", data, "lock", "posix", "read", "500", "200", "50",
+                "fd", "502", index, "lock", "flock", "read", "502", "0", "0", "ready", "sleep"));
         cluster.awaitReady("h2", group, p2);
-        int p3 = cluster.run("h3", group, LocalCluster.worker("fd", "100", data, "ready", "lock", "posix", "write", "100", "0",
+        int p3 = cluster.run("h3", group, LocalCluster.worker("fd", "500", data, "ready", "lock", "posix", "write", "500", "0",
                 "10", "sleep"));
         cluster.awaitReady("h3", group, p3);
         await("pid " + p3 + " blocks waiting for the lock pid " + p1 + " holds").atMost(Duration.ofSeconds(10))

@@ -57,8 +57,8 @@ class MapRestoreTest {
         cluster.startAgentProcessWithExportAt("h1", exportSource, onH1);
         cluster.startAgentProcessWithExportAt("h2", exportSource, onH2);
 
-        int p1 = cluster.run("h1", "app", LocalCluster.worker("fd", "100", onH1.resolve("data").toString(),
-                "lock", "posix", "write", "100", "0", "10", "ready", "sleep"));
+        int p1 = cluster.run("h1", "app", LocalCluster.worker("fd", "500", onH1.resolve("data").toString(),
+                "lock", "posix", "write", "500", "0", "10", "ready", "sleep"));
         cluster.awaitReady("h1", "app", p1);
         CheckpointResult checkpoint = new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
                 OperationListener.SILENT).run("app");
@@ -76,7 +76,7 @@ class MapRestoreTest {
 
         assertThat(restored.processesByHost()).containsOnlyKeys("h2");
         int q1 = restored.processesByHost().get("h2").stream().mapToInt(StagedProcess::getNewPid).findFirst().orElseThrow();
-        assertThat(Files.readSymbolicLink(Path.of("/proc", Integer.toString(q1), "fd", "100")))
+        assertThat(Files.readSymbolicLink(Path.of("/proc", Integer.toString(q1), "fd", "500")))
                 .as("the restored fd, opened through h2's own mount of the export").isEqualTo(onH2.resolve("data"));
         long inode = ((Number) Files.getAttribute(exportSource.resolve("data"), "unix:ino")).longValue();
         assertThat(ProcLocksSnapshot.read().heldBy(q1)).anySatisfy(held -> {

@@ -62,10 +62,10 @@ class RestoreFaultsTest {
         // Group x takes a then b, group y takes b then a: both read locks at checkpoint time, so
         // both groups can hold them at once; a restore that took one and waited on the other
         // while the other restore did the opposite would deadlock without a global order.
-        int x = cluster.run("h1", "x", LocalCluster.worker("fd", "100", a, "lock", "posix", "read", "100", "0", "10",
-                "fd", "101", b, "lock", "posix", "read", "101", "0", "10", "ready", "sleep"));
-        int y = cluster.run("h2", "y", LocalCluster.worker("fd", "100", b, "lock", "posix", "read", "100", "0", "10",
-                "fd", "101", a, "lock", "posix", "read", "101", "0", "10", "ready", "sleep"));
+        int x = cluster.run("h1", "x", LocalCluster.worker("fd", "500", a, "lock", "posix", "read", "500", "0", "10",
+                "fd", "501", b, "lock", "posix", "read", "501", "0", "10", "ready", "sleep"));
+        int y = cluster.run("h2", "y", LocalCluster.worker("fd", "500", b, "lock", "posix", "read", "500", "0", "10",
+                "fd", "501", a, "lock", "posix", "read", "501", "0", "10", "ready", "sleep"));
         cluster.awaitReady("h1", "x", x);
         cluster.awaitReady("h2", "y", y);
         new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("x");
@@ -74,8 +74,8 @@ class RestoreFaultsTest {
         // An outsider holds a write lock on b briefly, so both restores leave the fast path and
         // wait in strict global order; it lets go while they wait.
         Path release = shared.resolve("release-outsider");
-        int outsider = cluster.run("h1", "outside", LocalCluster.worker("fd", "100", b, "lock", "posix", "write", "100",
-                "0", "10", "ready", "await-file", release.toString(), "unlock", "posix", "100", "0", "10", "sleep"));
+        int outsider = cluster.run("h1", "outside", LocalCluster.worker("fd", "500", b, "lock", "posix", "write", "500",
+                "0", "10", "ready", "await-file", release.toString(), "unlock", "posix", "500", "0", "10", "sleep"));
         cluster.awaitReady("h1", "outside", outsider);
 
         CountDownLatch inStrictOrder = new CountDownLatch(2);
@@ -129,8 +129,8 @@ class RestoreFaultsTest {
     }
 
     private int checkpointOneHolder(Path data) throws Exception {
-        int p1 = cluster.run("h1", "app", LocalCluster.worker("fd", "100", data.toString(), "lock", "posix", "write",
-                "100", "0", "10", "ready", "sleep"));
+        int p1 = cluster.run("h1", "app", LocalCluster.worker("fd", "500", data.toString(), "lock", "posix", "write",
+                "500", "0", "10", "ready", "sleep"));
         cluster.awaitReady("h1", "app", p1);
         new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
         cluster.killApplications();

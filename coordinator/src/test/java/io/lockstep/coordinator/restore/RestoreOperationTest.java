@@ -67,12 +67,12 @@ class RestoreOperationTest {
         String data = shared.resolve("data").toString();
         String log = shared.resolve("log").toString();
         String go = shared.resolve("go-p1").toString();
-        int p1 = cluster.run("h1", "app", LocalCluster.worker("fd", "100", data, "lock", "posix", "write", "100", "0", "100",
-                "append", log, "P1-locked", "ready", "await-file", go, "unlock", "posix", "100", "0", "100",
+        int p1 = cluster.run("h1", "app", LocalCluster.worker("fd", "500", data, "lock", "posix", "write", "500", "0", "100",
+                "append", log, "P1-locked", "ready", "await-file", go, "unlock", "posix", "500", "0", "100",
                 "append", log, "P1-released", "sleep"));
         cluster.awaitReady("h1", "app", p1);
-        int p2 = cluster.run("h2", "app", LocalCluster.worker("fd", "100", data, "ready", "expect-held", "100", "0", "100",
-                "lock", "posix", "write", "100", "0", "100", "append", log, "P2-locked", "sleep"));
+        int p2 = cluster.run("h2", "app", LocalCluster.worker("fd", "500", data, "ready", "expect-held", "500", "0", "100",
+                "lock", "posix", "write", "500", "0", "100", "append", log, "P2-locked", "sleep"));
         cluster.awaitReady("h2", "app", p2);
         await("P2 waits for P1's lock").atMost(Duration.ofSeconds(10))
                 .until(() -> ProcLocksSnapshot.read().waitingOf(p2).size() == 1);
@@ -134,8 +134,8 @@ class RestoreOperationTest {
         Path shared = Files.createDirectories(cluster.dir().resolve("export"));
         Path data = shared.resolve("data");
         Path extra = shared.resolve("extra");
-        int p1 = cluster.run("h1", "app", LocalCluster.worker("fd", "100", data.toString(), "fd", "101", extra.toString(),
-                "lock", "posix", "write", "100", "0", "10", "ready", "sleep"));
+        int p1 = cluster.run("h1", "app", LocalCluster.worker("fd", "500", data.toString(), "fd", "501", extra.toString(),
+                "lock", "posix", "write", "500", "0", "10", "ready", "sleep"));
         cluster.awaitReady("h1", "app", p1);
         checkpoint("app");
         cluster.killApplications();
@@ -168,12 +168,12 @@ class RestoreOperationTest {
         cluster = LocalCluster.start("h1");
         Path shared = Files.createDirectories(cluster.dir().resolve("export"));
         String data = shared.resolve("data").toString();
-        int p1 = cluster.run("h1", "app", LocalCluster.worker("fd", "100", data, "lock", "posix", "write", "100", "0", "10",
+        int p1 = cluster.run("h1", "app", LocalCluster.worker("fd", "500", data, "lock", "posix", "write", "500", "0", "10",
                 "ready", "sleep"));
         cluster.awaitReady("h1", "app", p1);
         checkpoint("app");
         cluster.killApplications();
-        int outsider = cluster.run("h1", "outside", LocalCluster.worker("fd", "100", data, "lock", "posix", "read", "100",
+        int outsider = cluster.run("h1", "outside", LocalCluster.worker("fd", "500", data, "lock", "posix", "read", "500",
                 "5", "1", "ready", "sleep"));
         cluster.awaitReady("h1", "outside", outsider);
 

@@ -216,9 +216,16 @@ public final class LocalCluster implements AutoCloseable {
         return Files.exists(log) ? Files.readString(log) : "";
     }
 
-    public void awaitReady(String host, String group, int pid) {
-        await("pid " + pid + " on " + host + " prints READY").atMost(Duration.ofSeconds(30))
-                .until(() -> output(host, group, pid).contains("READY"));
+    public void awaitReady(String host, String group, int pid) throws IOException {
+        try {
+            await("pid " + pid + " on " + host + " prints READY").atMost(Duration.ofSeconds(60))
+                    .until(() -> output(host, group, pid).contains("READY") || !ProcessHandle.of(pid).isPresent());
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            throw new AssertionError(e.getMessage() + "; its output so far: " + output(host, group, pid), e);
+        }
+        if (!output(host, group, pid).contains("READY")) {
+            throw new AssertionError("pid " + pid + " on " + host + " exited before READY: " + output(host, group, pid));
+        }
     }
 
     /** A LockWorker command line (see io.lockstep.demo.LockWorker). */
