@@ -9,7 +9,19 @@ public final class CoordinatorMain {
     private CoordinatorMain() {
     }
 
+    /**
+     * The coordinator's logging configuration has its own name: the agent jar (a dependency) ships
+     * a logback.xml too, and with two on the classpath logback picks one by classpath order and
+     * prints warnings on stdout, which breaks --json output. Call first thing in a main method.
+     */
+    public static void useCoordinatorLogging() {
+        if (System.getProperty("logback.configurationFile") == null) {
+            System.setProperty("logback.configurationFile", "lockstep-coordinator-logback.xml");
+        }
+    }
+
     public static void main(String[] args) {
+        useCoordinatorLogging();
         System.exit(commandLine().execute(args));
     }
 

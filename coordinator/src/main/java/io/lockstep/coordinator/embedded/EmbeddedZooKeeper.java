@@ -118,7 +118,13 @@ public final class EmbeddedZooKeeper {
         BufferedReader stdout = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
         CompletableFuture<String> ready = CompletableFuture.supplyAsync(() -> {
             try {
-                return stdout.readLine();
+                // Skip anything printed before READY: with both the agent and the coordinator jar on
+                // the classpath, logback reports the duplicate logback.xml on stdout first.
+                String out;
+                while ((out = stdout.readLine()) != null && !EmbeddedZooKeeperMain.READY.equals(out)) {
+                    // not our line
+                }
+                return out;
             } catch (IOException e) {
                 return null;
             }
