@@ -1,11 +1,14 @@
 package io.lockstep.zk;
 
-/** The barrier phases of an operation: ops/<op>/<phase>/<host>, ephemeral, created by agents. */
+/**
+ * The barrier phases of an operation: ops/<op>/<phase>/<host>, ephemeral, created by agents.
+ * (DESIGN.md also names a "done" barrier; nothing needs it: the decision and the thaw/release
+ * replies already tell the coordinator that a host is done.)
+ */
 public enum Phase {
     FROZEN("frozen"),
     CAPTURED("captured"),
-    PREPARED("prepared"),
-    DONE("done");
+    PREPARED("prepared");
 
     private final String node;
 
