@@ -3,7 +3,6 @@ package io.lockstep.coordinator.cli;
 import io.lockstep.coordinator.checkpoint.CheckpointOperation;
 import io.lockstep.coordinator.checkpoint.CheckpointOptions;
 import io.lockstep.coordinator.checkpoint.CheckpointResult;
-import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.zk.ZkLayout;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -52,8 +51,8 @@ final class CheckpointCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print the result as JSON on stdout.")
     boolean json;
 
-    @Option(names = "--no-progress", description = "Do not draw live progress, even on a terminal.")
-    boolean noProgress;
+    @Mixin
+    ProgressOptions progress;
 
     @Override
     public Integer call() throws Exception {
@@ -62,19 +61,12 @@ final class CheckpointCommand implements Callable<Integer> {
                 shorter(RPC_TIMEOUT, timeout));
         PrintWriter err = spec.commandLine().getErr();
         try (CoordinatorSession session = CoordinatorSession.open(connection, err)) {
-            CheckpointResult result = new CheckpointOperation(session.context(), options, progress(err)).run(group);
+            CheckpointResult result = new CheckpointOperation(session.context(), options, progress.listener(err)).run(group);
             PrintWriter out = spec.commandLine().getOut();
             out.println(json ? Json.print(toJson(result)) : toText(result));
             out.flush();
         }
         return ExitCode.OK.code();
-    }
-
-    private OperationListener progress(PrintWriter err) {
-        if (noProgress) {
-            return OperationListener.SILENT;
-        }
-        return System.console() != null ? new LiveProgress(err) : new PlainProgress(err);
     }
 
     static String toText(CheckpointResult result) {

@@ -1,6 +1,5 @@
 package io.lockstep.coordinator.cli;
 
-import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.restore.RestoreResult;
@@ -68,8 +67,8 @@ final class RestoreCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print the result as JSON on stdout.")
     boolean json;
 
-    @Option(names = "--no-progress", description = "Do not draw live progress, even on a terminal.")
-    boolean noProgress;
+    @Mixin
+    ProgressOptions progress;
 
     @Override
     public Integer call() throws Exception {
@@ -84,7 +83,7 @@ final class RestoreCommand implements Callable<Integer> {
                 .withTimeout(timeout);
         PrintWriter err = spec.commandLine().getErr();
         try (CoordinatorSession session = CoordinatorSession.open(connection, err)) {
-            RestoreResult result = new RestoreOperation(session.context(), options, progress(err)).run(group);
+            RestoreResult result = new RestoreOperation(session.context(), options, progress.listener(err)).run(group);
             PrintWriter out = spec.commandLine().getOut();
             out.println(json ? Json.print(toJson(result)) : toText(result));
             out.flush();
@@ -121,13 +120,6 @@ final class RestoreCommand implements Callable<Integer> {
                     option + " '" + entry + "' is not of the form OLD=NEW");
         }
         return new String[] {entry.substring(0, eq), entry.substring(eq + 1)};
-    }
-
-    private OperationListener progress(PrintWriter err) {
-        if (noProgress) {
-            return OperationListener.SILENT;
-        }
-        return System.console() != null ? new LiveProgress(err) : new PlainProgress(err);
     }
 
     static String toText(RestoreResult result) {
