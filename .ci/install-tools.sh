@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Tools the test suite needs besides a JDK and Maven; called by .ci/run before the build.
+# Idempotent: installs only what is missing, and runs apt-get update at most once per call.
+#
+# - docker-compose (Debian's 1.29): DockerComposeTest validates docker-compose.yml with
+#   `docker-compose config`, which needs no Docker engine.
+set -euo pipefail
+
+updated=no
+apt_install() {
+  local package=$1
+  if dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+    return 0
+  fi
+  local sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    sudo="sudo"
+  fi
+  if [[ $updated == no ]]; then
+    $sudo apt-get update -qq
+    updated=yes
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$package" >/dev/null
+  echo "install-tools: installed $package"
+}
+
+apt_install docker-compose
