@@ -1,12 +1,31 @@
 #!/usr/bin/env bash
-# Tools the test suite needs beyond Java 17 and Maven. Idempotent: installs only what is missing.
+# Tools the test suite needs besides a JDK and Maven; called by .ci/run before the build.
+# Idempotent: installs only what is missing, and runs apt-get update at most once per call.
+#
+# - docker-compose (Debian's 1.29): DockerComposeTest validates docker-compose.yml with
+#   `docker-compose config`, which needs no Docker engine.
 set -euo pipefail
-need=()
-command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
-command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
-command -v ip >/dev/null 2>&1 || need+=(iproute2)
-if ((${#need[@]})); then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+
+updated=no
+apt_install() {
+  local package=$1
+  if dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+    return 0
+  fi
+  local sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    sudo="sudo"
+  fi
+  if [[ $updated == no ]]; then
+    $sudo apt-get update -qq
+    updated=yes
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$package" >/dev/null
+  echo "install-tools: installed $package"
+}
+
+apt_install docker-compose
+# util-linux: setsid/setpriv/unshare (freeze guards, privilege drops, mount-namespace tests);
+# iproute2 for the network-namespace tests' tools.
+apt_install util-linux
+apt_install iproute2
