@@ -17,7 +17,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * cancelled first. It runs in its own session (setsid), so a signal to the agent's process group
  * or the agent's death does not take it along, and outside the group's cgroup, so freezing the
  * group does not freeze it. (A service manager that kills a unit's whole cgroup on stop would
- * still kill it: run the agent with systemd {@code KillMode=process} or {@code mixed}.)
+ * still kill it: run the agent with systemd {@code KillMode=process}: with {@code mixed} systemd kills what
+ * is left in the unit's cgroup once the agent is gone, and that would be the guards.)
  *
  * <p>Arm it before {@link Freezer#freeze}, so there is no moment at which the group is frozen and
  * unguarded, and give that freeze a deadline no later than {@link #firesAt()}: a freeze still
