@@ -1,6 +1,8 @@
 package io.lockstep.agent.server;
 
 import io.lockstep.agent.cgroup.Backend;
+import io.lockstep.tls.TlsConfig;
+import io.lockstep.zk.ZkAuth;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -15,9 +17,30 @@ import java.util.Optional;
  * @param backend forces a freezer backend; empty picks the best available
  * @param stateDir restart specs and logs of the processes this agent started
  * @param allowRoot lets restored commands run as uid 0
+ * @param tls mutual TLS of the gRPC server; without it the server only listens on loopback
+ * @param insecurePlaintext lets the server listen in plaintext on a non-loopback address
+ * @param zkAuth ZooKeeper digest credentials, restricting the nodes this agent creates to them
  */
 public record AgentConfig(String hostId, String listen, String zkConnect, String zkRoot, String cgroupRoot,
-                          Optional<Backend> backend, Path stateDir, Duration sessionTimeout, boolean allowRoot) {
+                          Optional<Backend> backend, Path stateDir, Duration sessionTimeout, boolean allowRoot,
+                          Optional<TlsConfig> tls, boolean insecurePlaintext, Optional<ZkAuth> zkAuth) {
+    /** Plaintext on loopback only, ZooKeeper without credentials. */
+    public AgentConfig(String hostId, String listen, String zkConnect, String zkRoot, String cgroupRoot,
+                       Optional<Backend> backend, Path stateDir, Duration sessionTimeout, boolean allowRoot) {
+        this(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
+                Optional.empty(), false, Optional.empty());
+    }
+
+    public AgentConfig withTls(Optional<TlsConfig> tls, boolean insecurePlaintext) {
+        return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
+                tls, insecurePlaintext, zkAuth);
+    }
+
+    public AgentConfig withZkAuth(Optional<ZkAuth> zkAuth) {
+        return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
+                tls, insecurePlaintext, zkAuth);
+    }
+
     /** The safety margin added to the session timeout before an agent acts on session loss. */
     public Duration sessionLossMargin() {
         return Duration.ofMillis(Math.max(1000, sessionTimeout.toMillis() / 5));
