@@ -7,6 +7,7 @@ import org.apache.zookeeper.server.auth.DigestAuthenticationProvider;
 
 import java.nio.charset.StandardCharsets;
 import java.security.NoSuchAlgorithmException;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -64,7 +65,8 @@ public final class ZkAuth {
     public List<ACL> acl() {
         try {
             String digest = DigestAuthenticationProvider.generateDigest(user + ":" + password);
-            return List.of(new ACL(ZooDefs.Perms.ALL, new Id("digest", digest)));
+            // Not List.of: ZooKeeper checks acl.contains(null), which immutable lists answer with an NPE.
+            return Collections.singletonList(new ACL(ZooDefs.Perms.ALL, new Id("digest", digest)));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("this JVM has no SHA-1, which ZooKeeper digest ACLs need", e);
         }
