@@ -5,10 +5,12 @@ import io.lockstep.agent.server.AgentConfig;
 import io.lockstep.agent.server.AgentServer;
 import io.lockstep.tls.TlsOptions;
 import io.lockstep.tls.TransportSecurityException;
+import io.lockstep.zk.ZkAuth;
 import io.lockstep.zk.ZkAuthOption;
 import io.lockstep.zk.ZkConnect;
 import io.lockstep.zk.ZkLayout;
 import io.lockstep.zk.ZkUnavailableException;
+import org.apache.zookeeper.KeeperException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -99,6 +101,10 @@ final class ServeCommand implements Callable<Integer> {
             return AgentMain.ZK_UNREACHABLE;
         } catch (TransportSecurityException e) {
             spec.commandLine().getErr().println("agent: " + e.getMessage());
+            return AgentMain.BAD_ARGUMENTS;
+        } catch (KeeperException.NoAuthException e) {
+            spec.commandLine().getErr().println("agent: ZooKeeper refused access to " + e.getPath()
+                    + ": pass the Lockstep credentials with --zk-auth or $" + ZkAuth.ENV);
             return AgentMain.BAD_ARGUMENTS;
         }
         CountDownLatch stopped = new CountDownLatch(1);
