@@ -26,8 +26,9 @@ import java.util.concurrent.CountDownLatch;
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = {"Run the agent: register this host in ZooKeeper (hosts/<host-id>) and serve gRPC until stopped.",
             "On SIGTERM it aborts any operation it takes part in and thaws its groups.",
-            "The gRPC API runs commands as root: outside loopback it requires mutual TLS (--tls-cert, --tls-key,",
-            "--tls-ca; clients without a certificate signed by --tls-ca are refused) or an explicit --insecure-plaintext."})
+            "The gRPC API runs commands as root: on a non-loopback --listen address it requires mutual TLS "
+                + "(--tls-cert, --tls-key, --tls-ca; clients without a certificate signed by --tls-ca are refused) "
+                + "or an explicit --insecure-plaintext."})
 final class ServeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
