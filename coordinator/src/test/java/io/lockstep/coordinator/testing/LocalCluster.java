@@ -132,7 +132,7 @@ public final class LocalCluster implements AutoCloseable {
         AgentConfig config = agentConfig(host);
         Files.createDirectories(config.stateDir());
         List<String> command = new ArrayList<>(List.of(javaBinary(), "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp",
-                System.getProperty("java.class.path"), "io.lockstep.agent.cli.AgentMain", "serve",
+                childClasspath(), "io.lockstep.agent.cli.AgentMain", "serve",
                 "--host-id", host, "--listen", "127.0.0.1:0", "--zk", zkConnect(), "--zk-root", zkRoot,
                 "--cgroup-root", cgroupRoot(host), "--state-dir", config.stateDir().toString(), "--allow-root",
                 "--session-timeout", SESSION_TIMEOUT.toMillis() + "ms"));
@@ -212,9 +212,19 @@ public final class LocalCluster implements AutoCloseable {
     /** A LockWorker command line (see io.lockstep.demo.LockWorker). */
     public static List<String> worker(String... steps) {
         List<String> argv = new ArrayList<>(List.of(javaBinary(), "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData", "-Xmx64m",
-                "-cp", System.getProperty("java.class.path"), "io.lockstep.demo.LockWorker"));
+                "-cp", childClasspath(), "io.lockstep.demo.LockWorker"));
         argv.addAll(List.of(steps));
         return argv;
+    }
+
+    /**
+     * The test class path without BouncyCastle, which only the test JVM needs (to make test
+     * certificates): with its jars on their class path, worker JVMs were seen never to print READY.
+     */
+    public static String childClasspath() {
+        return Stream.of(System.getProperty("java.class.path").split(java.io.File.pathSeparator))
+                .filter(entry -> !entry.contains("bouncycastle"))
+                .collect(java.util.stream.Collectors.joining(java.io.File.pathSeparator));
     }
 
     public static String javaBinary() {
