@@ -3,6 +3,9 @@ package io.lockstep.agent.cli;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.lockstep.proto.AgentGrpc;
+import io.lockstep.tls.TlsConfig;
+import io.lockstep.tls.TlsOptions;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.util.concurrent.TimeUnit;
@@ -16,6 +19,10 @@ final class AgentAddress {
             description = "Deadline of the call (default: ${DEFAULT-VALUE}).")
     java.time.Duration timeout;
 
+    /** Needed when the agent serves mutual TLS; the agent's certificate must then name the --agent address. */
+    @Mixin
+    TlsOptions tls;
+
     /** A channel and a stub with the deadline set; close the channel when done. */
     record Connection(ManagedChannel channel, AgentGrpc.AgentBlockingStub stub) implements AutoCloseable {
         @Override
@@ -26,7 +33,7 @@ final class AgentAddress {
     }
 
     Connection connect() {
-        ManagedChannel channel = NettyChannelBuilder.forTarget(address).usePlaintext().build();
+        ManagedChannel channel = NettyChannelBuilder.forTarget(address, TlsConfig.channelCredentials(tls.config())).build();
         return new Connection(channel, AgentGrpc.newBlockingStub(channel).withDeadlineAfter(timeout.toMillis(),
                 TimeUnit.MILLISECONDS));
     }

@@ -3,10 +3,16 @@ package io.lockstep.agent.cli;
 import io.lockstep.agent.cgroup.Backend;
 import io.lockstep.agent.server.AgentConfig;
 import io.lockstep.agent.server.AgentServer;
+import io.lockstep.tls.TlsOptions;
+import io.lockstep.tls.TransportSecurityException;
+import io.lockstep.zk.ZkAuth;
+import io.lockstep.zk.ZkAuthOption;
 import io.lockstep.zk.ZkConnect;
 import io.lockstep.zk.ZkLayout;
 import io.lockstep.zk.ZkUnavailableException;
+import org.apache.zookeeper.KeeperException;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
@@ -19,7 +25,10 @@ import java.util.concurrent.CountDownLatch;
 
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = {"Run the agent: register this host in ZooKeeper (hosts/<host-id>) and serve gRPC until stopped.",
-            "On SIGTERM it aborts any operation it takes part in and thaws its groups."})
+            "On SIGTERM it aborts any operation it takes part in and thaws its groups.",
+            "The gRPC API runs commands as root: on a non-loopback --listen address it requires mutual TLS "
+                + "(--tls-cert, --tls-key, --tls-ca; clients without a certificate signed by --tls-ca are refused) "
+                + "or an explicit --insecure-plaintext."})
 final class ServeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -59,6 +68,16 @@ final class ServeCommand implements Callable<Integer> {
                     + " (e.g. ceph, glusterfs; tmpfs for a one-machine demonstration).")
     java.util.Set<String> networkFsTypes = new java.util.TreeSet<>();
 
+    @Mixin
+    TlsOptions tls;
+
+    @Option(names = "--insecure-plaintext",
+            description = "Serve plaintext gRPC without authentication on a non-loopback --listen address (only on a trusted network).")
+    boolean insecurePlaintext;
+
+    @Mixin
+    ZkAuthOption zkAuth;
+
     @Option(names = "--port-file", description = "Write the bound port here once serving (for scripts using port 0).")
     Path portFile;
 
@@ -72,14 +91,27 @@ final class ServeCommand implements Callable<Integer> {
         }
         String connect = resolved.connectString().get();
         Path state = stateDir != null ? stateDir : Path.of("/var/lib/lockstep", "agent-" + ZkLayout.checkName("host", hostId));
-        AgentConfig config = new AgentConfig(hostId, listen, connect, zkRoot, cgroupRoot, Optional.ofNullable(backend),
-                state, sessionTimeout, allowRoot).withNetworkFsTypes(networkFsTypes);
+        AgentConfig config;
+        try {
+            config = new AgentConfig(hostId, listen, connect, zkRoot, cgroupRoot, Optional.ofNullable(backend),
+                    state, sessionTimeout, allowRoot).withNetworkFsTypes(networkFsTypes).withTls(tls.config(), insecurePlaintext).withZkAuth(zkAuth.resolve());
+        } catch (IllegalArgumentException e) {
+            spec.commandLine().getErr().println("agent: " + e.getMessage());
+            return AgentMain.BAD_ARGUMENTS;
+        }
         AgentServer server;
         try {
             server = new AgentServer(config).start();
         } catch (ZkUnavailableException e) {
             spec.commandLine().getErr().println("agent: " + e.getMessage());
             return AgentMain.ZK_UNREACHABLE;
+        } catch (TransportSecurityException e) {
+            spec.commandLine().getErr().println("agent: " + e.getMessage());
+            return AgentMain.BAD_ARGUMENTS;
+        } catch (KeeperException.NoAuthException e) {
+            spec.commandLine().getErr().println("agent: ZooKeeper refused access to " + e.getPath()
+                    + ": pass the Lockstep credentials with --zk-auth or $" + ZkAuth.ENV);
+            return AgentMain.BAD_ARGUMENTS;
         }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

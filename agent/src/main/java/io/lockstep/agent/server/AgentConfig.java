@@ -1,6 +1,8 @@
 package io.lockstep.agent.server;
 
 import io.lockstep.agent.cgroup.Backend;
+import io.lockstep.tls.TlsConfig;
+import io.lockstep.zk.ZkAuth;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -17,19 +19,35 @@ import java.util.Set;
  * @param stateDir restart specs and logs of the processes this agent started
  * @param allowRoot lets restored commands run as uid 0
  * @param networkFsTypes file system types, besides nfs and nfs4, whose {@code server:/export} mounts are shared exports
+ * @param tls mutual TLS of the gRPC server; without it the server only listens on loopback
+ * @param insecurePlaintext lets the server listen in plaintext on a non-loopback address
+ * @param zkAuth ZooKeeper digest credentials, restricting the nodes this agent creates to them
  */
 public record AgentConfig(String hostId, String listen, String zkConnect, String zkRoot, String cgroupRoot,
                           Optional<Backend> backend, Path stateDir, Duration sessionTimeout, boolean allowRoot,
-                          Set<String> networkFsTypes) {
+                          Set<String> networkFsTypes, Optional<TlsConfig> tls, boolean insecurePlaintext,
+                          Optional<ZkAuth> zkAuth) {
+    /** Plaintext on loopback only, ZooKeeper without credentials, nfs and nfs4 as network file systems. */
     public AgentConfig(String hostId, String listen, String zkConnect, String zkRoot, String cgroupRoot,
                        Optional<Backend> backend, Path stateDir, Duration sessionTimeout, boolean allowRoot) {
-        this(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot, Set.of());
+        this(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot, Set.of(),
+                Optional.empty(), false, Optional.empty());
     }
 
     /** The same agent, counting more file system types as network exports (see MountTable). */
     public AgentConfig withNetworkFsTypes(Set<String> types) {
         return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout,
-                allowRoot, Set.copyOf(types));
+                allowRoot, Set.copyOf(types), tls, insecurePlaintext, zkAuth);
+    }
+
+    public AgentConfig withTls(Optional<TlsConfig> tls, boolean insecurePlaintext) {
+        return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
+                networkFsTypes, tls, insecurePlaintext, zkAuth);
+    }
+
+    public AgentConfig withZkAuth(Optional<ZkAuth> zkAuth) {
+        return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
+                networkFsTypes, tls, insecurePlaintext, zkAuth);
     }
 
     /** The safety margin added to the session timeout before an agent acts on session loss. */

@@ -1,6 +1,7 @@
 package io.lockstep.agent.server;
 
 import io.grpc.Server;
+import io.grpc.ServerCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
@@ -45,7 +46,10 @@ public final class AgentServer implements AutoCloseable {
     public AgentServer start() throws Exception {
         ZkLayout layout = new ZkLayout(config.zkRoot());
         ZkLayout.checkName("host", config.hostId());
-        zk = ZkClients.connect(config.zkConnect(), config.sessionTimeout(), ZkClients.DEFAULT_CONNECT_TIMEOUT);
+        // Before anything is started: a misconfigured transport is refused without side effects.
+        ServerCredentials credentials = ListenSecurity.credentials(config, parseListen(config.listen()));
+        zk = ZkClients.connect(config.zkConnect(), config.sessionTimeout(), ZkClients.DEFAULT_CONNECT_TIMEOUT,
+                config.zkAuth(), config.zkRoot());
         timer = Executors.newScheduledThreadPool(2, runnable -> {
             Thread thread = new Thread(runnable, "lockstep-agent-watchdog-" + config.hostId());
             thread.setDaemon(true);
@@ -76,7 +80,7 @@ public final class AgentServer implements AutoCloseable {
         // The reconciler runs before the host is registered, so that no coordinator sees this
         // host until it is consistent; the record needs the bound port, so the server starts first.
         new Reconciler(zk, layout, config.hostId()).reconcile(groups, registration, fence);
-        server = NettyServerBuilder.forAddress(bind)
+        server = NettyServerBuilder.forAddress(bind, credentials)
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .addService(new AgentService(config.hostId(), checkpoint, restore, processes, status))
                 .addService(health.getHealthService())
@@ -94,8 +98,8 @@ public final class AgentServer implements AutoCloseable {
                 .build();
         registration.start(record, ZkClients.DEFAULT_CONNECT_TIMEOUT);
         health.setStatus("", io.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING);
-        LOG.info("agent {} serving on {} (freezer {}, ZooKeeper {}{})", config.hostId(), record.getEndpoint(),
-                cgroups.backend(), config.zkConnect(), config.zkRoot());
+        LOG.info("agent {} serving on {} (freezer {}, ZooKeeper {}{}, {})", config.hostId(), record.getEndpoint(),
+                cgroups.backend(), config.zkConnect(), config.zkRoot(), config.tls().isPresent() ? "mutual TLS" : "plaintext");
         return this;
     }
 

@@ -1,10 +1,13 @@
 package io.lockstep.coordinator.agents;
 
+import io.grpc.ChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.lockstep.proto.HostRecord;
+import io.lockstep.tls.TlsConfig;
 
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
@@ -12,11 +15,24 @@ import java.util.concurrent.TimeUnit;
 public final class AgentClients implements AutoCloseable {
     private static final int MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
     private final Map<String, AgentClient> byEndpoint = new ConcurrentHashMap<>();
+    private final ChannelCredentials credentials;
+
+    /** Plaintext channels: only agents listening on loopback (or with --insecure-plaintext) accept them. */
+    public AgentClients() {
+        this(Optional.empty());
+    }
+
+    /**
+     * With TLS, every channel presents the coordinator's certificate; the files are read and
+     * checked here, so that a bad file fails the command before any operation starts.
+     */
+    public AgentClients(Optional<TlsConfig> tls) {
+        this.credentials = TlsConfig.channelCredentials(tls);
+    }
 
     public AgentClient forHost(HostRecord host) {
         return byEndpoint.computeIfAbsent(host.getEndpoint(), endpoint -> {
-            ManagedChannel channel = NettyChannelBuilder.forTarget(endpoint)
-                    .usePlaintext()
+            ManagedChannel channel = NettyChannelBuilder.forTarget(endpoint, credentials)
                     .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                     .build();
             return new AgentClient(host.getHostId(), channel);

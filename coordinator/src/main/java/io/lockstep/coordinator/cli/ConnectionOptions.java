@@ -1,5 +1,7 @@
 package io.lockstep.coordinator.cli;
 
+import io.lockstep.tls.TlsOptions;
+import io.lockstep.zk.ZkAuthOption;
 import io.lockstep.zk.ZkClients;
 import io.lockstep.zk.ZkLayout;
 import picocli.CommandLine.Mixin;
@@ -8,7 +10,10 @@ import picocli.CommandLine.Option;
 import java.nio.file.Path;
 import java.time.Duration;
 
-/** Where ZooKeeper and the store are: the options every command that reads or runs operations shares. */
+/**
+ * Where ZooKeeper and the store are, and how to authenticate to ZooKeeper and the agents: the
+ * options every command that reads or runs operations shares.
+ */
 final class ConnectionOptions {
     @Option(names = "--zk", paramLabel = "CONNECT",
             description = "ZooKeeper connect string, e.g. zk1:2181,zk2:2181 (default: $LOCKSTEP_ZK, else a local "
@@ -29,6 +34,13 @@ final class ConnectionOptions {
 
     @Mixin
     StateDirOption stateDir;
+
+    @Mixin
+    ZkAuthOption zkAuth;
+
+    /** The coordinator's client certificate, required by agents that serve mutual TLS. */
+    @Mixin
+    TlsOptions tls;
 
     Duration sessionTimeout() {
         return ZkClients.DEFAULT_SESSION_TIMEOUT;

@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.cli;
 
+import io.lockstep.coordinator.agents.AgentClients;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.embedded.EmbeddedZooKeeper;
 import io.lockstep.coordinator.op.CoordinatorContext;
@@ -37,8 +38,11 @@ final class CoordinatorSession implements AutoCloseable {
         ZkConnect target = options.stateDir.resolve(options.zk);
         String connectString = target.isLocal() ? localServer(target.stateDir(), err) : target.connectString().orElseThrow();
         Path storeDir = options.store != null ? options.store : target.stateDir().resolve("store");
-        CuratorFramework zk = ZkClients.connect(connectString, options.sessionTimeout(), options.zkConnectTimeout);
-        return new CoordinatorSession(zk, CoordinatorContext.create(zk, layout, new CheckpointStore(storeDir), Clock.systemUTC()));
+        AgentClients clients = new AgentClients(options.tls.config());
+        CuratorFramework zk = ZkClients.connect(connectString, options.sessionTimeout(), options.zkConnectTimeout,
+                options.zkAuth.resolve(), options.zkRoot);
+        return new CoordinatorSession(zk, CoordinatorContext.create(zk, layout, new CheckpointStore(storeDir), Clock.systemUTC(),
+                clients));
     }
 
     private static String localServer(Path stateDir, PrintWriter err) throws ZkUnavailableException {

@@ -4,6 +4,7 @@ import io.lockstep.agent.manifest.ManifestFormatException;
 import io.lockstep.coordinator.agents.AgentCallException;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.store.StoreCorruptionException;
+import io.lockstep.zk.ZkAuth;
 import io.lockstep.zk.ZkUnavailableException;
 import org.apache.zookeeper.KeeperException;
 import picocli.CommandLine;
@@ -43,6 +44,10 @@ final class ErrorReporter implements CommandLine.IExecutionExceptionHandler {
                 || failure instanceof KeeperException.SessionExpiredException
                 || failure instanceof KeeperException.OperationTimeoutException) {
             return new Report(ExitCode.ZK_UNAVAILABLE, "lost ZooKeeper: " + failure.getMessage());
+        }
+        if (failure instanceof KeeperException.NoAuthException noAuth) {
+            return new Report(ExitCode.USAGE, "ZooKeeper refused access to " + noAuth.getPath()
+                    + ": pass the credentials the agents use with --zk-auth or $" + ZkAuth.ENV);
         }
         if (failure instanceof StoreCorruptionException || failure instanceof ManifestFormatException) {
             return new Report(ExitCode.CHECKPOINT_UNUSABLE, failure.getMessage());

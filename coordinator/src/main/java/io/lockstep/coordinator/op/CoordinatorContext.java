@@ -18,7 +18,13 @@ public record CoordinatorContext(CuratorFramework zk, ZkLayout layout, AgentDire
                                  CheckpointStore store, Clock clock, String coordinatorId) {
 
     public static CoordinatorContext create(CuratorFramework zk, ZkLayout layout, CheckpointStore store, Clock clock) {
-        return new CoordinatorContext(zk, layout, new AgentDirectory(zk, layout), new AgentClients(), store, clock,
+        return create(zk, layout, store, clock, new AgentClients());
+    }
+
+    /** With the given channels to agents, e.g. mutual TLS ones. */
+    public static CoordinatorContext create(CuratorFramework zk, ZkLayout layout, CheckpointStore store, Clock clock,
+                                            AgentClients clients) {
+        return new CoordinatorContext(zk, layout, new AgentDirectory(zk, layout), clients, store, clock,
                 hostname() + "-" + ProcessHandle.current().pid() + "-" + UUID.randomUUID().toString().substring(0, 8));
     }
 

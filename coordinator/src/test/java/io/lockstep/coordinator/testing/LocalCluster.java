@@ -28,6 +28,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 
 import static org.awaitility.Awaitility.await;
@@ -105,7 +106,12 @@ public final class LocalCluster implements AutoCloseable {
     }
 
     public AgentServer startAgent(String host) throws Exception {
-        AgentServer agent = new AgentServer(agentConfig(host)).start();
+        return startAgent(host, UnaryOperator.identity());
+    }
+
+    /** Starts an agent whose configuration differs from {@link #agentConfig}, e.g. one serving mutual TLS. */
+    public AgentServer startAgent(String host, UnaryOperator<AgentConfig> adjust) throws Exception {
+        AgentServer agent = new AgentServer(adjust.apply(agentConfig(host))).start();
         agents.put(host, agent);
         if (!hostsEverStarted.contains(host)) {
             hostsEverStarted.add(host);
