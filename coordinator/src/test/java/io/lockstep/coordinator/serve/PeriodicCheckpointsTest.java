@@ -1,0 +1,77 @@
+package io.lockstep.coordinator.serve;
+
+import io.lockstep.coordinator.catalog.Catalog;
+import io.lockstep.coordinator.checkpoint.CheckpointOptions;
+import io.lockstep.coordinator.op.CoordinatorContext;
+import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.testing.Invariants;
+import io.lockstep.coordinator.testing.LocalCluster;
+import io.lockstep.zk.ZkClients;
+import org.apache.curator.framework.CuratorFramework;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/** Two `coordinator serve` instances for one group: one leader acts, retention keeps N. */
+class PeriodicCheckpointsTest {
+    private LocalCluster cluster;
+    private CuratorFramework secondZk;
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (secondZk != null) {
+            secondZk.close();
+        }
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    @Test
+    void oneOfTwoInstancesIsLeaderAndRetentionKeepsTheNewest() throws Exception {
+        cluster = LocalCluster.start("h1");
+        int pid = cluster.run("h1", "app", LocalCluster.worker("ready", "sleep"));
+        cluster.awaitReady("h1", "app", pid);
+        secondZk = ZkClients.connect(cluster.zkConnect(), LocalCluster.SESSION_TIMEOUT, Duration.ofSeconds(5));
+        CoordinatorContext other = CoordinatorContext.create(secondZk, cluster.layout(),
+                cluster.coordinator().store(), Clock.systemUTC());
+        List<PeriodicCheckpoints.TickOutcome> first = new CopyOnWriteArrayList<>();
+        List<PeriodicCheckpoints.TickOutcome> second = new CopyOnWriteArrayList<>();
+        try (PeriodicCheckpoints a = new PeriodicCheckpoints(cluster.coordinator(), "app", Duration.ofMillis(700), 2,
+                CheckpointOptions.defaults());
+             PeriodicCheckpoints b = new PeriodicCheckpoints(other, "app", Duration.ofMillis(700), 2,
+                     CheckpointOptions.defaults())) {
+            a.start();
+            b.start();
+            await("one instance is elected").atMost(Duration.ofSeconds(20)).until(() -> a.isLeader() || b.isLeader());
+            CompletableFuture<Void> runA = CompletableFuture.runAsync(() -> runTicks(a, 4, first));
+            CompletableFuture<Void> runB = CompletableFuture.runAsync(() -> runTicks(b, 4, second));
+            runA.get(120, TimeUnit.SECONDS);
+            runB.get(120, TimeUnit.SECONDS);
+            assertThat(a.isLeader() ^ b.isLeader()).as("exactly one leader").isTrue();
+        }
+        List<PeriodicCheckpoints.TickOutcome> leader = first.contains(PeriodicCheckpoints.TickOutcome.COMMITTED) ? first : second;
+        List<PeriodicCheckpoints.TickOutcome> follower = leader == first ? second : first;
+        assertThat(leader).containsOnly(PeriodicCheckpoints.TickOutcome.COMMITTED);
+        assertThat(follower).containsOnly(PeriodicCheckpoints.TickOutcome.SKIPPED_NOT_LEADER);
+        assertThat(new Catalog(cluster.coordinator()).list("app")).hasSize(2);
+        Invariants.assertAll(cluster);
+    }
+
+    private static void runTicks(PeriodicCheckpoints serve, int ticks, List<PeriodicCheckpoints.TickOutcome> outcomes) {
+        try {
+            serve.run(ticks, outcomes::add);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
