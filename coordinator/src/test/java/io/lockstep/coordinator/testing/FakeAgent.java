@@ -55,6 +55,12 @@ public final class FakeAgent extends AgentGrpc.AgentImplBase implements AutoClos
 
     @Override
     public void freeze(FreezeRequest request, StreamObserver<FreezeReply> reply) {
+        if (request.getArmOnly()) {
+            // Step 1 of a freeze: a real agent starts its freeze guard here; nothing to fake.
+            reply.onNext(FreezeReply.newBuilder().setHostId(hostId).setFreezer("cgroup-v2").build());
+            reply.onCompleted();
+            return;
+        }
         enterBarrier(request.getCtx(), Phase.FROZEN);
         // Reports the freeze as begun a while ago, so that the frozen window is never rounded to zero.
         long startedMicros = TimeUnit.MILLISECONDS.toMicros(System.currentTimeMillis() - FREEZE_TOOK_MS);
