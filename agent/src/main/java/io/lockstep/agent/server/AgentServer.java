@@ -18,8 +18,8 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -50,11 +50,14 @@ public final class AgentServer implements AutoCloseable {
         ServerCredentials credentials = ListenSecurity.credentials(config, parseListen(config.listen()));
         zk = ZkClients.connect(config.zkConnect(), config.sessionTimeout(), ZkClients.DEFAULT_CONNECT_TIMEOUT,
                 config.zkAuth(), config.zkRoot());
-        timer = Executors.newScheduledThreadPool(2, runnable -> {
+        ScheduledThreadPoolExecutor watchdog = new ScheduledThreadPoolExecutor(2, runnable -> {
             Thread thread = new Thread(runnable, "lockstep-agent-watchdog-" + config.hostId());
             thread.setDaemon(true);
             return thread;
         });
+        // At shutdown: run the clean-ups already queued (stopping freeze guards), drop the timers.
+        watchdog.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
+        timer = watchdog;
         CgroupLayout cgroups = CgroupLayout.detect(config.cgroupRoot());
         if (config.backend().isPresent()) {
             cgroups = cgroups.withBackend(config.backend().get());
@@ -162,7 +165,10 @@ public final class AgentServer implements AutoCloseable {
             registration.close();
         }
         if (timer != null) {
-            timer.shutdownNow();
+            timer.shutdown();
+            if (!timer.awaitTermination(10, TimeUnit.SECONDS)) {
+                timer.shutdownNow();
+            }
         }
         if (zk != null) {
             zk.close();

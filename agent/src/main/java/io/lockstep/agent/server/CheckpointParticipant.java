@@ -33,6 +33,7 @@ import java.util.ArrayList;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ScheduledExecutorService;
 
 /**
@@ -90,6 +91,14 @@ public final class CheckpointParticipant {
 
     /** Caller holds the group's monitor. */
     private FrozenState arm(ManagedGroup group, OpContext op, FreezeRequest request) throws IOException {
+        try {
+            group.cleanup().get(30, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while the previous freeze of group " + group.name() + " was cleaned up", e);
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            throw new IOException("the previous freeze of group " + group.name() + " was not cleaned up: " + e, e);
+        }
         Duration maxFrozen = Duration.ofMillis(Math.max(request.getMaxFrozenMs(), config.minimumMaxFrozen().toMillis()));
         FreezeGuard guard = FreezeGuard.arm(group.cgroup().freezer(), maxFrozen);
         OpWatch watch = new OpWatch(zk, layout, op, config.hostId(), config.sessionTimeout(), timer, true,
@@ -230,8 +239,22 @@ public final class CheckpointParticipant {
         state.watch().close();
         group.cgroup().freezer().thaw();
         long thawedAt = nowMicros();
-        boolean guardStillArmed = state.guard().cancel();
         group.frozen(null);
+        // The application runs again; what is left (stopping the guard, removing the barrier
+        // entries) is off the thaw's path. The group's next freeze waits for it, so an old guard
+        // can never fire into a new freeze.
+        group.cleanup(CompletableFuture.runAsync(() -> cleanUp(state, reason), timer));
+        return thawedAt;
+    }
+
+    private void cleanUp(FrozenState state, String reason) {
+        boolean guardStillArmed;
+        try {
+            guardStillArmed = state.guard().cancel();
+        } catch (IOException e) {
+            LOG.error("op {} host {}: cannot stop the freeze guard: {}", state.op().getOpId(), config.hostId(), e.toString());
+            guardStillArmed = false;
+        }
         OpContext op = state.op();
         for (Phase phase : new Phase[] {Phase.CAPTURED, Phase.FROZEN}) {
             try {
@@ -244,7 +267,6 @@ public final class CheckpointParticipant {
         }
         LOG.info("group {} op {} epoch {} host {}: thawed ({}){}", op.getGroup(), op.getOpId(), op.getEpoch(),
                 config.hostId(), reason, guardStillArmed ? "" : " — the freeze guard had already thawed it");
-        return thawedAt;
     }
 
     /**

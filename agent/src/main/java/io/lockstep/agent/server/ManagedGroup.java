@@ -13,6 +13,7 @@ public final class ManagedGroup {
     private final RestartSpecs specs;
     private FrozenState frozen;
     private RestoreSession restore;
+    private java.util.concurrent.CompletableFuture<Void> cleanup = java.util.concurrent.CompletableFuture.completedFuture(null);
 
     ManagedGroup(String name, GroupCgroup cgroup, RestartSpecs specs) {
         this.name = name;
@@ -38,6 +39,15 @@ public final class ManagedGroup {
 
     void frozen(FrozenState state) {
         this.frozen = state;
+    }
+
+    /** The clean-up after the last thaw (guard cancel, barrier entries); the next freeze waits for it. */
+    java.util.concurrent.CompletableFuture<Void> cleanup() {
+        return cleanup;
+    }
+
+    void cleanup(java.util.concurrent.CompletableFuture<Void> pending) {
+        this.cleanup = pending;
     }
 
     RestoreSession restore() {

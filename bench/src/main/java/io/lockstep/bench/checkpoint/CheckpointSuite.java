@@ -26,6 +26,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier;
+import org.apache.curator.test.InstanceSpec;
 import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.CreateMode;
 
@@ -71,7 +72,8 @@ public final class CheckpointSuite implements BenchSuite {
         String id = UUID.randomUUID().toString().substring(0, 8);
         Path dir = Files.createTempDirectory("lockstep-bench-ckpt-");
         List<AgentServer> agents = new ArrayList<>();
-        TestingServer zkServer = new TestingServer(true);
+        // 64 agents and 64 barrier members each hold a session: lift the default 60 per client address.
+        TestingServer zkServer = new TestingServer(new InstanceSpec(null, -1, -1, -1, true, -1, -1, 1000), true);
         try {
             String root = "/lockstep-bench-" + id;
             for (int i = 0; i < agentCount; i++) {
