@@ -2,6 +2,9 @@ package io.lockstep.agent.cli;
 
 import io.lockstep.agent.cgroup.CgroupLayout;
 import io.lockstep.agent.cgroup.GroupCgroup;
+import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.proto.Manifest;
+import io.lockstep.proto.ProcessRecord;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -81,9 +84,8 @@ class AgentCliTest {
     @Test
     void aDamagedManifestIsRefusedWithAClearError() throws Exception {
         Path manifest = dir.resolve("cli.manifest");
-        run("capture", "--group", "cli", "--cgroup-root", root, "--host-id", "h1", "--state-dir",
-                dir.resolve("state").toString(), "--out", manifest.toString());
-        byte[] bytes = Files.readAllBytes(manifest);
+        byte[] bytes = ManifestCodec.encode(Manifest.newBuilder().setGroup("cli").setHostId("h1")
+                .addProcesses(ProcessRecord.newBuilder().setPid(42).addArgv("sleep")).build());
         bytes[bytes.length - 1] ^= 0x01;
         Files.write(manifest, bytes);
 
