@@ -29,6 +29,7 @@ public final class FreezeGuard implements AutoCloseable {
     private static final int SIGKILL = 9;
     private static final List<Path> SETSID = List.of(Path.of("/usr/bin/setsid"), Path.of("/bin/setsid"));
     private static final Duration REAP_TIMEOUT = Duration.ofSeconds(5);
+    private static final Duration SESSION_TIMEOUT = Duration.ofSeconds(5);
 
     private enum State { ARMED, CANCELLED, FIRED }
 
@@ -59,6 +60,14 @@ public final class FreezeGuard implements AutoCloseable {
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD)
                 .redirectError(ProcessBuilder.Redirect.DISCARD)
                 .start();
+        // Until setsid has run, the guard has no process group of its own and a cancel's
+        // kill(-pid) would miss it: return only once it leads its session (or has exited).
+        int pid = (int) process.pid();
+        if (!BoundedWait.until(() -> ProcFs.stat(pid).map(stat -> stat.session() == pid || stat.dead()).orElse(true),
+                SESSION_TIMEOUT)) {
+            process.destroyForcibly();
+            throw new IOException("freeze guard pid " + pid + " did not start its own session within " + SESSION_TIMEOUT);
+        }
         return new FreezeGuard(process, maxFrozen, firesAt);
     }
 
