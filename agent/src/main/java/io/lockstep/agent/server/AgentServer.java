@@ -43,7 +43,21 @@ public final class AgentServer implements AutoCloseable {
         this.config = config;
     }
 
+    /** Starts everything; on failure whatever was started is closed again before the error is thrown. */
     public AgentServer start() throws Exception {
+        try {
+            return startAll();
+        } catch (Exception e) {
+            try {
+                close();
+            } catch (Exception closing) {
+                e.addSuppressed(closing);
+            }
+            throw e;
+        }
+    }
+
+    private AgentServer startAll() throws Exception {
         ZkLayout layout = new ZkLayout(config.zkRoot());
         ZkLayout.checkName("host", config.hostId());
         // Before anything is started: a misconfigured transport is refused without side effects.
