@@ -50,6 +50,11 @@ public final class OpAdmission {
             throw Status.FAILED_PRECONDITION.withDescription("stale epoch " + ctx.getEpoch() + " for op "
                     + ctx.getOpId() + ": the op was opened with epoch " + record.getEpoch()).asRuntimeException();
         }
+        if (zk.checkExists().forPath(layout.decision(ctx.getGroup(), ctx.getOpId())) != null) {
+            // An op that was decided (e.g. aborted by a watchdog) never starts anything again.
+            throw Status.FAILED_PRECONDITION.withDescription("op " + ctx.getOpId() + " of group " + ctx.getGroup()
+                    + " is already decided").asRuntimeException();
+        }
         if (!record.getParticipantsList().contains(hostId)) {
             throw Status.FAILED_PRECONDITION.withDescription("host " + hostId + " is not a participant of op "
                     + ctx.getOpId() + " (participants " + record.getParticipantsList() + ")").asRuntimeException();

@@ -68,8 +68,9 @@ class RestoreOperationTest {
         String log = shared.resolve("log").toString();
         String go = shared.resolve("go-p1").toString();
         int p1 = cluster.run("h1", "app", LocalCluster.worker("fd", "500", data, "lock", "posix", "write", "500", "0", "100",
-                "append", log, "P1-locked", "ready", "await-file", go, "unlock", "posix", "500", "0", "100",
-                "append", log, "P1-released", "sleep"));
+                "append", log, "P1-locked", "ready", "await-file", go, "append", log, "P1-releasing",
+                // logged before the unlock: after it, P2 may write first
+                "unlock", "posix", "500", "0", "100", "sleep"));
         cluster.awaitReady("h1", "app", p1);
         int p2 = cluster.run("h2", "app", LocalCluster.worker("fd", "500", data, "ready", "expect-held", "500", "0", "100",
                 "lock", "posix", "write", "500", "0", "100", "append", log, "P2-locked", "sleep"));
@@ -101,7 +102,7 @@ class RestoreOperationTest {
         await("restored P2 gets L1 after restored P1 released it").atMost(Duration.ofSeconds(30))
                 .until(() -> Files.readString(Path.of(log)).contains("P2-locked pid=" + q2));
         List<String> lines = Files.readAllLines(Path.of(log));
-        assertThat(lines.indexOf("P1-released pid=" + q1 + " restored=1"))
+        assertThat(lines.indexOf("P1-releasing pid=" + q1 + " restored=1"))
                 .isLessThan(lines.indexOf("P2-locked pid=" + q2 + " restored=1"))
                 .isNotNegative();
         Invariants.assertAll(cluster);
