@@ -113,11 +113,15 @@ public final class FileValidator {
 
     /** The portable identity as operators read it: server:/export//relative, host:device:/path, else the old path. */
     static String identityText(FdRecord fd) {
-        FileIdentity id = fd.getIdentity();
+        return identityText(fd.getIdentity(), fd.getPath());
+    }
+
+    /** A portable identity as operators read it in reports; {@code otherwise} when there is none. */
+    public static String identityText(FileIdentity id, String otherwise) {
         return switch (id.getKind()) {
             case NETWORK -> id.getSource() + "//" + id.getRelativePath();
             case LOCAL -> id.getHostId() + ":" + id.getDevice() + ":" + id.getRelativePath();
-            default -> fd.getPath();
+            default -> otherwise;
         };
     }
 

@@ -231,7 +231,8 @@ public final class RestoreParticipant {
                         && l.getStart() == outcome.lock().getStart()).findFirst().orElse(batch.get(0));
                 reply.addConflicts(LockConflict.newBuilder()
                         .setPath(outcome.path())
-                        .setIdentity(identityText(wanted))
+                        .setIdentity(FileValidator.identityText(wanted.getIdentity(),
+                                "dev " + wanted.getDev() + " inode " + wanted.getInode()))
                         .setStart(outcome.lock().getStart())
                         .setEnd(outcome.lock().getEnd())
                         .setType(outcome.lock().getType())
@@ -257,15 +258,6 @@ public final class RestoreParticipant {
         } catch (KeeperException.NodeExistsException already) {
             // A retried round: the barrier entry stands.
         }
-    }
-
-    private static String identityText(LockRecord lock) {
-        var id = lock.getIdentity();
-        return switch (id.getKind()) {
-            case NETWORK -> id.getSource() + id.getRelativePath();
-            case LOCAL -> id.getHostId() + ":" + id.getRelativePath();
-            default -> "dev " + lock.getDev() + " inode " + lock.getInode();
-        };
     }
 
     public ReleaseReply release(ReleaseRequest request) throws Exception {
