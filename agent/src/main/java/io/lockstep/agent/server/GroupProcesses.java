@@ -6,6 +6,7 @@ import io.lockstep.proto.AdoptRequest;
 import io.lockstep.proto.RestartSpec;
 import io.lockstep.proto.RunReply;
 import io.lockstep.proto.RunRequest;
+import io.lockstep.zk.ZkClients;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -14,6 +15,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -27,6 +29,7 @@ import java.util.TreeSet;
 public final class GroupProcesses {
     private static final Logger LOG = LoggerFactory.getLogger(GroupProcesses.class);
     private static final Path SETPRIV = Path.of("/usr/bin/setpriv");
+    private static final Duration MEMBERSHIP_TIMEOUT = ZkClients.DEFAULT_CONNECT_TIMEOUT;
 
     private final GroupRegistry groups;
     private final AgentRegistration registration;
@@ -38,7 +41,7 @@ public final class GroupProcesses {
         this.allowRoot = allowRoot;
     }
 
-    public RunReply run(RunRequest request) throws IOException {
+    public RunReply run(RunRequest request) throws IOException, InterruptedException {
         if (request.getArgvCount() == 0) {
             throw Status.INVALID_ARGUMENT.withDescription("run: no command given").asRuntimeException();
         }
@@ -70,10 +73,22 @@ public final class GroupProcesses {
         }
         Files.move(log, logs.resolve(pid + ".log"));
         group.specs().put(pid, spec);
-        registration.join(group.name());
+        joinBeforeReplying(group.name());
         LOG.info("group {}: started pid {}: {}", group.name(), pid, String.join(" ", spec.getArgvList().subList(0,
                 Math.min(1, spec.getArgvCount()))) + (spec.getArgvCount() > 1 ? " … (" + spec.getArgvCount() + " args)" : ""));
         return RunReply.newBuilder().setPid(pid).build();
+    }
+
+    /**
+     * Once `agent run`/`adopt` returns, a checkpoint must see this host as a member: otherwise one
+     * started right after would leave the host out (or find no participants at all).
+     */
+    private void joinBeforeReplying(String group) throws InterruptedException {
+        registration.join(group);
+        if (!registration.awaitJoined(group, MEMBERSHIP_TIMEOUT)) {
+            LOG.warn("group {}: membership node of this host not created within {} ms (ZooKeeper unreachable?); "
+                    + "it is created once ZooKeeper answers", group, MEMBERSHIP_TIMEOUT.toMillis());
+        }
     }
 
     /** The command prefix that runs the rest as uid/gid; nothing for root. */
@@ -88,7 +103,7 @@ public final class GroupProcesses {
         return List.of(SETPRIV.toString(), "--reuid=" + uid, "--regid=" + gid, "--clear-groups", "--");
     }
 
-    public AdoptReply adopt(AdoptRequest request) throws IOException {
+    public AdoptReply adopt(AdoptRequest request) throws IOException, InterruptedException {
         int root = request.getPid();
         Path proc = Path.of("/proc", Integer.toString(root));
         if (!Files.isDirectory(proc)) {
@@ -100,7 +115,7 @@ public final class GroupProcesses {
             group.cgroup().addProcess(pid);
             group.specs().put(pid, specFromProc(pid));
         }
-        registration.join(group.name());
+        joinBeforeReplying(group.name());
         LOG.info("group {}: adopted pid {} with {} processes", group.name(), root, tree.size());
         return AdoptReply.newBuilder().setPid(root).setTasks(tree.size()).build();
     }

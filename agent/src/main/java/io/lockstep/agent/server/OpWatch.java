@@ -90,9 +90,17 @@ public final class OpWatch implements AutoCloseable {
         if (closed.get()) {
             return;
         }
+        if (!zk.getZookeeperClient().isConnected()) {
+            // A call now would block this watchdog thread (which also runs the session-loss thaw)
+            // for the client's whole retry budget; RECONNECTED checks again.
+            return;
+        }
         try {
+            boolean decided = zk.checkExists().usingWatcher(nodeWatcher)
+                    .forPath(layout.decision(op.getGroup(), op.getOpId())) != null;
+            // Only an answer counts as contact: the session-loss thaw is timed from it.
             lastContactNanos = System.nanoTime();
-            if (zk.checkExists().usingWatcher(nodeWatcher).forPath(layout.decision(op.getGroup(), op.getOpId())) != null) {
+            if (decided) {
                 Decision decision = decisions.read(op.getGroup(), op.getOpId()).orElseThrow();
                 fire(new Verdict(Optional.of(decision), "decision " + decision));
                 return;

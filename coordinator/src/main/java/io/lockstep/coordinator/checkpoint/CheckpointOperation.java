@@ -201,6 +201,8 @@ public final class CheckpointOperation {
             }
             CatalogEntry catalogEntry = entry.build();
             List<CuratorOp> ops = new ArrayList<>();
+            // The owner node lives as long as this coordinator's session, and with it the group lock.
+            ops.add(zk.transactionOp().check().forPath(layout.owner(group, op.opId())));
             for (String host : hosts) {
                 ops.add(zk.transactionOp().check().forPath(layout.phaseEntry(group, op.opId(), Phase.FROZEN, host)));
             }
@@ -218,7 +220,13 @@ public final class CheckpointOperation {
             try {
                 zk.transaction().forOperations(ops);
             } catch (KeeperException e) {
-                throw commitRefused(e);
+                // Only this coordinator writes COMMIT for its op: a COMMIT that stands is this multi,
+                // applied just before a connection loss made Curator send it again.
+                if (!new Decisions(zk, layout).read(group, op.opId()).map(Decision::isCommit).orElse(false)) {
+                    throw commitRefused(e);
+                }
+                LOG.info("op {}: the commit transaction was applied before the connection was lost; its retry "
+                        + "found it done", op.opId());
             }
             fanout.phaseEnded("commit", start);
             return catalogEntry;
@@ -237,6 +245,10 @@ public final class CheckpointOperation {
         }
 
         private OperationFailedException commitRefused(KeeperException e) throws Exception {
+            if (ctx.zk().checkExists().forPath(ctx.layout().owner(op.group(), op.opId())) == null) {
+                return new OperationFailedException(FailureReason.COMMIT_FAILED, null, "commit refused: the owner node of "
+                        + op.opId() + " is gone (this coordinator's ZooKeeper session expired, and the group lock with it)", e);
+            }
             for (String host : hosts) {
                 if (ctx.zk().checkExists().forPath(ctx.layout().phaseEntry(op.group(), op.opId(), Phase.FROZEN, host)) == null) {
                     return new OperationFailedException(FailureReason.COMMIT_FAILED, host, "commit refused: host " + host

@@ -107,11 +107,13 @@ public final class Invariants {
         }
     }
 
-    /** The decisions of a group's ops, in op order. */
+    /** The decisions of a group's ops, in epoch order (op ids end in their epoch; checkpoints and restores interleave). */
     public static List<Decision> decisions(LocalCluster cluster, String group) throws Exception {
         CuratorFramework zk = cluster.coordinator().zk();
         List<Decision> decisions = new ArrayList<>();
-        for (String op : children(zk, cluster.layout().ops(group))) {
+        List<String> ops = new ArrayList<>(children(zk, cluster.layout().ops(group)));
+        ops.sort(java.util.Comparator.comparingLong(op -> Long.parseLong(op.substring(op.lastIndexOf('-') + 1))));
+        for (String op : ops) {
             new Decisions(zk, cluster.layout()).read(group, op).ifPresent(decisions::add);
         }
         return decisions;

@@ -34,8 +34,9 @@ import java.util.stream.Stream;
 import static org.awaitility.Awaitility.await;
 
 /**
- * A real ZooKeeper, real agents (in this JVM, each with its own ZooKeeper session, gRPC server
- * and cgroup root, standing for one host each) and a coordinator context. Unique names per
+ * A real ZooKeeper (one server of its own, or a {@link ZkEnsemble} the test owns), real agents (in
+ * this JVM, each with its own ZooKeeper session, gRPC server and cgroup root, standing for one
+ * host each) and a coordinator context. Unique names per
  * instance; {@link #close} kills every process the agents started, removes their cgroups and
  * the ZooKeeper root, also after a failed test.
  */
@@ -43,8 +44,9 @@ public final class LocalCluster implements AutoCloseable {
     public static final Duration SESSION_TIMEOUT = Duration.ofSeconds(4);
 
     private final String id = UUID.randomUUID().toString().substring(0, 8);
+    /** The single server this cluster started and owns; null on an ensemble. */
     private final TestingServer zkServer;
-    private final boolean ownsServer;
+    private final String zkConnect;
     private final Path dir;
     private final String zkRoot = "/lockstep-test-" + id;
     private final Map<String, AgentServer> agents = new LinkedHashMap<>();
@@ -53,14 +55,31 @@ public final class LocalCluster implements AutoCloseable {
     private CuratorFramework coordinatorZk;
     private CoordinatorContext context;
 
-    private LocalCluster(TestingServer zkServer, boolean ownsServer) throws IOException {
+    private LocalCluster(TestingServer zkServer, String zkConnect) throws IOException {
         this.zkServer = zkServer;
-        this.ownsServer = ownsServer;
+        this.zkConnect = zkConnect;
         this.dir = Files.createTempDirectory("lockstep-" + id + "-");
     }
 
     public static LocalCluster start(String... hostIds) throws Exception {
-        LocalCluster cluster = new LocalCluster(new TestingServer(true), true);
+        TestingServer server = new TestingServer(true);
+        LocalCluster cluster;
+        try {
+            cluster = new LocalCluster(server, server.getConnectString());
+        } catch (IOException e) {
+            server.close();
+            throw e;
+        }
+        // From here on, the cluster's close() also closes the server.
+        return startAgents(cluster, hostIds);
+    }
+
+    /** Agents and a coordinator on an ensemble the caller owns (and may share between clusters). */
+    public static LocalCluster startOn(ZkEnsemble ensemble, String... hostIds) throws Exception {
+        return startAgents(new LocalCluster(null, ensemble.connectString()), hostIds);
+    }
+
+    private static LocalCluster startAgents(LocalCluster cluster, String... hostIds) throws Exception {
         try {
             for (String host : hostIds) {
                 cluster.startAgent(host);
@@ -77,11 +96,14 @@ public final class LocalCluster implements AutoCloseable {
     }
 
     public TestingServer zkServer() {
+        if (zkServer == null) {
+            throw new IllegalStateException("cluster " + id + " runs on an ensemble, not on a server of its own");
+        }
         return zkServer;
     }
 
     public String zkConnect() {
-        return zkServer.getConnectString();
+        return zkConnect;
     }
 
     public String zkRoot() {
@@ -299,7 +321,7 @@ public final class LocalCluster implements AutoCloseable {
             }
             coordinatorZk.close();
         }
-        if (ownsServer) {
+        if (zkServer != null) {
             zkServer.close();
         }
         try (Stream<Path> files = Files.walk(dir)) {

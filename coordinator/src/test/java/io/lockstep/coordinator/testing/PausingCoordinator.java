@@ -17,33 +17,25 @@ import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * A coordinator in its own JVM that runs one checkpoint and stops dead after a given phase: it
- * prints "PAUSED <phase>" and waits to be SIGKILLed, as a crashed coordinator would leave things.
+ * A coordinator in its own JVM that runs one operation and stops dead at a given phase boundary:
+ * it prints "PAUSED <boundary>" and waits to be SIGKILLed, as a crashed coordinator would leave things.
  *
- * <p>Arguments: ZK_CONNECT ZK_ROOT STORE_DIR GROUP PHASE [restore]: a checkpoint by default
- * (phases freeze, capture, commit), a restore of the latest checkpoint with "restore" (phases
- * validate, stage, prepare, commit).
+ * <p>Arguments: ZK_CONNECT ZK_ROOT STORE_DIR GROUP BOUNDARY [restore]: a checkpoint by default
+ * (phases arm, freeze, capture, commit, thaw), a restore of the latest checkpoint with "restore"
+ * (phases validate, stage, prepare, commit, release). BOUNDARY is {@code start:<phase>},
+ * {@code end:<phase>}, or a bare phase name for its end.
  */
 public final class PausingCoordinator {
     public static void main(String[] args) throws Exception {
-        String phaseToStopAfter = args[4];
+        String boundary = args[4].contains(":") ? args[4] : "end:" + args[4];
         CuratorFramework zk = ZkClients.connect(args[0], LocalCluster.SESSION_TIMEOUT, Duration.ofSeconds(5));
         CoordinatorContext ctx = CoordinatorContext.create(zk, new ZkLayout(args[1]), new CheckpointStore(Path.of(args[2])),
                 Clock.systemUTC());
-        OperationListener stopDead = new OperationListener() {
-            @Override
-            public void phaseEnded(String phase, long micros) {
-                if (phase.equals(phaseToStopAfter)) {
-                    System.out.println("PAUSED " + phase);
-                    System.out.flush();
-                    try {
-                        new CountDownLatch(1).await();
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                }
-            }
-        };
+        OperationListener stopDead = new PhaseTrigger(boundary, () -> {
+            System.out.println("PAUSED " + args[4]);
+            System.out.flush();
+            new CountDownLatch(1).await();
+        });
         if (args.length > 5 && args[5].equals("restore")) {
             new RestoreOperation(ctx, RestoreOptions.defaults().withAllowRoot(true), stopDead).run(args[3]);
         } else {
