@@ -31,9 +31,11 @@ import io.lockstep.proto.ReleaseRequest;
 import io.lockstep.proto.StageReply;
 import io.lockstep.proto.StageRequest;
 import io.lockstep.proto.StagedProcess;
+import io.lockstep.proto.StatusRequest;
 import io.lockstep.proto.ValidateReply;
 import io.lockstep.proto.ValidateRequest;
 import io.lockstep.zk.Decision;
+import io.lockstep.zk.Decisions;
 import io.lockstep.zk.Phase;
 import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.api.transaction.CuratorOp;
@@ -138,6 +140,7 @@ public final class RestoreOperation {
                 Map<String, List<StagedProcess>> staged = stage();
                 GlobalLockOrder order = new GlobalLockOrder(heldLocks());
                 boolean fastPath = prepare(order);
+                confirmSessionsHeld();
                 decide();
                 release();
                 Map<String, Integer> locksByHost = new LinkedHashMap<>();
@@ -282,10 +285,32 @@ public final class RestoreOperation {
             }
         }
 
+        /**
+         * A prepared/<host> node outlives its agent by a session timeout, but the stubs (and their
+         * locks) die with the agent at once: right before the commit every agent must still answer
+         * and still hold this op's restore session, or the restore aborts instead of committing a
+         * host whose processes are gone. (An agent dying in the few milliseconds between this round
+         * and the commit is still missed; its release then fails and is logged.)
+         */
+        private void confirmSessionsHeld() throws Exception {
+            StatusRequest request = StatusRequest.newBuilder().setGroup(op.group()).build();
+            fanout.all("confirm", FailureReason.AGENT_UNAVAILABLE, (host, agent) -> {
+                boolean held = agent.status(request, options.rpcTimeout()).getGroupsList().stream()
+                        .anyMatch(group -> group.getCurrentOp().equals(op.opId()));
+                if (!held) {
+                    throw new OperationFailedException(FailureReason.AGENT_UNAVAILABLE, host, "host " + host
+                            + " no longer holds the stubs of " + op.opId() + " (its agent restarted)");
+                }
+                return held;
+            }, held -> "stubs held");
+        }
+
         /** Phase 2: one multi that checks every prepared/<host> and creates COMMIT. */
         private void decide() throws Exception {
             long start = System.nanoTime();
             List<CuratorOp> ops = new ArrayList<>();
+            // The owner node lives as long as this coordinator's session, and with it the group lock.
+            ops.add(ctx.zk().transactionOp().check().forPath(ctx.layout().owner(op.group(), op.opId())));
             for (String host : fanout.hosts()) {
                 ops.add(ctx.zk().transactionOp().check().forPath(
                         ctx.layout().phaseEntry(op.group(), op.opId(), Phase.PREPARED, host)));
@@ -295,8 +320,17 @@ public final class RestoreOperation {
             try {
                 ctx.zk().transaction().forOperations(ops);
             } catch (KeeperException e) {
+                // Only this coordinator writes COMMIT for its op: a COMMIT that stands is this multi,
+                // applied just before a connection loss made Curator send it again.
+                if (new Decisions(ctx.zk(), ctx.layout()).read(op.group(), op.opId()).map(Decision::isCommit).orElse(false)) {
+                    LOG.info("op {}: the commit transaction was applied before the connection was lost; its retry "
+                            + "found it done", op.opId());
+                    fanout.phaseEnded("commit", start);
+                    return;
+                }
                 throw new OperationFailedException(FailureReason.COMMIT_FAILED, null, "restore commit refused: a host "
-                        + "is no longer prepared (session expired) or the op was aborted: " + e.getMessage(), e);
+                        + "is no longer prepared (session expired), this coordinator's owner node is gone (its session "
+                        + "expired) or the op was aborted: " + e.getMessage(), e);
             }
             fanout.phaseEnded("commit", start);
         }
