@@ -299,7 +299,8 @@ public final class RestoreOperation {
                         .anyMatch(group -> group.getCurrentOp().equals(op.opId()));
                 if (!held) {
                     throw new OperationFailedException(FailureReason.AGENT_UNAVAILABLE, host, "host " + host
-                            + " no longer holds the stubs of " + op.opId() + " (its agent restarted)");
+                            + " no longer holds the stubs of " + op.opId()
+                            + " (its agent restarted, or ended the restore on its own)");
                 }
                 return held;
             }, held -> "stubs held");
