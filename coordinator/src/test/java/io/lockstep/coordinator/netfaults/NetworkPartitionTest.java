@@ -99,7 +99,7 @@ class NetworkPartitionTest {
         assertThat(next.split(" ")[2]).as("hosts of the next checkpoint").isEqualTo("h1,h2");
         assertThat(cluster.call("checkpoints", group)).isEqualTo(next.split(" ")[0]);
         assertThat(cluster.call("entries", group, op)).as("barrier entries left under " + op).isEmpty();
-        assertNothingFrozen(group);
+        cluster.assertInvariants(group);
     }
 
     @Test
@@ -144,8 +144,7 @@ class NetworkPartitionTest {
         assertThat(next).as("the next restore").startsWith("COMMIT ");
         await("each restored process holds its lock again").atMost(Duration.ofSeconds(30))
                 .until(() -> locksOn(inodes).size() == 2);
-        assertThat(cluster.stubPids()).isEmpty();
-        assertNothingFrozen(group);
+        cluster.assertInvariants(group);
     }
 
     /**
@@ -178,11 +177,6 @@ class NetworkPartitionTest {
         return cluster.agentLogText(host).lines()
                 .filter(l -> l.contains("group " + group + " op " + op + " ") && l.contains(": thawed ("))
                 .findFirst().orElse("");
-    }
-
-    private static void assertNothingFrozen(String group) {
-        await("no host's " + group + " is frozen").atMost(Duration.ofSeconds(40))
-                .until(() -> !cluster.frozen("h1", group) && !cluster.frozen("h2", group));
     }
 
     private static long inode(Path file) throws IOException {

@@ -101,7 +101,6 @@ class PausedAgentTest {
         assertThat(next.split(" ")[2]).isEqualTo("h1,h2");
         assertThat(cluster.call("checkpoints", group).split(" ")).containsExactlyInAnyOrder(newer.split(" ")[0],
                 next.split(" ")[0]);
-        assertThat(cluster.frozen("h1", group) || cluster.frozen("h2", group)).as("a group left frozen").isFalse();
-        assertThat(cluster.stubPids()).isEmpty();
+        cluster.assertInvariants(group);
     }
 }

@@ -273,8 +273,9 @@ public final class NetnsCluster implements AutoCloseable {
         Path log = stateDir(host).resolve("groups").resolve(group).resolve("logs").resolve(pid + ".log");
         await("pid " + pid + " on " + host + " prints READY").atMost(Duration.ofSeconds(60))
                 .until(() -> (Files.exists(log) && Files.readString(log).contains("READY")) || ProcessHandle.of(pid).isEmpty());
-        if (!Files.readString(log).contains("READY")) {
-            throw new AssertionError("pid " + pid + " on " + host + " exited before READY: " + Files.readString(log));
+        String output = Files.exists(log) ? Files.readString(log) : "";
+        if (!output.contains("READY")) {
+            throw new AssertionError("pid " + pid + " on " + host + " exited before READY: " + output);
         }
         return pid;
     }
@@ -295,6 +296,34 @@ public final class NetnsCluster implements AutoCloseable {
                         && c.contains(marker)).orElse(false))
                 .map(ProcessHandle::pid)
                 .toList();
+    }
+
+    /**
+     * The invariants of DESIGN.md that hold once operations have ended (as {@link Invariants} for a
+     * {@link LocalCluster}): no group of any host frozen, no stub left, and each listed group's
+     * catalog true (every entry's op decided COMMIT, its manifests matching their sha256).
+     */
+    public void assertInvariants(String... groups) {
+        await("no group of network lab " + lab.id() + " is frozen").atMost(Duration.ofSeconds(40))
+                .until(() -> frozenGroups().isEmpty());
+        await("no restore stub of network lab " + lab.id() + " runs").atMost(Duration.ofSeconds(20))
+                .until(() -> stubPids().isEmpty());
+        for (String group : groups) {
+            call("checkpoints", group);
+        }
+    }
+
+    private List<String> frozenGroups() throws IOException {
+        List<String> frozen = new ArrayList<>();
+        for (String host : hosts) {
+            CgroupLayout layout = cgroups(host);
+            for (String group : layout.existingGroups()) {
+                if (layout.forGroup(group).isFrozen()) {
+                    frozen.add(host + "/" + group);
+                }
+            }
+        }
+        return frozen;
     }
 
     /** Kills every process of the group on every host (the application crashed). */
