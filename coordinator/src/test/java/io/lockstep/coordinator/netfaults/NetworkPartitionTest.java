@@ -129,7 +129,8 @@ class NetworkPartitionTest {
         String op = Stream.of(cluster.call("ops", group).split(" ")).filter(o -> o.startsWith("restore-")).findFirst()
                 .orElseThrow();
         assertThat(cluster.call("decision", group, op)).as("decision of " + op).startsWith("ABORT");
-        assertThat(locksOn(List.of(inode(fileOnH1)))).as("h1's stub released its lock on the ABORT").isEmpty();
+        await("h1's stub releases its lock on the ABORT").atMost(Duration.ofSeconds(30))
+                .until(() -> locksOn(List.of(inode(fileOnH1))).isEmpty());
         // h2 cannot learn the decision while cut off; its stub waits (it took no lock: prepare never reached it).
         assertThat(locksOn(List.of(inode(fileOnH2)))).as("locks on h2's file").isEmpty();
 
@@ -138,7 +139,8 @@ class NetworkPartitionTest {
         await("no stub left once h2 learned the ABORT").atMost(Duration.ofSeconds(40))
                 .until(() -> cluster.stubPids().isEmpty());
         assertThat(locksOn(inodes)).as("locks left by the aborted restore").isEmpty();
-        assertThat(cluster.call("entries", group, op)).as("barrier entries left under " + op).isEmpty();
+        await("no barrier entry left under " + op).atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.call("entries", group, op).isEmpty());
 
         String next = cluster.awaitOutcome(cluster.startOperation("restore", group, "none"));
         assertThat(next).as("the next restore").startsWith("COMMIT ");
