@@ -240,33 +240,41 @@ public final class CheckpointParticipant {
         group.cgroup().freezer().thaw();
         long thawedAt = nowMicros();
         group.frozen(null);
+        OpContext op = state.op();
+        LOG.info("group {} op {} epoch {} host {}: thawed ({})", op.getGroup(), op.getOpId(), op.getEpoch(),
+                config.hostId(), reason);
         // The application runs again; what is left (stopping the guard, removing the barrier
         // entries) is off the thaw's path. The group's next freeze waits for it, so an old guard
         // can never fire into a new freeze.
-        group.cleanup(CompletableFuture.runAsync(() -> cleanUp(state, reason), timer));
+        group.cleanup(CompletableFuture.runAsync(() -> cleanUp(state), timer));
         return thawedAt;
     }
 
-    private void cleanUp(FrozenState state, String reason) {
-        boolean guardStillArmed;
-        try {
-            guardStillArmed = state.guard().cancel();
-        } catch (IOException e) {
-            LOG.error("op {} host {}: cannot stop the freeze guard: {}", state.op().getOpId(), config.hostId(), e.toString());
-            guardStillArmed = false;
-        }
+    private void cleanUp(FrozenState state) {
         OpContext op = state.op();
+        try {
+            if (!state.guard().cancel()) {
+                LOG.info("group {} op {} host {}: the freeze guard had already thawed it", op.getGroup(), op.getOpId(),
+                        config.hostId());
+            }
+        } catch (IOException e) {
+            LOG.error("op {} host {}: cannot stop the freeze guard: {}", op.getOpId(), config.hostId(), e.toString());
+        }
+        // In the background: with ZooKeeper out of reach (the usual reason for a thaw without the
+        // coordinator) a blocking delete would hold a watchdog thread through all its retries. The
+        // nodes are ephemeral; an expired session has removed them already.
         for (Phase phase : new Phase[] {Phase.CAPTURED, Phase.FROZEN}) {
             try {
-                zk.delete().forPath(layout.phaseEntry(op.getGroup(), op.getOpId(), phase, config.hostId()));
-            } catch (KeeperException.NoNodeException gone) {
-                // Never created, or removed with an expired session.
+                zk.delete().quietly().inBackground((client, event) -> {
+                    if (event.getResultCode() != KeeperException.Code.OK.intValue()) {
+                        LOG.warn("op {} host {}: cannot remove {} node: {}", op.getOpId(), config.hostId(), phase.node(),
+                                KeeperException.Code.get(event.getResultCode()));
+                    }
+                }).forPath(layout.phaseEntry(op.getGroup(), op.getOpId(), phase, config.hostId()));
             } catch (Exception e) {
                 LOG.warn("op {} host {}: cannot remove {} node: {}", op.getOpId(), config.hostId(), phase.node(), e.toString());
             }
         }
-        LOG.info("group {} op {} epoch {} host {}: thawed ({}){}", op.getGroup(), op.getOpId(), op.getEpoch(),
-                config.hostId(), reason, guardStillArmed ? "" : " — the freeze guard had already thawed it");
     }
 
     /**

@@ -51,7 +51,9 @@ public final class OpWatch implements AutoCloseable {
     private final ConnectionStateListener connectionListener = this::onConnectionState;
     private volatile ScheduledFuture<?> maxTimer;
     private volatile ScheduledFuture<?> sessionLossTimer;
-    private volatile long lastContactNanos = System.nanoTime();
+    /** Set when the connection is seen lost: the server cannot have heard from this session after that moment. */
+    private volatile boolean disconnected;
+    private volatile long disconnectedSinceNanos;
 
     /**
      * @param actOnSessionLoss report a verdict without decision once the session must have expired
@@ -74,33 +76,32 @@ public final class OpWatch implements AutoCloseable {
     /** Starts watching; {@code maxTime} counts from now. */
     public void start(Duration maxTime) {
         zk.getConnectionStateListenable().addListener(connectionListener);
+        if (!zk.getZookeeperClient().isConnected()) {
+            markDisconnected();
+        }
         maxTimer = timer.schedule(() -> abortAndReport("maximum time of " + maxTime.toMillis()
                 + " ms for " + op.getOpId() + " passed on host " + hostId), maxTime.toMillis(), TimeUnit.MILLISECONDS);
         timer.execute(this::check);
     }
 
     private void onNodeEvent(WatchedEvent event) {
-        if (!closed.get()) {
+        // ZooKeeper hands connection changes (type None) to every watcher as well; those are the
+        // connection listener's. Checking on a disconnect would only park the watchdog's threads in
+        // ZooKeeper retries, and with them the session-loss timer that must thaw the group.
+        if (!closed.get() && event.getType() != Watcher.Event.EventType.None) {
             timer.execute(this::check);
         }
     }
 
     /** Re-checks decision and owner after every wake-up, and re-arms the watches. */
     private void check() {
-        if (closed.get()) {
-            return;
-        }
-        if (!zk.getZookeeperClient().isConnected()) {
-            // A call now would block this watchdog thread (which also runs the session-loss thaw)
-            // for the client's whole retry budget; RECONNECTED checks again.
+        if (closed.get() || !zk.getZookeeperClient().isConnected()) {
+            // Disconnected: a call now would block this watchdog thread (which also runs the
+            // session-loss thaw) for the client's whole retry budget; RECONNECTED checks again.
             return;
         }
         try {
-            boolean decided = zk.checkExists().usingWatcher(nodeWatcher)
-                    .forPath(layout.decision(op.getGroup(), op.getOpId())) != null;
-            // Only an answer counts as contact: the session-loss thaw is timed from it.
-            lastContactNanos = System.nanoTime();
-            if (decided) {
+            if (zk.checkExists().usingWatcher(nodeWatcher).forPath(layout.decision(op.getGroup(), op.getOpId())) != null) {
                 Decision decision = decisions.read(op.getGroup(), op.getOpId()).orElseThrow();
                 fire(new Verdict(Optional.of(decision), "decision " + decision));
                 return;
@@ -134,25 +135,39 @@ public final class OpWatch implements AutoCloseable {
             return;
         }
         switch (state) {
-            case SUSPENDED -> LOG.warn("op {} host {}: ZooKeeper connection suspended while frozen", op.getOpId(), hostId);
+            case SUSPENDED -> {
+                markDisconnected();
+                LOG.warn("op {} host {}: ZooKeeper connection suspended while frozen", op.getOpId(), hostId);
+            }
             case LOST -> {
                 if (!actOnSessionLoss) {
                     return;
                 }
-                // The session must have expired by lastContact + sessionTimeout: act after that plus a margin.
+                // The server expires the session a session timeout after it last heard from it, which
+                // was before the connection was seen lost; act a margin after that (the server expires
+                // sessions at its next tick). Not counted from the last successful read (pings keep
+                // the session alive long after it), nor from LOST (Curator may post it earlier).
+                markDisconnected();
                 long margin = Math.max(1000, sessionTimeout.toMillis() / 5);
-                long sinceContact = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - lastContactNanos);
-                long delay = Math.max(0, sessionTimeout.toMillis() + margin - sinceContact);
+                long sinceLost = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - disconnectedSinceNanos);
+                long delay = Math.max(0, sessionTimeout.toMillis() + margin - sinceLost);
                 sessionLossTimer = timer.schedule(() -> fire(new Verdict(Optional.empty(),
                                 "ZooKeeper session of host " + hostId + " lost; session timeout passed")),
                         delay, TimeUnit.MILLISECONDS);
             }
             case RECONNECTED, CONNECTED -> {
-                lastContactNanos = System.nanoTime();
+                disconnected = false;
                 timer.execute(this::check);
             }
             default -> {
             }
+        }
+    }
+
+    private void markDisconnected() {
+        if (!disconnected) {
+            disconnectedSinceNanos = System.nanoTime();
+            disconnected = true;
         }
     }
 

@@ -2,6 +2,7 @@ package io.lockstep.coordinator.agents;
 
 import io.grpc.Deadline;
 import io.grpc.ManagedChannel;
+import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.lockstep.proto.AbortReply;
 import io.lockstep.proto.AbortRequest;
@@ -56,6 +57,12 @@ public final class AgentClient {
         try {
             return rpc.get();
         } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() == Status.Code.DEADLINE_EXCEEDED) {
+                // No answer in time: the connection may be stalled. A partition leaves TCP
+                // connections open but silent, and once it heals they resume only at their next
+                // retransmission, tens of seconds later; later calls go out on a new connection.
+                channel.enterIdle();
+            }
             throw new AgentCallException(hostId, name, e.getStatus());
         }
     }

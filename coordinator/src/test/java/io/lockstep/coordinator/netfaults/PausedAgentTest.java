@@ -1,0 +1,106 @@
+package io.lockstep.coordinator.netfaults;
+
+import io.lockstep.coordinator.testing.LocalCluster;
+import io.lockstep.coordinator.testing.NetnsCluster;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * An agent JVM stopped (SIGSTOP) after it was asked to freeze, for longer than its session
+ * timeout, while the coordinator aborts and a newer operation commits without it; then continued.
+ * The stale operation must get nothing from it: no freeze, no barrier entry, no acceptance of the
+ * old epoch. Its group ends thawed and it takes part in the next checkpoint.
+ */
+class PausedAgentTest {
+    private static NetnsCluster cluster;
+
+    @BeforeAll
+    static void startCluster() throws Exception {
+        cluster = NetnsCluster.start("h1", "h2");
+    }
+
+    /** A failed test must not leave h2 stopped for the next one. */
+    @AfterEach
+    void continueAgent() throws Exception {
+        cluster.signalAgent("h2", "CONT");
+        await("h2 registers again").atMost(Duration.ofSeconds(60)).until(() -> cluster.registered("h2"));
+    }
+
+    @AfterAll
+    static void stopCluster() throws Exception {
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    /**
+     * started:freeze — both hosts armed their freeze guards, the freeze requests are about to go
+     * out: h2 stops before it could freeze. done:freeze:h2 — h2 froze and answered: it stops
+     * frozen, with the capture request about to come.
+     */
+    @ParameterizedTest(name = "stopped at {0}")
+    @ValueSource(strings = {"started:freeze", "done:freeze:h2"})
+    void anAgentPausedPastItsSessionDoesNotActOnItsStaleOperation(String stopAt) throws Exception {
+        boolean stoppedFrozen = stopAt.startsWith("done:");
+        String group = stoppedFrozen ? "stopped-frozen" : "stopped-armed";
+        for (String host : List.of("h1", "h2")) {
+            Path counter = cluster.dir().resolve("counter-" + host + "-" + group);
+            cluster.runReady(host, group, LocalCluster.worker("ready", "tick", counter.toString()));
+        }
+        String stale = cluster.startOperation("checkpoint", group, stopAt);
+        cluster.awaitPaused(stopAt);
+        cluster.signalAgent("h2", "STOP");
+        cluster.resume();
+
+        await("h2's session expires while it is stopped").atMost(Duration.ofSeconds(60))
+                .until(() -> !cluster.registered("h2"));
+        // Only its guard could thaw it now, at the maximum frozen time (20 s after arming).
+        assertThat(cluster.frozen("h2", group)).as("h2's group while h2 is stopped").isEqualTo(stoppedFrozen);
+        assertThat(cluster.awaitOutcome(stale)).as("the checkpoint with a stopped host").startsWith("FAILED ");
+        String staleOp = cluster.call("ops", group);
+        long staleEpoch = Long.parseLong(staleOp.substring(staleOp.lastIndexOf('-') + 1));
+        assertThat(cluster.call("decision", group, staleOp)).startsWith("ABORT");
+        assertThat(cluster.frozen("h1", group)).as("h1 thawed on the ABORT").isFalse();
+
+        String newer = cluster.checkpointCommits(group);
+        assertThat(newer.split(" ")[2]).as("the newer checkpoint goes on without the expired host").isEqualTo("h1");
+
+        cluster.signalAgent("h2", "CONT");
+        await("h2 ends its part in the stale op").atMost(Duration.ofSeconds(60))
+                .until(() -> cluster.agentLogText("h2").lines()
+                        .anyMatch(l -> l.contains("group " + group + " op " + staleOp + " ") && l.contains(": thawed (")));
+        List<String> staleLines = cluster.agentLogText("h2").lines()
+                .filter(l -> l.contains("group " + group + " op " + staleOp + " ")).toList();
+        assertThat(staleLines).as("h2's log of the stale op").noneMatch(l -> l.contains(": captured "));
+        if (!stoppedFrozen) {
+            assertThat(staleLines).as("h2's log of the stale op").noneMatch(l -> l.contains(": frozen "));
+        }
+        assertThat(cluster.frozen("h2", group)).as("h2's group once h2 ended the stale op").isFalse();
+        await("no barrier entry under the stale op").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.call("entries", group, staleOp).isEmpty());
+        // A late request of the stale coordinator: fenced by the newer epoch in ZooKeeper.
+        NetnsCluster.Reply late = cluster.request("freeze", "h2", group, staleOp, Long.toString(staleEpoch));
+        assertThat(late.ok()).isFalse();
+        assertThat(late.payload()).contains("stale epoch " + staleEpoch).contains("h2");
+        assertThat(cluster.frozen("h2", group)).isFalse();
+
+        await("h2 registers again").atMost(Duration.ofSeconds(60)).until(() -> cluster.registered("h2"));
+        await("h2 is a member of " + group + " again").atMost(Duration.ofSeconds(60))
+                .until(() -> cluster.call("member", group, "h2").equals("yes"));
+        String next = cluster.checkpointCommits(group);
+        assertThat(next.split(" ")[2]).isEqualTo("h1,h2");
+        assertThat(cluster.call("checkpoints", group).split(" ")).containsExactlyInAnyOrder(newer.split(" ")[0],
+                next.split(" ")[0]);
+        cluster.assertInvariants(group);
+    }
+}
