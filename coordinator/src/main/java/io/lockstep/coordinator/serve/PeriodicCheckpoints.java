@@ -15,9 +15,11 @@ import org.slf4j.LoggerFactory;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 
 /**
- * {@code coordinator serve}: a checkpoint of one group every interval, then retention. Several
+ * {@code coordinator serve}: a checkpoint of one group every interval, then retention (each
+ * checkpoint reports to a fresh listener, e.g. the metrics'). Several
  * instances may run for the same group; a Curator leader latch elects the one that acts, and the
  * others only wait (the group lock fences any overlap during a leadership change). A tick that
  * finds an operation running is skipped, not queued.
@@ -33,16 +35,18 @@ public final class PeriodicCheckpoints implements AutoCloseable {
     private final Duration interval;
     private final int keep;
     private final CheckpointOptions options;
+    private final Supplier<OperationListener> listeners;
     private final LeaderLatch latch;
     private final AtomicBoolean stopped = new AtomicBoolean();
 
     public PeriodicCheckpoints(CoordinatorContext ctx, String group, Duration interval, int keep,
-                               CheckpointOptions options) {
+                               CheckpointOptions options, Supplier<OperationListener> listeners) {
         this.ctx = ctx;
         this.group = group;
         this.interval = interval;
         this.keep = keep;
         this.options = options;
+        this.listeners = listeners;
         this.latch = new LeaderLatch(ctx.zk(), ctx.layout().group(group) + "/serve-leader", ctx.coordinatorId());
     }
 
@@ -89,7 +93,7 @@ public final class PeriodicCheckpoints implements AutoCloseable {
             return TickOutcome.SKIPPED_NOT_LEADER;
         }
         try {
-            CheckpointResult result = new CheckpointOperation(ctx, options, OperationListener.SILENT).run(group);
+            CheckpointResult result = new CheckpointOperation(ctx, options, listeners.get()).run(group);
             LOG.info("serve {}: checkpoint {} committed ({} hosts, frozen {} µs)", group, result.checkpointId(),
                     result.hosts().size(), result.frozenWindowMicros());
             Catalog.Retention removed = new Catalog(ctx).retain(group, keep);
