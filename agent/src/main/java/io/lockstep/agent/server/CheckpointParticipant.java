@@ -108,6 +108,8 @@ public final class CheckpointParticipant {
         FrozenState armed = new FrozenState(op, guard, watch, null, 0);
         group.frozen(armed);
         watch.start(maxFrozen);
+        LOG.info("group {} op {} epoch {} host {}: armed the freeze guard (it thaws the group after {} ms)", op.getGroup(),
+                op.getOpId(), op.getEpoch(), config.hostId(), maxFrozen.toMillis());
         return armed;
     }
 
