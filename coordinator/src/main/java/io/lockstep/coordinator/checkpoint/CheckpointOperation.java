@@ -153,12 +153,14 @@ public final class CheckpointOperation {
             FreezeRequest arm = request.toBuilder().setArmOnly(true).build();
             fanout.all("arm", FailureReason.FREEZE_FAILED, (host, agent) -> agent.freeze(arm, until(freezeDeadline)),
                     reply -> "freeze guard armed");
+            fanout.phaseEnded("arm", start);
+            long frozenStart = System.nanoTime();
             Map<String, FreezeReply> replies = fanout.all("freeze", FailureReason.FREEZE_FAILED,
                     (host, agent) -> agent.freeze(request, until(freezeDeadline)),
                     reply -> reply.getTasks() + " tasks frozen in " + reply.getFreezeMicros() + " µs ("
                             + reply.getFreezer() + (reply.getDegraded() ? ", degraded" : "") + ")");
             awaitBarrier(Phase.FROZEN, freezeDeadline);
-            fanout.phaseEnded("freeze", start);
+            fanout.phaseEnded("freeze", frozenStart);
             return replies;
         }
 
