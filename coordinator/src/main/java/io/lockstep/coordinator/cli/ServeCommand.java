@@ -54,16 +54,10 @@ final class ServeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         ZkLayout.checkName("group", group);
         if (keep < 1) {
-            spec.commandLine().getErr().println("coordinator serve: --keep must be at least 1");
-            return ExitCode.USAGE.code();
+            throw new IllegalArgumentException("--keep must be at least 1");
         }
         if (metricsListen != null) {
-            try {
-                MetricsEndpoint.parse(metricsListen);
-            } catch (IllegalArgumentException e) {
-                spec.commandLine().getErr().println("coordinator serve: " + e.getMessage());
-                return ExitCode.USAGE.code();
-            }
+            MetricsEndpoint.parse(metricsListen);
         }
         PrintWriter out = spec.commandLine().getOut();
         CoordinatorMetrics metrics = new CoordinatorMetrics();
