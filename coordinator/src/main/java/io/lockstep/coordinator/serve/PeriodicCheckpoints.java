@@ -30,6 +30,8 @@ public final class PeriodicCheckpoints implements AutoCloseable {
     /** What one tick did. */
     public enum TickOutcome { COMMITTED, SKIPPED_NOT_LEADER, SKIPPED_BUSY, FAILED }
 
+    private static final Duration FIRST_TICK_ELECTION_WAIT = Duration.ofSeconds(10);
+
     private final CoordinatorContext ctx;
     private final String group;
     private final Duration interval;
@@ -61,6 +63,8 @@ public final class PeriodicCheckpoints implements AutoCloseable {
     /** Runs ticks every interval until stopped or {@code maxTicks} ticks ran (0: no limit). */
     public void run(int maxTicks, TickListener listener) throws InterruptedException {
         int ticks = 0;
+        // The election takes a moment: without it a lone instance would skip its first tick.
+        latch.await(Math.min(interval.toNanos(), FIRST_TICK_ELECTION_WAIT.toNanos()), TimeUnit.NANOSECONDS);
         long next = System.nanoTime();
         while (!stopped.get() && (maxTicks == 0 || ticks < maxTicks)) {
             long wait = next - System.nanoTime();

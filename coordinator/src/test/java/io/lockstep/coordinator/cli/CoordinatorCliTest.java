@@ -130,8 +130,7 @@ class CoordinatorCliTest {
 
     /**
      * {@code serve --metrics-listen}: while it runs, its endpoint counts the checkpoints it took. The
-     * command's stdout stops at the first committed tick (the first ones may find it not yet
-     * leader) until the endpoint has been scraped.
+     * command's stdout stops at the first committed tick until the endpoint has been scraped.
      */
     @Test
     void serveExposesItsCheckpointsOnTheMetricsEndpoint() throws Exception {
@@ -167,7 +166,7 @@ class CoordinatorCliTest {
             StringWriter err = new StringWriter();
             serve.setErr(new PrintWriter(err, true));
             CompletableFuture<Integer> exit = CompletableFuture.supplyAsync(() -> serve.execute("serve", "--group", "web",
-                    "--interval", "100ms", "--ticks", "20", "--metrics-listen", "127.0.0.1:0", "--zk", root.connectString(),
+                    "--interval", "2s", "--ticks", "2", "--metrics-listen", "127.0.0.1:0", "--zk", root.connectString(),
                     "--zk-root", root.layout().root(), "--store", storeDir.toString()));
             try {
                 assertThat(ticked.await(120, TimeUnit.SECONDS)).as("serve ticked: %s %s", out, err).isTrue();
