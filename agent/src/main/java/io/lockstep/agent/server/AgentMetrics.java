@@ -1,6 +1,7 @@
 package io.lockstep.agent.server;
 
 import io.lockstep.agent.capture.CaptureStats;
+import io.lockstep.metrics.DurationBuckets;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Timer;
@@ -8,7 +9,6 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import org.apache.curator.framework.CuratorFramework;
 
-import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -16,12 +16,6 @@ import java.util.concurrent.TimeUnit;
  * reports what it captured and how long the group stayed frozen; health is read when scraped.
  */
 public final class AgentMetrics {
-    /** Histogram buckets of phase durations and the frozen window: milliseconds to a minute. */
-    static final Duration[] BUCKETS = {Duration.ofMillis(5), Duration.ofMillis(10), Duration.ofMillis(25),
-            Duration.ofMillis(50), Duration.ofMillis(100), Duration.ofMillis(250), Duration.ofMillis(500),
-            Duration.ofSeconds(1), Duration.ofMillis(2500), Duration.ofSeconds(5), Duration.ofSeconds(10),
-            Duration.ofSeconds(30), Duration.ofSeconds(60)};
-
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final Timer frozenWindow;
     private final DistributionSummary locks;
@@ -31,7 +25,7 @@ public final class AgentMetrics {
         registry.config().commonTags("host", hostId);
         frozenWindow = Timer.builder("lockstep.agent.frozen.window")
                 .description("How long this host's part of a group stayed frozen, freeze request to thaw")
-                .serviceLevelObjectives(BUCKETS)
+                .serviceLevelObjectives(DurationBuckets.get())
                 .register(registry);
         locks = DistributionSummary.builder("lockstep.agent.captured.locks")
                 .description("Locks (held and waited for) in each manifest this host captured").register(registry);
@@ -60,7 +54,7 @@ public final class AgentMetrics {
         Timer.builder("lockstep.agent.phase")
                 .description("Duration of this host's part of each phase")
                 .tags("phase", phase, "outcome", ok ? "ok" : "failed")
-                .serviceLevelObjectives(BUCKETS)
+                .serviceLevelObjectives(DurationBuckets.get())
                 .register(registry)
                 .record(nanos, TimeUnit.NANOSECONDS);
     }

@@ -7,13 +7,13 @@ import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreResult;
+import io.lockstep.metrics.DurationBuckets;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 
-import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -27,11 +27,6 @@ public final class CoordinatorMetrics {
     private static final String RESTORE = RestoreOperation.KIND;
     /** The reason label of a failure that is not one of {@link FailureReason}'s (a bug or an I/O error). */
     static final String INTERNAL = "INTERNAL";
-
-    private static final Duration[] BUCKETS = {Duration.ofMillis(5), Duration.ofMillis(10), Duration.ofMillis(25),
-            Duration.ofMillis(50), Duration.ofMillis(100), Duration.ofMillis(250), Duration.ofMillis(500),
-            Duration.ofSeconds(1), Duration.ofMillis(2500), Duration.ofSeconds(5), Duration.ofSeconds(10),
-            Duration.ofSeconds(30), Duration.ofSeconds(60)};
 
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final Timer frozenWindow;
@@ -50,7 +45,7 @@ public final class CoordinatorMetrics {
         }
         frozenWindow = Timer.builder("lockstep.frozen.window")
                 .description("First freeze to last thaw of each committed checkpoint, over all hosts")
-                .serviceLevelObjectives(BUCKETS)
+                .serviceLevelObjectives(DurationBuckets.get())
                 .register(registry);
         checkpointLocks = DistributionSummary.builder("lockstep.checkpoint.locks")
                 .description("Locks (held and waited for) in each committed checkpoint").register(registry);
@@ -89,7 +84,7 @@ public final class CoordinatorMetrics {
             Timer.builder("lockstep.phase")
                     .description("Duration of each phase over all hosts, by operation kind")
                     .tags("kind", kind, "phase", phase)
-                    .serviceLevelObjectives(BUCKETS)
+                    .serviceLevelObjectives(DurationBuckets.get())
                     .register(registry)
                     .record(micros, TimeUnit.MICROSECONDS);
         }
