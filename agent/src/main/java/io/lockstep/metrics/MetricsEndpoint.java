@@ -85,6 +85,11 @@ public final class MetricsEndpoint implements AutoCloseable {
         return server.getAddress().getPort();
     }
 
+    /** Where to scrape, as bound (a wildcard address stays one). */
+    public String url() {
+        return "http://" + server.getAddress().getHostString() + ":" + port() + PATH;
+    }
+
     @Override
     public void close() {
         server.stop(0);

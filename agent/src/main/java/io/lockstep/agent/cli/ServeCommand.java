@@ -146,7 +146,7 @@ final class ServeCommand implements Callable<Integer> {
             java.nio.file.Files.writeString(portFile, Integer.toString(server.port()));
         }
         spec.commandLine().getOut().println("agent " + hostId + " serving on " + server.endpoint()
-                + (metrics == null ? "" : ", metrics on port " + metrics.port() + MetricsEndpoint.PATH));
+                + (metrics == null ? "" : ", metrics at " + metrics.url()));
         spec.commandLine().getOut().flush();
         server.awaitTermination();
         stopped.await();

@@ -66,7 +66,7 @@ final class ServeCommand implements Callable<Integer> {
              PeriodicCheckpoints serve = new PeriodicCheckpoints(session.context(), group, interval, keep,
                      CheckpointOptions.defaults().withTimeout(timeout), metrics::listener)) {
             if (endpoint != null) {
-                out.println("metrics on port " + endpoint.port() + MetricsEndpoint.PATH);
+                out.println("metrics at " + endpoint.url());
             }
             serve.start();
             Thread stopper = new Thread(serve::stop, "lockstep-serve-stop");

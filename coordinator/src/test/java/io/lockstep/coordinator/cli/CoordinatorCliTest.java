@@ -170,7 +170,7 @@ class CoordinatorCliTest {
                     "--zk-root", root.layout().root(), "--store", storeDir.toString()));
             try {
                 assertThat(ticked.await(120, TimeUnit.SECONDS)).as("serve ticked: %s %s", out, err).isTrue();
-                Matcher port = Pattern.compile("metrics on port (\\d+)/metrics").matcher(out);
+                Matcher port = Pattern.compile("metrics at http://127\\.0\\.0\\.1:(\\d+)/metrics").matcher(out);
                 assertThat(port.find()).as(out.toString()).isTrue();
                 PrometheusText metrics = PrometheusText.scrape(Integer.parseInt(port.group(1)));
                 assertThat(metrics.value("lockstep_operations_total", "kind", "checkpoint", "outcome", "committed")).isEqualTo(1);

@@ -26,6 +26,8 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -120,6 +122,37 @@ class ObservabilityTest {
         } finally {
             agentEndpoints.values().forEach(MetricsEndpoint::close);
         }
+        Invariants.assertAll(cluster);
+    }
+
+    /** `agent serve --metrics-listen` in its own JVM: the endpoint it prints is scraped after a checkpoint of its group. */
+    @Test
+    void agentServeWithMetricsListenServesTheAgentsMetrics() throws Exception {
+        cluster.startAgentProcess("h3", List.of("--metrics-listen", "127.0.0.1:0"));
+        Pattern address = Pattern.compile("metrics at http://127\\.0\\.0\\.1:(\\d+)/metrics");
+        await("agent h3 prints its metrics address").atMost(Duration.ofSeconds(60))
+                .until(() -> address.matcher(cluster.agentProcessLog("h3")).find());
+        Matcher printed = address.matcher(cluster.agentProcessLog("h3"));
+        assertThat(printed.find()).isTrue();
+        int port = Integer.parseInt(printed.group(1));
+        Path file = cluster.dir().resolve("solo-data");
+        int pid = cluster.run("h3", "solo", LocalCluster.worker("fd", "500", file.toString(), "lock", "posix", "write",
+                "500", "0", "10", "ready", "sleep"));
+        cluster.awaitReady("h3", "solo", pid);
+
+        CheckpointResult result = new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
+                OperationListener.SILENT).run("solo");
+
+        PrometheusText scrape = PrometheusText.scrape(port);
+        for (String phase : List.of("arm", "freeze", "capture", "thaw")) {
+            assertThat(scrape.value("lockstep_agent_phase_seconds_count", "phase", phase, "outcome", "ok", "host", "h3"))
+                    .as(phase).isEqualTo(1);
+        }
+        assertThat(scrape.value("lockstep_agent_captured_locks_sum", "host", "h3")).isEqualTo(result.locks()).isEqualTo(1);
+        assertThat(scrape.value("lockstep_agent_frozen_window_seconds_count", "host", "h3")).isEqualTo(1);
+        assertThat(scrape.value("lockstep_agent_zookeeper_connected", "host", "h3")).isEqualTo(1);
+        assertThat(scrape.value("lockstep_agent_groups_managed", "host", "h3")).isEqualTo(1);
+        assertThat(scrape.value("lockstep_agent_groups_frozen", "host", "h3")).isZero();
         Invariants.assertAll(cluster);
     }
 
