@@ -4,6 +4,7 @@
 #
 # - docker-compose (Debian's 1.29): DockerComposeTest validates docker-compose.yml with
 #   `docker-compose config`, which needs no Docker engine.
+# - tmux: LiveProgressTerminalTest runs the coordinator under a real pseudo-terminal.
 set -euo pipefail
 
 updated=no
@@ -29,3 +30,4 @@ apt_install docker-compose
 # iproute2 for the network-namespace tests' tools.
 apt_install util-linux
 apt_install iproute2
+apt_install tmux

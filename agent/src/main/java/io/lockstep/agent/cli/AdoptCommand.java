@@ -13,8 +13,8 @@ import picocli.CommandLine.Model.CommandSpec;
 import java.util.concurrent.Callable;
 
 @Command(name = "adopt", mixinStandardHelpOptions = true,
-        description = {"Move a running process and its descendants into a group; its command line, cwd and",
-            "environment (from /proc) become its restart spec."})
+        description = "Move a running process and its descendants into a group; its command line, cwd and "
+                + "environment (from /proc) become its restart spec.")
 final class AdoptCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;

@@ -3,14 +3,13 @@ package io.lockstep.agent.cli;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
+import java.util.LinkedHashMap;
+import java.util.Map;
+
 /** {@code agent}: the Lockstep daemon and its local tools. Only {@link #main} exits the JVM. */
 @Command(name = "agent", mixinStandardHelpOptions = true, versionProvider = AgentMain.Version.class,
-        description = {
-            "Lockstep agent: runs on every host as root, owns the host's part of each process group (one cgroup per",
-            "group), freezes, captures and restores it when a coordinator asks.",
-            "",
-            "Exit codes: 0 ok, 1 internal error, 2 bad arguments, 3 operation failed, 5 ZooKeeper unreachable,",
-            "10 agent unreachable."},
+        description = "Lockstep agent: runs on every host as root, owns the host's part of each process group (one "
+                + "cgroup per group), freezes, captures and restores it when a coordinator asks.",
         subcommands = {ServeCommand.class, RunCommand.class, AdoptCommand.class, CaptureCommand.class,
             PrintCommand.class, StatusCommand.class, CommandLine.HelpCommand.class})
 public final class AgentMain {
@@ -21,13 +20,33 @@ public final class AgentMain {
     static final int ZK_UNREACHABLE = 5;
     static final int AGENT_UNREACHABLE = 10;
 
+    /** Every command's help ends with these. */
+    private static final Map<String, String> EXIT_CODES = exitCodes();
+
     public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new AgentMain());
         cli.setExecutionExceptionHandler((error, command, parsed) -> {
             command.getErr().println("agent: " + error.getMessage());
             return INTERNAL_ERROR;
         });
+        listExitCodes(cli);
         return cli;
+    }
+
+    private static void listExitCodes(CommandLine command) {
+        command.getCommandSpec().usageMessage().exitCodeListHeading("%nExit codes:%n").exitCodeList(EXIT_CODES);
+        command.getSubcommands().values().forEach(AgentMain::listExitCodes);
+    }
+
+    private static Map<String, String> exitCodes() {
+        Map<String, String> codes = new LinkedHashMap<>();
+        codes.put(Integer.toString(OK), "ok");
+        codes.put(Integer.toString(INTERNAL_ERROR), "internal error");
+        codes.put(Integer.toString(BAD_ARGUMENTS), "bad arguments");
+        codes.put(Integer.toString(FAILED), "operation failed (e.g. unknown group, damaged manifest)");
+        codes.put(Integer.toString(ZK_UNREACHABLE), "ZooKeeper unreachable");
+        codes.put(Integer.toString(AGENT_UNREACHABLE), "agent unreachable");
+        return codes;
     }
 
     public static void main(String[] args) {

@@ -26,9 +26,9 @@ import java.util.Set;
 import java.util.concurrent.Callable;
 
 @Command(name = "capture", mixinStandardHelpOptions = true,
-        description = {"Freeze one group on this host, capture its processes, files and locks into a manifest file,",
-            "and thaw it again. Local only: no ZooKeeper, no coordinator. For operators and tests; print the",
-            "result with 'agent print FILE'."})
+        description = {"Freeze one group on this host, capture its processes, files and locks into a manifest file, "
+                + "and thaw it again.",
+            "Local only: no ZooKeeper, no coordinator. For operators and tests; print the result with 'agent print FILE'."})
 final class CaptureCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;

@@ -15,8 +15,8 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 @Command(name = "run", mixinStandardHelpOptions = true,
-        description = {"Start a command inside a group's cgroup on this host, through the local agent, and record how",
-            "to start it again (argv, cwd, environment, uid/gid) for restore. Prints the new pid.",
+        description = {"Start a command inside a group's cgroup on this host, through the local agent, and record how "
+                + "to start it again (argv, cwd, environment, uid/gid) for restore. Prints the new pid.",
             "Example: agent run --group demo -- /usr/bin/myworker --config /srv/app.conf"})
 final class RunCommand implements Callable<Integer> {
     @Spec

@@ -3,6 +3,7 @@ package io.lockstep.agent.cli;
 import io.lockstep.agent.cgroup.Backend;
 import io.lockstep.agent.server.AgentConfig;
 import io.lockstep.agent.server.AgentServer;
+import io.lockstep.metrics.MetricsEndpoint;
 import io.lockstep.tls.TlsOptions;
 import io.lockstep.tls.TransportSecurityException;
 import io.lockstep.zk.ZkAuth;
@@ -78,6 +79,10 @@ final class ServeCommand implements Callable<Integer> {
     @Mixin
     ZkAuthOption zkAuth;
 
+    @Option(names = "--metrics-listen", paramLabel = "HOST:PORT",
+            description = "Serve Prometheus metrics at http://HOST:PORT/metrics (default: off).")
+    String metricsListen;
+
     @Option(names = "--port-file", description = "Write the bound port here once serving (for scripts using port 0).")
     Path portFile;
 
@@ -93,6 +98,9 @@ final class ServeCommand implements Callable<Integer> {
         Path state = stateDir != null ? stateDir : Path.of("/var/lib/lockstep", "agent-" + ZkLayout.checkName("host", hostId));
         AgentConfig config;
         try {
+            if (metricsListen != null) {
+                MetricsEndpoint.parse(metricsListen);
+            }
             config = new AgentConfig(hostId, listen, connect, zkRoot, cgroupRoot, Optional.ofNullable(backend),
                     state, sessionTimeout, allowRoot).withNetworkFsTypes(networkFsTypes).withTls(tls.config(), insecurePlaintext).withZkAuth(zkAuth.resolve());
         } catch (IllegalArgumentException e) {
@@ -113,9 +121,20 @@ final class ServeCommand implements Callable<Integer> {
                     + ": pass the Lockstep credentials with --zk-auth or $" + ZkAuth.ENV);
             return AgentMain.BAD_ARGUMENTS;
         }
+        MetricsEndpoint metrics;
+        try {
+            metrics = metricsListen == null ? null : MetricsEndpoint.start(metricsListen, server.metrics().registry());
+        } catch (java.io.IOException e) {
+            server.close();
+            spec.commandLine().getErr().println("agent: " + e.getMessage());
+            return AgentMain.BAD_ARGUMENTS;
+        }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
+                if (metrics != null) {
+                    metrics.close();
+                }
                 server.close();
             } catch (Exception e) {
                 System.err.println("agent: shutdown: " + e);
@@ -126,7 +145,8 @@ final class ServeCommand implements Callable<Integer> {
         if (portFile != null) {
             java.nio.file.Files.writeString(portFile, Integer.toString(server.port()));
         }
-        spec.commandLine().getOut().println("agent " + hostId + " serving on " + server.endpoint());
+        spec.commandLine().getOut().println("agent " + hostId + " serving on " + server.endpoint()
+                + (metrics == null ? "" : ", metrics at " + metrics.url()));
         spec.commandLine().getOut().flush();
         server.awaitTermination();
         stopped.await();

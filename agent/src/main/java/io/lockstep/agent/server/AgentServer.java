@@ -38,6 +38,8 @@ public final class AgentServer implements AutoCloseable {
     private RestoreParticipant restore;
     private ScheduledExecutorService timer;
     private GroupRegistry groups;
+    private AgentMetrics metrics;
+    private AgentReadiness readiness;
 
     public AgentServer(AgentConfig config) {
         this.config = config;
@@ -79,7 +81,9 @@ public final class AgentServer implements AutoCloseable {
         groups = new GroupRegistry(cgroups, config.stateDir());
         EpochFence fence = new EpochFence();
         OpAdmission admission = new OpAdmission(zk, layout, fence, config.hostId());
-        checkpoint = new CheckpointParticipant(config, zk, layout, admission, groups, timer);
+        metrics = new AgentMetrics(config.hostId());
+        metrics.watch(zk, groups);
+        checkpoint = new CheckpointParticipant(config, zk, layout, admission, groups, timer, metrics);
         List<String> capabilities = new ArrayList<>();
         capabilities.add("freezer=" + cgroups.backend());
         if (cgroups.degraded()) {
@@ -89,6 +93,8 @@ public final class AgentServer implements AutoCloseable {
         capabilities.add("engine=exec");
 
         HealthStatusManager health = new HealthStatusManager();
+        readiness = new AgentReadiness(health);
+        zk.getConnectionStateListenable().addListener(readiness);
         InetSocketAddress bind = parseListen(config.listen());
         registration = new AgentRegistration(zk, layout, config.hostId());
         restore = new RestoreParticipant(config, zk, layout, admission, groups, registration, timer);
@@ -99,7 +105,7 @@ public final class AgentServer implements AutoCloseable {
         new Reconciler(zk, layout, config.hostId()).reconcile(groups, registration, fence);
         server = NettyServerBuilder.forAddress(bind, credentials)
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
-                .addService(new AgentService(config.hostId(), checkpoint, restore, processes, status))
+                .addService(new AgentService(config.hostId(), checkpoint, restore, processes, status, metrics))
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance())
                 .build()
@@ -114,7 +120,7 @@ public final class AgentServer implements AutoCloseable {
                 .setStartedUnixMs(System.currentTimeMillis())
                 .build();
         registration.start(record, ZkClients.DEFAULT_CONNECT_TIMEOUT);
-        health.setStatus("", io.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING);
+        readiness.registered();
         LOG.info("agent {} serving on {} (freezer {}, ZooKeeper {}{}, {})", config.hostId(), record.getEndpoint(),
                 cgroups.backend(), config.zkConnect(), config.zkRoot(), config.tls().isPresent() ? "mutual TLS" : "plaintext");
         return this;
@@ -130,6 +136,11 @@ public final class AgentServer implements AutoCloseable {
 
     public GroupRegistry groups() {
         return groups;
+    }
+
+    /** The agent's metrics, for {@code agent serve --metrics-listen} and tests. */
+    public AgentMetrics metrics() {
+        return metrics;
     }
 
     public AgentConfig config() {
@@ -164,6 +175,9 @@ public final class AgentServer implements AutoCloseable {
 
     @Override
     public void close() throws Exception {
+        if (readiness != null) {
+            readiness.shutdown();
+        }
         if (server != null) {
             server.shutdown();
             server.awaitTermination(5, TimeUnit.SECONDS);

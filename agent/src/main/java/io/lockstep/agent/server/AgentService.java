@@ -37,14 +37,16 @@ final class AgentService extends AgentGrpc.AgentImplBase {
     private final RestoreParticipant restore;
     private final GroupProcesses processes;
     private final AgentStatus status;
+    private final AgentMetrics metrics;
 
     AgentService(String hostId, CheckpointParticipant checkpoint, RestoreParticipant restore, GroupProcesses processes,
-                 AgentStatus status) {
+                 AgentStatus status, AgentMetrics metrics) {
         this.hostId = hostId;
         this.checkpoint = checkpoint;
         this.restore = restore;
         this.processes = processes;
         this.status = status;
+        this.metrics = metrics;
     }
 
     @FunctionalInterface
@@ -64,20 +66,39 @@ final class AgentService extends AgentGrpc.AgentImplBase {
         observer.onCompleted();
     }
 
+    /** A phase call of an operation: as {@link #unary}, timed per phase and outcome before the reply goes out. */
+    private <T> void phase(String phase, String name, StreamObserver<T> observer, Call<T> call) {
+        long start = System.nanoTime();
+        T reply;
+        try {
+            reply = call.run();
+        } catch (Exception | Error e) {
+            metrics.phase(phase, System.nanoTime() - start, false);
+            observer.onError(GrpcErrors.toStatus(hostId, name, e));
+            return;
+        }
+        metrics.phase(phase, System.nanoTime() - start, true);
+        observer.onNext(reply);
+        observer.onCompleted();
+    }
+
     @Override
     public void freeze(FreezeRequest request, StreamObserver<FreezeReply> observer) {
-        unary("Freeze", observer, () -> checkpoint.freeze(request));
+        phase(request.getArmOnly() ? "arm" : "freeze", "Freeze", observer, () -> checkpoint.freeze(request));
     }
 
     @Override
     public void capture(CaptureRequest request, StreamObserver<ManifestChunk> observer) {
         CheckpointParticipant.Captured captured;
+        long start = System.nanoTime();
         try {
             captured = checkpoint.capture(request);
         } catch (Exception | Error e) {
+            metrics.phase("capture", System.nanoTime() - start, false);
             observer.onError(GrpcErrors.toStatus(hostId, "Capture", e));
             return;
         }
+        metrics.phase("capture", System.nanoTime() - start, true);
         byte[] framed = captured.framed();
         for (int offset = 0; offset < framed.length || offset == 0; offset += CHUNK_BYTES) {
             int length = Math.min(CHUNK_BYTES, framed.length - offset);
@@ -101,12 +122,12 @@ final class AgentService extends AgentGrpc.AgentImplBase {
 
     @Override
     public void thaw(ThawRequest request, StreamObserver<ThawReply> observer) {
-        unary("Thaw", observer, () -> checkpoint.thaw(request));
+        phase("thaw", "Thaw", observer, () -> checkpoint.thaw(request));
     }
 
     @Override
     public void abort(AbortRequest request, StreamObserver<AbortReply> observer) {
-        unary("Abort", observer, () -> {
+        phase("abort", "Abort", observer, () -> {
             checkpoint.abort(request);
             restore.abort(request);
             return AbortReply.newBuilder().setHostId(hostId).build();
@@ -115,22 +136,22 @@ final class AgentService extends AgentGrpc.AgentImplBase {
 
     @Override
     public void validate(ValidateRequest request, StreamObserver<ValidateReply> observer) {
-        unary("Validate", observer, () -> restore.validate(request));
+        phase("validate", "Validate", observer, () -> restore.validate(request));
     }
 
     @Override
     public void stage(StageRequest request, StreamObserver<StageReply> observer) {
-        unary("Stage", observer, () -> restore.stage(request));
+        phase("stage", "Stage", observer, () -> restore.stage(request));
     }
 
     @Override
     public void prepare(PrepareRequest request, StreamObserver<PrepareReply> observer) {
-        unary("Prepare", observer, () -> restore.prepare(request));
+        phase("prepare", "Prepare", observer, () -> restore.prepare(request));
     }
 
     @Override
     public void release(ReleaseRequest request, StreamObserver<ReleaseReply> observer) {
-        unary("Release", observer, () -> restore.release(request));
+        phase("release", "Release", observer, () -> restore.release(request));
     }
 
     @Override

@@ -50,9 +50,10 @@ public final class CheckpointParticipant {
     private final GroupRegistry groups;
     private final ScheduledExecutorService timer;
     private final GroupCapturer capturer;
+    private final AgentMetrics metrics;
 
     public CheckpointParticipant(AgentConfig config, CuratorFramework zk, ZkLayout layout, OpAdmission admission,
-                                 GroupRegistry groups, ScheduledExecutorService timer) {
+                                 GroupRegistry groups, ScheduledExecutorService timer, AgentMetrics metrics) {
         this.config = config;
         this.zk = zk;
         this.layout = layout;
@@ -60,6 +61,7 @@ public final class CheckpointParticipant {
         this.groups = groups;
         this.timer = timer;
         this.capturer = new GroupCapturer(java.time.Clock.systemUTC(), config.networkFsTypes());
+        this.metrics = metrics;
     }
 
     /**
@@ -106,6 +108,8 @@ public final class CheckpointParticipant {
         FrozenState armed = new FrozenState(op, guard, watch, null, 0);
         group.frozen(armed);
         watch.start(maxFrozen);
+        LOG.info("group {} op {} epoch {} host {}: armed the freeze guard (it thaws the group after {} ms)", op.getGroup(),
+                op.getOpId(), op.getEpoch(), config.hostId(), maxFrozen.toMillis());
         return armed;
     }
 
@@ -170,6 +174,7 @@ public final class CheckpointParticipant {
         zk.create().withMode(CreateMode.EPHEMERAL).forPath(layout.phaseEntry(op.getGroup(), op.getOpId(),
                 Phase.CAPTURED, config.hostId()));
         CaptureStats stats = CaptureStats.of(manifest);
+        metrics.captured(stats);
         LOG.info("group {} op {} epoch {} host {}: captured {} processes, {} locks, {} files ({} bytes)", op.getGroup(),
                 op.getOpId(), op.getEpoch(), config.hostId(), stats.processes(), stats.locks(), stats.files(), framed.length);
         return new Captured(framed, ManifestCodec.sha256Hex(framed), stats);
@@ -243,6 +248,9 @@ public final class CheckpointParticipant {
         OpContext op = state.op();
         LOG.info("group {} op {} epoch {} host {}: thawed ({})", op.getGroup(), op.getOpId(), op.getEpoch(),
                 config.hostId(), reason);
+        if (state.frozen()) {
+            metrics.thawed(thawedAt - state.startedUnixMicros());
+        }
         // The application runs again; what is left (stopping the guard, removing the barrier
         // entries) is off the thaw's path. The group's next freeze waits for it, so an old guard
         // can never fire into a new freeze.

@@ -1,29 +1,42 @@
 package io.lockstep.agent.cli;
 
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Struct;
+import com.google.protobuf.util.JsonFormat;
 import io.lockstep.agent.cgroup.CgroupLayout;
 import io.lockstep.agent.cgroup.GroupCgroup;
 import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.agent.server.AgentConfig;
+import io.lockstep.agent.server.AgentServer;
 import io.lockstep.proto.Manifest;
 import io.lockstep.proto.ProcessRecord;
+import org.apache.curator.test.TestingServer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import picocli.CommandLine;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.UUID;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-/** `agent capture` and `agent print` through picocli, on a real group cgroup with a real process. */
+/**
+ * Every agent command through picocli: help, bad arguments, exit codes, JSON; capture, print and
+ * status on a real group cgroup with a real process (and a real agent for status).
+ */
 class AgentCliTest {
     private final String root = "lockstep-test-" + UUID.randomUUID();
     private CgroupLayout layout;
@@ -77,6 +90,7 @@ class AgentCliTest {
         Run json = run("print", "--json", manifest.toString());
         assertThat(json.exit()).isZero();
         assertThat(json.out()).contains("\"pid\": " + process.pid()).contains("\"hostId\": \"h1\"");
+        assertThat(parseJson(json.out()).getFieldsOrThrow("group").getStringValue()).isEqualTo("cli");
         Run text = run("print", manifest.toString());
         assertThat(text.out()).contains("sleep");
     }
@@ -93,6 +107,78 @@ class AgentCliTest {
         assertThat(print.exit()).isEqualTo(AgentMain.FAILED);
         assertThat(print.err()).contains(manifest.toString()).containsIgnoringCase("sha256");
         assertThat(run("print", dir.resolve("absent").toString()).err()).contains("no such file");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"serve", "run", "adopt", "capture", "print", "status"})
+    void everyCommandExplainsItself(String command) {
+        Run help = run(command, "--help");
+
+        assertThat(help.exit()).as(help.err()).isZero();
+        assertThat(help.out()).startsWith("Usage: agent " + command).contains("--help", "--version", "Exit codes:")
+                .containsPattern("(?m)^ +10 +agent unreachable$");
+    }
+
+    @Test
+    void rootHelpListsTheCommandsAndExitCodesAndVersionPrintsTheBuild() {
+        Run help = run("--help");
+        assertThat(help.exit()).isZero();
+        assertThat(help.out()).contains("serve", "run", "adopt", "capture", "print", "status", "Exit codes:")
+                .containsPattern("(?m)^ +2 +bad arguments$").containsPattern("(?m)^ +5 +ZooKeeper unreachable$");
+        Run version = run("--version");
+        assertThat(version.exit()).isZero();
+        assertThat(version.out()).startsWith("lockstep agent ");
+    }
+
+    @Test
+    void badArgumentsExitWithTwoAndSayWhatIsWrong() {
+        assertBadArguments(run("frobnicate"), "Unmatched argument at index 0: 'frobnicate'");
+        assertBadArguments(run("run", "--", "sleep", "1"), "Missing required option: '--group=<group>'");
+        assertBadArguments(run("run", "--group", "g"), "Missing required parameter: 'COMMAND'");
+        assertBadArguments(run("adopt", "--group", "g", "not-a-pid"), "'not-a-pid' is not an int");
+        assertBadArguments(run("serve"), "Missing required option: '--host-id=<hostId>'");
+        assertBadArguments(run("serve", "--host-id", "h1", "--zk", "127.0.0.1:1", "--metrics-listen", "9464"),
+                "--metrics-listen must be HOST:PORT, not '9464'");
+        assertBadArguments(run("serve", "--host-id", "h1", "--zk", "127.0.0.1:1", "--session-timeout", "soon"), "soon");
+        assertBadArguments(run("status", "--rpc-timeout", "x"), "'x'");
+    }
+
+    private static void assertBadArguments(Run run, String message) {
+        assertThat(run.exit()).as(run.err()).isEqualTo(AgentMain.BAD_ARGUMENTS);
+        assertThat(run.err()).contains(message);
+    }
+
+    @Test
+    void statusOfARealAgentPrintsTextAndValidJsonAndNamesAnAgentThatDoesNotAnswer() throws Exception {
+        try (TestingServer zk = new TestingServer();
+             AgentServer agent = new AgentServer(new AgentConfig("h1", "127.0.0.1:0", zk.getConnectString(),
+                     "/" + root, root, Optional.empty(), dir.resolve("agent-state"), Duration.ofSeconds(10), false)).start()) {
+            String address = "127.0.0.1:" + agent.port();
+            Run text = run("status", "--agent", address);
+            Run json = run("status", "--agent", address, "--json");
+
+            assertThat(text.exit()).as(text.err()).isZero();
+            assertThat(text.out()).contains("host h1").containsPattern("group cli +running +1 processes");
+            assertThat(json.exit()).as(json.err()).isZero();
+            Struct parsed = parseJson(json.out());
+            assertThat(parsed.getFieldsOrThrow("hostId").getStringValue()).isEqualTo("h1");
+            assertThat(parsed.getFieldsOrThrow("groups").getListValue().getValues(0).getStructValue()
+                    .getFieldsOrThrow("group").getStringValue()).isEqualTo("cli");
+        }
+        int closedPort;
+        try (ServerSocket probe = new ServerSocket(0)) {
+            closedPort = probe.getLocalPort();
+        }
+        Run unreachable = run("status", "--agent", "127.0.0.1:" + closedPort, "--rpc-timeout", "5s");
+        assertThat(unreachable.exit()).isEqualTo(AgentMain.AGENT_UNREACHABLE);
+        assertThat(unreachable.err()).contains("no agent answers at 127.0.0.1:" + closedPort);
+    }
+
+    /** Fails the test when the text is not one JSON object. */
+    private static Struct parseJson(String text) throws InvalidProtocolBufferException {
+        Struct.Builder parsed = Struct.newBuilder();
+        JsonFormat.parser().merge(text, parsed);
+        return parsed.build();
     }
 
     @Test

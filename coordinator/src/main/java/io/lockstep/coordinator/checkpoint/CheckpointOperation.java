@@ -8,6 +8,7 @@ import io.lockstep.coordinator.op.OpenedOperation;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.op.OperationSession;
+import io.lockstep.coordinator.op.PhaseLog;
 import io.lockstep.coordinator.op.ParallelCalls;
 import io.lockstep.coordinator.op.PhaseBarrier;
 import io.lockstep.coordinator.store.CheckpointStore;
@@ -55,6 +56,9 @@ public final class CheckpointOperation {
 
     private final CoordinatorContext ctx;
     private final CheckpointOptions options;
+    /** The kind label of this operation in listeners, logs and metrics. */
+    public static final String KIND = "checkpoint";
+
     private final OperationListener listener;
 
     public CheckpointOperation(CoordinatorContext ctx, CheckpointOptions options, OperationListener listener) {
@@ -65,6 +69,19 @@ public final class CheckpointOperation {
 
     public CheckpointResult run(String group) throws Exception {
         ZkLayout.checkName("group", group);
+        // Per run: the phase log remembers this run's op id and epoch.
+        OperationListener listener = new PhaseLog().and(this.listener);
+        try {
+            CheckpointResult result = run(group, listener);
+            listener.checkpointCommitted(result);
+            return result;
+        } catch (Exception failure) {
+            listener.failed(KIND, group, failure);
+            throw failure;
+        }
+    }
+
+    private CheckpointResult run(String group, OperationListener listener) throws Exception {
         try (OperationSession session = OperationSession.begin(ctx, group)) {
             List<String> participants = ctx.directory().members(group);
             if (participants.isEmpty()) {
@@ -78,6 +95,7 @@ public final class CheckpointOperation {
                     .setKind(OpKind.CHECKPOINT)
                     .addAllParticipants(participants)
                     .setDeadlineUnixMs(deadline.toEpochMilli()));
+            listener.opened(KIND, group, op.opId(), op.epoch());
             try (AgentFanout fanout = new AgentFanout(agents, listener)) {
                 return new Run(session, op, fanout, deadline).execute();
             }
@@ -135,12 +153,14 @@ public final class CheckpointOperation {
             FreezeRequest arm = request.toBuilder().setArmOnly(true).build();
             fanout.all("arm", FailureReason.FREEZE_FAILED, (host, agent) -> agent.freeze(arm, until(freezeDeadline)),
                     reply -> "freeze guard armed");
+            fanout.phaseEnded("arm", start);
+            long frozenStart = System.nanoTime();
             Map<String, FreezeReply> replies = fanout.all("freeze", FailureReason.FREEZE_FAILED,
                     (host, agent) -> agent.freeze(request, until(freezeDeadline)),
                     reply -> reply.getTasks() + " tasks frozen in " + reply.getFreezeMicros() + " µs ("
                             + reply.getFreezer() + (reply.getDegraded() ? ", degraded" : "") + ")");
             awaitBarrier(Phase.FROZEN, freezeDeadline);
-            fanout.phaseEnded("freeze", start);
+            fanout.phaseEnded("freeze", frozenStart);
             return replies;
         }
 

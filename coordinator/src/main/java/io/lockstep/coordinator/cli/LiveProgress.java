@@ -77,10 +77,16 @@ final class LiveProgress implements OperationListener {
 
     private static String pastTense(String phase) {
         return switch (phase) {
+            case "arm" -> "armed";
             case "freeze" -> "frozen";
             case "capture" -> "captured";
             case "thaw" -> "thawed";
             case "commit" -> "committed";
+            case "validate" -> "validated";
+            case "stage" -> "staged";
+            case "prepare" -> "prepared";
+            case "release" -> "released";
+            case "abort" -> "aborted";
             default -> "done";
         };
     }

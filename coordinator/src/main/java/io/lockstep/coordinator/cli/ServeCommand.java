@@ -1,7 +1,9 @@
 package io.lockstep.coordinator.cli;
 
 import io.lockstep.coordinator.checkpoint.CheckpointOptions;
+import io.lockstep.coordinator.metrics.CoordinatorMetrics;
 import io.lockstep.coordinator.serve.PeriodicCheckpoints;
+import io.lockstep.metrics.MetricsEndpoint;
 import io.lockstep.zk.ZkLayout;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -40,6 +42,10 @@ final class ServeCommand implements Callable<Integer> {
             description = "Deadline of each checkpoint (default: ${DEFAULT-VALUE}).")
     Duration timeout;
 
+    @Option(names = "--metrics-listen", paramLabel = "HOST:PORT",
+            description = "Serve Prometheus metrics at http://HOST:PORT/metrics (default: off).")
+    String metricsListen;
+
     @Option(names = "--ticks", paramLabel = "N", defaultValue = "0", hidden = true,
             description = "Stop after N ticks (for tests and demonstrations; 0 = run until stopped).")
     int ticks;
@@ -48,13 +54,20 @@ final class ServeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         ZkLayout.checkName("group", group);
         if (keep < 1) {
-            spec.commandLine().getErr().println("coordinator serve: --keep must be at least 1");
-            return ExitCode.USAGE.code();
+            throw new IllegalArgumentException("--keep must be at least 1");
+        }
+        if (metricsListen != null) {
+            MetricsEndpoint.parse(metricsListen);
         }
         PrintWriter out = spec.commandLine().getOut();
-        try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr());
+        CoordinatorMetrics metrics = new CoordinatorMetrics();
+        try (MetricsEndpoint endpoint = metricsListen == null ? null : MetricsEndpoint.start(metricsListen, metrics.registry());
+             CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr());
              PeriodicCheckpoints serve = new PeriodicCheckpoints(session.context(), group, interval, keep,
-                     CheckpointOptions.defaults().withTimeout(timeout))) {
+                     CheckpointOptions.defaults().withTimeout(timeout), metrics::listener)) {
+            if (endpoint != null) {
+                out.println("metrics at " + endpoint.url());
+            }
             serve.start();
             Thread stopper = new Thread(serve::stop, "lockstep-serve-stop");
             Runtime.getRuntime().addShutdownHook(stopper);

@@ -11,6 +11,7 @@ import io.lockstep.coordinator.op.OpenedOperation;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.op.OperationSession;
+import io.lockstep.coordinator.op.PhaseLog;
 import io.lockstep.coordinator.op.ParallelCalls;
 import io.lockstep.coordinator.op.PhaseBarrier;
 import io.lockstep.proto.CatalogEntry;
@@ -66,6 +67,9 @@ public final class RestoreOperation {
 
     private final CoordinatorContext ctx;
     private final RestoreOptions options;
+    /** The kind label of this operation in listeners, logs and metrics. */
+    public static final String KIND = "restore";
+
     private final OperationListener listener;
 
     public RestoreOperation(CoordinatorContext ctx, RestoreOptions options, OperationListener listener) {
@@ -80,6 +84,19 @@ public final class RestoreOperation {
 
     public RestoreResult run(String group) throws Exception {
         ZkLayout.checkName("group", group);
+        // Per run: the phase log remembers this run's op id and epoch.
+        OperationListener listener = new PhaseLog().and(this.listener);
+        try {
+            RestoreResult result = run(group, listener);
+            listener.restoreCommitted(result);
+            return result;
+        } catch (Exception failure) {
+            listener.failed(KIND, group, failure);
+            throw failure;
+        }
+    }
+
+    private RestoreResult run(String group, OperationListener listener) throws Exception {
         try (OperationSession session = OperationSession.begin(ctx, group)) {
             CatalogEntry entry = new Catalog(ctx).resolve(group, options.checkpoint());
             List<SourceManifest> sources = loadManifests(group, entry);
@@ -93,6 +110,7 @@ public final class RestoreOperation {
                     .setCheckpointId(entry.getCheckpointId())
                     .putAllHostMap(options.hostMap())
                     .setDeadlineUnixMs(deadline.toEpochMilli()));
+            listener.opened(KIND, group, op.opId(), op.epoch());
             try (AgentFanout fanout = new AgentFanout(agents, listener)) {
                 return new Run(session, op, fanout, entry, sources, deadline).execute();
             }

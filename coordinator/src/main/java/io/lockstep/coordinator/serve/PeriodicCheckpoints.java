@@ -15,9 +15,11 @@ import org.slf4j.LoggerFactory;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 
 /**
- * {@code coordinator serve}: a checkpoint of one group every interval, then retention. Several
+ * {@code coordinator serve}: a checkpoint of one group every interval, then retention (each
+ * checkpoint reports to a fresh listener, e.g. the metrics'). Several
  * instances may run for the same group; a Curator leader latch elects the one that acts, and the
  * others only wait (the group lock fences any overlap during a leadership change). A tick that
  * finds an operation running is skipped, not queued.
@@ -28,21 +30,25 @@ public final class PeriodicCheckpoints implements AutoCloseable {
     /** What one tick did. */
     public enum TickOutcome { COMMITTED, SKIPPED_NOT_LEADER, SKIPPED_BUSY, FAILED }
 
+    private static final Duration FIRST_TICK_ELECTION_WAIT = Duration.ofSeconds(10);
+
     private final CoordinatorContext ctx;
     private final String group;
     private final Duration interval;
     private final int keep;
     private final CheckpointOptions options;
+    private final Supplier<OperationListener> listeners;
     private final LeaderLatch latch;
     private final AtomicBoolean stopped = new AtomicBoolean();
 
     public PeriodicCheckpoints(CoordinatorContext ctx, String group, Duration interval, int keep,
-                               CheckpointOptions options) {
+                               CheckpointOptions options, Supplier<OperationListener> listeners) {
         this.ctx = ctx;
         this.group = group;
         this.interval = interval;
         this.keep = keep;
         this.options = options;
+        this.listeners = listeners;
         this.latch = new LeaderLatch(ctx.zk(), ctx.layout().group(group) + "/serve-leader", ctx.coordinatorId());
     }
 
@@ -57,6 +63,8 @@ public final class PeriodicCheckpoints implements AutoCloseable {
     /** Runs ticks every interval until stopped or {@code maxTicks} ticks ran (0: no limit). */
     public void run(int maxTicks, TickListener listener) throws InterruptedException {
         int ticks = 0;
+        // The election takes a moment: without it a lone instance would skip its first tick.
+        latch.await(Math.min(interval.toNanos(), FIRST_TICK_ELECTION_WAIT.toNanos()), TimeUnit.NANOSECONDS);
         long next = System.nanoTime();
         while (!stopped.get() && (maxTicks == 0 || ticks < maxTicks)) {
             long wait = next - System.nanoTime();
@@ -89,7 +97,7 @@ public final class PeriodicCheckpoints implements AutoCloseable {
             return TickOutcome.SKIPPED_NOT_LEADER;
         }
         try {
-            CheckpointResult result = new CheckpointOperation(ctx, options, OperationListener.SILENT).run(group);
+            CheckpointResult result = new CheckpointOperation(ctx, options, listeners.get()).run(group);
             LOG.info("serve {}: checkpoint {} committed ({} hosts, frozen {} µs)", group, result.checkpointId(),
                     result.hosts().size(), result.frozenWindowMicros());
             Catalog.Retention removed = new Catalog(ctx).retain(group, keep);

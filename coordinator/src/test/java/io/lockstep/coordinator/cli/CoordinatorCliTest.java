@@ -4,6 +4,7 @@ import com.google.protobuf.Struct;
 import com.google.protobuf.Value;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.testing.FakeAgent;
+import io.lockstep.coordinator.testing.PrometheusText;
 import io.lockstep.coordinator.testing.TestCheckpoints;
 import io.lockstep.coordinator.testing.ZkTestRoot;
 import io.lockstep.proto.CatalogEntry;
@@ -21,12 +22,22 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import picocli.CommandLine;
 
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.io.Writer;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -70,7 +81,7 @@ class CoordinatorCliTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"checkpoint", "list", "show", "status", "delete", "zookeeper", "zookeeper start",
+    @ValueSource(strings = {"checkpoint", "restore", "serve", "list", "show", "status", "delete", "zookeeper", "zookeeper start",
             "zookeeper stop", "zookeeper status", "completion"})
     void everyCommandExplainsItselfAndItsExitCodes(String command) {
         List<String> args = new ArrayList<>(List.of(command.split(" ")));
@@ -86,7 +97,8 @@ class CoordinatorCliTest {
     @Test
     void rootHelpListsTheCommandsAndVersionPrintsTheBuild() {
         CliRun help = CliRun.of("--help");
-        assertThat(help.out()).contains("checkpoint", "list", "show", "status", "delete", "zookeeper", "completion");
+        assertThat(help.out()).contains("checkpoint", "restore", "serve", "list", "show", "status", "delete", "zookeeper",
+                "completion");
 
         CliRun version = CliRun.of("--version");
         assertThat(version.exit()).isZero();
@@ -104,6 +116,73 @@ class CoordinatorCliTest {
         assertUsage(coordinator("show", "latest"), "needs --group");
         assertUsage(coordinator("list", "--group", "../etc"), "group name '../etc' is not valid");
         assertUsage(CliRun.of("list", "--group", "web", "--zk", root.connectString(), "--zk-root", "no-slash"), "absolute path");
+        assertUsage(coordinator("serve", "--group", "web"), "--interval");
+        assertUsage(coordinator("serve", "--group", "web", "--interval", "1m", "--keep", "0"), "--keep must be at least 1");
+        assertUsage(coordinator("serve", "--group", "web", "--interval", "1m", "--metrics-listen", "9464"),
+                "--metrics-listen must be HOST:PORT, not '9464'");
+        assertUsage(coordinator("serve", "--group", "web", "--interval", "1m", "--metrics-listen", "127.0.0.1:http"),
+                "--metrics-listen must be HOST:PORT");
+        assertUsage(coordinator("restore", "--group", "web", "--map", "host-a"), "--map 'host-a' is not of the form OLD=NEW");
+        assertUsage(coordinator("restore", "--group", "web", "--path-map", "data=/srv"), "both sides must be absolute paths");
+        assertUsage(coordinator("restore", "--group", "web", "--map", "a=../b"), "host name '../b' is not valid");
+        assertUsage(coordinator("show"), "Missing required parameter: 'ID'");
+    }
+
+    /**
+     * {@code serve --metrics-listen}: while it runs, its endpoint counts the checkpoints it took. The
+     * command's stdout stops at the first committed tick until the endpoint has been scraped.
+     */
+    @Test
+    void serveExposesItsCheckpointsOnTheMetricsEndpoint() throws Exception {
+        try (FakeAgent a = new FakeAgent("host-a", root.connectString(), root.layout(), "web");
+             FakeAgent b = new FakeAgent("host-b", root.connectString(), root.layout(), "web")) {
+            CountDownLatch ticked = new CountDownLatch(1);
+            CountDownLatch scraped = new CountDownLatch(1);
+            StringBuffer out = new StringBuffer();
+            Writer pausingAtTick = new Writer() {
+                @Override
+                public void write(char[] text, int offset, int length) {
+                    out.append(text, offset, length);
+                    if (out.indexOf("tick: committed") >= 0 && ticked.getCount() > 0) {
+                        ticked.countDown();
+                        try {
+                            scraped.await(120, TimeUnit.SECONDS);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }
+                }
+
+                @Override
+                public void flush() {
+                }
+
+                @Override
+                public void close() {
+                }
+            };
+            CommandLine serve = CoordinatorMain.commandLine();
+            serve.setOut(new PrintWriter(pausingAtTick, true));
+            StringWriter err = new StringWriter();
+            serve.setErr(new PrintWriter(err, true));
+            CompletableFuture<Integer> exit = CompletableFuture.supplyAsync(() -> serve.execute("serve", "--group", "web",
+                    "--interval", "2s", "--ticks", "2", "--metrics-listen", "127.0.0.1:0", "--zk", root.connectString(),
+                    "--zk-root", root.layout().root(), "--store", storeDir.toString()));
+            try {
+                assertThat(ticked.await(120, TimeUnit.SECONDS)).as("serve ticked: %s %s", out, err).isTrue();
+                Matcher port = Pattern.compile("metrics at http://127\\.0\\.0\\.1:(\\d+)/metrics").matcher(out);
+                assertThat(port.find()).as(out.toString()).isTrue();
+                PrometheusText metrics = PrometheusText.scrape(Integer.parseInt(port.group(1)));
+                assertThat(metrics.value("lockstep_operations_total", "kind", "checkpoint", "outcome", "committed")).isEqualTo(1);
+                assertThat(metrics.value("lockstep_phase_seconds_count", "kind", "checkpoint", "phase", "capture")).isEqualTo(1);
+                assertThat(metrics.value("lockstep_checkpoint_locks_sum")).isEqualTo(2);
+            } finally {
+                scraped.countDown();
+            }
+            assertThat(exit.get(120, TimeUnit.SECONDS)).as("%s %s", out, err).isZero();
+            assertThat(out.toString()).contains("tick: committed");
+            assertThat(coordinator("list", "--group", "web").out()).contains("(latest)");
+        }
     }
 
     private static void assertUsage(CliRun run, String message) {
@@ -291,7 +370,7 @@ class CoordinatorCliTest {
 
             assertThat(text.exit()).as(text.toString()).isZero();
             assertThat(text.out()).contains("checkpoint ckpt-000001 of group web committed (epoch 1)",
-                    "hosts      2: host-a, host-b", "processes  2", "locks      2", "phases     freeze");
+                    "hosts      2: host-a, host-b", "processes  2", "locks      2", "phases     arm ", ", freeze ");
             // Off a terminal the progress is one plain line per event, on stderr.
             assertThat(text.err()).contains("freeze: started on 2 hosts", "capture: host-b", "thaw: done in");
             assertThat(json.exit()).as(json.toString()).isZero();

@@ -148,7 +148,15 @@ class DockerComposeTest {
         }
         assertThat(sharedTargets).as("mount point of volume " + SHARED_VOLUME + " in the agents").hasSize(1);
 
-        // Lockstep's services are built from this repository's Dockerfile.
+        // Every Lockstep service serves its metrics on a port it exposes to the compose network.
+        for (String name : concat(AGENTS, List.of(COORDINATOR))) {
+            Map<String, Object> service = map(services, name);
+            ParseResult parsed = parse(name, strings(service, "command"), "serve");
+            String listen = value(parsed, "--metrics-listen", "<none: --metrics-listen missing>");
+            assertThat(strings(service, "expose")).as(name + " expose").contains(listen.substring(listen.lastIndexOf(':') + 1));
+        }
+
+                // Lockstep's services are built from this repository's Dockerfile.
         for (String name : concat(AGENTS, List.of(COORDINATOR))) {
             Map<String, Object> build = map(map(services, name), "build");
             Path context = Path.of(string(build, "context"));

@@ -3,6 +3,7 @@ package io.lockstep.coordinator.serve;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.checkpoint.CheckpointOptions;
 import io.lockstep.coordinator.op.CoordinatorContext;
+import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
@@ -47,9 +48,9 @@ class PeriodicCheckpointsTest {
         List<PeriodicCheckpoints.TickOutcome> first = new CopyOnWriteArrayList<>();
         List<PeriodicCheckpoints.TickOutcome> second = new CopyOnWriteArrayList<>();
         try (PeriodicCheckpoints a = new PeriodicCheckpoints(cluster.coordinator(), "app", Duration.ofMillis(700), 2,
-                CheckpointOptions.defaults());
+                CheckpointOptions.defaults(), () -> OperationListener.SILENT);
              PeriodicCheckpoints b = new PeriodicCheckpoints(other, "app", Duration.ofMillis(700), 2,
-                     CheckpointOptions.defaults())) {
+                     CheckpointOptions.defaults(), () -> OperationListener.SILENT)) {
             a.start();
             b.start();
             await("one instance is elected").atMost(Duration.ofSeconds(20)).until(() -> a.isLeader() || b.isLeader());

@@ -154,6 +154,17 @@ public final class LocalCluster implements AutoCloseable {
         return startAgentProcess(host, List.of(), List.of());
     }
 
+    /** As {@link #startAgentProcess(String)}, with more `agent serve` options. */
+    public Process startAgentProcess(String host, List<String> serveOptions) throws Exception {
+        return startAgentProcess(host, List.of(), serveOptions);
+    }
+
+    /** What an agent JVM printed so far (stdout and stderr). */
+    public String agentProcessLog(String host) throws IOException {
+        Path log = dir.resolve("agent-" + host + ".log");
+        return Files.exists(log) ? Files.readString(log) : "";
+    }
+
     /**
      * An agent JVM in a mount namespace of its own, where the shared export mounted at
      * {@code exportSource} is seen only at {@code exportMount}: each simulated host mounts the same
