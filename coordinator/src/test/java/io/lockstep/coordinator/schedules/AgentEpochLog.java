@@ -36,6 +36,7 @@ final class AgentEpochLog implements AutoCloseable {
     private final Map<String, Act> newest = new HashMap<>();
     private final Map<Path, Integer> linesRead = new HashMap<>();
     private int inJvmRead;
+    private int actsChecked;
     private final List<String> violations = new ArrayList<>();
 
     private record Act(long epoch, String line) {
@@ -74,6 +75,7 @@ final class AgentEpochLog implements AutoCloseable {
         if (!m.find()) {
             return;
         }
+        actsChecked++;
         String key = m.group(4) + "/" + m.group(1);
         Act act = new Act(Long.parseLong(m.group(3)), m.group(0));
         Act before = newest.get(key);
@@ -83,6 +85,11 @@ final class AgentEpochLog implements AutoCloseable {
         } else {
             newest.put(key, act);
         }
+    }
+
+    /** How many agent acts were checked: a check that saw none would prove nothing. */
+    synchronized int actsChecked() {
+        return actsChecked;
     }
 
     synchronized List<String> violations() {

@@ -10,6 +10,7 @@ import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 import net.jqwik.api.ShrinkingMode;
+import net.jqwik.api.Tuple;
 import net.jqwik.api.lifecycle.AddLifecycleHook;
 import net.jqwik.api.lifecycle.AroundPropertyHook;
 import net.jqwik.api.lifecycle.PropertyExecutionResult;
@@ -70,11 +71,15 @@ class FaultSchedulesProperty {
 
     private static Arbitrary<Cycle> cycles() {
         return Arbitraries.of(Operation.values()).flatMap(op -> Arbitraries.of(FaultKind.forOperation(op))
-                .flatMap(fault -> Combinators.combine(Arbitraries.of(fault.moments(op)),
-                                Arbitraries.integers().between(0, 400), Arbitraries.of(false, true))
+                .flatMap(fault -> Combinators.combine(Arbitraries.of(fault.moments(op)), delays(),
+                                Arbitraries.of(false, true))
                         .as((moment, delay, pastSessionTimeout) -> new Cycle(op, fault, moment,
-                                fault.delayable() && delay >= 100 ? delay - 100 : 0,
-                                fault.hasDuration() && pastSessionTimeout))));
+                                fault.delayable() ? delay : 0, fault.hasDuration() && pastSessionTimeout))));
+    }
+
+    /** A quarter exactly at the phase boundary, the rest somewhere in the next phase's first 300 ms. */
+    private static Arbitrary<Integer> delays() {
+        return Arbitraries.frequencyOf(Tuple.of(1, Arbitraries.just(0)), Tuple.of(3, Arbitraries.integers().between(1, 300)));
     }
 
     /** {@code -Dlockstep.soak.tries=N} and {@code -Dlockstep.soak.seed=S}; writes the summary with the seed. */

@@ -95,6 +95,7 @@ final class ScheduleRun implements AutoCloseable {
     private Process coordinatorJvm;
     private OpContext previousOp;
     private String lastRecoveryFailure = "";
+    private int actsCountedBefore;
 
     private ScheduleRun(LocalCluster cluster, ScheduleSummary summary) {
         this.cluster = cluster;
@@ -160,7 +161,9 @@ final class ScheduleRun implements AutoCloseable {
             assertThat(decisionOf(opId.get())).as("orphaned op " + opId.get() + " after the next operation opened")
                     .hasValueSatisfying(d -> assertThat(d.isCommit()).isFalse());
         }
-        summary.cycleEnded(cycle, injected, outcome);
+        int acts = epochs.actsChecked();
+        summary.cycleEnded(cycle, injected, outcome, acts - actsCountedBefore);
+        actsCountedBefore = acts;
     }
 
     private String runInProcess(Operation operation, OperationListener listener) {

@@ -15,6 +15,7 @@ final class ScheduleSummary {
     private int schedules;
     private int cycles;
     private int violations;
+    private int agentActsChecked;
     private final Map<FaultKind, Integer> injected = new EnumMap<>(FaultKind.class);
     private final Map<String, Integer> outcomes = new TreeMap<>();
     private final long startedNanos = System.nanoTime();
@@ -23,8 +24,9 @@ final class ScheduleSummary {
         schedules++;
     }
 
-    synchronized void cycleEnded(Cycle cycle, boolean faultInjected, String outcome) {
+    synchronized void cycleEnded(Cycle cycle, boolean faultInjected, String outcome, int agentActs) {
         cycles++;
+        agentActsChecked += agentActs;
         if (faultInjected) {
             injected.merge(cycle.fault(), 1, Integer::sum);
         }
@@ -47,6 +49,7 @@ final class ScheduleSummary {
         }
         text.append("\noutcomes:");
         outcomes.forEach((outcome, count) -> text.append(' ').append(outcome).append('=').append(count));
+        text.append("\nagent acts checked for epoch order: ").append(agentActsChecked);
         text.append("\ninvariant violations: ").append(violations).append('\n');
         return text.toString();
     }
