@@ -128,6 +128,14 @@ final class ScheduleRun implements AutoCloseable {
     }
 
     void cycle(Cycle cycle) throws Exception {
+        try {
+            runCycle(cycle);
+        } catch (AssertionError violation) {
+            throw new AssertionError("cycle " + cycle + ": " + violation.getMessage(), violation);
+        }
+    }
+
+    private void runCycle(Cycle cycle) throws Exception {
         long epochBefore = newestOp().map(OpRecord::getEpoch).orElse(0L);
         String restoredCheckpoint = latest();
         if (cycle.operation() == Operation.RESTORE) {
