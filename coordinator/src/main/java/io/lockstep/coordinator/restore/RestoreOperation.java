@@ -5,6 +5,7 @@ import io.lockstep.agent.manifest.ManifestFormatException;
 import io.lockstep.coordinator.agents.AgentClient;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.op.AgentFanout;
+import io.lockstep.coordinator.op.CommitMulti;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OpenedOperation;
@@ -34,6 +35,7 @@ import io.lockstep.proto.StagedProcess;
 import io.lockstep.proto.ValidateReply;
 import io.lockstep.proto.ValidateRequest;
 import io.lockstep.zk.Decision;
+import io.lockstep.zk.Decisions;
 import io.lockstep.zk.Phase;
 import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.api.transaction.CuratorOp;
@@ -293,7 +295,7 @@ public final class RestoreOperation {
             ops.add(ctx.zk().transactionOp().create().withMode(CreateMode.PERSISTENT)
                     .forPath(ctx.layout().decision(op.group(), op.opId()), Decision.commit().toBytes()));
             try {
-                ctx.zk().transaction().forOperations(ops);
+                CommitMulti.run(ctx.zk(), new Decisions(ctx.zk(), ctx.layout()), op, ops);
             } catch (KeeperException e) {
                 throw new OperationFailedException(FailureReason.COMMIT_FAILED, null, "restore commit refused: a host "
                         + "is no longer prepared (session expired) or the op was aborted: " + e.getMessage(), e);

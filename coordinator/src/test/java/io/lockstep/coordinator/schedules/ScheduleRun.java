@@ -75,6 +75,7 @@ final class ScheduleRun implements AutoCloseable {
     private static final RestoreOptions RESTORE = RestoreOptions.defaults().withAllowRoot(true)
             .withTimeout(Duration.ofSeconds(30));
     private static final Duration RECOVERY = Duration.ofSeconds(90);
+    private static final String COMMITTED = "committed ";
 
     private final LocalCluster cluster;
     private final ScheduleSummary summary;
@@ -158,6 +159,10 @@ final class ScheduleRun implements AutoCloseable {
         heal();
         Optional<String> opId = newestOp().filter(record -> record.getEpoch() > epochBefore).map(OpRecord::getOpId);
         Optional<Decision> decision = checkInvariants(cycle, opId, restoredCheckpoint, injected, injectionErrors);
+        if (cycle.fault() != FaultKind.COORDINATOR_CRASH) {
+            assertThat(returned.startsWith(COMMITTED)).as("the coordinator's answer '" + returned
+                    + "' tells the decision " + decision).isEqualTo(decision.map(Decision::isCommit).orElse(false));
+        }
         String outcome = opId.isEmpty() ? "no op opened" : decision.map(d -> d.isCommit() ? "COMMIT" : "ABORT")
                 .orElse("orphaned");
         System.out.println("cycle " + cycle + ": " + outcome + " (" + returned + ")");
@@ -177,9 +182,9 @@ final class ScheduleRun implements AutoCloseable {
     private String runInProcess(Operation operation, OperationListener listener) {
         try {
             if (operation == Operation.CHECKPOINT) {
-                return "committed " + new CheckpointOperation(coordinator(), CHECKPOINT, listener).run(GROUP).checkpointId();
+                return COMMITTED + new CheckpointOperation(coordinator(), CHECKPOINT, listener).run(GROUP).checkpointId();
             }
-            return "committed " + new RestoreOperation(coordinator(), RESTORE, listener).run(GROUP).opId();
+            return COMMITTED + new RestoreOperation(coordinator(), RESTORE, listener).run(GROUP).opId();
         } catch (OperationFailedException failed) {
             return "failed " + failed.reason() + ": " + failed.getMessage();
         } catch (Exception other) {
