@@ -2,6 +2,7 @@ package io.lockstep.coordinator.checkpoint;
 
 import io.lockstep.coordinator.agents.AgentClient;
 import io.lockstep.coordinator.op.AgentFanout;
+import io.lockstep.coordinator.op.CommitMulti;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OpenedOperation;
@@ -238,7 +239,7 @@ public final class CheckpointOperation {
                 ops.add(zk.transactionOp().setData().forPath(layout.latest(group), latest));
             }
             try {
-                zk.transaction().forOperations(ops);
+                CommitMulti.run(zk, new Decisions(zk, layout), op, ops);
             } catch (KeeperException e) {
                 // Only this coordinator writes COMMIT for its op: a COMMIT that stands is this multi,
                 // applied just before a connection loss made Curator send it again.

@@ -5,6 +5,7 @@ import io.lockstep.agent.manifest.ManifestFormatException;
 import io.lockstep.coordinator.agents.AgentClient;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.op.AgentFanout;
+import io.lockstep.coordinator.op.CommitMulti;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OpenedOperation;
@@ -337,7 +338,7 @@ public final class RestoreOperation {
             ops.add(ctx.zk().transactionOp().create().withMode(CreateMode.PERSISTENT)
                     .forPath(ctx.layout().decision(op.group(), op.opId()), Decision.commit().toBytes()));
             try {
-                ctx.zk().transaction().forOperations(ops);
+                CommitMulti.run(ctx.zk(), new Decisions(ctx.zk(), ctx.layout()), op, ops);
             } catch (KeeperException e) {
                 // Only this coordinator writes COMMIT for its op: a COMMIT that stands is this multi,
                 // applied just before a connection loss made Curator send it again.

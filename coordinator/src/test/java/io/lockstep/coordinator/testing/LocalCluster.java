@@ -9,11 +9,14 @@ import io.lockstep.agent.server.ManagedGroup;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.proto.AgentGrpc;
+import io.lockstep.proto.HostRecord;
 import io.lockstep.proto.RunRequest;
 import io.lockstep.zk.ZkClients;
+import io.lockstep.zk.ZkJson;
 import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.test.TestingServer;
+import org.apache.zookeeper.KeeperException;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -196,12 +199,27 @@ public final class LocalCluster implements AutoCloseable {
             hostsEverStarted.add(host);
         }
         CuratorFramework zk = coordinator().zk();
+        // A restarted agent finds its predecessor's host node until that session expires: wait for its own record.
         await("agent process " + host + " registers").atMost(Duration.ofSeconds(60))
-                .until(() -> zk.checkExists().forPath(layout().host(host)) != null || !process.isAlive());
+                .until(() -> registeredPid(host) == process.pid() || !process.isAlive());
         if (!process.isAlive()) {
             throw new IllegalStateException("agent " + host + " exited: " + Files.readString(dir.resolve("agent-" + host + ".log")));
         }
         return process;
+    }
+
+    private long registeredPid(String host) throws Exception {
+        String path = layout().host(host);
+        try {
+            return ZkJson.parse(coordinator().zk().getData().forPath(path), HostRecord.getDefaultInstance(), path).getPid();
+        } catch (KeeperException.NoNodeException notYet) {
+            return -1;
+        }
+    }
+
+    /** The JVM of an agent started with {@link #startAgentProcess}, while it runs. */
+    public Optional<Process> agentProcess(String host) {
+        return Optional.ofNullable(agentProcesses.get(host));
     }
 
     /** SIGKILL an agent JVM: no shutdown hook, its session lingers until it expires. */

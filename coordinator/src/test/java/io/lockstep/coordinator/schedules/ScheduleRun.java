@@ -1,0 +1,535 @@
+package io.lockstep.coordinator.schedules;
+
+import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.coordinator.agents.AgentCallException;
+import io.lockstep.coordinator.catalog.Catalog;
+import io.lockstep.coordinator.agents.AgentClient;
+import io.lockstep.coordinator.checkpoint.CheckpointOperation;
+import io.lockstep.coordinator.checkpoint.CheckpointOptions;
+import io.lockstep.coordinator.checkpoint.CheckpointResult;
+import io.lockstep.coordinator.op.CoordinatorContext;
+import io.lockstep.coordinator.op.OperationFailedException;
+import io.lockstep.coordinator.op.OperationListener;
+import io.lockstep.coordinator.restore.RestoreOperation;
+import io.lockstep.coordinator.restore.RestoreOptions;
+import io.lockstep.coordinator.schedules.FaultKind.Operation;
+import io.lockstep.coordinator.testing.Invariants;
+import io.lockstep.coordinator.testing.LocalCluster;
+import io.lockstep.coordinator.testing.PausingCoordinator;
+import io.lockstep.coordinator.testing.ProcLocksSnapshot;
+import io.lockstep.proto.AbortRequest;
+import io.lockstep.proto.CatalogEntry;
+import io.lockstep.proto.CatalogManifest;
+import io.lockstep.proto.LockRecord;
+import io.lockstep.proto.Manifest;
+import io.lockstep.proto.OpContext;
+import io.lockstep.proto.OpRecord;
+import io.lockstep.proto.ProcessRecord;
+import io.lockstep.proto.ThawRequest;
+import io.lockstep.zk.Decision;
+import io.lockstep.zk.Decisions;
+import io.lockstep.zk.ZkJson;
+import org.apache.zookeeper.KeeperException;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * One schedule on its own cluster: ZooKeeper, host h1 as an agent in this JVM, host h2 as an
+ * agent JVM (so that a kill or a pause is real), one lock-holding worker per host. Each cycle
+ * runs one operation with its fault, heals the fault, checks every invariant, and proves the
+ * group usable again (a restore that aborted is retried without fault, then a checkpoint must
+ * commit), so the next cycle starts from a known state. {@link #close} undoes every fault and
+ * removes everything, also after a failed check.
+ */
+final class ScheduleRun implements AutoCloseable {
+    static final String GROUP = "app";
+    private static final String STEADY_HOST = "h1";
+    private static final String FAULTY_HOST = "h2";
+    private static final List<String> HOSTS = List.of(STEADY_HOST, FAULTY_HOST);
+    private static final Duration SHORT_FAULT = Duration.ofMillis(1500);
+    /** Past the ZooKeeper session timeout (4 s): sessions expire, agents act on their own. */
+    private static final Duration LONG_FAULT = LocalCluster.SESSION_TIMEOUT.plusSeconds(3);
+    /** Shorter than the defaults so that a cycle whose fault blocks the operation ends in bounded time. */
+    private static final CheckpointOptions CHECKPOINT = new CheckpointOptions(Duration.ofSeconds(20),
+            Duration.ofSeconds(10), Duration.ofSeconds(15), Duration.ofSeconds(10));
+    private static final RestoreOptions RESTORE = RestoreOptions.defaults().withAllowRoot(true)
+            .withTimeout(Duration.ofSeconds(30));
+    private static final Duration RECOVERY = Duration.ofSeconds(90);
+    private static final String COMMITTED = "committed ";
+
+    private final LocalCluster cluster;
+    private final ScheduleSummary summary;
+    private final AgentEpochLog epochs = new AgentEpochLog();
+    private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(runnable -> {
+        Thread thread = new Thread(runnable, "fault-schedule-timer");
+        thread.setDaemon(true);
+        return thread;
+    });
+    private final Map<String, Path> dataFiles = new HashMap<>();
+    private final Map<String, Decision> decisionsSeen = new HashMap<>();
+    private final List<ScheduledFuture<?>> pendingHeals = new ArrayList<>();
+    private final AtomicBoolean zkDown = new AtomicBoolean();
+    private final AtomicReference<Long> pausedAgentPid = new AtomicReference<>();
+    private final AtomicBoolean agentKilled = new AtomicBoolean();
+    private final AtomicReference<Path> storeBlock = new AtomicReference<>();
+    private final AtomicReference<String> staleRpcOutcome = new AtomicReference<>();
+    private Process coordinatorJvm;
+    private OpContext previousOp;
+    private String lastRecoveryFailure = "";
+    private int actsCountedBefore;
+
+    private ScheduleRun(LocalCluster cluster, ScheduleSummary summary) {
+        this.cluster = cluster;
+        this.summary = summary;
+    }
+
+    static ScheduleRun start(ScheduleSummary summary) throws Exception {
+        ScheduleRun run = new ScheduleRun(LocalCluster.start(), summary);
+        try {
+            run.cluster.startAgent(STEADY_HOST);
+            run.cluster.startAgentProcess(FAULTY_HOST);
+            Path export = Files.createDirectories(run.cluster.dir().resolve("export"));
+            for (String host : HOSTS) {
+                Path data = export.resolve("data-" + host);
+                run.dataFiles.put(host, data);
+                int pid = run.cluster.run(host, GROUP, LocalCluster.worker("fd", "500", data.toString(), "lock", "posix",
+                        "write", "500", "0", "10", "ready", "sleep"));
+                run.cluster.awaitReady(host, GROUP, pid);
+            }
+            run.proveUsable();
+            return run;
+        } catch (Throwable e) {
+            run.close();
+            throw e;
+        }
+    }
+
+    private CoordinatorContext coordinator() throws Exception {
+        return cluster.coordinator();
+    }
+
+    void cycle(Cycle cycle) throws Exception {
+        try {
+            runCycle(cycle);
+        } catch (AssertionError violation) {
+            throw new AssertionError("cycle " + cycle + ": " + violation.getMessage(), violation);
+        }
+    }
+
+    private void runCycle(Cycle cycle) throws Exception {
+        long epochBefore = newestOp().map(OpRecord::getEpoch).orElse(0L);
+        String restoredCheckpoint = latest();
+        if (cycle.operation() == Operation.RESTORE) {
+            killApplication();
+        }
+        staleRpcOutcome.set(null);
+        boolean injected;
+        String returned;
+        List<Throwable> injectionErrors = List.of();
+        if (cycle.fault() == FaultKind.COORDINATOR_CRASH) {
+            injected = crashCoordinatorAfter(cycle);
+            returned = injected ? "coordinator killed" : "coordinator ended before " + cycle.moment();
+        } else {
+            MomentTrigger trigger = new MomentTrigger(cycle, () -> inject(cycle, epochBefore), timer);
+            returned = runInProcess(cycle.operation(), trigger);
+            trigger.awaitInjected(Duration.ofSeconds(30));
+            injected = trigger.fired();
+            injectionErrors = trigger.injectionErrors();
+        }
+        heal();
+        Optional<String> opId = newestOp().filter(record -> record.getEpoch() > epochBefore).map(OpRecord::getOpId);
+        Optional<Decision> decision = checkInvariants(cycle, opId, restoredCheckpoint, injected, injectionErrors);
+        if (cycle.fault() != FaultKind.COORDINATOR_CRASH) {
+            assertThat(returned.startsWith(COMMITTED)).as("the coordinator's answer '" + returned
+                    + "' tells the decision " + decision).isEqualTo(decision.map(Decision::isCommit).orElse(false));
+        }
+        String outcome = opId.isEmpty() ? "no op opened" : decision.map(d -> d.isCommit() ? "COMMIT" : "ABORT")
+                .orElse("orphaned");
+        System.out.println("cycle " + cycle + ": " + outcome + " (" + returned + ")");
+        if (cycle.operation() == Operation.RESTORE && !decision.map(Decision::isCommit).orElse(false)) {
+            restoreAgain(restoredCheckpoint);
+        }
+        proveUsable();
+        if (opId.isPresent() && decision.isEmpty()) {
+            assertThat(decisionOf(opId.get())).as("orphaned op " + opId.get() + " after the next operation opened")
+                    .hasValueSatisfying(d -> assertThat(d.isCommit()).isFalse());
+        }
+        int acts = epochs.actsChecked();
+        summary.cycleEnded(cycle, injected, outcome, acts - actsCountedBefore);
+        actsCountedBefore = acts;
+    }
+
+    private String runInProcess(Operation operation, OperationListener listener) {
+        try {
+            if (operation == Operation.CHECKPOINT) {
+                return COMMITTED + new CheckpointOperation(coordinator(), CHECKPOINT, listener).run(GROUP).checkpointId();
+            }
+            return COMMITTED + new RestoreOperation(coordinator(), RESTORE, listener).run(GROUP).opId();
+        } catch (OperationFailedException failed) {
+            return "failed " + failed.reason() + ": " + failed.getMessage();
+        } catch (Exception other) {
+            // A fault may surface as something else (e.g. ZooKeeper gone while the operation opens);
+            // the invariants below judge what it left behind.
+            return "failed " + other;
+        }
+    }
+
+    private void inject(Cycle cycle, long epochBefore) {
+        try {
+            switch (cycle.fault()) {
+                case NONE, COORDINATOR_CRASH -> {
+                }
+                case AGENT_KILL -> {
+                    epochs.scan(agentLogs());
+                    cluster.killAgentProcess(FAULTY_HOST);
+                    agentKilled.set(true);
+                }
+                case AGENT_PAUSE -> {
+                    long pid = cluster.agentProcess(FAULTY_HOST).orElseThrow().pid();
+                    signal("STOP", pid);
+                    pausedAgentPid.set(pid);
+                    schedule(this::resumeAgent, duration(cycle));
+                }
+                case ZK_OUTAGE -> {
+                    zkDown.set(true);
+                    cluster.zkServer().stop();
+                    schedule(this::restartZooKeeper, duration(cycle));
+                }
+                case STALE_EPOCH_RPC -> staleRpcOutcome.set(sendStaleRpc(cycle.operation()));
+                case STORE_WRITE_FAILURE -> {
+                    // A file where the operation's store directory must go: the manifest write fails.
+                    String opId = newestOp().filter(op -> op.getEpoch() > epochBefore).orElseThrow().getOpId();
+                    Path blocked = coordinator().store().checkpointDir(GROUP, opId);
+                    Files.createDirectories(blocked.getParent());
+                    Files.writeString(blocked, "store fault injected by the fault schedule");
+                    storeBlock.set(blocked);
+                }
+            }
+        } catch (Exception e) {
+            throw new IllegalStateException("could not inject " + cycle.fault() + ": " + e, e);
+        }
+    }
+
+    private static Duration duration(Cycle cycle) {
+        return cycle.pastSessionTimeout() ? LONG_FAULT : SHORT_FAULT;
+    }
+
+    private void schedule(ThrowingAction action, Duration after) {
+        synchronized (pendingHeals) {
+            pendingHeals.add(timer.schedule(() -> {
+                action.run();
+                return null;
+            }, after.toMillis(), TimeUnit.MILLISECONDS));
+        }
+    }
+
+    private interface ThrowingAction {
+        void run() throws Exception;
+    }
+
+    private void resumeAgent() throws Exception {
+        Long pid = pausedAgentPid.getAndSet(null);
+        if (pid != null) {
+            signal("CONT", pid);
+        }
+    }
+
+    private void restartZooKeeper() throws Exception {
+        if (zkDown.compareAndSet(true, false)) {
+            cluster.zkServer().restart();
+        }
+    }
+
+    private static void signal(String name, long pid) throws Exception {
+        Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(pid)).inheritIO().start();
+        if (!kill.waitFor(30, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+            throw new IllegalStateException("kill -" + name + " " + pid + " failed");
+        }
+    }
+
+    /** An old coordinator's call: the previous operation's context, which h1 must refuse as stale. */
+    private String sendStaleRpc(Operation operation) throws Exception {
+        AgentClient agent = coordinator().clients().forHost(coordinator().directory().host(STEADY_HOST).orElseThrow());
+        try {
+            if (operation == Operation.CHECKPOINT) {
+                agent.thaw(ThawRequest.newBuilder().setCtx(previousOp).build(), Duration.ofSeconds(10));
+            } else {
+                agent.abort(AbortRequest.newBuilder().setCtx(previousOp).setReason("stale coordinator").build(),
+                        Duration.ofSeconds(10));
+            }
+            return "accepted";
+        } catch (AgentCallException e) {
+            return e.isStaleEpoch() ? "refused as stale" : "failed otherwise: " + e.getMessage();
+        }
+    }
+
+    /** Runs PausingCoordinator to the end of the cycle's phase and SIGKILLs it there. */
+    private boolean crashCoordinatorAfter(Cycle cycle) throws Exception {
+        Path out = cluster.dir().resolve("coordinator-" + System.nanoTime() + ".out");
+        List<String> command = new ArrayList<>(List.of(LocalCluster.javaBinary(), "-Xmx128m", "-XX:TieredStopAtLevel=1",
+                "-cp", System.getProperty("java.class.path"), PausingCoordinator.class.getName(), cluster.zkConnect(),
+                cluster.zkRoot(), coordinator().store().root().toString(), GROUP, cycle.moment()));
+        if (cycle.operation() == Operation.RESTORE) {
+            command.add("restore");
+        }
+        coordinatorJvm = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out.toFile()).start();
+        Process jvm = coordinatorJvm;
+        await("coordinator JVM reaches the end of " + cycle.moment()).atMost(Duration.ofSeconds(120))
+                .until(() -> Files.readString(out).contains("PAUSED " + cycle.moment()) || !jvm.isAlive());
+        boolean paused = jvm.isAlive();
+        jvm.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+        return paused;
+    }
+
+    /** Undoes every fault: resumes the paused agent, restarts ZooKeeper and a killed agent, unblocks the store. */
+    private void heal() throws Exception {
+        List<ScheduledFuture<?>> heals;
+        synchronized (pendingHeals) {
+            heals = new ArrayList<>(pendingHeals);
+            pendingHeals.clear();
+        }
+        for (ScheduledFuture<?> heal : heals) {
+            heal.get(60, TimeUnit.SECONDS);
+        }
+        if (coordinatorJvm != null) {
+            coordinatorJvm.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+            coordinatorJvm = null;
+        }
+        Path blocked = storeBlock.getAndSet(null);
+        if (blocked != null) {
+            Files.deleteIfExists(blocked);
+        }
+        if (agentKilled.getAndSet(false)) {
+            epochs.scan(agentLogs());
+            epochs.fileRestarted(agentLog(FAULTY_HOST));
+            cluster.startAgentProcess(FAULTY_HOST);
+        }
+    }
+
+    private Optional<Decision> checkInvariants(Cycle cycle, Optional<String> opId, String restoredCheckpoint, boolean injected,
+                                               List<Throwable> injectionErrors) throws Exception {
+        assertThat(injectionErrors).as("faults that could not be injected").isEmpty();
+        Invariants.assertNothingFrozen(cluster);
+        Invariants.assertNoStubs(cluster);
+        Optional<Decision> decision = Optional.empty();
+        if (opId.isPresent()) {
+            // Decided by its coordinator or by an agent; or orphaned (its coordinator's session is gone
+            // before any agent watched it), for the next operation to abort.
+            String path = cluster.layout().owner(GROUP, opId.get());
+            await("op " + opId.get() + " is decided or has no owner").atMost(Duration.ofSeconds(60))
+                    .until(() -> decisionOf(opId.get()).isPresent()
+                            || coordinator().zk().checkExists().forPath(path) == null);
+            decision = decisionOf(opId.get());
+        }
+        Invariants.assertCatalogConsistent(cluster);
+        assertDecisionsNeverChange();
+        epochs.scan(agentLogs());
+        assertThat(epochs.violations()).as("agents acting on an epoch older than one they had seen").isEmpty();
+        if (cycle.fault() == FaultKind.STALE_EPOCH_RPC && injected) {
+            assertThat(staleRpcOutcome.get()).as("h1's answer to the previous op's " + (cycle.operation()
+                    == Operation.CHECKPOINT ? "Thaw" : "Abort")).isEqualTo("refused as stale");
+        }
+        if (cycle.fault() == FaultKind.STORE_WRITE_FAILURE && injected) {
+            assertThat(decision).as("decision of the op whose manifest could not be written")
+                    .hasValueSatisfying(d -> assertThat(d.isCommit()).isFalse());
+        }
+        if (cycle.operation() == Operation.RESTORE) {
+            if (decision.map(Decision::isCommit).orElse(false)) {
+                assertHeldLocksAreTheManifests(restoredCheckpoint);
+            } else {
+                assertNothingLockedOnData();
+            }
+        }
+        return decision;
+    }
+
+    private Optional<Decision> decisionOf(String opId) throws Exception {
+        return new Decisions(coordinator().zk(), cluster.layout()).read(GROUP, opId);
+    }
+
+    private void assertDecisionsNeverChange() throws Exception {
+        Decisions decisions = new Decisions(coordinator().zk(), cluster.layout());
+        for (String opId : children(cluster.layout().ops(GROUP))) {
+            Optional<Decision> now = decisions.read(GROUP, opId);
+            Decision before = decisionsSeen.get(opId);
+            if (before != null) {
+                assertThat(now).as("decision of op " + opId + " once it was " + before).contains(before);
+            }
+            now.ifPresent(d -> decisionsSeen.put(opId, d));
+        }
+    }
+
+    /** After a committed restore, /proc/locks holds exactly the checkpoint's held locks, owned by the group's processes. */
+    private void assertHeldLocksAreTheManifests(String checkpointId) throws Exception {
+        Set<String> expected = new TreeSet<>();
+        CatalogEntry entry = new Catalog(coordinator()).resolve(GROUP, checkpointId);
+        for (CatalogManifest stored : entry.getManifestsList()) {
+            Manifest manifest = ManifestCodec.decode(coordinator().store().readVerified(GROUP, checkpointId,
+                    stored.getHostId(), stored.getSha256(), stored.getSize()));
+            for (ProcessRecord process : manifest.getProcessesList()) {
+                for (LockRecord lock : process.getLocksList()) {
+                    if (!lock.getWaiting()) {
+                        expected.add(withoutPid(ProcLocksSnapshot.key(process.getPid(), lock)));
+                    }
+                }
+            }
+        }
+        assertThat(expected).as("held locks in checkpoint " + checkpointId).hasSize(HOSTS.size());
+        AtomicReference<Set<String>> actual = new AtomicReference<>();
+        try {
+            await("the restored group holds the manifests' locks").atMost(Duration.ofSeconds(30)).until(() -> {
+                actual.set(groupHeldLocks());
+                return actual.get().equals(expected);
+            });
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            assertThat(actual.get()).as("/proc/locks of the restored group vs checkpoint " + checkpointId)
+                    .isEqualTo(expected);
+        }
+    }
+
+    private Set<String> groupHeldLocks() throws Exception {
+        List<Integer> pids = new ArrayList<>();
+        for (String host : HOSTS) {
+            pids.addAll(cluster.cgroups(host).forGroup(GROUP).pids());
+        }
+        Set<String> keys = new TreeSet<>();
+        ProcLocksSnapshot.read().heldKeysOf(pids).forEach(key -> keys.add(withoutPid(key)));
+        return keys;
+    }
+
+    /** Pids change on restore; each host's worker holds its own file's lock, so the rest of the key identifies it. */
+    private static String withoutPid(String key) {
+        return key.replaceAll(" pid=\\d+$", "");
+    }
+
+    private void assertNothingLockedOnData() throws Exception {
+        Set<Long> inodes = dataInodes();
+        await("nothing holds a lock on the group's files after the restore aborted").atMost(Duration.ofSeconds(30))
+                .until(() -> ProcLocksSnapshot.read().entries().stream().noneMatch(l -> inodes.contains(l.inode())));
+    }
+
+    private Set<Long> dataInodes() throws Exception {
+        Set<Long> inodes = new TreeSet<>();
+        for (Path data : dataFiles.values()) {
+            inodes.add(((Number) Files.getAttribute(data, "unix:ino")).longValue());
+        }
+        return inodes;
+    }
+
+    private void killApplication() throws Exception {
+        cluster.killApplications();
+        // A killed process leaves its cgroup before the kernel has dropped all of its locks.
+        assertNothingLockedOnData();
+    }
+
+    /** A restore that did not commit left the group dead: one without fault must bring it back. */
+    private void restoreAgain(String checkpointId) throws Exception {
+        await("a restore without fault commits (last failure: see message)").atMost(RECOVERY)
+                .pollInterval(Duration.ofSeconds(2))
+                .until(() -> attempt(() -> new RestoreOperation(coordinator(), RESTORE, OperationListener.SILENT).run(GROUP)
+                        .opId()), Objects::nonNull);
+        Invariants.assertAll(cluster);
+        assertHeldLocksAreTheManifests(checkpointId);
+    }
+
+    /** The group is usable: a checkpoint without fault commits (retried while a fault's session lingers). */
+    private void proveUsable() throws Exception {
+        AtomicReference<CheckpointResult> result = new AtomicReference<>();
+        try {
+            await("a checkpoint without fault commits").atMost(RECOVERY).pollInterval(Duration.ofSeconds(2))
+                    .until(() -> attempt(() -> {
+                        result.set(new CheckpointOperation(coordinator(), CHECKPOINT, OperationListener.SILENT).run(GROUP));
+                        return result.get().checkpointId();
+                    }), Objects::nonNull);
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            throw new AssertionError("group " + GROUP + " not usable again: " + lastRecoveryFailure, e);
+        }
+        Invariants.assertAll(cluster);
+        previousOp = OpContext.newBuilder().setGroup(GROUP).setOpId(result.get().checkpointId())
+                .setEpoch(result.get().epoch()).build();
+    }
+
+    private interface Attempt {
+        String run() throws Exception;
+    }
+
+    private String attempt(Attempt attempt) {
+        try {
+            return attempt.run();
+        } catch (Exception e) {
+            lastRecoveryFailure = e.toString();
+            return null;
+        }
+    }
+
+    private Optional<OpRecord> newestOp() throws Exception {
+        OpRecord newest = null;
+        for (String opId : children(cluster.layout().ops(GROUP))) {
+            String path = cluster.layout().op(GROUP, opId);
+            try {
+                OpRecord record = ZkJson.parse(coordinator().zk().getData().forPath(path), OpRecord.getDefaultInstance(), path);
+                if (newest == null || record.getEpoch() > newest.getEpoch()) {
+                    newest = record;
+                }
+            } catch (KeeperException.NoNodeException removed) {
+                // retention removed it meanwhile
+            }
+        }
+        return Optional.ofNullable(newest);
+    }
+
+    private String latest() throws Exception {
+        return new String(coordinator().zk().getData().forPath(cluster.layout().latest(GROUP)), StandardCharsets.UTF_8);
+    }
+
+    private List<String> children(String path) throws Exception {
+        try {
+            return coordinator().zk().getChildren().forPath(path);
+        } catch (KeeperException.NoNodeException none) {
+            return List.of();
+        }
+    }
+
+    private Path agentLog(String host) {
+        return cluster.dir().resolve("agent-" + host + ".log");
+    }
+
+    private List<Path> agentLogs() {
+        return List.of(agentLog(FAULTY_HOST));
+    }
+
+    @Override
+    public void close() throws Exception {
+        timer.shutdownNow();
+        try {
+            resumeAgent();
+            restartZooKeeper();
+            if (coordinatorJvm != null) {
+                coordinatorJvm.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+            }
+        } finally {
+            epochs.close();
+            cluster.close();
+        }
+    }
+}
