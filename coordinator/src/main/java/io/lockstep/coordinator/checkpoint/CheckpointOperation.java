@@ -241,13 +241,7 @@ public final class CheckpointOperation {
             try {
                 CommitMulti.run(zk, new Decisions(zk, layout), op, ops);
             } catch (KeeperException e) {
-                // Only this coordinator writes COMMIT for its op: a COMMIT that stands is this multi,
-                // applied just before a connection loss made Curator send it again.
-                if (!new Decisions(zk, layout).read(group, op.opId()).map(Decision::isCommit).orElse(false)) {
-                    throw commitRefused(e);
-                }
-                LOG.info("op {}: the commit transaction was applied before the connection was lost; its retry "
-                        + "found it done", op.opId());
+                throw commitRefused(e);
             }
             fanout.phaseEnded("commit", start);
             return catalogEntry;

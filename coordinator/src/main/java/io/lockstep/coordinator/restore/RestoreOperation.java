@@ -340,14 +340,6 @@ public final class RestoreOperation {
             try {
                 CommitMulti.run(ctx.zk(), new Decisions(ctx.zk(), ctx.layout()), op, ops);
             } catch (KeeperException e) {
-                // Only this coordinator writes COMMIT for its op: a COMMIT that stands is this multi,
-                // applied just before a connection loss made Curator send it again.
-                if (new Decisions(ctx.zk(), ctx.layout()).read(op.group(), op.opId()).map(Decision::isCommit).orElse(false)) {
-                    LOG.info("op {}: the commit transaction was applied before the connection was lost; its retry "
-                            + "found it done", op.opId());
-                    fanout.phaseEnded("commit", start);
-                    return;
-                }
                 throw new OperationFailedException(FailureReason.COMMIT_FAILED, null, "restore commit refused: a host "
                         + "is no longer prepared (session expired), this coordinator's owner node is gone (its session "
                         + "expired) or the op was aborted: " + e.getMessage(), e);
