@@ -162,7 +162,8 @@ public final class RestoreOperation {
             Map<String, List<FileProblem>> problems = new LinkedHashMap<>();
             for (SourceManifest source : sources) {
                 ValidateRequest request = ValidateRequest.newBuilder().setCtx(op.context()).setManifest(source.framed())
-                        .addAllPathMaps(options.pathMaps()).setForce(options.force()).build();
+                        .addAllPathMaps(options.pathMaps()).setForce(options.force())
+                        .setAllowRoot(options.allowRoot()).setSkipUnrestartable(options.skipUnrestartable()).build();
                 ValidateReply reply = fanout.on(List.of(source.targetHost()), "validate", FailureReason.VALIDATION_FAILED,
                         (host, agent) -> agent.validate(request, until(deadline)),
                         r -> r.getFilesChecked() + " files checked, " + r.getProblemsCount() + " problems")
