@@ -80,6 +80,7 @@ public final class RestoreOperation {
         ZkLayout.checkName("group", group);
         try (OperationSession session = OperationSession.begin(ctx, group)) {
             CatalogEntry entry = new Catalog(ctx).resolve(group, options.checkpoint());
+            requireMappedHostsRecorded(entry);
             List<SourceManifest> sources = loadManifests(group, entry);
             Set<String> targets = new LinkedHashSet<>();
             sources.forEach(source -> targets.add(source.targetHost()));
@@ -95,6 +96,17 @@ public final class RestoreOperation {
                 return new Run(session, op, fanout, entry, sources, deadline).execute();
             }
         }
+    }
+
+    /** A host map naming a host the checkpoint has no manifest of is a mistake, not a no-op. */
+    private void requireMappedHostsRecorded(CatalogEntry entry) {
+        List<String> recorded = entry.getManifestsList().stream().map(CatalogManifest::getHostId).toList();
+        options.hostMap().forEach((from, to) -> {
+            if (!recorded.contains(from)) {
+                throw new IllegalArgumentException("host map " + from + "=" + to + ": checkpoint " + entry.getCheckpointId()
+                        + " has no manifest of host " + from + " (hosts: " + String.join(", ", recorded) + ")");
+            }
+        });
     }
 
     private List<SourceManifest> loadManifests(String group, CatalogEntry entry) throws OperationFailedException {
