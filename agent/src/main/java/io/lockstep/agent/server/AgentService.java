@@ -26,6 +26,8 @@ import io.lockstep.proto.ThawRequest;
 import io.lockstep.proto.ValidateReply;
 import io.lockstep.proto.ValidateRequest;
 
+import io.lockstep.zk.ZkLayout;
+
 import java.util.HexFormat;
 
 /** The agent's gRPC surface: translation only; the work is in the participants. */
@@ -64,16 +66,25 @@ final class AgentService extends AgentGrpc.AgentImplBase {
         observer.onCompleted();
     }
 
+    /**
+     * Every request names its group; a name that is not one (`../x`, `a/b`, absolute, over-long)
+     * is refused here, before any participant could turn it into a cgroup or state path.
+     */
+    private static <T> T checked(String group, T request) {
+        ZkLayout.checkName("group", group);
+        return request;
+    }
+
     @Override
     public void freeze(FreezeRequest request, StreamObserver<FreezeReply> observer) {
-        unary("Freeze", observer, () -> checkpoint.freeze(request));
+        unary("Freeze", observer, () -> checkpoint.freeze(checked(request.getCtx().getGroup(), request)));
     }
 
     @Override
     public void capture(CaptureRequest request, StreamObserver<ManifestChunk> observer) {
         CheckpointParticipant.Captured captured;
         try {
-            captured = checkpoint.capture(request);
+            captured = checkpoint.capture(checked(request.getCtx().getGroup(), request));
         } catch (Exception | Error e) {
             observer.onError(GrpcErrors.toStatus(hostId, "Capture", e));
             return;
@@ -101,12 +112,13 @@ final class AgentService extends AgentGrpc.AgentImplBase {
 
     @Override
     public void thaw(ThawRequest request, StreamObserver<ThawReply> observer) {
-        unary("Thaw", observer, () -> checkpoint.thaw(request));
+        unary("Thaw", observer, () -> checkpoint.thaw(checked(request.getCtx().getGroup(), request)));
     }
 
     @Override
     public void abort(AbortRequest request, StreamObserver<AbortReply> observer) {
         unary("Abort", observer, () -> {
+            checked(request.getCtx().getGroup(), request);
             checkpoint.abort(request);
             restore.abort(request);
             return AbortReply.newBuilder().setHostId(hostId).build();
@@ -115,32 +127,32 @@ final class AgentService extends AgentGrpc.AgentImplBase {
 
     @Override
     public void validate(ValidateRequest request, StreamObserver<ValidateReply> observer) {
-        unary("Validate", observer, () -> restore.validate(request));
+        unary("Validate", observer, () -> restore.validate(checked(request.getCtx().getGroup(), request)));
     }
 
     @Override
     public void stage(StageRequest request, StreamObserver<StageReply> observer) {
-        unary("Stage", observer, () -> restore.stage(request));
+        unary("Stage", observer, () -> restore.stage(checked(request.getCtx().getGroup(), request)));
     }
 
     @Override
     public void prepare(PrepareRequest request, StreamObserver<PrepareReply> observer) {
-        unary("Prepare", observer, () -> restore.prepare(request));
+        unary("Prepare", observer, () -> restore.prepare(checked(request.getCtx().getGroup(), request)));
     }
 
     @Override
     public void release(ReleaseRequest request, StreamObserver<ReleaseReply> observer) {
-        unary("Release", observer, () -> restore.release(request));
+        unary("Release", observer, () -> restore.release(checked(request.getCtx().getGroup(), request)));
     }
 
     @Override
     public void run(RunRequest request, StreamObserver<RunReply> observer) {
-        unary("Run", observer, () -> processes.run(request));
+        unary("Run", observer, () -> processes.run(checked(request.getGroup(), request)));
     }
 
     @Override
     public void adopt(AdoptRequest request, StreamObserver<AdoptReply> observer) {
-        unary("Adopt", observer, () -> processes.adopt(request));
+        unary("Adopt", observer, () -> processes.adopt(checked(request.getGroup(), request)));
     }
 
     @Override
