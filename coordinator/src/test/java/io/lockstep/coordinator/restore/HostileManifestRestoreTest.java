@@ -1,6 +1,8 @@
 package io.lockstep.coordinator.restore;
 
 import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.agent.restore.AllowedRoots;
+import io.lockstep.agent.server.AgentConfig;
 import io.lockstep.coordinator.checkpoint.CheckpointOperation;
 import io.lockstep.coordinator.checkpoint.CheckpointOptions;
 import io.lockstep.coordinator.checkpoint.CheckpointResult;
@@ -85,7 +87,8 @@ class HostileManifestRestoreTest {
         Files.write(manifestPath, original);
         zk().setData().forPath(entryPath(), originalEntry);
         if (Files.isSymbolicLink(data)) {
-            Files.move(data.resolveSibling("data.kept"), data, StandardCopyOption.REPLACE_EXISTING);
+            Files.move(data.resolveSibling("data.kept"), data, StandardCopyOption.ATOMIC_MOVE,
+                    StandardCopyOption.REPLACE_EXISTING);
         }
         Invariants.assertAll(cluster);
     }
@@ -241,6 +244,42 @@ class HostileManifestRestoreTest {
         assertThat(Catalog.of(this)).as("catalog").isEqualTo(before);
     }
 
+    /** The agent's own limits: allow-root off (whatever the restore asks), allowed roots that exclude the files. */
+    static Stream<Arguments> agentLimits() {
+        return Stream.of(
+                Arguments.of("an agent without allow-root", (UnaryOperator<AgentConfig>) c -> new AgentConfig(c.hostId(),
+                        c.listen(), c.zkConnect(), c.zkRoot(), c.cgroupRoot(), c.backend(), c.stateDir(), c.sessionTimeout(),
+                        false, c.networkFsTypes(), c.tls(), c.insecurePlaintext(), c.zkAuth(), c.allowedRoots()),
+                        "would run as uid 0"),
+                Arguments.of("an agent whose allowed roots exclude the files", (UnaryOperator<AgentConfig>) c ->
+                        c.withAllowedRoots(new AllowedRoots(List.of(c.stateDir().resolve("elsewhere")))),
+                        "outside the agent's allowed roots"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("agentLimits")
+    void anAgentRefusesWhatItsOwnConfigurationForbidsEvenWhenTheRestoreAllowsIt(String description,
+            UnaryOperator<AgentConfig> limit, String refusal) throws Exception {
+        cluster.stopAgent("h1");
+        try {
+            cluster.startAgent("h1", limit);
+            Catalog before = Catalog.of(this);
+
+            assertThatThrownBy(() -> new RestoreOperation(cluster.coordinator(),
+                    RestoreOptions.defaults().withAllowRoot(true), OperationListener.SILENT).run("app"))
+                    .isInstanceOfSatisfying(OperationFailedException.class, e -> {
+                        assertThat(e.reason()).as(e.getMessage()).isEqualTo(FailureReason.VALIDATION_FAILED);
+                        assertThat(e.getMessage()).contains("host h1", refusal);
+                    });
+
+            assertThat(Invariants.stubPids(cluster)).as("no stub").isEmpty();
+            assertThat(Catalog.of(this)).as("catalog").isEqualTo(before);
+        } finally {
+            cluster.stopAgent("h1");
+            cluster.startAgent("h1");
+        }
+    }
+
     /** What a restore must never change: the group's checkpoints, their entries and latest. */
     record Catalog(List<String> ids, String entry, String latest) {
         static Catalog of(HostileManifestRestoreTest test) throws Exception {
@@ -253,11 +292,10 @@ class HostileManifestRestoreTest {
 
     private void swapDataForALink() {
         try {
+            // A rename keeps the file itself (inode, mtime) for the next cases; the link takes its name.
             Path kept = data.resolveSibling("data.kept");
-            Files.copy(data, kept, StandardCopyOption.COPY_ATTRIBUTES);
-            Path link = data.resolveSibling("data.link");
-            Files.createSymbolicLink(link, kept);
-            Files.move(link, data, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            Files.move(data, kept, StandardCopyOption.ATOMIC_MOVE);
+            Files.createSymbolicLink(data, kept);
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
