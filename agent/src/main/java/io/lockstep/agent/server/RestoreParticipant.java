@@ -120,8 +120,8 @@ public final class RestoreParticipant {
             try {
                 planner.plan(process, "validation", allowRoot);
             } catch (PlanRefusedException e) {
-                refusals.add(FileProblem.newBuilder().setPath(process.getCwd())
-                        .setIdentity("host " + manifest.getHostId() + " pid " + process.getPid())
+                refusals.add(FileProblem.newBuilder().setPath("process " + process.getPid())
+                        .setIdentity("recorded on host " + manifest.getHostId())
                         .setProblem("refused: " + e.getMessage()).setFatal(true).build());
             }
         }
