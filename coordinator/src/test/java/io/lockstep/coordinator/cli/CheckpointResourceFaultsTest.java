@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.cli;
 
+import io.lockstep.coordinator.testing.EioFuse;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.TestMounts;
@@ -17,8 +18,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 /**
- * `coordinator checkpoint` running into the machine's limits: a store that is full, a task that
- * cannot be frozen because it waits on a file server that never answers. Each aborts (exit 3)
+ * `coordinator checkpoint` running into the machine's limits: a store that is full or answers
+ * with I/O errors, a task that cannot be frozen because it waits on a file server that never answers. Each aborts (exit 3)
  * with nothing committed, every host thawed, and an error that names what is at fault.
  */
 class CheckpointResourceFaultsTest {
@@ -73,6 +74,28 @@ class CheckpointResourceFaultsTest {
         try (Stream<Path> files = Files.walk(store)) {
             assertThat(files.filter(Files::isRegularFile).map(store::relativize).map(Path::toString))
                     .as("nothing but the filler left in the store").containsExactly(".filler");
+        }
+        Invariants.assertAll(cluster);
+        awaitTicking(counter);
+    }
+
+    @Test
+    void aStoreThatAnswersWithIoErrorsAbortsTheCheckpointAndNamesTheStorePath() throws Exception {
+        cluster = LocalCluster.start("h1");
+        Path store = java.nio.file.Files.createDirectories(cluster.dir().resolve("store"));
+        Path counter = startTicker("h1");
+        CliRun run;
+        try (EioFuse broken = EioFuse.mount(store)) {
+            run = checkpoint();
+        }
+
+        assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.ABORTED.code());
+        assertThat(run.err()).as(run.toString()).contains("cannot write manifest of host h1 to " + store,
+                "Input/output error");
+        assertThat(Invariants.decisions(cluster, "app")).singleElement().matches(d -> !d.isCommit());
+        assertThat(cluster.coordinator().zk().checkExists().forPath(cluster.layout().latest("app"))).isNull();
+        try (Stream<Path> files = Files.walk(store)) {
+            assertThat(files.filter(Files::isRegularFile)).as("nothing in the store").isEmpty();
         }
         Invariants.assertAll(cluster);
         awaitTicking(counter);
