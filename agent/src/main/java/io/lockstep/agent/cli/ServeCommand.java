@@ -3,6 +3,7 @@ package io.lockstep.agent.cli;
 import io.lockstep.agent.cgroup.Backend;
 import io.lockstep.agent.server.AgentConfig;
 import io.lockstep.agent.server.AgentServer;
+import io.lockstep.agent.restore.AllowedRoots;
 import io.lockstep.metrics.MetricsEndpoint;
 import io.lockstep.tls.TlsOptions;
 import io.lockstep.tls.TransportSecurityException;
@@ -20,6 +21,8 @@ import picocli.CommandLine.Model.CommandSpec;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -69,6 +72,12 @@ final class ServeCommand implements Callable<Integer> {
                     + " (e.g. ceph, glusterfs; tmpfs for a one-machine demonstration).")
     java.util.Set<String> networkFsTypes = new java.util.TreeSet<>();
 
+    @Option(names = "--allowed-root", paramLabel = "DIR",
+            description = "A directory under which a restore may reopen files and set working directories (repeatable;"
+                    + " symbolic links are resolved first). Default: everywhere except /proc and /sys, which are never"
+                    + " restorable. Manifests naming files elsewhere are refused before anything is started.")
+    List<Path> allowedRoots = new ArrayList<>();
+
     @Mixin
     TlsOptions tls;
 
@@ -102,7 +111,8 @@ final class ServeCommand implements Callable<Integer> {
                 MetricsEndpoint.parse(metricsListen);
             }
             config = new AgentConfig(hostId, listen, connect, zkRoot, cgroupRoot, Optional.ofNullable(backend),
-                    state, sessionTimeout, allowRoot).withNetworkFsTypes(networkFsTypes).withTls(tls.config(), insecurePlaintext).withZkAuth(zkAuth.resolve());
+                    state, sessionTimeout, allowRoot).withNetworkFsTypes(networkFsTypes).withTls(tls.config(), insecurePlaintext).withZkAuth(zkAuth.resolve())
+                    .withAllowedRoots(allowedRoots.isEmpty() ? AllowedRoots.EVERYWHERE : new AllowedRoots(allowedRoots));
         } catch (IllegalArgumentException e) {
             spec.commandLine().getErr().println("agent: " + e.getMessage());
             return AgentMain.BAD_ARGUMENTS;

@@ -23,6 +23,8 @@ public final class ManifestCodec {
     public static final int FORMAT_VERSION = 1;
     /** Far above any real header; stops a garbage length prefix from being believed. */
     private static final int MAX_HEADER_BYTES = 4096;
+    /** Far above any real manifest: a body this large is refused from its header, before it is copied. */
+    public static final long MAX_BODY_BYTES = 256L << 20;
 
     private ManifestCodec() {
     }
@@ -76,6 +78,10 @@ public final class ManifestCodec {
             throw new ManifestFormatException("unsupported manifest format version " + header.getFormatVersion()
                     + "; this agent reads version " + FORMAT_VERSION);
         }
+        if (header.getBodyLength() > MAX_BODY_BYTES || header.getBodyLength() < 0) {
+            throw new ManifestFormatException("manifest body of " + Long.toUnsignedString(header.getBodyLength())
+                    + " bytes is over the limit of " + MAX_BODY_BYTES + " bytes");
+        }
         long actual = bytes.length - (long) bodyOffset;
         if (actual != header.getBodyLength()) {
             throw new ManifestFormatException((actual < header.getBodyLength() ? "truncated manifest" : "manifest has trailing bytes")
@@ -88,6 +94,7 @@ public final class ManifestCodec {
                     + HexFormat.of().formatHex(header.getBodySha256().toByteArray()) + ", body has "
                     + HexFormat.of().formatHex(digest));
         }
+        ManifestLimits.check(body, 0, body.length);
         try {
             return Manifest.parseFrom(body);
         } catch (InvalidProtocolBufferException e) {

@@ -71,6 +71,8 @@ public interface LibC {
 
     int open(String path, int flags, int mode);
 
+    int fstat(int fd, Pointer stat);
+
     int close(int fd);
 
     long pread(int fd, Pointer buf, long count, long offset);

@@ -97,6 +97,19 @@ public final class Native {
         return fd;
     }
 
+    /** st_dev and st_ino of an open file, as fstat(2) reports them. */
+    public record FileId(long dev, long inode) {
+    }
+
+    /** fstat(2): st_dev at offset 0 and st_ino at 8 in struct stat on x86_64 and aarch64. */
+    public static FileId fileId(int fd, String path) throws NativeException {
+        Pointer stat = Memory.allocateDirect(RUNTIME, 256, true);
+        if (LIBC.fstat(fd, stat) != 0) {
+            throw failure("fstat", path + ", fd " + fd);
+        }
+        return new FileId(stat.getLong(0), stat.getLong(8));
+    }
+
     public static void close(int fd) throws NativeException {
         if (LIBC.close(fd) != 0) {
             throw failure("close", "fd " + fd);

@@ -169,7 +169,7 @@ public final class RestoreStub {
             // a private directory (/root/.m2) would be unreadable. No enum switches in the stub's
             // path for the same reason: each compiles to a helper class loaded on first use.
             ClassLoader.getSystemClassLoader().getResource("lockstep-open-all-jars");
-            preload(LockRound.class, ProcLocks.class, ProcLocks.Entry.class, Staged.class);
+            preload(LockRound.class, ProcLocks.class, ProcLocks.Entry.class, Staged.class, Native.FileId.class);
             if (Native.geteuid() != plan.getUid() || Native.getegid() != plan.getGid()) {
                 Native.dropPrivileges(plan.getUid(), plan.getGid());
             }
@@ -202,7 +202,16 @@ public final class RestoreStub {
     private static void reopen(StubFd f) throws NativeException {
         boolean directory = f.getKind() == FdKind.FD_DIRECTORY;
         int flags = (f.getOpenFlags() & ~OPEN_FLAGS_NEVER_ON_RESTORE) | (directory ? LibC.O_DIRECTORY : 0);
-        int temporary = Native.open(f.getPath(), flags, 0);
+        int temporary = Native.open(f.getPath(), flags | LibC.O_NOFOLLOW, 0);
+        if (f.getDev() != 0 || f.getInode() != 0) {
+            Native.FileId opened = Native.fileId(temporary, f.getPath());
+            if (opened.dev() != f.getDev() || opened.inode() != f.getInode()) {
+                Native.close(temporary);
+                throw new IllegalArgumentException("file changed since the agent checked it: expected dev "
+                        + f.getDev() + " inode " + f.getInode() + ", opened dev " + opened.dev() + " inode "
+                        + opened.inode() + " (swapped or replaced)");
+            }
+        }
         // A directory's offset is a readdir cookie of the old open: meaningless on a new one.
         if (!directory && f.getOffset() != 0) {
             Native.lseek(temporary, f.getOffset(), f.getPath());

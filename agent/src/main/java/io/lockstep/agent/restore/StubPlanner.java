@@ -15,7 +15,9 @@ import io.lockstep.proto.RestartSpec;
 import io.lockstep.proto.StubFd;
 import io.lockstep.proto.StubLock;
 import io.lockstep.proto.StubPlan;
+import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -27,8 +29,10 @@ import java.util.Set;
 /**
  * Turns a recorded process (from an untrusted manifest) into a stub plan, refusing anything a
  * stub must not be asked to do: impossible fd numbers, relative or {@code ..} paths, unknown
- * lock kinds, inverted ranges, root without permission, processes that cannot be re-launched.
- * Only regular files and directories are reopened; other fds (pipes, sockets, ttys) are not.
+ * lock kinds, inverted ranges, root without permission, processes that cannot be re-launched,
+ * symbolic links, files outside the agent's allowed roots. Only regular files and directories are
+ * reopened; other fds (pipes, sockets, ttys) are not. Each planned file carries the identity
+ * checked here, which the stub checks again on the file it opens.
  */
 public final class StubPlanner {
     /** Highest fd number a manifest may name, whatever the rlimit says. */
@@ -38,15 +42,21 @@ public final class StubPlanner {
     private static final int NEVER_ON_RESTORE = LibC.O_CREAT | LibC.O_TRUNC | LibC.O_EXCL | LibC.O_CLOEXEC;
 
     private final PathResolver resolver;
+    private final AllowedRoots roots;
     private final long fdLimit;
 
     /** Fd numbers are also bounded by this process's RLIMIT_NOFILE, which the stubs inherit. */
-    public StubPlanner(PathResolver resolver) throws NativeException {
-        this(resolver, Native.openFileLimit());
+    public StubPlanner(PathResolver resolver, AllowedRoots roots) throws NativeException {
+        this(resolver, roots, Native.openFileLimit());
     }
 
     StubPlanner(PathResolver resolver, long fdLimit) {
+        this(resolver, AllowedRoots.EVERYWHERE, fdLimit);
+    }
+
+    StubPlanner(PathResolver resolver, AllowedRoots roots, long fdLimit) {
         this.resolver = resolver;
+        this.roots = roots;
         this.fdLimit = fdLimit;
     }
 
@@ -104,12 +114,19 @@ public final class StubPlanner {
                     + ": file not found on this host (identity " + FileValidator.identityText(fd) + ")"));
             requireSafePath(at + " resolved to " + local, local.toString());
             boolean directory = fd.getKind() == FdKind.FD_DIRECTORY;
-            if (directory ? !Files.isDirectory(local) : !Files.isRegularFile(local)) {
+            if (Files.isSymbolicLink(local)) {
+                throw new PlanRefusedException(at + ": " + local + " is a symbolic link; a restore never follows one");
+            }
+            if (directory ? !Files.isDirectory(local, LinkOption.NOFOLLOW_LINKS)
+                    : !Files.isRegularFile(local, LinkOption.NOFOLLOW_LINKS)) {
                 throw new PlanRefusedException(at + ": " + local + " is not a "
                         + (directory ? "directory" : "regular file"));
             }
-            plan.addFds(StubFd.newBuilder().setFd(fd.getFd()).setKind(fd.getKind()).setPath(local.toString())
-                    .setOpenFlags(fd.getOpenFlags() & ~NEVER_ON_RESTORE).setOffset(fd.getOffset()));
+            Path real = roots.require(at, local);
+            Map<String, Object> id = identity(at, real);
+            plan.addFds(StubFd.newBuilder().setFd(fd.getFd()).setKind(fd.getKind()).setPath(real.toString())
+                    .setOpenFlags(fd.getOpenFlags() & ~NEVER_ON_RESTORE).setOffset(fd.getOffset())
+                    .setDev((Long) id.get("dev")).setInode((Long) id.get("ino")));
         }
         StubPlan built = plan.build();
         List<LockRecord> held = process.getLocksList().stream().filter(l -> !l.getWaiting()).toList();
@@ -162,7 +179,15 @@ public final class StubPlanner {
         Path local = resolved.orElseThrow(() -> new PlanRefusedException(who + " cwd " + recorded
                 + " not found on this host"));
         requireSafePath(who + " cwd resolved to " + local, local.toString());
-        return local.toString();
+        return roots.require(who + " cwd", local).toString();
+    }
+
+    private static Map<String, Object> identity(String what, Path file) throws PlanRefusedException {
+        try {
+            return Files.readAttributes(file, "unix:dev,ino", LinkOption.NOFOLLOW_LINKS);
+        } catch (IOException e) {
+            throw new PlanRefusedException(what + ": cannot stat " + file + ": " + e.getMessage());
+        }
     }
 
     private static void requireSafePath(String what, String path) throws PlanRefusedException {

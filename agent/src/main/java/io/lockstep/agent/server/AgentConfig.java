@@ -1,6 +1,7 @@
 package io.lockstep.agent.server;
 
 import io.lockstep.agent.cgroup.Backend;
+import io.lockstep.agent.restore.AllowedRoots;
 import io.lockstep.tls.TlsConfig;
 import io.lockstep.zk.ZkAuth;
 
@@ -22,32 +23,38 @@ import java.util.Set;
  * @param tls mutual TLS of the gRPC server; without it the server only listens on loopback
  * @param insecurePlaintext lets the server listen in plaintext on a non-loopback address
  * @param zkAuth ZooKeeper digest credentials, restricting the nodes this agent creates to them
+ * @param allowedRoots the directories a restore may reopen files in
  */
 public record AgentConfig(String hostId, String listen, String zkConnect, String zkRoot, String cgroupRoot,
                           Optional<Backend> backend, Path stateDir, Duration sessionTimeout, boolean allowRoot,
                           Set<String> networkFsTypes, Optional<TlsConfig> tls, boolean insecurePlaintext,
-                          Optional<ZkAuth> zkAuth) {
-    /** Plaintext on loopback only, ZooKeeper without credentials, nfs and nfs4 as network file systems. */
+                          Optional<ZkAuth> zkAuth, AllowedRoots allowedRoots) {
+    /** Plaintext on loopback only, ZooKeeper without credentials, nfs and nfs4 as network file systems, files restored anywhere but /proc and /sys. */
     public AgentConfig(String hostId, String listen, String zkConnect, String zkRoot, String cgroupRoot,
                        Optional<Backend> backend, Path stateDir, Duration sessionTimeout, boolean allowRoot) {
         this(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot, Set.of(),
-                Optional.empty(), false, Optional.empty());
+                Optional.empty(), false, Optional.empty(), AllowedRoots.EVERYWHERE);
     }
 
     /** The same agent, counting more file system types as network exports (see MountTable). */
     public AgentConfig withNetworkFsTypes(Set<String> types) {
         return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout,
-                allowRoot, Set.copyOf(types), tls, insecurePlaintext, zkAuth);
+                allowRoot, Set.copyOf(types), tls, insecurePlaintext, zkAuth, allowedRoots);
     }
 
     public AgentConfig withTls(Optional<TlsConfig> tls, boolean insecurePlaintext) {
         return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
-                networkFsTypes, tls, insecurePlaintext, zkAuth);
+                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots);
     }
 
     public AgentConfig withZkAuth(Optional<ZkAuth> zkAuth) {
         return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
-                networkFsTypes, tls, insecurePlaintext, zkAuth);
+                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots);
+    }
+
+    public AgentConfig withAllowedRoots(AllowedRoots allowedRoots) {
+        return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
+                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots);
     }
 
     /** The safety margin added to the session timeout before an agent acts on session loss. */

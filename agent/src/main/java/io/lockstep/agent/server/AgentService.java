@@ -26,6 +26,8 @@ import io.lockstep.proto.ThawRequest;
 import io.lockstep.proto.ValidateReply;
 import io.lockstep.proto.ValidateRequest;
 
+import io.lockstep.zk.ZkLayout;
+
 import java.util.HexFormat;
 
 /** The agent's gRPC surface: translation only; the work is in the participants. */
@@ -68,23 +70,32 @@ final class AgentService extends AgentGrpc.AgentImplBase {
 
     /** A phase call of an operation: as {@link #unary}, timed per phase and outcome before the reply goes out. */
     private <T> void phase(String phase, String name, StreamObserver<T> observer, Call<T> call) {
-        long start = System.nanoTime();
-        T reply;
-        try {
-            reply = call.run();
-        } catch (Exception | Error e) {
-            metrics.phase(phase, System.nanoTime() - start, false);
-            observer.onError(GrpcErrors.toStatus(hostId, name, e));
-            return;
-        }
-        metrics.phase(phase, System.nanoTime() - start, true);
-        observer.onNext(reply);
-        observer.onCompleted();
+        unary(name, observer, () -> {
+            long start = System.nanoTime();
+            boolean ok = false;
+            try {
+                T reply = call.run();
+                ok = true;
+                return reply;
+            } finally {
+                metrics.phase(phase, System.nanoTime() - start, ok);
+            }
+        });
+    }
+
+    /**
+     * Every request names its group; a name that is not one (`../x`, `a/b`, absolute, over-long)
+     * is refused here, before any participant could turn it into a cgroup or state path.
+     */
+    private static <T> T checked(String group, T request) {
+        ZkLayout.checkName("group", group);
+        return request;
     }
 
     @Override
     public void freeze(FreezeRequest request, StreamObserver<FreezeReply> observer) {
-        phase(request.getArmOnly() ? "arm" : "freeze", "Freeze", observer, () -> checkpoint.freeze(request));
+        phase(request.getArmOnly() ? "arm" : "freeze", "Freeze", observer,
+                () -> checkpoint.freeze(checked(request.getCtx().getGroup(), request)));
     }
 
     @Override
@@ -92,7 +103,7 @@ final class AgentService extends AgentGrpc.AgentImplBase {
         CheckpointParticipant.Captured captured;
         long start = System.nanoTime();
         try {
-            captured = checkpoint.capture(request);
+            captured = checkpoint.capture(checked(request.getCtx().getGroup(), request));
         } catch (Exception | Error e) {
             metrics.phase("capture", System.nanoTime() - start, false);
             observer.onError(GrpcErrors.toStatus(hostId, "Capture", e));
@@ -122,12 +133,13 @@ final class AgentService extends AgentGrpc.AgentImplBase {
 
     @Override
     public void thaw(ThawRequest request, StreamObserver<ThawReply> observer) {
-        phase("thaw", "Thaw", observer, () -> checkpoint.thaw(request));
+        phase("thaw", "Thaw", observer, () -> checkpoint.thaw(checked(request.getCtx().getGroup(), request)));
     }
 
     @Override
     public void abort(AbortRequest request, StreamObserver<AbortReply> observer) {
         phase("abort", "Abort", observer, () -> {
+            checked(request.getCtx().getGroup(), request);
             checkpoint.abort(request);
             restore.abort(request);
             return AbortReply.newBuilder().setHostId(hostId).build();
@@ -136,32 +148,32 @@ final class AgentService extends AgentGrpc.AgentImplBase {
 
     @Override
     public void validate(ValidateRequest request, StreamObserver<ValidateReply> observer) {
-        phase("validate", "Validate", observer, () -> restore.validate(request));
+        phase("validate", "Validate", observer, () -> restore.validate(checked(request.getCtx().getGroup(), request)));
     }
 
     @Override
     public void stage(StageRequest request, StreamObserver<StageReply> observer) {
-        phase("stage", "Stage", observer, () -> restore.stage(request));
+        phase("stage", "Stage", observer, () -> restore.stage(checked(request.getCtx().getGroup(), request)));
     }
 
     @Override
     public void prepare(PrepareRequest request, StreamObserver<PrepareReply> observer) {
-        phase("prepare", "Prepare", observer, () -> restore.prepare(request));
+        phase("prepare", "Prepare", observer, () -> restore.prepare(checked(request.getCtx().getGroup(), request)));
     }
 
     @Override
     public void release(ReleaseRequest request, StreamObserver<ReleaseReply> observer) {
-        phase("release", "Release", observer, () -> restore.release(request));
+        phase("release", "Release", observer, () -> restore.release(checked(request.getCtx().getGroup(), request)));
     }
 
     @Override
     public void run(RunRequest request, StreamObserver<RunReply> observer) {
-        unary("Run", observer, () -> processes.run(request));
+        unary("Run", observer, () -> processes.run(checked(request.getGroup(), request)));
     }
 
     @Override
     public void adopt(AdoptRequest request, StreamObserver<AdoptReply> observer) {
-        unary("Adopt", observer, () -> processes.adopt(request));
+        unary("Adopt", observer, () -> processes.adopt(checked(request.getGroup(), request)));
     }
 
     @Override

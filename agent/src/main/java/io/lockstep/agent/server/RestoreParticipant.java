@@ -4,6 +4,7 @@ import io.grpc.Status;
 import io.lockstep.agent.manifest.ManifestCodec;
 import io.lockstep.agent.proc.MountTable;
 import io.lockstep.agent.restore.FileValidator;
+import io.lockstep.agent.restore.PlanRefusedException;
 import io.lockstep.agent.restore.PrepareOutcome;
 import io.lockstep.agent.restore.StubHandle;
 import io.lockstep.agent.restore.StubJvm;
@@ -90,8 +91,11 @@ public final class RestoreParticipant {
     public ValidateReply validate(ValidateRequest request) throws Exception {
         admission.admitNew(request.getCtx());
         Manifest manifest = ManifestCodec.decode(request.getManifest().toByteArray());
-        List<FileProblem> problems = new FileValidator(resolver(request.getPathMapsList()))
-                .validate(manifest, request.getForce());
+        IdentityPathResolver resolver = resolver(request.getPathMapsList());
+        List<FileProblem> problems = new FileValidator(resolver).validate(manifest, request.getForce());
+        if (problems.stream().noneMatch(FileProblem::getFatal)) {
+            problems.addAll(planRefusals(manifest, new StubPlanner(resolver, config.allowedRoots()), request));
+        }
         boolean ok = problems.stream().noneMatch(FileProblem::getFatal);
         int files = manifest.getProcessesList().stream().mapToInt(ProcessRecord::getFdsCount).sum();
         LOG.info("group {} op {} epoch {} host {}: validated {} fds of host {}: {} problems{}", request.getCtx().getGroup(),
@@ -101,15 +105,36 @@ public final class RestoreParticipant {
                 .setFilesChecked(files).build();
     }
 
+    /**
+     * Validation also asks the stub planner, without starting anything, so that a manifest it
+     * would refuse (fd numbers, paths outside the allowed roots, links, uid 0, bad locks) is
+     * refused in the validation report, before any stub exists.
+     */
+    private List<FileProblem> planRefusals(Manifest manifest, StubPlanner planner, ValidateRequest request) {
+        List<FileProblem> refusals = new ArrayList<>();
+        boolean allowRoot = request.getAllowRoot() && config.allowRoot();
+        for (ProcessRecord process : manifest.getProcessesList()) {
+            if (!process.hasRestart() && request.getSkipUnrestartable()) {
+                continue;
+            }
+            try {
+                planner.plan(process, "validation", allowRoot);
+            } catch (PlanRefusedException e) {
+                refusals.add(FileProblem.newBuilder().setPath("process " + process.getPid())
+                        .setIdentity("recorded on host " + manifest.getHostId())
+                        .setProblem("refused: " + e.getMessage()).setFatal(true).build());
+            }
+        }
+        return refusals;
+    }
+
     public StageReply stage(StageRequest request) throws Exception {
         OpContext op = request.getCtx();
         OpRecord record = admission.admitNew(op);
         Manifest manifest = ManifestCodec.decode(request.getManifest().toByteArray());
-        ManagedGroup group = groups.open(op.getGroup());
-        RestoreSession session = openSession(group, op, record);
-        Instant deadline = Instant.ofEpochMilli(record.getDeadlineUnixMs());
         boolean allowRoot = request.getAllowRoot() && config.allowRoot();
-        StubPlanner planner = new StubPlanner(resolver(request.getPathMapsList()));
+        // Every process is planned (and a hostile one refused) before the group or any stub exists.
+        StubPlanner planner = new StubPlanner(resolver(request.getPathMapsList()), config.allowedRoots());
         List<ProcessRecord> toStage = new ArrayList<>();
         for (ProcessRecord process : manifest.getProcessesList()) {
             if (!process.hasRestart() && request.getSkipUnrestartable()) {
@@ -123,6 +148,9 @@ public final class RestoreParticipant {
         for (ProcessRecord process : toStage) {
             plans.add(planner.plan(process, request.getCheckpointId(), allowRoot));
         }
+        ManagedGroup group = groups.open(op.getGroup());
+        RestoreSession session = openSession(group, op, record);
+        Instant deadline = Instant.ofEpochMilli(record.getDeadlineUnixMs());
         Path logs = groups.logDir(group.name());
         Files.createDirectories(logs);
         StubLauncher launcher = new StubLauncher(stubJvm, config.stateDir().resolve("stubs"),

@@ -187,6 +187,11 @@ class AgentCliTest {
         assertThat(unknown.exit()).isEqualTo(AgentMain.FAILED);
         assertThat(unknown.err()).contains("group nosuch does not exist");
         assertThat(run("capture", "--out", "x").exit()).isEqualTo(AgentMain.BAD_ARGUMENTS);
-        assertThat(run("serve", "--help").out()).contains("--host-id").contains("--network-fs");
+        assertThat(run("serve", "--help").out()).contains("--host-id").contains("--network-fs")
+                .contains("--allowed-root=DIR").contains("everywhere except /proc and /sys");
+        Run relativeRoot = run("serve", "--host-id", "x", "--zk", "127.0.0.1:1", "--state-dir", dir.resolve("state").toString(),
+                "--allowed-root", "srv");
+        assertThat(relativeRoot.exit()).isEqualTo(AgentMain.BAD_ARGUMENTS);
+        assertThat(relativeRoot.err()).contains("allowed root 'srv' is not an absolute path");
     }
 }

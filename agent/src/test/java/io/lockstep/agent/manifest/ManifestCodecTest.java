@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedOutputStream;
+import com.google.protobuf.WireFormat;
 import io.lockstep.proto.FdKind;
 import io.lockstep.proto.FdRecord;
 import io.lockstep.proto.FileIdentity;
@@ -114,5 +116,49 @@ class ManifestCodecTest {
         String text = ManifestPrinter.toText(MANIFEST);
         assertThat(text).contains("pid 42").contains("/bin/app --x").contains("fd 3 regular /mnt/data/f")
                 .contains("holds POSIX WRITE [0, EOF] fd 3 = srv:/export data/f (nfs)").contains("warning: pid 42 fd 4");
+    }
+    /** A body of {@code count} empty entries of one repeated field inside one process, framed with a valid header. */
+    private static byte[] manyEntries(int processField, int count) throws IOException {
+        ByteArrayOutputStream process = new ByteArrayOutputStream();
+        CodedOutputStream p = CodedOutputStream.newInstance(process);
+        p.writeInt32(ProcessRecord.PID_FIELD_NUMBER, 4242);
+        for (int i = 0; i < count; i++) {
+            p.writeTag(processField, WireFormat.WIRETYPE_LENGTH_DELIMITED);
+            p.writeUInt32NoTag(0);
+        }
+        p.flush();
+        ByteArrayOutputStream body = new ByteArrayOutputStream();
+        CodedOutputStream b = CodedOutputStream.newInstance(body);
+        b.writeString(Manifest.HOST_ID_FIELD_NUMBER, "h9");
+        b.writeByteArray(Manifest.PROCESSES_FIELD_NUMBER, process.toByteArray());
+        b.flush();
+        byte[] bytes = body.toByteArray();
+        ManifestHeader header = ManifestHeader.newBuilder().setMagic(ManifestCodec.MAGIC).setFormatVersion(1)
+                .setBodyLength(bytes.length).setBodySha256(ByteString.fromHex(ManifestCodec.sha256Hex(bytes))).build();
+        return withHeader(header, bytes);
+    }
+
+    @Test
+    void millionsOfEntriesAreRefusedBeforeParsingNamingHostAndProcess() throws Exception {
+        assertThatThrownBy(() -> ManifestCodec.decode(manyEntries(ProcessRecord.LOCKS_FIELD_NUMBER, 1_000_001)))
+                .isInstanceOf(ManifestFormatException.class)
+                .hasMessageContaining("manifest of host h9 refused before parsing: more than 1000000 lock entries (process 4242)");
+        assertThatThrownBy(() -> ManifestCodec.decode(manyEntries(ProcessRecord.FDS_FIELD_NUMBER, 65_537)))
+                .isInstanceOf(ManifestFormatException.class)
+                .hasMessageContaining("host h9").hasMessageContaining("process 4242 has more than 65536 fd entries");
+        assertThat(ManifestCodec.decode(manyEntries(ProcessRecord.LOCKS_FIELD_NUMBER, 1000)).getProcesses(0).getLocksCount())
+                .as("below the limits").isEqualTo(1000);
+    }
+
+    @Test
+    void aBodyLengthOverTheLimitIsRefusedFromTheHeaderAlone() throws IOException {
+        byte[] body = MANIFEST.toByteArray();
+        ManifestHeader header = ManifestHeader.newBuilder().setMagic(ManifestCodec.MAGIC).setFormatVersion(1)
+                .setBodyLength(1L << 40).setBodySha256(ByteString.copyFrom(new byte[32])).build();
+        assertThatThrownBy(() -> ManifestCodec.decode(withHeader(header, body))).isInstanceOf(ManifestFormatException.class)
+                .hasMessageContaining("body of 1099511627776 bytes is over the limit");
+        ManifestHeader negative = header.toBuilder().setBodyLength(-1).build();
+        assertThatThrownBy(() -> ManifestCodec.decode(withHeader(negative, body))).isInstanceOf(ManifestFormatException.class)
+                .hasMessageContaining("body of 18446744073709551615 bytes is over the limit");
     }
 }

@@ -70,6 +70,8 @@ class StubPlannerTest {
     void refusesFdNumbersOutOfRange() throws Exception {
         assertRefused(p -> p.setFds(1, p.getFds(1).toBuilder().setFd(-1)), "fd -1", "out of range");
         assertRefused(p -> p.setFds(1, p.getFds(1).toBuilder().setFd(65536)), "fd 65536", "out of range");
+        assertRefused(p -> p.setFds(1, p.getFds(1).toBuilder().setFd(Integer.MIN_VALUE)), "fd -2147483648", "out of range");
+        assertRefused(p -> p.setFds(1, p.getFds(1).toBuilder().setFd(Integer.MAX_VALUE)), "fd 2147483647", "out of range");
         assertRefused(p -> p.setFds(1, p.getFds(1).toBuilder().setFd(1024)), "fd 1024", "out of range 0..1023");
         assertRefused(p -> p.setFds(2, p.getFds(2).toBuilder().setFd(3)), "fd 3", "recorded twice");
     }

@@ -18,7 +18,9 @@ public final class AgentCallException extends Exception {
     private static String describe(String hostId, String call, Status status) {
         String what = switch (status.getCode()) {
             case UNAVAILABLE -> "agent unreachable";
-            case DEADLINE_EXCEEDED -> "no answer before the deadline";
+            // The agent's own answer (e.g. a freeze that missed its deadline) names the host first.
+            case DEADLINE_EXCEEDED -> status.getDescription() != null && status.getDescription().startsWith("host " + hostId + ":")
+                    ? "deadline passed on the agent" : "no answer before the deadline";
             case FAILED_PRECONDITION -> "refused";
             default -> status.getCode().name().toLowerCase().replace('_', ' ');
         };

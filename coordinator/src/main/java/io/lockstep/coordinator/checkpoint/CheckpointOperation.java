@@ -54,6 +54,8 @@ import java.util.concurrent.TimeUnit;
  */
 public final class CheckpointOperation {
     private static final Logger LOG = LoggerFactory.getLogger(CheckpointOperation.class);
+    /** How long past the freeze deadline a freeze call waits for the agent's report of unfrozen tasks. */
+    static final Duration FREEZE_REPORT_MARGIN = Duration.ofSeconds(3);
 
     private final CoordinatorContext ctx;
     private final CheckpointOptions options;
@@ -156,8 +158,10 @@ public final class CheckpointOperation {
                     reply -> "freeze guard armed");
             fanout.phaseEnded("arm", start);
             long frozenStart = System.nanoTime();
+            // The call outlives the freeze deadline a little: an agent that misses it thaws and
+            // answers with the tasks it could not freeze, and that answer is the operator's report.
             Map<String, FreezeReply> replies = fanout.all("freeze", FailureReason.FREEZE_FAILED,
-                    (host, agent) -> agent.freeze(request, until(freezeDeadline)),
+                    (host, agent) -> agent.freeze(request, until(freezeDeadline).plus(FREEZE_REPORT_MARGIN)),
                     reply -> reply.getTasks() + " tasks frozen in " + reply.getFreezeMicros() + " µs ("
                             + reply.getFreezer() + (reply.getDegraded() ? ", degraded" : "") + ")");
             awaitBarrier(Phase.FROZEN, freezeDeadline);

@@ -95,7 +95,11 @@ final class RestoreCommand implements Callable<Integer> {
         Map<String, String> map = new LinkedHashMap<>();
         for (String entry : hostMaps) {
             String[] pair = split("--map", entry);
-            map.put(ZkLayout.checkName("host", pair[0]), ZkLayout.checkName("host", pair[1]));
+            String earlier = map.put(ZkLayout.checkName("host", pair[0]), ZkLayout.checkName("host", pair[1]));
+            if (earlier != null) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--map names host " + pair[0] + " twice ("
+                        + pair[0] + "=" + earlier + ", " + entry + ")");
+            }
         }
         return map;
     }
@@ -107,6 +111,10 @@ final class RestoreCommand implements Callable<Integer> {
             if (!pair[0].startsWith("/") || !pair[1].startsWith("/")) {
                 throw new CommandLine.ParameterException(spec.commandLine(),
                         "--path-map '" + entry + "': both sides must be absolute paths");
+            }
+            if ((pair[0] + "/" + pair[1] + "/").contains("/../")) {
+                throw new CommandLine.ParameterException(spec.commandLine(),
+                        "--path-map '" + entry + "': no '..' in a path");
             }
             maps.add(PathMapping.newBuilder().setFrom(pair[0]).setTo(pair[1]).build());
         }

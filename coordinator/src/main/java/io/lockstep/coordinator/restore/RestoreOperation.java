@@ -100,6 +100,7 @@ public final class RestoreOperation {
     private RestoreResult run(String group, OperationListener listener) throws Exception {
         try (OperationSession session = OperationSession.begin(ctx, group)) {
             CatalogEntry entry = new Catalog(ctx).resolve(group, options.checkpoint());
+            requireMappedHostsRecorded(entry);
             List<SourceManifest> sources = loadManifests(group, entry);
             Set<String> targets = new LinkedHashSet<>();
             sources.forEach(source -> targets.add(source.targetHost()));
@@ -116,6 +117,17 @@ public final class RestoreOperation {
                 return new Run(session, op, fanout, entry, sources, deadline).execute();
             }
         }
+    }
+
+    /** A host map naming a host the checkpoint has no manifest of is a mistake, not a no-op. */
+    private void requireMappedHostsRecorded(CatalogEntry entry) {
+        List<String> recorded = entry.getManifestsList().stream().map(CatalogManifest::getHostId).toList();
+        options.hostMap().forEach((from, to) -> {
+            if (!recorded.contains(from)) {
+                throw new IllegalArgumentException("host map " + from + "=" + to + ": checkpoint " + entry.getCheckpointId()
+                        + " has no manifest of host " + from + " (hosts: " + String.join(", ", recorded) + ")");
+            }
+        });
     }
 
     private List<SourceManifest> loadManifests(String group, CatalogEntry entry) throws OperationFailedException {
@@ -184,7 +196,8 @@ public final class RestoreOperation {
             Map<String, List<FileProblem>> problems = new LinkedHashMap<>();
             for (SourceManifest source : sources) {
                 ValidateRequest request = ValidateRequest.newBuilder().setCtx(op.context()).setManifest(source.framed())
-                        .addAllPathMaps(options.pathMaps()).setForce(options.force()).build();
+                        .addAllPathMaps(options.pathMaps()).setForce(options.force())
+                        .setAllowRoot(options.allowRoot()).setSkipUnrestartable(options.skipUnrestartable()).build();
                 ValidateReply reply = fanout.on(List.of(source.targetHost()), "validate", FailureReason.VALIDATION_FAILED,
                         (host, agent) -> agent.validate(request, until(deadline)),
                         r -> r.getFilesChecked() + " files checked, " + r.getProblemsCount() + " problems")

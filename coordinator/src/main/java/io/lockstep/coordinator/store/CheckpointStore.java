@@ -51,19 +51,28 @@ public final class CheckpointStore {
     /** Writes the framed manifest bytes durably and returns their digest. */
     public StoredManifest write(String group, String checkpointId, String hostId, byte[] framed) throws IOException {
         Path dir = checkpointDir(group, checkpointId);
-        Files.createDirectories(dir);
         Path target = manifestPath(group, checkpointId, hostId);
         Path temp = dir.resolve("." + hostId + SUFFIX + ".tmp");
-        try (FileChannel out = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-                StandardOpenOption.WRITE)) {
-            ByteBuffer buffer = ByteBuffer.wrap(framed);
-            while (buffer.hasRemaining()) {
-                out.write(buffer);
+        try {
+            Files.createDirectories(dir);
+            try (FileChannel out = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
+                    StandardOpenOption.WRITE)) {
+                ByteBuffer buffer = ByteBuffer.wrap(framed);
+                while (buffer.hasRemaining()) {
+                    out.write(buffer);
+                }
+                out.force(true);
             }
-            out.force(true);
         } catch (IOException e) {
-            Files.deleteIfExists(temp);
-            throw new IOException("cannot write manifest of host " + hostId + " to " + temp + ": " + e.getMessage(), e);
+            IOException failure = new IOException("cannot write manifest of host " + hostId + " to " + temp + ": "
+                    + e.getMessage(), e);
+            try {
+                Files.deleteIfExists(temp);
+            } catch (IOException cleanup) {
+                // A store that fails writes may fail the clean-up too; the write's error is the one to report.
+                failure.addSuppressed(cleanup);
+            }
+            throw failure;
         }
         try {
             Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
