@@ -33,6 +33,11 @@ public final class FreezeSuite implements BenchSuite {
     }
 
     @Override
+    public Duration budget() {
+        return Duration.ofSeconds(60);
+    }
+
+    @Override
     public List<Result> run(BenchConfig config) throws Exception {
         List<Result> results = new ArrayList<>();
         try (BenchCgroups cgroups = BenchCgroups.open()) {

@@ -4,6 +4,7 @@ import io.lockstep.bench.BenchConfig;
 import io.lockstep.bench.BenchSuite;
 import io.lockstep.bench.Result;
 import java.util.Collection;
+import java.time.Duration;
 import java.util.List;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.Runner;
@@ -16,6 +17,11 @@ public final class ParseSuite implements BenchSuite {
     @Override
     public String name() {
         return "parse";
+    }
+
+    @Override
+    public Duration budget() {
+        return Duration.ofSeconds(40);
     }
 
     @Override

@@ -22,6 +22,7 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
@@ -30,17 +31,24 @@ import java.util.concurrent.Future;
 import java.util.stream.Stream;
 
 /**
- * Restore costs on one host: (a) the prepare phase — one stub taking 1k locks on 1k files, 10k
- * locks on 1k files, 10k locks on one file, non-blocking, in global order — against a single
+ * Restore costs on one host: (a) the prepare phase — one stub taking 1k, 10k and 100k locks on 1k
+ * files, and 10k locks on one file, non-blocking, in global order — against a single
  * process taking the same locks with raw fcntl; (b) restoring N processes (stage N stubs, release
  * them into their program) against starting the same N programs plainly.
  */
 public final class RestoreSuite implements BenchSuite {
     private static final int FIRST_FD = 100;
+    /** Locks and the files they are spread over: the scaling in lock count, and the one-file worst case. */
+    private static final int[][] PREPARE_CASES = {{1_000, 1_000}, {10_000, 1_000}, {100_000, 1_000}, {10_000, 1}};
 
     @Override
     public String name() {
         return "restore";
+    }
+
+    @Override
+    public Duration budget() {
+        return Duration.ofSeconds(150);
     }
 
     @Override
@@ -49,11 +57,14 @@ public final class RestoreSuite implements BenchSuite {
         try {
             List<Result> results = new ArrayList<>();
             int runs = config.runs(5, 3);
-            results.add(prepare(dir, 1000, 1000, runs));
-            results.add(prepare(dir, 10_000, 1000, runs));
-            results.add(prepare(dir, 10_000, 1, runs));
+            for (int[] locksAndFiles : PREPARE_CASES) {
+                String caseName = locksAndFiles[0] + " locks on " + locksAndFiles[1] + " files";
+                results.add(config.fits(Duration.ZERO) ? prepare(dir, locksAndFiles[0], locksAndFiles[1], runs)
+                        : skipped(caseName));
+            }
             for (int n : config.quick() ? List.of(1, 10) : List.of(1, 10, 100)) {
-                results.add(processes(dir, n, config.quick() ? 1 : 3));
+                results.add(config.fits(Duration.ZERO) ? processes(dir, n, config.quick() ? 1 : 3)
+                        : skipped(n + " processes"));
             }
             return results;
         } finally {
@@ -61,6 +72,10 @@ public final class RestoreSuite implements BenchSuite {
                 files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
         }
+    }
+
+    private Result skipped(String caseName) {
+        return Result.failure(name(), caseName, new IllegalStateException("skipped: the suite's time budget is spent"));
     }
 
     private static StubLauncher launcher(Path dir) {
