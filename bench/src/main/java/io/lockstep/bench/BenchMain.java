@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -81,14 +82,13 @@ public final class BenchMain {
             System.err.println("running suite " + suite.name() + (config.quick() ? " (quick)" : "") + ", budget "
                     + budget.toSeconds() + " s");
             BenchConfig suiteConfig = config.withDeadline(Instant.now().plusMillis((long) (budget.toMillis() * SOFT_SHARE)));
-            Future<List<Result>> running = runner.submit(() -> suite.run(suiteConfig));
+            List<Result> suiteResults = Collections.synchronizedList(new ArrayList<>());
+            Future<?> running = runner.submit(() -> {
+                suite.run(suiteConfig, suiteResults);
+                return null;
+            });
             try {
-                for (Result r : running.get(budget.toMillis(), TimeUnit.MILLISECONDS)) {
-                    results.add(r);
-                    if (r.failed()) {
-                        failures.add(suite.name() + " " + r.caseName() + ": " + r.notes());
-                    }
-                }
+                running.get(budget.toMillis(), TimeUnit.MILLISECONDS);
             } catch (TimeoutException e) {
                 // The hard bound: report what we have; exiting runs the suites' clean-up hooks.
                 running.cancel(true);
@@ -99,6 +99,14 @@ public final class BenchMain {
                 // one broken suite must not hide the figures of the others
                 e.getCause().printStackTrace();
                 failures.add(suite.name() + ": " + e.getCause());
+            }
+            synchronized (suiteResults) {
+                for (Result r : suiteResults) {
+                    results.add(r);
+                    if (r.failed()) {
+                        failures.add(suite.name() + " " + r.caseName() + ": " + r.notes());
+                    }
+                }
             }
             double seconds = (System.nanoTime() - t) / 1e9;
             suiteRuns.add(new ResultsFile.SuiteRun(suite.name(), seconds, budget.toSeconds()));

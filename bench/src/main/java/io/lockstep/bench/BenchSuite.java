@@ -13,5 +13,9 @@ public interface BenchSuite {
      */
     Duration budget();
 
-    List<Result> run(BenchConfig config) throws Exception;
+    /**
+     * Measures, adding each figure to {@code results} as soon as it is known: a suite stopped at
+     * its hard time budget keeps the figures it had.
+     */
+    void run(BenchConfig config, List<Result> results) throws Exception;
 }

@@ -56,8 +56,7 @@ public final class CaptureSuite implements BenchSuite {
     }
 
     @Override
-    public List<Result> run(BenchConfig config) throws Exception {
-        List<Result> results = new ArrayList<>();
+    public void run(BenchConfig config, List<Result> results) throws Exception {
         Path dir = Files.createTempDirectory("lockstep-bench-capture");
         try (BenchCgroups cgroups = BenchCgroups.open()) {
             for (LockLayout layout : layouts(config)) {
@@ -78,7 +77,6 @@ public final class CaptureSuite implements BenchSuite {
         } finally {
             deleteTree(dir);
         }
-        return results;
     }
 
     private static List<LockLayout> layouts(BenchConfig config) {

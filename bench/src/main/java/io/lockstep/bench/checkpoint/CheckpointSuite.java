@@ -79,8 +79,7 @@ public final class CheckpointSuite implements BenchSuite {
     }
 
     @Override
-    public List<Result> run(BenchConfig config) throws Exception {
-        List<Result> results = new ArrayList<>();
+    public void run(BenchConfig config, List<Result> results) throws Exception {
         List<Integer> sizes = !config.agentCounts().isEmpty() ? config.agentCounts()
                 : config.quick() ? QUICK_SIZES : FULL_SIZES;
         try (Ensemble ensemble = Ensemble.start()) {
@@ -100,6 +99,7 @@ public final class CheckpointSuite implements BenchSuite {
                 try {
                     results.addAll(measure(ensemble.connectString(), agents, runs));
                 } catch (Exception e) {
+                    e.printStackTrace();
                     results.add(Result.failure(name(), caseName, e));
                 }
                 previous = Duration.ofNanos(System.nanoTime() - t);
@@ -107,7 +107,6 @@ public final class CheckpointSuite implements BenchSuite {
                 System.err.printf("  %s: %.1f s%n", caseName, previous.toMillis() / 1e3);
             }
         }
-        return results;
     }
 
     private List<Result> measure(String connect, int agentCount, int runs) throws Exception {
@@ -280,7 +279,8 @@ public final class CheckpointSuite implements BenchSuite {
     private static long[][] barriers(CuratorFramework zk, ZkLayout layout, String connect, int n, int runs)
             throws Exception {
         List<CuratorFramework> members = new ArrayList<>();
-        ExecutorService pool = Executors.newFixedThreadPool(Math.min(n, 64));
+        // one thread per member: Curator's enter() blocks until all N are in
+        ExecutorService pool = Executors.newFixedThreadPool(n);
         try {
             for (int i = 0; i < n; i++) {
                 members.add(ZkClients.connect(connect, SESSION_TIMEOUT, Duration.ofSeconds(30)));

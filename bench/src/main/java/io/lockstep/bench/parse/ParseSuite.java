@@ -25,7 +25,7 @@ public final class ParseSuite implements BenchSuite {
     }
 
     @Override
-    public List<Result> run(BenchConfig config) throws Exception {
+    public void run(BenchConfig config, List<Result> results) throws Exception {
         int measured = config.runs(5, 3);
         Collection<RunResult> runs = new Runner(new OptionsBuilder()
                 .include(LockTableParseBenchmark.class.getName() + "\\.")
@@ -41,7 +41,7 @@ public final class ParseSuite implements BenchSuite {
         String notes = "JMH average time, 1 fork, " + measured + " x 1 s; parse +- "
                 + String.format(java.util.Locale.ROOT, "%.3f", parse.getPrimaryResult().getScoreError())
                 + " (99.9%); floor visits every line end";
-        return List.of(Result.of(name(), LockTableParseBenchmark.LINES / 1000 + "k-lines", "parse-mean",
+        results.add(Result.of(name(), LockTableParseBenchmark.LINES / 1000 + "k-lines", "parse-mean",
                 parse.getPrimaryResult().getScore(), parse.getPrimaryResult().getScoreUnit(),
                 floor.getPrimaryResult().getScore(), notes));
     }
