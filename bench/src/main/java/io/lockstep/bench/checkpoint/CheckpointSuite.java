@@ -65,6 +65,13 @@ public final class CheckpointSuite implements BenchSuite {
     private static final int LARGE = 64;
     private static final Duration SESSION_TIMEOUT = Duration.ofSeconds(30);
     private static final Duration MEMBERS_TIMEOUT = Duration.ofMinutes(2);
+    /**
+     * Longer deadlines than a production default: up to 256 agents share this machine's cores, and
+     * arming 256 freeze guards (a process start each) alone can take longer than the default
+     * freeze timeout on a loaded 2-core machine.
+     */
+    private static final CheckpointOptions OPTIONS = new CheckpointOptions(Duration.ofMinutes(3), Duration.ofSeconds(90),
+            Duration.ofMinutes(3), Duration.ofSeconds(60));
     /** Agents start this many at a time: a start is mostly waiting on ZooKeeper. */
     private static final int STARTERS = 8;
 
@@ -85,10 +92,13 @@ public final class CheckpointSuite implements BenchSuite {
         try (Ensemble ensemble = Ensemble.start()) {
             Duration previous = Duration.ZERO;
             int previousAgents = 1;
+            int previousRuns = 1;
             for (int agents : sizes) {
                 int runs = agents > LARGE ? config.runs(3, 2) : config.runs(7, 3);
-                // Cost grows about linearly in agents (and a bit more): skip what cannot finish in time.
-                Duration estimate = previous.multipliedBy(Math.max(1, agents / previousAgents));
+                // Cost grows about linearly in agents and in checkpoints (runs + warm-up): skip what
+                // cannot finish in time.
+                Duration estimate = previous.multipliedBy(Math.max(1, agents / previousAgents) * (runs + 1L))
+                        .dividedBy(previousRuns + 1L);
                 String caseName = agents + " agents";
                 if (!config.fits(estimate)) {
                     results.add(Result.failure(name(), caseName, new IllegalStateException("skipped: estimated "
@@ -104,6 +114,7 @@ public final class CheckpointSuite implements BenchSuite {
                 }
                 previous = Duration.ofNanos(System.nanoTime() - t);
                 previousAgents = agents;
+                previousRuns = runs;
                 System.err.printf("  %s: %.1f s%n", caseName, previous.toMillis() / 1e3);
             }
         }
@@ -132,7 +143,7 @@ public final class CheckpointSuite implements BenchSuite {
                 long[] window = new long[runs];
                 Map<String, List<Long>> phases = new LinkedHashMap<>();
                 Quiescence quiet = new Quiescence(observer, layout, "bench");
-                quiet.await(new CheckpointOperation(ctx, CheckpointOptions.defaults(), OperationListener.SILENT)
+                quiet.await(new CheckpointOperation(ctx, OPTIONS, OperationListener.SILENT)
                         .run("bench").checkpointId()); // warm-up
                 List<ZkRequestCounter.Counts> zkAt = new ArrayList<>();
                 List<Map<String, Long>> rpcAt = new ArrayList<>();
@@ -140,7 +151,7 @@ public final class CheckpointSuite implements BenchSuite {
                     zkAt.add(zkCounter.counts());
                     rpcAt.add(rpcCounter.counts());
                     long start = System.nanoTime();
-                    CheckpointResult result = new CheckpointOperation(ctx, CheckpointOptions.defaults(),
+                    CheckpointResult result = new CheckpointOperation(ctx, OPTIONS,
                             OperationListener.SILENT).run("bench");
                     latency[r] = System.nanoTime() - start;
                     window[r] = result.frozenWindowMicros() * 1000;
