@@ -17,9 +17,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
+import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
@@ -67,12 +65,6 @@ public final class BenchMain {
         List<Result> results = new ArrayList<>();
         List<String> failures = new ArrayList<>();
         List<ResultsFile.SuiteRun> suiteRuns = new ArrayList<>();
-        boolean overran = false;
-        ExecutorService runner = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "bench-suite");
-            t.setDaemon(true); // a suite stuck past its budget must not keep the JVM alive
-            return t;
-        });
         for (BenchSuite suite : SUITES) {
             if (!config.selects(suite)) {
                 continue;
@@ -83,18 +75,21 @@ public final class BenchMain {
                     + budget.toSeconds() + " s");
             BenchConfig suiteConfig = config.withDeadline(Instant.now().plusMillis((long) (budget.toMillis() * SOFT_SHARE)));
             List<Result> suiteResults = Collections.synchronizedList(new ArrayList<>());
-            Future<?> running = runner.submit(() -> {
+            FutureTask<Void> running = new FutureTask<>(() -> {
                 suite.run(suiteConfig, suiteResults);
                 return null;
             });
+            // A thread per suite: one stuck past its budget must neither block the next suites nor
+            // keep the JVM alive (exiting runs the suites' clean-up hooks).
+            Thread thread = new Thread(running, "bench-" + suite.name());
+            thread.setDaemon(true);
+            thread.start();
             try {
                 running.get(budget.toMillis(), TimeUnit.MILLISECONDS);
             } catch (TimeoutException e) {
-                // The hard bound: report what we have; exiting runs the suites' clean-up hooks.
                 running.cancel(true);
                 failures.add(suite.name() + ": stopped at its hard time budget of " + budget.toSeconds()
-                        + " s; later suites not run");
-                overran = true;
+                        + " s; the figures it had are kept");
             } catch (ExecutionException e) {
                 // one broken suite must not hide the figures of the others
                 e.getCause().printStackTrace();
@@ -111,9 +106,6 @@ public final class BenchMain {
             double seconds = (System.nanoTime() - t) / 1e9;
             suiteRuns.add(new ResultsFile.SuiteRun(suite.name(), seconds, budget.toSeconds()));
             System.err.printf("suite %s took %.1f s%n", suite.name(), seconds);
-            if (overran) {
-                break;
-            }
         }
         ResultTable.print(System.out, results);
         double total = Duration.between(started, Instant.now()).toMillis() / 1e3;

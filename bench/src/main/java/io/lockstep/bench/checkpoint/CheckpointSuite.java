@@ -82,7 +82,7 @@ public final class CheckpointSuite implements BenchSuite {
 
     @Override
     public Duration budget() {
-        return Duration.ofMinutes(5);
+        return Duration.ofSeconds(330);
     }
 
     @Override
@@ -94,7 +94,7 @@ public final class CheckpointSuite implements BenchSuite {
             int previousAgents = 1;
             int previousRuns = 1;
             for (int agents : sizes) {
-                int runs = agents > LARGE ? config.runs(3, 2) : config.runs(7, 3);
+                int runs = agents > LARGE ? config.runs(3, 2) : config.runs(5, 3);
                 // Cost grows about linearly in agents and in checkpoints (runs + warm-up): skip what
                 // cannot finish in time.
                 Duration estimate = previous.multipliedBy(Math.max(1, agents / previousAgents) * (runs + 1L))

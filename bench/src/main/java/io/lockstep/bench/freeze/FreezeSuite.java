@@ -33,7 +33,7 @@ public final class FreezeSuite implements BenchSuite {
 
     @Override
     public Duration budget() {
-        return Duration.ofSeconds(60);
+        return Duration.ofSeconds(45);
     }
 
     @Override

@@ -21,7 +21,7 @@ public final class ParseSuite implements BenchSuite {
 
     @Override
     public Duration budget() {
-        return Duration.ofSeconds(40);
+        return Duration.ofSeconds(30);
     }
 
     @Override

@@ -59,7 +59,7 @@ class BenchmarksRendererTest {
                 .contains("| capture ≤ 2× reading /proc | 1k-locks-1000-files | 90.0 ms | 30.0 ms | 3.00× | not met |")
                 .contains("| frozen window at 64 agents ≤ 2× window at 4 | 64 vs 4 agents | 90.0 ms | 50.0 ms | 1.80× | **met** |")
                 .contains("| restore of N processes ≤ 3× plain start | 10 processes | 5000 ms | 80.0 ms | 63× | not met |")
-                .contains("7 of 9 target checks met")
+                .contains("7 of 9 target checks met").doesNotContain("Not judged in this run")
                 .contains("| 256 | 356 ms | 90.0 ms | 5.00 ms | 18× | 4.00 ms | 8.00 ms | 0.50× | 1031 | 2318 | 1024 |")
                 // a straight line through 64 and 256 agents: 4 writes per host + 7
                 .contains("| ZooKeeper writes | 4.00 | 7 | 4007 |")
@@ -67,6 +67,22 @@ class BenchmarksRendererTest {
         BufferedImage image = ImageIO.read(plot.toFile());
         assertThat(image).as("a PNG ImageIO can read").isNotNull();
         assertThat(image.getWidth()).isGreaterThan(image.getHeight());
+    }
+
+    @Test
+    void aRunWithoutSomeFiguresSaysWhichTargetsItCouldNotJudge() throws Exception {
+        Path results = dir.resolve("quick.json");
+        ResultsFile.write(results, new BenchConfig(true, results, Set.of("freeze"), List.of(), Instant.MAX),
+                Instant.parse("2026-11-25T12:00:00Z"), 10, List.of(),
+                List.of(Result.of("freeze", "10-threads", "freeze-median", 0.9, "ms", 0.3, "21 freezes")), List.of());
+
+        BenchmarksRenderer.render(results, dir.resolve("BENCHMARKS.md"), dir.resolve("scaling.png"));
+
+        assertThat(Files.readString(dir.resolve("BENCHMARKS.md"))).contains("a **quick** run", "0 of 1 target checks met")
+                .contains("Not judged in this run (no figures): capture ≤ 2× reading /proc; prepare ≤ 2× raw fcntl;"
+                        + " frozen window at 64 agents ≤ 2× window at 4; barrier ≤ Curator's DistributedDoubleBarrier;"
+                        + " restore of N processes ≤ 3× plain start.");
+        assertThat(ImageIO.read(dir.resolve("scaling.png").toFile())).as("a plot even without scaling figures").isNotNull();
     }
 
     @Test
