@@ -31,6 +31,7 @@ import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier;
 import org.apache.zookeeper.CreateMode;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -127,6 +128,9 @@ public final class CheckpointSuite implements BenchSuite {
         ZkRequestCounter zkCounter = new ZkRequestCounter();
         RpcCounter rpcCounter = new RpcCounter();
         String root = "/lockstep-bench-" + id;
+        // A run stopped at its hard budget exits without this method's finally: kill what the agents run.
+        Thread killGroups = new Thread(() -> killGroups(agents), "bench-checkpoint-cleanup");
+        Runtime.getRuntime().addShutdownHook(killGroups);
         try {
             startAgents(agents, connect, root, id, dir, agentCount);
             agents.forEach(agent -> zkCounter.attach(agent.zk()));
@@ -193,15 +197,39 @@ public final class CheckpointSuite implements BenchSuite {
             }
         } finally {
             // Agents first, while ZooKeeper still answers their goodbyes.
+            killGroups(agents);
             for (AgentServer agent : agents) {
-                for (ManagedGroup group : agent.groups().all().values()) {
-                    group.cgroup().killAll(Duration.ofSeconds(10));
-                    group.cgroup().remove();
-                }
                 agent.close();
-                agent.groups().layout().removeRootIfEmpty();
             }
             deleteRoot(connect, root);
+            try {
+                Runtime.getRuntime().removeShutdownHook(killGroups);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook runs (or ran) anyway
+            }
+        }
+    }
+
+    /** Kills every agent's group processes, removes the group cgroups and the agent's cgroup root (SIGKILL ends frozen tasks too). */
+    private static void killGroups(List<AgentServer> agents) {
+        List<AgentServer> started;
+        synchronized (agents) {
+            started = List.copyOf(agents);
+        }
+        for (AgentServer agent : started) {
+            for (ManagedGroup group : agent.groups().all().values()) {
+                try {
+                    group.cgroup().killAll(Duration.ofSeconds(10));
+                    group.cgroup().remove();
+                } catch (Exception e) {
+                    System.err.println("bench clean-up of " + group.name() + " on " + agent.config().hostId() + ": " + e);
+                }
+            }
+            try {
+                agent.groups().layout().removeRootIfEmpty();
+            } catch (IOException e) {
+                System.err.println("bench clean-up of " + agent.config().hostId() + "'s cgroup root: " + e);
+            }
         }
     }
 
