@@ -1,7 +1,10 @@
 #!/bin/sh
-# Builds the bench module (and what it needs), then runs the benchmarks.
-# Usage: bench/run.sh [--quick] [--out FILE] [--suite NAME]...   (root, cgroup v2)
+# The one benchmark command: builds the bench module (and what it needs), runs the suites, writes
+# bench/results/latest.json and renders BENCHMARKS.md (+ bench/results/scaling.png) from it.
+# A full run takes at most 15 minutes on 2 cores (every suite has a hard time budget).
+# Usage: bench/run.sh [--quick] [--suite NAME]... [--agents N,N...] [--out FILE]   (root, cgroup v2)
+#        bench/run.sh --render-only [--out FILE]   re-renders BENCHMARKS.md from an existing results file
 set -eu
 cd "$(dirname "$0")/.."
-mvn -B -q -pl bench -am package -DskipTests
+mvn -B -ntp -q -pl bench -am package -DskipTests
 exec java -cp "bench/target/classes:bench/target/lib/*" io.lockstep.bench.BenchMain "$@"

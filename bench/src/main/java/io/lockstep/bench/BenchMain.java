@@ -2,6 +2,7 @@ package io.lockstep.bench;
 
 import io.lockstep.bench.capture.CaptureSuite;
 import io.lockstep.bench.checkpoint.CheckpointSuite;
+import io.lockstep.bench.report.BenchmarksRenderer;
 import io.lockstep.bench.restore.RestoreSuite;
 import io.lockstep.bench.freeze.FreezeSuite;
 import io.lockstep.bench.parse.ParseSuite;
@@ -11,64 +12,140 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
- * Runs the benchmark suites and reports every figure next to its floor, measured in the same run.
- * Usage: {@code BenchMain [--quick] [--out FILE] [--suite NAME]...} (default out:
- * bench/results/latest.json). Needs root and cgroup v2 with cgroup.freeze.
+ * Runs the benchmark suites, reports every figure next to its floor (measured in the same run),
+ * writes the results file and renders BENCHMARKS.md and its plot from it.
+ * Usage: {@code BenchMain [--quick] [--out FILE] [--suite NAME]... [--agents N,N...] [--page FILE]
+ * [--plot FILE] [--render-only]}. Needs root and cgroup v2 with cgroup.freeze (not for --render-only).
  */
 public final class BenchMain {
     /** Every suite, in the order they run. */
     static final List<BenchSuite> SUITES = List.of(new FreezeSuite(), new CaptureSuite(), new ParseSuite(),
             new CheckpointSuite(), new RestoreSuite());
+    /** A suite starts no case after this share of its budget: the case running then has the rest. */
+    private static final double SOFT_SHARE = 0.8;
+    private static final String USAGE = "usage: BenchMain [--quick] [--out FILE] [--suite NAME]... [--agents N,N...]"
+            + " [--page FILE] [--plot FILE] [--render-only]";
+
+    /** What the command line asks for besides the run itself. */
+    record Options(BenchConfig config, boolean renderOnly, Path page, Path plot) {
+    }
 
     private BenchMain() {
     }
 
     public static void main(String[] args) throws Exception {
-        BenchConfig config = parse(args);
+        Options options;
+        try {
+            options = parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println(e.getMessage());
+            System.exit(2);
+            return;
+        }
+        if (options.renderOnly()) {
+            render(options);
+            return;
+        }
+        System.exit(runAll(options) ? 0 : 1);
+    }
+
+    private static boolean runAll(Options options) throws Exception {
+        BenchConfig config = options.config();
         Instant started = Instant.now();
         List<Result> results = new ArrayList<>();
         List<String> failures = new ArrayList<>();
+        List<ResultsFile.SuiteRun> suiteRuns = new ArrayList<>();
         for (BenchSuite suite : SUITES) {
             if (!config.selects(suite)) {
                 continue;
             }
             long t = System.nanoTime();
-            System.err.println("running suite " + suite.name() + (config.quick() ? " (quick)" : ""));
+            Duration budget = suite.budget();
+            System.err.println("running suite " + suite.name() + (config.quick() ? " (quick)" : "") + ", budget "
+                    + budget.toSeconds() + " s");
+            BenchConfig suiteConfig = config.withDeadline(Instant.now().plusMillis((long) (budget.toMillis() * SOFT_SHARE)));
+            List<Result> suiteResults = Collections.synchronizedList(new ArrayList<>());
+            FutureTask<Void> running = new FutureTask<>(() -> {
+                suite.run(suiteConfig, suiteResults);
+                return null;
+            });
+            // A thread per suite: one stuck past its budget must neither block the next suites nor
+            // keep the JVM alive (exiting runs the suites' clean-up hooks).
+            Thread thread = new Thread(running, "bench-" + suite.name());
+            thread.setDaemon(true);
+            thread.start();
             try {
-                for (Result r : suite.run(config)) {
+                running.get(budget.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                running.cancel(true);
+                failures.add(suite.name() + ": stopped at its hard time budget of " + budget.toSeconds()
+                        + " s; the figures it had are kept");
+            } catch (ExecutionException e) {
+                // one broken suite must not hide the figures of the others
+                e.getCause().printStackTrace();
+                failures.add(suite.name() + ": " + e.getCause());
+            }
+            synchronized (suiteResults) {
+                for (Result r : suiteResults) {
                     results.add(r);
                     if (r.failed()) {
                         failures.add(suite.name() + " " + r.caseName() + ": " + r.notes());
                     }
                 }
-            } catch (Exception e) {
-                // one broken suite must not hide the figures of the others
-                e.printStackTrace();
-                failures.add(suite.name() + ": " + e);
             }
-            System.err.printf("suite %s took %.1f s%n", suite.name(), (System.nanoTime() - t) / 1e9);
+            double seconds = (System.nanoTime() - t) / 1e9;
+            suiteRuns.add(new ResultsFile.SuiteRun(suite.name(), seconds, budget.toSeconds()));
+            System.err.printf("suite %s took %.1f s%n", suite.name(), seconds);
         }
         ResultTable.print(System.out, results);
-        ResultsFile.write(config.out(), config, started, results, failures);
-        System.out.println("results: " + config.out() + " (" + Duration.between(started, Instant.now()).toSeconds()
-                + " s" + (failures.isEmpty() ? "" : ", FAILED: " + failures) + ")");
-        System.exit(failures.isEmpty() ? 0 : 1);
+        double total = Duration.between(started, Instant.now()).toMillis() / 1e3;
+        ResultsFile.write(config.out(), config, started, total, suiteRuns, results, failures);
+        System.out.println("results: " + config.out() + " (" + Math.round(total) + " s"
+                + (failures.isEmpty() ? "" : ", FAILED: " + failures) + ")");
+        render(options);
+        return failures.isEmpty();
     }
 
-    static BenchConfig parse(String[] args) {
+    private static void render(Options options) throws Exception {
+        BenchmarksRenderer.render(options.config().out(), options.page(), options.plot());
+        System.out.println("rendered " + options.page() + " and " + options.plot() + " from " + options.config().out());
+    }
+
+    static Options parse(String[] args) {
         boolean quick = false;
+        boolean renderOnly = false;
         Path out = Path.of("bench", "results", "latest.json");
+        Path page = Path.of("BENCHMARKS.md");
+        Path plot = Path.of("bench", "results", "scaling.png");
         Set<String> suites = new HashSet<>();
+        List<Integer> agents = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--quick" -> quick = true;
+                case "--render-only" -> renderOnly = true;
                 case "--out" -> out = Path.of(value(args, ++i, "--out"));
+                case "--page" -> page = Path.of(value(args, ++i, "--page"));
+                case "--plot" -> plot = Path.of(value(args, ++i, "--plot"));
                 case "--suite" -> suites.add(value(args, ++i, "--suite"));
+                case "--agents" -> {
+                    for (String n : value(args, ++i, "--agents").split(",")) {
+                        try {
+                            agents.add(Integer.parseInt(n.trim()));
+                        } catch (NumberFormatException e) {
+                            throw usage("--agents takes agent counts like 1,4,16, not '" + n + "'");
+                        }
+                    }
+                }
                 default -> throw usage("unknown argument " + args[i]);
             }
         }
@@ -77,7 +154,7 @@ public final class BenchMain {
         if (!known.containsAll(suites)) {
             throw usage("unknown suite in " + suites + "; known: " + known);
         }
-        return new BenchConfig(quick, out, suites);
+        return new Options(new BenchConfig(quick, out, suites, agents, Instant.MAX), renderOnly, page, plot);
     }
 
     private static String value(String[] args, int i, String option) {
@@ -88,6 +165,6 @@ public final class BenchMain {
     }
 
     private static IllegalArgumentException usage(String problem) {
-        return new IllegalArgumentException(problem + "\nusage: BenchMain [--quick] [--out FILE] [--suite NAME]...");
+        return new IllegalArgumentException(problem + "\n" + USAGE);
     }
 }

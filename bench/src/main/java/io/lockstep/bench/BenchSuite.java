@@ -1,10 +1,21 @@
 package io.lockstep.bench;
 
+import java.time.Duration;
 import java.util.List;
 
 /** One family of measurements. Register it in {@link BenchMain#SUITES}; it cleans up after itself. */
 public interface BenchSuite {
     String name();
 
-    List<Result> run(BenchConfig config) throws Exception;
+    /**
+     * The most wall time the suite may take in a full run (a quick one takes less): the budgets
+     * of all suites plus the build add up to the 15 minutes a full run may take on 2 cores.
+     */
+    Duration budget();
+
+    /**
+     * Measures, adding each figure to {@code results} as soon as it is known: a suite stopped at
+     * its hard time budget keeps the figures it had.
+     */
+    void run(BenchConfig config, List<Result> results) throws Exception;
 }

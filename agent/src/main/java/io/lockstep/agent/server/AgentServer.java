@@ -147,6 +147,11 @@ public final class AgentServer implements AutoCloseable {
         return config;
     }
 
+    /** The agent's ZooKeeper session (the benchmark counts the requests it sends). */
+    public CuratorFramework zk() {
+        return zk;
+    }
+
     public void awaitTermination() throws InterruptedException {
         server.awaitTermination();
     }

@@ -51,11 +51,20 @@ public final class CaptureSuite implements BenchSuite {
     }
 
     @Override
-    public List<Result> run(BenchConfig config) throws Exception {
-        List<Result> results = new ArrayList<>();
+    public Duration budget() {
+        return Duration.ofMinutes(3);
+    }
+
+    @Override
+    public void run(BenchConfig config, List<Result> results) throws Exception {
         Path dir = Files.createTempDirectory("lockstep-bench-capture");
         try (BenchCgroups cgroups = BenchCgroups.open()) {
             for (LockLayout layout : layouts(config)) {
+                if (!config.fits(Duration.ZERO)) {
+                    results.add(Result.failure(name(), layout.caseName(),
+                            new IllegalStateException("skipped: the suite's time budget is spent")));
+                    continue;
+                }
                 long t = System.nanoTime();
                 try {
                     results.addAll(measure(config, cgroups, layout, Files.createDirectory(dir.resolve(layout.caseName()))));
@@ -68,7 +77,6 @@ public final class CaptureSuite implements BenchSuite {
         } finally {
             deleteTree(dir);
         }
-        return results;
     }
 
     private static List<LockLayout> layouts(BenchConfig config) {

@@ -9,7 +9,10 @@ import io.lockstep.agent.server.ManagedGroup;
 import io.lockstep.bench.BenchConfig;
 import io.lockstep.bench.BenchSuite;
 import io.lockstep.bench.Result;
+import io.lockstep.bench.count.RpcCounter;
+import io.lockstep.bench.count.ZkRequestCounter;
 import io.lockstep.bench.harness.Samples;
+import io.lockstep.coordinator.agents.AgentClients;
 import io.lockstep.coordinator.checkpoint.CheckpointOperation;
 import io.lockstep.coordinator.checkpoint.CheckpointOptions;
 import io.lockstep.coordinator.checkpoint.CheckpointResult;
@@ -26,17 +29,18 @@ import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier;
-import org.apache.curator.test.InstanceSpec;
-import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.CreateMode;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
@@ -44,100 +48,237 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 
 /**
- * Checkpoint latency and frozen window for 1, 4, 16 (and 64) agents, several per JVM, each with a
- * small group; next to (a) the per-host floor — freeze + capture of one host's group alone, the
- * slowest host counted — and (b) Curator's DistributedDoubleBarrier with the same number of
- * participants against Lockstep's own barrier (ephemeral entries + one watching waiter).
+ * Checkpoint latency and frozen window for 1, 4, 16, 64 and 256 agents (several per JVM, each
+ * with its own ZooKeeper session, gRPC server, cgroup root and one small process) against a
+ * 3-server ZooKeeper ensemble in its own JVM; next to (a) the per-host floor — freeze + capture +
+ * thaw of one host's group alone, the slowest host counted — (b) Curator's
+ * DistributedDoubleBarrier with the same number of participants against Lockstep's own barrier
+ * (ephemeral entries + one watching waiter), and (c) the ZooKeeper requests and agent RPCs one
+ * checkpoint costs, counted on every client.
  */
 public final class CheckpointSuite implements BenchSuite {
+    private static final List<Integer> FULL_SIZES = List.of(1, 4, 16, 64, 256);
+    private static final List<Integer> QUICK_SIZES = List.of(1, 4, 16);
+    /** Above this many agents a full run takes fewer samples: each checkpoint takes seconds there. */
+    private static final int LARGE = 64;
+    private static final Duration SESSION_TIMEOUT = Duration.ofSeconds(30);
+    private static final Duration MEMBERS_TIMEOUT = Duration.ofMinutes(2);
+    /**
+     * Longer deadlines than a production default: up to 256 agents share this machine's cores, and
+     * arming 256 freeze guards (a process start each) alone can take longer than the default
+     * freeze timeout on a loaded 2-core machine.
+     */
+    private static final CheckpointOptions OPTIONS = new CheckpointOptions(Duration.ofMinutes(3), Duration.ofSeconds(90),
+            Duration.ofMinutes(3), Duration.ofSeconds(60));
+    /** Agents start this many at a time: a start is mostly waiting on ZooKeeper. */
+    private static final int STARTERS = 8;
+
     @Override
     public String name() {
         return "checkpoint";
     }
 
     @Override
-    public List<Result> run(BenchConfig config) throws Exception {
-        List<Result> results = new ArrayList<>();
-        List<Integer> sizes = config.quick() ? List.of(1, 4, 16) : List.of(1, 4, 16, 64);
-        int runs = config.runs(7, 3);
-        for (int agents : sizes) {
-            results.addAll(measure(agents, runs));
-        }
-        return results;
+    public Duration budget() {
+        return Duration.ofSeconds(330);
     }
 
-    private List<Result> measure(int agentCount, int runs) throws Exception {
+    @Override
+    public void run(BenchConfig config, List<Result> results) throws Exception {
+        List<Integer> sizes = !config.agentCounts().isEmpty() ? config.agentCounts()
+                : config.quick() ? QUICK_SIZES : FULL_SIZES;
+        try (Ensemble ensemble = Ensemble.start()) {
+            Duration previous = Duration.ZERO;
+            int previousAgents = 1;
+            int previousRuns = 1;
+            for (int agents : sizes) {
+                int runs = agents > LARGE ? config.runs(3, 2) : config.runs(5, 3);
+                // Cost grows about linearly in agents and in checkpoints (runs + warm-up): skip what
+                // cannot finish in time.
+                Duration estimate = previous.multipliedBy(Math.max(1, agents / previousAgents) * (runs + 1L))
+                        .dividedBy(previousRuns + 1L);
+                String caseName = agents + " agents";
+                if (!config.fits(estimate)) {
+                    results.add(Result.failure(name(), caseName, new IllegalStateException("skipped: estimated "
+                            + estimate.toSeconds() + " s from the previous size would pass the suite's budget")));
+                    continue;
+                }
+                long t = System.nanoTime();
+                try {
+                    results.addAll(measure(ensemble.connectString(), agents, runs));
+                } catch (Exception e) {
+                    e.printStackTrace();
+                    results.add(Result.failure(name(), caseName, e));
+                }
+                previous = Duration.ofNanos(System.nanoTime() - t);
+                previousAgents = agents;
+                previousRuns = runs;
+                System.err.printf("  %s: %.1f s%n", caseName, previous.toMillis() / 1e3);
+            }
+        }
+    }
+
+    private List<Result> measure(String connect, int agentCount, int runs) throws Exception {
         String id = UUID.randomUUID().toString().substring(0, 8);
         Path dir = Files.createTempDirectory("lockstep-bench-ckpt-");
         List<AgentServer> agents = new ArrayList<>();
-        // 64 agents and 64 barrier members each hold a session: lift the default 60 per client address.
-        TestingServer zkServer = new TestingServer(new InstanceSpec(null, -1, -1, -1, true, -1, -1, 1000), true);
+        ZkRequestCounter zkCounter = new ZkRequestCounter();
+        RpcCounter rpcCounter = new RpcCounter();
+        String root = "/lockstep-bench-" + id;
+        // A run stopped at its hard budget exits without this method's finally: kill what the agents run.
+        Thread killGroups = new Thread(() -> killGroups(agents), "bench-checkpoint-cleanup");
+        Runtime.getRuntime().addShutdownHook(killGroups);
         try {
-            String root = "/lockstep-bench-" + id;
-            for (int i = 0; i < agentCount; i++) {
-                String host = "n" + i;
-                agents.add(new AgentServer(new AgentConfig(host, "127.0.0.1:0", zkServer.getConnectString(), root,
-                        "lockstep-bench-" + id + "-" + host, Optional.empty(), dir.resolve(host), Duration.ofSeconds(10),
-                        true)).start());
-                run(agents.get(i).endpoint(), List.of("sleep", "3600"));
-            }
-            CuratorFramework zk = ZkClients.connect(zkServer.getConnectString(), Duration.ofSeconds(10), Duration.ofSeconds(5));
+            startAgents(agents, connect, root, id, dir, agentCount);
+            agents.forEach(agent -> zkCounter.attach(agent.zk()));
+            CuratorFramework zk = ZkClients.connect(connect, SESSION_TIMEOUT, Duration.ofSeconds(30));
+            // watches the barriers empty out between runs; its own requests are not counted
+            CuratorFramework observer = ZkClients.connect(connect, SESSION_TIMEOUT, Duration.ofSeconds(30));
             try {
+                zkCounter.attach(zk);
                 ZkLayout layout = new ZkLayout(root);
                 CoordinatorContext ctx = CoordinatorContext.create(zk, layout, new CheckpointStore(dir.resolve("store")),
-                        Clock.systemUTC());
-                // Membership nodes appear asynchronously after Run: wait until all are there.
-                while (ctx.directory().members("bench").size() < agentCount) {
-                    Thread.onSpinWait();
-                }
+                        Clock.systemUTC(), new AgentClients(Optional.empty(), List.of(rpcCounter)));
+                awaitMembers(ctx, agentCount);
                 long[] latency = new long[runs];
                 long[] window = new long[runs];
-                java.util.Map<String, List<Long>> phases = new java.util.LinkedHashMap<>();
-                new CheckpointOperation(ctx, CheckpointOptions.defaults(), OperationListener.SILENT).run("bench"); // warm-up
+                Map<String, List<Long>> phases = new LinkedHashMap<>();
+                Quiescence quiet = new Quiescence(observer, layout, "bench");
+                quiet.await(new CheckpointOperation(ctx, OPTIONS, OperationListener.SILENT)
+                        .run("bench").checkpointId()); // warm-up
+                List<ZkRequestCounter.Counts> zkAt = new ArrayList<>();
+                List<Map<String, Long>> rpcAt = new ArrayList<>();
                 for (int r = 0; r < runs; r++) {
+                    zkAt.add(zkCounter.counts());
+                    rpcAt.add(rpcCounter.counts());
                     long start = System.nanoTime();
-                    CheckpointResult result = new CheckpointOperation(ctx, CheckpointOptions.defaults(),
+                    CheckpointResult result = new CheckpointOperation(ctx, OPTIONS,
                             OperationListener.SILENT).run("bench");
                     latency[r] = System.nanoTime() - start;
                     window[r] = result.frozenWindowMicros() * 1000;
                     result.phaseMicros().forEach((phase, micros) ->
                             phases.computeIfAbsent(phase, k -> new ArrayList<>()).add(micros));
+                    // the agents' barrier clean-up after the thaw belongs to this checkpoint's count
+                    quiet.await(result.checkpointId());
                 }
+                zkAt.add(zkCounter.counts());
+                rpcAt.add(rpcCounter.counts());
+                OpCounts counts = OpCounts.between(zkAt, rpcAt);
                 StringBuilder phaseNotes = new StringBuilder("; phase medians:");
                 phases.forEach((phase, micros) -> phaseNotes.append(' ').append(phase).append(' ')
                         .append(micros.stream().sorted().toList().get(micros.size() / 2) / 1000).append("ms"));
                 long[] floor = hostFloor(agents, runs);
-                long[] ours = barrier(zk, layout, zkServer.getConnectString(), agentCount, runs, false);
-                long[] curator = barrier(zk, layout, zkServer.getConnectString(), agentCount, runs, true);
+                long[][] barriers = barriers(zk, layout, connect, agentCount, runs);
                 ctx.clients().close();
                 Samples lat = new Samples(latency);
                 Samples win = new Samples(window);
                 Samples fl = new Samples(floor);
                 String c = agentCount + " agents";
-                String notes = runs + " runs, 1 process per agent, single ZooKeeper server";
+                String notes = runs + " runs, 1 process per agent, " + EnsembleMain.SERVERS + "-server ZooKeeper ensemble";
                 return List.of(
                         Result.of(name(), c, "checkpoint-latency-median", lat.medianMillis(), "ms", fl.medianMillis(),
                                 notes + phaseNotes),
                         Result.of(name(), c, "frozen-window-median", win.medianMillis(), "ms", fl.medianMillis(),
                                 notes + "; floor = slowest host's freeze+capture+thaw alone"),
-                        Result.of(name(), c, "barrier-median", new Samples(ours).medianMillis(), "ms",
-                                new Samples(curator).medianMillis(), "floor = Curator DistributedDoubleBarrier enter"));
+                        Result.of(name(), c, "barrier-median", new Samples(barriers[0]).medianMillis(), "ms",
+                                new Samples(barriers[1]).medianMillis(), "floor = Curator DistributedDoubleBarrier enter"),
+                        Result.of(name(), c, "zk-writes-per-checkpoint", counts.zkWrites(), "requests", 0,
+                                counts.notes() + "; coordinator and every agent, a multi counts once; by kind " + counts.zkByKind()),
+                        Result.of(name(), c, "zk-reads-per-checkpoint", counts.zkReads(), "requests", 0,
+                                counts.notes() + "; getData/getChildren/exists, coordinator and every agent"),
+                        Result.of(name(), c, "rpcs-per-checkpoint", counts.rpcs(), "calls", 0,
+                                counts.notes() + "; coordinator to agents: " + counts.rpcsByMethod()));
             } finally {
+                observer.close();
                 zk.close();
             }
         } finally {
             // Agents first, while ZooKeeper still answers their goodbyes.
+            killGroups(agents);
             for (AgentServer agent : agents) {
-                for (ManagedGroup group : agent.groups().all().values()) {
+                agent.close();
+            }
+            deleteRoot(connect, root);
+            try {
+                Runtime.getRuntime().removeShutdownHook(killGroups);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook runs (or ran) anyway
+            }
+        }
+    }
+
+    /** Kills every agent's group processes, removes the group cgroups and the agent's cgroup root (SIGKILL ends frozen tasks too). */
+    private static void killGroups(List<AgentServer> agents) {
+        List<AgentServer> started;
+        synchronized (agents) {
+            started = List.copyOf(agents);
+        }
+        for (AgentServer agent : started) {
+            for (ManagedGroup group : agent.groups().all().values()) {
+                try {
                     group.cgroup().killAll(Duration.ofSeconds(10));
                     group.cgroup().remove();
+                } catch (Exception e) {
+                    System.err.println("bench clean-up of " + group.name() + " on " + agent.config().hostId() + ": " + e);
                 }
-                agent.close();
-                agent.groups().layout().removeRootIfEmpty();
             }
-            zkServer.close();
+            try {
+                agent.groups().layout().removeRootIfEmpty();
+            } catch (IOException e) {
+                System.err.println("bench clean-up of " + agent.config().hostId() + "'s cgroup root: " + e);
+            }
+        }
+    }
+
+    private static void startAgents(List<AgentServer> agents, String connect, String root, String id, Path dir,
+                                    int count) throws Exception {
+        ExecutorService starters = Executors.newFixedThreadPool(STARTERS);
+        try {
+            List<CompletableFuture<AgentServer>> started = new ArrayList<>();
+            for (int i = 0; i < count; i++) {
+                String host = "n" + i;
+                started.add(CompletableFuture.supplyAsync(() -> {
+                    try {
+                        AgentServer agent = new AgentServer(new AgentConfig(host, "127.0.0.1:0", connect, root,
+                                "lockstep-bench-" + id + "-" + host, Optional.empty(), dir.resolve(host), SESSION_TIMEOUT,
+                                true)).start();
+                        synchronized (agents) {
+                            agents.add(agent); // closed by the caller, also when a later start fails
+                        }
+                        run(agent.endpoint(), List.of("sleep", "3600"));
+                        return agent;
+                    } catch (Exception e) {
+                        throw new IllegalStateException("agent " + host + " did not start: " + e, e);
+                    }
+                }, starters));
+            }
+            CompletableFuture.allOf(started.toArray(CompletableFuture[]::new)).get(10, TimeUnit.MINUTES);
+        } finally {
+            starters.shutdownNow();
+        }
+    }
+
+    /** Membership nodes appear asynchronously after Run. */
+    private static void awaitMembers(CoordinatorContext ctx, int count) throws Exception {
+        Instant deadline = Instant.now().plus(MEMBERS_TIMEOUT);
+        int members;
+        while ((members = ctx.directory().members("bench").size()) < count) {
+            if (Instant.now().isAfter(deadline)) {
+                throw new IllegalStateException("only " + members + " of " + count + " agents became members of "
+                        + "group bench within " + MEMBERS_TIMEOUT);
+            }
+            LockSupport.parkNanos(10_000_000);
+        }
+    }
+
+    private static void deleteRoot(String connect, String root) throws Exception {
+        try (CuratorFramework zk = ZkClients.connect(connect, SESSION_TIMEOUT, Duration.ofSeconds(30))) {
+            if (zk.checkExists().forPath(root) != null) {
+                zk.delete().deletingChildrenIfNeeded().forPath(root);
+            }
         }
     }
 
@@ -173,61 +314,70 @@ public final class CheckpointSuite implements BenchSuite {
         return floor;
     }
 
-    /**
-     * N participants, each with its own ZooKeeper session, pass a barrier; time from the first
-     * participant's start until the waiter sees it full. Lockstep: ephemeral phase entries and a
-     * PhaseBarrier; Curator: DistributedDoubleBarrier.enter().
-     */
-    private static long[] barrier(CuratorFramework zk, ZkLayout layout, String connect, int n, int runs, boolean curator)
+    /** Lockstep's barrier times, then Curator's, with the same N member sessions. */
+    private static long[][] barriers(CuratorFramework zk, ZkLayout layout, String connect, int n, int runs)
             throws Exception {
         List<CuratorFramework> members = new ArrayList<>();
-        ExecutorService pool = Executors.newFixedThreadPool(Math.min(n, 64));
+        // one thread per member: Curator's enter() blocks until all N are in
+        ExecutorService pool = Executors.newFixedThreadPool(n);
         try {
             for (int i = 0; i < n; i++) {
-                members.add(ZkClients.connect(connect, Duration.ofSeconds(10), Duration.ofSeconds(5)));
+                members.add(ZkClients.connect(connect, SESSION_TIMEOUT, Duration.ofSeconds(30)));
             }
-            long[] times = new long[runs];
-            for (int r = 0; r < runs; r++) {
-                String op = "b" + r + (curator ? "c" : "l");
-                List<String> hosts = new ArrayList<>();
-                for (int i = 0; i < n; i++) {
-                    hosts.add("n" + i);
-                }
-                String base = layout.op("barrier-bench", op);
-                zk.create().creatingParentContainersIfNeeded().forPath(base);
-                zk.create().forPath(layout.phase("barrier-bench", op, Phase.FROZEN));
-                long start = System.nanoTime();
-                List<CompletableFuture<Void>> entered = new ArrayList<>();
-                for (int i = 0; i < n; i++) {
-                    CuratorFramework member = members.get(i);
-                    String host = hosts.get(i);
-                    entered.add(CompletableFuture.runAsync(() -> {
-                        try {
-                            if (curator) {
-                                new DistributedDoubleBarrier(member, base + "/curator", n).enter(30, TimeUnit.SECONDS);
-                            } else {
-                                member.create().withMode(CreateMode.EPHEMERAL)
-                                        .forPath(layout.phaseEntry("barrier-bench", op, Phase.FROZEN, host));
-                            }
-                        } catch (Exception e) {
-                            throw new IllegalStateException(e);
-                        }
-                    }, pool));
-                }
-                if (!curator) {
-                    // The coordinator's side of Lockstep's barrier: one waiter watching the children.
-                    new PhaseBarrier(zk, layout, Clock.systemUTC()).await("barrier-bench", op, Phase.FROZEN, hosts,
-                            Instant.now().plusSeconds(30));
-                }
-                CompletableFuture.allOf(entered.toArray(CompletableFuture[]::new)).get(60, TimeUnit.SECONDS);
-                times[r] = System.nanoTime() - start;
-                zk.delete().deletingChildrenIfNeeded().forPath(base);
-            }
+            long[][] times = {barrier(zk, layout, members, pool, runs, false), barrier(zk, layout, members, pool, runs, true)};
             zk.delete().deletingChildrenIfNeeded().forPath(layout.group("barrier-bench"));
             return times;
         } finally {
             pool.shutdownNow();
             members.forEach(CuratorFramework::close);
         }
+    }
+
+    /**
+     * N participants, each with its own ZooKeeper session, pass a barrier; time from the first
+     * participant's start until the waiter sees it full. Lockstep: ephemeral phase entries and a
+     * PhaseBarrier; Curator: DistributedDoubleBarrier.enter().
+     */
+    private static long[] barrier(CuratorFramework zk, ZkLayout layout, List<CuratorFramework> members,
+                                  ExecutorService pool, int runs, boolean curator) throws Exception {
+        int n = members.size();
+        long[] times = new long[runs];
+        for (int r = 0; r < runs; r++) {
+            String op = "b" + r + (curator ? "c" : "l");
+            List<String> hosts = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                hosts.add("n" + i);
+            }
+            String base = layout.op("barrier-bench", op);
+            zk.create().creatingParentContainersIfNeeded().forPath(base);
+            zk.create().forPath(layout.phase("barrier-bench", op, Phase.FROZEN));
+            long start = System.nanoTime();
+            List<CompletableFuture<Void>> entered = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                CuratorFramework member = members.get(i);
+                String host = hosts.get(i);
+                entered.add(CompletableFuture.runAsync(() -> {
+                    try {
+                        if (curator) {
+                            new DistributedDoubleBarrier(member, base + "/curator", n).enter(60, TimeUnit.SECONDS);
+                        } else {
+                            member.create().withMode(CreateMode.EPHEMERAL)
+                                    .forPath(layout.phaseEntry("barrier-bench", op, Phase.FROZEN, host));
+                        }
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                }, pool));
+            }
+            if (!curator) {
+                // The coordinator's side of Lockstep's barrier: one waiter watching the children.
+                new PhaseBarrier(zk, layout, Clock.systemUTC()).await("barrier-bench", op, Phase.FROZEN, hosts,
+                        Instant.now().plusSeconds(60));
+            }
+            CompletableFuture.allOf(entered.toArray(CompletableFuture[]::new)).get(120, TimeUnit.SECONDS);
+            times[r] = System.nanoTime() - start;
+            zk.delete().deletingChildrenIfNeeded().forPath(base);
+        }
+        return times;
     }
 }

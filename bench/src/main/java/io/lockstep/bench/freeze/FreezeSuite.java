@@ -10,7 +10,6 @@ import io.lockstep.bench.harness.BenchCgroups;
 import io.lockstep.bench.harness.Samples;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.locks.LockSupport;
 
@@ -33,8 +32,12 @@ public final class FreezeSuite implements BenchSuite {
     }
 
     @Override
-    public List<Result> run(BenchConfig config) throws Exception {
-        List<Result> results = new ArrayList<>();
+    public Duration budget() {
+        return Duration.ofSeconds(45);
+    }
+
+    @Override
+    public void run(BenchConfig config, List<Result> results) throws Exception {
         try (BenchCgroups cgroups = BenchCgroups.open()) {
             for (int threads : THREAD_COUNTS) {
                 GroupCgroup group = cgroups.newGroup("freeze-" + threads);
@@ -47,7 +50,6 @@ public final class FreezeSuite implements BenchSuite {
                 }
             }
         }
-        return results;
     }
 
     private List<Result> measure(BenchConfig config, GroupCgroup group, int threads) throws Exception {

@@ -12,7 +12,9 @@ import java.util.Locale;
 /**
  * The results as one small JSON file for a BENCHMARKS.md renderer:
  * <pre>
- * {"started": "...", "quick": true, "host": {"kernel": "...", "cores": 2, "java": "..."},
+ * {"started": "...", "quick": true, "seconds": 600.0,
+ *  "host": {"kernel": "...", "cores": 2, "java": "..."},
+ *  "suites": [{"name": "freeze", "seconds": 40.1, "budget": 60.0}, ...],
  *  "results": [{"suite": "...", "case": "...", "metric": "...", "value": 1.0, "unit": "ms",
  *               "floor": 1.0, "ratio": 1.0, "notes": "..."}, ...],
  *  "failures": ["suite: message", ...]}
@@ -22,15 +24,27 @@ public final class ResultsFile {
     private ResultsFile() {
     }
 
-    public static void write(Path out, BenchConfig config, Instant started, List<Result> results,
-                             List<String> failures) throws IOException {
+    /** How long one suite ran, against its budget. */
+    public record SuiteRun(String name, double seconds, double budgetSeconds) {
+    }
+
+    public static void write(Path out, BenchConfig config, Instant started, double seconds, List<SuiteRun> suites,
+                             List<Result> results, List<String> failures) throws IOException {
         StringBuilder json = new StringBuilder();
         json.append("{\n  \"started\": ").append(quote(started.toString()))
                 .append(",\n  \"quick\": ").append(config.quick())
+                .append(",\n  \"seconds\": ").append(number(seconds))
                 .append(",\n  \"host\": {\"kernel\": ").append(quote(System.getProperty("os.version")))
                 .append(", \"cores\": ").append(Runtime.getRuntime().availableProcessors())
                 .append(", \"java\": ").append(quote(System.getProperty("java.version"))).append("}")
-                .append(",\n  \"results\": [");
+                .append(",\n  \"suites\": [");
+        for (int i = 0; i < suites.size(); i++) {
+            SuiteRun suite = suites.get(i);
+            json.append(i == 0 ? "" : ", ").append("{\"name\": ").append(quote(suite.name()))
+                    .append(", \"seconds\": ").append(number(suite.seconds()))
+                    .append(", \"budget\": ").append(number(suite.budgetSeconds())).append("}");
+        }
+        json.append("],\n  \"results\": [");
         for (int i = 0; i < results.size(); i++) {
             Result r = results.get(i);
             json.append(i == 0 ? "\n    " : ",\n    ")

@@ -4,6 +4,7 @@ import io.lockstep.bench.BenchConfig;
 import io.lockstep.bench.BenchSuite;
 import io.lockstep.bench.Result;
 import java.util.Collection;
+import java.time.Duration;
 import java.util.List;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.Runner;
@@ -19,7 +20,12 @@ public final class ParseSuite implements BenchSuite {
     }
 
     @Override
-    public List<Result> run(BenchConfig config) throws Exception {
+    public Duration budget() {
+        return Duration.ofSeconds(30);
+    }
+
+    @Override
+    public void run(BenchConfig config, List<Result> results) throws Exception {
         int measured = config.runs(5, 3);
         Collection<RunResult> runs = new Runner(new OptionsBuilder()
                 .include(LockTableParseBenchmark.class.getName() + "\\.")
@@ -35,7 +41,7 @@ public final class ParseSuite implements BenchSuite {
         String notes = "JMH average time, 1 fork, " + measured + " x 1 s; parse +- "
                 + String.format(java.util.Locale.ROOT, "%.3f", parse.getPrimaryResult().getScoreError())
                 + " (99.9%); floor visits every line end";
-        return List.of(Result.of(name(), LockTableParseBenchmark.LINES / 1000 + "k-lines", "parse-mean",
+        results.add(Result.of(name(), LockTableParseBenchmark.LINES / 1000 + "k-lines", "parse-mean",
                 parse.getPrimaryResult().getScore(), parse.getPrimaryResult().getScoreUnit(),
                 floor.getPrimaryResult().getScore(), notes));
     }

@@ -22,6 +22,7 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
@@ -30,13 +31,15 @@ import java.util.concurrent.Future;
 import java.util.stream.Stream;
 
 /**
- * Restore costs on one host: (a) the prepare phase — one stub taking 1k locks on 1k files, 10k
- * locks on 1k files, 10k locks on one file, non-blocking, in global order — against a single
+ * Restore costs on one host: (a) the prepare phase — one stub taking 1k, 10k and 100k locks on 1k
+ * files, and 10k locks on one file, non-blocking, in global order — against a single
  * process taking the same locks with raw fcntl; (b) restoring N processes (stage N stubs, release
  * them into their program) against starting the same N programs plainly.
  */
 public final class RestoreSuite implements BenchSuite {
     private static final int FIRST_FD = 100;
+    /** Locks and the files they are spread over: the scaling in lock count, and the one-file worst case. */
+    private static final int[][] PREPARE_CASES = {{1_000, 1_000}, {10_000, 1_000}, {100_000, 1_000}, {10_000, 1}};
 
     @Override
     public String name() {
@@ -44,23 +47,43 @@ public final class RestoreSuite implements BenchSuite {
     }
 
     @Override
-    public List<Result> run(BenchConfig config) throws Exception {
+    public Duration budget() {
+        return Duration.ofMinutes(3);
+    }
+
+    @Override
+    public void run(BenchConfig config, List<Result> results) throws Exception {
         Path dir = Files.createTempDirectory("lockstep-bench-restore-");
         try {
-            List<Result> results = new ArrayList<>();
-            int runs = config.runs(5, 3);
-            results.add(prepare(dir, 1000, 1000, runs));
-            results.add(prepare(dir, 10_000, 1000, runs));
-            results.add(prepare(dir, 10_000, 1, runs));
-            for (int n : config.quick() ? List.of(1, 10) : List.of(1, 10, 100)) {
-                results.add(processes(dir, n, config.quick() ? 1 : 3));
+            for (int[] locksAndFiles : PREPARE_CASES) {
+                String caseName = locksAndFiles[0] + " locks on " + locksAndFiles[1] + " files";
+                // a run at 100k locks takes seconds (the kernel's lock lists grow per file): fewer runs
+                int runs = locksAndFiles[0] > 10_000 ? config.runs(3, 2) : config.runs(5, 3);
+                results.add(config.fits(Duration.ZERO) ? prepare(dir, locksAndFiles[0], locksAndFiles[1], runs)
+                        : skipped(caseName));
             }
-            return results;
+            Duration perProcess = Duration.ZERO;
+            for (int n : config.quick() ? List.of(1, 10) : List.of(1, 10, 100)) {
+                int runs = config.quick() || n >= 100 ? 1 : 3;
+                // stubs start about linearly in N: estimate from the last case, per process and run
+                if (!config.fits(perProcess.multipliedBy((long) n * runs))) {
+                    results.add(skipped(n + " processes"));
+                    continue;
+                }
+                long t = System.nanoTime();
+                results.add(processes(dir, n, runs));
+                perProcess = Duration.ofNanos((System.nanoTime() - t) / ((long) n * runs));
+            }
         } finally {
             try (Stream<Path> files = Files.walk(dir)) {
                 files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
         }
+    }
+
+    private Result skipped(String caseName) {
+        return Result.failure(name(), caseName, new IllegalStateException("skipped: it would not finish within the"
+                + " suite's time budget"));
     }
 
     private static StubLauncher launcher(Path dir) {

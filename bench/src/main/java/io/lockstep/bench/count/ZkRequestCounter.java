@@ -1,0 +1,82 @@
+package io.lockstep.bench.count;
+
+import org.apache.curator.drivers.AdvancedTracerDriver;
+import org.apache.curator.drivers.EventTrace;
+import org.apache.curator.drivers.OperationTrace;
+import org.apache.curator.framework.CuratorFramework;
+
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Counts the ZooKeeper requests Curator clients send (one per attempt, retries included), per
+ * kind: writes (create, delete, setData, multi — a multi is one request) and reads (getData,
+ * getChildren, exists, …). Attach it to every client whose requests an operation costs.
+ * Requests Curator sends around its tracer (the parents of {@code creatingParentsIfNeeded}, the
+ * children of {@code deletingChildrenIfNeeded}) are not counted.
+ */
+public final class ZkRequestCounter extends AdvancedTracerDriver {
+    private static final Set<String> WRITES = Set.of("create", "delete", "setData", "multi", "setACL", "reconfig");
+    private final Map<String, LongAdder> byKind = new ConcurrentHashMap<>();
+
+    /** Requests so far, per kind. */
+    public record Counts(Map<String, Long> byKind) {
+        public Counts minus(Counts earlier) {
+            Map<String, Long> diff = new TreeMap<>();
+            byKind.forEach((kind, n) -> {
+                long d = n - earlier.byKind.getOrDefault(kind, 0L);
+                if (d != 0) {
+                    diff.put(kind, d);
+                }
+            });
+            return new Counts(diff);
+        }
+
+        public long writes() {
+            return byKind.entrySet().stream().filter(e -> WRITES.contains(e.getKey())).mapToLong(Map.Entry::getValue).sum();
+        }
+
+        public long reads() {
+            return byKind.entrySet().stream().filter(e -> !WRITES.contains(e.getKey())).mapToLong(Map.Entry::getValue).sum();
+        }
+    }
+
+    public void attach(CuratorFramework client) {
+        client.getZookeeperClient().setTracerDriver(this);
+    }
+
+    public Counts counts() {
+        Map<String, Long> snapshot = new TreeMap<>();
+        byKind.forEach((kind, n) -> snapshot.put(kind, n.sum()));
+        return new Counts(snapshot);
+    }
+
+    @Override
+    public void addTrace(OperationTrace trace) {
+        String kind = kind(trace.getName());
+        if (kind != null) {
+            byKind.computeIfAbsent(kind, k -> new LongAdder()).increment();
+        }
+    }
+
+    /** The request kind of a Curator trace name such as {@code CreateBuilderImpl-Foreground}; null if not a request. */
+    private static String kind(String traceName) {
+        int end = traceName.indexOf("BuilderImpl");
+        if (traceName.startsWith("CuratorMultiTransactionImpl")) {
+            return "multi";
+        }
+        if (end <= 0) {
+            return null; // connection events and the like
+        }
+        String builder = traceName.substring(0, end);
+        return Character.toLowerCase(builder.charAt(0)) + builder.substring(1);
+    }
+
+    @Override
+    public void addEvent(EventTrace trace) {
+        // connection events are not requests
+    }
+}

@@ -1,0 +1,62 @@
+package io.lockstep.bench.report;
+
+import io.lockstep.bench.Result;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/** The speed targets of the earlier issues, judged on one run's figures. */
+final class Targets {
+    /** One target on one case: met when value ÷ reference ≤ limit. */
+    record Check(String target, String caseName, double value, double reference, String unit, double limit) {
+        double ratio() {
+            return value / reference;
+        }
+
+        boolean met() {
+            return ratio() <= limit;
+        }
+    }
+
+    private static final String FREEZE = "freeze ≤ 1.5× raw cgroup freeze";
+    private static final String CAPTURE = "capture ≤ 2× reading /proc";
+    private static final String PREPARE = "prepare ≤ 2× raw fcntl";
+    private static final String WINDOW = "frozen window at 64 agents ≤ 2× window at 4";
+    private static final String BARRIER = "barrier ≤ Curator's DistributedDoubleBarrier";
+    private static final String RESTORE = "restore of N processes ≤ 3× plain start";
+    private static final List<String> ALL = List.of(FREEZE, CAPTURE, PREPARE, WINDOW, BARRIER, RESTORE);
+
+    private Targets() {
+    }
+
+    /** The targets that no check of this run judged (their figures were not measured). */
+    static List<String> unjudged(List<Check> checks) {
+        return ALL.stream().filter(t -> checks.stream().noneMatch(c -> c.target().equals(t))).toList();
+    }
+
+    static List<Check> judge(RunResults run) {
+        List<Check> checks = new ArrayList<>();
+        perCase(run, checks, "freeze", "freeze-median", FREEZE, 1.5);
+        perCase(run, checks, "capture", "capture-median", CAPTURE, 2);
+        perCase(run, checks, "restore", "prepare-median", PREPARE, 2);
+        Optional<Result> at4 = run.find("checkpoint", "4 agents", "frozen-window-median");
+        Optional<Result> at64 = run.find("checkpoint", "64 agents", "frozen-window-median");
+        if (at4.isPresent() && at64.isPresent()) {
+            checks.add(new Check(WINDOW, "64 vs 4 agents", at64.get().value(),
+                    at4.get().value(), "ms", 2));
+        }
+        perCase(run, checks, "checkpoint", "barrier-median", BARRIER, 1);
+        perCase(run, checks, "restore", "restore-median", RESTORE, 3);
+        return checks;
+    }
+
+    private static void perCase(RunResults run, List<Check> checks, String suite, String metric, String target,
+                                double limit) {
+        for (Result r : run.of(suite, metric)) {
+            if (Double.isFinite(r.value()) && Double.isFinite(r.floor()) && r.floor() > 0) {
+                checks.add(new Check(target, r.caseName(), r.value(), r.floor(), r.unit(), limit));
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+package io.lockstep.bench.report;
+
+import io.lockstep.bench.BenchConfig;
+import io.lockstep.bench.Result;
+import io.lockstep.bench.harness.ResultsFile;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** The renderer reads what the bench writes, judges the targets on it, and refuses a bad file without harm. */
+class BenchmarksRendererTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void rendersTargetsScalingCountsAndPlotFromAResultsFile() throws Exception {
+        Path results = dir.resolve("results/latest.json");
+        List<Result> figures = new ArrayList<>(List.of(
+                Result.of("freeze", "10-threads", "freeze-median", 0.3, "ms", 0.25, "21 freezes"),
+                Result.of("capture", "1k-locks-1000-files", "capture-median", 90, "ms", 30, "5 runs"),
+                Result.of("restore", "1000 locks on 1000 files", "prepare-median", 9, "ms", 6, "3 runs"),
+                Result.of("restore", "100000 locks on 1000 files", "prepare-median", 4000, "ms", 3900, "2 runs"),
+                Result.of("restore", "10 processes", "restore-median", 5000, "ms", 80, "1 run"),
+                Result.failure("restore", "100 processes", new IllegalStateException("skipped: budget"))));
+        for (int agents : new int[] {4, 64, 256}) {
+            String c = agents + " agents";
+            figures.add(Result.of("checkpoint", c, "checkpoint-latency-median", 100 + agents, "ms", 5,
+                    "3 runs; phase medians: freeze 1ms"));
+            figures.add(Result.of("checkpoint", c, "frozen-window-median", agents == 4 ? 50 : 90, "ms", 5, "3 runs"));
+            figures.add(Result.of("checkpoint", c, "barrier-median", 4, "ms", 8, "Curator"));
+            figures.add(Result.of("checkpoint", c, "zk-writes-per-checkpoint", 7 + 4 * agents, "requests", 0, "counted"));
+            figures.add(Result.of("checkpoint", c, "zk-reads-per-checkpoint", 14 + 9 * agents, "requests", 0, "counted"));
+            figures.add(Result.of("checkpoint", c, "rpcs-per-checkpoint", 4 * agents, "calls", 0,
+                    "counted; coordinator to agents: {Capture=" + agents + "}"));
+        }
+        ResultsFile.write(results, new BenchConfig(false, results, Set.of(), List.of(), Instant.MAX),
+                Instant.parse("2026-11-25T12:00:00Z"), 600, List.of(new ResultsFile.SuiteRun("checkpoint", 250, 300)),
+                figures, List.of("restore 100 processes: skipped: budget"));
+        Path page = dir.resolve("BENCHMARKS.md");
+        Path plot = dir.resolve("results/scaling.png");
+
+        BenchmarksRenderer.render(results, page, plot);
+
+        String md = Files.readString(page);
+        assertThat(md).contains("a full run", "checkpoint 250 s (300 s)", "restore 100 processes: skipped: budget")
+                .contains("| freeze ≤ 1.5× raw cgroup freeze | 10-threads | 0.30 ms | 0.25 ms | 1.20× | **met** |")
+                .contains("| capture ≤ 2× reading /proc | 1k-locks-1000-files | 90.0 ms | 30.0 ms | 3.00× | not met |")
+                .contains("| frozen window at 64 agents ≤ 2× window at 4 | 64 vs 4 agents | 90.0 ms | 50.0 ms | 1.80× | **met** |")
+                .contains("| restore of N processes ≤ 3× plain start | 10 processes | 5000 ms | 80.0 ms | 63× | not met |")
+                .contains("7 of 9 target checks met").doesNotContain("Not judged in this run")
+                .contains("| 256 | 356 ms | 90.0 ms | 5.00 ms | 18× | 4.00 ms | 8.00 ms | 0.50× | 1031 | 2318 | 1024 |")
+                // a straight line through 64 and 256 agents: 4 writes per host + 7
+                .contains("| ZooKeeper writes | 4.00 | 7 | 4007 |")
+                .contains("](results/scaling.png)", "`results/latest.json`");
+        BufferedImage image = ImageIO.read(plot.toFile());
+        assertThat(image).as("a PNG ImageIO can read").isNotNull();
+        assertThat(image.getWidth()).isGreaterThan(image.getHeight());
+    }
+
+    @Test
+    void aRunWithoutSomeFiguresSaysWhichTargetsItCouldNotJudge() throws Exception {
+        Path results = dir.resolve("quick.json");
+        ResultsFile.write(results, new BenchConfig(true, results, Set.of("freeze"), List.of(), Instant.MAX),
+                Instant.parse("2026-11-25T12:00:00Z"), 10, List.of(),
+                List.of(Result.of("freeze", "10-threads", "freeze-median", 0.9, "ms", 0.3, "21 freezes")), List.of());
+
+        BenchmarksRenderer.render(results, dir.resolve("BENCHMARKS.md"), dir.resolve("scaling.png"));
+
+        assertThat(Files.readString(dir.resolve("BENCHMARKS.md"))).contains("a **quick** run", "0 of 1 target checks met")
+                .contains("Not judged in this run (no figures): capture ≤ 2× reading /proc; prepare ≤ 2× raw fcntl;"
+                        + " frozen window at 64 agents ≤ 2× window at 4; barrier ≤ Curator's DistributedDoubleBarrier;"
+                        + " restore of N processes ≤ 3× plain start.");
+        assertThat(ImageIO.read(dir.resolve("scaling.png").toFile())).as("a plot even without scaling figures").isNotNull();
+    }
+
+    @Test
+    void aMalformedResultsFileFailsNamingFileAndPlaceAndLeavesThePageAlone() throws Exception {
+        Path page = Files.writeString(dir.resolve("BENCHMARKS.md"), "the previous page\n");
+        Path plot = dir.resolve("scaling.png");
+        Path truncated = Files.writeString(dir.resolve("truncated.json"), "{\"started\": \"x\", \"results\": [");
+        Path noValue = Files.writeString(dir.resolve("novalue.json"), "{\"started\": \"x\", \"quick\": true,"
+                + " \"host\": {\"kernel\": \"k\", \"cores\": 2, \"java\": \"17\"}, \"results\": ["
+                + "{\"suite\": \"freeze\", \"case\": \"c\", \"metric\": \"m\", \"value\": 1, \"unit\": \"ms\","
+                + " \"floor\": null, \"ratio\": null, \"notes\": \"\"},"
+                + "{\"suite\": \"freeze\", \"case\": \"c\", \"metric\": \"m\", \"unit\": \"ms\"}], \"failures\": []}");
+
+        assertThatThrownBy(() -> BenchmarksRenderer.render(truncated, page, plot)).isInstanceOf(IOException.class)
+                .hasMessageContaining(truncated.toString()).hasMessageContaining("at offset 29");
+        assertThatThrownBy(() -> BenchmarksRenderer.render(noValue, page, plot)).isInstanceOf(IOException.class)
+                .hasMessageContaining(noValue.toString()).hasMessageContaining("results[1] has no 'value'");
+        assertThatThrownBy(() -> BenchmarksRenderer.render(dir.resolve("absent.json"), page, plot))
+                .isInstanceOf(IOException.class).hasMessageContaining("absent.json: no such results file");
+        assertThat(Files.readString(page)).isEqualTo("the previous page\n");
+        assertThat(plot).doesNotExist();
+    }
+}
