@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -103,6 +104,11 @@ public final class FreezeGuard implements AutoCloseable {
      */
     public boolean cancel() throws IOException {
         if (state.get() == State.ARMED) {
+            // Its other processes (the sleep), named before the kill: afterwards they are orphans,
+            // and finding them again takes a read of every process on the host (at many groups per
+            // host, that scan per cancel was the largest cost around a thaw). A child forked after
+            // this read is in the process group and dies by the same signal.
+            Set<Integer> children = ProcFs.children((int) process.pid());
             // The whole process group: killing only the shell would leave its sleep behind.
             Native.kill((int) -process.pid(), SIGKILL);
             boolean exited;
@@ -113,7 +119,7 @@ public final class FreezeGuard implements AutoCloseable {
                 throw new IOException("interrupted while reaping freeze guard pid " + process.pid(), e);
             }
             // The shell is reaped; its sleep, killed by the same signal, may still be on its way out.
-            if (!exited || !BoundedWait.until(this::sessionGone, REAP_TIMEOUT)) {
+            if (!exited || !BoundedWait.until(() -> sessionGone(children), REAP_TIMEOUT)) {
                 throw new IOException("freeze guard pid " + process.pid() + " (session) did not exit after SIGKILL within " + REAP_TIMEOUT);
             }
             // Exit 0 means the script ran to its end before the kill arrived.
@@ -122,10 +128,10 @@ public final class FreezeGuard implements AutoCloseable {
         return state.get() == State.CANCELLED;
     }
 
-    /** No live (non-zombie) process is left in the guard's session, which setsid made its own. */
-    private boolean sessionGone() throws IOException {
-        for (long pid : ProcessHandle.allProcesses().mapToLong(ProcessHandle::pid).toArray()) {
-            var stat = ProcFs.stat((int) pid);
+    /** None of the shell's children is a live (non-zombie) process of the guard's session, which setsid made its own. */
+    private boolean sessionGone(Set<Integer> children) throws IOException {
+        for (int pid : children) {
+            var stat = ProcFs.stat(pid);
             if (stat.isPresent() && stat.get().session() == process.pid() && !stat.get().dead()) {
                 return false;
             }

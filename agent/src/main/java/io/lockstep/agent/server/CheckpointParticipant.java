@@ -104,7 +104,7 @@ public final class CheckpointParticipant {
         Duration maxFrozen = Duration.ofMillis(Math.max(request.getMaxFrozenMs(), config.minimumMaxFrozen().toMillis()));
         FreezeGuard guard = FreezeGuard.arm(group.cgroup().freezer(), maxFrozen);
         OpWatch watch = new OpWatch(zk, layout, op, config.hostId(), config.sessionTimeout(), timer, true,
-                verdict -> thawQuietly(group, op, verdict.reason()));
+                verdict -> thawQuietly(group, op, verdict.decision().isPresent(), verdict.reason()));
         FrozenState armed = new FrozenState(op, guard, watch, null, 0);
         group.frozen(armed);
         watch.start(maxFrozen);
@@ -126,7 +126,7 @@ public final class CheckpointParticipant {
             zk.create().withMode(CreateMode.EPHEMERAL).forPath(layout.phaseEntry(op.getGroup(), op.getOpId(),
                     Phase.FROZEN, config.hostId()));
         } catch (Exception e) {
-            thawNow(group, armed, "freeze failed: " + e.getMessage());
+            thawNow(group, armed, false, "freeze failed: " + e.getMessage());
             throw e;
         }
         FrozenState frozen = armed.frozenWith(result, startedMicros);
@@ -195,14 +195,30 @@ public final class CheckpointParticipant {
     public ThawReply thaw(ThawRequest request) throws Exception {
         OpContext op = request.getCtx();
         admission.admit(op);
+        Optional<ManagedGroup> group = groups.find(op.getGroup());
+        // Usually the watchdog saw the decision first and thawed: then nothing is left to do or to
+        // read, and the reply carries the moment of that thaw, which ends this host's frozen window.
+        OptionalLong thawedBefore = group.map(g -> g.thawedOnDecision(op.getOpId())).orElse(OptionalLong.empty());
+        if (thawedBefore.isPresent()) {
+            return thawReply(false, thawedBefore.getAsLong());
+        }
         Optional<Decision> decision = new Decisions(zk, layout).read(op.getGroup(), op.getOpId());
         if (decision.isEmpty()) {
             throw Status.FAILED_PRECONDITION.withDescription("op " + op.getOpId() + " has no decision yet: host "
                     + config.hostId() + " does not thaw before one exists").asRuntimeException();
         }
-        OptionalLong thawedAt = thawIfFrozenFor(groups.find(op.getGroup()), op, "thaw requested after " + decision.get());
-        return ThawReply.newBuilder().setHostId(config.hostId()).setWasFrozen(thawedAt.isPresent())
-                .setThawedAtUnixMicros(thawedAt.orElse(nowMicros())).build();
+        OptionalLong thawedNow = thawIfFrozenFor(group, op, true, "thaw requested after " + decision.get());
+        if (thawedNow.isPresent()) {
+            return thawReply(true, thawedNow.getAsLong());
+        }
+        // The watchdog may have thawed it meanwhile; otherwise it was not frozen for this op here.
+        thawedBefore = group.map(g -> g.thawedOnDecision(op.getOpId())).orElse(OptionalLong.empty());
+        return thawReply(false, thawedBefore.orElse(nowMicros()));
+    }
+
+    private ThawReply thawReply(boolean wasFrozen, long thawedAtUnixMicros) {
+        return ThawReply.newBuilder().setHostId(config.hostId()).setWasFrozen(wasFrozen)
+                .setThawedAtUnixMicros(thawedAtUnixMicros).build();
     }
 
     /** Abort: make sure ABORT stands (unless COMMIT already does), then thaw. */
@@ -211,11 +227,12 @@ public final class CheckpointParticipant {
         admission.admit(op);
         Decision standing = new Decisions(zk, layout).decide(op.getGroup(), op.getOpId(),
                 Decision.abort(request.getReason().isEmpty() ? "aborted by coordinator" : request.getReason()));
-        thawIfFrozenFor(groups.find(op.getGroup()), op, "abort requested; decision " + standing);
+        thawIfFrozenFor(groups.find(op.getGroup()), op, true, "abort requested; decision " + standing);
     }
 
     /** @return when the group was thawed, or empty when it was not frozen for this op */
-    private OptionalLong thawIfFrozenFor(Optional<ManagedGroup> maybeGroup, OpContext op, String reason) throws IOException {
+    private OptionalLong thawIfFrozenFor(Optional<ManagedGroup> maybeGroup, OpContext op, boolean onDecision, String reason)
+            throws IOException {
         if (maybeGroup.isEmpty()) {
             return OptionalLong.empty();
         }
@@ -225,13 +242,13 @@ public final class CheckpointParticipant {
             if (state == null || !state.op().getOpId().equals(op.getOpId())) {
                 return OptionalLong.empty();
             }
-            return OptionalLong.of(thawNow(group, state, reason));
+            return OptionalLong.of(thawNow(group, state, onDecision, reason));
         }
     }
 
-    private void thawQuietly(ManagedGroup group, OpContext op, String reason) {
+    private void thawQuietly(ManagedGroup group, OpContext op, boolean onDecision, String reason) {
         try {
-            thawIfFrozenFor(Optional.of(group), op, reason);
+            thawIfFrozenFor(Optional.of(group), op, onDecision, reason);
         } catch (IOException e) {
             // The external guard thaws at the maximum frozen time regardless.
             LOG.error("group {} op {} host {}: thaw failed ({}); the freeze guard thaws at its deadline", op.getGroup(),
@@ -239,13 +256,16 @@ public final class CheckpointParticipant {
         }
     }
 
-    /** Caller holds the group's monitor. */
-    private long thawNow(ManagedGroup group, FrozenState state, String reason) throws IOException {
+    /** Caller holds the group's monitor; {@code onDecision}: the op's decision exists. */
+    private long thawNow(ManagedGroup group, FrozenState state, boolean onDecision, String reason) throws IOException {
         state.watch().close();
         group.cgroup().freezer().thaw();
         long thawedAt = nowMicros();
         group.frozen(null);
         OpContext op = state.op();
+        if (onDecision) {
+            group.thawedOnDecision(op.getOpId(), thawedAt);
+        }
         LOG.info("group {} op {} epoch {} host {}: thawed ({})", op.getGroup(), op.getOpId(), op.getEpoch(),
                 config.hostId(), reason);
         if (state.frozen()) {
@@ -301,7 +321,7 @@ public final class CheckpointParticipant {
                 try {
                     Decision standing = new Decisions(zk, layout).decide(op.getGroup(), op.getOpId(),
                             Decision.abort(reason + " on host " + config.hostId()));
-                    thawNow(group, state, reason + "; decision " + standing);
+                    thawNow(group, state, true, reason + "; decision " + standing);
                 } catch (Exception e) {
                     LOG.error("group {} op {}: cannot abort at shutdown ({}); the freeze guard thaws it", group.name(),
                             op.getOpId(), e.toString());

@@ -13,6 +13,8 @@ public final class ManagedGroup {
     private final RestartSpecs specs;
     private FrozenState frozen;
     private RestoreSession restore;
+    /** The last thaw that followed a decision; read without the monitor by the Thaw RPC. */
+    private volatile DecidedThaw lastDecidedThaw;
     private java.util.concurrent.CompletableFuture<Void> cleanup = java.util.concurrent.CompletableFuture.completedFuture(null);
 
     ManagedGroup(String name, GroupCgroup cgroup, RestartSpecs specs) {
@@ -48,6 +50,20 @@ public final class ManagedGroup {
 
     void cleanup(java.util.concurrent.CompletableFuture<Void> pending) {
         this.cleanup = pending;
+    }
+
+    /** When this group thawed for {@code opId} after its decision, if it did. */
+    java.util.OptionalLong thawedOnDecision(String opId) {
+        DecidedThaw thaw = lastDecidedThaw;
+        return thaw != null && thaw.opId().equals(opId) ? java.util.OptionalLong.of(thaw.atUnixMicros())
+                : java.util.OptionalLong.empty();
+    }
+
+    void thawedOnDecision(String opId, long atUnixMicros) {
+        this.lastDecidedThaw = new DecidedThaw(opId, atUnixMicros);
+    }
+
+    private record DecidedThaw(String opId, long atUnixMicros) {
     }
 
     RestoreSession restore() {

@@ -88,9 +88,31 @@ public final class OpWatch implements AutoCloseable {
         // ZooKeeper hands connection changes (type None) to every watcher as well; those are the
         // connection listener's. Checking on a disconnect would only park the watchdog's threads in
         // ZooKeeper retries, and with them the session-loss timer that must thaw the group.
-        if (!closed.get() && event.getType() != Watcher.Event.EventType.None) {
-            timer.execute(this::check);
+        if (closed.get() || event.getType() == Watcher.Event.EventType.None) {
+            return;
         }
+        // The decision appeared: read it at once. One round trip instead of check()'s exists +
+        // read, on the path from the commit to the thaw that every host takes at the same moment.
+        boolean decided = event.getType() == Watcher.Event.EventType.NodeCreated
+                && layout.decision(op.getGroup(), op.getOpId()).equals(event.getPath());
+        timer.execute(decided ? this::readDecision : this::check);
+    }
+
+    private void readDecision() {
+        if (closed.get() || !zk.getZookeeperClient().isConnected()) {
+            return; // as in check(): RECONNECTED checks again
+        }
+        try {
+            Optional<Decision> decision = decisions.read(op.getGroup(), op.getOpId());
+            if (decision.isPresent()) {
+                fire(new Verdict(decision, "decision " + decision.get()));
+                return;
+            }
+        } catch (Exception e) {
+            LOG.warn("op {} host {}: reading the decision failed: {}", op.getOpId(), hostId, e.toString());
+        }
+        // Gone again or unreadable: the full check re-arms the watches.
+        check();
     }
 
     /** Re-checks decision and owner after every wake-up, and re-arms the watches. */

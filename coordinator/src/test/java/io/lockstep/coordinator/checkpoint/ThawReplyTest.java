@@ -1,0 +1,124 @@
+package io.lockstep.coordinator.checkpoint;
+
+import io.lockstep.coordinator.agents.AgentCallException;
+import io.lockstep.coordinator.agents.AgentClient;
+import io.lockstep.coordinator.op.OperationListener;
+import io.lockstep.coordinator.testing.Invariants;
+import io.lockstep.coordinator.testing.LocalCluster;
+import io.lockstep.proto.OpContext;
+import io.lockstep.proto.ThawReply;
+import io.lockstep.proto.ThawRequest;
+import io.grpc.Status;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * What a Thaw RPC answers (its thawed-at time ends the reported frozen window), over real agents
+ * and real frozen cgroups: the moment the group actually thawed, also when the agent's watchdog
+ * thawed it on the decision before the RPC came; and no thaw before a decision.
+ */
+class ThawReplyTest {
+    private static final Duration RPC_TIMEOUT = Duration.ofSeconds(10);
+    private LocalCluster cluster;
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    @Test
+    void aThawAfterTheGroupThawedReportsWhenItThawedNotWhenItWasAsked() throws Exception {
+        cluster = LocalCluster.start("h1", "h2");
+        startTicker("h1");
+        startTicker("h2");
+        long runStarted = nowMicros();
+        CheckpointResult result = new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
+                OperationListener.SILENT).run("app");
+        long runEnded = nowMicros();
+        Invariants.assertNothingFrozen(cluster);
+        OpContext op = OpContext.newBuilder().setGroup("app").setOpId(result.checkpointId()).setEpoch(result.epoch()).build();
+
+        for (String host : cluster.hosts()) {
+            // Both hosts thawed during the run (by the coordinator's Thaw or by the watchdog on
+            // the COMMIT); asking again must name that moment, not the time of the question.
+            long asked = nowMicros();
+            ThawReply first = agent(host).thaw(ThawRequest.newBuilder().setCtx(op).build(), RPC_TIMEOUT);
+            ThawReply again = agent(host).thaw(ThawRequest.newBuilder().setCtx(op).build(), RPC_TIMEOUT);
+            assertThat(first.getWasFrozen()).as("host %s was already thawed", host).isFalse();
+            assertThat(first.getThawedAtUnixMicros()).as("host %s: thawed during the run", host)
+                    .isBetween(runStarted, runEnded).isLessThan(asked);
+            assertThat(again.getThawedAtUnixMicros()).as("host %s: the same remembered thaw", host)
+                    .isEqualTo(first.getThawedAtUnixMicros());
+        }
+        Invariants.assertAll(cluster);
+    }
+
+    @Test
+    void aThawBeforeAnyDecisionIsRefusedAndTheGroupStaysFrozen() throws Exception {
+        cluster = LocalCluster.start("h1");
+        startTicker("h1");
+        AtomicReference<OpContext> opened = new AtomicReference<>();
+        AtomicReference<Throwable> premature = new AtomicReference<>();
+        AtomicReference<Map<String, Boolean>> frozenAfter = new AtomicReference<>();
+        // Frozen and captured, no decision yet: a Thaw now would undercut a commit.
+        OperationListener thawBeforeDecision = new OperationListener() {
+            @Override
+            public void opened(String kind, String group, String opId, long epoch) {
+                opened.set(OpContext.newBuilder().setGroup(group).setOpId(opId).setEpoch(epoch).build());
+            }
+
+            @Override
+            public void phaseEnded(String phase, long micros) {
+                if (phase.equals("capture")) {
+                    try {
+                        agent("h1").thaw(ThawRequest.newBuilder().setCtx(opened.get()).build(), RPC_TIMEOUT);
+                    } catch (Throwable e) {
+                        premature.set(e);
+                    }
+                    try {
+                        frozenAfter.set(Invariants.frozenState(cluster, "app"));
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                }
+            }
+        };
+
+        CheckpointResult result = new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
+                thawBeforeDecision).run("app");
+
+        assertThat(premature.get()).isInstanceOfSatisfying(AgentCallException.class, e -> {
+            assertThat(e.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+            assertThat(e.getMessage()).contains("h1").contains("no decision yet").contains(result.checkpointId());
+        });
+        assertThat(frozenAfter.get()).as("still frozen after the refused thaw").containsExactly(Map.entry("h1", true));
+        assertThat(result.hosts()).containsExactly("h1");
+        Invariants.assertAll(cluster);
+        assertThat(Invariants.decisions(cluster, "app")).singleElement().satisfies(d -> assertThat(d.isCommit()).isTrue());
+    }
+
+    private AgentClient agent(String host) throws Exception {
+        return cluster.coordinator().clients().forHost(cluster.coordinator().directory().host(host).orElseThrow());
+    }
+
+    private void startTicker(String host) throws Exception {
+        Path counter = cluster.dir().resolve("counter-" + host);
+        int pid = cluster.run(host, "app", LocalCluster.worker("ready", "tick", counter.toString()));
+        cluster.awaitReady(host, "app", pid);
+    }
+
+    private static long nowMicros() {
+        java.time.Instant now = java.time.Instant.now();
+        return now.getEpochSecond() * 1_000_000L + now.getNano() / 1000;
+    }
+}
