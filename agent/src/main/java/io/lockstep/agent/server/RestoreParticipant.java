@@ -368,12 +368,17 @@ public final class RestoreParticipant {
         for (Map.Entry<RestoreSession.Recorded, RestoreSession.Staged> entry : session.stubs().entrySet()) {
             StubHandle handle = entry.getValue().handle();
             try {
+                if (commit) {
+                    // Recorded before the exec: an agent that dies right after it must still know how
+                    // to restart the process on its next checkpoint (the stub's pid is the process's).
+                    StubPlan plan = handle.plan();
+                    group.specs().put(handle.pid(), RestartSpec.newBuilder().addAllArgv(plan.getArgvList())
+                            .setCwd(plan.getCwd()).putAllEnv(plan.getEnvMap()).setUid(plan.getUid()).setGid(plan.getGid())
+                            .build());
+                }
                 handle.release(commit, deadline);
                 if (commit) {
                     int pid = handle.pid();
-                    StubPlan plan = handle.plan();
-                    group.specs().put(pid, RestartSpec.newBuilder().addAllArgv(plan.getArgvList()).setCwd(plan.getCwd())
-                            .putAllEnv(plan.getEnvMap()).setUid(plan.getUid()).setGid(plan.getGid()).build());
                     released.add(StagedProcess.newBuilder().setOldPid(entry.getKey().oldPid()).setNewPid(pid)
                             .setSourceHostId(entry.getKey().sourceHost()).build());
                 }

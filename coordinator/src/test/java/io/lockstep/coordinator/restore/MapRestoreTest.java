@@ -17,10 +17,13 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 /**
  * Restore onto another host that mounts the shared export at another path: agents in mount
@@ -76,7 +79,13 @@ class MapRestoreTest {
 
         assertThat(restored.processesByHost()).containsOnlyKeys("h2");
         int q1 = restored.processesByHost().get("h2").stream().mapToInt(StagedProcess::getNewPid).findFirst().orElseThrow();
-        assertThat(Files.readSymbolicLink(Path.of("/proc", Integer.toString(q1), "fd", "500")))
+        Path fd500 = Path.of("/proc", Integer.toString(q1), "fd", "500");
+        // Release returns once the stub execs; while the kernel replaces a multi-threaded image the
+        // old leader thread is a zombie and its fd directory reads as absent for a moment.
+        await("restored pid " + q1 + " runs its restart command with fd 500").atMost(Duration.ofSeconds(30))
+                .until(() -> Files.exists(fd500, LinkOption.NOFOLLOW_LINKS) || !ProcessHandle.of(q1).isPresent());
+        assertThat(ProcessHandle.of(q1)).as("restored process " + q1).isPresent();
+        assertThat(Files.readSymbolicLink(fd500))
                 .as("the restored fd, opened through h2's own mount of the export").isEqualTo(onH2.resolve("data"));
         long inode = ((Number) Files.getAttribute(exportSource.resolve("data"), "unix:ino")).longValue();
         assertThat(ProcLocksSnapshot.read().heldBy(q1)).anySatisfy(held -> {
