@@ -6,12 +6,14 @@ import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.TestMounts;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -21,7 +23,10 @@ import static org.awaitility.Awaitility.await;
  * `coordinator checkpoint` running into the machine's limits: a store that is full or answers
  * with I/O errors, a task that cannot be frozen because it waits on a file server that never answers. Each aborts (exit 3)
  * with nothing committed, every host thawed, and an error that names what is at fault.
+ * A test that hangs on a mount that stopped answering fails after a bound instead of holding the
+ * suite; its teardown closes the mounts, which ends the hung call.
  */
+@Timeout(value = 5, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class CheckpointResourceFaultsTest {
     private final TestMounts mounts = new TestMounts();
     private LocalCluster cluster;

@@ -70,14 +70,16 @@ public final class EioFuse implements AutoCloseable {
         if (fd < 0) {
             throw new IOException("open /dev/fuse: " + lastError());
         }
-        EioFuse fuse = new EioFuse(dir, fd);
-        fuse.server.start();
         if (SYS.mount("lockstep-eio", dir.toString(), "fuse", 0,
                 "fd=" + fd + ",rootmode=40000,user_id=0,group_id=0") != 0) {
             String error = lastError();
             SYS.close(fd);
             throw new IOException("mount fuse at " + dir + ": " + error);
         }
+        // Only now: a read of /dev/fuse before the mount fails (EPERM) and would end the server,
+        // leaving every request on the mount unanswered. The kernel queues INIT until it is read.
+        EioFuse fuse = new EioFuse(dir, fd);
+        fuse.server.start();
         return fuse;
     }
 
