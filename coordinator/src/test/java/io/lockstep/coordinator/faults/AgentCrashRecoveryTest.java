@@ -87,9 +87,9 @@ class AgentCrashRecoveryTest {
         cluster.awaitReady("h2", "app", holder);
         new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
         cluster.killApplications();
-        long inode = ((Number) Files.getAttribute(data, "unix:ino")).longValue();
+        long inode = ProcLocksSnapshot.inodeOf(data);
         await("the checkpointed holder's lock is gone with it").atMost(Duration.ofSeconds(20))
-                .until(() -> !lockedBySomeone(inode));
+                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
 
         // At end:prepare h2's stub holds the lock and prepared/h2 outlives the agent by a session
         // timeout: only the pre-commit check of the agents keeps this restore from committing.
@@ -99,7 +99,7 @@ class AgentCrashRecoveryTest {
                 .isInstanceOfSatisfying(OperationFailedException.class, e -> assertThat(e.hostId()).contains("h2"));
         Invariants.assertNoStubs(cluster);
         await("the dead agent's stub took its lock along").atMost(Duration.ofSeconds(30))
-                .until(() -> !lockedBySomeone(inode));
+                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
 
         Process restarted = cluster.startAgentProcess("h2");
 
@@ -112,7 +112,7 @@ class AgentCrashRecoveryTest {
         assertThat(decisions.get(decisions.size() - 1).isCommit()).as("the interrupted restore").isFalse();
         GroupUsable.restoreCommits(cluster, "app");
         await("the restored holder holds its lock again").atMost(Duration.ofSeconds(30))
-                .until(() -> lockedBySomeone(inode));
+                .until(() -> ProcLocksSnapshot.heldOnInode(inode));
         Invariants.assertAll(cluster);
     }
 
@@ -127,7 +127,4 @@ class AgentCrashRecoveryTest {
         return groups.get(0);
     }
 
-    private static boolean lockedBySomeone(long inode) throws Exception {
-        return ProcLocksSnapshot.read().entries().stream().anyMatch(l -> l.inode() == inode && !l.waiter());
-    }
 }

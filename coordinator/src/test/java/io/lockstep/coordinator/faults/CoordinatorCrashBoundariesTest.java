@@ -98,9 +98,9 @@ class CoordinatorCrashBoundariesTest {
         for (String host : List.of("h1", "h2")) {
             cluster.cgroups(host).forGroup(group).killAll(Duration.ofSeconds(10));
         }
-        long inode = ((Number) Files.getAttribute(data, "unix:ino")).longValue();
+        long inode = ProcLocksSnapshot.inodeOf(data);
         await("the checkpointed holder's lock is gone with it").atMost(Duration.ofSeconds(20))
-                .until(() -> !lockedBySomeone(inode));
+                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
 
         pauseCoordinatorAt(group, boundary, true);
         coordinator.destroyForcibly().waitFor();
@@ -108,11 +108,11 @@ class CoordinatorCrashBoundariesTest {
         Invariants.assertNoStubs(cluster);
         if (!committed) {
             await("the dead coordinator's restore leaves no lock on " + data).atMost(Duration.ofSeconds(30))
-                    .until(() -> !lockedBySomeone(inode));
+                    .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
             GroupUsable.restoreCommits(cluster, group);
         }
         await("the restored holder holds its lock on " + data).atMost(Duration.ofSeconds(30))
-                .until(() -> lockedBySomeone(inode));
+                .until(() -> ProcLocksSnapshot.heldOnInode(inode));
         GroupUsable.checkpointCommits(cluster, group);
         assertFirstOpDecided(group, "restore-000002", committed, onlyTheCoordinatorKnew);
         Invariants.assertAll(cluster);
@@ -145,7 +145,4 @@ class CoordinatorCrashBoundariesTest {
                 .hasSize(cluster.coordinator().zk().getChildren().forPath(cluster.layout().ops(group)).size());
     }
 
-    private static boolean lockedBySomeone(long inode) throws Exception {
-        return ProcLocksSnapshot.read().entries().stream().anyMatch(l -> l.inode() == inode && !l.waiter());
-    }
 }

@@ -202,9 +202,9 @@ class ZooKeeperEnsembleFaultsTest {
         for (String host : List.of("h1", "h2")) {
             cluster.cgroups(host).forGroup(group).killAll(Duration.ofSeconds(10));
         }
-        long inode = inode(data);
+        long inode = ProcLocksSnapshot.inodeOf(data);
         await("the checkpointed holder's lock is gone with it").atMost(Duration.ofSeconds(20))
-                .until(() -> !lockedBySomeone(inode));
+                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
         return data;
     }
 
@@ -229,7 +229,7 @@ class ZooKeeperEnsembleFaultsTest {
     }
 
     private void assertRestoreEndedCleanlyAndTheGroupIsUsable(String group, Path data, Object outcome) throws Exception {
-        long inode = inode(data);
+        long inode = ProcLocksSnapshot.inodeOf(data);
         Invariants.assertNoStubs(cluster);
         List<Decision> decisions;
         if (outcome instanceof RestoreResult) {
@@ -237,14 +237,14 @@ class ZooKeeperEnsembleFaultsTest {
             assertThat(decisions.get(decisions.size() - 1)).as("the reported restore commit").isEqualTo(Decision.commit());
         } else {
             await("an aborted restore leaves no lock on " + data).atMost(Duration.ofSeconds(30))
-                    .until(() -> !lockedBySomeone(inode));
+                    .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
             RestoreResult again = GroupUsable.restoreCommits(cluster, group);
             decisions = Invariants.decisions(cluster, group);
             assertThat(decisions.get(1).isCommit()).as("the reported restore failure " + outcome).isFalse();
             assertThat(decisions.get(decisions.size() - 1)).as("the restore " + again.opId()).isEqualTo(Decision.commit());
         }
         await("the restored holder holds its lock on " + data).atMost(Duration.ofSeconds(30))
-                .until(() -> lockedBySomeone(inode));
+                .until(() -> ProcLocksSnapshot.heldOnInode(inode));
         Invariants.assertAll(cluster);
         GroupUsable.checkpointCommits(cluster, group);
         assertThat(Invariants.decisions(cluster, group)).hasSize(opCount(group));
@@ -276,13 +276,7 @@ class ZooKeeperEnsembleFaultsTest {
         return cluster.coordinator().zk().getChildren().forPath(cluster.layout().checkpoints(group));
     }
 
-    private static long inode(Path file) throws Exception {
-        return ((Number) Files.getAttribute(file, "unix:ino")).longValue();
-    }
 
-    private static boolean lockedBySomeone(long inode) throws Exception {
-        return ProcLocksSnapshot.read().entries().stream().anyMatch(l -> l.inode() == inode && !l.waiter());
-    }
 
     /** The operation's result, or the failure it reported; anything else fails the test. */
     private static Object outcome(Callable<?> operation) throws Exception {

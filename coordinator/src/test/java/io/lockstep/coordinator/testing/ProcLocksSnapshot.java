@@ -18,6 +18,15 @@ import java.util.stream.Collectors;
  * inode, range, held or waiting, and the owner pid where the kernel shows one (POSIX).
  */
 public record ProcLocksSnapshot(List<LockEntry> entries) {
+    /** Whether any process holds (not waits for) a lock on the file with this inode now. */
+    public static boolean heldOnInode(long inode) throws IOException {
+        return read().entries().stream().anyMatch(l -> l.inode() == inode && !l.waiter());
+    }
+
+    public static long inodeOf(Path file) throws IOException {
+        return ((Number) Files.getAttribute(file, "unix:ino")).longValue();
+    }
+
     public static ProcLocksSnapshot read() throws IOException {
         return new ProcLocksSnapshot(ProcLocks.read());
     }
