@@ -1,6 +1,8 @@
 package io.lockstep.coordinator.checkpoint;
 
 import io.lockstep.coordinator.agents.AgentClient;
+import io.lockstep.coordinator.catalog.Catalog;
+import io.lockstep.coordinator.catalog.KnownGroups;
 import io.lockstep.coordinator.op.AgentFanout;
 import io.lockstep.coordinator.op.CommitMulti;
 import io.lockstep.coordinator.op.CoordinatorContext;
@@ -85,6 +87,7 @@ public final class CheckpointOperation {
     }
 
     private CheckpointResult run(String group, OperationListener listener) throws Exception {
+        new KnownGroups(ctx).require(group);
         try (OperationSession session = OperationSession.begin(ctx, group)) {
             List<String> participants = ctx.directory().members(group);
             if (participants.isEmpty()) {
@@ -125,6 +128,9 @@ public final class CheckpointOperation {
             try {
                 Map<String, FreezeReply> frozen = freeze();
                 CaptureTotals totals = capture();
+                if (totals.processes == 0) {
+                    throw processesGone();
+                }
                 CatalogEntry entry = commit(totals);
                 Map<String, ThawReply> thawed = thaw();
                 long window = frozenWindowMicros(frozen, thawed);
@@ -192,6 +198,21 @@ public final class CheckpointOperation {
             awaitBarrier(Phase.CAPTURED, deadline);
             fanout.phaseEnded("capture", start);
             return totals;
+        }
+
+        /**
+         * Members without a live process (every process of the group died): a commit would make
+         * a checkpoint of nothing the latest one, and retention would then delete real ones.
+         */
+        private OperationFailedException processesGone() throws Exception {
+            String group = op.group();
+            String restoreFrom = new Catalog(ctx).latestId(group)
+                    .map(id -> "the latest checkpoint is " + id + ": `coordinator restore --group " + group
+                            + " --checkpoint " + id + "` brings the group back")
+                    .orElse("the group has no checkpoint to restore from");
+            return new OperationFailedException(FailureReason.PROCESSES_GONE, null, "group " + group
+                    + " has no live process on " + String.join(", ", hosts) + ": its processes are gone, and a "
+                    + "checkpoint of nothing is not committed; " + restoreFrom);
         }
 
         private void awaitBarrier(Phase phase, Instant until) throws Exception {
