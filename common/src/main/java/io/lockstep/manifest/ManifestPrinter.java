@@ -1,7 +1,6 @@
 package io.lockstep.manifest;
 
-import com.google.protobuf.InvalidProtocolBufferException;
-import com.google.protobuf.util.JsonFormat;
+import io.lockstep.cli.JsonText;
 import io.lockstep.proto.FdRecord;
 import io.lockstep.proto.FileIdentity;
 import io.lockstep.proto.IdentityKind;
@@ -14,13 +13,9 @@ public final class ManifestPrinter {
     private ManifestPrinter() {
     }
 
+    /** The manifest in the one --json form (numbers as numbers; docs/json.md). */
     public static String toJson(Manifest manifest) {
-        try {
-            return JsonFormat.printer().alwaysPrintFieldsWithNoPresence().print(manifest);
-        } catch (InvalidProtocolBufferException e) {
-            // only thrown for Any fields with unknown types; Manifest has none
-            throw new IllegalStateException("manifest cannot be printed as JSON", e);
-        }
+        return JsonText.print(manifest);
     }
 
     public static String toText(Manifest m) {
