@@ -215,7 +215,8 @@ class CoordinatorCliTest {
         CliRun run = coordinator("checkpoint", "--group", "web");
 
         assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.NO_AGENTS.code());
-        assertThat(run.err()).contains("group web has no processes on any live agent");
+        assertThat(run.err()).contains("group web has no processes on any live agent",
+                "the latest checkpoint is ckpt-000001: `coordinator restore --group web --checkpoint ckpt-000001`");
     }
 
     @Test
