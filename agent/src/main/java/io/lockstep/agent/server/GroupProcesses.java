@@ -1,6 +1,7 @@
 package io.lockstep.agent.server;
 
 import io.grpc.Status;
+import io.lockstep.files.PrivateFiles;
 import io.lockstep.proto.AdoptReply;
 import io.lockstep.proto.AdoptRequest;
 import io.lockstep.proto.RestartSpec;
@@ -54,16 +55,17 @@ public final class GroupProcesses {
                 .setGid(request.getGid())
                 .build();
         List<String> command = new ArrayList<>(group.cgroup().entryCommand());
+        command.addAll(PrivateFiles.inheritedUmaskPrefix());
         command.addAll(dropPrivileges(spec.getUid(), spec.getGid()));
         command.addAll(spec.getArgvList());
         Path logs = groups.logDir(group.name());
-        Files.createDirectories(logs);
+        PrivateFiles.createDirectories(logs);
         ProcessBuilder builder = new ProcessBuilder(command)
                 .directory(new File(spec.getCwd()))
                 .redirectInput(new File("/dev/null"));
         builder.environment().clear();
         builder.environment().putAll(spec.getEnvMap());
-        Path log = Files.createTempFile(logs, "run-", ".log");
+        Path log = Files.createTempFile(logs, "run-", ".log", PrivateFiles.fileMode());
         builder.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         Process process = builder.start();
         int pid = (int) process.pid();

@@ -10,6 +10,7 @@ import io.lockstep.agent.restore.StubHandle;
 import io.lockstep.agent.restore.StubJvm;
 import io.lockstep.agent.restore.StubLauncher;
 import io.lockstep.agent.restore.StubPlanner;
+import io.lockstep.files.PrivateFiles;
 import io.lockstep.proto.AbortRequest;
 import io.lockstep.proto.FileProblem;
 import io.lockstep.proto.LockConflict;
@@ -152,9 +153,12 @@ public final class RestoreParticipant {
         RestoreSession session = openSession(group, op, record);
         Instant deadline = Instant.ofEpochMilli(record.getDeadlineUnixMs());
         Path logs = groups.logDir(group.name());
-        Files.createDirectories(logs);
-        StubLauncher launcher = new StubLauncher(stubJvm, config.stateDir().resolve("stubs"),
-                group.cgroup().entryCommand(), Optional.of(logs.resolve("restore-" + op.getOpId() + ".log")));
+        PrivateFiles.createDirectories(logs);
+        Path stdioLog = PrivateFiles.createFileIfAbsent(logs.resolve("restore-" + op.getOpId() + ".log"));
+        List<String> enterGroup = new ArrayList<>(group.cgroup().entryCommand());
+        enterGroup.addAll(PrivateFiles.inheritedUmaskPrefix());
+        StubLauncher launcher = new StubLauncher(stubJvm, config.stateDir().resolve("stubs"), enterGroup,
+                Optional.of(stdioLog));
         ExecutorService pool = Executors.newFixedThreadPool(PARALLEL_STUB_STARTS);
         StageReply.Builder reply = StageReply.newBuilder().setHostId(config.hostId());
         try {
