@@ -375,10 +375,10 @@ public final class RestoreParticipant {
                 if (commit) {
                     // Recorded before the exec: an agent that dies right after it must still know how
                     // to restart the process on its next checkpoint (the stub's pid is the process's).
+                    // The recorded spec, not the plan: the plan's environment holds the env file's variables.
                     StubPlan plan = handle.plan();
-                    group.specs().put(handle.pid(), RestartSpec.newBuilder().addAllArgv(plan.getArgvList())
-                            .setCwd(plan.getCwd()).putAllEnv(plan.getEnvMap()).setUid(plan.getUid()).setGid(plan.getGid())
-                            .build());
+                    group.specs().put(handle.pid(), entry.getValue().process().getRestart().toBuilder()
+                            .setCwd(plan.getCwd()).build());
                 }
                 handle.release(commit, deadline);
                 if (commit) {
