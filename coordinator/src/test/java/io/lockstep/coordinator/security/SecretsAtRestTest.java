@@ -1,10 +1,15 @@
 package io.lockstep.coordinator.security;
 
+import io.lockstep.coordinator.embedded.EmbeddedZooKeeper;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.PrivateTree;
 import io.lockstep.manifest.ManifestKey;
+import io.lockstep.zk.ZkClients;
+import io.lockstep.zk.ZkConnect;
+import org.apache.curator.framework.CuratorFramework;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -36,12 +41,41 @@ class SecretsAtRestTest {
     private static final String HOST = "node1";
 
     private LocalCluster cluster;
+    /** Where the commands' output goes. */
+    private Path work;
+    private Path embeddedStateDir;
 
     @AfterEach
     void tearDown() throws Exception {
-        if (cluster != null) {
-            cluster.close();
+        try {
+            if (embeddedStateDir != null) {
+                new EmbeddedZooKeeper(embeddedStateDir, Duration.ofSeconds(60)).stop();
+            }
+        } finally {
+            if (cluster != null) {
+                cluster.close();
+            }
         }
+    }
+
+    @Test
+    void embeddedZooKeeperStateIsOwnerOnlyUnderUmask000(@TempDir Path tmp) throws Exception {
+        work = tmp;
+        Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));
+        embeddedStateDir = tmp.resolve("state");
+        Ran start = java(Map.of(), "io.lockstep.coordinator.cli.CoordinatorMain", "zookeeper", "start", "--state-dir",
+                embeddedStateDir.toString());
+        assertThat(start.exit()).as("zookeeper start: " + start).isZero();
+        String connect = ZkConnect.localConnectString(ZkConnect.recordedPort(embeddedStateDir).orElseThrow());
+        try (CuratorFramework zk = ZkClients.connect(connect, Duration.ofSeconds(10), Duration.ofSeconds(10))) {
+            zk.create().creatingParentsIfNeeded().forPath("/lockstep-test-" + UUID.randomUUID() + "/catalog", new byte[16]);
+        }
+        Path data = EmbeddedZooKeeper.dataDir(embeddedStateDir);
+        assertThat(PrivateTree.walk(data).stream().filter(Files::isRegularFile).map(f -> f.getFileName().toString()))
+                .as("ZooKeeper's own files in " + data).anyMatch(name -> name.startsWith("log."));
+        PrivateTree.assertOwnerOnly(embeddedStateDir);
+        PrivateTree.assertUnreadableByAnotherUser(PrivateTree.walk(embeddedStateDir).stream()
+                .filter(Files::isRegularFile).toList());
     }
 
     /** A command's exit status and output. */
@@ -55,6 +89,7 @@ class SecretsAtRestTest {
     @Test
     void writtenOwnerOnlyUnderUmask000EnvFileNeverRecordedManifestsEncrypted() throws Exception {
         cluster = LocalCluster.start();
+        work = cluster.dir();
         // Reachable by anyone, as /var/lib is: only the modes Lockstep sets protect what it writes.
         Files.setPosixFilePermissions(cluster.dir(), PosixFilePermissions.fromString("rwxr-xr-x"));
         cluster.startAgentProcessThrough(HOST, UMASK_000);
@@ -174,8 +209,8 @@ class SecretsAtRestTest {
         command.addAll(Arrays.asList(mainAndArgs));
         ProcessBuilder builder = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
         builder.environment().putAll(env);
-        Path out = Files.createTempFile(cluster.dir(), "cli-", ".out");
-        Path err = Files.createTempFile(cluster.dir(), "cli-", ".err");
+        Path out = Files.createTempFile(work, "cli-", ".out");
+        Path err = Files.createTempFile(work, "cli-", ".err");
         Process process = builder.redirectOutput(out.toFile()).redirectError(err.toFile()).start();
         if (!process.waitFor(180, TimeUnit.SECONDS)) {
             process.destroyForcibly();
