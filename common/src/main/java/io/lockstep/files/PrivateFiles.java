@@ -14,6 +14,7 @@ import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -78,8 +79,8 @@ public final class PrivateFiles {
      * this process inherited: applications keep the file modes they had before the daemon
      * restricted its own.
      */
-    public static java.util.List<String> inheritedUmaskPrefix() {
-        return java.util.List.of("/bin/sh", "-c", String.format("umask %04o && exec \"$0\" \"$@\"", inheritedUmask()));
+    public static List<String> inheritedUmaskPrefix() {
+        return List.of("/bin/sh", "-c", String.format("umask %04o && exec \"$0\" \"$@\"", inheritedUmask()));
     }
 
     /** Creates the directory and its missing parents, each 0700; existing ones are left alone. */

@@ -19,8 +19,8 @@ import java.util.regex.Pattern;
 
 /**
  * An {@code agent run --env-file}: {@code NAME=VALUE} lines (blank lines and {@code #} comments
- * skipped, no quoting), read by the agent (root) when it starts the process and again when it
- * restores it. The agent (root) reads it for a caller, or for a manifest, so it reads only a file
+ * skipped, no quoting), read by the agent when it starts the process and again when it restores
+ * it. The agent is root and reads it for a caller, or for a manifest, so it reads only a file
  * the process's own uid owns: never another user's secrets, nor root's (an agent's ZooKeeper
  * password) for a process that is not root. It must be a regular file (a symbolic link is not
  * followed) writable by its owner only. Messages name the file and the line, never a value.
@@ -42,7 +42,7 @@ public final class EnvFile {
         }
         Map<String, Object> attributes;
         try {
-            attributes = Files.readAttributes(file, "unix:mode,uid,size,isRegularFile", LinkOption.NOFOLLOW_LINKS);
+            attributes = Files.readAttributes(file, "unix:uid,size,isRegularFile", LinkOption.NOFOLLOW_LINKS);
         } catch (NoSuchFileException e) {
             throw new IOException("env file " + file + ": no such file");
         }

@@ -89,7 +89,8 @@ public final class StubPlanner {
 
         StubPlan.Builder plan = StubPlan.newBuilder().setOldPid(process.getPid()).setUid(restart.getUid())
                 .setGid(restart.getGid()).setAllowRoot(allowRoot).addAllArgv(restart.getArgvList())
-                .putAllEnv(restart.getEnvMap()).putAllEnv(envFile(restart, who)).setCheckpointId(checkpointId).setCwd(cwd(process, who));
+                .putAllEnv(restart.getEnvMap()).putAllEnv(envFile(restart, who)).setCheckpointId(checkpointId)
+                .setCwd(cwd(process, who));
         Set<Integer> numbers = new HashSet<>();
         for (FdRecord fd : process.getFdsList()) {
             String at = who + " fd " + fd.getFd() + " (" + fd.getPath() + ")";
@@ -187,8 +188,7 @@ public final class StubPlanner {
         if (restart.getEnvFile().isEmpty()) {
             return Map.of();
         }
-        String at = who + " env file";
-        requireSafePath(at, restart.getEnvFile());
+        requireSafePath(who + " env file", restart.getEnvFile());
         Path file = Path.of(restart.getEnvFile());
         Map<String, String> variables;
         try {

@@ -71,6 +71,7 @@ public final class GroupProcesses {
                 .setGid(request.getGid())
                 .build();
         List<String> command = new ArrayList<>(group.cgroup().entryCommand());
+        // The agent's umask is 077; the application gets the one the agent was started with.
         command.addAll(PrivateFiles.inheritedUmaskPrefix());
         command.addAll(dropPrivileges(spec.getUid(), spec.getGid()));
         command.addAll(spec.getArgvList());
