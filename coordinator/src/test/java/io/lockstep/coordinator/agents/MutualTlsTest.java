@@ -6,6 +6,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.lockstep.agent.cli.AgentMain;
+import io.lockstep.coordinator.cli.CliRun;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.TestCertificates;
 import io.lockstep.proto.AgentGrpc;
@@ -28,7 +29,9 @@ import picocli.CommandLine;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -134,6 +137,37 @@ class MutualTlsTest {
         assertThatThrownBy(() -> cluster.startAgent("tls-open", config -> config.withTls(Optional.of(coordinatorTls), false)))
                 .isInstanceOf(TransportSecurityException.class)
                 .hasMessageContaining("--tls-allowed-client");
+    }
+
+    @Test
+    void certificatesFromTlsInitWorkAsIssuedAndKeysAreOwnerOnly() throws Exception {
+        Path out = dir.resolve("init");
+        CliRun init = CliRun.of("tls", "init", "--hosts", "init-host,localhost", "--agent-san", "127.0.0.1", "--out", out.toString());
+        CliRun again = CliRun.of("tls", "init", "--hosts", "init-host", "--out", out.toString());
+
+        assertThat(init.exit()).as(init.toString()).isZero();
+        assertThat(init.out()).contains("wrote 8 files").contains("--tls-allowed-client coordinator");
+        try (var files = Files.list(out)) {
+            for (Path file : files.toList()) {
+                assertThat(Files.getPosixFilePermissions(file)).as(file.toString()).isEqualTo(PosixFilePermissions.fromString(
+                        file.getFileName().toString().endsWith("-key.pem") ? "rw-------" : "rw-r--r--"));
+            }
+        }
+        assertThat(again.exit()).isEqualTo(2);
+        assertThat(again.err()).contains("ca.pem already exists");
+        TlsConfig issuedAgent = new TlsConfig(out.resolve("agent-localhost.pem"), out.resolve("agent-localhost-key.pem"),
+                out.resolve("ca.pem"));
+        TlsConfig issuedCoordinator = new TlsConfig(out.resolve("coordinator.pem"), out.resolve("coordinator-key.pem"),
+                out.resolve("ca.pem"));
+        cluster.startAgent("init-host", config -> config.withTls(Optional.of(issuedAgent), false)
+                .withAllowedClients(Set.of("coordinator")));
+        HostRecord initAgent = cluster.coordinator().directory().host("init-host").orElseThrow();
+        try (AgentClients clients = new AgentClients(Optional.of(issuedCoordinator))) {
+            assertThat(clients.forHost(initAgent).status(StatusRequest.getDefaultInstance(), TIMEOUT).getHostId())
+                    .isEqualTo("init-host");
+        } finally {
+            cluster.stopAgent("init-host");
+        }
     }
 
     @Test
