@@ -224,8 +224,9 @@ class AgentCliTest {
     void statusOfARealAgentPrintsTextAndValidJsonAndNamesAnAgentThatDoesNotAnswer() throws Exception {
         try (TestingServer zk = new TestingServer();
              AgentServer agent = new AgentServer(new AgentConfig("h1", "127.0.0.1:0", zk.getConnectString(),
-                     "/" + root, root, Optional.empty(), dir.resolve("agent-state"), Duration.ofSeconds(10), false)).start()) {
-            String address = "127.0.0.1:" + agent.port();
+                     "/" + root, root, Optional.empty(), dir.resolve("agent-state"), Duration.ofSeconds(10), false)
+                     .withSocket(dir.resolve("agent.sock"), AgentConfig.DEFAULT_SOCKET_GROUP)).start()) {
+            String address = "unix:" + dir.resolve("agent.sock");
             Run text = run("status", "--agent", address);
             Run json = run("status", "--agent", address, "--json");
 
