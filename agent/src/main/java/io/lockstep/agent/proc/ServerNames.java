@@ -197,17 +197,16 @@ public final class ServerNames {
 
         public Set<String> addresses() {
             if (addresses == null) {
-                Set<String> all = new TreeSet<>(known);
+                TreeSet<String> all = new TreeSet<>(known);
                 all.addAll(ServerNames.this.addresses(written));
-                addresses = Set.copyOf(all);
+                addresses = java.util.Collections.unmodifiableSortedSet(all); // sorted: manifests are deterministic
             }
             return addresses;
         }
 
         /** "nfs1 (10.0.0.5, 10.0.0.6)", or "nfs1 (resolves to nothing)". */
         public String describe() {
-            return written + " (" + (addresses().isEmpty() ? "resolves to nothing" : String.join(", ",
-                    new TreeSet<>(addresses()))) + ")";
+            return written + " (" + (addresses().isEmpty() ? "resolves to nothing" : String.join(", ", addresses())) + ")";
         }
     }
 
