@@ -74,7 +74,7 @@ final class ServeCommand implements Callable<Integer> {
                     + " (e.g. ceph, glusterfs; tmpfs for a one-machine demonstration).")
     java.util.Set<String> networkFsTypes = new java.util.TreeSet<>();
 
-    @Option(names = "--nfs-alias", paramLabel = "NAME=OTHER[,OTHER...]",
+    @Option(names = "--nfs-alias", paramLabel = "NAME=OTHER,...",
             description = "Spellings of one NFS server that DNS does not tie together (repeatable), e.g."
                     + " nfs1=nfs1-eth1,10.0.0.6 for a multi-homed filer or the heads of a clustered one: names or"
                     + " addresses as mount sources write them before ':/'. Values sharing a spelling are one server."
