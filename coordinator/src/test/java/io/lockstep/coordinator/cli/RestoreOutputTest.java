@@ -16,7 +16,7 @@ class RestoreOutputTest {
     void theRestoreOutputSaysHowEachHostMatchedTheRecordedExports() {
         RestoreResult result = new RestoreResult("ckpt-000001", "app", "restore-000002", 2,
                 Map.of("hB", List.of(StagedProcess.newBuilder().setSourceHostId("hA").setOldPid(10).setNewPid(20).build())),
-                Map.of("hB", 1), true, Map.of("validate", 1000L),
+                Map.of("hB", 1), true, Map.of("validate", 1000L), List.of(),
                 Map.of("hB", List.of(ServerMatch.newBuilder().setRecorded("localhost:/export")
                         .setLocal("127.0.0.1:/export").setRule(MatchRule.SHARED_ADDRESS)
                         .setDetail("localhost and 127.0.0.1 both resolve to 127.0.0.1").build())));
