@@ -1,5 +1,6 @@
 package io.lockstep.agent.cli;
 
+import io.lockstep.cli.DurationConverter;
 import io.lockstep.agent.capture.CaptureScope;
 import io.lockstep.agent.capture.CaptureStats;
 import io.lockstep.agent.capture.GroupCapturer;
@@ -8,7 +9,7 @@ import io.lockstep.agent.cgroup.FreezeGuard;
 import io.lockstep.agent.cgroup.FreezeResult;
 import io.lockstep.agent.cgroup.Freezer;
 import io.lockstep.agent.cgroup.GroupCgroup;
-import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.agent.server.RestartSpecs;
 import io.lockstep.proto.Manifest;
 import picocli.CommandLine.Command;

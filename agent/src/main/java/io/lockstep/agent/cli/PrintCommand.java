@@ -1,8 +1,8 @@
 package io.lockstep.agent.cli;
 
-import io.lockstep.agent.manifest.ManifestCodec;
-import io.lockstep.agent.manifest.ManifestFormatException;
-import io.lockstep.agent.manifest.ManifestPrinter;
+import io.lockstep.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestFormatException;
+import io.lockstep.manifest.ManifestPrinter;
 import io.lockstep.proto.Manifest;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

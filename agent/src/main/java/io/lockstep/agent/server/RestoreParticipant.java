@@ -1,7 +1,7 @@
 package io.lockstep.agent.server;
 
 import io.grpc.Status;
-import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.agent.proc.MountTable;
 import io.lockstep.agent.restore.FileValidator;
 import io.lockstep.agent.restore.PlanRefusedException;

@@ -1,8 +1,8 @@
 package io.lockstep.coordinator.cli;
 
-import io.lockstep.agent.manifest.ManifestCodec;
-import io.lockstep.agent.manifest.ManifestFormatException;
-import io.lockstep.agent.manifest.ManifestPrinter;
+import io.lockstep.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestFormatException;
+import io.lockstep.manifest.ManifestPrinter;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.StoreCorruptionException;

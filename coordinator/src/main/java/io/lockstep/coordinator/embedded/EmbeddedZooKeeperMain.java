@@ -26,7 +26,6 @@ public final class EmbeddedZooKeeperMain {
     }
 
     public static void main(String[] args) throws Exception {
-        io.lockstep.coordinator.cli.CoordinatorMain.useCoordinatorLogging();
         Path stateDir = null;
         int port = -1;
         for (int i = 0; i + 1 < args.length; i += 2) {

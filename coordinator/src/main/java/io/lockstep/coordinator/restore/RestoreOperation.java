@@ -1,7 +1,7 @@
 package io.lockstep.coordinator.restore;
 
-import io.lockstep.agent.manifest.ManifestCodec;
-import io.lockstep.agent.manifest.ManifestFormatException;
+import io.lockstep.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestFormatException;
 import io.lockstep.coordinator.agents.AgentClient;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.op.AgentFanout;
@@ -58,7 +58,7 @@ import java.util.Set;
 import com.google.protobuf.ByteString;
 
 /**
- * Restores a committed checkpoint (DESIGN.md, "Restore"): validate every file on every target,
+ * Restores a committed checkpoint (docs/DESIGN.md, "Restore"): validate every file on every target,
  * stage one stub per process, re-take every held lock in one global order (fast path in
  * parallel, strict order with bounded waits on conflict), decide, and only then release the
  * stubs into their restart commands.
