@@ -108,6 +108,8 @@ final class ScheduleRun implements AutoCloseable {
     private OpContext previousOp;
     private String lastRecoveryFailure = "";
     private int actsCountedBefore;
+    /** How often each host's worker has printed READY into its (restored) stdout: once per start and committed restore. */
+    private int workerStarts = 1;
 
     private ScheduleRun(LocalCluster cluster, ScheduleSummary summary) {
         this.cluster = cluster;
@@ -185,6 +187,9 @@ final class ScheduleRun implements AutoCloseable {
         Optional<String> opId = newestOp().filter(record -> record.getEpoch() > epochBefore).map(OpRecord::getOpId);
         Optional<Decision> decision = checkInvariants(cycle, cycleStartNanos, opId, restoredCheckpoint, injected,
                 injectionErrors);
+        if (cycle.operation() == Operation.RESTORE && decision.map(Decision::isCommit).orElse(false)) {
+            awaitRestoredWorkersReady();
+        }
         if (cycle.fault() != FaultKind.COORDINATOR_CRASH) {
             assertThat(returned.startsWith(COMMITTED)).as("the coordinator's answer '" + returned
                     + "' tells the decision " + decision).isEqualTo(decision.map(Decision::isCommit).orElse(false));
@@ -505,6 +510,34 @@ final class ScheduleRun implements AutoCloseable {
                 .until(() -> attempt(this::measuredRestore), Objects::nonNull);
         Invariants.assertAll(cluster);
         assertHeldLocksAreTheManifests(checkpointId);
+        awaitRestoredWorkersReady();
+    }
+
+    /**
+     * A restored worker runs its steps again and appends READY to its restored stdout, a file the
+     * checkpoints capture: a checkpoint taken before that append records the file's size too early,
+     * and every later restore of it is refused ("size drift"; found by the soak with seed 20261206).
+     * So the next checkpoint waits until every host's worker has printed READY once more.
+     */
+    private void awaitRestoredWorkersReady() {
+        workerStarts++;
+        for (String host : HOSTS) {
+            await("the restored worker on " + host + " has printed READY " + workerStarts + " times")
+                    .atMost(Duration.ofSeconds(60)).until(() -> readyLines(host) >= workerStarts);
+        }
+    }
+
+    private int readyLines(String host) throws Exception {
+        int ready = 0;
+        for (int pid : cluster.cgroups(host).forGroup(GROUP).pids()) {
+            try {
+                String out = Files.readString(Files.readSymbolicLink(Path.of("/proc", Integer.toString(pid), "fd", "1")));
+                ready = Math.max(ready, out.split("READY", -1).length - 1);
+            } catch (java.io.IOException gone) {
+                // not (yet) the restarted program, or gone
+            }
+        }
+        return ready;
     }
 
     /** A restore without fault that commits; what remained of it after each moment is kept for drawing delays. */
