@@ -2,6 +2,8 @@ package io.lockstep.agent.cli;
 
 import io.lockstep.cli.DurationConverter;
 import io.lockstep.agent.cgroup.Backend;
+import io.lockstep.agent.proc.AddressResolver;
+import io.lockstep.agent.proc.ServerNames;
 import io.lockstep.agent.server.AgentConfig;
 import io.lockstep.agent.server.AgentServer;
 import io.lockstep.agent.restore.AllowedRoots;
@@ -73,6 +75,14 @@ final class ServeCommand implements Callable<Integer> {
                     + " (e.g. ceph, glusterfs; tmpfs for a one-machine demonstration).")
     java.util.Set<String> networkFsTypes = new java.util.TreeSet<>();
 
+    @Option(names = "--nfs-alias", paramLabel = "NAME=OTHER,...",
+            description = "Spellings of one NFS server that DNS does not tie together (repeatable), e.g."
+                    + " nfs1=nfs1-eth1,10.0.0.6 for a multi-homed filer or the heads of a clustered one: names or"
+                    + " addresses as mount sources write them before ':/'. Values sharing a spelling are one server."
+                    + " Without an alias, two spellings are the same server when they are the same name or resolve"
+                    + " (here, and on the host that recorded the checkpoint) to a common address.")
+    List<String> nfsAliases = new ArrayList<>();
+
     @Option(names = "--allowed-root", paramLabel = "DIR",
             description = "A directory under which a restore may reopen files and set working directories (repeatable;"
                     + " symbolic links are resolved first). Default: everywhere except /proc and /sys, which are never"
@@ -113,7 +123,8 @@ final class ServeCommand implements Callable<Integer> {
             }
             config = new AgentConfig(hostId, listen, connect, zkRoot, cgroupRoot, Optional.ofNullable(backend),
                     state, sessionTimeout, allowRoot).withNetworkFsTypes(networkFsTypes).withTls(tls.config(), insecurePlaintext).withZkAuth(zkAuth.resolve())
-                    .withAllowedRoots(allowedRoots.isEmpty() ? AllowedRoots.EVERYWHERE : new AllowedRoots(allowedRoots));
+                    .withAllowedRoots(allowedRoots.isEmpty() ? AllowedRoots.EVERYWHERE : new AllowedRoots(allowedRoots))
+                    .withServerNames(new ServerNames(AddressResolver.SYSTEM, ServerNames.parseAliases(nfsAliases)));
         } catch (IllegalArgumentException e) {
             spec.commandLine().getErr().println("agent: " + e.getMessage());
             return AgentMain.BAD_ARGUMENTS;

@@ -1,11 +1,15 @@
 package io.lockstep.agent.restore;
 
+import io.lockstep.agent.nativeio.Native;
+import io.lockstep.agent.nativeio.NativeException;
 import io.lockstep.proto.FdKind;
 import io.lockstep.proto.FdRecord;
 import io.lockstep.proto.FileIdentity;
 import io.lockstep.proto.FileProblem;
 import io.lockstep.proto.Manifest;
+import io.lockstep.proto.MatchRule;
 import io.lockstep.proto.ProcessRecord;
+import io.lockstep.proto.ServerMatch;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -13,6 +17,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -21,17 +26,36 @@ import java.util.concurrent.TimeUnit;
 /**
  * Checks, before anything is staged, that the files a manifest's processes had open are on this
  * host as they were: present and of the same type (always fatal when not), with the recorded
- * size and mtime (drift is fatal unless forced). A directory's size and mtime change with every
- * entry added, so for directories only presence and type count.
+ * size and mtime (drift is fatal unless forced), and, where a file handle was recorded and the
+ * file was found where its identity leads, with the same handle (a file renamed away or replaced
+ * is caught even when size and mtime match; fatal unless forced). A directory's size and mtime
+ * change with every entry added, so for directories only presence, type and handle count.
  */
 public final class FileValidator {
     private final PathResolver resolver;
+    private final FileHandles handles;
 
     public FileValidator(PathResolver resolver) {
+        this(resolver, FileHandles.NATIVE);
+    }
+
+    public FileValidator(PathResolver resolver, FileHandles handles) {
         this.resolver = resolver;
+        this.handles = handles;
+    }
+
+    /**
+     * What a validation found: the problems, and how each recorded network export was matched to
+     * a mount here (one entry per recorded export, local mount and rule).
+     */
+    public record Report(List<FileProblem> problems, List<ServerMatch> matches) {
     }
 
     public List<FileProblem> validate(Manifest manifest, boolean force) {
+        return check(manifest, force).problems();
+    }
+
+    public Report check(Manifest manifest, boolean force) {
         List<FdRecord> fds = new ArrayList<>();
         List<FileProblem> skipped = new ArrayList<>();
         for (ProcessRecord process : manifest.getProcessesList()) {
@@ -44,35 +68,41 @@ public final class FileValidator {
                 }
             }
         }
-        List<FileProblem> problems = validate(fds, force);
-        problems.addAll(skipped);
-        return problems;
+        Report report = check(fds, force);
+        report.problems().addAll(skipped);
+        return report;
     }
 
     /** One problem per file and kind of problem, however many fds refer to the file. */
     public List<FileProblem> validate(List<FdRecord> fds, boolean force) {
+        return check(fds, force).problems();
+    }
+
+    private Report check(List<FdRecord> fds, boolean force) {
         List<FileProblem> problems = new ArrayList<>();
         Set<String> reported = new HashSet<>();
+        Set<ServerMatch> matches = new LinkedHashSet<>();
         for (FdRecord fd : fds) {
             if (fd.getKind() != FdKind.FD_REGULAR && fd.getKind() != FdKind.FD_DIRECTORY) {
                 continue;
             }
-            for (FileProblem problem : check(fd, force)) {
+            for (FileProblem problem : check(fd, force, matches)) {
                 if (reported.add(problem.getIdentity() + "\0" + problem.getProblem())) {
                     problems.add(problem);
                 }
             }
         }
-        return problems;
+        return new Report(problems, List.copyOf(matches));
     }
 
-    private List<FileProblem> check(FdRecord fd, boolean force) {
+    private List<FileProblem> check(FdRecord fd, boolean force, Set<ServerMatch> matches) {
         String identity = identityText(fd);
-        Optional<Path> resolved = resolver.resolve(fd);
-        if (resolved.isEmpty()) {
-            return List.of(problem(fd.getPath(), identity, "missing: not found on this host", true));
+        PathResolver.Lookup lookup = resolver.lookup(fd);
+        if (lookup.path().isEmpty()) {
+            return List.of(problem(fd.getPath(), identity, "missing: " + lookup.whyMissing(), true));
         }
-        Path path = resolved.get();
+        lookup.match().ifPresent(matches::add);
+        Path path = lookup.path().get();
         BasicFileAttributes attributes;
         try {
             attributes = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
@@ -85,10 +115,16 @@ public final class FileValidator {
                     + (wantDirectory ? "a directory" : "a regular file") + ", is now "
                     + typeOf(attributes), true));
         }
-        if (wantDirectory) {
-            return List.of();
-        }
         List<FileProblem> problems = new ArrayList<>();
+        FileIdentity recorded = fd.getIdentity();
+        // a file found by its handle needs no second look at it
+        boolean handleDecided = lookup.match().map(m -> m.getRule() == MatchRule.FILE_HANDLE).orElse(false);
+        if (!recorded.getFileHandle().isEmpty() && lookup.byIdentity() && !handleDecided) {
+            checkHandle(path, identity, recorded, force).ifPresent(problems::add);
+        }
+        if (wantDirectory) {
+            return problems;
+        }
         if (attributes.size() != fd.getSize()) {
             problems.add(problem(path.toString(), identity, "size drift: recorded " + fd.getSize()
                     + " bytes, now " + attributes.size(), !force));
@@ -99,6 +135,30 @@ public final class FileValidator {
                     + " ns, now " + mtimeNs, !force));
         }
         return problems;
+    }
+
+    /**
+     * The file found by path must be the file recorded: the same handle. A file system that gives
+     * no handle here is not checked; a failure to take one is reported but accepted.
+     */
+    private Optional<FileProblem> checkHandle(Path path, String identity, FileIdentity recorded, boolean force) {
+        Optional<Native.FileHandle> now;
+        try {
+            now = handles.of(path);
+        } catch (NativeException e) {
+            return Optional.of(problem(path.toString(), identity, "file handle not compared: " + e.getMessage(), false));
+        }
+        if (now.isEmpty() || FileHandles.same(now.get(), recorded.getHandleType(), recorded.getFileHandle().toByteArray())) {
+            return Optional.empty();
+        }
+        return Optional.of(problem(path.toString(), identity, "replaced: " + path + " is not the file recorded"
+                + " (file handle type " + recorded.getHandleType() + " " + hex(recorded.getFileHandle().toByteArray())
+                + " at checkpoint, now type " + now.get().type() + " " + hex(now.get().bytes())
+                + "): it was renamed or replaced since", !force));
+    }
+
+    private static String hex(byte[] bytes) {
+        return java.util.HexFormat.of().formatHex(bytes);
     }
 
     private static String typeOf(BasicFileAttributes attributes) {

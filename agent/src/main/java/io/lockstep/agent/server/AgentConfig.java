@@ -1,6 +1,7 @@
 package io.lockstep.agent.server;
 
 import io.lockstep.agent.cgroup.Backend;
+import io.lockstep.agent.proc.ServerNames;
 import io.lockstep.agent.restore.AllowedRoots;
 import io.lockstep.tls.TlsConfig;
 import io.lockstep.zk.ZkAuth;
@@ -24,37 +25,44 @@ import java.util.Set;
  * @param insecurePlaintext lets the server listen in plaintext on a non-loopback address
  * @param zkAuth ZooKeeper digest credentials, restricting the nodes this agent creates to them
  * @param allowedRoots the directories a restore may reopen files in
+ * @param serverNames when two spellings of an NFS server are the same server (resolver, --nfs-alias)
  */
 public record AgentConfig(String hostId, String listen, String zkConnect, String zkRoot, String cgroupRoot,
                           Optional<Backend> backend, Path stateDir, Duration sessionTimeout, boolean allowRoot,
                           Set<String> networkFsTypes, Optional<TlsConfig> tls, boolean insecurePlaintext,
-                          Optional<ZkAuth> zkAuth, AllowedRoots allowedRoots) {
+                          Optional<ZkAuth> zkAuth, AllowedRoots allowedRoots, ServerNames serverNames) {
     /** Plaintext on loopback only, ZooKeeper without credentials, nfs and nfs4 as network file systems, files restored anywhere but /proc and /sys. */
     public AgentConfig(String hostId, String listen, String zkConnect, String zkRoot, String cgroupRoot,
                        Optional<Backend> backend, Path stateDir, Duration sessionTimeout, boolean allowRoot) {
         this(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot, Set.of(),
-                Optional.empty(), false, Optional.empty(), AllowedRoots.EVERYWHERE);
+                Optional.empty(), false, Optional.empty(), AllowedRoots.EVERYWHERE, ServerNames.system());
     }
 
     /** The same agent, counting more file system types as network exports (see MountTable). */
     public AgentConfig withNetworkFsTypes(Set<String> types) {
         return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout,
-                allowRoot, Set.copyOf(types), tls, insecurePlaintext, zkAuth, allowedRoots);
+                allowRoot, Set.copyOf(types), tls, insecurePlaintext, zkAuth, allowedRoots, serverNames);
     }
 
     public AgentConfig withTls(Optional<TlsConfig> tls, boolean insecurePlaintext) {
         return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
-                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots);
+                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots, serverNames);
     }
 
     public AgentConfig withZkAuth(Optional<ZkAuth> zkAuth) {
         return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
-                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots);
+                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots, serverNames);
     }
 
     public AgentConfig withAllowedRoots(AllowedRoots allowedRoots) {
         return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
-                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots);
+                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots, serverNames);
+    }
+
+    /** The same agent, telling NFS server spellings apart with {@code serverNames} (tests inject a resolver). */
+    public AgentConfig withServerNames(ServerNames serverNames) {
+        return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
+                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots, serverNames);
     }
 
     /** The safety margin added to the session timeout before an agent acts on session loss. */

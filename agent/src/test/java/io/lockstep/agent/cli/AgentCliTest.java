@@ -209,7 +209,12 @@ class AgentCliTest {
         assertThat(unknown.err()).contains("group nosuch does not exist");
         assertThat(run("capture", "--out", "x").exit()).isEqualTo(AgentMain.BAD_ARGUMENTS);
         assertThat(run("serve", "--help").out()).contains("--host-id").contains("--network-fs")
-                .contains("--allowed-root=DIR").contains("everywhere except /proc and /sys");
+                .contains("--allowed-root=DIR").contains("everywhere except /proc and /sys")
+                .contains("--nfs-alias=NAME=OTHER,...").contains("for a multi-homed filer");
+        Run badAlias = run("serve", "--host-id", "x", "--zk", "127.0.0.1:1", "--state-dir", dir.resolve("state").toString(),
+                "--nfs-alias", "nfs1=nfs1:/export");
+        assertThat(badAlias.exit()).isEqualTo(AgentMain.BAD_ARGUMENTS);
+        assertThat(badAlias.err()).contains("--nfs-alias 'nfs1=nfs1:/export' is not NAME=OTHER[,OTHER...]");
         Run relativeRoot = run("serve", "--host-id", "x", "--zk", "127.0.0.1:1", "--state-dir", dir.resolve("state").toString(),
                 "--allowed-root", "srv");
         assertThat(relativeRoot.exit()).isEqualTo(AgentMain.BAD_ARGUMENTS);

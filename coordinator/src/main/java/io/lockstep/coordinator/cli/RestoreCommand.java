@@ -3,6 +3,7 @@ package io.lockstep.coordinator.cli;
 import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.restore.RestoreResult;
+import io.lockstep.coordinator.restore.ValidationReport;
 import io.lockstep.proto.PathMapping;
 import io.lockstep.proto.StagedProcess;
 import io.lockstep.zk.ZkLayout;
@@ -138,6 +139,8 @@ final class RestoreCommand implements Callable<Integer> {
                 .append(processes.size()).append(" processes, ").append(result.locksByHost().getOrDefault(host, 0))
                 .append(" locks: ").append(processes.stream().map(RestoreCommand::describe)
                         .collect(Collectors.joining(", "))).append('\n'));
+        result.serverMatchesByHost().forEach((host, matches) -> matches.forEach(match -> text.append("  host ")
+                .append(host).append(": ").append(ValidationReport.describe(match)).append('\n')));
         text.append("  phases ").append(result.phaseMicros().entrySet().stream()
                 .map(phase -> phase.getKey() + " " + HumanFormat.micros(phase.getValue()))
                 .collect(Collectors.joining(", ")));
@@ -168,6 +171,8 @@ final class RestoreCommand implements Callable<Integer> {
                 list.add(entry);
             }
             h.put("processes", list);
+            h.put("serverMatches", result.serverMatchesByHost().getOrDefault(host, List.of()).stream()
+                    .map(ValidationReport::describe).toList());
             hosts.put(host, h);
         });
         json.put("hosts", hosts);

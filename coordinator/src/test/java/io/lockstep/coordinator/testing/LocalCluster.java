@@ -179,10 +179,18 @@ public final class LocalCluster implements AutoCloseable {
      * export at a different path, as NFS clients would. Its tmpfs counts as a network file system.
      */
     public Process startAgentProcessWithExportAt(String host, Path exportSource, Path exportMount) throws Exception {
-        String script = "mkdir -p '" + exportMount + "' && mount --bind '" + exportSource + "' '" + exportMount
-                + "' && umount -l '" + exportSource + "' && exec \"$0\" \"$@\"";
+        return startAgentProcessInMountNamespace(host, "mkdir -p '" + exportMount + "' && mount --bind '" + exportSource
+                + "' '" + exportMount + "' && umount -l '" + exportSource + "'", List.of("--network-fs", "tmpfs"));
+    }
+
+    /**
+     * An agent JVM in a mount namespace of its own, after {@code setup} (shell commands) ran in
+     * that namespace: the mounts this simulated host sees. Its processes share the namespace.
+     */
+    public Process startAgentProcessInMountNamespace(String host, String setup, List<String> serveOptions)
+            throws Exception {
         return startAgentProcess(host, List.of("unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-                script), List.of("--network-fs", "tmpfs"));
+                setup + " && exec \"$0\" \"$@\""), serveOptions);
     }
 
     private Process startAgentProcess(String host, List<String> prefix, List<String> extraOptions) throws Exception {
