@@ -64,7 +64,7 @@ final class BenchmarksPage {
         line("```bash");
         line("bench/run.sh                    # full run, at most 15 minutes on 2 cores (each suite has a hard time budget)");
         line("bench/run.sh --quick            # a few minutes: fewer samples and sizes");
-        line("bench/run.sh --suite checkpoint # one suite; suites: freeze, capture, parse, checkpoint, restore");
+        line("bench/run.sh --suite checkpoint # one suite; suites: freeze, capture, capture-scaling, parse, checkpoint, restore");
         line("bench/run.sh --render-only      # re-render this page from bench/results/latest.json");
         line("```");
         line("");
