@@ -45,6 +45,7 @@ final class BenchmarksPage {
         targets();
         freeze();
         capture();
+        captureScaling();
         parse();
         checkpoint();
         projection();
@@ -136,6 +137,18 @@ final class BenchmarksPage {
                 + " dominates at 1k locks.");
         line("");
         suiteTable("capture", "locks and files");
+    }
+
+    private void captureScaling() {
+        line("## Capture scaling (agent): processes and threads vs reading their /proc files");
+        line("");
+        line("A bash parent with 10, 200 or 1000 `sleep` children, and one JVM with 2000 idle threads, frozen."
+                + " Floor (Java, one pass, nothing parsed): /proc/locks, one mountinfo, per process status, comm,"
+                + " cmdline, the cwd link, per fd its link, fdinfo and stat(2), per thread its syscall file. Frozen"
+                + " window: the agent's freezer, capture and thaw in the bench JVM, against a raw cgroup.freeze"
+                + " write, the floor and a raw thaw.");
+        line("");
+        suiteTable("capture-scaling", "group");
     }
 
     private void parse() {
