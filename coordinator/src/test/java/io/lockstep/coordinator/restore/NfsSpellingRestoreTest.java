@@ -1,6 +1,5 @@
 package io.lockstep.coordinator.restore;
 
-import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.coordinator.checkpoint.CheckpointOperation;
 import io.lockstep.coordinator.checkpoint.CheckpointOptions;
 import io.lockstep.coordinator.checkpoint.CheckpointResult;
@@ -8,6 +7,7 @@ import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.ProcLocksSnapshot;
+import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.proto.CatalogManifest;
 import io.lockstep.proto.FileIdentity;
 import io.lockstep.proto.Manifest;
