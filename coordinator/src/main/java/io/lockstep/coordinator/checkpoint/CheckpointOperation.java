@@ -6,10 +6,11 @@ import io.lockstep.coordinator.op.CommitMulti;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OpenedOperation;
+import io.lockstep.coordinator.op.CheckpointResult;
+import io.lockstep.coordinator.op.OperationFrame;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.op.OperationSession;
-import io.lockstep.coordinator.op.PhaseLog;
 import io.lockstep.coordinator.op.ParallelCalls;
 import io.lockstep.coordinator.op.PhaseBarrier;
 import io.lockstep.coordinator.store.CheckpointStore;
@@ -71,17 +72,7 @@ public final class CheckpointOperation {
     }
 
     public CheckpointResult run(String group) throws Exception {
-        ZkLayout.checkName("group", group);
-        // Per run: the phase log remembers this run's op id and epoch.
-        OperationListener listener = new PhaseLog().and(this.listener);
-        try {
-            CheckpointResult result = run(group, listener);
-            listener.checkpointCommitted(result);
-            return result;
-        } catch (Exception failure) {
-            listener.failed(KIND, group, failure);
-            throw failure;
-        }
+        return OperationFrame.observe(KIND, group, listener, this::run, OperationListener::checkpointCommitted);
     }
 
     private CheckpointResult run(String group, OperationListener listener) throws Exception {
@@ -106,41 +97,28 @@ public final class CheckpointOperation {
     }
 
     /** One execution: what has happened so far decides what the abort path must undo. */
-    private final class Run {
-        private final OperationSession session;
-        private final OpenedOperation op;
-        private final AgentFanout fanout;
-        private final Instant deadline;
+    private final class Run extends OperationFrame<CheckpointResult> {
         private final List<String> hosts;
 
         Run(OperationSession session, OpenedOperation op, AgentFanout fanout, Instant deadline) {
-            this.session = session;
-            this.op = op;
-            this.fanout = fanout;
-            this.deadline = deadline;
+            super(KIND, CheckpointOperation.this.ctx, session, op, fanout, deadline);
             this.hosts = fanout.hosts();
         }
 
-        CheckpointResult execute() throws Exception {
-            try {
-                Map<String, FreezeReply> frozen = freeze();
-                CaptureTotals totals = capture();
-                CatalogEntry entry = commit(totals);
-                Map<String, ThawReply> thawed = thaw();
-                long window = frozenWindowMicros(frozen, thawed);
-                CatalogEntry finalEntry = entry.toBuilder().setFrozenWindowMs(TimeUnit.MICROSECONDS.toMillis(window)).build();
-                recordFrozenWindow(finalEntry);
-                LOG.info("group {} op {} epoch {}: COMMIT checkpoint {} ({} hosts, {} processes, {} locks, {} files, frozen {} µs)",
-                        op.group(), op.opId(), op.epoch(), entry.getCheckpointId(), hosts.size(), totals.processes,
-                        totals.locks, totals.files, window);
-                return new CheckpointResult(entry.getCheckpointId(), op.group(), op.epoch(), hosts, totals.processes,
-                        totals.locks, totals.files, window, fanout.phaseMicros(), finalEntry);
-            } catch (OperationFailedException failure) {
-                throw abort(failure);
-            } catch (Exception unexpected) {
-                throw abort(new OperationFailedException(FailureReason.ZK_UNAVAILABLE, null,
-                        "checkpoint of group " + op.group() + " failed: " + unexpected, unexpected));
-            }
+        @Override
+        protected CheckpointResult phases() throws Exception {
+            Map<String, FreezeReply> frozen = freeze();
+            CaptureTotals totals = capture();
+            CatalogEntry entry = commit(totals);
+            Map<String, ThawReply> thawed = thaw();
+            long window = frozenWindowMicros(frozen, thawed);
+            CatalogEntry finalEntry = entry.toBuilder().setFrozenWindowMs(TimeUnit.MICROSECONDS.toMillis(window)).build();
+            recordFrozenWindow(finalEntry);
+            LOG.info("group {} op {} epoch {}: COMMIT checkpoint {} ({} hosts, {} processes, {} locks, {} files, frozen {} µs)",
+                    op.group(), op.opId(), op.epoch(), entry.getCheckpointId(), hosts.size(), totals.processes,
+                    totals.locks, totals.files, window);
+            return new CheckpointResult(entry.getCheckpointId(), op.group(), op.epoch(), hosts, totals.processes,
+                    totals.locks, totals.files, window, fanout.phaseMicros(), finalEntry);
         }
 
         private Map<String, FreezeReply> freeze() throws Exception {
@@ -299,30 +277,22 @@ public final class CheckpointOperation {
             return replies;
         }
 
-        private OperationFailedException abort(OperationFailedException failure) {
-            Decision standing = session.decideAbort(failure);
-            if (standing.isCommit()) {
-                // Only this coordinator writes COMMIT, so this means a bug; the decision in
-                // ZooKeeper is the truth and the report must say so.
-                return new OperationFailedException(failure.reason(), failure.hostId().orElse(null),
-                        failure.getMessage() + " (but the operation was already committed)", failure);
-            }
+        @Override
+        protected void tellAgentsAborted(Decision standing) {
             AbortRequest request = AbortRequest.newBuilder().setCtx(op.context()).setReason(standing.reason()).build();
             fanout.bestEffort("abort", (host, agent) -> agent.abort(request, options.rpcTimeout())).values().stream()
                     .filter(outcome -> !outcome.ok())
                     .forEach(outcome -> LOG.warn("op {}: abort not delivered, the agent aborts on the decision: {}",
                             op.opId(), ParallelCalls.describe(outcome.failure())));
+        }
+
+        @Override
+        protected void discardAborted() {
             try {
                 ctx.store().delete(op.group(), op.opId());
             } catch (IOException e) {
                 LOG.warn("op {}: could not remove partial manifests: {}", op.opId(), e.toString());
             }
-            LOG.info("group {} op {} epoch {}: ABORT {}", op.group(), op.opId(), op.epoch(), standing.reason());
-            return failure;
-        }
-
-        private Duration until(Instant when) {
-            return Duration.ofMillis(Math.max(1, when.toEpochMilli() - ctx.clock().millis()));
         }
     }
 

@@ -2,7 +2,7 @@ package io.lockstep.coordinator.cli;
 
 import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
-import io.lockstep.coordinator.restore.RestoreResult;
+import io.lockstep.coordinator.op.RestoreResult;
 import io.lockstep.proto.PathMapping;
 import io.lockstep.proto.StagedProcess;
 import io.lockstep.zk.ZkLayout;

@@ -9,10 +9,11 @@ import io.lockstep.coordinator.op.CommitMulti;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OpenedOperation;
+import io.lockstep.coordinator.op.OperationFrame;
+import io.lockstep.coordinator.op.RestoreResult;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.op.OperationSession;
-import io.lockstep.coordinator.op.PhaseLog;
 import io.lockstep.coordinator.op.ParallelCalls;
 import io.lockstep.coordinator.op.PhaseBarrier;
 import io.lockstep.proto.CatalogEntry;
@@ -39,14 +40,12 @@ import io.lockstep.proto.ValidateRequest;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
 import io.lockstep.zk.Phase;
-import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.api.transaction.CuratorOp;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -84,17 +83,7 @@ public final class RestoreOperation {
     }
 
     public RestoreResult run(String group) throws Exception {
-        ZkLayout.checkName("group", group);
-        // Per run: the phase log remembers this run's op id and epoch.
-        OperationListener listener = new PhaseLog().and(this.listener);
-        try {
-            RestoreResult result = run(group, listener);
-            listener.restoreCommitted(result);
-            return result;
-        } catch (Exception failure) {
-            listener.failed(KIND, group, failure);
-            throw failure;
-        }
+        return OperationFrame.observe(KIND, group, listener, this::run, OperationListener::restoreCommitted);
     }
 
     private RestoreResult run(String group, OperationListener listener) throws Exception {
@@ -147,47 +136,34 @@ public final class RestoreOperation {
         return sources;
     }
 
-    private final class Run {
-        private final OperationSession session;
-        private final OpenedOperation op;
-        private final AgentFanout fanout;
+    private final class Run extends OperationFrame<RestoreResult> {
         private final CatalogEntry entry;
         private final List<SourceManifest> sources;
-        private final Instant deadline;
 
         Run(OperationSession session, OpenedOperation op, AgentFanout fanout, CatalogEntry entry,
             List<SourceManifest> sources, Instant deadline) {
-            this.session = session;
-            this.op = op;
-            this.fanout = fanout;
+            super(KIND, RestoreOperation.this.ctx, session, op, fanout, deadline);
             this.entry = entry;
             this.sources = sources;
-            this.deadline = deadline;
         }
 
-        RestoreResult execute() throws Exception {
-            try {
-                validate();
-                Map<String, List<StagedProcess>> staged = stage();
-                GlobalLockOrder order = new GlobalLockOrder(heldLocks());
-                boolean fastPath = prepare(order);
-                confirmSessionsHeld();
-                decide();
-                release();
-                Map<String, Integer> locksByHost = new LinkedHashMap<>();
-                for (String host : fanout.hosts()) {
-                    locksByHost.put(host, order.forHost(host).size());
-                }
-                LOG.info("group {} op {} epoch {}: restore of {} COMMITTED ({} locks, {} path)", op.group(), op.opId(),
-                        op.epoch(), entry.getCheckpointId(), order.size(), fastPath ? "fast" : "strict-order");
-                return new RestoreResult(entry.getCheckpointId(), op.group(), op.opId(), op.epoch(), staged, locksByHost,
-                        fastPath, fanout.phaseMicros());
-            } catch (OperationFailedException failure) {
-                throw abort(failure);
-            } catch (Exception unexpected) {
-                throw abort(new OperationFailedException(FailureReason.ZK_UNAVAILABLE, null,
-                        "restore of group " + op.group() + " failed: " + unexpected, unexpected));
+        @Override
+        protected RestoreResult phases() throws Exception {
+            validate();
+            Map<String, List<StagedProcess>> staged = stage();
+            GlobalLockOrder order = new GlobalLockOrder(heldLocks());
+            boolean fastPath = prepare(order);
+            confirmSessionsHeld();
+            decide();
+            release();
+            Map<String, Integer> locksByHost = new LinkedHashMap<>();
+            for (String host : fanout.hosts()) {
+                locksByHost.put(host, order.forHost(host).size());
             }
+            LOG.info("group {} op {} epoch {}: restore of {} COMMITTED ({} locks, {} path)", op.group(), op.opId(),
+                    op.epoch(), entry.getCheckpointId(), order.size(), fastPath ? "fast" : "strict-order");
+            return new RestoreResult(entry.getCheckpointId(), op.group(), op.opId(), op.epoch(), staged, locksByHost,
+                    fastPath, fanout.phaseMicros());
         }
 
         /** Every file of every manifest, on its target host, before anything is locked or started. */
@@ -374,23 +350,13 @@ public final class RestoreOperation {
             fanout.phaseEnded("release", start);
         }
 
-        private OperationFailedException abort(OperationFailedException failure) {
-            Decision standing = session.decideAbort(failure);
-            if (standing.isCommit()) {
-                return new OperationFailedException(failure.reason(), failure.hostId().orElse(null),
-                        failure.getMessage() + " (but the restore was already committed)", failure);
-            }
+        @Override
+        protected void tellAgentsAborted(Decision standing) {
             ReleaseRequest request = ReleaseRequest.newBuilder().setCtx(op.context()).setCommit(false).build();
             fanout.bestEffort("abort", (host, agent) -> agent.release(request, options.rpcTimeout())).values().stream()
                     .filter(outcome -> !outcome.ok())
                     .forEach(outcome -> LOG.warn("op {}: abort not delivered, the agent aborts on the decision: {}",
                             op.opId(), ParallelCalls.describe(outcome.failure())));
-            LOG.info("group {} op {} epoch {}: restore ABORT {}", op.group(), op.opId(), op.epoch(), standing.reason());
-            return failure;
-        }
-
-        private Duration until(Instant when) {
-            return Duration.ofMillis(Math.max(1, when.toEpochMilli() - ctx.clock().millis()));
         }
     }
 

@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.checkpoint;
 
+import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OperationFailedException;

@@ -1,4 +1,4 @@
-package io.lockstep.coordinator.restore;
+package io.lockstep.coordinator.op;
 
 import io.lockstep.proto.StagedProcess;
 
