@@ -103,6 +103,7 @@ public final class AgentServer implements AutoCloseable {
         // The reconciler runs before the host is registered, so that no coordinator sees this
         // host until it is consistent; the record needs the bound port, so the server starts first.
         new Reconciler(zk, layout, config.hostId()).reconcile(groups, registration, fence);
+        registration.sweepEvery(groups, AgentRegistration.SWEEP_INTERVAL);
         server = NettyServerBuilder.forAddress(bind, credentials)
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .addService(new AgentService(config.hostId(), checkpoint, restore, processes, status, metrics))

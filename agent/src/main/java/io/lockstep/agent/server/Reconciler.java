@@ -8,13 +8,16 @@ import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * Runs when an agent starts, before it serves: groups left frozen by a previous agent process
  * are thawed — but only after every undecided operation of the group is decided ABORT, because
  * the old agent's session (and its frozen node) may still be alive and a commit must not
- * include a host that thawed. Groups with processes rejoin their membership.
+ * include a host that thawed. Groups with processes keep their membership; a membership of a
+ * group whose processes all ended while no agent ran here ends now.
  */
 final class Reconciler {
     private static final Logger LOG = LoggerFactory.getLogger(Reconciler.class);
@@ -30,6 +33,7 @@ final class Reconciler {
     }
 
     void reconcile(GroupRegistry groups, AgentRegistration registration, EpochFence fence) throws Exception {
+        Set<String> withProcesses = new HashSet<>();
         for (ManagedGroup group : groups.rediscover()) {
             String name = group.name();
             var epoch = zk.checkExists().forPath(layout.epoch(name));
@@ -43,8 +47,24 @@ final class Reconciler {
                         hostId);
             }
             if (!group.cgroup().pids().isEmpty()) {
+                withProcesses.add(name);
                 registration.join(name);
             }
+        }
+        for (String group : children(layout.groups())) {
+            if (!withProcesses.contains(group) && zk.checkExists().forPath(layout.member(group, hostId)) != null) {
+                registration.leave(group);
+                LOG.info("group {}: its processes on host {} ended while no agent ran here; membership ended", group,
+                        hostId);
+            }
+        }
+    }
+
+    private List<String> children(String path) throws Exception {
+        try {
+            return zk.getChildren().forPath(path);
+        } catch (KeeperException.NoNodeException none) {
+            return List.of();
         }
     }
 

@@ -1,6 +1,7 @@
 package io.lockstep.coordinator.checkpoint;
 
 import io.lockstep.coordinator.agents.AgentClient;
+import io.lockstep.coordinator.agents.AgentDirectory;
 import io.lockstep.coordinator.op.AgentFanout;
 import io.lockstep.coordinator.op.CommitMulti;
 import io.lockstep.coordinator.op.CoordinatorContext;
@@ -77,12 +78,14 @@ public final class CheckpointOperation {
 
     private CheckpointResult run(String group, OperationListener listener) throws Exception {
         try (OperationSession session = OperationSession.begin(ctx, group)) {
-            List<String> participants = ctx.directory().members(group);
-            if (participants.isEmpty()) {
+            List<AgentDirectory.Member> members = ctx.directory().membersWithLiveness(group);
+            if (members.isEmpty()) {
                 throw new OperationFailedException(FailureReason.NO_PARTICIPANTS, null,
-                        "group " + group + " has no processes on any live agent (no members under "
+                        "group " + group + " has no processes on any host (no members under "
                                 + ctx.layout().members(group) + ")");
             }
+            requireEveryMemberLive(group, members);
+            List<String> participants = members.stream().map(AgentDirectory.Member::host).toList();
             Map<String, AgentClient> agents = session.agents(participants);
             Instant deadline = ctx.clock().instant().plus(options.timeout());
             OpenedOperation op = session.open(OpRecord.newBuilder()
@@ -93,6 +96,24 @@ public final class CheckpointOperation {
             try (AgentFanout fanout = new AgentFanout(agents, listener)) {
                 return new Run(session, op, fanout, deadline).execute();
             }
+        }
+    }
+
+    /**
+     * A checkpoint is a cut of every host with processes of the group: a member whose agent is not
+     * live would be missing from it, and a restore of it would bring back some processes without
+     * the others (a lock's holder without its waiter, or the reverse).
+     */
+    private void requireEveryMemberLive(String group, List<AgentDirectory.Member> members) throws OperationFailedException {
+        List<String> notLive = members.stream().filter(member -> !member.live()).map(AgentDirectory.Member::host).toList();
+        if (!notLive.isEmpty()) {
+            throw new OperationFailedException(FailureReason.AGENT_UNAVAILABLE, notLive.get(0), "group " + group
+                    + ": host" + (notLive.size() > 1 ? "s " : " ") + String.join(", ", notLive) + " still "
+                    + (notLive.size() > 1 ? "have" : "has") + " processes of the group, but no live agent (no "
+                    + ctx.layout().host(notLive.get(0)) + "); a checkpoint without "
+                    + (notLive.size() > 1 ? "them" : "it") + " would be incomplete. Start the agent there, or, if "
+                    + "the group's processes there are gone, drop the host with `coordinator drop-member --group "
+                    + group + " " + notLive.get(0) + "`");
         }
     }
 

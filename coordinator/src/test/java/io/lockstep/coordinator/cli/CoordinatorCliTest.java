@@ -336,7 +336,7 @@ class CoordinatorCliTest {
 
             assertThat(text.exit()).as(text.toString()).isZero();
             assertThat(text.out()).contains("hosts: 2 alive", "host-a", "version test",
-                    "web  members: host-a, host-b  latest: ckpt-000001", "op ckpt-000002 (checkpoint, epoch 2) frozen 1/1 hosts");
+                    "web  members: host-a (live), host-b (live)  latest: ckpt-000001", "op ckpt-000002 (checkpoint, epoch 2) frozen 1/1 hosts");
             Struct parsed = json.json();
             assertThat(parsed.getFieldsOrThrow("hosts").getListValue().getValuesCount()).isEqualTo(2);
             Struct web = parsed.getFieldsOrThrow("groups").getListValue().getValues(0).getStructValue();
