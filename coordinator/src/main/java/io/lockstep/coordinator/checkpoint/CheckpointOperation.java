@@ -3,7 +3,6 @@ package io.lockstep.coordinator.checkpoint;
 import io.lockstep.coordinator.agents.AgentClient;
 import io.lockstep.coordinator.agents.AgentDirectory;
 import io.lockstep.coordinator.op.AgentFanout;
-import io.lockstep.coordinator.op.CommitMulti;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OpenedOperation;
@@ -35,6 +34,7 @@ import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.api.transaction.CuratorOp;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
+import org.apache.zookeeper.data.Stat;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -242,7 +242,7 @@ public final class CheckpointOperation {
                 ops.add(zk.transactionOp().setData().forPath(layout.latest(group), latest));
             }
             try {
-                CommitMulti.run(zk, new Decisions(zk, layout), op, ops);
+                commitMulti(ops);
             } catch (KeeperException e) {
                 throw commitRefused(e);
             }
@@ -263,6 +263,12 @@ public final class CheckpointOperation {
         }
 
         private OperationFailedException commitRefused(KeeperException e) throws Exception {
+            Stat epoch = ctx.zk().checkExists().forPath(ctx.layout().epoch(op.group()));
+            if (epoch != null && epoch.getVersion() != op.epoch()) {
+                return new OperationFailedException(FailureReason.STALE_EPOCH, null, "commit refused: a later operation "
+                        + "opened group " + op.group() + " at epoch " + epoch.getVersion() + " since " + op.opId()
+                        + " opened at epoch " + op.epoch(), e);
+            }
             if (ctx.zk().checkExists().forPath(ctx.layout().owner(op.group(), op.opId())) == null) {
                 return new OperationFailedException(FailureReason.COMMIT_FAILED, null, "commit refused: the owner node of "
                         + op.opId() + " is gone (this coordinator's ZooKeeper session expired, and the group lock with it)", e);

@@ -49,6 +49,7 @@ public enum ExitCode {
             case CHECKPOINT_UNUSABLE -> CHECKPOINT_UNUSABLE;
             case VALIDATION_FAILED -> RESTORE_REFUSED;
             case LOCK_CONFLICT -> LOCK_CONFLICT;
+            case INTERNAL -> INTERNAL_ERROR;
         };
     }
 

@@ -1,12 +1,19 @@
 package io.lockstep.coordinator.op;
 
 import io.lockstep.zk.Decision;
+import io.lockstep.zk.Decisions;
+import io.lockstep.zk.ZkUnavailableException;
 import io.lockstep.zk.ZkLayout;
+import org.apache.curator.framework.api.transaction.CuratorOp;
+import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
 import java.util.function.BiConsumer;
 
 /**
@@ -32,6 +39,8 @@ public abstract class OperationFrame<R> {
     protected final AgentFanout fanout;
     protected final Instant deadline;
     private final String kind;
+    /** Whether the commit multi was sent: from then on only ZooKeeper's answer tells the outcome. */
+    private volatile boolean commitSent;
 
     protected OperationFrame(String kind, CoordinatorContext ctx, OperationSession session, OpenedOperation op,
                              AgentFanout fanout, Instant deadline) {
@@ -78,22 +87,63 @@ public abstract class OperationFrame<R> {
         } catch (OperationFailedException failure) {
             throw abort(failure);
         } catch (Exception unexpected) {
-            throw abort(new OperationFailedException(FailureReason.ZK_UNAVAILABLE, null,
-                    kind + " of group " + op.group() + " failed: " + unexpected, unexpected));
+            boolean zooKeeperLost = isZooKeeperLost(unexpected);
+            throw abort(new OperationFailedException(zooKeeperLost ? FailureReason.ZK_UNAVAILABLE : FailureReason.INTERNAL,
+                    null, kind + " of group " + op.group() + " failed: " + (zooKeeperLost ? "" : "internal error: ")
+                    + unexpected, unexpected));
         }
     }
 
+    /** ZooKeeper did not answer (as opposed to a bug, which must not be reported as an unreachable ZooKeeper). */
+    static boolean isZooKeeperLost(Throwable failure) {
+        return failure instanceof KeeperException.ConnectionLossException
+                || failure instanceof KeeperException.SessionExpiredException
+                || failure instanceof KeeperException.OperationTimeoutException
+                || failure instanceof ZkUnavailableException;
+    }
+
+    /**
+     * Runs the multi that creates COMMIT (see {@link CommitMulti}), guarded by the group lock and
+     * the op's epoch. From here on the abort path undoes nothing unless ZooKeeper answers that the
+     * decision is ABORT.
+     */
+    protected void commitMulti(List<CuratorOp> ops) throws Exception {
+        List<CuratorOp> guarded = new ArrayList<>(session.commitGuards());
+        guarded.addAll(ops);
+        commitSent = true;
+        CommitMulti.run(ctx.zk(), new Decisions(ctx.zk(), ctx.layout()), op, guarded);
+    }
+
+    /**
+     * Nothing committed is ever undone: manifests go, and stubs are told to exit, only once
+     * ZooKeeper answered that the decision is ABORT. With no answer after the commit multi was
+     * sent, the outcome is unknown and everything stays for the stale-operation clean-up.
+     */
     private OperationFailedException abort(OperationFailedException failure) {
-        Decision standing = session.decideAbort(failure);
-        if (standing.isCommit()) {
+        Optional<Decision> standing = session.decideAbort(failure);
+        if (standing.isPresent() && standing.get().isCommit()) {
             // Only this coordinator writes COMMIT, so this means a bug; the decision in
             // ZooKeeper is the truth and the report must say so.
             return new OperationFailedException(failure.reason(), failure.hostId().orElse(null),
                     failure.getMessage() + " (but the " + kind + " was already committed)", failure);
         }
-        tellAgentsAborted(standing);
-        discardAborted();
-        LOG.info("group {} op {} epoch {}: {} ABORT {}", op.group(), op.opId(), op.epoch(), kind, standing.reason());
+        if (standing.isEmpty() && commitSent) {
+            LOG.error("group {} op {} epoch {}: {} outcome unknown, nothing undone: {}", op.group(), op.opId(),
+                    op.epoch(), kind, failure.getMessage());
+            return new OperationFailedException(failure.reason(), failure.hostId().orElse(null), failure.getMessage()
+                    + "; whether " + op.opId() + " committed is unknown (ZooKeeper did not answer after the commit was "
+                    + "sent), so nothing was undone: `coordinator list --group " + op.group() + "` shows it if it "
+                    + "committed, and otherwise the next operation on the group decides it ABORT and retention "
+                    + "removes its manifests", failure);
+        }
+        // Before the commit multi was sent no COMMIT can exist: the agents may stop at once.
+        tellAgentsAborted(standing.orElse(Decision.abort(failure.getMessage())));
+        if (standing.isPresent()) {
+            discardAborted();
+        }
+        LOG.info("group {} op {} epoch {}: {} ABORT {}{}", op.group(), op.opId(), op.epoch(), kind,
+                standing.orElse(Decision.abort(failure.getMessage())).reason(),
+                standing.isPresent() ? "" : " (not recorded: ZooKeeper unreachable; partial manifests left to retention)");
         return failure;
     }
 

@@ -5,7 +5,6 @@ import io.lockstep.manifest.ManifestFormatException;
 import io.lockstep.coordinator.agents.AgentClient;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.op.AgentFanout;
-import io.lockstep.coordinator.op.CommitMulti;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OpenedOperation;
@@ -38,7 +37,6 @@ import io.lockstep.proto.StatusRequest;
 import io.lockstep.proto.ValidateReply;
 import io.lockstep.proto.ValidateRequest;
 import io.lockstep.zk.Decision;
-import io.lockstep.zk.Decisions;
 import io.lockstep.zk.Phase;
 import org.apache.curator.framework.api.transaction.CuratorOp;
 import org.apache.zookeeper.CreateMode;
@@ -327,11 +325,11 @@ public final class RestoreOperation {
             ops.add(ctx.zk().transactionOp().create().withMode(CreateMode.PERSISTENT)
                     .forPath(ctx.layout().decision(op.group(), op.opId()), Decision.commit().toBytes()));
             try {
-                CommitMulti.run(ctx.zk(), new Decisions(ctx.zk(), ctx.layout()), op, ops);
+                commitMulti(ops);
             } catch (KeeperException e) {
                 throw new OperationFailedException(FailureReason.COMMIT_FAILED, null, "restore commit refused: a host "
-                        + "is no longer prepared (session expired), this coordinator's owner node is gone (its session "
-                        + "expired) or the op was aborted: " + e.getMessage(), e);
+                        + "is no longer prepared (session expired), this coordinator's owner node or group lock is gone "
+                        + "(its session expired), a later operation opened the group, or the op was aborted: " + e.getMessage(), e);
             }
             fanout.phaseEnded("commit", start);
         }
