@@ -1,5 +1,6 @@
 package io.lockstep.agent.server;
 
+import io.lockstep.agent.cgroup.FreezeGuard;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
 import io.lockstep.zk.ZkLayout;
@@ -16,8 +17,9 @@ import java.util.Set;
  * Runs when an agent starts, before it serves: groups left frozen by a previous agent process
  * are thawed — but only after every undecided operation of the group is decided ABORT, because
  * the old agent's session (and its frozen node) may still be alive and a commit must not
- * include a host that thawed. Groups with processes keep their membership; a membership of a
- * group whose processes all ended while no agent ran here ends now.
+ * include a host that thawed. Freeze guards the previous agent left armed are stopped. Groups
+ * with processes keep their membership; a membership of a group whose processes all ended while
+ * no agent ran here ends now.
  */
 final class Reconciler {
     private static final Logger LOG = LoggerFactory.getLogger(Reconciler.class);
@@ -45,6 +47,12 @@ final class Reconciler {
                 group.cgroup().freezer().thaw();
                 LOG.warn("group {}: was left frozen by a previous agent on host {}; undecided ops aborted, thawed", name,
                         hostId);
+            }
+            // After the thaw, so that the group is never frozen and unguarded; before serving, so
+            // that an old guard can never fire into a new checkpoint's frozen window.
+            List<Integer> guards = FreezeGuard.cancelOrphans(group.cgroup().freezer());
+            if (!guards.isEmpty()) {
+                LOG.warn("group {}: stopped freeze guards {} a previous agent on host {} left armed", name, guards, hostId);
             }
             if (!group.cgroup().pids().isEmpty()) {
                 withProcesses.add(name);

@@ -91,7 +91,8 @@ public final class CheckpointOperation {
             OpenedOperation op = session.open(OpRecord.newBuilder()
                     .setKind(OpKind.CHECKPOINT)
                     .addAllParticipants(participants)
-                    .setDeadlineUnixMs(deadline.toEpochMilli()));
+                    .setDeadlineUnixMs(deadline.toEpochMilli())
+                    .setTimeoutMs(options.timeout().toMillis()));
             listener.opened(KIND, group, op.opId(), op.epoch());
             try (AgentFanout fanout = new AgentFanout(agents, listener)) {
                 return new Run(session, op, fanout, deadline).execute();
@@ -145,18 +146,20 @@ public final class CheckpointOperation {
         private Map<String, FreezeReply> freeze() throws Exception {
             long start = System.nanoTime();
             Instant freezeDeadline = earlier(ctx.clock().instant().plus(options.freezeTimeout()), deadline);
-            FreezeRequest request = FreezeRequest.newBuilder()
+            // Deadlines travel as durations: each agent counts them on its own clock.
+            FreezeRequest arm = FreezeRequest.newBuilder()
                     .setCtx(op.context())
-                    .setDeadlineUnixMs(freezeDeadline.toEpochMilli())
+                    .setTimeoutMs(until(freezeDeadline).toMillis())
                     .setMaxFrozenMs(options.maxFrozen().toMillis())
+                    .setArmOnly(true)
                     .build();
             // Step 1 arms every host's freeze guard (a process start each), so that no host's
             // set-up lands inside another host's frozen window; step 2 freezes.
-            FreezeRequest arm = request.toBuilder().setArmOnly(true).build();
             fanout.all("arm", FailureReason.FREEZE_FAILED, (host, agent) -> agent.freeze(arm, until(freezeDeadline)),
                     reply -> "freeze guard armed");
             fanout.phaseEnded("arm", start);
             long frozenStart = System.nanoTime();
+            FreezeRequest request = arm.toBuilder().setArmOnly(false).setTimeoutMs(until(freezeDeadline).toMillis()).build();
             // The call outlives the freeze deadline a little: an agent that misses it thaws and
             // answers with the tasks it could not freeze, and that answer is the operator's report.
             Map<String, FreezeReply> replies = fanout.all("freeze", FailureReason.FREEZE_FAILED,

@@ -18,7 +18,8 @@ public enum ExitCode {
     LOCK_CONFLICT(8, "a lock is held by a process outside the group"),
     TIMEOUT(9, "a deadline passed"),
     AGENT_UNAVAILABLE(10, "a participating agent does not answer"),
-    CHECKPOINT_UNUSABLE(11, "checkpoint not found, or its manifests are missing or corrupt");
+    CHECKPOINT_UNUSABLE(11, "checkpoint not found, or its manifests are missing or corrupt"),
+    RELEASE_FAILED(12, "the restore committed, but releasing some processes into their programs failed");
 
     private final int code;
     private final String meaning;

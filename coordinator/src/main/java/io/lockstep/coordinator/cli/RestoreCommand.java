@@ -87,6 +87,13 @@ final class RestoreCommand implements Callable<Integer> {
             PrintWriter out = spec.commandLine().getOut();
             out.println(json ? Json.print(toJson(result)) : toText(result));
             out.flush();
+            if (!result.fullyReleased()) {
+                result.releaseFailures().forEach((host, failure) -> err.println("lockstep: restore " + result.opId()
+                        + " committed, but the release on host " + host + " failed: " + failure
+                        + "; those processes are not running and their locks are not held"));
+                err.flush();
+                return ExitCode.RELEASE_FAILED.code();
+            }
         }
         return ExitCode.OK.code();
     }
@@ -172,6 +179,7 @@ final class RestoreCommand implements Callable<Integer> {
         });
         json.put("hosts", hosts);
         json.put("phaseMicros", result.phaseMicros());
+        json.put("releaseFailures", new LinkedHashMap<>(result.releaseFailures()));
         return json;
     }
 }

@@ -14,6 +14,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Instant;
+import java.util.UUID;
 
 /**
  * One operation at a time per group: an ephemeral groups/<g>/lock naming its holder. A second
@@ -31,9 +32,12 @@ public final class GroupLock implements AutoCloseable {
     /** The zxid that created our node: what tells it from a later holder's node on the same path. */
     private final long createdZxid;
     private volatile int version;
+    /** Written into the node: what tells our create from another operation's in the same session. */
+    private final String acquisition;
 
-    private GroupLock(CuratorFramework zk, String group, String path, Stat stat) {
+    private GroupLock(CuratorFramework zk, String group, String path, Stat stat, String acquisition) {
         this.zk = zk;
+        this.acquisition = acquisition;
         this.group = group;
         this.path = path;
         this.createdZxid = stat.getCzxid();
@@ -42,20 +46,26 @@ public final class GroupLock implements AutoCloseable {
 
     public static GroupLock acquire(CuratorFramework zk, ZkLayout layout, String group, LockHolder holder)
             throws Exception {
+        return acquire(zk, layout, group, holder, UUID.randomUUID().toString());
+    }
+
+    /** With the token that marks this acquisition's node (random in {@link #acquire(CuratorFramework, ZkLayout, String, LockHolder)}). */
+    static GroupLock acquire(CuratorFramework zk, ZkLayout layout, String group, LockHolder holder, String acquisition)
+            throws Exception {
         String path = layout.lock(group);
         try {
             zk.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL)
-                    .forPath(path, ZkJson.toBytes(holder));
+                    .forPath(path, ZkJson.toBytes(holder.toBuilder().setAcquisition(acquisition).build()));
         } catch (KeeperException.NodeExistsException busy) {
             Stat stat = new Stat();
             String who;
             try {
-                byte[] data = zk.getData().storingStatIn(stat).forPath(path);
-                if (stat.getEphemeralOwner() == sessionId(zk)) {
+                LockHolder other = ZkJson.parse(zk.getData().storingStatIn(stat).forPath(path),
+                        LockHolder.getDefaultInstance(), path);
+                if (stat.getEphemeralOwner() == sessionId(zk) && other.getAcquisition().equals(acquisition)) {
                     // Our own create, applied but its answer lost: the client retried into it.
-                    return new GroupLock(zk, group, path, stat);
+                    return new GroupLock(zk, group, path, stat, acquisition);
                 }
-                LockHolder other = ZkJson.parse(data, LockHolder.getDefaultInstance(), path);
                 who = "operation " + other.getOpId() + " by coordinator " + other.getCoordinatorId()
                         + " (host " + other.getHostname() + ", pid " + other.getPid() + ") since "
                         + Instant.ofEpochMilli(other.getSinceUnixMs());
@@ -69,14 +79,15 @@ public final class GroupLock implements AutoCloseable {
         if (stat == null || stat.getEphemeralOwner() != sessionId(zk)) {
             throw lost(group);
         }
-        return new GroupLock(zk, group, path, stat);
+        return new GroupLock(zk, group, path, stat, acquisition);
     }
 
     /** Records the op id in the lock once it is known, so that a refused operator learns it. */
     public void describe(LockHolder holder) throws Exception {
         requireHeld();
         try {
-            version = zk.setData().withVersion(version).forPath(path, ZkJson.toBytes(holder)).getVersion();
+            version = zk.setData().withVersion(version)
+                    .forPath(path, ZkJson.toBytes(holder.toBuilder().setAcquisition(acquisition).build())).getVersion();
         } catch (KeeperException.BadVersionException | KeeperException.NoNodeException e) {
             throw lost(group);
         }

@@ -5,8 +5,16 @@ import io.lockstep.proto.StagedProcess;
 import java.util.List;
 import java.util.Map;
 
-/** A committed restore: which processes now run where, how many locks were re-taken, and how long each phase took. */
+/**
+ * A committed restore: which processes now run where, how many locks were re-taken, how long each
+ * phase took, and per host what failed in the release after the commit (empty when every process
+ * was started).
+ */
 public record RestoreResult(String checkpointId, String group, String opId, long epoch,
                             Map<String, List<StagedProcess>> processesByHost, Map<String, Integer> locksByHost,
-                            boolean fastPath, Map<String, Long> phaseMicros) {
+                            boolean fastPath, Map<String, Long> phaseMicros, Map<String, String> releaseFailures) {
+    /** Committed and every process released into its program. */
+    public boolean fullyReleased() {
+        return releaseFailures.isEmpty();
+    }
 }

@@ -98,7 +98,8 @@ public final class RestoreOperation {
                     .addAllParticipants(targets)
                     .setCheckpointId(entry.getCheckpointId())
                     .putAllHostMap(options.hostMap())
-                    .setDeadlineUnixMs(deadline.toEpochMilli()));
+                    .setDeadlineUnixMs(deadline.toEpochMilli())
+                    .setTimeoutMs(options.timeout().toMillis()));
             listener.opened(KIND, group, op.opId(), op.epoch());
             try (AgentFanout fanout = new AgentFanout(agents, listener)) {
                 return new Run(session, op, fanout, entry, sources, deadline).execute();
@@ -153,7 +154,7 @@ public final class RestoreOperation {
             boolean fastPath = prepare(order);
             confirmSessionsHeld();
             decide();
-            release();
+            Map<String, String> releaseFailures = release(staged);
             Map<String, Integer> locksByHost = new LinkedHashMap<>();
             for (String host : fanout.hosts()) {
                 locksByHost.put(host, order.forHost(host).size());
@@ -161,7 +162,7 @@ public final class RestoreOperation {
             LOG.info("group {} op {} epoch {}: restore of {} COMMITTED ({} locks, {} path)", op.group(), op.opId(),
                     op.epoch(), entry.getCheckpointId(), order.size(), fastPath ? "fast" : "strict-order");
             return new RestoreResult(entry.getCheckpointId(), op.group(), op.opId(), op.epoch(), staged, locksByHost,
-                    fastPath, fanout.phaseMicros());
+                    fastPath, fanout.phaseMicros(), releaseFailures);
         }
 
         /** Every file of every manifest, on its target host, before anything is locked or started. */
@@ -232,7 +233,7 @@ public final class RestoreOperation {
             Map<String, PrepareReply> fast = new LinkedHashMap<>();
             fanout.bestEffort("prepare", (host, agent) -> agent.prepare(PrepareRequest.newBuilder()
                     .setCtx(op.context()).addAllLocks(order.forHost(host)).setBlocking(false).setLast(true)
-                    .setDeadlineUnixMs(deadline.toEpochMilli()).build(), until(deadline))).forEach((host, outcome) -> {
+                    .setTimeoutMs(until(deadline).toMillis()).build(), until(deadline))).forEach((host, outcome) -> {
                         if (outcome.ok()) {
                             fast.put(host, outcome.value());
                         }
@@ -269,7 +270,7 @@ public final class RestoreOperation {
 
         private void prepareRun(String host, List<LockToTake> locks, boolean last, boolean resetFirst) throws Exception {
             PrepareRequest request = PrepareRequest.newBuilder().setCtx(op.context()).addAllLocks(locks)
-                    .setBlocking(true).setLast(last).setReset(resetFirst).setDeadlineUnixMs(deadline.toEpochMilli())
+                    .setBlocking(true).setLast(last).setReset(resetFirst).setTimeoutMs(until(deadline).toMillis())
                     .build();
             PrepareReply reply = fanout.on(List.of(host), "prepare (strict order)", FailureReason.LOCK_CONFLICT,
                     (h, agent) -> agent.prepare(request, until(deadline).plus(options.rpcTimeout())),
@@ -334,18 +335,31 @@ public final class RestoreOperation {
             fanout.phaseEnded("commit", start);
         }
 
-        private void release() {
+        /**
+         * After COMMIT: every stub execs its program. A host whose release failed, or released
+         * fewer processes than it staged (a stub died after the confirm round), is reported: the
+         * restore is committed, but not every process runs, and that is never plain success.
+         *
+         * @return per host, what failed (empty when every process was released)
+         */
+        private Map<String, String> release(Map<String, List<StagedProcess>> staged) {
             long start = System.nanoTime();
             ReleaseRequest request = ReleaseRequest.newBuilder().setCtx(op.context()).setCommit(true).build();
+            Map<String, String> failures = new LinkedHashMap<>();
             fanout.bestEffort("release", (host, agent) -> agent.release(request, options.rpcTimeout()))
                     .forEach((host, outcome) -> {
+                        int expected = staged.getOrDefault(host, List.of()).size();
                         if (!outcome.ok()) {
-                            // Committed: the agent releases its stubs on the decision by itself.
-                            LOG.warn("op {}: release RPC to {} failed after commit; the agent acts on the decision: {}",
-                                    op.opId(), host, ParallelCalls.describe(outcome.failure()));
+                            failures.put(host, ParallelCalls.describe(outcome.failure()));
+                        } else if (outcome.value().getReleasedCount() < expected) {
+                            failures.put(host, "released " + outcome.value().getReleasedCount() + " of " + expected
+                                    + " staged processes (a stub ended before the release)");
                         }
                     });
+            failures.forEach((host, failure) -> LOG.error("op {}: committed, but the release on host {} failed: {}",
+                    op.opId(), host, failure));
             fanout.phaseEnded("release", start);
+            return failures;
         }
 
         @Override

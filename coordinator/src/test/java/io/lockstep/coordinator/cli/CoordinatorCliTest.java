@@ -310,7 +310,9 @@ class CoordinatorCliTest {
     @Test
     void showOfAManifestThatIsNotOneSaysSo() throws Exception {
         CatalogEntry entry = checkpoints.commit("web", "ckpt-000006", 6, "host-a");
-        // Intact as a file (the catalog digest matches), but not a manifest inside.
+        // Intact as a file (the catalog digest matches), but not a manifest inside. (The store never
+        // overwrites, so the damage is done by hand first.)
+        Files.delete(store.manifestPath("web", "ckpt-000006", "host-a"));
         CheckpointStore.StoredManifest garbage = store.write("web", "ckpt-000006", "host-a", "not a manifest".getBytes());
         root.zk().setData().forPath(root.layout().checkpoint("web", "ckpt-000006"), ZkJson.toBytes(entry.toBuilder()
                 .setManifests(0, entry.getManifests(0).toBuilder().setSha256(garbage.sha256()).setSize(garbage.size()))

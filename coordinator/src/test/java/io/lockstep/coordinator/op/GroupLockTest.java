@@ -47,10 +47,14 @@ class GroupLockTest {
     void aCreateWhoseAnswerWasLostIsOurLockNotABusyGroup() throws Exception {
         // The first create reached the server, its answer did not: the client's retry finds our own node.
         root.zk().create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL)
-                .forPath(root.layout().lock("g"), ZkJson.toBytes(holder("me")));
+                .forPath(root.layout().lock("g"), ZkJson.toBytes(holder("me").toBuilder().setAcquisition("a1").build()));
 
-        try (GroupLock lock = GroupLock.acquire(root.zk(), root.layout(), "g", holder("me"))) {
+        try (GroupLock lock = GroupLock.acquire(root.zk(), root.layout(), "g", holder("me"), "a1")) {
             lock.requireHeld();
+            // Another operation of the same coordinator, on the same session, is refused all the same.
+            assertThatThrownBy(() -> GroupLock.acquire(root.zk(), root.layout(), "g", holder("me")))
+                    .isInstanceOfSatisfying(OperationFailedException.class,
+                            e -> assertThat(e.reason()).isEqualTo(FailureReason.GROUP_BUSY));
         }
         assertThat(root.zk().checkExists().forPath(root.layout().lock("g"))).isNull();
     }
