@@ -13,12 +13,14 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 
+import io.lockstep.files.PrivateFiles;
 import io.lockstep.zk.ZkLayout;
 
 /**
  * The checkpoint store: {@code <dir>/<group>/<id>/<host>.manifest}. Writes are durable before they
  * are visible (temp file, fsync, link, fsync of the directories), so a manifest that a catalog
- * entry points to is complete or absent, never half-written, and never replaced.
+ * entry points to is complete or absent, never half-written, and never replaced. Directories are
+ * created 0700 and manifests 0600.
  */
 public final class CheckpointStore {
     private static final String SUFFIX = ".manifest";
@@ -54,13 +56,13 @@ public final class CheckpointStore {
         Path temp = dir.resolve("." + hostId + SUFFIX + ".tmp");
         boolean newGroup = !Files.isDirectory(dir.getParent());
         try {
-            Files.createDirectories(dir);
+            // Owner-only: a manifest holds the recorded environments.
+            PrivateFiles.createDirectories(dir);
             if (newGroup) {
                 // The group's directory entry lives in the root: without this a crash could lose it.
                 fsyncDirectory(root);
             }
-            try (FileChannel out = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-                    StandardOpenOption.WRITE)) {
+            try (FileChannel out = PrivateFiles.createForWrite(temp)) {
                 ByteBuffer buffer = ByteBuffer.wrap(framed);
                 while (buffer.hasRemaining()) {
                     out.write(buffer);

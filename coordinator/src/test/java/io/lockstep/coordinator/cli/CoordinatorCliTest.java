@@ -211,7 +211,7 @@ class CoordinatorCliTest {
         CliRun run = coordinator("checkpoint", "--group", "lonely");
 
         assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.NO_AGENTS.code());
-        assertThat(run.err()).contains("group lonely has no processes on any live agent");
+        assertThat(run.err()).contains("group lonely has no processes on any host");
     }
 
     @Test
