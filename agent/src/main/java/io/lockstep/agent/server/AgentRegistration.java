@@ -35,8 +35,8 @@ public final class AgentRegistration implements AutoCloseable {
     private final CuratorFramework zk;
     private final ZkLayout layout;
     private final String hostId;
-    /** Groups this host is a member of, and whether ZooKeeper has confirmed the node since the last join. */
-    private final Map<String, Boolean> memberships = new ConcurrentHashMap<>();
+    /** Groups this host is a member of (its node may still wait for ZooKeeper to answer). */
+    private final Set<String> memberships = ConcurrentHashMap.newKeySet();
     /** Joins and the sweep's leave of one group never interleave (see {@link #sweep}). */
     private final Map<String, Object> groupLocks = new ConcurrentHashMap<>();
     private final ScheduledExecutorService sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -74,18 +74,14 @@ public final class AgentRegistration implements AutoCloseable {
      */
     public boolean join(String group) {
         synchronized (lockOf(group)) {
-            memberships.put(group, false);
+            memberships.add(group);
             return ensure(group);
         }
     }
 
-    public Set<String> memberships() {
-        return Set.copyOf(memberships.keySet());
-    }
-
     /**
-     * One pass: a group with no process left here ends its membership; a membership ZooKeeper has
-     * not confirmed yet is created. The pid check and the delete run under the group's lock, and a
+     * One pass: a group with no process left here ends its membership; a group with processes has
+     * its membership node (created again if it is missing). The pid check and the delete run under the group's lock, and a
      * join runs after its process entered the cgroup, so a process that joins while the sweep runs
      * either is seen here or re-creates the node after the delete.
      */
@@ -93,13 +89,15 @@ public final class AgentRegistration implements AutoCloseable {
         if (!zk.getZookeeperClient().isConnected()) {
             return;
         }
-        for (String group : memberships.keySet()) {
+        for (String group : memberships) {
             synchronized (lockOf(group)) {
                 try {
                     Optional<ManagedGroup> managed = groups.find(group);
                     if (managed.isEmpty() || managed.get().cgroup().pids().isEmpty()) {
                         leave(group);
-                    } else if (!memberships.getOrDefault(group, true)) {
+                    } else {
+                        // Also after an operator dropped it while this agent was not live (paused,
+                        // cut off): the group still has processes here, so the host is a member.
                         ensure(group);
                     }
                 } catch (Exception e) {
@@ -117,7 +115,7 @@ public final class AgentRegistration implements AutoCloseable {
             } catch (KeeperException.NoNodeException alreadyGone) {
                 // Dropped by an operator, or never created.
             }
-            if (memberships.remove(group) != null) {
+            if (memberships.remove(group)) {
                 LOG.info("group {}: no process left on host {}, membership ended", group, hostId);
             }
         }
@@ -125,8 +123,11 @@ public final class AgentRegistration implements AutoCloseable {
 
     private boolean ensure(String group) {
         try {
-            zk.create().creatingParentContainersIfNeeded().withMode(CreateMode.PERSISTENT)
-                    .forPath(layout.member(group, hostId));
+            String member = layout.member(group, hostId);
+            if (zk.checkExists().forPath(member) == null) {
+                zk.create().creatingParentContainersIfNeeded().withMode(CreateMode.PERSISTENT).forPath(member);
+                LOG.info("group {}: host {} is a member (membership node created)", group, hostId);
+            }
         } catch (KeeperException.NodeExistsException present) {
             // A member already (across a restart of this agent, or joined before).
         } catch (Exception e) {
@@ -134,7 +135,6 @@ public final class AgentRegistration implements AutoCloseable {
                     layout.member(group, hostId), e.toString());
             return false;
         }
-        memberships.replace(group, true);
         return true;
     }
 

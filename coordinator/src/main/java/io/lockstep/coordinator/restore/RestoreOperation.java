@@ -18,6 +18,7 @@ import io.lockstep.coordinator.op.PhaseBarrier;
 import io.lockstep.proto.CatalogEntry;
 import io.lockstep.proto.CatalogManifest;
 import io.lockstep.proto.FileProblem;
+import io.lockstep.proto.GroupStatus;
 import io.lockstep.proto.LockConflict;
 import io.lockstep.proto.LockKind;
 import io.lockstep.proto.LockRecord;
@@ -295,22 +296,26 @@ public final class RestoreOperation {
         /**
          * A prepared/<host> node outlives its agent by a session timeout, but the stubs (and their
          * locks) die with the agent at once: right before the commit every agent must still answer
-         * and still hold this op's restore session, or the restore aborts instead of committing a
-         * host whose processes are gone. (An agent dying in the few milliseconds between this round
-         * and the commit is still missed; its release then fails and is logged.)
+         * and still hold this op's restore session with every stub alive, or the restore aborts
+         * instead of committing a host whose processes are gone. (An agent or stub dying in the few
+         * milliseconds between this round and the commit is still missed; its release then fails
+         * and the committed restore reports it.)
          */
         private void confirmSessionsHeld() throws Exception {
             StatusRequest request = StatusRequest.newBuilder().setGroup(op.group()).build();
             fanout.all("confirm", FailureReason.AGENT_UNAVAILABLE, (host, agent) -> {
-                boolean held = agent.status(request, options.rpcTimeout()).getGroupsList().stream()
-                        .anyMatch(group -> group.getCurrentOp().equals(op.opId()));
-                if (!held) {
-                    throw new OperationFailedException(FailureReason.AGENT_UNAVAILABLE, host, "host " + host
-                            + " no longer holds the stubs of " + op.opId()
-                            + " (its agent restarted, or ended the restore on its own)");
+                GroupStatus status = agent.status(request, options.rpcTimeout()).getGroupsList().stream()
+                        .filter(group -> group.getCurrentOp().equals(op.opId())).findFirst()
+                        .orElseThrow(() -> new OperationFailedException(FailureReason.AGENT_UNAVAILABLE, host, "host "
+                                + host + " no longer holds the stubs of " + op.opId()
+                                + " (its agent restarted, or ended the restore on its own)"));
+                if (status.getStubsGoneCount() > 0) {
+                    throw new OperationFailedException(FailureReason.STAGE_FAILED, host, "host " + host + ": "
+                            + String.join("; ", status.getStubsGoneList()) + " after prepare; its locks are gone, so "
+                            + "the restore aborts rather than release a waiter before its holder");
                 }
-                return held;
-            }, held -> "stubs held");
+                return status;
+            }, status -> status.getStubs() + " stubs alive");
         }
 
         /** Phase 2: one multi that checks every prepared/<host> and creates COMMIT. */
