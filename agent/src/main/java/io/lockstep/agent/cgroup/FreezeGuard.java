@@ -7,7 +7,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
+import java.util.regex.Pattern;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -55,7 +59,8 @@ public final class FreezeGuard implements AutoCloseable {
         // Taken before the start: the guard's sleep begins later, so it fires no earlier than this.
         Instant firesAt = Instant.now().plus(maxFrozen);
         long millis = maxFrozen.toMillis();
-        String script = String.format("sleep %d.%03d; %s; exit 0", millis / 1000, millis % 1000, freezer.thawScript());
+        String script = String.format(Locale.ROOT, "sleep %d.%03d; %s; exit 0", millis / 1000, millis % 1000,
+                freezer.thawScript());
         Process process = new ProcessBuilder(setsid.toString(), "/bin/sh", "-c", script)
                 .redirectInput(new File("/dev/null"))
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD)
@@ -70,6 +75,61 @@ public final class FreezeGuard implements AutoCloseable {
             throw new IOException("freeze guard pid " + pid + " did not start its own session within " + SESSION_TIMEOUT);
         }
         return new FreezeGuard(process, maxFrozen, firesAt);
+    }
+
+    /**
+     * Stops the guards a previous agent process armed for this freezer's group and left behind
+     * when it died: one of them would otherwise thaw a later checkpoint's freeze in the middle of
+     * its frozen window. A guard is recognised by its command line (a session-leading shell that
+     * sleeps, then runs exactly this freezer's thaw script). Call it before this agent arms any.
+     *
+     * @return the pids of the guards stopped
+     */
+    public static List<Integer> cancelOrphans(Freezer freezer) throws IOException {
+        Pattern guard = Pattern.compile("sleep [0-9]+\\.[0-9]{3}; " + Pattern.quote(freezer.thawScript()) + "; exit 0");
+        List<Integer> stopped = new ArrayList<>();
+        for (int pid : ProcFs.numericEntries(Path.of("/proc"))) {
+            List<String> argv = commandLine(pid);
+            if (argv.size() == 3 && argv.get(0).equals("/bin/sh") && argv.get(1).equals("-c")
+                    && guard.matcher(argv.get(2)).matches()
+                    && ProcFs.stat(pid).map(stat -> stat.session() == pid && !stat.dead()).orElse(false)) {
+                Set<Integer> children = ProcFs.children(pid);
+                Native.kill(-pid, SIGKILL);
+                if (!BoundedWait.until(() -> ProcFs.stat(pid).map(stat -> stat.dead()).orElse(true)
+                        && children.stream().allMatch(child -> isGoneFromSession(child, pid)), REAP_TIMEOUT)) {
+                    throw new IOException("orphaned freeze guard pid " + pid + " did not exit after SIGKILL within "
+                            + REAP_TIMEOUT);
+                }
+                stopped.add(pid);
+            }
+        }
+        return stopped;
+    }
+
+    private static boolean isGoneFromSession(int pid, int session) {
+        try {
+            return ProcFs.stat(pid).map(stat -> stat.session() != session || stat.dead()).orElse(true);
+        } catch (IOException vanished) {
+            return true;
+        }
+    }
+
+    private static List<String> commandLine(int pid) {
+        byte[] raw;
+        try {
+            raw = Files.readAllBytes(Path.of("/proc", Integer.toString(pid), "cmdline"));
+        } catch (IOException exitedOrForbidden) {
+            return List.of();
+        }
+        List<String> argv = new ArrayList<>();
+        int start = 0;
+        for (int i = 0; i < raw.length; i++) {
+            if (raw[i] == 0) {
+                argv.add(new String(raw, start, i - start, StandardCharsets.UTF_8));
+                start = i + 1;
+            }
+        }
+        return argv;
     }
 
     /** The guard shell's pid, which is also its session and process group id. */

@@ -161,7 +161,7 @@ final class ProcFs {
         return reports;
     }
 
-    private static Set<Integer> numericEntries(Path dir) throws IOException {
+    static Set<Integer> numericEntries(Path dir) throws IOException {
         Set<Integer> ids = new TreeSet<>();
         try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
             for (Path entry : entries) {

@@ -6,28 +6,45 @@ import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.nodes.PersistentNode;
 import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.time.Duration;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * The agent's ephemeral nodes that must survive session changes: hosts/<host> and
- * groups/<g>/members/<host>. Curator's {@link PersistentNode} re-creates them after a session
- * expires, so an agent that was cut off reappears by itself when it reconnects.
+ * The agent's nodes in ZooKeeper. hosts/<host> is ephemeral: it says the agent is live, and
+ * Curator's {@link PersistentNode} re-creates it after a session expires. groups/<g>/members/<host>
+ * is persistent: the host is a member while the group has processes here, across sessions and
+ * agent restarts, so that a checkpoint can never leave out a host whose agent is down. Only this
+ * agent ends a membership, when it sees the group's last process gone (or an operator drops it).
  */
 public final class AgentRegistration implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(AgentRegistration.class);
+    /** How often the agent looks for groups whose processes are all gone, and retries memberships ZooKeeper missed. */
+    static final Duration SWEEP_INTERVAL = Duration.ofSeconds(1);
 
     private final CuratorFramework zk;
     private final ZkLayout layout;
     private final String hostId;
-    private final Map<String, PersistentNode> memberships = new ConcurrentHashMap<>();
+    /** Groups this host is a member of (its node may still wait for ZooKeeper to answer). */
+    private final Set<String> memberships = ConcurrentHashMap.newKeySet();
+    /** Joins and the sweep's leave of one group never interleave (see {@link #sweep}). */
+    private final Map<String, Object> groupLocks = new ConcurrentHashMap<>();
+    private final ScheduledExecutorService sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread thread = new Thread(r, "membership-sweep");
+        thread.setDaemon(true);
+        return thread;
+    });
     private PersistentNode hostNode;
 
     public AgentRegistration(CuratorFramework zk, ZkLayout layout, String hostId) {
@@ -51,32 +68,95 @@ public final class AgentRegistration implements AutoCloseable {
         }
     }
 
-    /** This host has processes of the group. */
-    public void join(String group) {
-        memberships.computeIfAbsent(group, g -> {
-            PersistentNode node = new PersistentNode(zk, CreateMode.EPHEMERAL, false, layout.member(g, hostId), new byte[0]);
-            node.start();
-            return node;
-        });
+    /** Starts ending the memberships of groups whose processes on this host are all gone. */
+    public void sweepEvery(GroupRegistry groups, Duration interval) {
+        sweeper.scheduleWithFixedDelay(() -> sweep(groups), interval.toMillis(), interval.toMillis(),
+                TimeUnit.MILLISECONDS);
     }
 
-    public boolean awaitJoined(String group, Duration timeout) throws InterruptedException {
-        PersistentNode node = memberships.get(group);
-        return node != null && node.waitForInitialCreate(timeout.toMillis(), TimeUnit.MILLISECONDS);
-    }
-
-    /** This host no longer has processes of the group. */
-    public void leave(String group) throws IOException {
-        PersistentNode node = memberships.remove(group);
-        if (node != null) {
-            node.close();
+    /**
+     * This host has processes of the group (call it after they are in the group's cgroup).
+     *
+     * @return whether ZooKeeper has the membership node now; if not, the sweep creates it once ZooKeeper answers
+     */
+    public boolean join(String group) {
+        synchronized (lockOf(group)) {
+            memberships.add(group);
+            return ensure(group);
         }
     }
 
+    /**
+     * One pass: a group with no process left here ends its membership; a group with processes has
+     * its membership node (created again if it is missing). The pid check and the delete run under the group's lock, and a
+     * join runs after its process entered the cgroup, so a process that joins while the sweep runs
+     * either is seen here or re-creates the node after the delete.
+     */
+    void sweep(GroupRegistry groups) {
+        if (!zk.getZookeeperClient().isConnected()) {
+            return;
+        }
+        for (String group : memberships) {
+            synchronized (lockOf(group)) {
+                try {
+                    Optional<ManagedGroup> managed = groups.find(group);
+                    if (managed.isEmpty() || managed.get().cgroup().pids().isEmpty()) {
+                        leave(group);
+                    } else {
+                        // Also after an operator dropped it while this agent was not live (paused,
+                        // cut off): the group still has processes here, so the host is a member.
+                        ensure(group);
+                    }
+                } catch (Exception e) {
+                    LOG.warn("group {}: membership of host {} not updated, retrying: {}", group, hostId, e.toString());
+                }
+            }
+        }
+    }
+
+    /** Ends this host's membership of the group: its last process here is gone. */
+    public void leave(String group) throws Exception {
+        synchronized (lockOf(group)) {
+            try {
+                zk.delete().forPath(layout.member(group, hostId));
+            } catch (KeeperException.NoNodeException alreadyGone) {
+                // Dropped by an operator, or never created.
+            }
+            if (memberships.remove(group)) {
+                LOG.info("group {}: no process left on host {}, membership ended", group, hostId);
+            }
+        }
+    }
+
+    private boolean ensure(String group) {
+        try {
+            String member = layout.member(group, hostId);
+            if (zk.checkExists().forPath(member) == null) {
+                zk.create().creatingParentContainersIfNeeded().withMode(CreateMode.PERSISTENT).forPath(member);
+                LOG.info("group {}: host {} is a member (membership node created)", group, hostId);
+            }
+        } catch (KeeperException.NodeExistsException present) {
+            // A member already (across a restart of this agent, or joined before).
+        } catch (Exception e) {
+            LOG.warn("group {}: membership node {} not created yet, the sweep retries: {}", group,
+                    layout.member(group, hostId), e.toString());
+            return false;
+        }
+        return true;
+    }
+
+    private Object lockOf(String group) {
+        return groupLocks.computeIfAbsent(group, g -> new Object());
+    }
+
+    /** Ends the agent's liveness; memberships stay, because the processes do. */
     @Override
     public void close() throws IOException {
-        for (String group : memberships.keySet()) {
-            leave(group);
+        sweeper.shutdownNow();
+        try {
+            sweeper.awaitTermination(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
         if (hostNode != null) {
             hostNode.close();

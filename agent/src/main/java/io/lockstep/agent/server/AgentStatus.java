@@ -45,6 +45,14 @@ final class AgentStatus {
                 }
                 if (group.restore() != null) {
                     status.setCurrentOp(group.restore().op().getOpId()).setStubs(group.restore().stubCount());
+                    // A stub that died (OOM killer, a kill by the application's uid) dropped its locks:
+                    // the coordinator's confirm round must not commit over it.
+                    group.restore().stubs().forEach((recorded, staged) -> {
+                        if (!staged.handle().process().isAlive()) {
+                            status.addStubsGone("stub pid " + staged.handle().pid() + " of recorded pid "
+                                    + recorded.oldPid() + " (host " + recorded.sourceHost() + ") has exited");
+                        }
+                    });
                 }
             }
             reply.addGroups(status);

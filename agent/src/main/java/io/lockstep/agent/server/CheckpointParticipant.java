@@ -69,7 +69,8 @@ public final class CheckpointParticipant {
      * part of any frozen window. Step 2: freeze, and enter the freeze barrier. A request without
      * arm_only does both.
      */
-    public FreezeReply freeze(FreezeRequest request) throws Exception {
+    public FreezeReply freeze(FreezeRequest received) throws Exception {
+        FreezeRequest request = LocalDeadline.onThisClock(received);
         OpContext op = request.getCtx();
         ManagedGroup group = groups.open(op.getGroup());
         synchronized (group) {

@@ -11,7 +11,6 @@ import io.lockstep.proto.RunRequest;
 import io.lockstep.proto.StopReply;
 import io.lockstep.proto.StopRequest;
 import io.lockstep.agent.nativeio.Native;
-import io.lockstep.zk.ZkClients;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -38,11 +37,13 @@ import java.util.concurrent.locks.LockSupport;
 public final class GroupProcesses {
     private static final Logger LOG = LoggerFactory.getLogger(GroupProcesses.class);
     private static final Path SETPRIV = Path.of("/usr/bin/setpriv");
-    private static final Duration MEMBERSHIP_TIMEOUT = ZkClients.DEFAULT_CONNECT_TIMEOUT;
     private static final int SIGTERM = 15;
     private static final long STOP_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
     /** How long the SIGKILL round of a stop may take before the stop is reported as failed. */
     private static final Duration KILL_TIMEOUT = Duration.ofSeconds(10);
+    /** The entry command is a shell that writes its pid into cgroup.procs before it execs the command. */
+    private static final Duration ENTRY_TIMEOUT = Duration.ofSeconds(10);
+    private static final long ENTRY_POLL_NANOS = 1_000_000;
 
     private final GroupRegistry groups;
     private final AgentRegistration registration;
@@ -54,7 +55,7 @@ public final class GroupProcesses {
         this.allowRoot = allowRoot;
     }
 
-    public RunReply run(RunRequest request) throws IOException, InterruptedException {
+    public RunReply run(RunRequest request) throws IOException {
         if (request.getArgvCount() == 0) {
             throw Status.INVALID_ARGUMENT.withDescription("run: no command given").asRuntimeException();
         }
@@ -102,6 +103,7 @@ public final class GroupProcesses {
         }
         Files.move(log, logs.resolve(pid + ".log"));
         group.specs().put(pid, spec);
+        awaitInCgroup(group, process);
         joinBeforeReplying(group.name());
         LOG.info("group {}: started pid {}: {}", group.name(), pid, String.join(" ", spec.getArgvList().subList(0,
                 Math.min(1, spec.getArgvCount()))) + (spec.getArgvCount() > 1 ? " … (" + spec.getArgvCount() + " args)" : ""));
@@ -112,11 +114,26 @@ public final class GroupProcesses {
      * Once `agent run`/`adopt` returns, a checkpoint must see this host as a member: otherwise one
      * started right after would leave the host out (or find no participants at all).
      */
-    private void joinBeforeReplying(String group) throws InterruptedException {
-        registration.join(group);
-        if (!registration.awaitJoined(group, MEMBERSHIP_TIMEOUT)) {
-            LOG.warn("group {}: membership node of this host not created within {} ms (ZooKeeper unreachable?); "
-                    + "it is created once ZooKeeper answers", group, MEMBERSHIP_TIMEOUT.toMillis());
+    private void joinBeforeReplying(String group) {
+        if (!registration.join(group)) {
+            LOG.warn("group {}: membership node of this host not created (ZooKeeper unreachable?); "
+                    + "it is created once ZooKeeper answers", group);
+        }
+    }
+
+    /**
+     * The entry command puts the process into the cgroup itself, a moment after it started. The
+     * membership is joined only after that, so that the membership sweep, which ends the
+     * membership of a group without processes, cannot take a group whose process is on its way in.
+     */
+    private static void awaitInCgroup(ManagedGroup group, Process process) throws IOException {
+        long end = System.nanoTime() + ENTRY_TIMEOUT.toNanos();
+        while (process.isAlive() && !group.cgroup().pids().contains((int) process.pid())) {
+            if (System.nanoTime() - end > 0) {
+                throw new IOException("group " + group.name() + ": pid " + process.pid() + " did not enter "
+                        + group.cgroup() + " within " + ENTRY_TIMEOUT.toMillis() + " ms");
+            }
+            LockSupport.parkNanos(ENTRY_POLL_NANOS);
         }
     }
 

@@ -7,6 +7,7 @@ import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.state.ConnectionState;
 import org.apache.curator.framework.state.ConnectionStateListener;
+import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.WatchedEvent;
 import org.apache.zookeeper.Watcher;
 import org.slf4j.Logger;
@@ -145,6 +146,14 @@ public final class OpWatch implements AutoCloseable {
         try {
             Decision standing = decisions.decide(op.getGroup(), op.getOpId(), Decision.abort(reason));
             fire(new Verdict(Optional.of(standing), "decision " + standing));
+        } catch (KeeperException.NoNodeException retired) {
+            // The op record itself is gone: only retention removes one, and only once it is decided
+            // (restores: only ABORT ones; checkpoints: whose catalog entry was deleted, where a thaw
+            // is right either way). An agent cut off while the decision was read and retired must
+            // still end its part, not hold its stubs' locks for ever.
+            Decision retiredAbort = Decision.abort("op " + op.getOpId() + " was decided and removed by retention "
+                    + "while host " + hostId + " could not read its decision");
+            fire(new Verdict(Optional.of(retiredAbort), "op record removed by retention"));
         } catch (Exception e) {
             // No decision could be written: acting now could break a commit that includes us. The
             // session-loss path (or, for a freeze, the external guard) ends the wait.

@@ -139,7 +139,7 @@ public final class RestoreParticipant {
 
     public StageReply stage(StageRequest request) throws Exception {
         OpContext op = request.getCtx();
-        OpRecord record = admission.admitNew(op);
+        OpRecord record = LocalDeadline.onThisClock(admission.admitNew(op));
         Manifest manifest = ManifestCodec.decode(request.getManifest().toByteArray());
         boolean allowRoot = request.getAllowRoot() && config.allowRoot();
         // Every process is planned (and a hostile one refused) before the group or any stub exists.
@@ -233,7 +233,8 @@ public final class RestoreParticipant {
         }
     }
 
-    public PrepareReply prepare(PrepareRequest request) throws Exception {
+    public PrepareReply prepare(PrepareRequest received) throws Exception {
+        PrepareRequest request = LocalDeadline.onThisClock(received);
         OpContext op = request.getCtx();
         admission.admit(op);
         long start = System.nanoTime();

@@ -15,7 +15,7 @@ import io.lockstep.bench.harness.Samples;
 import io.lockstep.coordinator.agents.AgentClients;
 import io.lockstep.coordinator.checkpoint.CheckpointOperation;
 import io.lockstep.coordinator.checkpoint.CheckpointOptions;
-import io.lockstep.coordinator.checkpoint.CheckpointResult;
+import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.store.CheckpointStore;

@@ -10,7 +10,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 
-/** Which agents are alive (hosts/<host>, ephemeral) and which hosts have processes of a group. */
+/**
+ * Which agents are live (hosts/<host>, ephemeral) and which hosts are members of a group
+ * (groups/<g>/members/<host>, persistent: the host has processes of the group, whether or not its
+ * agent runs).
+ */
 public final class AgentDirectory {
     private final CuratorFramework zk;
     private final ZkLayout layout;
@@ -37,11 +41,39 @@ public final class AgentDirectory {
         return hosts;
     }
 
-    /** Hosts with an ephemeral membership node for the group, sorted. */
+    /** Hosts that are members of the group, sorted. */
     public List<String> members(String group) throws Exception {
         List<String> members = new ArrayList<>(children(layout.members(group)));
         members.sort(String::compareTo);
         return members;
+    }
+
+    /** A member host of a group, and whether its agent is live now. */
+    public record Member(String host, boolean live) {
+    }
+
+    /** The group's members, sorted, each with its agent's liveness. */
+    public List<Member> membersWithLiveness(String group) throws Exception {
+        List<Member> members = new ArrayList<>();
+        for (String host : members(group)) {
+            members.add(new Member(host, zk.checkExists().forPath(layout.host(host)) != null));
+        }
+        return members;
+    }
+
+    /**
+     * Ends a host's membership of a group, as an operator decides (the agent ends it by itself
+     * when it sees the group's last process there exit).
+     *
+     * @return whether the host was a member
+     */
+    public boolean dropMember(String group, String host) throws Exception {
+        try {
+            zk.delete().forPath(layout.member(group, host));
+            return true;
+        } catch (KeeperException.NoNodeException notAMember) {
+            return false;
+        }
     }
 
     public List<String> groups() throws Exception {

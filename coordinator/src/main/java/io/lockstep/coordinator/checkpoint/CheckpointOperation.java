@@ -3,15 +3,16 @@ package io.lockstep.coordinator.checkpoint;
 import io.lockstep.coordinator.agents.AgentClient;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.catalog.KnownGroups;
+import io.lockstep.coordinator.agents.AgentDirectory;
 import io.lockstep.coordinator.op.AgentFanout;
-import io.lockstep.coordinator.op.CommitMulti;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OpenedOperation;
+import io.lockstep.coordinator.op.CheckpointResult;
+import io.lockstep.coordinator.op.OperationFrame;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.op.OperationSession;
-import io.lockstep.coordinator.op.PhaseLog;
 import io.lockstep.coordinator.op.ParallelCalls;
 import io.lockstep.coordinator.op.PhaseBarrier;
 import io.lockstep.coordinator.store.CheckpointStore;
@@ -35,6 +36,7 @@ import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.api.transaction.CuratorOp;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
+import org.apache.zookeeper.data.Stat;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -74,34 +76,27 @@ public final class CheckpointOperation {
     }
 
     public CheckpointResult run(String group) throws Exception {
-        ZkLayout.checkName("group", group);
-        // Per run: the phase log remembers this run's op id and epoch.
-        OperationListener listener = new PhaseLog().and(this.listener);
-        try {
-            CheckpointResult result = run(group, listener);
-            listener.checkpointCommitted(result);
-            return result;
-        } catch (Exception failure) {
-            listener.failed(KIND, group, failure);
-            throw failure;
-        }
+        return OperationFrame.observe(KIND, group, listener, this::run, OperationListener::checkpointCommitted);
     }
 
     private CheckpointResult run(String group, OperationListener listener) throws Exception {
         new KnownGroups(ctx).require(group);
         try (OperationSession session = OperationSession.begin(ctx, group)) {
-            List<String> participants = ctx.directory().members(group);
-            if (participants.isEmpty()) {
+            List<AgentDirectory.Member> members = ctx.directory().membersWithLiveness(group);
+            if (members.isEmpty()) {
                 throw new OperationFailedException(FailureReason.NO_PARTICIPANTS, null,
                         "group " + group + " has no processes on any live agent (no members under "
                                 + ctx.layout().members(group) + "); " + restoreFrom(group));
             }
+            requireEveryMemberLive(group, members);
+            List<String> participants = members.stream().map(AgentDirectory.Member::host).toList();
             Map<String, AgentClient> agents = session.agents(participants);
             Instant deadline = ctx.clock().instant().plus(options.timeout());
             OpenedOperation op = session.open(OpRecord.newBuilder()
                     .setKind(OpKind.CHECKPOINT)
                     .addAllParticipants(participants)
-                    .setDeadlineUnixMs(deadline.toEpochMilli()));
+                    .setDeadlineUnixMs(deadline.toEpochMilli())
+                    .setTimeoutMs(options.timeout().toMillis()));
             listener.opened(KIND, group, op.opId(), op.epoch());
             try (AgentFanout fanout = new AgentFanout(agents, listener)) {
                 return new Run(session, op, fanout, deadline).execute();
@@ -109,62 +104,69 @@ public final class CheckpointOperation {
         }
     }
 
+    /**
+     * A checkpoint is a cut of every host with processes of the group: a member whose agent is not
+     * live would be missing from it, and a restore of it would bring back some processes without
+     * the others (a lock's holder without its waiter, or the reverse).
+     */
+    private void requireEveryMemberLive(String group, List<AgentDirectory.Member> members) throws OperationFailedException {
+        List<String> notLive = members.stream().filter(member -> !member.live()).map(AgentDirectory.Member::host).toList();
+        if (!notLive.isEmpty()) {
+            throw new OperationFailedException(FailureReason.AGENT_UNAVAILABLE, notLive.get(0), "group " + group
+                    + ": host" + (notLive.size() > 1 ? "s " : " ") + String.join(", ", notLive) + " still "
+                    + (notLive.size() > 1 ? "have" : "has") + " processes of the group, but no live agent (no "
+                    + ctx.layout().host(notLive.get(0)) + "); a checkpoint without "
+                    + (notLive.size() > 1 ? "them" : "it") + " would be incomplete. Start the agent there, or, if "
+                    + "the group's processes there are gone, drop the host with `coordinator drop-member --group "
+                    + group + " " + notLive.get(0) + "`");
+        }
+    }
+
     /** One execution: what has happened so far decides what the abort path must undo. */
-    private final class Run {
-        private final OperationSession session;
-        private final OpenedOperation op;
-        private final AgentFanout fanout;
-        private final Instant deadline;
+    private final class Run extends OperationFrame<CheckpointResult> {
         private final List<String> hosts;
 
         Run(OperationSession session, OpenedOperation op, AgentFanout fanout, Instant deadline) {
-            this.session = session;
-            this.op = op;
-            this.fanout = fanout;
-            this.deadline = deadline;
+            super(KIND, CheckpointOperation.this.ctx, session, op, fanout, deadline);
             this.hosts = fanout.hosts();
         }
 
-        CheckpointResult execute() throws Exception {
-            try {
-                Map<String, FreezeReply> frozen = freeze();
-                CaptureTotals totals = capture();
-                if (totals.processes == 0) {
-                    throw processesGone();
-                }
-                CatalogEntry entry = commit(totals);
-                Map<String, ThawReply> thawed = thaw();
-                long window = frozenWindowMicros(frozen, thawed);
-                CatalogEntry finalEntry = entry.toBuilder().setFrozenWindowMs(TimeUnit.MICROSECONDS.toMillis(window)).build();
-                recordFrozenWindow(finalEntry);
-                LOG.info("group {} op {} epoch {}: COMMIT checkpoint {} ({} hosts, {} processes, {} locks, {} files, frozen {} ms)",
-                        op.group(), op.opId(), op.epoch(), entry.getCheckpointId(), hosts.size(), totals.processes,
-                        totals.locks, totals.files, String.format(Locale.ROOT, "%.3f", window / 1000.0));
-                return new CheckpointResult(entry.getCheckpointId(), op.group(), op.epoch(), hosts, totals.processes,
-                        totals.locks, totals.files, window, fanout.phaseMicros(), finalEntry);
-            } catch (OperationFailedException failure) {
-                throw abort(failure);
-            } catch (Exception unexpected) {
-                throw abort(new OperationFailedException(FailureReason.ZK_UNAVAILABLE, null,
-                        "checkpoint of group " + op.group() + " failed: " + unexpected, unexpected));
+        @Override
+        protected CheckpointResult phases() throws Exception {
+            Map<String, FreezeReply> frozen = freeze();
+            CaptureTotals totals = capture();
+            if (totals.processes == 0) {
+                throw processesGone();
             }
+            CatalogEntry entry = commit(totals);
+            Map<String, ThawReply> thawed = thaw();
+            long window = frozenWindowMicros(frozen, thawed);
+            CatalogEntry finalEntry = entry.toBuilder().setFrozenWindowMs(TimeUnit.MICROSECONDS.toMillis(window)).build();
+            recordFrozenWindow(finalEntry);
+            LOG.info("group {} op {} epoch {}: COMMIT checkpoint {} ({} hosts, {} processes, {} locks, {} files, frozen {} ms)",
+                    op.group(), op.opId(), op.epoch(), entry.getCheckpointId(), hosts.size(), totals.processes,
+                    totals.locks, totals.files, String.format(Locale.ROOT, "%.3f", window / 1000.0));
+            return new CheckpointResult(entry.getCheckpointId(), op.group(), op.epoch(), hosts, totals.processes,
+                    totals.locks, totals.files, window, fanout.phaseMicros(), finalEntry);
         }
 
         private Map<String, FreezeReply> freeze() throws Exception {
             long start = System.nanoTime();
             Instant freezeDeadline = earlier(ctx.clock().instant().plus(options.freezeTimeout()), deadline);
-            FreezeRequest request = FreezeRequest.newBuilder()
+            // Deadlines travel as durations: each agent counts them on its own clock.
+            FreezeRequest arm = FreezeRequest.newBuilder()
                     .setCtx(op.context())
-                    .setDeadlineUnixMs(freezeDeadline.toEpochMilli())
+                    .setTimeoutMs(until(freezeDeadline).toMillis())
                     .setMaxFrozenMs(options.maxFrozen().toMillis())
+                    .setArmOnly(true)
                     .build();
             // Step 1 arms every host's freeze guard (a process start each), so that no host's
             // set-up lands inside another host's frozen window; step 2 freezes.
-            FreezeRequest arm = request.toBuilder().setArmOnly(true).build();
             fanout.all("arm", FailureReason.FREEZE_FAILED, (host, agent) -> agent.freeze(arm, until(freezeDeadline)),
                     reply -> "freeze guard armed");
             fanout.phaseEnded("arm", start);
             long frozenStart = System.nanoTime();
+            FreezeRequest request = arm.toBuilder().setArmOnly(false).setTimeoutMs(until(freezeDeadline).toMillis()).build();
             // The call outlives the freeze deadline a little: an agent that misses it thaws and
             // answers with the tasks it could not freeze, and that answer is the operator's report.
             Map<String, FreezeReply> replies = fanout.all("freeze", FailureReason.FREEZE_FAILED,
@@ -262,7 +264,7 @@ public final class CheckpointOperation {
                 ops.add(zk.transactionOp().setData().forPath(layout.latest(group), latest));
             }
             try {
-                CommitMulti.run(zk, new Decisions(zk, layout), op, ops);
+                commitMulti(ops);
             } catch (KeeperException e) {
                 throw commitRefused(e);
             }
@@ -283,6 +285,12 @@ public final class CheckpointOperation {
         }
 
         private OperationFailedException commitRefused(KeeperException e) throws Exception {
+            Stat epoch = ctx.zk().checkExists().forPath(ctx.layout().epoch(op.group()));
+            if (epoch != null && epoch.getVersion() != op.epoch()) {
+                return new OperationFailedException(FailureReason.STALE_EPOCH, null, "commit refused: a later operation "
+                        + "opened group " + op.group() + " at epoch " + epoch.getVersion() + " since " + op.opId()
+                        + " opened at epoch " + op.epoch(), e);
+            }
             if (ctx.zk().checkExists().forPath(ctx.layout().owner(op.group(), op.opId())) == null) {
                 return new OperationFailedException(FailureReason.COMMIT_FAILED, null, "commit refused: the owner node of "
                         + op.opId() + " is gone (this coordinator's ZooKeeper session expired, and the group lock with it)", e);
@@ -318,30 +326,22 @@ public final class CheckpointOperation {
             return replies;
         }
 
-        private OperationFailedException abort(OperationFailedException failure) {
-            Decision standing = session.decideAbort(failure);
-            if (standing.isCommit()) {
-                // Only this coordinator writes COMMIT, so this means a bug; the decision in
-                // ZooKeeper is the truth and the report must say so.
-                return new OperationFailedException(failure.reason(), failure.hostId().orElse(null),
-                        failure.getMessage() + " (but the operation was already committed)", failure);
-            }
+        @Override
+        protected void tellAgentsAborted(Decision standing) {
             AbortRequest request = AbortRequest.newBuilder().setCtx(op.context()).setReason(standing.reason()).build();
             fanout.bestEffort("abort", (host, agent) -> agent.abort(request, options.rpcTimeout())).values().stream()
                     .filter(outcome -> !outcome.ok())
                     .forEach(outcome -> LOG.warn("op {}: abort not delivered, the agent aborts on the decision: {}",
                             op.opId(), ParallelCalls.describe(outcome.failure())));
+        }
+
+        @Override
+        protected void discardAborted() {
             try {
                 ctx.store().delete(op.group(), op.opId());
             } catch (IOException e) {
                 LOG.warn("op {}: could not remove partial manifests: {}", op.opId(), e.toString());
             }
-            LOG.info("group {} op {} epoch {}: ABORT {}", op.group(), op.opId(), op.epoch(), standing.reason());
-            return failure;
-        }
-
-        private Duration until(Instant when) {
-            return Duration.ofMillis(Math.max(1, when.toEpochMilli() - ctx.clock().millis()));
         }
     }
 

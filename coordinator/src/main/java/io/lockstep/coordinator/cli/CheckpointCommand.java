@@ -3,7 +3,7 @@ package io.lockstep.coordinator.cli;
 import io.lockstep.cli.JsonText;
 import io.lockstep.coordinator.checkpoint.CheckpointOperation;
 import io.lockstep.coordinator.checkpoint.CheckpointOptions;
-import io.lockstep.coordinator.checkpoint.CheckpointResult;
+import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.zk.ZkLayout;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

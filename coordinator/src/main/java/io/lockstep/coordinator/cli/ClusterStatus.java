@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.cli;
 
+import io.lockstep.coordinator.agents.AgentDirectory;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.catalog.KnownGroups;
 import io.lockstep.coordinator.op.CoordinatorContext;
@@ -17,10 +18,10 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 
-/** What {@code status} shows, read from ZooKeeper in one pass: live agents, groups, running operations. */
+/** What {@code status} shows, read from ZooKeeper in one pass: live agents, groups with their members and whether each is live, running operations. */
 record ClusterStatus(List<HostRecord> hosts, List<GroupStatus> groups) {
 
-    record GroupStatus(String group, List<String> members, Optional<String> latest, Optional<LockHolder> lockHolder,
+    record GroupStatus(String group, List<AgentDirectory.Member> members, Optional<String> latest, Optional<LockHolder> lockHolder,
                        List<RunningOp> operations) {
     }
 
@@ -35,7 +36,7 @@ record ClusterStatus(List<HostRecord> hosts, List<GroupStatus> groups) {
         Catalog catalog = new Catalog(ctx);
         List<GroupStatus> groups = new ArrayList<>();
         for (String group : new KnownGroups(ctx).all()) {
-            groups.add(new GroupStatus(group, ctx.directory().members(group), catalog.latestId(group),
+            groups.add(new GroupStatus(group, ctx.directory().membersWithLiveness(group), catalog.latestId(group),
                     lockHolder(ctx, group), runningOps(ctx, group)));
         }
         List<HostRecord> hosts = new ArrayList<>(ctx.directory().liveHosts());

@@ -19,7 +19,8 @@ public enum ExitCode {
     TIMEOUT(9, "a deadline passed"),
     AGENT_UNAVAILABLE(10, "a participating agent does not answer"),
     CHECKPOINT_UNUSABLE(11, "checkpoint not found, or its manifests are missing or corrupt"),
-    GROUP_RUNNING(12, "restore refused: the group still runs on a source or target host (--replace stops it)");
+    GROUP_RUNNING(12, "restore refused: the group still runs on a source or target host (--replace stops it)"),
+    RELEASE_FAILED(13, "the restore committed, but releasing some processes into their programs failed");
 
     private final int code;
     private final String meaning;
@@ -51,6 +52,7 @@ public enum ExitCode {
             case CHECKPOINT_UNUSABLE -> CHECKPOINT_UNUSABLE;
             case VALIDATION_FAILED -> RESTORE_REFUSED;
             case LOCK_CONFLICT -> LOCK_CONFLICT;
+            case INTERNAL -> INTERNAL_ERROR;
         };
     }
 

@@ -3,7 +3,7 @@ package io.lockstep.coordinator.cli;
 import io.lockstep.cli.JsonText;
 import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
-import io.lockstep.coordinator.restore.RestoreResult;
+import io.lockstep.coordinator.op.RestoreResult;
 import io.lockstep.coordinator.restore.ValidationReport;
 import io.lockstep.proto.PathMapping;
 import io.lockstep.proto.StagedProcess;
@@ -101,6 +101,13 @@ final class RestoreCommand implements Callable<Integer> {
             PrintWriter out = spec.commandLine().getOut();
             out.println(json ? JsonText.print(toJson(result)) : toText(result));
             out.flush();
+            if (!result.fullyReleased()) {
+                result.releaseFailures().forEach((host, failure) -> err.println("lockstep: restore " + result.opId()
+                        + " committed, but the release on host " + host + " failed: " + failure
+                        + "; those processes are not running and their locks are not held"));
+                err.flush();
+                return ExitCode.RELEASE_FAILED.code();
+            }
         }
         return ExitCode.OK.code();
     }
@@ -211,6 +218,7 @@ final class RestoreCommand implements Callable<Integer> {
         });
         json.put("stopped", stopped);
         json.put("phaseMs", CheckpointCommand.millis(result.phaseMicros()));
+        json.put("releaseFailures", new LinkedHashMap<>(result.releaseFailures()));
         return json;
     }
 }

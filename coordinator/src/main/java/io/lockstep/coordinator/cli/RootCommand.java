@@ -25,6 +25,7 @@ import java.util.concurrent.Callable;
                 ShowCommand.class,
                 StatusCommand.class,
                 DeleteCommand.class,
+                DropMemberCommand.class,
                 ZooKeeperCommand.class,
                 TlsCommand.class,
                 CompletionCommand.class,

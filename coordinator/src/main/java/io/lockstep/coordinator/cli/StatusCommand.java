@@ -1,6 +1,7 @@
 package io.lockstep.coordinator.cli;
 
 import io.lockstep.cli.JsonText;
+import io.lockstep.coordinator.agents.AgentDirectory;
 import io.lockstep.proto.HostRecord;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -14,11 +15,13 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
 
 @Command(name = "status", mixinStandardHelpOptions = true,
         description = {
-                "Shows the cluster as ZooKeeper sees it: live agents (endpoint, version), groups with the hosts "
-                        + "that have their processes, each group's latest checkpoint, who holds its operation "
+                "Shows the cluster as ZooKeeper sees it: live agents (endpoint, version), groups with their "
+                        + "members (the hosts that have their processes) and whether each member's agent is live "
+                        + "(a checkpoint needs every one), each group's latest checkpoint, who holds its operation "
                         + "lock, and operations in progress with the barrier phase they reached."})
 final class StatusCommand implements Callable<Integer> {
     @Spec
@@ -52,7 +55,9 @@ final class StatusCommand implements Callable<Integer> {
         text.append("groups: ").append(status.groups().size()).append('\n');
         for (ClusterStatus.GroupStatus group : status.groups()) {
             text.append("  ").append(group.group())
-                    .append("  members: ").append(group.members().isEmpty() ? "none" : String.join(", ", group.members()))
+                    .append("  members: ").append(group.members().isEmpty() ? "none" : group.members().stream()
+                            .map(member -> member.host() + (member.live() ? " (live)" : " (agent not live)"))
+                            .collect(Collectors.joining(", ")))
                     .append("  latest: ").append(group.latest().orElse("none")).append('\n');
             group.lockHolder().ifPresent(holder -> text.append("    locked by coordinator ")
                     .append(holder.getCoordinatorId()).append(" (host ").append(holder.getHostname()).append(", pid ")
@@ -80,7 +85,14 @@ final class StatusCommand implements Callable<Integer> {
         for (ClusterStatus.GroupStatus group : status.groups()) {
             Map<String, Object> entry = JsonText.object();
             entry.put("group", group.group());
-            entry.put("members", group.members());
+            List<Object> members = new ArrayList<>();
+            for (AgentDirectory.Member member : group.members()) {
+                Map<String, Object> one = JsonText.object();
+                one.put("hostId", member.host());
+                one.put("live", member.live());
+                members.add(one);
+            }
+            entry.put("members", members);
             entry.put("latestId", group.latest().orElse(null));
             entry.put("lockHolder", group.lockHolder().orElse(null));
             List<Object> operations = new ArrayList<>();

@@ -1,12 +1,12 @@
 package io.lockstep.coordinator.metrics;
 
 import io.lockstep.coordinator.checkpoint.CheckpointOperation;
-import io.lockstep.coordinator.checkpoint.CheckpointResult;
+import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.restore.RestoreOperation;
-import io.lockstep.coordinator.restore.RestoreResult;
+import io.lockstep.coordinator.op.RestoreResult;
 import io.lockstep.metrics.DurationBuckets;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;

@@ -40,4 +40,6 @@ public enum FailureReason {
     LOCK_CONFLICT,
     /** The operation's overall deadline passed. */
     TIMEOUT,
+    /** Something failed that no step expects (a bug, or an unexpected I/O failure): the message names it. */
+    INTERNAL,
 }

@@ -1,7 +1,5 @@
 package io.lockstep.coordinator.op;
 
-import io.lockstep.coordinator.checkpoint.CheckpointResult;
-import io.lockstep.coordinator.restore.RestoreResult;
 
 /**
  * Progress and outcome of an operation, per phase and host: drives the CLI's live display, the

@@ -33,7 +33,9 @@ public final class OperationOpener {
         return String.format(Locale.ROOT, "%s-%06d", prefix, epoch);
     }
 
-    public OpenedOperation open(String group, OpRecord.Builder template) throws Exception {
+    /** Opens the op while {@code lock} is held: the transaction fails if the lock was lost meanwhile. */
+    public OpenedOperation open(String group, OpRecord.Builder template, GroupLock lock) throws Exception {
+        lock.requireHeld();
         String epochPath = layout.epoch(group);
         zk.createContainers(layout.ops(group));
         Stat current = zk.checkExists().forPath(epochPath);
@@ -49,6 +51,7 @@ public final class OperationOpener {
         OpRecord record = template.clone().setEpoch(epoch).setOpId(opId(template.getKind(), epoch)).build();
         String op = record.getOpId();
         List<CuratorOp> ops = new ArrayList<>();
+        ops.add(lock.heldCheck());
         // The versioned setData makes the epoch bump and the op creation one atomic step: a
         // concurrent opener fails here instead of getting the same epoch.
         ops.add(zk.transactionOp().setData().withVersion(current.getVersion()).forPath(epochPath, new byte[0]));
@@ -60,7 +63,9 @@ public final class OperationOpener {
         }
         try {
             zk.transaction().forOperations(ops);
-        } catch (KeeperException.BadVersionException | KeeperException.NodeExistsException raced) {
+        } catch (KeeperException.BadVersionException | KeeperException.NodeExistsException
+                 | KeeperException.NoNodeException raced) {
+            lock.requireHeld();
             throw new OperationFailedException(FailureReason.GROUP_BUSY, null,
                     "another coordinator opened an operation on group " + group + " at the same time");
         }

@@ -5,13 +5,16 @@ import io.lockstep.proto.HostRecord;
 import io.lockstep.proto.OpRecord;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
+import org.apache.curator.framework.api.transaction.CuratorOp;
 import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.Collection;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * The frame every operation runs in: the group lock, clean-up of ops left by dead coordinators,
@@ -59,25 +62,37 @@ public final class OperationSession implements AutoCloseable {
     public OpenedOperation open(OpRecord.Builder template) throws Exception {
         op = new OperationOpener(ctx.zk(), ctx.layout()).open(group, template
                 .setCoordinatorId(ctx.coordinatorId())
-                .setOpenedUnixMs(ctx.clock().millis()));
+                .setOpenedUnixMs(ctx.clock().millis()), lock);
         lock.describe(ctx.lockHolder(op.opId()));
         return op;
     }
 
     /**
+     * What a commit transaction must also check: that this coordinator still holds the group's
+     * lock, and that no later operation has opened since (the epoch node's version is the epoch
+     * this op opened with). The lock is checked before, too, to name the fault.
+     */
+    public List<CuratorOp> commitGuards() throws Exception {
+        lock.requireHeld();
+        return List.of(lock.heldCheck(),
+                ctx.zk().transactionOp().check().withVersion(Math.toIntExact(op.epoch())).forPath(ctx.layout().epoch(group)));
+    }
+
+    /**
      * Writes ABORT unless a decision exists.
      *
-     * @return the decision that stands (the truth, whoever wrote it)
+     * @return the decision that stands, as ZooKeeper answered (whoever wrote it); empty when
+     *         ZooKeeper did not answer, so that the outcome is unknown
      */
-    public Decision decideAbort(OperationFailedException failure) {
+    public Optional<Decision> decideAbort(OperationFailedException failure) {
         try {
-            return new Decisions(ctx.zk(), ctx.layout()).decide(group, op.opId(),
-                    Decision.abort(failure.reason() + ": " + failure.getMessage()));
+            return Optional.of(new Decisions(ctx.zk(), ctx.layout()).decide(group, op.opId(),
+                    Decision.abort(failure.reason() + ": " + failure.getMessage())));
         } catch (Exception zkDown) {
-            // Without ZooKeeper no decision can be written; the agents abort on their own when
-            // this coordinator's owner node disappears with its session.
+            // Without ZooKeeper no decision can be written or read; the agents abort on their own
+            // when this coordinator's owner node disappears with its session.
             LOG.error("op {}: cannot record ABORT: {}", op.opId(), zkDown.toString());
-            return Decision.abort(failure.getMessage());
+            return Optional.empty();
         }
     }
 

@@ -6,19 +6,20 @@ import io.lockstep.coordinator.agents.AgentClient;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.catalog.KnownGroups;
 import io.lockstep.coordinator.op.AgentFanout;
-import io.lockstep.coordinator.op.CommitMulti;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OpenedOperation;
+import io.lockstep.coordinator.op.OperationFrame;
+import io.lockstep.coordinator.op.RestoreResult;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.op.OperationSession;
-import io.lockstep.coordinator.op.PhaseLog;
 import io.lockstep.coordinator.op.ParallelCalls;
 import io.lockstep.coordinator.op.PhaseBarrier;
 import io.lockstep.proto.CatalogEntry;
 import io.lockstep.proto.CatalogManifest;
 import io.lockstep.proto.FileProblem;
+import io.lockstep.proto.GroupStatus;
 import io.lockstep.proto.LockConflict;
 import io.lockstep.proto.LockKind;
 import io.lockstep.proto.LockRecord;
@@ -40,16 +41,13 @@ import io.lockstep.proto.StopReply;
 import io.lockstep.proto.ValidateReply;
 import io.lockstep.proto.ValidateRequest;
 import io.lockstep.zk.Decision;
-import io.lockstep.zk.Decisions;
 import io.lockstep.zk.Phase;
-import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.api.transaction.CuratorOp;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -87,17 +85,7 @@ public final class RestoreOperation {
     }
 
     public RestoreResult run(String group) throws Exception {
-        ZkLayout.checkName("group", group);
-        // Per run: the phase log remembers this run's op id and epoch.
-        OperationListener listener = new PhaseLog().and(this.listener);
-        try {
-            RestoreResult result = run(group, listener);
-            listener.restoreCommitted(result);
-            return result;
-        } catch (Exception failure) {
-            listener.failed(KIND, group, failure);
-            throw failure;
-        }
+        return OperationFrame.observe(KIND, group, listener, this::run, OperationListener::restoreCommitted);
     }
 
     private RestoreResult run(String group, OperationListener listener) throws Exception {
@@ -116,7 +104,8 @@ public final class RestoreOperation {
                     .addAllParticipants(targets)
                     .setCheckpointId(entry.getCheckpointId())
                     .putAllHostMap(options.hostMap())
-                    .setDeadlineUnixMs(deadline.toEpochMilli()));
+                    .setDeadlineUnixMs(deadline.toEpochMilli())
+                    .setTimeoutMs(options.timeout().toMillis()));
             listener.opened(KIND, group, op.opId(), op.epoch());
             try (AgentFanout fanout = new AgentFanout(agents, listener)) {
                 return new Run(session, op, fanout, entry, sources, deadline, stopped).execute();
@@ -173,49 +162,36 @@ public final class RestoreOperation {
         return sources;
     }
 
-    private final class Run {
-        private final OperationSession session;
-        private final OpenedOperation op;
-        private final AgentFanout fanout;
+    private final class Run extends OperationFrame<RestoreResult> {
         private final CatalogEntry entry;
         private final List<SourceManifest> sources;
-        private final Instant deadline;
         private final List<StopReply> stopped;
 
         Run(OperationSession session, OpenedOperation op, AgentFanout fanout, CatalogEntry entry,
             List<SourceManifest> sources, Instant deadline, List<StopReply> stopped) {
+            super(KIND, RestoreOperation.this.ctx, session, op, fanout, deadline);
             this.stopped = stopped;
-            this.session = session;
-            this.op = op;
-            this.fanout = fanout;
             this.entry = entry;
             this.sources = sources;
-            this.deadline = deadline;
         }
 
-        RestoreResult execute() throws Exception {
-            try {
-                Map<String, List<ServerMatch>> serverMatches = validate();
-                Map<String, List<StagedProcess>> staged = stage();
-                GlobalLockOrder order = new GlobalLockOrder(heldLocks());
-                boolean fastPath = prepare(order);
-                confirmSessionsHeld();
-                decide();
-                release();
-                Map<String, Integer> locksByHost = new LinkedHashMap<>();
-                for (String host : fanout.hosts()) {
-                    locksByHost.put(host, order.forHost(host).size());
-                }
-                LOG.info("group {} op {} epoch {}: restore of {} COMMITTED ({} locks, {} path)", op.group(), op.opId(),
-                        op.epoch(), entry.getCheckpointId(), order.size(), fastPath ? "fast" : "strict-order");
-                return new RestoreResult(entry.getCheckpointId(), op.group(), op.opId(), op.epoch(), staged, locksByHost,
-                        fastPath, fanout.phaseMicros(), stopped, serverMatches);
-            } catch (OperationFailedException failure) {
-                throw abort(failure);
-            } catch (Exception unexpected) {
-                throw abort(new OperationFailedException(FailureReason.ZK_UNAVAILABLE, null,
-                        "restore of group " + op.group() + " failed: " + unexpected, unexpected));
+        @Override
+        protected RestoreResult phases() throws Exception {
+            Map<String, List<ServerMatch>> serverMatches = validate();
+            Map<String, List<StagedProcess>> staged = stage();
+            GlobalLockOrder order = new GlobalLockOrder(heldLocks());
+            boolean fastPath = prepare(order);
+            confirmSessionsHeld();
+            decide();
+            Map<String, String> releaseFailures = release(staged);
+            Map<String, Integer> locksByHost = new LinkedHashMap<>();
+            for (String host : fanout.hosts()) {
+                locksByHost.put(host, order.forHost(host).size());
             }
+            LOG.info("group {} op {} epoch {}: restore of {} COMMITTED ({} locks, {} path)", op.group(), op.opId(),
+                    op.epoch(), entry.getCheckpointId(), order.size(), fastPath ? "fast" : "strict-order");
+            return new RestoreResult(entry.getCheckpointId(), op.group(), op.opId(), op.epoch(), staged, locksByHost,
+                    fastPath, fanout.phaseMicros(), stopped, serverMatches, releaseFailures);
         }
 
         /**
@@ -303,7 +279,7 @@ public final class RestoreOperation {
             Map<String, PrepareReply> fast = new LinkedHashMap<>();
             fanout.bestEffort("prepare", (host, agent) -> agent.prepare(PrepareRequest.newBuilder()
                     .setCtx(op.context()).addAllLocks(order.forHost(host)).setBlocking(false).setLast(true)
-                    .setDeadlineUnixMs(deadline.toEpochMilli()).build(), until(deadline))).forEach((host, outcome) -> {
+                    .setTimeoutMs(until(deadline).toMillis()).build(), until(deadline))).forEach((host, outcome) -> {
                         if (outcome.ok()) {
                             fast.put(host, outcome.value());
                         }
@@ -340,7 +316,7 @@ public final class RestoreOperation {
 
         private void prepareRun(String host, List<LockToTake> locks, boolean last, boolean resetFirst) throws Exception {
             PrepareRequest request = PrepareRequest.newBuilder().setCtx(op.context()).addAllLocks(locks)
-                    .setBlocking(true).setLast(last).setReset(resetFirst).setDeadlineUnixMs(deadline.toEpochMilli())
+                    .setBlocking(true).setLast(last).setReset(resetFirst).setTimeoutMs(until(deadline).toMillis())
                     .build();
             PrepareReply reply = fanout.on(List.of(host), "prepare (strict order)", FailureReason.LOCK_CONFLICT,
                     (h, agent) -> agent.prepare(request, until(deadline).plus(options.rpcTimeout())),
@@ -365,22 +341,26 @@ public final class RestoreOperation {
         /**
          * A prepared/<host> node outlives its agent by a session timeout, but the stubs (and their
          * locks) die with the agent at once: right before the commit every agent must still answer
-         * and still hold this op's restore session, or the restore aborts instead of committing a
-         * host whose processes are gone. (An agent dying in the few milliseconds between this round
-         * and the commit is still missed; its release then fails and is logged.)
+         * and still hold this op's restore session with every stub alive, or the restore aborts
+         * instead of committing a host whose processes are gone. (An agent or stub dying in the few
+         * milliseconds between this round and the commit is still missed; its release then fails
+         * and the committed restore reports it.)
          */
         private void confirmSessionsHeld() throws Exception {
             StatusRequest request = StatusRequest.newBuilder().setGroup(op.group()).build();
             fanout.all("confirm", FailureReason.AGENT_UNAVAILABLE, (host, agent) -> {
-                boolean held = agent.status(request, options.rpcTimeout()).getGroupsList().stream()
-                        .anyMatch(group -> group.getCurrentOp().equals(op.opId()));
-                if (!held) {
-                    throw new OperationFailedException(FailureReason.AGENT_UNAVAILABLE, host, "host " + host
-                            + " no longer holds the stubs of " + op.opId()
-                            + " (its agent restarted, or ended the restore on its own)");
+                GroupStatus status = agent.status(request, options.rpcTimeout()).getGroupsList().stream()
+                        .filter(group -> group.getCurrentOp().equals(op.opId())).findFirst()
+                        .orElseThrow(() -> new OperationFailedException(FailureReason.AGENT_UNAVAILABLE, host, "host "
+                                + host + " no longer holds the stubs of " + op.opId()
+                                + " (its agent restarted, or ended the restore on its own)"));
+                if (status.getStubsGoneCount() > 0) {
+                    throw new OperationFailedException(FailureReason.STAGE_FAILED, host, "host " + host + ": "
+                            + String.join("; ", status.getStubsGoneList()) + " after prepare; its locks are gone, so "
+                            + "the restore aborts rather than release a waiter before its holder");
                 }
-                return held;
-            }, held -> "stubs held");
+                return status;
+            }, status -> status.getStubs() + " stubs alive");
         }
 
         /** Phase 2: one multi that checks every prepared/<host> and creates COMMIT. */
@@ -396,46 +376,49 @@ public final class RestoreOperation {
             ops.add(ctx.zk().transactionOp().create().withMode(CreateMode.PERSISTENT)
                     .forPath(ctx.layout().decision(op.group(), op.opId()), Decision.commit().toBytes()));
             try {
-                CommitMulti.run(ctx.zk(), new Decisions(ctx.zk(), ctx.layout()), op, ops);
+                commitMulti(ops);
             } catch (KeeperException e) {
                 throw new OperationFailedException(FailureReason.COMMIT_FAILED, null, "restore commit refused: a host "
-                        + "is no longer prepared (session expired), this coordinator's owner node is gone (its session "
-                        + "expired) or the op was aborted: " + e.getMessage(), e);
+                        + "is no longer prepared (session expired), this coordinator's owner node or group lock is gone "
+                        + "(its session expired), a later operation opened the group, or the op was aborted: " + e.getMessage(), e);
             }
             fanout.phaseEnded("commit", start);
         }
 
-        private void release() {
+        /**
+         * After COMMIT: every stub execs its program. A host whose release failed, or released
+         * fewer processes than it staged (a stub died after the confirm round), is reported: the
+         * restore is committed, but not every process runs, and that is never plain success.
+         *
+         * @return per host, what failed (empty when every process was released)
+         */
+        private Map<String, String> release(Map<String, List<StagedProcess>> staged) {
             long start = System.nanoTime();
             ReleaseRequest request = ReleaseRequest.newBuilder().setCtx(op.context()).setCommit(true).build();
+            Map<String, String> failures = new LinkedHashMap<>();
             fanout.bestEffort("release", (host, agent) -> agent.release(request, options.rpcTimeout()))
                     .forEach((host, outcome) -> {
+                        int expected = staged.getOrDefault(host, List.of()).size();
                         if (!outcome.ok()) {
-                            // Committed: the agent releases its stubs on the decision by itself.
-                            LOG.warn("op {}: release RPC to {} failed after commit; the agent acts on the decision: {}",
-                                    op.opId(), host, ParallelCalls.describe(outcome.failure()));
+                            failures.put(host, ParallelCalls.describe(outcome.failure()));
+                        } else if (outcome.value().getReleasedCount() < expected) {
+                            failures.put(host, "released " + outcome.value().getReleasedCount() + " of " + expected
+                                    + " staged processes (a stub ended before the release)");
                         }
                     });
+            failures.forEach((host, failure) -> LOG.error("op {}: committed, but the release on host {} failed: {}",
+                    op.opId(), host, failure));
             fanout.phaseEnded("release", start);
+            return failures;
         }
 
-        private OperationFailedException abort(OperationFailedException failure) {
-            Decision standing = session.decideAbort(failure);
-            if (standing.isCommit()) {
-                return new OperationFailedException(failure.reason(), failure.hostId().orElse(null),
-                        failure.getMessage() + " (but the restore was already committed)", failure);
-            }
+        @Override
+        protected void tellAgentsAborted(Decision standing) {
             ReleaseRequest request = ReleaseRequest.newBuilder().setCtx(op.context()).setCommit(false).build();
             fanout.bestEffort("abort", (host, agent) -> agent.release(request, options.rpcTimeout())).values().stream()
                     .filter(outcome -> !outcome.ok())
                     .forEach(outcome -> LOG.warn("op {}: abort not delivered, the agent aborts on the decision: {}",
                             op.opId(), ParallelCalls.describe(outcome.failure())));
-            LOG.info("group {} op {} epoch {}: restore ABORT {}", op.group(), op.opId(), op.epoch(), standing.reason());
-            return failure;
-        }
-
-        private Duration until(Instant when) {
-            return Duration.ofMillis(Math.max(1, when.toEpochMilli() - ctx.clock().millis()));
         }
     }
 

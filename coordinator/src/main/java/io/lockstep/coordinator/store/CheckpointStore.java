@@ -3,12 +3,11 @@ package io.lockstep.coordinator.store;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -19,9 +18,9 @@ import io.lockstep.zk.ZkLayout;
 
 /**
  * The checkpoint store: {@code <dir>/<group>/<id>/<host>.manifest}. Writes are durable before they
- * are visible (temp file, fsync, rename, fsync of the directory), so a manifest that a catalog
- * entry points to is complete or absent, never half-written. Directories are created 0700 and
- * manifests 0600.
+ * are visible (temp file, fsync, link, fsync of the directories), so a manifest that a catalog
+ * entry points to is complete or absent, never half-written, and never replaced. Directories are
+ * created 0700 and manifests 0600.
  */
 public final class CheckpointStore {
     private static final String SUFFIX = ".manifest";
@@ -55,9 +54,14 @@ public final class CheckpointStore {
         Path dir = checkpointDir(group, checkpointId);
         Path target = manifestPath(group, checkpointId, hostId);
         Path temp = dir.resolve("." + hostId + SUFFIX + ".tmp");
+        boolean newGroup = !Files.isDirectory(dir.getParent());
         try {
             // Owner-only: a manifest holds the recorded environments.
             PrivateFiles.createDirectories(dir);
+            if (newGroup) {
+                // The group's directory entry lives in the root: without this a crash could lose it.
+                fsyncDirectory(root);
+            }
             try (FileChannel out = PrivateFiles.createForWrite(temp)) {
                 ByteBuffer buffer = ByteBuffer.wrap(framed);
                 while (buffer.hasRemaining()) {
@@ -76,11 +80,17 @@ public final class CheckpointStore {
             }
             throw failure;
         }
+        // A link, not a rename: link(2) never replaces an existing file, so a manifest once written
+        // is never overwritten (a reused checkpoint id, e.g. from a second or a reset ZooKeeper,
+        // fails here instead of destroying a committed checkpoint).
         try {
-            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
+            Files.createLink(target, temp);
+        } catch (FileAlreadyExistsException e) {
+            throw new IOException("refusing to overwrite manifest " + target + ": checkpoint " + checkpointId
+                    + " of group " + group + " already has one from host " + hostId
+                    + " (checkpoint id reused: another ZooKeeper, or one that lost its data?)", e);
+        } finally {
             Files.deleteIfExists(temp);
-            throw new IOException("store " + root + " does not support atomic rename", e);
         }
         fsyncDirectory(dir);
         fsyncDirectory(dir.getParent());

@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.checkpoint;
 
+import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;

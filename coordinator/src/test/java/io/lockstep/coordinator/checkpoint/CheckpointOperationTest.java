@@ -2,7 +2,9 @@ package io.lockstep.coordinator.checkpoint;
 
 import io.lockstep.proto.CatalogEntry;
 import io.lockstep.coordinator.catalog.Catalog;
+import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.manifest.ManifestCodec;
+import io.lockstep.coordinator.cli.ExitCode;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
@@ -169,6 +171,31 @@ class CheckpointOperationTest {
         Invariants.assertAll(cluster);
         awaitTicking(counter1);
         awaitTicking(counter2);
+    }
+
+    /** A bug (here: a listener that throws) is an internal error with exit code 1, never "ZooKeeper unreachable". */
+    @Test
+    void anUnexpectedExceptionAbortsAsAnInternalErrorNotAsZooKeeperUnavailable() throws Exception {
+        cluster = LocalCluster.start("h1");
+        startTicker("h1", "app");
+        OperationListener failingAfterCapture = new OperationListener() {
+            @Override
+            public void phaseEnded(String phase, long micros) {
+                if (phase.equals("capture")) {
+                    throw new IllegalStateException("listener bug after capture");
+                }
+            }
+        };
+
+        assertThatThrownBy(() -> new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
+                failingAfterCapture).run("app"))
+                .isInstanceOfSatisfying(OperationFailedException.class, e -> {
+                    assertThat(e.reason()).isEqualTo(FailureReason.INTERNAL);
+                    assertThat(ExitCode.of(e.reason()).code()).isEqualTo(1);
+                    assertThat(e.getMessage()).contains("internal error", "listener bug after capture");
+                });
+        Invariants.assertAll(cluster);
+        assertThat(Invariants.decisions(cluster, "app")).hasSize(1).allMatch(d -> !d.isCommit());
     }
 
     @Test

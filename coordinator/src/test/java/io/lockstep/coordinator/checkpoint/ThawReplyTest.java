@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.checkpoint;
 
+import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.agents.AgentCallException;
 import io.lockstep.coordinator.agents.AgentClient;
 import io.lockstep.coordinator.op.OperationListener;

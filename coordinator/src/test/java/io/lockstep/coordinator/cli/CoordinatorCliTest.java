@@ -340,7 +340,9 @@ class CoordinatorCliTest {
     @Test
     void showOfAManifestThatIsNotOneSaysSo() throws Exception {
         CatalogEntry entry = checkpoints.commit("web", "ckpt-000006", 6, "host-a");
-        // Intact as a file (the catalog digest matches), but not a manifest inside.
+        // Intact as a file (the catalog digest matches), but not a manifest inside. (The store never
+        // overwrites, so the damage is done by hand first.)
+        Files.delete(store.manifestPath("web", "ckpt-000006", "host-a"));
         CheckpointStore.StoredManifest garbage = store.write("web", "ckpt-000006", "host-a", "not a manifest".getBytes());
         root.zk().setData().forPath(root.layout().checkpoint("web", "ckpt-000006"), ZkJson.toBytes(entry.toBuilder()
                 .setManifests(0, entry.getManifests(0).toBuilder().setSha256(garbage.sha256()).setSize(garbage.size()))
@@ -366,7 +368,7 @@ class CoordinatorCliTest {
 
             assertThat(text.exit()).as(text.toString()).isZero();
             assertThat(text.out()).contains("hosts: 2 alive", "host-a", "version test",
-                    "web  members: host-a, host-b  latest: ckpt-000001", "op ckpt-000002 (checkpoint, epoch 2) frozen 1/1 hosts");
+                    "web  members: host-a (live), host-b (live)  latest: ckpt-000001", "op ckpt-000002 (checkpoint, epoch 2) frozen 1/1 hosts");
             Struct parsed = json.json();
             assertThat(parsed.getFieldsOrThrow("hosts").getListValue().getValuesCount()).isEqualTo(2);
             Struct web = parsed.getFieldsOrThrow("groups").getListValue().getValues(0).getStructValue();

@@ -1,6 +1,6 @@
 package io.lockstep.coordinator.cli;
 
-import io.lockstep.coordinator.restore.RestoreResult;
+import io.lockstep.coordinator.op.RestoreResult;
 import io.lockstep.proto.MatchRule;
 import io.lockstep.proto.ServerMatch;
 import io.lockstep.proto.StagedProcess;
@@ -19,7 +19,7 @@ class RestoreOutputTest {
                 Map.of("hB", 1), true, Map.of("validate", 1000L), List.of(),
                 Map.of("hB", List.of(ServerMatch.newBuilder().setRecorded("localhost:/export")
                         .setLocal("127.0.0.1:/export").setRule(MatchRule.SHARED_ADDRESS)
-                        .setDetail("localhost and 127.0.0.1 both resolve to 127.0.0.1").build())));
+                        .setDetail("localhost and 127.0.0.1 both resolve to 127.0.0.1").build())), Map.of());
         assertThat(RestoreCommand.toText(result)).contains("  host hB: export localhost:/export found as 127.0.0.1:/export"
                 + " (shared address: localhost and 127.0.0.1 both resolve to 127.0.0.1)\n");
     }

@@ -6,7 +6,7 @@ import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
-import io.lockstep.coordinator.restore.RestoreResult;
+import io.lockstep.coordinator.op.RestoreResult;
 import io.lockstep.coordinator.testing.GroupUsable;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
@@ -23,6 +23,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -65,8 +67,13 @@ class AgentCrashRecoveryTest {
                 .isInstanceOfSatisfying(OperationFailedException.class, e -> assertThat(e.hostId()).contains("h2"));
         assertThat(cluster.cgroups("h2").forGroup("app").isFrozen()).as("h2's group, left behind by its dead agent").isTrue();
 
+        String thawScript = cluster.cgroups("h2").forGroup("app").freezer().thawScript();
+        assertThat(freezeGuardsRunning(thawScript)).as("the dead agent's guard, still armed").isNotEmpty();
+
         Process restarted = cluster.startAgentProcess("h2");
 
+        // Left armed, the old guard would thaw a later checkpoint's freeze in its frozen window.
+        assertThat(freezeGuardsRunning(thawScript)).as("freeze guards of h2's group after its agent restarted").isEmpty();
         Invariants.assertNothingFrozen(cluster);
         GroupStatus status = statusOnceRegistered("h2", restarted, "app");
         assertThat(status.getFrozen()).isFalse();
@@ -218,4 +225,16 @@ class AgentCrashRecoveryTest {
         return groups.get(0);
     }
 
+
+    /** Live guard shells (`sh -c "sleep …; <thaw script>; exit 0"`) of the group whose thaw script this is. */
+    private static List<Long> freezeGuardsRunning(String thawScript) {
+        return ProcessHandle.allProcesses().filter(process -> {
+            try {
+                String cmdline = Files.readString(Path.of("/proc", Long.toString(process.pid()), "cmdline"));
+                return cmdline.startsWith("/bin/sh\0-c\0sleep ") && cmdline.contains(thawScript);
+            } catch (IOException | UncheckedIOException exited) {
+                return false;
+            }
+        }).map(ProcessHandle::pid).toList();
+    }
 }

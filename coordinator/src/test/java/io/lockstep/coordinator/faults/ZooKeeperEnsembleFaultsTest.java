@@ -2,12 +2,12 @@ package io.lockstep.coordinator.faults;
 
 import io.lockstep.coordinator.checkpoint.CheckpointOperation;
 import io.lockstep.coordinator.checkpoint.CheckpointOptions;
-import io.lockstep.coordinator.checkpoint.CheckpointResult;
+import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
-import io.lockstep.coordinator.restore.RestoreResult;
+import io.lockstep.coordinator.op.RestoreResult;
 import io.lockstep.coordinator.testing.GroupUsable;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;

@@ -6,7 +6,7 @@ import ch.qos.logback.core.read.ListAppender;
 import io.lockstep.agent.server.CheckpointParticipant;
 import io.lockstep.coordinator.checkpoint.CheckpointOperation;
 import io.lockstep.coordinator.checkpoint.CheckpointOptions;
-import io.lockstep.coordinator.checkpoint.CheckpointResult;
+import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;

@@ -1,9 +1,10 @@
 package io.lockstep.coordinator.restore;
 
+import io.lockstep.coordinator.op.RestoreResult;
 import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.coordinator.checkpoint.CheckpointOperation;
 import io.lockstep.coordinator.checkpoint.CheckpointOptions;
-import io.lockstep.coordinator.checkpoint.CheckpointResult;
+import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;

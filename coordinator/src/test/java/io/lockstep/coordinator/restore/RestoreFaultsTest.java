@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.restore;
 
+import io.lockstep.coordinator.op.RestoreResult;
 import io.lockstep.coordinator.checkpoint.CheckpointOperation;
 import io.lockstep.coordinator.checkpoint.CheckpointOptions;
 import io.lockstep.coordinator.op.FailureReason;

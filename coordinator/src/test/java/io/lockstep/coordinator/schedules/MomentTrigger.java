@@ -1,8 +1,8 @@
 package io.lockstep.coordinator.schedules;
 
-import io.lockstep.coordinator.checkpoint.CheckpointResult;
+import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.op.OperationListener;
-import io.lockstep.coordinator.restore.RestoreResult;
+import io.lockstep.coordinator.op.RestoreResult;
 
 import java.time.Duration;
 import java.util.List;

@@ -1,4 +1,4 @@
-package io.lockstep.coordinator.checkpoint;
+package io.lockstep.coordinator.op;
 
 import io.lockstep.proto.CatalogEntry;
 

@@ -1,4 +1,4 @@
-package io.lockstep.coordinator.restore;
+package io.lockstep.coordinator.op;
 
 import io.lockstep.proto.ServerMatch;
 import io.lockstep.proto.StagedProcess;
@@ -9,11 +9,16 @@ import java.util.Map;
 
 /**
  * A committed restore: which processes now run where, how many locks were re-taken, how long each
- * phase took, which running processes of the group {@code --replace} stopped first, and per
- * target host how each recorded network export was matched to a mount there.
+ * phase took, which running processes of the group {@code --replace} stopped first, per target
+ * host how each recorded network export was matched to a mount there, and per host what failed in
+ * the release after the commit (empty when every process was started).
  */
 public record RestoreResult(String checkpointId, String group, String opId, long epoch,
                             Map<String, List<StagedProcess>> processesByHost, Map<String, Integer> locksByHost,
                             boolean fastPath, Map<String, Long> phaseMicros, List<StopReply> stopped,
-                            Map<String, List<ServerMatch>> serverMatchesByHost) {
+                            Map<String, List<ServerMatch>> serverMatchesByHost, Map<String, String> releaseFailures) {
+    /** Committed and every process released into its program. */
+    public boolean fullyReleased() {
+        return releaseFailures.isEmpty();
+    }
 }

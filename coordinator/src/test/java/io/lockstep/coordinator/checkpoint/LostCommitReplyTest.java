@@ -1,0 +1,126 @@
+package io.lockstep.coordinator.checkpoint;
+
+import io.lockstep.coordinator.catalog.Catalog;
+import io.lockstep.coordinator.op.CoordinatorContext;
+import io.lockstep.coordinator.op.FailureReason;
+import io.lockstep.coordinator.op.OperationFailedException;
+import io.lockstep.coordinator.op.OperationListener;
+import io.lockstep.coordinator.testing.Invariants;
+import io.lockstep.coordinator.testing.LocalCluster;
+import io.lockstep.zk.Decision;
+import io.lockstep.zk.Decisions;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.api.transaction.CuratorMultiTransaction;
+import org.apache.curator.framework.api.transaction.CuratorOp;
+import org.apache.zookeeper.KeeperException;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.lang.reflect.InvocationHandler;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Proxy;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * The commit multi is applied, its answer is lost, and ZooKeeper stays unreachable past the
+ * client's retries: the outcome is unknown to the coordinator, so it must undo nothing — the
+ * checkpoint ZooKeeper records as COMMIT and as latest keeps its manifests.
+ */
+class LostCommitReplyTest {
+    private LocalCluster cluster;
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    @Test
+    void aCommitWhoseAnswerIsLostWithZooKeeperKeepsItsManifestsAndSaysTheOutcomeIsUnknown() throws Exception {
+        cluster = LocalCluster.start("h1", "h2");
+        for (String host : List.of("h1", "h2")) {
+            Path counter = cluster.dir().resolve("counter-" + host);
+            int pid = cluster.run(host, "app", LocalCluster.worker("ready", "tick", counter.toString()));
+            cluster.awaitReady(host, "app", pid);
+        }
+        CoordinatorContext real = cluster.coordinator();
+        CoordinatorContext losing = CoordinatorContext.create(zooKeeperLostAfterTheCommitMulti(real.zk()), real.layout(),
+                real.store(), Clock.systemUTC());
+        AtomicReference<String> opId = new AtomicReference<>();
+        OperationListener opened = new OperationListener() {
+            @Override
+            public void opened(String kind, String group, String op, long epoch) {
+                opId.set(op);
+            }
+        };
+
+        OperationFailedException failure = catchThrowableOfType(OperationFailedException.class,
+                () -> new CheckpointOperation(losing, CheckpointOptions.defaults(), opened).run("app"));
+
+        cluster.zkServer().restart();
+        await("the coordinator's ZooKeeper client is back").atMost(Duration.ofSeconds(60))
+                .ignoreExceptions().until(() -> new Decisions(real.zk(), real.layout()).read("app", opId.get()).isPresent());
+        assertThat(new Decisions(real.zk(), real.layout()).read("app", opId.get())).contains(Decision.commit());
+        assertThat(new Catalog(real).latestId("app")).contains(opId.get());
+        Invariants.assertCatalogConsistent(cluster);
+        assertThat(failure).as("the checkpoint's report").isNotNull();
+        assertThat(failure.reason()).isEqualTo(FailureReason.ZK_UNAVAILABLE);
+        assertThat(failure.getMessage()).contains("whether " + opId.get() + " committed is unknown");
+        Invariants.assertNothingFrozen(cluster);
+    }
+
+    /**
+     * A client whose commit multi (the transaction that creates a decision) reaches the server,
+     * after which the server stops before the answer is read: the answer is lost with ZooKeeper.
+     */
+    private CuratorFramework zooKeeperLostAfterTheCommitMulti(CuratorFramework zk) {
+        return proxy(CuratorFramework.class, zk, (method, result, args) -> {
+            if (!method.getName().equals("transaction")) {
+                return result;
+            }
+            return proxy(CuratorMultiTransaction.class, (CuratorMultiTransaction) result, (txMethod, applied, txArgs) -> {
+                if (txMethod.getName().equals("forOperations") && createsDecision(txArgs)) {
+                    cluster.zkServer().stop();
+                    throw new KeeperException.ConnectionLossException();
+                }
+                return applied;
+            });
+        });
+    }
+
+    private static boolean createsDecision(Object[] args) {
+        Object ops = args == null || args.length == 0 ? null : args[0];
+        List<?> list = ops instanceof List<?> l ? l : ops instanceof Object[] array ? List.of(array) : List.of();
+        return list.stream().anyMatch(op -> op instanceof CuratorOp curatorOp
+                && curatorOp.get().getPath().endsWith("/decision"));
+    }
+
+    @FunctionalInterface
+    private interface AfterCall {
+        Object after(Method method, Object result, Object[] args) throws Exception;
+    }
+
+    /** Calls go to {@code target}; {@code after} sees each call's result and may replace it. */
+    private static <T> T proxy(Class<T> type, T target, AfterCall after) {
+        InvocationHandler handler = (self, method, args) -> {
+            Object result;
+            try {
+                result = method.invoke(target, args);
+            } catch (InvocationTargetException e) {
+                throw e.getCause();
+            }
+            return after.after(method, result, args);
+        };
+        return type.cast(Proxy.newProxyInstance(type.getClassLoader(), new Class<?>[]{type}, handler));
+    }
+}
