@@ -37,7 +37,7 @@ final class ListCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ZkLayout.checkName("group", group);
-        try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr())) {
+        try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr(), CoordinatorSession.StoreUse.NONE)) {
             Catalog catalog = session.catalog();
             List<CatalogEntry> entries = catalog.list(group);
             Optional<String> latest = catalog.latestId(group);

@@ -102,6 +102,8 @@ public final class PeriodicCheckpoints implements AutoCloseable {
                     result.hosts().size(), result.frozenWindowMicros());
             Catalog.Retention removed = new Catalog(ctx).retain(group, keep);
             LOG.info("serve {}: retention keeps {}: {}", group, keep, removed);
+            removed.unreadable().forEach(problem -> LOG.warn("serve {}: checkpoint kept but not restorable from store {}: {}",
+                    group, ctx.store().uri(), problem));
             return TickOutcome.COMMITTED;
         } catch (OperationFailedException e) {
             if (e.reason() == FailureReason.GROUP_BUSY) {

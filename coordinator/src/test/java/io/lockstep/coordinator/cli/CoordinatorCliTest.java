@@ -3,6 +3,7 @@ package io.lockstep.coordinator.cli;
 import com.google.protobuf.Struct;
 import com.google.protobuf.Value;
 import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.coordinator.testing.FakeAgent;
 import io.lockstep.coordinator.testing.PrometheusText;
 import io.lockstep.coordinator.testing.TestCheckpoints;
@@ -48,7 +49,7 @@ class CoordinatorCliTest {
     Path storeDir;
 
     private ZkTestRoot root;
-    private CheckpointStore store;
+    private FileCheckpointStore store;
     private TestCheckpoints checkpoints;
 
     @BeforeAll
@@ -64,7 +65,7 @@ class CoordinatorCliTest {
     @BeforeEach
     void setUp() throws Exception {
         root = ZkTestRoot.on(server);
-        store = new CheckpointStore(storeDir);
+        store = new FileCheckpointStore(storeDir);
         checkpoints = new TestCheckpoints(root.zk(), root.layout(), store);
     }
 
@@ -310,7 +311,9 @@ class CoordinatorCliTest {
     @Test
     void showOfAManifestThatIsNotOneSaysSo() throws Exception {
         CatalogEntry entry = checkpoints.commit("web", "ckpt-000006", 6, "host-a");
-        // Intact as a file (the catalog digest matches), but not a manifest inside.
+        // Intact as a file (the catalog digest matches), but not a manifest inside. A store never
+        // overwrites, so the real manifest goes first.
+        Files.delete(store.manifestPath("web", "ckpt-000006", "host-a"));
         CheckpointStore.StoredManifest garbage = store.write("web", "ckpt-000006", "host-a", "not a manifest".getBytes());
         root.zk().setData().forPath(root.layout().checkpoint("web", "ckpt-000006"), ZkJson.toBytes(entry.toBuilder()
                 .setManifests(0, entry.getManifests(0).toBuilder().setSha256(garbage.sha256()).setSize(garbage.size()))
@@ -319,7 +322,7 @@ class CoordinatorCliTest {
         CliRun run = coordinator("show", "ckpt-000006", "--group", "web");
 
         assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.CHECKPOINT_UNUSABLE.code());
-        assertThat(run.err()).contains("manifest of host host-a", garbage.path().toString(), "is unreadable");
+        assertThat(run.err()).contains("manifest of host host-a", garbage.uri(), "is unreadable");
     }
 
     @Test
