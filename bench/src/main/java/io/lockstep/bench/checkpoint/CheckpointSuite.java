@@ -19,7 +19,6 @@ import io.lockstep.coordinator.checkpoint.CheckpointResult;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.op.PhaseBarrier;
-import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.RunRequest;

@@ -1,6 +1,5 @@
 package io.lockstep.coordinator.cli;
 
-import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.coordinator.testing.TestCheckpoints;
 import io.lockstep.coordinator.testing.ZkTestRoot;

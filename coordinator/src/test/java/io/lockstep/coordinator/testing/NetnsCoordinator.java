@@ -9,7 +9,6 @@ import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.restore.RestoreResult;
-import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.CatalogEntry;

@@ -6,7 +6,6 @@ import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
-import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.zk.ZkClients;
 import io.lockstep.zk.ZkLayout;
