@@ -85,9 +85,7 @@ final class CaptureCommand implements Callable<Integer> {
             }
         }
         byte[] framed = ManifestCodec.encode(manifest);
-        Path temp = out.resolveSibling(out.getFileName() + ".tmp");
-        Files.write(temp, framed);
-        Files.move(temp, out, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        io.lockstep.files.PrivateFiles.writeAtomically(out, framed, true);
         CaptureStats stats = CaptureStats.of(manifest);
         spec.commandLine().getOut().printf("captured group %s on %s: %d processes, %d locks, %d files, frozen in %d µs (%s) -> %s (sha256 %s)%n",
                 group, host, stats.processes(), stats.locks(), stats.files(), frozen.micros(), frozen.backend(), out,

@@ -10,6 +10,7 @@ import io.lockstep.agent.restore.StubHandle;
 import io.lockstep.agent.restore.StubJvm;
 import io.lockstep.agent.restore.StubLauncher;
 import io.lockstep.agent.restore.StubPlanner;
+import io.lockstep.files.PrivateFiles;
 import io.lockstep.proto.AbortRequest;
 import io.lockstep.proto.FileProblem;
 import io.lockstep.proto.LockConflict;
@@ -152,9 +153,12 @@ public final class RestoreParticipant {
         RestoreSession session = openSession(group, op, record);
         Instant deadline = Instant.ofEpochMilli(record.getDeadlineUnixMs());
         Path logs = groups.logDir(group.name());
-        Files.createDirectories(logs);
-        StubLauncher launcher = new StubLauncher(stubJvm, config.stateDir().resolve("stubs"),
-                group.cgroup().entryCommand(), Optional.of(logs.resolve("restore-" + op.getOpId() + ".log")));
+        PrivateFiles.createDirectories(logs);
+        Path stdioLog = PrivateFiles.createFileIfAbsent(logs.resolve("restore-" + op.getOpId() + ".log"));
+        List<String> enterGroup = new ArrayList<>(group.cgroup().entryCommand());
+        enterGroup.addAll(PrivateFiles.inheritedUmaskPrefix());
+        StubLauncher launcher = new StubLauncher(stubJvm, config.stateDir().resolve("stubs"), enterGroup,
+                Optional.of(stdioLog));
         ExecutorService pool = Executors.newFixedThreadPool(PARALLEL_STUB_STARTS);
         StageReply.Builder reply = StageReply.newBuilder().setHostId(config.hostId());
         try {
@@ -371,10 +375,10 @@ public final class RestoreParticipant {
                 if (commit) {
                     // Recorded before the exec: an agent that dies right after it must still know how
                     // to restart the process on its next checkpoint (the stub's pid is the process's).
+                    // The recorded spec, not the plan: the plan's environment holds the env file's variables.
                     StubPlan plan = handle.plan();
-                    group.specs().put(handle.pid(), RestartSpec.newBuilder().addAllArgv(plan.getArgvList())
-                            .setCwd(plan.getCwd()).putAllEnv(plan.getEnvMap()).setUid(plan.getUid()).setGid(plan.getGid())
-                            .build());
+                    group.specs().put(handle.pid(), entry.getValue().process().getRestart().toBuilder()
+                            .setCwd(plan.getCwd()).build());
                 }
                 handle.release(commit, deadline);
                 if (commit) {

@@ -182,7 +182,7 @@ public final class CheckpointOperation {
                 }
                 StoredManifest file;
                 try {
-                    file = ctx.store().write(op.group(), op.opId(), host, manifest.framed());
+                    file = ctx.store().write(op.group(), op.opId(), host, ctx.sealForStore(manifest.framed()));
                 } catch (IOException e) {
                     throw new OperationFailedException(FailureReason.STORE_FAILED, host, e.getMessage(), e);
                 }

@@ -7,6 +7,7 @@ import io.lockstep.zk.ZkLayout;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.nio.file.Path;
 import java.time.Duration;
 
 /**
@@ -37,6 +38,12 @@ final class ConnectionOptions {
             description = "An S3-compatible server for an s3: store, e.g. http://minio:9000 (path-style addressing; "
                     + "default: the SDK's, e.g. $AWS_ENDPOINT_URL_S3).")
     String storeEndpoint;
+
+    @Option(names = "--manifest-key", paramLabel = "FILE",
+            description = "Encrypt the manifests this command stores (AES-256-GCM) and decrypt those it reads with the "
+                    + "key in FILE: 64 hex digits (`openssl rand -hex 32`), mode 0600. A manifest that does not decrypt "
+                    + "with it is refused as damaged (exit 11). Unencrypted manifests stay readable.")
+    Path manifestKey;
 
     @Mixin
     StateDirOption stateDir;

@@ -11,6 +11,8 @@ public final class CoordinatorMain {
     }
 
     public static void main(String[] args) {
+        // Before anything is written: the caller's umask may be 000, and the store and state hold secrets.
+        io.lockstep.files.PrivateFiles.restrictUmask();
         System.exit(commandLine().execute(args));
     }
 

@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.cli;
 
+import io.lockstep.manifest.ManifestKey;
 import io.lockstep.coordinator.agents.AgentClients;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.embedded.EmbeddedZooKeeper;
@@ -59,12 +60,14 @@ final class CoordinatorSession implements AutoCloseable {
         ZkConnect target = options.stateDir.resolve(options.zk);
         String connectString = target.isLocal() ? localServer(target.stateDir(), err) : target.connectString().orElseThrow();
         String storeLocation = options.store != null ? options.store : target.stateDir().resolve("store").toString();
+        // Before connecting: a bad key file is a usage error, found without side effects.
+        Optional<ManifestKey> manifestKey = Optional.ofNullable(options.manifestKey).map(ManifestKey::read);
         CheckpointStore store = StoreLocation.open(storeLocation, options.storeEndpoint);
         AgentClients clients = new AgentClients(options.tls.config());
         CuratorFramework zk = ZkClients.connect(connectString, options.sessionTimeout(), options.zkConnectTimeout,
                 options.zkAuth.resolve(), options.zkRoot);
         CoordinatorSession session = new CoordinatorSession(zk, CoordinatorContext.create(zk, layout, store,
-                Clock.systemUTC(), clients));
+                Clock.systemUTC(), clients).withManifestKey(manifestKey));
         try {
             session.recovery = session.checkStore(use, options.store != null);
         } catch (Exception e) {

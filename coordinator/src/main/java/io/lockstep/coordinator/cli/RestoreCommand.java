@@ -110,7 +110,7 @@ final class RestoreCommand implements Callable<Integer> {
                 + "store " + check.deployment().uri() + " (store id " + check.deployment().storeId() + "): nothing is "
                 + "written to it, and every manifest is verified against the catalog first");
         CatalogEntry entry = session.catalog().resolve(group, checkpoint);
-        Map<String, Manifest> verified = ShowCommand.readManifests(store, entry);
+        Map<String, Manifest> verified = ShowCommand.readManifests(session.context(), entry);
         err.println("lockstep: verified " + verified.size() + " manifest(s) of checkpoint " + entry.getCheckpointId()
                 + " (" + String.join(", ", verified.keySet()) + "): size, sha256 and format match the catalog");
         err.flush();

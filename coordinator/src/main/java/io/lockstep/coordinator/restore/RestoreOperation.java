@@ -135,8 +135,8 @@ public final class RestoreOperation {
         for (CatalogManifest stored : entry.getManifestsList()) {
             String host = stored.getHostId();
             try {
-                byte[] framed = ctx.store().readVerified(group, entry.getCheckpointId(), host, stored.getSha256(),
-                        stored.getSize());
+                byte[] framed = ctx.unsealFromStore(ctx.store().readVerified(group, entry.getCheckpointId(), host,
+                        stored.getSha256(), stored.getSize()));
                 Manifest manifest = ManifestCodec.decode(framed);
                 sources.add(new SourceManifest(host, options.targetOf(host), ByteString.copyFrom(framed), manifest));
             } catch (java.io.IOException | ManifestFormatException e) {

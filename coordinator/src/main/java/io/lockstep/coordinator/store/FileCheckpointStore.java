@@ -14,13 +14,15 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 
+import io.lockstep.files.PrivateFiles;
 import io.lockstep.zk.ZkLayout;
 
 /**
  * The checkpoint store in a directory ({@code file:}): local, or a shared file system that every
  * coordinator mounts. Writes are durable before they are visible (temp file, fsync, hard link to
  * the final name, fsync of the directory): the link fails if the name exists, so nothing is ever
- * overwritten, and a manifest is complete or absent, never half-written.
+ * overwritten, and a manifest is complete or absent, never half-written. Directories are created
+ * 0700 and files 0600: a manifest holds the recorded environments.
  */
 public final class FileCheckpointStore implements CheckpointStore {
     private final Path root;
@@ -57,7 +59,7 @@ public final class FileCheckpointStore implements CheckpointStore {
         Path target = manifestPath(group, checkpointId, hostId);
         Path temp = dir.resolve("." + hostId + MANIFEST_SUFFIX + ".tmp");
         try {
-            Files.createDirectories(dir);
+            PrivateFiles.createDirectories(dir);
             writeDurably(temp, framed);
             publish(temp, target);
         } catch (FileAlreadyExistsException e) {
@@ -135,7 +137,7 @@ public final class FileCheckpointStore implements CheckpointStore {
         Path target = root.resolve(STORE_ID_NAME);
         Path temp = root.resolve(STORE_ID_NAME + "." + candidate + ".tmp");
         try {
-            Files.createDirectories(root);
+            PrivateFiles.createDirectories(root);
             writeDurably(temp, (candidate + "\n").getBytes(StandardCharsets.UTF_8));
             publish(temp, target);
             fsyncDirectory(root);
@@ -148,8 +150,7 @@ public final class FileCheckpointStore implements CheckpointStore {
     }
 
     private static void writeDurably(Path temp, byte[] bytes) throws IOException {
-        try (FileChannel out = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-                StandardOpenOption.WRITE)) {
+        try (FileChannel out = PrivateFiles.createForWrite(temp)) {
             ByteBuffer buffer = ByteBuffer.wrap(bytes);
             while (buffer.hasRemaining()) {
                 out.write(buffer);
