@@ -5,6 +5,8 @@ import io.lockstep.coordinator.agents.AgentClients;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.embedded.EmbeddedZooKeeper;
 import io.lockstep.coordinator.op.CoordinatorContext;
+import io.lockstep.coordinator.op.FailureReason;
+import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.StoreBinding;
 import io.lockstep.coordinator.store.StoreLocation;
@@ -70,6 +72,9 @@ final class CoordinatorSession implements AutoCloseable {
                 Clock.systemUTC(), clients).withManifestKey(manifestKey));
         try {
             session.recovery = session.checkStore(use, options.store != null);
+        } catch (IOException unreachable) {
+            session.close();
+            throw new OperationFailedException(FailureReason.STORE_FAILED, null, unreachable.getMessage(), unreachable);
         } catch (Exception e) {
             session.close();
             throw e;

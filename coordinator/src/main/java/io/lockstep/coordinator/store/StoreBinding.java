@@ -84,7 +84,13 @@ public final class StoreBinding {
 
     /** Compares {@code store} with the recorded one, writing nothing anywhere. */
     public Check check(CheckpointStore store, Recorded deployment) throws IOException {
-        Optional<String> id = store.storeId();
+        Optional<String> id;
+        try {
+            id = store.storeId();
+        } catch (IOException e) {
+            throw new IOException("cannot check store " + store.uri() + " against this deployment's store "
+                    + deployment.uri() + " (store id " + deployment.storeId() + "): " + e.getMessage(), e);
+        }
         return new Check(deployment, id, id.map(deployment.storeId()::equals).orElse(false));
     }
 

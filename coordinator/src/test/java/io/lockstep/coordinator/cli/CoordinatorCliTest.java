@@ -4,6 +4,7 @@ import com.google.protobuf.Struct;
 import com.google.protobuf.Value;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.FileCheckpointStore;
+import io.lockstep.coordinator.store.StoreBinding;
 import io.lockstep.coordinator.testing.FakeAgent;
 import io.lockstep.coordinator.testing.PrometheusText;
 import io.lockstep.coordinator.testing.TestCheckpoints;
@@ -306,6 +307,19 @@ class CoordinatorCliTest {
 
         assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.CHECKPOINT_UNUSABLE.code());
         assertThat(run.err()).contains("manifest of host host-a for checkpoint ckpt-000005 is missing from the store");
+    }
+
+    @Test
+    void aStoreThatCannotBeReachedToCheckItAgainstTheDeploymentsIsNamedAndNothingStarts() throws Exception {
+        new StoreBinding(root.zk(), root.layout()).bind(store);
+
+        CliRun run = CliRun.of("checkpoint", "--group", "web", "--no-progress", "--zk", root.connectString(), "--zk-root",
+                root.layout().root(), "--store", "s3://unreachable/deploy", "--store-endpoint", "http://127.0.0.1:1");
+
+        assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.ABORTED.code());
+        assertThat(run.err()).contains("cannot check store s3://unreachable/deploy against this deployment's store "
+                + store.uri());
+        assertThat(root.zk().checkExists().forPath(root.layout().ops("web"))).as("no operation started").isNull();
     }
 
     @Test
