@@ -1,5 +1,6 @@
 package io.lockstep.agent.cli;
 
+import io.lockstep.cli.UsageErrors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -29,6 +30,7 @@ public final class AgentMain {
             command.getErr().println("agent: " + error.getMessage());
             return INTERNAL_ERROR;
         });
+        cli.setParameterExceptionHandler(new UsageErrors("agent", BAD_ARGUMENTS));
         listExitCodes(cli);
         return cli;
     }

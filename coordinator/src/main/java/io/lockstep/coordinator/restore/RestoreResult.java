@@ -1,12 +1,16 @@
 package io.lockstep.coordinator.restore;
 
 import io.lockstep.proto.StagedProcess;
+import io.lockstep.proto.StopReply;
 
 import java.util.List;
 import java.util.Map;
 
-/** A committed restore: which processes now run where, how many locks were re-taken, and how long each phase took. */
+/**
+ * A committed restore: which processes now run where, how many locks were re-taken, how long each
+ * phase took, and which running processes of the group {@code --replace} stopped first.
+ */
 public record RestoreResult(String checkpointId, String group, String opId, long epoch,
                             Map<String, List<StagedProcess>> processesByHost, Map<String, Integer> locksByHost,
-                            boolean fastPath, Map<String, Long> phaseMicros) {
+                            boolean fastPath, Map<String, Long> phaseMicros, List<StopReply> stopped) {
 }
