@@ -1,13 +1,16 @@
 package io.lockstep.bench;
 
 import io.lockstep.bench.capture.CaptureSuite;
+import io.lockstep.bench.checkpoint.BarrierSuite;
 import io.lockstep.bench.checkpoint.CheckpointSuite;
 import io.lockstep.bench.report.BenchmarksRenderer;
+import io.lockstep.bench.report.RunResults;
 import io.lockstep.bench.restore.RestoreSuite;
 import io.lockstep.bench.freeze.FreezeSuite;
 import io.lockstep.bench.parse.ParseSuite;
 import io.lockstep.bench.harness.ResultTable;
 import io.lockstep.bench.harness.ResultsFile;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -15,6 +18,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
@@ -24,20 +28,21 @@ import java.util.concurrent.TimeoutException;
 /**
  * Runs the benchmark suites, reports every figure next to its floor (measured in the same run),
  * writes the results file and renders BENCHMARKS.md and its plot from it.
- * Usage: {@code BenchMain [--quick] [--out FILE] [--suite NAME]... [--agents N,N...] [--page FILE]
- * [--plot FILE] [--render-only]}. Needs root and cgroup v2 with cgroup.freeze (not for --render-only).
+ * Usage: {@code BenchMain [--quick] [--out FILE] [--suite NAME]... [--merge] [--agents N,N...] [--page FILE]
+ * [--plot FILE] [--render-only]}. {@code --merge} replaces only the figures of the suites run now in
+ * an existing results file, keeps the others, and records which suites were merged and when. Needs root and cgroup v2 with cgroup.freeze (not for --render-only).
  */
 public final class BenchMain {
     /** Every suite, in the order they run. */
     static final List<BenchSuite> SUITES = List.of(new FreezeSuite(), new CaptureSuite(), new ParseSuite(),
-            new CheckpointSuite(), new RestoreSuite());
+            new CheckpointSuite(), new BarrierSuite(), new RestoreSuite());
     /** A suite starts no case after this share of its budget: the case running then has the rest. */
     private static final double SOFT_SHARE = 0.8;
-    private static final String USAGE = "usage: BenchMain [--quick] [--out FILE] [--suite NAME]... [--agents N,N...]"
-            + " [--page FILE] [--plot FILE] [--render-only]";
+    private static final String USAGE = "usage: BenchMain [--quick] [--out FILE] [--suite NAME]... [--merge]"
+            + " [--agents N,N...] [--page FILE] [--plot FILE] [--render-only]";
 
     /** What the command line asks for besides the run itself. */
-    record Options(BenchConfig config, boolean renderOnly, Path page, Path plot) {
+    record Options(BenchConfig config, boolean renderOnly, boolean merge, Path page, Path plot) {
     }
 
     private BenchMain() {
@@ -109,11 +114,42 @@ public final class BenchMain {
         }
         ResultTable.print(System.out, results);
         double total = Duration.between(started, Instant.now()).toMillis() / 1e3;
-        ResultsFile.write(config.out(), config, started, total, suiteRuns, results, failures);
+        if (options.merge() && Files.exists(config.out())) {
+            merge(config.out(), started, total, suiteRuns, results, failures);
+        } else {
+            ResultsFile.write(config.out(), config, started, total, suiteRuns, results, failures);
+        }
         System.out.println("results: " + config.out() + " (" + Math.round(total) + " s"
                 + (failures.isEmpty() ? "" : ", FAILED: " + failures) + ")");
         render(options);
         return failures.isEmpty();
+    }
+
+    /** Writes {@code out} again with the figures of the suites just run in place of its own for them. */
+    private static void merge(Path out, Instant started, double seconds, List<ResultsFile.SuiteRun> ran,
+                              List<Result> results, List<String> failures) throws Exception {
+        RunResults base = RunResults.read(out);
+        Set<String> names = new HashSet<>();
+        ran.forEach(s -> names.add(s.name()));
+        List<ResultsFile.SuiteRun> suites = new ArrayList<>();
+        for (BenchSuite suite : SUITES) {
+            base.suites().stream().filter(s -> s.name().equals(suite.name()) && !names.contains(s.name())).forEach(suites::add);
+            ran.stream().filter(s -> s.name().equals(suite.name())).forEach(suites::add);
+        }
+        List<Result> allResults = new ArrayList<>(base.results().stream().filter(r -> !names.contains(r.suite())).toList());
+        allResults.addAll(results);
+        List<String> allFailures = new ArrayList<>(base.failures().stream()
+                .filter(f -> names.stream().noneMatch(n -> f.startsWith(n + ":") || f.startsWith(n + " "))).toList());
+        allFailures.addAll(failures);
+        List<String> merged = new ArrayList<>(base.merged().stream()
+                .filter(m -> names.stream().noneMatch(n -> m.startsWith(n + ":"))).toList());
+        ResultsFile.Host here = ResultsFile.Host.thisOne();
+        for (ResultsFile.SuiteRun suite : ran) {
+            merged.add(String.format(Locale.ROOT, "%s: measured %s (%.0f s, Linux %s) by `bench/run.sh --suite %s --merge`",
+                    suite.name(), started, suite.seconds(), here.kernel(), suite.name()));
+        }
+        ResultsFile.write(out, base.quick(), base.started(), base.seconds(), base.machine(), suites, allResults,
+                allFailures, merged);
     }
 
     private static void render(Options options) throws Exception {
@@ -124,6 +160,7 @@ public final class BenchMain {
     static Options parse(String[] args) {
         boolean quick = false;
         boolean renderOnly = false;
+        boolean merge = false;
         Path out = Path.of("bench", "results", "latest.json");
         Path page = Path.of("BENCHMARKS.md");
         Path plot = Path.of("bench", "results", "scaling.png");
@@ -133,6 +170,7 @@ public final class BenchMain {
             switch (args[i]) {
                 case "--quick" -> quick = true;
                 case "--render-only" -> renderOnly = true;
+                case "--merge" -> merge = true;
                 case "--out" -> out = Path.of(value(args, ++i, "--out"));
                 case "--page" -> page = Path.of(value(args, ++i, "--page"));
                 case "--plot" -> plot = Path.of(value(args, ++i, "--plot"));
@@ -154,7 +192,7 @@ public final class BenchMain {
         if (!known.containsAll(suites)) {
             throw usage("unknown suite in " + suites + "; known: " + known);
         }
-        return new Options(new BenchConfig(quick, out, suites, agents, Instant.MAX), renderOnly, page, plot);
+        return new Options(new BenchConfig(quick, out, suites, agents, Instant.MAX), renderOnly, merge, page, plot);
     }
 
     private static String value(String[] args, int i, String option) {

@@ -6,6 +6,7 @@ import io.lockstep.agent.proc.FdInfo;
 import io.lockstep.agent.proc.LockEntry;
 import io.lockstep.agent.proc.MountTable;
 import io.lockstep.agent.proc.ProcLocks;
+import io.lockstep.agent.proc.ServerNames;
 import io.lockstep.proto.FdKind;
 import io.lockstep.proto.FdRecord;
 import io.lockstep.proto.FileIdentity;
@@ -64,19 +65,24 @@ public final class GroupCapturer {
 
     private final Clock clock;
     private final Set<String> networkFsTypes;
+    private final ServerNames serverNames;
 
     public GroupCapturer() {
         this(Clock.systemUTC());
     }
 
     public GroupCapturer(Clock clock) {
-        this(clock, Set.of());
+        this(clock, Set.of(), ServerNames.system());
     }
 
-    /** @param networkFsTypes file system types counted as network exports besides nfs and nfs4 */
-    public GroupCapturer(Clock clock, Set<String> networkFsTypes) {
+    /**
+     * @param networkFsTypes file system types counted as network exports besides nfs and nfs4
+     * @param serverNames resolves network mounts' servers, whose addresses identities record
+     */
+    public GroupCapturer(Clock clock, Set<String> networkFsTypes, ServerNames serverNames) {
         this.clock = clock;
         this.networkFsTypes = Set.copyOf(networkFsTypes);
+        this.serverNames = serverNames;
     }
 
     /** One open fd as read from /proc, with what lock attribution needs. */
@@ -302,7 +308,7 @@ public final class GroupCapturer {
             record.addAllArgv(splitNul(Files.readAllBytes(current)));
             current = dir.resolve("mountinfo");
             PortableIdentities ids = new PortableIdentities(
-                    MountTable.read(Integer.toString(pid)).withNetworkTypes(networkFsTypes), scope.hostId());
+                    MountTable.read(Integer.toString(pid)).withNetworkTypes(networkFsTypes), scope.hostId(), serverNames);
             current = dir.resolve("cwd");
             String cwd = Files.readSymbolicLink(current).toString();
             record.setCwd(cwd);
@@ -381,7 +387,7 @@ public final class GroupCapturer {
     private static Optional<FileIdentity> identify(PortableIdentities ids, String path, int mntId, Path handlePath,
                                                    List<String> warnings, String subject) {
         try {
-            return Optional.of(ids.identifyWithHandle(path, mntId, handlePath));
+            return Optional.of(ids.identifyWithHandle(path, mntId, handlePath, w -> warnings.add(subject + ": " + w)));
         } catch (IllegalArgumentException e) {
             warnings.add(subject + ": no portable identity: " + e.getMessage());
             return Optional.empty();

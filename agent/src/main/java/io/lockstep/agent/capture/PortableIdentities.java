@@ -5,11 +5,13 @@ import io.lockstep.agent.nativeio.Native;
 import io.lockstep.agent.nativeio.NativeException;
 import io.lockstep.agent.proc.MountInfo;
 import io.lockstep.agent.proc.MountTable;
+import io.lockstep.agent.proc.ServerNames;
 import io.lockstep.proto.FileIdentity;
 import io.lockstep.proto.IdentityKind;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Optional;
+import java.util.function.Consumer;
 
 /**
  * Turns a path as one process sees it into a {@link FileIdentity} that means the same file on
@@ -19,15 +21,18 @@ import java.util.Optional;
 public final class PortableIdentities {
     private final MountTable mounts;
     private final String hostId;
+    private final ServerNames names;
 
-    public PortableIdentities(MountTable mounts, String hostId) {
+    /** @param names resolves the server of a network mount, so the identity records its addresses */
+    public PortableIdentities(MountTable mounts, String hostId, ServerNames names) {
         this.mounts = mounts;
         this.hostId = hostId;
+        this.names = names;
     }
 
     /** Identities as process {@code pid} sees its files: through its own mount namespace. */
-    public static PortableIdentities ofProcess(int pid, String hostId) throws IOException {
-        return new PortableIdentities(MountTable.read(Integer.toString(pid)), hostId);
+    public static PortableIdentities ofProcess(int pid, String hostId, ServerNames names) throws IOException {
+        return new PortableIdentities(MountTable.read(Integer.toString(pid)), hostId, names);
     }
 
     public MountTable mounts() {
@@ -36,8 +41,9 @@ public final class PortableIdentities {
 
     /**
      * The identity of {@code path}, on mount {@code mntId} (from fdinfo; when unknown, -1 or absent
-     * from the table, the mount is found by the path's longest mount-point prefix). Pure: no file
-     * system access.
+     * from the table, the mount is found by the path's longest mount-point prefix). No file system
+     * access; a network file's server is resolved (cached, bounded in time) so that a host that
+     * spells the server otherwise can match it by address.
      *
      * @throws IllegalArgumentException when no mount covers the path, or an nfs path is not under
      *     the mount point of its mnt_id
@@ -60,9 +66,12 @@ public final class PortableIdentities {
             // mountinfo's root is where in the export this mount starts: "/" for the export itself,
             // "/projects/a" for a bind mount (or a mount) of a sub-directory.
             String relative = Path.of("/").relativize(Path.of(mount.root()).resolve(underMount).normalize()).toString();
+            String server = nfs.get().server();
             return id.setKind(IdentityKind.NETWORK)
                     .setSource(nfs.get().toString())
                     .setRelativePath(relative)
+                    .setServer(server)
+                    .addAllServerAddresses(names.server(server, mount.serverAddress().stream().toList()).addresses())
                     .build();
         }
         return id.setKind(IdentityKind.LOCAL)
@@ -76,10 +85,11 @@ public final class PortableIdentities {
     /**
      * {@link #identify} plus the file handle, taken through {@code handlePath} (e.g.
      * /proc/&lt;pid&gt;/fd/&lt;n&gt;, which reaches the open file even if renamed). A file system
-     * without handles, or any failure to take one, leaves the handle empty: the handle only
-     * strengthens validation at restore, it is never required.
+     * without handles leaves the handle empty, silently; any other failure to take one leaves it
+     * empty and says why to {@code warnings}: the handle only strengthens validation at restore,
+     * it is never required.
      */
-    public FileIdentity identifyWithHandle(String path, int mntId, Path handlePath) {
+    public FileIdentity identifyWithHandle(String path, int mntId, Path handlePath, Consumer<String> warnings) {
         FileIdentity id = identify(path, mntId);
         try {
             Native.FileHandle handle = Native.nameToHandle(handlePath.toString());
@@ -87,7 +97,8 @@ public final class PortableIdentities {
                 return id;
             }
             return id.toBuilder().setFileHandle(ByteString.copyFrom(handle.bytes())).setHandleType(handle.type()).build();
-        } catch (NativeException | RuntimeException | LinkageError e) {
+        } catch (NativeException e) {
+            warnings.accept("no file handle recorded for " + path + ": " + e.getMessage());
             return id;
         }
     }

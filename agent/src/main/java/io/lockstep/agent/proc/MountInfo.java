@@ -30,6 +30,16 @@ public record MountInfo(
         return major + ":" + minor;
     }
 
+    /** The server address an NFS client actually talks to: the {@code addr=} super option, if any. */
+    public java.util.Optional<String> serverAddress() {
+        for (String option : superOptions.split(",")) {
+            if (option.startsWith("addr=") && option.length() > 5) {
+                return java.util.Optional.of(option.substring(5));
+            }
+        }
+        return java.util.Optional.empty();
+    }
+
     public boolean isNfs() {
         return fsType.equals("nfs") || fsType.equals("nfs4");
     }

@@ -2,15 +2,19 @@ package io.lockstep.agent.proc;
 
 import io.lockstep.proto.FileIdentity;
 import io.lockstep.proto.IdentityKind;
+import io.lockstep.proto.ServerMatch;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeSet;
 
 /** All mounts one process sees, in mountinfo order (a later mount on the same point is on top). */
 public final class MountTable {
@@ -79,15 +83,21 @@ public final class MountTable {
         return Optional.ofNullable(best);
     }
 
+    /** A recorded file found on this host: its path, and for a network file how its server matched. */
+    public record Located(Path path, Optional<ServerMatch> match) {
+    }
+
     /**
-     * Where a recorded file is on this host. NETWORK: through any local nfs/nfs4 mount of the same
-     * server whose export path plus mount root covers the file (so a mount of a sub-directory of the
-     * export, or a bind mount of one, also serves). LOCAL: only on the host that recorded it.
+     * Where a recorded file is on this host. NETWORK: through any local network mount of the same
+     * server (see {@link ServerNames#match}) whose export path plus mount root covers the file's
+     * path on the server. So a mount of a sub-directory of the export, a bind mount of one, or an
+     * NFSv4 mount of the server's pseudo-root ({@code nfs1:/}, the export one directory down) all
+     * serve, whichever of them the recording host used. LOCAL: only on the host that recorded it.
      *
      * @throws IllegalArgumentException when the identity's path tries to escape its export
      *     (manifests are untrusted input)
      */
-    public Optional<Path> resolve(FileIdentity id, String localHostId) {
+    public Optional<Located> locate(FileIdentity id, String localHostId, ServerNames names) {
         if (id.getKind() == IdentityKind.LOCAL) {
             if (!id.getHostId().equals(localHostId)) {
                 return Optional.empty();
@@ -97,12 +107,85 @@ public final class MountTable {
                 throw new IllegalArgumentException("LOCAL identity path is not a normalized absolute path: "
                         + id.getRelativePath());
             }
-            return Optional.of(p);
+            return Optional.of(new Located(p, Optional.empty()));
         }
+        Wanted wanted = wanted(id, names);
+        return candidates(wanted.serverPath()).stream()
+                .flatMap(c -> names.match(wanted.server(), c.server(names)).stream()
+                        .map(match -> c.located(wanted, match.toBuilder().setRecorded(wanted.source().toString())
+                                .setLocal(c.source().toString()).build())))
+                // the deepest coverage is the most specific mount; mountinfo order breaks ties
+                .max(Comparator.comparingInt(l -> l.covers().length()))
+                .map(MatchedCandidate::located);
+    }
+
+    /**
+     * The network mounts here that would reach a NETWORK identity's path if their server were the
+     * recorded one, but whose server no name, address or alias rule ties to it: where a file
+     * handle may still show the file to be the recorded one. Deepest coverage first.
+     */
+    public List<Located> otherServersCovering(FileIdentity id, ServerNames names) {
+        Wanted wanted = wanted(id, names);
+        return candidates(wanted.serverPath()).stream()
+                .filter(c -> names.match(wanted.server(), c.server(names)).isEmpty())
+                .sorted(Comparator.comparingInt((Candidate c) -> c.covers().length()).reversed())
+                .map(c -> new Located(c.pathOf(wanted.serverPath()), Optional.of(ServerMatch.newBuilder()
+                        .setRecorded(wanted.source().toString()).setLocal(c.source().toString()).build())))
+                .toList();
+    }
+
+    /**
+     * Why a NETWORK identity was not found here, for the validation report: both spellings of the
+     * server and what each resolved to, and for each network mount here whether it is another
+     * server or the same one not reaching the file.
+     */
+    public String whyMissing(FileIdentity id, ServerNames names) {
+        Wanted wanted = wanted(id, names);
+        StringBuilder why = new StringBuilder("no network mount here reaches ").append(wanted.source().server())
+                .append(":").append(wanted.serverPath()).append("; recorded server ").append(wanted.server().written())
+                .append(" resolved to ").append(addressText(id.getServerAddressesList()))
+                .append(" on the recording host and to ").append(addressText(names.addresses(wanted.server().written())))
+                .append(" here");
+        List<String> mounts = new ArrayList<>();
+        for (MountInfo m : entries) {
+            Optional<NfsSource> source = isNetwork(m) ? NfsSource.parse(m.source()) : Optional.empty();
+            if (source.isEmpty()) {
+                continue;
+            }
+            Candidate c = new Candidate(m, source.get(), joinAbsolute(source.get().path(), m.root()));
+            ServerNames.Server local = c.server(names);
+            String verdict = names.match(wanted.server(), local)
+                    .map(match -> "the same server (" + ruleText(match) + ") but " + c.covers()
+                            + " does not contain " + wanted.serverPath())
+                    .orElse("another server: " + local.describe());
+            mounts.add(c.source() + " on " + m.mountPoint() + ": " + verdict);
+        }
+        why.append(mounts.isEmpty() ? "; there are no network mounts here" : "; network mounts here: "
+                + String.join("; ", mounts));
+        return why.toString();
+    }
+
+    /** "same name", "shared address", "alias", "file handle", with what made it so. */
+    public static String ruleText(ServerMatch match) {
+        String rule = switch (match.getRule()) {
+            case SAME_NAME -> "same name";
+            case SHARED_ADDRESS -> "shared address";
+            case ALIAS -> "alias";
+            case FILE_HANDLE -> "file handle";
+            default -> "no rule";
+        };
+        return match.getDetail().isEmpty() ? rule : rule + ": " + match.getDetail();
+    }
+
+    private static String addressText(Collection<String> addresses) {
+        return addresses.isEmpty() ? "nothing" : String.join(", ", new TreeSet<>(addresses));
+    }
+
+    private Wanted wanted(FileIdentity id, ServerNames names) {
         if (id.getKind() != IdentityKind.NETWORK) {
-            throw new IllegalArgumentException("file identity has no kind: " + id);
+            throw new IllegalArgumentException("file identity is not a network one: " + id);
         }
-        NfsSource wanted = NfsSource.parse(id.getSource())
+        NfsSource source = NfsSource.parse(id.getSource())
                 .orElseThrow(() -> new IllegalArgumentException("NETWORK identity source is not server:/export: "
                         + id.getSource()));
         String relative = id.getRelativePath();
@@ -111,23 +194,44 @@ public final class MountTable {
                 throw new IllegalArgumentException("NETWORK identity path escapes its export: " + relative);
             }
         }
-        String serverPath = joinAbsolute(wanted.path(), relative);
+        // manifests of older agents carry no server name of their own: the source's is the same
+        String written = id.getServer().isEmpty() ? source.server() : id.getServer();
+        return new Wanted(source, names.server(written, id.getServerAddressesList()),
+                joinAbsolute(source.path(), relative));
+    }
+
+    /** Every network mount here whose export path plus root covers {@code serverPath}, any server. */
+    private List<Candidate> candidates(String serverPath) {
         return entries.stream()
                 .filter(this::isNetwork)
                 .flatMap(m -> NfsSource.parse(m.source()).stream()
-                        .filter(s -> s.server().equals(wanted.server()))
-                        .map(s -> new Candidate(m, joinAbsolute(s.path(), m.root()))))
+                        .map(s -> new Candidate(m, s, joinAbsolute(s.path(), m.root()))))
                 .filter(c -> isUnder(serverPath, c.covers()))
-                // the deepest coverage is the most specific mount; mountinfo order breaks ties
-                .max(Comparator.comparingInt(c -> c.covers().length()))
-                .map(c -> {
-                    String rest = serverPath.substring(c.covers().length()).replaceFirst("^/+", "");
-                    Path mp = Path.of(c.mount().mountPoint());
-                    return rest.isEmpty() ? mp : mp.resolve(rest);
-                });
+                .toList();
     }
 
-    private record Candidate(MountInfo mount, String covers) {
+    /** What the identity asks for: its server, and the file's absolute path on that server. */
+    private record Wanted(NfsSource source, ServerNames.Server server, String serverPath) {
+    }
+
+    /** A local network mount and the server path it starts at (export path plus mount root). */
+    private record Candidate(MountInfo mount, NfsSource source, String covers) {
+        ServerNames.Server server(ServerNames names) {
+            return names.server(source.server(), mount.serverAddress().stream().toList());
+        }
+
+        Path pathOf(String serverPath) {
+            String rest = serverPath.substring(covers.length()).replaceFirst("^/+", "");
+            Path mp = Path.of(mount.mountPoint());
+            return rest.isEmpty() ? mp : mp.resolve(rest);
+        }
+
+        MatchedCandidate located(Wanted wanted, ServerMatch match) {
+            return new MatchedCandidate(new Located(pathOf(wanted.serverPath()), Optional.of(match)), covers);
+        }
+    }
+
+    private record MatchedCandidate(Located located, String covers) {
     }
 
     static boolean isUnder(String path, String prefix) {

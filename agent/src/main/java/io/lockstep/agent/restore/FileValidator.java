@@ -1,12 +1,16 @@
 package io.lockstep.agent.restore;
 
+import io.lockstep.agent.nativeio.Native;
+import io.lockstep.agent.nativeio.NativeException;
 import io.lockstep.proto.FdKind;
 import io.lockstep.proto.FdRecord;
 import io.lockstep.proto.FileIdentity;
 import io.lockstep.proto.FileProblem;
 import io.lockstep.proto.IdentityKind;
 import io.lockstep.proto.Manifest;
+import io.lockstep.proto.MatchRule;
 import io.lockstep.proto.ProcessRecord;
+import io.lockstep.proto.ServerMatch;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -18,6 +22,7 @@ import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -26,18 +31,37 @@ import java.util.concurrent.TimeUnit;
 /**
  * Checks, before anything is staged, that the files a manifest's processes had open are on this
  * host as they were: present and of the same type (always fatal when not), with the recorded
- * size and mtime (drift is fatal unless forced), and openable by the uid the program runs as. A
- * directory's size and mtime change with every entry added, so for directories only presence,
- * type and access count.
+ * size and mtime (drift is fatal unless forced), openable by the uid the program runs as, and,
+ * where a file handle was recorded and the file was found where its identity leads, with the
+ * same handle (a file renamed away or replaced is caught even when size and mtime match; fatal
+ * unless forced). A directory's size and mtime change with every entry added, so for directories
+ * only presence, type, access and handle count.
  */
 public final class FileValidator {
     private final PathResolver resolver;
+    private final FileHandles handles;
 
     public FileValidator(PathResolver resolver) {
+        this(resolver, FileHandles.NATIVE);
+    }
+
+    public FileValidator(PathResolver resolver, FileHandles handles) {
         this.resolver = resolver;
+        this.handles = handles;
+    }
+
+    /**
+     * What a validation found: the problems, and how each recorded network export was matched to
+     * a mount here (one entry per recorded export, local mount and rule).
+     */
+    public record Report(List<FileProblem> problems, List<ServerMatch> matches) {
     }
 
     public List<FileProblem> validate(Manifest manifest, boolean force) {
+        return check(manifest, force).problems();
+    }
+
+    public Report check(Manifest manifest, boolean force) {
         List<FdRecord> fds = new ArrayList<>();
         List<FileProblem> skipped = new ArrayList<>();
         for (ProcessRecord process : manifest.getProcessesList()) {
@@ -50,12 +74,12 @@ public final class FileValidator {
                 }
             }
         }
-        List<FileProblem> problems = validate(fds, force);
-        if (problems.stream().noneMatch(FileProblem::getFatal)) {
-            problems.addAll(accessProblems(manifest));
+        Report report = check(fds, force);
+        if (report.problems().stream().noneMatch(FileProblem::getFatal)) {
+            report.problems().addAll(accessProblems(manifest));
         }
-        problems.addAll(skipped);
-        return problems;
+        report.problems().addAll(skipped);
+        return report;
     }
 
     /**
@@ -136,35 +160,41 @@ public final class FileValidator {
 
     /** One problem per file and kind of problem, however many fds refer to the file. */
     public List<FileProblem> validate(List<FdRecord> fds, boolean force) {
+        return check(fds, force).problems();
+    }
+
+    private Report check(List<FdRecord> fds, boolean force) {
         List<FileProblem> problems = new ArrayList<>();
         Set<String> reported = new HashSet<>();
+        Set<ServerMatch> matches = new LinkedHashSet<>();
         for (FdRecord fd : fds) {
             if (fd.getKind() != FdKind.FD_REGULAR && fd.getKind() != FdKind.FD_DIRECTORY) {
                 continue;
             }
-            for (FileProblem problem : check(fd, force)) {
+            for (FileProblem problem : check(fd, force, matches)) {
                 if (reported.add(problem.getIdentity() + "\0" + problem.getProblem())) {
                     problems.add(problem);
                 }
             }
         }
-        return problems;
+        return new Report(problems, List.copyOf(matches));
     }
 
-    private List<FileProblem> check(FdRecord fd, boolean force) {
+    private List<FileProblem> check(FdRecord fd, boolean force, Set<ServerMatch> matches) {
         String identity = identityText(fd);
-        Optional<Path> resolved = resolver.resolve(fd);
-        if (resolved.isEmpty() && fd.getIdentity().getKind() == IdentityKind.LOCAL) {
+        PathResolver.Lookup lookup = resolver.lookup(fd);
+        if (lookup.path().isEmpty() && fd.getIdentity().getKind() == IdentityKind.LOCAL) {
             String home = fd.getIdentity().getHostId();
             return List.of(problem(fd.getPath(), identity, "local file of host " + home + " (a "
                     + fd.getIdentity().getFsType() + " file system only " + home + " sees): restore this process on "
                     + home + " (no --map for it), or keep the file on a network file system (NFS, or a type declared "
                     + "with `agent serve --network-fs TYPE`), or --path-map it to a copy on this host", true));
         }
-        if (resolved.isEmpty()) {
-            return List.of(problem(fd.getPath(), identity, "missing: not found on this host", true));
+        if (lookup.path().isEmpty()) {
+            return List.of(problem(fd.getPath(), identity, "missing: " + lookup.whyMissing(), true));
         }
-        Path path = resolved.get();
+        lookup.match().ifPresent(matches::add);
+        Path path = lookup.path().get();
         BasicFileAttributes attributes;
         try {
             attributes = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
@@ -177,10 +207,16 @@ public final class FileValidator {
                     + (wantDirectory ? "a directory" : "a regular file") + ", is now "
                     + typeOf(attributes), true));
         }
-        if (wantDirectory) {
-            return List.of();
-        }
         List<FileProblem> problems = new ArrayList<>();
+        FileIdentity recorded = fd.getIdentity();
+        // a file found by its handle needs no second look at it
+        boolean handleDecided = lookup.match().map(m -> m.getRule() == MatchRule.FILE_HANDLE).orElse(false);
+        if (!recorded.getFileHandle().isEmpty() && lookup.byIdentity() && !handleDecided) {
+            checkHandle(path, identity, recorded, force).ifPresent(problems::add);
+        }
+        if (wantDirectory) {
+            return problems;
+        }
         if (attributes.size() != fd.getSize()) {
             problems.add(problem(path.toString(), identity, "size drift: " + bytes(fd.getSize()) + " → "
                     + bytes(attributes.size()), !force));
@@ -191,6 +227,30 @@ public final class FileValidator {
                     + time(mtimeNs, fd.getMtimeNs()), !force));
         }
         return problems;
+    }
+
+    /**
+     * The file found by path must be the file recorded: the same handle. A file system that gives
+     * no handle here is not checked; a failure to take one is reported but accepted.
+     */
+    private Optional<FileProblem> checkHandle(Path path, String identity, FileIdentity recorded, boolean force) {
+        Optional<Native.FileHandle> now;
+        try {
+            now = handles.of(path);
+        } catch (NativeException e) {
+            return Optional.of(problem(path.toString(), identity, "file handle not compared: " + e.getMessage(), false));
+        }
+        if (now.isEmpty() || FileHandles.same(now.get(), recorded.getHandleType(), recorded.getFileHandle().toByteArray())) {
+            return Optional.empty();
+        }
+        return Optional.of(problem(path.toString(), identity, "replaced: " + path + " is not the file recorded"
+                + " (file handle type " + recorded.getHandleType() + " " + hex(recorded.getFileHandle().toByteArray())
+                + " at checkpoint, now type " + now.get().type() + " " + hex(now.get().bytes())
+                + "): it was renamed or replaced since", !force));
+    }
+
+    private static String hex(byte[] bytes) {
+        return java.util.HexFormat.of().formatHex(bytes);
     }
 
     private static final DateTimeFormatter CLOCK = DateTimeFormatter.ofPattern("HH:mm:ss.SSS").withZone(ZoneOffset.UTC);

@@ -60,7 +60,7 @@ public final class CheckpointParticipant {
         this.admission = admission;
         this.groups = groups;
         this.timer = timer;
-        this.capturer = new GroupCapturer(java.time.Clock.systemUTC(), config.networkFsTypes());
+        this.capturer = new GroupCapturer(java.time.Clock.systemUTC(), config.networkFsTypes(), config.serverNames());
         this.metrics = metrics;
     }
 

@@ -3,6 +3,7 @@ package io.lockstep.agent.server;
 import io.grpc.Status;
 import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.agent.proc.MountTable;
+import io.lockstep.agent.restore.FileHandles;
 import io.lockstep.agent.restore.FileValidator;
 import io.lockstep.agent.restore.PlanRefusedException;
 import io.lockstep.agent.restore.PrepareOutcome;
@@ -25,6 +26,7 @@ import io.lockstep.proto.ProcessRecord;
 import io.lockstep.proto.ReleaseReply;
 import io.lockstep.proto.ReleaseRequest;
 import io.lockstep.proto.RestartSpec;
+import io.lockstep.proto.ServerMatch;
 import io.lockstep.proto.StageReply;
 import io.lockstep.proto.StageRequest;
 import io.lockstep.proto.StagedProcess;
@@ -86,14 +88,20 @@ public final class RestoreParticipant {
 
     private IdentityPathResolver resolver(List<io.lockstep.proto.PathMapping> maps) throws IOException {
         return new IdentityPathResolver(MountTable.read("self").withNetworkTypes(config.networkFsTypes()),
-                config.hostId(), maps);
+                config.hostId(), maps, config.serverNames(), FileHandles.NATIVE);
     }
 
     public ValidateReply validate(ValidateRequest request) throws Exception {
         admission.admitNew(request.getCtx());
         Manifest manifest = ManifestCodec.decode(request.getManifest().toByteArray());
         IdentityPathResolver resolver = resolver(request.getPathMapsList());
-        List<FileProblem> problems = new FileValidator(resolver).validate(manifest, request.getForce());
+        FileValidator.Report report = new FileValidator(resolver, FileHandles.NATIVE).check(manifest, request.getForce());
+        List<FileProblem> problems = report.problems();
+        for (ServerMatch match : report.matches()) {
+            LOG.info("group {} op {} host {}: recorded export {} found through {} ({})", request.getCtx().getGroup(),
+                    request.getCtx().getOpId(), config.hostId(), match.getRecorded(), match.getLocal(),
+                    MountTable.ruleText(match));
+        }
         if (problems.stream().noneMatch(FileProblem::getFatal)) {
             problems.addAll(planRefusals(manifest, new StubPlanner(resolver, config.allowedRoots()), request));
         }
@@ -103,7 +111,7 @@ public final class RestoreParticipant {
                 request.getCtx().getOpId(), request.getCtx().getEpoch(), config.hostId(), files, manifest.getHostId(),
                 problems.size(), ok ? "" : " (refused)");
         return ValidateReply.newBuilder().setHostId(config.hostId()).setOk(ok).addAllProblems(problems)
-                .setFilesChecked(files).build();
+                .setFilesChecked(files).addAllServerMatches(report.matches()).build();
     }
 
     /**

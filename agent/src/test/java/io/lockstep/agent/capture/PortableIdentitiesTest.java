@@ -4,21 +4,27 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.lockstep.agent.proc.MountTable;
+import io.lockstep.agent.proc.ResolverTable;
+import io.lockstep.agent.proc.ServerNames;
 import io.lockstep.proto.FileIdentity;
 import io.lockstep.proto.IdentityKind;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class PortableIdentitiesTest {
+    private static final ServerNames NAMES = ResolverTable.names(Map.of("fileserver.example.com", List.of("10.0.0.5")));
 
     private static PortableIdentities ids() throws IOException {
         try (InputStream in = PortableIdentitiesTest.class.getResourceAsStream("/mountinfo/host.mountinfo")) {
             return new PortableIdentities(
-                    MountTable.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8).lines().toList()), "host-1");
+                    MountTable.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8).lines().toList()), "host-1",
+                    NAMES);
         }
     }
 
@@ -30,6 +36,8 @@ class PortableIdentitiesTest {
         assertThat(id.getSource()).isEqualTo("fileserver.example.com:/export");
         assertThat(id.getRelativePath()).isEqualTo("data/f.txt");
         assertThat(id.getHostId()).isEmpty();
+        assertThat(id.getServer()).as("the server as the mount source writes it").isEqualTo("fileserver.example.com");
+        assertThat(id.getServerAddressesList()).as("resolved on the recording host").containsExactly("10.0.0.5");
     }
 
     @Test
@@ -85,14 +93,17 @@ class PortableIdentitiesTest {
         MountTable other = MountTable.parse(List.of(
                 "22 1 253:0 / / rw - ext4 /dev/root rw",
                 "50 22 0:60 / /nfs rw - nfs fileserver.example.com:/export/ rw,addr=10.0.0.5"));
-        assertThat(other.resolve(id, "host-2")).contains(Path.of("/nfs/projects/a/src/Main.java"));
+        assertThat(other.locate(id, "host-2", NAMES).map(MountTable.Located::path))
+                .contains(Path.of("/nfs/projects/a/src/Main.java"));
     }
 
     @Test
     void liveIdentityOfThisProcessesCwdCarriesAHandleWhereSupported() throws IOException {
-        PortableIdentities live = PortableIdentities.ofProcess((int) ProcessHandle.current().pid(), "me");
+        PortableIdentities live = PortableIdentities.ofProcess((int) ProcessHandle.current().pid(), "me", NAMES);
         String cwd = Path.of("").toAbsolutePath().toString();
-        FileIdentity id = live.identifyWithHandle(cwd, -1, Path.of("/proc/self/cwd"));
+        List<String> warnings = new ArrayList<>();
+        FileIdentity id = live.identifyWithHandle(cwd, -1, Path.of("/proc/self/cwd"), warnings::add);
+        assertThat(warnings).isEmpty();
         assertThat(id.getRelativePath()).isNotEmpty();
         // ext4/xfs/tmpfs/overlay support handles; an fs without them leaves the fields empty
         assertThat(id.getFileHandle().isEmpty()).isEqualTo(id.getHandleType() == 0);

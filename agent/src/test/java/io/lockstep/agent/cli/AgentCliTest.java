@@ -224,8 +224,9 @@ class AgentCliTest {
     void statusOfARealAgentPrintsTextAndValidJsonAndNamesAnAgentThatDoesNotAnswer() throws Exception {
         try (TestingServer zk = new TestingServer();
              AgentServer agent = new AgentServer(new AgentConfig("h1", "127.0.0.1:0", zk.getConnectString(),
-                     "/" + root, root, Optional.empty(), dir.resolve("agent-state"), Duration.ofSeconds(10), false)).start()) {
-            String address = "127.0.0.1:" + agent.port();
+                     "/" + root, root, Optional.empty(), dir.resolve("agent-state"), Duration.ofSeconds(10), false)
+                     .withSocket(dir.resolve("agent.sock"), AgentConfig.DEFAULT_SOCKET_GROUP)).start()) {
+            String address = "unix:" + dir.resolve("agent.sock");
             Run text = run("status", "--agent", address);
             Run json = run("status", "--agent", address, "--json");
 
@@ -264,7 +265,12 @@ class AgentCliTest {
         assertThat(unknown.err()).contains("group nosuch does not exist");
         assertThat(run("capture", "--out", "x").exit()).isEqualTo(AgentMain.BAD_ARGUMENTS);
         assertThat(run("serve", "--help").out()).contains("--host-id").contains("--network-fs")
-                .contains("--allowed-root=DIR").contains("everywhere except /proc and /sys");
+                .contains("--allowed-root=DIR").contains("everywhere except /proc and /sys")
+                .contains("--nfs-alias=NAME=OTHER,...").contains("for a multi-homed filer");
+        Run badAlias = run("serve", "--host-id", "x", "--zk", "127.0.0.1:1", "--state-dir", dir.resolve("state").toString(),
+                "--nfs-alias", "nfs1=nfs1:/export");
+        assertThat(badAlias.exit()).isEqualTo(AgentMain.BAD_ARGUMENTS);
+        assertThat(badAlias.err()).contains("--nfs-alias 'nfs1=nfs1:/export' is not NAME=OTHER[,OTHER...]");
         Run relativeRoot = run("serve", "--host-id", "x", "--zk", "127.0.0.1:1", "--state-dir", dir.resolve("state").toString(),
                 "--allowed-root", "srv");
         assertThat(relativeRoot.exit()).isEqualTo(AgentMain.BAD_ARGUMENTS);

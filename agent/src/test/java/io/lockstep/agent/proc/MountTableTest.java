@@ -10,6 +10,8 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
 class MountTableTest {
@@ -76,6 +78,15 @@ class MountTableTest {
         assertThat(t.forPath(Path.of("/mnt/f")).orElseThrow().mountId()).isEqualTo(31);
     }
 
+    /** What the fixtures' hosts would resolve: one address per server, as a DNS table would answer. */
+    static final ServerNames NAMES = ResolverTable.names(Map.of(
+            "fileserver.example.com", List.of("10.0.0.5"),
+            "otherserver", List.of("10.0.0.9")));
+
+    private static Optional<Path> resolve(MountTable table, FileIdentity id, String host) {
+        return table.locate(id, host, NAMES).map(MountTable.Located::path);
+    }
+
     private static FileIdentity network(String source, String relative) {
         return FileIdentity.newBuilder().setKind(IdentityKind.NETWORK).setFsType("nfs")
                 .setSource(source).setRelativePath(relative).build();
@@ -84,20 +95,20 @@ class MountTableTest {
     @Test
     void resolvesNetworkIdentitiesThroughAMountOfTheSameExport() throws IOException {
         MountTable t = fixture("restore-host.mountinfo");
-        assertThat(t.resolve(network("fileserver.example.com:/export", "data/f.txt"), "h2"))
+        assertThat(resolve(t, network("fileserver.example.com:/export", "data/f.txt"), "h2"))
                 .contains(Path.of("/shared/data/f.txt"));
-        assertThat(t.resolve(network("fileserver.example.com:/export/", "data/f.txt"), "h2"))
+        assertThat(resolve(t, network("fileserver.example.com:/export/", "data/f.txt"), "h2"))
                 .contains(Path.of("/shared/data/f.txt"));
-        assertThat(t.resolve(network("fileserver.example.com:/export4", "x/y"), "h2"))
+        assertThat(resolve(t, network("fileserver.example.com:/export4", "x/y"), "h2"))
                 .contains(Path.of("/v4/x/y"));
-        assertThat(t.resolve(network("fileserver.example.com:/export", ""), "h2")).contains(Path.of("/shared"));
+        assertThat(resolve(t, network("fileserver.example.com:/export", ""), "h2")).contains(Path.of("/shared"));
     }
 
     @Test
     void prefersTheMountThatCoversTheFileMostSpecifically() throws IOException {
         MountTable t = fixture("restore-host.mountinfo");
         // /export/projects is mounted on its own; both mounts reach the file, the deeper one wins
-        assertThat(t.resolve(network("fileserver.example.com:/export", "projects/a/f"), "h2"))
+        assertThat(resolve(t, network("fileserver.example.com:/export", "projects/a/f"), "h2"))
                 .contains(Path.of("/home/projects/a/f"));
     }
 
@@ -106,23 +117,23 @@ class MountTableTest {
         MountTable t = MountTable.parse(List.of(
                 "22 1 253:0 / / rw - ext4 /dev/root rw",
                 "42 22 0:45 /projects/a /srv/project-a rw,relatime shared:30 - nfs fileserver.example.com:/export rw,addr=10.0.0.5"));
-        assertThat(t.resolve(network("fileserver.example.com:/export", "projects/a/src/Main.java"), "h2"))
+        assertThat(resolve(t, network("fileserver.example.com:/export", "projects/a/src/Main.java"), "h2"))
                 .contains(Path.of("/srv/project-a/src/Main.java"));
-        assertThat(t.resolve(network("fileserver.example.com:/export", "projects/b/x"), "h2")).isEmpty();
-        assertThat(t.resolve(network("fileserver.example.com:/export", "projects/ab"), "h2")).isEmpty();
+        assertThat(resolve(t, network("fileserver.example.com:/export", "projects/b/x"), "h2")).isEmpty();
+        assertThat(resolve(t, network("fileserver.example.com:/export", "projects/ab"), "h2")).isEmpty();
     }
 
     @Test
     void doesNotResolveOtherServersOrUnmountedExports() throws IOException {
         MountTable t = fixture("restore-host.mountinfo");
-        assertThat(t.resolve(network("nowhere:/export", "f"), "h2")).isEmpty();
-        assertThat(t.resolve(network("fileserver.example.com:/elsewhere", "f"), "h2")).isEmpty();
+        assertThat(resolve(t, network("nowhere:/export", "f"), "h2")).isEmpty();
+        assertThat(resolve(t, network("fileserver.example.com:/elsewhere", "f"), "h2")).isEmpty();
     }
 
     @Test
     void rejectsNetworkPathsThatEscapeTheExport() throws IOException {
         MountTable t = fixture("restore-host.mountinfo");
-        assertThatThrownBy(() -> t.resolve(network("fileserver.example.com:/export", "../etc/shadow"), "h2"))
+        assertThatThrownBy(() -> resolve(t, network("fileserver.example.com:/export", "../etc/shadow"), "h2"))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("escapes");
     }
 
@@ -131,9 +142,9 @@ class MountTableTest {
         MountTable t = fixture("host.mountinfo");
         FileIdentity local = FileIdentity.newBuilder().setKind(IdentityKind.LOCAL).setFsType("ext4")
                 .setHostId("h1").setDevice("8:17").setSource("/dev/sdb1").setRelativePath("/data/f").build();
-        assertThat(t.resolve(local, "h1")).contains(Path.of("/data/f"));
-        assertThat(t.resolve(local, "h2")).isEmpty();
+        assertThat(resolve(t, local, "h1")).contains(Path.of("/data/f"));
+        assertThat(resolve(t, local, "h2")).isEmpty();
         FileIdentity sneaky = local.toBuilder().setRelativePath("/data/../etc/shadow").build();
-        assertThatThrownBy(() -> t.resolve(sneaky, "h1")).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> resolve(t, sneaky, "h1")).isInstanceOf(IllegalArgumentException.class);
     }
 }

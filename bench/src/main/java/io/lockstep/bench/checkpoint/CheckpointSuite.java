@@ -18,18 +18,14 @@ import io.lockstep.coordinator.checkpoint.CheckpointOptions;
 import io.lockstep.coordinator.checkpoint.CheckpointResult;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.OperationListener;
-import io.lockstep.coordinator.op.PhaseBarrier;
 import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.RunRequest;
-import io.lockstep.zk.Phase;
 import io.lockstep.zk.ZkClients;
 import io.lockstep.zk.ZkLayout;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier;
-import org.apache.zookeeper.CreateMode;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -54,10 +50,9 @@ import java.util.concurrent.locks.LockSupport;
  * Checkpoint latency and frozen window for 1, 4, 16, 64 and 256 agents (several per JVM, each
  * with its own ZooKeeper session, gRPC server, cgroup root and one small process) against a
  * 3-server ZooKeeper ensemble in its own JVM; next to (a) the per-host floor — freeze + capture +
- * thaw of one host's group alone, the slowest host counted — (b) Curator's
- * DistributedDoubleBarrier with the same number of participants against Lockstep's own barrier
- * (ephemeral entries + one watching waiter), and (c) the ZooKeeper requests and agent RPCs one
- * checkpoint costs, counted on every client.
+ * thaw of one host's group alone, the slowest host counted — and (b) the ZooKeeper requests and
+ * agent RPCs one checkpoint costs, counted on every client. The barrier against Curator's is
+ * {@link BarrierSuite}.
  */
 public final class CheckpointSuite implements BenchSuite {
     private static final List<Integer> FULL_SIZES = List.of(1, 4, 16, 64, 256);
@@ -171,7 +166,6 @@ public final class CheckpointSuite implements BenchSuite {
                 phases.forEach((phase, micros) -> phaseNotes.append(' ').append(phase).append(' ')
                         .append(micros.stream().sorted().toList().get(micros.size() / 2) / 1000).append("ms"));
                 long[] floor = hostFloor(agents, runs);
-                long[][] barriers = barriers(zk, layout, connect, agentCount, runs);
                 ctx.clients().close();
                 Samples lat = new Samples(latency);
                 Samples win = new Samples(window);
@@ -183,8 +177,6 @@ public final class CheckpointSuite implements BenchSuite {
                                 notes + phaseNotes),
                         Result.of(name(), c, "frozen-window-median", win.medianMillis(), "ms", fl.medianMillis(),
                                 notes + "; floor = slowest host's freeze+capture+thaw alone"),
-                        Result.of(name(), c, "barrier-median", new Samples(barriers[0]).medianMillis(), "ms",
-                                new Samples(barriers[1]).medianMillis(), "floor = Curator DistributedDoubleBarrier enter"),
                         Result.of(name(), c, "zk-writes-per-checkpoint", counts.zkWrites(), "requests", 0,
                                 counts.notes() + "; coordinator and every agent, a multi counts once; by kind " + counts.zkByKind()),
                         Result.of(name(), c, "zk-reads-per-checkpoint", counts.zkReads(), "requests", 0,
@@ -244,7 +236,7 @@ public final class CheckpointSuite implements BenchSuite {
                     try {
                         AgentServer agent = new AgentServer(new AgentConfig(host, "127.0.0.1:0", connect, root,
                                 "lockstep-bench-" + id + "-" + host, Optional.empty(), dir.resolve(host), SESSION_TIMEOUT,
-                                true)).start();
+                                true).withTls(Optional.empty(), true)).start(); // loopback benchmark: plaintext RPCs
                         synchronized (agents) {
                             agents.add(agent); // closed by the caller, also when a later start fails
                         }
@@ -312,72 +304,5 @@ public final class CheckpointSuite implements BenchSuite {
             floor[r] = slowest;
         }
         return floor;
-    }
-
-    /** Lockstep's barrier times, then Curator's, with the same N member sessions. */
-    private static long[][] barriers(CuratorFramework zk, ZkLayout layout, String connect, int n, int runs)
-            throws Exception {
-        List<CuratorFramework> members = new ArrayList<>();
-        // one thread per member: Curator's enter() blocks until all N are in
-        ExecutorService pool = Executors.newFixedThreadPool(n);
-        try {
-            for (int i = 0; i < n; i++) {
-                members.add(ZkClients.connect(connect, SESSION_TIMEOUT, Duration.ofSeconds(30)));
-            }
-            long[][] times = {barrier(zk, layout, members, pool, runs, false), barrier(zk, layout, members, pool, runs, true)};
-            zk.delete().deletingChildrenIfNeeded().forPath(layout.group("barrier-bench"));
-            return times;
-        } finally {
-            pool.shutdownNow();
-            members.forEach(CuratorFramework::close);
-        }
-    }
-
-    /**
-     * N participants, each with its own ZooKeeper session, pass a barrier; time from the first
-     * participant's start until the waiter sees it full. Lockstep: ephemeral phase entries and a
-     * PhaseBarrier; Curator: DistributedDoubleBarrier.enter().
-     */
-    private static long[] barrier(CuratorFramework zk, ZkLayout layout, List<CuratorFramework> members,
-                                  ExecutorService pool, int runs, boolean curator) throws Exception {
-        int n = members.size();
-        long[] times = new long[runs];
-        for (int r = 0; r < runs; r++) {
-            String op = "b" + r + (curator ? "c" : "l");
-            List<String> hosts = new ArrayList<>();
-            for (int i = 0; i < n; i++) {
-                hosts.add("n" + i);
-            }
-            String base = layout.op("barrier-bench", op);
-            zk.create().creatingParentContainersIfNeeded().forPath(base);
-            zk.create().forPath(layout.phase("barrier-bench", op, Phase.FROZEN));
-            long start = System.nanoTime();
-            List<CompletableFuture<Void>> entered = new ArrayList<>();
-            for (int i = 0; i < n; i++) {
-                CuratorFramework member = members.get(i);
-                String host = hosts.get(i);
-                entered.add(CompletableFuture.runAsync(() -> {
-                    try {
-                        if (curator) {
-                            new DistributedDoubleBarrier(member, base + "/curator", n).enter(60, TimeUnit.SECONDS);
-                        } else {
-                            member.create().withMode(CreateMode.EPHEMERAL)
-                                    .forPath(layout.phaseEntry("barrier-bench", op, Phase.FROZEN, host));
-                        }
-                    } catch (Exception e) {
-                        throw new IllegalStateException(e);
-                    }
-                }, pool));
-            }
-            if (!curator) {
-                // The coordinator's side of Lockstep's barrier: one waiter watching the children.
-                new PhaseBarrier(zk, layout, Clock.systemUTC()).await("barrier-bench", op, Phase.FROZEN, hosts,
-                        Instant.now().plusSeconds(60));
-            }
-            CompletableFuture.allOf(entered.toArray(CompletableFuture[]::new)).get(120, TimeUnit.SECONDS);
-            times[r] = System.nanoTime() - start;
-            zk.delete().deletingChildrenIfNeeded().forPath(base);
-        }
-        return times;
     }
 }

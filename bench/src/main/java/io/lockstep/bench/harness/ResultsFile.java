@@ -17,11 +17,20 @@ import java.util.Locale;
  *  "suites": [{"name": "freeze", "seconds": 40.1, "budget": 60.0}, ...],
  *  "results": [{"suite": "...", "case": "...", "metric": "...", "value": 1.0, "unit": "ms",
  *               "floor": 1.0, "ratio": 1.0, "notes": "..."}, ...],
- *  "failures": ["suite: message", ...]}
+ *  "failures": ["suite: message", ...],
+ *  "merged": ["barrier: measured 2026-...Z (40 s) by bench/run.sh --suite barrier --merge", ...]}
  * </pre>
  */
 public final class ResultsFile {
     private ResultsFile() {
+    }
+
+    /** The machine a run measured on. */
+    public record Host(String kernel, long cores, String java) {
+        public static Host thisOne() {
+            return new Host(System.getProperty("os.version"), Runtime.getRuntime().availableProcessors(),
+                    System.getProperty("java.version"));
+        }
     }
 
     /** How long one suite ran, against its budget. */
@@ -30,13 +39,19 @@ public final class ResultsFile {
 
     public static void write(Path out, BenchConfig config, Instant started, double seconds, List<SuiteRun> suites,
                              List<Result> results, List<String> failures) throws IOException {
+        write(out, config.quick(), started.toString(), seconds, Host.thisOne(), suites, results, failures, List.of());
+    }
+
+    /** {@code merged}: the suites whose figures come from a later run merged into this one, and when. */
+    public static void write(Path out, boolean quick, String started, double seconds, Host host, List<SuiteRun> suites,
+                             List<Result> results, List<String> failures, List<String> merged) throws IOException {
         StringBuilder json = new StringBuilder();
-        json.append("{\n  \"started\": ").append(quote(started.toString()))
-                .append(",\n  \"quick\": ").append(config.quick())
+        json.append("{\n  \"started\": ").append(quote(started))
+                .append(",\n  \"quick\": ").append(quick)
                 .append(",\n  \"seconds\": ").append(number(seconds))
-                .append(",\n  \"host\": {\"kernel\": ").append(quote(System.getProperty("os.version")))
-                .append(", \"cores\": ").append(Runtime.getRuntime().availableProcessors())
-                .append(", \"java\": ").append(quote(System.getProperty("java.version"))).append("}")
+                .append(",\n  \"host\": {\"kernel\": ").append(quote(host.kernel()))
+                .append(", \"cores\": ").append(host.cores())
+                .append(", \"java\": ").append(quote(host.java())).append("}")
                 .append(",\n  \"suites\": [");
         for (int i = 0; i < suites.size(); i++) {
             SuiteRun suite = suites.get(i);
@@ -60,6 +75,10 @@ public final class ResultsFile {
         json.append("\n  ],\n  \"failures\": [");
         for (int i = 0; i < failures.size(); i++) {
             json.append(i == 0 ? "" : ", ").append(quote(failures.get(i)));
+        }
+        json.append("],\n  \"merged\": [");
+        for (int i = 0; i < merged.size(); i++) {
+            json.append(i == 0 ? "" : ", ").append(quote(merged.get(i)));
         }
         json.append("]\n}\n");
         Path parent = out.toAbsolutePath().getParent();

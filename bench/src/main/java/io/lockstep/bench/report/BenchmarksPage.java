@@ -12,16 +12,12 @@ import java.util.regex.Pattern;
 /**
  * BENCHMARKS.md from one results file: how to run, the targets met and not met, a table per
  * suite with each figure's same-run floor and ratio, the scaling plot, the requests counted per
- * checkpoint, and a projection to 1000 hosts with its assumptions.
+ * checkpoint, the barrier against Curator's, and a projection to 1000 hosts fitted to the
+ * measured points, with its error at each and what it leaves out.
  */
 final class BenchmarksPage {
     /** Hosts the projection is made for. */
     static final int PROJECTED_HOSTS = 1000;
-    // Assumptions of the projection to separate hosts (not measured here; stated in the page).
-    private static final double RTT_MS = 0.5;
-    private static final double ENSEMBLE_WRITES_PER_S = 10_000;
-    private static final double ENSEMBLE_READS_PER_S = 100_000;
-    private static final double COORDINATOR_MS_PER_RPC = 0.05;
     private static final Pattern AGENTS = Pattern.compile("^(\\d+) agents$");
 
     private final RunResults run;
@@ -47,6 +43,7 @@ final class BenchmarksPage {
         capture();
         parse();
         checkpoint();
+        barrier();
         projection();
         restore();
         return md.toString();
@@ -64,7 +61,8 @@ final class BenchmarksPage {
         line("```bash");
         line("bench/run.sh                    # full run, at most 15 minutes on 2 cores (each suite has a hard time budget)");
         line("bench/run.sh --quick            # a few minutes: fewer samples and sizes");
-        line("bench/run.sh --suite checkpoint # one suite; suites: freeze, capture, parse, checkpoint, restore");
+        line("bench/run.sh --suite checkpoint # one suite; suites: freeze, capture, parse, checkpoint, barrier, restore");
+        line("bench/run.sh --suite barrier --merge  # re-measure one suite, keep the other suites' figures in the file");
         line("bench/run.sh --render-only      # re-render this page from bench/results/latest.json");
         line("```");
         line("");
@@ -81,6 +79,10 @@ final class BenchmarksPage {
                         .append(" (").append(seconds(s.budgetSeconds())).append(')');
             }
             line(times + ".");
+        }
+        if (!run.merged().isEmpty()) {
+            line("Merged into this run later (the figures of these suites are from that later run, each with its"
+                    + " floor measured in it): " + String.join("; ", run.merged()) + ".");
         }
         if (run.quick()) {
             line("A quick run measures fewer sizes (no 64 or 256 agents, no 50k locks on one file, no 100-process"
@@ -162,13 +164,12 @@ final class BenchmarksPage {
     }
 
     private void checkpoint() {
-        line("## Checkpoint (coordinator + agents): latency, frozen window, barrier and requests by agent count");
+        line("## Checkpoint (coordinator + agents): latency, frozen window and requests by agent count");
         line("");
         line("Several agents per JVM (each with its own ZooKeeper session, gRPC server and cgroup root), one small"
                 + " process per agent, against a 3-server ZooKeeper ensemble (curator-test `TestingCluster`) in its own"
-                + " JVM. Host floor = the slowest host's freeze + capture + thaw done alone, locally. Barrier = N"
-                + " participants with their own sessions entering Lockstep's barrier (ephemeral entries + one watching"
-                + " waiter) vs Curator's `DistributedDoubleBarrier.enter()`. Requests are **counted**, not estimated:"
+                + " JVM. Host floor = the slowest host's freeze + capture + thaw done alone, locally."
+                + " Requests are **counted**, not estimated:"
                 + " ZooKeeper requests on every client (coordinator and agents, through Curator's tracer; a `multi`"
                 + " counts once) and gRPC calls through a counting interceptor on the coordinator's channels, per"
                 + " checkpoint.");
@@ -179,20 +180,16 @@ final class BenchmarksPage {
             line("");
             return;
         }
-        line("| agents | latency | frozen window | host floor | window ÷ floor | barrier | Curator barrier | barrier ratio"
+        line("| agents | latency | frozen window | host floor | window ÷ floor"
                 + " | ZooKeeper writes | ZooKeeper reads | RPCs |");
-        line("|---|---|---|---|---|---|---|---|---|---|---|");
+        line("|---|---|---|---|---|---|---|---|");
         for (Result lat : latencies) {
             String c = lat.caseName();
             Optional<Result> win = run.find("checkpoint", c, "frozen-window-median");
-            Optional<Result> bar = run.find("checkpoint", c, "barrier-median");
             line("| " + agents(c) + " | " + value(lat.value(), "ms") + " | "
                     + win.map(r -> value(r.value(), "ms")).orElse("-") + " | "
                     + win.map(r -> value(r.floor(), "ms")).orElse("-") + " | "
                     + win.map(r -> ratio(r.ratio())).orElse("-") + " | "
-                    + bar.map(r -> value(r.value(), "ms")).orElse("-") + " | "
-                    + bar.map(r -> value(r.floor(), "ms")).orElse("-") + " | "
-                    + bar.map(r -> ratio(r.ratio())).orElse("-") + " | "
                     + count(c, "zk-writes-per-checkpoint") + " | " + count(c, "zk-reads-per-checkpoint") + " | "
                     + count(c, "rpcs-per-checkpoint") + " |");
         }
@@ -217,77 +214,183 @@ final class BenchmarksPage {
         line("");
     }
 
-    private void projection() {
-        List<Result> writes = run.of("checkpoint", "zk-writes-per-checkpoint");
-        line("## Projection to " + PROJECTED_HOSTS + " hosts");
+    private void barrier() {
+        line("## Barrier: every member waits until all have entered, Lockstep vs Curator");
         line("");
-        if (writes.size() < 2) {
-            line("Needs request counts at two agent counts at least; not measured in this run.");
+        line("N members, each with its own ZooKeeper session, against the same 3-server ensemble, with the same"
+                + " meaning on both sides: every member returns only once all N have entered. Lockstep: each member"
+                + " creates its ephemeral phase entry, then waits with `PhaseBarrier` (a watch on the barrier's"
+                + " children) until all N entries exist. Curator: each member calls `DistributedDoubleBarrier.enter()`."
+                + " Time from the start until the last member returned. (In a checkpoint only the coordinator waits on"
+                + " Lockstep's barrier; the agents enter it and go on.)");
+        line("");
+        List<Result> barriers = run.of("barrier", "barrier-median");
+        if (barriers.isEmpty()) {
+            line("Not measured in this run.");
             line("");
             return;
         }
-        Linear w = Linear.fit(writes);
-        Linear r = Linear.fit(run.of("checkpoint", "zk-reads-per-checkpoint"));
-        Linear c = Linear.fit(run.of("checkpoint", "rpcs-per-checkpoint"));
-        // one host alone: with more agents in this JVM the floor's slowest host waits for the CPU
-        double hostFloor = run.of("checkpoint", "frozen-window-median").stream()
-                .filter(res -> Double.isFinite(res.floor()))
-                .min(java.util.Comparator.comparingInt(res -> hosts(res.caseName()))).map(Result::floor).orElse(0.0);
-        double rounds = Math.ceil(c.perHost());
-        double zkMs = w.at(PROJECTED_HOSTS) / ENSEMBLE_WRITES_PER_S * 1000 + r.at(PROJECTED_HOSTS) / ENSEMBLE_READS_PER_S * 1000;
-        double rpcMs = c.at(PROJECTED_HOSTS) * COORDINATOR_MS_PER_RPC;
-        double total = rounds * RTT_MS + zkMs + rpcMs + hostFloor;
-        line("The counts grow linearly in hosts. A straight line through the two largest agent counts measured ("
-                + w.fromHosts() + " and " + w.toHosts() + ") gives, per checkpoint:");
-        line("");
-        line("| requests | per host | fixed | at " + PROJECTED_HOSTS + " hosts |");
-        line("|---|---|---|---|");
-        line(projectionRow("ZooKeeper writes", w));
-        line(projectionRow("ZooKeeper reads", r));
-        line(projectionRow("agent RPCs", c));
-        line("");
-        line("Assumptions (not measured here): every agent on its own host, so per-host work runs in parallel and"
-                + " costs one host floor (measured with the fewest agents, " + value(hostFloor, "ms") + "); an RPC round trip of "
-                + RTT_MS + " ms; the coordinator spends " + COORDINATOR_MS_PER_RPC + " ms of CPU per RPC it sends"
-                + " (protobuf + TLS), one core; a 3-server ensemble commits about "
-                + String.format(Locale.ROOT, "%,.0f", ENSEMBLE_WRITES_PER_S) + " small writes/s and serves about "
-                + String.format(Locale.ROOT, "%,.0f", ENSEMBLE_READS_PER_S) + " reads/s; the RPC rounds run one after"
-                + " the other (" + (long) rounds + " per host, the RPCs per host rounded up), the calls of a round in"
-                + " parallel.");
-        line("");
-        line(String.format(Locale.ROOT, "Then one checkpoint of %d hosts costs about %d × %.1f ms (RPC rounds) +"
-                        + " %.0f ms (ZooKeeper: writes and reads at the rates above) + %.0f ms (coordinator CPU for"
-                        + " %.0f RPCs) + %.1f ms (host floor) ≈ **%.0f ms**, most of it inside the frozen window."
-                        + " What grows with hosts is the ZooKeeper traffic (the agents' barrier entries: %.1f writes"
-                        + " per host) and the coordinator's CPU per RPC; the agents' own work runs in parallel.",
-                PROJECTED_HOSTS, (long) rounds, RTT_MS, zkMs, rpcMs, c.at(PROJECTED_HOSTS), hostFloor, total,
-                w.perHost()));
+        line("| members | Lockstep | Curator | ratio | notes |");
+        line("|---|---|---|---|---|");
+        for (Result r : barriers) {
+            line("| " + agents(r.caseName()) + " | " + value(r.value(), "ms") + " | " + value(r.floor(), "ms") + " | "
+                    + ratio(r.ratio()) + " | " + r.notes() + " |");
+        }
         line("");
     }
 
-    private String projectionRow(String name, Linear fit) {
-        return String.format(Locale.ROOT, "| %s | %.2f | %.0f | %.0f |", name, fit.perHost(), fit.fixed(),
-                fit.at(PROJECTED_HOSTS));
+    private void projection() {
+        line("## Projection to " + PROJECTED_HOSTS + " hosts");
+        line("");
+        List<Result> latencies = measured(run.of("checkpoint", "checkpoint-latency-median"));
+        List<Result> windows = measured(run.of("checkpoint", "frozen-window-median"));
+        if (latencies.size() < 3 || windows.size() != latencies.size()) {
+            line("Needs latency and frozen window at three agent counts at least; not measured in this run.");
+            line("");
+            return;
+        }
+        Fit latency = Fit.relative(latencies, 1);
+        Fit window = Fit.relative(windows, 1);
+        line("A straight line fitted to this run's own checkpoint measurements (" + agents(latencies.get(0).caseName())
+                + " to " + agents(latencies.get(latencies.size() - 1).caseName()) + " agents; least squares on the"
+                + " relative error), and its error at each measured point:");
+        line("");
+        line("| agents | latency | fitted | error | frozen window | fitted | error |");
+        line("|---|---|---|---|---|---|---|");
+        for (int i = 0; i < latencies.size(); i++) {
+            int n = hosts(latencies.get(i).caseName());
+            double lat = latencies.get(i).value();
+            double win = windows.get(i).value();
+            line("| " + n + " | " + value(lat, "ms") + " | " + value(latency.at(n), "ms") + " | "
+                    + percent(latency.at(n), lat) + " | " + value(win, "ms") + " | " + value(window.at(n), "ms") + " | "
+                    + percent(window.at(n), win) + " |");
+        }
+        line("");
+        String projected = String.format(Locale.ROOT, "Latency ≈ %.0f ms + %.2f ms × agents; frozen window ≈ %.0f ms"
+                        + " + %.2f ms × agents. At %d agents that is a latency of about **%.1f s** and a frozen window of"
+                        + " about **%.1f s**.",
+                latency.coefficient(0), latency.coefficient(1), window.coefficient(0), window.coefficient(1),
+                PROJECTED_HOSTS, latency.at(PROJECTED_HOSTS) / 1000, window.at(PROJECTED_HOSTS) / 1000);
+        if (latencies.size() > 3) {
+            // A second model needs more points than its three parameters to say anything.
+            Fit latency2 = Fit.relative(latencies, 2);
+            Fit window2 = Fit.relative(windows, 2);
+            projected += String.format(Locale.ROOT, " A quadratic fitted the same way (largest error %s and %s) gives"
+                            + " %.1f s and %.1f s: the spread between the two is how uncertain it is to extrapolate %.1f×"
+                            + " beyond the largest count measured.",
+                    latency2.largestError(latencies), window2.largestError(windows), latency2.at(PROJECTED_HOSTS) / 1000,
+                    window2.at(PROJECTED_HOSTS) / 1000,
+                    (double) PROJECTED_HOSTS / hosts(latencies.get(latencies.size() - 1).caseName()));
+        }
+        line(projected);
+        line("");
+        List<Result> writes = measured(run.of("checkpoint", "zk-writes-per-checkpoint"));
+        if (writes.size() >= 3) {
+            line("Requests per checkpoint, counted, fitted the same way:");
+            line("");
+            line("| requests | per host | fixed | largest error at a measured point | at " + PROJECTED_HOSTS + " hosts |");
+            line("|---|---|---|---|---|");
+            line(countRow("ZooKeeper writes", writes));
+            line(countRow("ZooKeeper reads", measured(run.of("checkpoint", "zk-reads-per-checkpoint"))));
+            line(countRow("agent RPCs", measured(run.of("checkpoint", "rpcs-per-checkpoint"))));
+            line("");
+            line("Of the writes per host, half are the host's barrier entries (`frozen`, `captured`) and half their"
+                    + " deletes after the thaw, outside the frozen window; the arm round (one RPC per host, a freeze"
+                    + " guard's process start on each) comes before the freeze.");
+            line("");
+        }
+        line("What the projection leaves out:");
+        line("");
+        line("- It projects **this harness**, where all agents share one " + run.host().replaceAll(".*, (\\d+) cores.*", "$1")
+                + "-core machine: each host's own work (arming its guard, freezing, capturing, thawing) is serialized"
+                + " by the CPU here and counted in the per-agent term, while separate hosts would do it in parallel."
+                + " How much of the per-agent term is that, and how much is the coordinator's and ZooKeeper's own"
+                + " per-host cost, is not measured.");
+        line("- Networks: everything runs over loopback; round trips between real hosts and to a real ensemble are"
+                + " not in the figures.");
+        line("- ZooKeeper: the ensemble runs on this machine (its three servers in one JVM); a real ensemble's disk"
+                + " syncs and its write rate limit are not in the fit.");
+        line("- Anything that only shows beyond the largest count measured (the coordinator's fan-out, watches on a"
+                + " barrier with " + PROJECTED_HOSTS + " children, garbage collection) is assumed absent.");
+        line("");
     }
 
-    /** count = fixed + perHost × hosts, through the two largest agent counts. */
-    private record Linear(double fixed, double perHost, int fromHosts, int toHosts) {
-        static Linear fit(List<Result> counts) {
-            List<Result> sorted = counts.stream().filter(r -> Double.isFinite(r.value()))
-                    .sorted(java.util.Comparator.comparingInt(res -> hosts(res.caseName()))).toList();
-            if (sorted.size() < 2) {
-                return new Linear(Double.NaN, Double.NaN, 0, 0);
+    private static List<Result> measured(List<Result> results) {
+        return results.stream().filter(r -> Double.isFinite(r.value()) && hosts(r.caseName()) > 0)
+                .sorted(java.util.Comparator.comparingInt(r -> hosts(r.caseName()))).toList();
+    }
+
+    private String countRow(String name, List<Result> counts) {
+        Fit fit = Fit.relative(counts, 1);
+        return String.format(Locale.ROOT, "| %s | %.2f | %.0f | %s | %.0f |", name, fit.coefficient(1), fit.coefficient(0),
+                fit.largestError(counts), fit.at(PROJECTED_HOSTS));
+    }
+
+    private static String percent(double fitted, double measured) {
+        return String.format(Locale.ROOT, "%+d%%", Math.round((fitted - measured) / measured * 100));
+    }
+
+    /** value = c0 + c1·agents (+ c2·agents²), least squares on the relative error at the measured points. */
+    private record Fit(double[] coefficients) {
+        static Fit relative(List<Result> points, int degree) {
+            int k = degree + 1;
+            double[][] a = new double[k][k + 1];
+            for (Result p : points) {
+                double n = hosts(p.caseName());
+                double weight = 1 / (p.value() * p.value());
+                for (int i = 0; i < k; i++) {
+                    for (int j = 0; j < k; j++) {
+                        a[i][j] += weight * Math.pow(n, i + j);
+                    }
+                    a[i][k] += weight * Math.pow(n, i) * p.value();
+                }
             }
-            Result a = sorted.get(sorted.size() - 2);
-            Result b = sorted.get(sorted.size() - 1);
-            int ha = hosts(a.caseName());
-            int hb = hosts(b.caseName());
-            double perHost = (b.value() - a.value()) / (hb - ha);
-            return new Linear(b.value() - perHost * hb, perHost, ha, hb);
+            // Gaussian elimination with partial pivoting on the normal equations (at most 3×3).
+            for (int col = 0; col < k; col++) {
+                int pivot = col;
+                for (int row = col + 1; row < k; row++) {
+                    if (Math.abs(a[row][col]) > Math.abs(a[pivot][col])) {
+                        pivot = row;
+                    }
+                }
+                double[] swap = a[col];
+                a[col] = a[pivot];
+                a[pivot] = swap;
+                for (int row = 0; row < k; row++) {
+                    if (row != col) {
+                        double f = a[row][col] / a[col][col];
+                        for (int j = col; j <= k; j++) {
+                            a[row][j] -= f * a[col][j];
+                        }
+                    }
+                }
+            }
+            double[] c = new double[k];
+            for (int i = 0; i < k; i++) {
+                c[i] = a[i][k] / a[i][i];
+            }
+            return new Fit(c);
         }
 
-        double at(int hosts) {
-            return fixed + perHost * hosts;
+        double coefficient(int power) {
+            return power < coefficients.length ? coefficients[power] : 0;
+        }
+
+        double at(int agents) {
+            double v = 0;
+            for (int i = 0; i < coefficients.length; i++) {
+                v += coefficients[i] * Math.pow(agents, i);
+            }
+            return v;
+        }
+
+        String largestError(List<Result> points) {
+            double worst = 0;
+            for (Result p : points) {
+                double e = (at(hosts(p.caseName())) - p.value()) / p.value();
+                worst = Math.abs(e) > Math.abs(worst) ? e : worst;
+            }
+            return String.format(Locale.ROOT, "%+d%%", Math.round(worst * 100));
         }
     }
 

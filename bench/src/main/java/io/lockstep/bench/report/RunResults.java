@@ -12,12 +12,21 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
-/** A results file read back (the format {@link ResultsFile} writes), for rendering. */
-record RunResults(String started, boolean quick, double seconds, String host, List<ResultsFile.SuiteRun> suites,
-                  List<Result> results, List<String> failures) {
+/**
+ * A results file read back (the format {@link ResultsFile} writes), for rendering and for
+ * merging a later run of some suites into it ({@code merged} says which, and when).
+ */
+public record RunResults(String started, boolean quick, double seconds, ResultsFile.Host machine,
+                         List<ResultsFile.SuiteRun> suites, List<Result> results, List<String> failures,
+                         List<String> merged) {
+
+    /** "Linux KERNEL, N cores, Java V". */
+    public String host() {
+        return "Linux " + machine.kernel() + ", " + machine.cores() + " cores, Java " + machine.java();
+    }
 
     /** Reads {@code file}; anything missing or malformed fails naming the file and the entry at fault. */
-    static RunResults read(Path file) throws IOException {
+    public static RunResults read(Path file) throws IOException {
         String text;
         try {
             text = Files.readString(file);
@@ -27,8 +36,8 @@ record RunResults(String started, boolean quick, double seconds, String host, Li
         try {
             Map<?, ?> root = object(JsonReader.parse(text), "the top level");
             Map<?, ?> host = object(root.get("host"), "host");
-            String hostText = "Linux " + string(host, "kernel", "host") + ", " + (long) number(host, "cores", "host")
-                    + " cores, Java " + string(host, "java", "host");
+            ResultsFile.Host machine = new ResultsFile.Host(string(host, "kernel", "host"),
+                    (long) number(host, "cores", "host"), string(host, "java", "host"));
             List<ResultsFile.SuiteRun> suites = new ArrayList<>();
             List<?> suiteList = root.containsKey("suites") ? list(root.get("suites"), "suites") : List.of();
             for (int i = 0; i < suiteList.size(); i++) {
@@ -50,9 +59,13 @@ record RunResults(String started, boolean quick, double seconds, String host, Li
             for (Object f : list(root.get("failures"), "failures")) {
                 failures.add(String.valueOf(f));
             }
+            List<String> merged = new ArrayList<>();
+            for (Object m : root.containsKey("merged") ? list(root.get("merged"), "merged") : List.of()) {
+                merged.add(String.valueOf(m));
+            }
             return new RunResults(string(root, "started", "the top level"),
                     Boolean.TRUE.equals(root.get("quick")),
-                    root.get("seconds") instanceof Double d ? d : Double.NaN, hostText, suites, results, failures);
+                    root.get("seconds") instanceof Double d ? d : Double.NaN, machine, suites, results, failures, merged);
         } catch (IllegalArgumentException e) {
             throw new IOException(file + ": not a results file: " + e.getMessage(), e);
         }

@@ -46,7 +46,7 @@ final class Targets {
             checks.add(new Check(WINDOW, "64 vs 4 agents", at64.get().value(),
                     at4.get().value(), "ms", 2));
         }
-        perCase(run, checks, "checkpoint", "barrier-median", BARRIER, 1);
+        perCase(run, checks, "barrier", "barrier-median", BARRIER, 1);
         perCase(run, checks, "restore", "restore-median", RESTORE, 3);
         return checks;
     }

@@ -39,7 +39,7 @@ class BenchmarksRendererTest {
             figures.add(Result.of("checkpoint", c, "checkpoint-latency-median", 100 + agents, "ms", 5,
                     "3 runs; phase medians: freeze 1ms"));
             figures.add(Result.of("checkpoint", c, "frozen-window-median", agents == 4 ? 50 : 90, "ms", 5, "3 runs"));
-            figures.add(Result.of("checkpoint", c, "barrier-median", 4, "ms", 8, "Curator"));
+            figures.add(Result.of("barrier", c, "barrier-median", 4, "ms", 8, "Curator"));
             figures.add(Result.of("checkpoint", c, "zk-writes-per-checkpoint", 7 + 4 * agents, "requests", 0, "counted"));
             figures.add(Result.of("checkpoint", c, "zk-reads-per-checkpoint", 14 + 9 * agents, "requests", 0, "counted"));
             figures.add(Result.of("checkpoint", c, "rpcs-per-checkpoint", 4 * agents, "calls", 0,
@@ -60,9 +60,14 @@ class BenchmarksRendererTest {
                 .contains("| frozen window at 64 agents ≤ 2× window at 4 | 64 vs 4 agents | 90.0 ms | 50.0 ms | 1.80× | **met** |")
                 .contains("| restore of N processes ≤ 3× plain start | 10 processes | 5000 ms | 80.0 ms | 63× | not met |")
                 .contains("7 of 9 target checks met").doesNotContain("Not judged in this run")
-                .contains("| 256 | 356 ms | 90.0 ms | 5.00 ms | 18× | 4.00 ms | 8.00 ms | 0.50× | 1031 | 2318 | 1024 |")
-                // a straight line through 64 and 256 agents: 4 writes per host + 7
-                .contains("| ZooKeeper writes | 4.00 | 7 | 4007 |")
+                .contains("| 256 | 356 ms | 90.0 ms | 5.00 ms | 18× | 1031 | 2318 | 1024 |")
+                .contains("| 256 | 4.00 ms | 8.00 ms | 0.50× | Curator |")
+                // latency is 100 ms + 1 ms per agent exactly: the fit finds it, with no error at any point
+                .contains("| 64 | 164 ms | 164 ms | +0% |", "Latency ≈ 100 ms + 1.00 ms × agents",
+                        "a latency of about **1.1 s**")
+                // writes are 4 per host + 7 exactly
+                .contains("| ZooKeeper writes | 4.00 | 7 | +0% | 4007 |")
+                .contains("What the projection leaves out")
                 .contains("](results/scaling.png)", "`results/latest.json`");
         BufferedImage image = ImageIO.read(plot.toFile());
         assertThat(image).as("a PNG ImageIO can read").isNotNull();

@@ -4,6 +4,7 @@ import io.lockstep.cli.JsonText;
 import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.restore.RestoreResult;
+import io.lockstep.coordinator.restore.ValidationReport;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.StoreBinding;
 import io.lockstep.proto.CatalogEntry;
@@ -179,6 +180,8 @@ final class RestoreCommand implements Callable<Integer> {
                 .append(processes.size()).append(" processes, ").append(result.locksByHost().getOrDefault(host, 0))
                 .append(" locks: ").append(processes.stream().map(RestoreCommand::describe)
                         .collect(Collectors.joining(", "))).append('\n'));
+        result.serverMatchesByHost().forEach((host, matches) -> matches.forEach(match -> text.append("  host ")
+                .append(host).append(": ").append(ValidationReport.describe(match)).append('\n')));
         text.append("  phases ").append(result.phaseMicros().entrySet().stream()
                 .map(phase -> phase.getKey() + " " + HumanFormat.micros(phase.getValue()))
                 .collect(Collectors.joining(", ")));
@@ -218,6 +221,8 @@ final class RestoreCommand implements Callable<Integer> {
                 list.add(entry);
             }
             h.put("processes", list);
+            h.put("serverMatches", result.serverMatchesByHost().getOrDefault(host, List.of()).stream()
+                    .map(ValidationReport::describe).toList());
             hosts.put(host, h);
         });
         json.put("hosts", hosts);

@@ -31,6 +31,7 @@ import io.lockstep.proto.PrepareRequest;
 import io.lockstep.proto.ProcessRecord;
 import io.lockstep.proto.ReleaseReply;
 import io.lockstep.proto.ReleaseRequest;
+import io.lockstep.proto.ServerMatch;
 import io.lockstep.proto.StageReply;
 import io.lockstep.proto.StageRequest;
 import io.lockstep.proto.StagedProcess;
@@ -194,7 +195,7 @@ public final class RestoreOperation {
 
         RestoreResult execute() throws Exception {
             try {
-                validate();
+                Map<String, List<ServerMatch>> serverMatches = validate();
                 Map<String, List<StagedProcess>> staged = stage();
                 GlobalLockOrder order = new GlobalLockOrder(heldLocks());
                 boolean fastPath = prepare(order);
@@ -208,7 +209,7 @@ public final class RestoreOperation {
                 LOG.info("group {} op {} epoch {}: restore of {} COMMITTED ({} locks, {} path)", op.group(), op.opId(),
                         op.epoch(), entry.getCheckpointId(), order.size(), fastPath ? "fast" : "strict-order");
                 return new RestoreResult(entry.getCheckpointId(), op.group(), op.opId(), op.epoch(), staged, locksByHost,
-                        fastPath, fanout.phaseMicros(), stopped);
+                        fastPath, fanout.phaseMicros(), stopped, serverMatches);
             } catch (OperationFailedException failure) {
                 throw abort(failure);
             } catch (Exception unexpected) {
@@ -217,10 +218,15 @@ public final class RestoreOperation {
             }
         }
 
-        /** Every file of every manifest, on its target host, before anything is locked or started. */
-        private void validate() throws Exception {
+        /**
+         * Every file of every manifest, on its target host, before anything is locked or started.
+         *
+         * @return per target host, how the recorded network exports were matched to its mounts
+         */
+        private Map<String, List<ServerMatch>> validate() throws Exception {
             long start = System.nanoTime();
             Map<String, List<FileProblem>> problems = new LinkedHashMap<>();
+            Map<String, List<ServerMatch>> matches = new LinkedHashMap<>();
             fanout.expect("validate", sources.size());
             for (SourceManifest source : sources) {
                 ValidateRequest request = ValidateRequest.newBuilder().setCtx(op.context()).setManifest(source.framed())
@@ -233,12 +239,22 @@ public final class RestoreOperation {
                 if (!reply.getOk()) {
                     problems.computeIfAbsent(source.targetHost(), h -> new ArrayList<>()).addAll(reply.getProblemsList());
                 }
+                List<ServerMatch> onHost = matches.computeIfAbsent(source.targetHost(), h -> new ArrayList<>());
+                for (ServerMatch match : reply.getServerMatchesList()) {
+                    if (!onHost.contains(match)) {
+                        onHost.add(match);
+                        LOG.info("group {} op {}: host {}: {}", op.group(), op.opId(), source.targetHost(),
+                                ValidationReport.describe(match));
+                    }
+                }
             }
+            matches.values().removeIf(List::isEmpty);
             if (!problems.isEmpty()) {
                 throw new OperationFailedException(FailureReason.VALIDATION_FAILED, problems.keySet().iterator().next(),
-                        "restore refused by validation:" + ValidationReport.format(problems));
+                        "restore refused by validation:" + ValidationReport.format(problems, matches));
             }
             fanout.phaseEnded("validate", start);
+            return matches;
         }
 
         private Map<String, List<StagedProcess>> stage() throws Exception {

@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.restore;
 
+import io.lockstep.proto.ServerMatch;
 import io.lockstep.proto.StagedProcess;
 import io.lockstep.proto.StopReply;
 
@@ -8,9 +9,11 @@ import java.util.Map;
 
 /**
  * A committed restore: which processes now run where, how many locks were re-taken, how long each
- * phase took, and which running processes of the group {@code --replace} stopped first.
+ * phase took, which running processes of the group {@code --replace} stopped first, and per
+ * target host how each recorded network export was matched to a mount there.
  */
 public record RestoreResult(String checkpointId, String group, String opId, long epoch,
                             Map<String, List<StagedProcess>> processesByHost, Map<String, Integer> locksByHost,
-                            boolean fastPath, Map<String, Long> phaseMicros, List<StopReply> stopped) {
+                            boolean fastPath, Map<String, Long> phaseMicros, List<StopReply> stopped,
+                            Map<String, List<ServerMatch>> serverMatchesByHost) {
 }

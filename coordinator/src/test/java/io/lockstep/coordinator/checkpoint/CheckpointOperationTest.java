@@ -9,6 +9,7 @@ import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.ProcLocksSnapshot;
+import io.lockstep.coordinator.testing.TestMounts;
 import io.lockstep.proto.CatalogManifest;
 import io.lockstep.proto.LockRecord;
 import io.lockstep.proto.Manifest;
@@ -17,6 +18,7 @@ import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -37,12 +39,17 @@ import static org.awaitility.Awaitility.await;
 
 /** Checkpoints over three real agents, real frozen cgroups and real locks held by real processes. */
 class CheckpointOperationTest {
+    private final TestMounts mounts = new TestMounts();
     private LocalCluster cluster;
 
     @AfterEach
     void tearDown() throws Exception {
-        if (cluster != null) {
-            cluster.close();
+        try {
+            mounts.close();
+        } finally {
+            if (cluster != null) {
+                cluster.close();
+            }
         }
     }
 
@@ -118,22 +125,50 @@ class CheckpointOperationTest {
         Invariants.assertAll(cluster);
     }
 
+    /**
+     * h2's group holds a task blocked in an unanswered FUSE request (state D), which the freezer
+     * cannot stop: h2's freeze misses its 2 s deadline while h1's group is really frozen (read
+     * from its cgroup when h1 answered its Freeze). The checkpoint aborts naming h2 and the stuck
+     * task, and both hosts run again.
+     */
     @Test
-    void aFreezeThatCannotFinishByItsDeadlineAbortsAndThawsEveryHost() throws Exception {
+    @Timeout(value = 5, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aFreezeThatMissesItsDeadlineWhileTheOtherHostIsFrozenAbortsAndThawsEveryHost() throws Exception {
         cluster = LocalCluster.start("h1", "h2");
-        startTicker("h1", "app");
-        startTicker("h2", "app");
-        CheckpointOptions impossible = new CheckpointOptions(Duration.ofSeconds(30), Duration.ofMillis(1),
-                Duration.ofSeconds(30), Duration.ofSeconds(10));
+        Path counter1 = startTickerCounting("h1", "app");
+        Path counter2 = startTickerCounting("h2", "app");
+        Path fuse = mounts.unansweredFuse(cluster.dir().resolve("fuse"));
+        int stuck = cluster.run("h2", "app", List.of("/bin/sh", "-c", "exec stat \"$0\"", fuse.resolve("file").toString()));
+        await("stat blocks in the unanswered FUSE request").atMost(Duration.ofSeconds(20))
+                .until(() -> "D".equals(state(stuck)));
+        AtomicReference<Map<String, Boolean>> frozenWhenH1Answered = new AtomicReference<>();
+        OperationListener probe = new OperationListener() {
+            @Override
+            public void hostDone(String phase, String hostId, int done, int total, String detail) {
+                if (phase.equals("freeze") && hostId.equals("h1")) {
+                    try {
+                        frozenWhenH1Answered.set(Invariants.frozenState(cluster, "app"));
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                }
+            }
+        };
+        CheckpointOptions twoSecondFreeze = new CheckpointOptions(Duration.ofSeconds(60), Duration.ofSeconds(2),
+                Duration.ofSeconds(60), Duration.ofSeconds(10));
 
-        assertThatThrownBy(() -> new CheckpointOperation(cluster.coordinator(), impossible, OperationListener.SILENT).run("app"))
+        assertThatThrownBy(() -> new CheckpointOperation(cluster.coordinator(), twoSecondFreeze, probe).run("app"))
                 .isInstanceOfSatisfying(OperationFailedException.class, e -> {
-                    assertThat(e.reason()).isIn(FailureReason.FREEZE_FAILED, FailureReason.BARRIER_TIMEOUT);
-                    assertThat(e.hostId()).isPresent();
-                    assertThat(e.getMessage()).contains("host");
+                    assertThat(e.reason()).isEqualTo(FailureReason.FREEZE_FAILED);
+                    assertThat(e.hostId()).contains("h2");
+                    assertThat(e.getMessage()).contains("deadline passed on the agent", "pid " + stuck + " (stat) state D");
                 });
+        assertThat(frozenWhenH1Answered.get()).as("h1's group when h1 answered its Freeze, h2's still freezing")
+                .containsEntry("h1", true);
+        assertThat(Invariants.decisions(cluster, "app")).singleElement().matches(d -> !d.isCommit());
         Invariants.assertAll(cluster);
-        assertThat(Invariants.decisions(cluster, "app")).allMatch(d -> !d.isCommit());
+        awaitTicking(counter1);
+        awaitTicking(counter2);
     }
 
     @Test
@@ -236,6 +271,27 @@ class CheckpointOperationTest {
             return new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), listener).run(group);
         } catch (Exception e) {
             throw new IllegalStateException(e);
+        }
+    }
+
+    private Path startTickerCounting(String host, String group) throws Exception {
+        startTicker(host, group);
+        return cluster.dir().resolve("counter-" + host + "-" + group);
+    }
+
+    private static void awaitTicking(Path counter) throws Exception {
+        String before = Files.readString(counter);
+        await("the ticker " + counter.getFileName() + " counts again").atMost(Duration.ofSeconds(20))
+                .until(() -> !Files.readString(counter).equals(before));
+    }
+
+    /** The state letter of /proc/PID/stat (e.g. "D"); empty once the process is gone. */
+    private static String state(int pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            return String.valueOf(stat.charAt(stat.lastIndexOf(')') + 2));
+        } catch (java.io.IOException gone) {
+            return "";
         }
     }
 

@@ -84,7 +84,7 @@ class CoordinatorCliTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"checkpoint", "restore", "serve", "list", "show", "status", "delete", "zookeeper", "zookeeper start",
-            "zookeeper stop", "zookeeper status", "completion"})
+            "zookeeper stop", "zookeeper status", "completion", "tls", "tls init"})
     void everyCommandExplainsItselfAndItsExitCodes(String command) {
         List<String> args = new ArrayList<>(List.of(command.split(" ")));
         args.add("--help");

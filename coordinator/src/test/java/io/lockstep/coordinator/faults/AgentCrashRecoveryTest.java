@@ -6,6 +6,7 @@ import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
+import io.lockstep.coordinator.restore.RestoreResult;
 import io.lockstep.coordinator.testing.GroupUsable;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
@@ -24,6 +25,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -114,6 +117,94 @@ class AgentCrashRecoveryTest {
         await("the restored holder holds its lock again").atMost(Duration.ofSeconds(30))
                 .until(() -> ProcLocksSnapshot.heldOnInode(inode));
         Invariants.assertAll(cluster);
+    }
+
+    /**
+     * Regression for 46073d9: the agent recorded a restored process's restart spec only after its
+     * stub had exec'd, so an agent killed right after the release left the process without one
+     * and every later restore was refused ("has no restart spec"). h2's stub is stopped
+     * (SIGSTOP) once prepared, holding its lock, so that it cannot exec: the spec must be on disk
+     * while the agent's release waits for it. Then the stub goes on, the release ends, h2's agent
+     * is SIGKILLed right after it and restarted: it adopts the restored process, and the next
+     * checkpoint and restore commit.
+     */
+    @Test
+    void anAgentKilledRightAfterARestoresReleaseLeavesTheRestoredProcessRestartable() throws Exception {
+        cluster = LocalCluster.start("h1");
+        cluster.startAgentProcess("h2");
+        Path data = Files.createDirectories(cluster.dir().resolve("export")).resolve("data");
+        int holder = cluster.run("h2", "app", LocalCluster.worker("fd", "500", data.toString(), "lock", "posix", "write",
+                "500", "0", "10", "ready", "sleep"));
+        cluster.run("h1", "app", List.of("/bin/sleep", "600"));
+        cluster.awaitReady("h2", "app", holder);
+        new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
+        cluster.killApplications();
+        long inode = ProcLocksSnapshot.inodeOf(data);
+        await("the checkpointed holder's lock is gone with it").atMost(Duration.ofSeconds(20))
+                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+        Path specs = cluster.agentConfig("h2").stateDir().resolve("groups").resolve("app").resolve("specs");
+        AtomicReference<List<Integer>> stoppedStubs = new AtomicReference<>(List.of());
+        AtomicReference<String> specBeforeTheExec = new AtomicReference<>("not checked");
+        OperationListener holdTheStubBeforeItsExec = new OperationListener() {
+            @Override
+            public void phaseEnded(String phase, long micros) {
+                try {
+                    if (phase.equals("prepare")) {
+                        stoppedStubs.set(List.copyOf(cluster.cgroups("h2").forGroup("app").pids()));
+                        signal("STOP", stoppedStubs.get());
+                    } else if (phase.equals("commit")) {
+                        // h2's agent learns the COMMIT from its decision watch and releases its stub,
+                        // which cannot exec while stopped; the agent's release waits up to its session timeout.
+                        int stub = stoppedStubs.get().get(0);
+                        try {
+                            await("h2's agent records the restart spec of stub " + stub + " before the stub execs")
+                                    .atMost(Duration.ofSeconds(3)).pollInterval(Duration.ofMillis(10))
+                                    .until(() -> Files.exists(specs.resolve(stub + ".spec")));
+                            specBeforeTheExec.set("recorded");
+                        } catch (org.awaitility.core.ConditionTimeoutException e) {
+                            specBeforeTheExec.set("missing: " + e.getMessage());
+                        } finally {
+                            signal("CONT", stoppedStubs.get());
+                        }
+                    }
+                } catch (Exception e) {
+                    throw new IllegalStateException("stopping or resuming h2's stub at the end of " + phase, e);
+                }
+            }
+        };
+        PhaseTrigger killH2 = new PhaseTrigger("end:release", () -> cluster.killAgentProcess("h2"));
+
+        RestoreResult restored = new RestoreOperation(cluster.coordinator(), RestoreOptions.defaults().withAllowRoot(true),
+                holdTheStubBeforeItsExec.and(killH2)).run("app");
+
+        assertThat(stoppedStubs.get()).as("h2's stubs once prepared").hasSize(1);
+        assertThat(specBeforeTheExec.get()).as("the restart spec of h2's stub while it had not exec'd").isEqualTo("recorded");
+        assertThat(killH2.fired()).isTrue();
+        int restoredPid = restored.processesByHost().get("h2").get(0).getNewPid();
+        assertThat(restoredPid).isEqualTo(stoppedStubs.get().get(0));
+        Process restarted = cluster.startAgentProcess("h2");
+        GroupStatus status = statusOnceRegistered("h2", restarted, "app");
+        assertThat(status.getProcesses()).as("the restored process, adopted by the restarted agent").isEqualTo(1);
+        assertThat(status.getStubs()).isZero();
+        assertThat(ProcLocksSnapshot.heldOnInode(inode)).as("the restored process holds its lock").isTrue();
+        GroupUsable.checkpointCommits(cluster, "app");
+        cluster.killApplications();
+        await("the restored holder's lock is gone with it").atMost(Duration.ofSeconds(20))
+                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+        GroupUsable.restoreCommits(cluster, "app");
+        await("the holder, restored again, holds its lock").atMost(Duration.ofSeconds(30))
+                .until(() -> ProcLocksSnapshot.heldOnInode(inode));
+        assertThat(Invariants.decisions(cluster, "app")).hasSize(4).allMatch(Decision::isCommit);
+        Invariants.assertAll(cluster);
+    }
+
+    private static void signal(String name, List<Integer> pids) throws Exception {
+        for (int pid : pids) {
+            Process kill = new ProcessBuilder("kill", "-" + name, Integer.toString(pid)).inheritIO().start();
+            if (!kill.waitFor(30, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+                throw new IllegalStateException("kill -" + name + " " + pid + " failed");
+            }
+        }
     }
 
     /** The group's status from the restarted agent, once its registration (not its predecessor's) is in ZooKeeper. */

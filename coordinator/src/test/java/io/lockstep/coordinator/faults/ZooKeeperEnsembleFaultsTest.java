@@ -17,6 +17,7 @@ import io.lockstep.coordinator.testing.ZkEnsemble;
 import io.lockstep.zk.Decision;
 import org.apache.curator.framework.state.ConnectionState;
 import org.apache.curator.framework.state.ConnectionStateListener;
+import org.apache.zookeeper.CreateMode;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -161,7 +162,14 @@ class ZooKeeperEnsembleFaultsTest {
                 coordinatorSessionLost.set(true);
             }
         };
-        cluster.coordinator().zk().getConnectionStateListenable().addListener(sessionWatch);
+        var zk = cluster.coordinator().zk();
+        zk.getConnectionStateListenable().addListener(sessionWatch);
+        // An ephemeral node of the coordinator's session that nothing deletes: it goes only when the
+        // ensemble expires that session, which proves the session was really lost, not just disconnected.
+        String probe = zk.create().creatingParentsIfNeeded().withMode(CreateMode.EPHEMERAL)
+                .forPath(cluster.zkRoot() + "/session-probe-" + group);
+        long sessionBefore = zk.getZookeeperClient().getZooKeeper().getSessionId();
+        assertThat(zk.checkExists().forPath(probe).getEphemeralOwner()).isEqualTo(sessionBefore);
         try {
             CompletableFuture<Object> restore = CompletableFuture.supplyAsync(() -> uncheckedOutcome(() ->
                     restore(group, loseQuorum)));
@@ -171,12 +179,19 @@ class ZooKeeperEnsembleFaultsTest {
                     .until(() -> coordinatorSessionLost.get() || restore.isDone());
             assertThat(loseQuorum.fired()).as("quorum lost before the restore ended " + (restore.isDone() ? restore.join() : ""))
                     .isTrue();
+            assertThat(coordinatorSessionLost).as("the coordinator's client saw its session LOST before the restore ended "
+                    + (restore.isDone() ? restore.join() : "")).isTrue();
             ensemble.restoreAll();
+            await("the ensemble expires the coordinator's session 0x" + Long.toHexString(sessionBefore)
+                    + " (its ephemeral " + probe + " is gone)").atMost(GroupUsable.BOUND)
+                    .until(() -> zk.checkExists().forPath(probe) == null);
             Object outcome = restore.get(OPERATION_BOUND.toSeconds(), TimeUnit.SECONDS);
+            assertThat(zk.getZookeeperClient().getZooKeeper().getSessionId()).as("the coordinator's session once quorum is back")
+                    .isNotEqualTo(sessionBefore);
             awaitNoOwner(group);
             assertRestoreEndedCleanlyAndTheGroupIsUsable(group, data, outcome);
         } finally {
-            cluster.coordinator().zk().getConnectionStateListenable().removeListener(sessionWatch);
+            zk.getConnectionStateListenable().removeListener(sessionWatch);
         }
     }
 

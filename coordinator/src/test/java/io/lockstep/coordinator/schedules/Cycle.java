@@ -4,14 +4,16 @@ import io.lockstep.coordinator.schedules.FaultKind.Operation;
 
 /**
  * One cycle of a schedule: an operation, the fault injected into it and its moment (a phase
- * boundary plus a delay), and for lasting faults whether they outlast the ZooKeeper session.
+ * boundary plus a delay), and for lasting faults whether they outlast the ZooKeeper session. The
+ * delay is drawn as a share (per mille) of what remains of the operation after the boundary, as
+ * measured on this cluster ({@link PhaseTimeline}), so that a delayed fault lands inside it.
  */
-record Cycle(Operation operation, FaultKind fault, String moment, int delayMs, boolean pastSessionTimeout) {
+record Cycle(Operation operation, FaultKind fault, String moment, int delayPermille, boolean pastSessionTimeout) {
     @Override
     public String toString() {
         return operation.name().toLowerCase() + " with " + fault + (fault == FaultKind.NONE ? ""
                 : " at " + (moment.equals(FaultKind.START) ? "start" : "end of " + moment)
-                + (delayMs > 0 ? " +" + delayMs + "ms" : "")
+                + (delayPermille > 0 ? " +" + delayPermille + "‰ of the rest" : "")
                 + (fault.hasDuration() ? (pastSessionTimeout ? " (past session timeout)" : " (short)") : ""));
     }
 }

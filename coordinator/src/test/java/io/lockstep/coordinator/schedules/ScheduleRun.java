@@ -69,9 +69,18 @@ final class ScheduleRun implements AutoCloseable {
     private static final Duration SHORT_FAULT = Duration.ofMillis(1500);
     /** Past the ZooKeeper session timeout (4 s): sessions expire, agents act on their own. */
     private static final Duration LONG_FAULT = LocalCluster.SESSION_TIMEOUT.plusSeconds(3);
-    /** Shorter than the defaults so that a cycle whose fault blocks the operation ends in bounded time. */
+    /**
+     * Deadlines shorter than the defaults so that a cycle whose fault blocks the operation ends in
+     * bounded time; the maximum frozen time (the agents' own limit and their external guards)
+     * longer than any cycle reaches its nothing-frozen check, so that a thaw seen there is the
+     * protocol's (decision, owner gone, session lost, restarted agent), never the last resort's.
+     */
     private static final CheckpointOptions CHECKPOINT = new CheckpointOptions(Duration.ofSeconds(20),
-            Duration.ofSeconds(10), Duration.ofSeconds(15), Duration.ofSeconds(10));
+            Duration.ofSeconds(10), Duration.ofMinutes(2), Duration.ofSeconds(10));
+    /** How long the protocol may take to thaw after a cycle's fault is healed, at most. */
+    private static final Duration NOTHING_FROZEN_WAIT = Duration.ofSeconds(40);
+    /** The nothing-frozen check ends at least this long before a guard armed in the cycle could fire. */
+    private static final Duration GUARD_MARGIN = Duration.ofSeconds(5);
     private static final RestoreOptions RESTORE = RestoreOptions.defaults().withAllowRoot(true)
             .withTimeout(Duration.ofSeconds(30));
     private static final Duration RECOVERY = Duration.ofSeconds(90);
@@ -87,6 +96,8 @@ final class ScheduleRun implements AutoCloseable {
     });
     private final Map<String, Path> dataFiles = new HashMap<>();
     private final Map<String, Decision> decisionsSeen = new HashMap<>();
+    /** Per operation, the time left after each moment in its latest run without fault. */
+    private final Map<Operation, Map<String, Long>> measuredRemainingMillis = new java.util.EnumMap<>(Operation.class);
     private final List<ScheduledFuture<?>> pendingHeals = new ArrayList<>();
     private final AtomicBoolean zkDown = new AtomicBoolean();
     private final AtomicReference<Long> pausedAgentPid = new AtomicReference<>();
@@ -97,6 +108,8 @@ final class ScheduleRun implements AutoCloseable {
     private OpContext previousOp;
     private String lastRecoveryFailure = "";
     private int actsCountedBefore;
+    /** How often each host's worker has printed READY into its (restored) stdout: once per start and committed restore. */
+    private int workerStarts = 1;
 
     private ScheduleRun(LocalCluster cluster, ScheduleSummary summary) {
         this.cluster = cluster;
@@ -117,6 +130,7 @@ final class ScheduleRun implements AutoCloseable {
                 run.cluster.awaitReady(host, GROUP, pid);
             }
             run.proveUsable();
+            run.measureARestore();
             return run;
         } catch (Throwable e) {
             run.close();
@@ -137,35 +151,54 @@ final class ScheduleRun implements AutoCloseable {
     }
 
     private void runCycle(Cycle cycle) throws Exception {
+        long cycleStartNanos = System.nanoTime();
         long epochBefore = newestOp().map(OpRecord::getEpoch).orElse(0L);
         String restoredCheckpoint = latest();
         if (cycle.operation() == Operation.RESTORE) {
             killApplication();
         }
         staleRpcOutcome.set(null);
-        boolean injected;
+        Optional<String> landedIn;
         String returned;
         List<Throwable> injectionErrors = List.of();
         if (cycle.fault() == FaultKind.COORDINATOR_CRASH) {
-            injected = crashCoordinatorAfter(cycle);
-            returned = injected ? "coordinator killed" : "coordinator ended before " + cycle.moment();
+            boolean paused = crashCoordinatorAfter(cycle);
+            landedIn = paused ? Optional.of("after " + cycle.moment()) : Optional.empty();
+            returned = paused ? "coordinator killed" : "coordinator ended before " + cycle.moment();
         } else {
-            MomentTrigger trigger = new MomentTrigger(cycle, () -> inject(cycle, epochBefore), timer);
-            returned = runInProcess(cycle.operation(), trigger);
-            trigger.awaitInjected(Duration.ofSeconds(30));
-            injected = trigger.fired();
+            long delayMs = delayMs(cycle);
+            MomentTrigger trigger = new MomentTrigger(cycle, delayMs, () -> inject(cycle, epochBefore), timer);
+            PhaseTimeline timeline = new PhaseTimeline();
+            returned = runInProcess(cycle.operation(), trigger.and(timeline));
+            trigger.operationEnded();
+            timeline.ended();
+            if (cycle.fault() == FaultKind.NONE && returned.startsWith(COMMITTED)) {
+                measuredRemainingMillis.put(cycle.operation(), timeline.remainingMillis());
+            }
+            trigger.awaitSettled(Duration.ofSeconds(30));
+            landedIn = trigger.landedIn();
             injectionErrors = trigger.injectionErrors();
+            if (delayMs > 0) {
+                returned += "; fault delay " + delayMs + " ms";
+            }
         }
+        boolean injected = landedIn.isPresent();
         heal();
         Optional<String> opId = newestOp().filter(record -> record.getEpoch() > epochBefore).map(OpRecord::getOpId);
-        Optional<Decision> decision = checkInvariants(cycle, opId, restoredCheckpoint, injected, injectionErrors);
+        Optional<Decision> decision = checkInvariants(cycle, cycleStartNanos, opId, restoredCheckpoint, injected,
+                injectionErrors);
+        if (cycle.operation() == Operation.RESTORE && decision.map(Decision::isCommit).orElse(false)) {
+            awaitRestoredWorkersReady();
+        }
         if (cycle.fault() != FaultKind.COORDINATOR_CRASH) {
             assertThat(returned.startsWith(COMMITTED)).as("the coordinator's answer '" + returned
                     + "' tells the decision " + decision).isEqualTo(decision.map(Decision::isCommit).orElse(false));
         }
         String outcome = opId.isEmpty() ? "no op opened" : decision.map(d -> d.isCommit() ? "COMMIT" : "ABORT")
                 .orElse("orphaned");
-        System.out.println("cycle " + cycle + ": " + outcome + " (" + returned + ")");
+        System.out.println("cycle " + cycle + ": " + outcome + ", fault " + landedIn.map(p -> "landed " + p)
+                .orElse(cycle.fault() == FaultKind.NONE ? "none" : "not injected (the operation ended first)")
+                + " (" + returned + ")");
         if (cycle.operation() == Operation.RESTORE && !decision.map(Decision::isCommit).orElse(false)) {
             restoreAgain(restoredCheckpoint);
         }
@@ -175,7 +208,7 @@ final class ScheduleRun implements AutoCloseable {
                     .hasValueSatisfying(d -> assertThat(d.isCommit()).isFalse());
         }
         int acts = epochs.actsChecked();
-        summary.cycleEnded(cycle, injected, outcome, acts - actsCountedBefore);
+        summary.cycleEnded(cycle, landedIn, outcome, acts - actsCountedBefore);
         actsCountedBefore = acts;
     }
 
@@ -192,6 +225,18 @@ final class ScheduleRun implements AutoCloseable {
             // the invariants below judge what it left behind.
             return "failed " + other;
         }
+    }
+
+    /**
+     * The cycle's delay: its drawn share of what remained of the same operation after the same
+     * moment in its latest run without fault on this cluster (0 where none was measured).
+     */
+    private long delayMs(Cycle cycle) {
+        if (!cycle.fault().delayable()) {
+            return 0;
+        }
+        long remaining = measuredRemainingMillis.getOrDefault(cycle.operation(), Map.of()).getOrDefault(cycle.moment(), 0L);
+        return remaining * cycle.delayPermille() / 1000;
     }
 
     private void inject(Cycle cycle, long epochBefore) {
@@ -326,10 +371,11 @@ final class ScheduleRun implements AutoCloseable {
         }
     }
 
-    private Optional<Decision> checkInvariants(Cycle cycle, Optional<String> opId, String restoredCheckpoint, boolean injected,
+    private Optional<Decision> checkInvariants(Cycle cycle, long cycleStartNanos, Optional<String> opId,
+                                               String restoredCheckpoint, boolean injected,
                                                List<Throwable> injectionErrors) throws Exception {
         assertThat(injectionErrors).as("faults that could not be injected").isEmpty();
-        Invariants.assertNothingFrozen(cluster);
+        assertThawedByTheProtocol(cycleStartNanos);
         Invariants.assertNoStubs(cluster);
         Optional<Decision> decision = Optional.empty();
         if (opId.isPresent()) {
@@ -361,6 +407,21 @@ final class ScheduleRun implements AutoCloseable {
             }
         }
         return decision;
+    }
+
+    /**
+     * Nothing is frozen, and the wait for it ends before any freeze guard armed in this cycle (no
+     * earlier than the cycle's start) or the agents' own maximum-time limit could have thawed a
+     * group: what thawed it was the protocol.
+     */
+    private void assertThawedByTheProtocol(long cycleStartNanos) throws Exception {
+        Duration beforeGuards = CHECKPOINT.maxFrozen().minus(GUARD_MARGIN).minusNanos(System.nanoTime() - cycleStartNanos);
+        assertThat(beforeGuards).as("time left for the nothing-frozen check before this cycle's guards could fire")
+                .isGreaterThan(Duration.ofSeconds(1));
+        Duration atMost = beforeGuards.compareTo(NOTHING_FROZEN_WAIT) < 0 ? beforeGuards : NOTHING_FROZEN_WAIT;
+        await("no group of cluster " + cluster.id() + " is frozen, thawed by the protocol within " + atMost.toSeconds()
+                + " s (guards fire after " + CHECKPOINT.maxFrozen().toSeconds() + " s)").atMost(atMost)
+                .until(() -> Invariants.frozenGroups(cluster).isEmpty());
     }
 
     private Optional<Decision> decisionOf(String opId) throws Exception {
@@ -446,10 +507,54 @@ final class ScheduleRun implements AutoCloseable {
     private void restoreAgain(String checkpointId) throws Exception {
         await("a restore without fault commits (last failure: see message)").atMost(RECOVERY)
                 .pollInterval(Duration.ofSeconds(2))
-                .until(() -> attempt(() -> new RestoreOperation(coordinator(), RESTORE, OperationListener.SILENT).run(GROUP)
-                        .opId()), Objects::nonNull);
+                .until(() -> attempt(this::measuredRestore), Objects::nonNull);
         Invariants.assertAll(cluster);
         assertHeldLocksAreTheManifests(checkpointId);
+        awaitRestoredWorkersReady();
+    }
+
+    /**
+     * A restored worker runs its steps again and appends READY to its restored stdout, a file the
+     * checkpoints capture: a checkpoint taken before that append records the file's size too early,
+     * and every later restore of it is refused ("size drift"; found by the soak with seed 20261206).
+     * So the next checkpoint waits until every host's worker has printed READY once more.
+     */
+    private void awaitRestoredWorkersReady() {
+        workerStarts++;
+        for (String host : HOSTS) {
+            await("the restored worker on " + host + " has printed READY " + workerStarts + " times")
+                    .atMost(Duration.ofSeconds(60)).until(() -> readyLines(host) >= workerStarts);
+        }
+    }
+
+    private int readyLines(String host) throws Exception {
+        int ready = 0;
+        for (int pid : cluster.cgroups(host).forGroup(GROUP).pids()) {
+            try {
+                String out = Files.readString(Files.readSymbolicLink(Path.of("/proc", Integer.toString(pid), "fd", "1")));
+                ready = Math.max(ready, out.split("READY", -1).length - 1);
+            } catch (java.io.IOException gone) {
+                // not (yet) the restarted program, or gone
+            }
+        }
+        return ready;
+    }
+
+    /** A restore without fault that commits; what remained of it after each moment is kept for drawing delays. */
+    private String measuredRestore() throws Exception {
+        PhaseTimeline timeline = new PhaseTimeline();
+        String opId = new RestoreOperation(coordinator(), RESTORE, timeline).run(GROUP).opId();
+        timeline.ended();
+        measuredRemainingMillis.put(Operation.RESTORE, timeline.remainingMillis());
+        return opId;
+    }
+
+    /** Restores the fresh cluster's first checkpoint once, without fault, to measure a restore's phases. */
+    private void measureARestore() throws Exception {
+        String checkpointId = latest();
+        killApplication();
+        restoreAgain(checkpointId);
+        proveUsable();
     }
 
     /** The group is usable: a checkpoint without fault commits (retried while a fault's session lingers). */
@@ -458,7 +563,10 @@ final class ScheduleRun implements AutoCloseable {
         try {
             await("a checkpoint without fault commits").atMost(RECOVERY).pollInterval(Duration.ofSeconds(2))
                     .until(() -> attempt(() -> {
-                        result.set(new CheckpointOperation(coordinator(), CHECKPOINT, OperationListener.SILENT).run(GROUP));
+                        PhaseTimeline timeline = new PhaseTimeline();
+                        result.set(new CheckpointOperation(coordinator(), CHECKPOINT, timeline).run(GROUP));
+                        timeline.ended();
+                        measuredRemainingMillis.put(Operation.CHECKPOINT, timeline.remainingMillis());
                         return result.get().checkpointId();
                     }), Objects::nonNull);
         } catch (org.awaitility.core.ConditionTimeoutException e) {

@@ -127,9 +127,21 @@ public final class LocalCluster implements AutoCloseable {
         return "lockstep-test-" + id + "-" + host;
     }
 
+    /**
+     * An agent of this cluster: plaintext loopback with --insecure-plaintext, so that the
+     * coordinator and {@link #run} call it without certificates (tests of access control configure
+     * TLS or the socket themselves), and its own local socket.
+     */
     public AgentConfig agentConfig(String host) {
         return new AgentConfig(host, "127.0.0.1:0", zkConnect(), zkRoot, cgroupRoot(host), Optional.empty(),
-                dir.resolve("agent-" + host), SESSION_TIMEOUT, true);
+                dir.resolve("agent-" + host), SESSION_TIMEOUT, true)
+                .withTls(Optional.empty(), true)
+                .withSocket(socket(host), AgentConfig.DEFAULT_SOCKET_GROUP);
+    }
+
+    /** The host's agent's local socket. */
+    public Path socket(String host) {
+        return dir.resolve(host + ".sock");
     }
 
     public AgentServer startAgent(String host) throws Exception {
@@ -181,10 +193,18 @@ public final class LocalCluster implements AutoCloseable {
      * export at a different path, as NFS clients would. Its tmpfs counts as a network file system.
      */
     public Process startAgentProcessWithExportAt(String host, Path exportSource, Path exportMount) throws Exception {
-        String script = "mkdir -p '" + exportMount + "' && mount --bind '" + exportSource + "' '" + exportMount
-                + "' && umount -l '" + exportSource + "' && exec \"$0\" \"$@\"";
+        return startAgentProcessInMountNamespace(host, "mkdir -p '" + exportMount + "' && mount --bind '" + exportSource
+                + "' '" + exportMount + "' && umount -l '" + exportSource + "'", List.of("--network-fs", "tmpfs"));
+    }
+
+    /**
+     * An agent JVM in a mount namespace of its own, after {@code setup} (shell commands) ran in
+     * that namespace: the mounts this simulated host sees. Its processes share the namespace.
+     */
+    public Process startAgentProcessInMountNamespace(String host, String setup, List<String> serveOptions)
+            throws Exception {
         return startAgentProcess(host, List.of("unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-                script), List.of("--network-fs", "tmpfs"));
+                setup + " && exec \"$0\" \"$@\""), serveOptions);
     }
 
     private Process startAgentProcess(String host, List<String> prefix, List<String> extraOptions) throws Exception {
@@ -195,6 +215,7 @@ public final class LocalCluster implements AutoCloseable {
                 System.getProperty("java.class.path"), "io.lockstep.agent.cli.AgentMain", "serve",
                 "--host-id", host, "--listen", "127.0.0.1:0", "--zk", zkConnect(), "--zk-root", zkRoot,
                 "--cgroup-root", cgroupRoot(host), "--state-dir", config.stateDir().toString(), "--allow-root",
+                "--insecure-plaintext", "--socket", socket(host).toString(),
                 "--session-timeout", SESSION_TIMEOUT.toMillis() + "ms"));
         command.addAll(extraOptions);
         Process process = new ProcessBuilder(command)
