@@ -5,6 +5,7 @@ import io.lockstep.agent.proc.DevT;
 import io.lockstep.agent.proc.FdInfo;
 import io.lockstep.agent.proc.LockEntry;
 import io.lockstep.agent.proc.MountTable;
+import io.lockstep.agent.proc.ProcFileReader;
 import io.lockstep.agent.proc.ProcLocks;
 import io.lockstep.agent.proc.ServerNames;
 import io.lockstep.proto.FdKind;
@@ -16,7 +17,6 @@ import io.lockstep.proto.LockType;
 import io.lockstep.proto.Manifest;
 import io.lockstep.proto.ProcessRecord;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -199,8 +199,10 @@ public final class GroupCapturer {
         List<LockEntry> table = readTable();
         List<String> warnings = new ArrayList<>();
         List<ProcessSnapshot> processes = new ArrayList<>();
+        ProcFileReader reader = new ProcFileReader();
+        Map<String, PortableIdentities> idsByView = new HashMap<>();
         for (int pid : new TreeSet<>(scope.pids())) {
-            processes.add(snapshot(pid, scope, warnings));
+            processes.add(snapshot(pid, scope, reader, idsByView, warnings));
         }
         table = consistentTable(table, processes, warnings);
         Map<Integer, ProcessSnapshot> byPid = new LinkedHashMap<>();
@@ -291,24 +293,37 @@ public final class GroupCapturer {
 
     // ---- processes and fds ----
 
-    private ProcessSnapshot snapshot(int pid, CaptureScope scope, List<String> warnings) throws CaptureException {
+    /**
+     * @param idsByView identities by mount namespace and root, filled as processes are read: the
+     *     processes of a group mostly share one, and parsing its mountinfo once per process was
+     *     a fifth of a capture
+     */
+    private ProcessSnapshot snapshot(int pid, CaptureScope scope, ProcFileReader reader,
+                                     Map<String, PortableIdentities> idsByView, List<String> warnings)
+            throws CaptureException {
         Path dir = Path.of("/proc", Integer.toString(pid));
         Path current = dir;
         try {
             current = dir.resolve("status");
-            Map<String, String> status = readStatus(current);
+            String status = reader.read(current);
             ProcessRecord.Builder record = ProcessRecord.newBuilder()
                     .setPid(pid)
-                    .setPpid(Integer.parseInt(status.getOrDefault("PPid", "0")))
+                    .setPpid(Integer.parseInt(statusField(status, "PPid").orElse("0").trim()))
                     .setUid(Integer.parseUnsignedInt(firstField(status, "Uid", current)))
-                    .setGid(Integer.parseUnsignedInt(firstField(status, "Gid", current)));
-            current = dir.resolve("comm");
-            record.setComm(Files.readString(current).strip());
+                    .setGid(Integer.parseUnsignedInt(firstField(status, "Gid", current)))
+                    .setComm(commOf(status, current));
             current = dir.resolve("cmdline");
-            record.addAllArgv(splitNul(Files.readAllBytes(current)));
+            record.addAllArgv(splitNul(reader.read(current)));
+            current = dir.resolve("ns").resolve("mnt");
+            // a process's mountinfo depends on its mount namespace and, below that, on its root (chroot)
+            String view = Files.readSymbolicLink(current) + " " + Files.readSymbolicLink(dir.resolve("root"));
             current = dir.resolve("mountinfo");
-            PortableIdentities ids = new PortableIdentities(
-                    MountTable.read(Integer.toString(pid)).withNetworkTypes(networkFsTypes), scope.hostId(), serverNames);
+            PortableIdentities ids = idsByView.get(view);
+            if (ids == null) {
+                ids = new PortableIdentities(MountTable.read(Integer.toString(pid)).withNetworkTypes(networkFsTypes),
+                        scope.hostId(), serverNames);
+                idsByView.put(view, ids);
+            }
             current = dir.resolve("cwd");
             String cwd = Files.readSymbolicLink(current).toString();
             record.setCwd(cwd);
@@ -322,7 +337,7 @@ public final class GroupCapturer {
             List<OpenFd> fds = new ArrayList<>();
             for (int fd : listNumbers(current)) {
                 current = dir.resolve("fd").resolve(Integer.toString(fd));
-                OpenFd open = readFd(pid, fd, ids, warnings);
+                OpenFd open = readFd(pid, fd, ids, reader, warnings);
                 fds.add(open);
                 record.addFds(open.record());
             }
@@ -330,7 +345,7 @@ public final class GroupCapturer {
             for (int tid : tids) {
                 current = dir.resolve("task").resolve(Integer.toString(tid)).resolve("syscall");
                 try {
-                    BlockedLockCall.read(pid, tid).ifPresent(blocked::add);
+                    BlockedLockCall.read(pid, tid, reader).ifPresent(blocked::add);
                 } catch (IOException e) {
                     // a thread that has exited waits for nothing (only possible when not frozen,
                     // e.g. a JVM retiring a compiler thread); any other failure is the process's
@@ -349,10 +364,11 @@ public final class GroupCapturer {
         }
     }
 
-    private OpenFd readFd(int pid, int fd, PortableIdentities ids, List<String> warnings) throws IOException {
+    private OpenFd readFd(int pid, int fd, PortableIdentities ids, ProcFileReader reader, List<String> warnings)
+            throws IOException {
         Path link = Path.of("/proc", Integer.toString(pid), "fd", Integer.toString(fd));
         String target = Files.readSymbolicLink(link).toString();
-        FdInfo info = FdInfo.read(pid, fd);
+        FdInfo info = FdInfo.read(pid, fd, reader);
         Map<String, Object> st = Files.readAttributes(link, "unix:dev,ino,size,lastModifiedTime,mode,nlink");
         long dev = (Long) st.get("dev");
         long inode = (Long) st.get("ino");
@@ -596,28 +612,54 @@ public final class GroupCapturer {
 
     // ---- /proc helpers ----
 
-    private static Map<String, String> readStatus(Path status) throws IOException {
-        Map<String, String> fields = new LinkedHashMap<>();
-        for (String line : Files.readAllLines(status)) {
-            int colon = line.indexOf(':');
-            if (colon > 0) {
-                fields.put(line.substring(0, colon), line.substring(colon + 1).trim());
+    /** The value of a "Key:\tvalue" line of /proc/&lt;pid&gt;/status, after the tab. */
+    private static Optional<String> statusField(String status, String key) {
+        for (int from = 0, next; from < status.length(); from = next + 1) {
+            next = status.indexOf('\n', from);
+            if (next < 0) {
+                next = status.length();
+            }
+            if (status.startsWith(key, from) && from + key.length() < next && status.charAt(from + key.length()) == ':') {
+                int value = from + key.length() + 1;
+                return Optional.of(status.substring(value < next && status.charAt(value) == '\t' ? value + 1 : value, next));
             }
         }
-        return fields;
+        return Optional.empty();
     }
 
     /** The real id: status prints "Uid: real effective saved fs". */
-    private static String firstField(Map<String, String> status, String key, Path file) throws IOException {
-        String value = status.get(key);
-        if (value == null) {
-            throw new IOException(file + " has no " + key + " line");
+    private static String firstField(String status, String key, Path file) throws IOException {
+        String value = statusField(status, key)
+                .orElseThrow(() -> new IOException(file + " has no " + key + " line")).trim();
+        int end = 0;
+        while (end < value.length() && !Character.isWhitespace(value.charAt(end))) {
+            end++;
         }
-        return value.split("\\s+")[0];
+        return value.substring(0, end);
     }
 
-    private static List<String> splitNul(byte[] bytes) {
-        String s = new String(bytes, StandardCharsets.UTF_8);
+    /**
+     * What /proc/&lt;pid&gt;/comm says, from status's Name line, which saves a file per process. The
+     * kernel escapes a newline in the name there as \n and a backslash as \\ (proc_task_name).
+     */
+    private static String commOf(String status, Path file) throws IOException {
+        String name = statusField(status, "Name").orElseThrow(() -> new IOException(file + " has no Name line"));
+        if (name.indexOf('\\') < 0) {
+            return name.strip();
+        }
+        StringBuilder comm = new StringBuilder(name.length());
+        for (int i = 0; i < name.length(); i++) {
+            char c = name.charAt(i);
+            if (c == '\\' && i + 1 < name.length() && (name.charAt(i + 1) == 'n' || name.charAt(i + 1) == '\\')) {
+                comm.append(name.charAt(++i) == 'n' ? '\n' : '\\');
+            } else {
+                comm.append(c);
+            }
+        }
+        return comm.toString().strip();
+    }
+
+    private static List<String> splitNul(String s) {
         if (s.isEmpty()) {
             return List.of();
         }

@@ -84,14 +84,29 @@ public record BlockedLockCall(int tid, String kind, int fd, boolean write, int w
      * @throws NoSuchFileException when the thread is gone
      */
     public static Optional<BlockedLockCall> read(int pid, int tid) throws IOException {
+        return read(pid, tid, new ProcFileReader());
+    }
+
+    /** {@link #read(int, int)} through the caller's reader. */
+    public static Optional<BlockedLockCall> read(int pid, int tid, ProcFileReader reader) throws IOException {
         Optional<SyscallNumbers> numbers = SyscallNumbers.ofThisMachine();
         if (numbers.isEmpty()) {
             return Optional.empty();
         }
         Path task = Path.of("/proc", Integer.toString(pid), "task", Integer.toString(tid));
-        String[] f = Files.readString(task.resolve("syscall")).trim().split("\\s+");
-        // "running", or "-1 sp pc" when not in a syscall, or "nr arg1..arg6 sp pc"
-        if (f.length < 7 || f[0].equals("running")) {
+        String text = reader.read(task.resolve("syscall")).trim();
+        // "running", or "-1 sp pc" when not in a syscall, or "nr arg1..arg6 sp pc": most threads sit
+        // in some other call, which the number alone rules out
+        int space = text.indexOf(' ');
+        if (space < 0 || text.startsWith("running") || text.startsWith("-")) {
+            return Optional.empty();
+        }
+        long first = Long.parseLong(text.substring(0, space));
+        if (first != numbers.get().flock() && first != numbers.get().fcntl()) {
+            return Optional.empty();
+        }
+        String[] f = text.split("\\s+");
+        if (f.length < 7) {
             return Optional.empty();
         }
         long nr = Long.parseLong(f[0]);

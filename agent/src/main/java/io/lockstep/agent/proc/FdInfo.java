@@ -1,7 +1,6 @@
 package io.lockstep.agent.proc;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -28,7 +27,12 @@ public record FdInfo(long pos, int flags, int mntId, long inode, List<LockEntry>
         int mntId = -1;
         long inode = 0;
         List<LockEntry> locks = new ArrayList<>();
-        for (String line : text.lines().toList()) {
+        for (int from = 0, next; from < text.length(); from = next + 1) {
+            next = text.indexOf('\n', from);
+            if (next < 0) {
+                next = text.length();
+            }
+            String line = text.substring(from, next);
             int colon = line.indexOf(':');
             if (colon < 0) {
                 continue;
@@ -54,6 +58,10 @@ public record FdInfo(long pos, int flags, int mntId, long inode, List<LockEntry>
     }
 
     public static FdInfo read(int pid, int fd) throws IOException {
-        return parse(Files.readString(Path.of("/proc", Integer.toString(pid), "fdinfo", Integer.toString(fd))));
+        return read(pid, fd, new ProcFileReader());
+    }
+
+    public static FdInfo read(int pid, int fd, ProcFileReader reader) throws IOException {
+        return parse(reader.read(Path.of("/proc", Integer.toString(pid), "fdinfo", Integer.toString(fd))));
     }
 }

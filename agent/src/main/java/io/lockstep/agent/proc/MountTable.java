@@ -24,6 +24,8 @@ public final class MountTable {
     private final List<MountInfo> entries;
     private final Set<String> networkTypes;
     private final Map<Integer, MountInfo> byId = new LinkedHashMap<>();
+    /** The entries' mount points as paths, parsed once: every cwd of a capture is looked up here. */
+    private final List<Path> mountPoints;
 
     public MountTable(List<MountInfo> entries) {
         this(entries, DEFAULT_NETWORK_TYPES);
@@ -35,6 +37,7 @@ public final class MountTable {
         for (MountInfo m : this.entries) {
             byId.put(m.mountId(), m);
         }
+        this.mountPoints = this.entries.stream().map(m -> Path.of(m.mountPoint())).toList();
     }
 
     /**
@@ -73,14 +76,14 @@ public final class MountTable {
     /** The mount an absolute path lives on: longest mount-point prefix, topmost when stacked. */
     public Optional<MountInfo> forPath(Path path) {
         Path p = path.normalize();
-        MountInfo best = null;
-        for (MountInfo m : entries) {
-            Path mp = Path.of(m.mountPoint());
-            if (p.startsWith(mp) && (best == null || mp.getNameCount() >= Path.of(best.mountPoint()).getNameCount())) {
-                best = m;
+        int best = -1;
+        for (int i = 0; i < entries.size(); i++) {
+            Path mp = mountPoints.get(i);
+            if (p.startsWith(mp) && (best < 0 || mp.getNameCount() >= mountPoints.get(best).getNameCount())) {
+                best = i;
             }
         }
-        return Optional.ofNullable(best);
+        return best < 0 ? Optional.empty() : Optional.of(entries.get(best));
     }
 
     /** A recorded file found on this host: its path, and for a network file how its server matched. */

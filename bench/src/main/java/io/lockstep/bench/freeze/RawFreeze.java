@@ -12,7 +12,7 @@ import java.nio.file.StandardOpenOption;
  * re-reading cgroup.events through its open fd in a busy loop until it says {@code frozen 1}. No
  * allocation, no file opens, no sleeping: nothing can notice the kernel's answer sooner.
  */
-final class RawFreeze implements AutoCloseable {
+public final class RawFreeze implements AutoCloseable {
     private static final byte[] FROZEN = "frozen ".getBytes(StandardCharsets.US_ASCII);
 
     private final FileChannel freeze;
@@ -21,19 +21,19 @@ final class RawFreeze implements AutoCloseable {
     private final ByteBuffer one = ByteBuffer.wrap("1".getBytes(StandardCharsets.US_ASCII));
     private final ByteBuffer zero = ByteBuffer.wrap("0".getBytes(StandardCharsets.US_ASCII));
 
-    RawFreeze(Path cgroup) throws IOException {
+    public RawFreeze(Path cgroup) throws IOException {
         this.freeze = FileChannel.open(cgroup.resolve("cgroup.freeze"), StandardOpenOption.WRITE);
         this.events = FileChannel.open(cgroup.resolve("cgroup.events"), StandardOpenOption.READ);
     }
 
-    void freeze() throws IOException {
+    public void freeze() throws IOException {
         freeze.write(one.rewind(), 0);
         while (!frozenIs('1')) {
             Thread.onSpinWait();
         }
     }
 
-    void thaw() throws IOException {
+    public void thaw() throws IOException {
         freeze.write(zero.rewind(), 0);
         while (!frozenIs('0')) {
             Thread.onSpinWait();

@@ -41,6 +41,7 @@ final class BenchmarksPage {
         targets();
         freeze();
         capture();
+        captureScaling();
         parse();
         checkpoint();
         barrier();
@@ -61,7 +62,7 @@ final class BenchmarksPage {
         line("```bash");
         line("bench/run.sh                    # full run, at most 15 minutes on 2 cores (each suite has a hard time budget)");
         line("bench/run.sh --quick            # a few minutes: fewer samples and sizes");
-        line("bench/run.sh --suite checkpoint # one suite; suites: freeze, capture, parse, checkpoint, barrier, restore");
+        line("bench/run.sh --suite checkpoint # one suite; suites: freeze, capture, capture-scaling, parse, checkpoint, barrier, restore");
         line("bench/run.sh --suite barrier --merge  # re-measure one suite, keep the other suites' figures in the file");
         line("bench/run.sh --render-only      # re-render this page from bench/results/latest.json");
         line("```");
@@ -138,6 +139,18 @@ final class BenchmarksPage {
                 + " dominates at 1k locks.");
         line("");
         suiteTable("capture", "locks and files");
+    }
+
+    private void captureScaling() {
+        line("## Capture scaling (agent): processes and threads vs reading their /proc files");
+        line("");
+        line("A bash parent with 10, 200 or 1000 `sleep` children, and one JVM with 2000 idle threads, frozen."
+                + " Floor (Java, one pass, nothing parsed): /proc/locks, one mountinfo, per process status, comm,"
+                + " cmdline, the cwd link, per fd its link, fdinfo and stat(2), per thread its syscall file. Frozen"
+                + " window: the agent's freezer, capture and thaw in the bench JVM, against a raw cgroup.freeze"
+                + " write, the floor and a raw thaw.");
+        line("");
+        suiteTable("capture-scaling", "group");
     }
 
     private void parse() {

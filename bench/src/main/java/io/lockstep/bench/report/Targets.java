@@ -21,11 +21,12 @@ final class Targets {
 
     private static final String FREEZE = "freeze ≤ 1.5× raw cgroup freeze";
     private static final String CAPTURE = "capture ≤ 2× reading /proc";
+    private static final String CAPTURE_SCALING = "capture of 200+ processes or 2000 threads ≤ 2× reading their /proc";
     private static final String PREPARE = "prepare ≤ 2× raw fcntl";
     private static final String WINDOW = "frozen window at 64 agents ≤ 2× window at 4";
     private static final String BARRIER = "barrier ≤ Curator's DistributedDoubleBarrier";
     private static final String RESTORE = "restore of N processes ≤ 3× plain start";
-    private static final List<String> ALL = List.of(FREEZE, CAPTURE, PREPARE, WINDOW, BARRIER, RESTORE);
+    private static final List<String> ALL = List.of(FREEZE, CAPTURE, CAPTURE_SCALING, PREPARE, WINDOW, BARRIER, RESTORE);
 
     private Targets() {
     }
@@ -39,6 +40,9 @@ final class Targets {
         List<Check> checks = new ArrayList<>();
         perCase(run, checks, "freeze", "freeze-median", FREEZE, 1.5);
         perCase(run, checks, "capture", "capture-median", CAPTURE, 2);
+        // issue 22 sets no target for 10 processes, where the fixed cost of a capture dominates
+        perCase(run, checks, "capture-scaling", "capture-median", CAPTURE_SCALING, 2);
+        checks.removeIf(c -> c.target().equals(CAPTURE_SCALING) && c.caseName().equals("processes-10"));
         perCase(run, checks, "restore", "prepare-median", PREPARE, 2);
         Optional<Result> at4 = run.find("checkpoint", "4 agents", "frozen-window-median");
         Optional<Result> at64 = run.find("checkpoint", "64 agents", "frozen-window-median");
