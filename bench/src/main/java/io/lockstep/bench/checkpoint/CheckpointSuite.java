@@ -18,7 +18,7 @@ import io.lockstep.coordinator.checkpoint.CheckpointOptions;
 import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.OperationListener;
-import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.RunRequest;
 import io.lockstep.zk.ZkClients;
@@ -135,7 +135,7 @@ public final class CheckpointSuite implements BenchSuite {
             try {
                 zkCounter.attach(zk);
                 ZkLayout layout = new ZkLayout(root);
-                CoordinatorContext ctx = CoordinatorContext.create(zk, layout, new CheckpointStore(dir.resolve("store")),
+                CoordinatorContext ctx = CoordinatorContext.create(zk, layout, new FileCheckpointStore(dir.resolve("store")),
                         Clock.systemUTC(), new AgentClients(Optional.empty(), List.of(rpcCounter)));
                 awaitMembers(ctx, agentCount);
                 long[] latency = new long[runs];

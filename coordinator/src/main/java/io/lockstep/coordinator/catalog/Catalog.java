@@ -6,6 +6,7 @@ import io.lockstep.coordinator.op.GroupLock;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.StaleOperations;
 import io.lockstep.proto.CatalogEntry;
+import io.lockstep.proto.CatalogManifest;
 import io.lockstep.proto.OpRecord;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
@@ -18,9 +19,6 @@ import org.apache.zookeeper.data.Stat;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.DirectoryStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashSet;
@@ -135,13 +133,20 @@ public final class Catalog {
         }
     }
 
-    /** What {@link #retain} removed. */
-    public record Retention(List<String> deletedCheckpoints, List<String> removedLeftovers, List<String> removedOpRecords) {
+    /**
+     * What {@link #retain} removed, and the checkpoints it left because their manifests are not in
+     * the store (each with why): an operator's matter, never a reason to delete.
+     */
+    public record Retention(List<String> deletedCheckpoints, List<String> removedLeftovers, List<String> removedOpRecords,
+                            List<String> unreadable) {
     }
 
     /**
-     * Keeps the newest {@code keep} checkpoints (and always the one {@code latest} points to), and
-     * removes aborted leftovers from the store and the op records of what it deleted.
+     * Keeps the newest {@code keep} checkpoints whose manifests are all in the store (and always the
+     * one {@code latest} points to), and removes aborted leftovers from the store and the op
+     * records of what it deleted. A checkpoint whose manifests cannot be found is kept and
+     * reported: a coordinator looking at the wrong store, or a store that is down, must not
+     * empty the catalog, nor count such checkpoints as the ones kept.
      */
     public Retention retain(String group, int keep) throws Exception {
         if (keep < 0) {
@@ -151,7 +156,16 @@ public final class Catalog {
             // Ops whose coordinator died before deciding can never commit: decide them ABORT first,
             // so that their manifests count as aborted leftovers below.
             new StaleOperations(zk, layout).abortOrphans(group);
-            List<CatalogEntry> entries = list(group);
+            List<CatalogEntry> entries = new ArrayList<>();
+            List<String> unreadable = new ArrayList<>();
+            for (CatalogEntry entry : list(group)) {
+                Optional<String> problem = missingManifest(entry);
+                if (problem.isPresent()) {
+                    unreadable.add(entry.getCheckpointId() + ": " + problem.get());
+                } else {
+                    entries.add(entry);
+                }
+            }
             Optional<String> latest = latestId(group);
             List<CatalogEntry> doomed = entries.subList(0, Math.max(0, entries.size() - keep)).stream()
                     .filter(entry -> latest.map(id -> !id.equals(entry.getCheckpointId())).orElse(true))
@@ -170,8 +184,25 @@ public final class Catalog {
             // With no checkpoint left there is no later commit to prove an ABORT is old: keep them all.
             long oldestKept = list(group).stream().mapToLong(CatalogEntry::getEpoch).min().orElse(Long.MIN_VALUE);
             opRecords.addAll(removeOldAbortedOps(group, oldestKept));
-            return new Retention(deleted, leftovers, opRecords);
+            return new Retention(deleted, leftovers, opRecords, unreadable);
         }
+    }
+
+    /** Why one of the entry's manifests is not in the store (missing, another size, or unreachable), if so. */
+    private Optional<String> missingManifest(CatalogEntry entry) {
+        for (CatalogManifest manifest : entry.getManifestsList()) {
+            String where = ctx.store().manifestUri(entry.getGroup(), entry.getCheckpointId(), manifest.getHostId());
+            try {
+                if (!ctx.store().exists(entry.getGroup(), entry.getCheckpointId(), manifest.getHostId(), manifest.getSize())) {
+                    return Optional.of("manifest of host " + manifest.getHostId() + " is not in the store as recorded ("
+                            + manifest.getSize() + " bytes at " + where + ")");
+                }
+            } catch (IOException e) {
+                return Optional.of("manifest of host " + manifest.getHostId() + " cannot be looked at (" + where + "): "
+                        + e.getMessage());
+            }
+        }
+        return Optional.empty();
     }
 
     private void removeEntry(String group, CatalogEntry entry) throws Exception {
@@ -208,13 +239,9 @@ public final class Catalog {
 
     /** Store directories with no catalog entry whose operation is over: aborted (or lost) leftovers. */
     private List<String> removeLeftovers(String group) throws Exception {
-        Path groupDir = ctx.store().root().resolve(group);
-        if (!Files.isDirectory(groupDir)) {
-            return List.of();
-        }
         Set<String> cataloged = new HashSet<>(children(layout.checkpoints(group)));
         List<String> removed = new ArrayList<>();
-        for (String name : directoryNames(groupDir)) {
+        for (String name : ctx.store().checkpointIds(group)) {
             if (cataloged.contains(name) || !isValidName(name) || inProgress(group, name)) {
                 continue;
             }
@@ -273,17 +300,6 @@ public final class Catalog {
         } catch (IllegalArgumentException notOurs) {
             return false;
         }
-    }
-
-    private static List<String> directoryNames(Path dir) throws IOException {
-        List<String> names = new ArrayList<>();
-        try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir, Files::isDirectory)) {
-            for (Path entry : entries) {
-                names.add(entry.getFileName().toString());
-            }
-        }
-        names.sort(String::compareTo);
-        return names;
     }
 
     private List<String> children(String path) throws Exception {

@@ -61,7 +61,7 @@ final class CheckpointCommand implements Callable<Integer> {
         CheckpointOptions options = new CheckpointOptions(timeout, shorter(freezeTimeout, timeout), maxFrozen,
                 shorter(RPC_TIMEOUT, timeout));
         PrintWriter err = spec.commandLine().getErr();
-        try (CoordinatorSession session = CoordinatorSession.open(connection, err)) {
+        try (CoordinatorSession session = CoordinatorSession.open(connection, err, CoordinatorSession.StoreUse.ACT)) {
             CheckpointResult result = new CheckpointOperation(session.context(), options, progress.listener(err)).run(group);
             PrintWriter out = spec.commandLine().getOut();
             out.println(json ? JsonText.print(toJson(result)) : toText(result));

@@ -28,9 +28,16 @@ final class ConnectionOptions {
             description = "Give up when ZooKeeper does not answer within this (default: ${DEFAULT-VALUE}).")
     Duration zkConnectTimeout;
 
-    @Option(names = "--store", paramLabel = "DIR",
-            description = "Checkpoint store directory (default: <state dir>/store).")
-    Path store;
+    @Option(names = "--store", paramLabel = "URI",
+            description = "Checkpoint store: file:///PATH or a path (a directory every coordinator mounts), or "
+                    + "s3://BUCKET/PREFIX (credentials and region the AWS SDK's usual ways) "
+                    + "(default: <state dir>/store, for one machine only).")
+    String store;
+
+    @Option(names = "--store-endpoint", paramLabel = "URL",
+            description = "An S3-compatible server for an s3: store, e.g. http://minio:9000 (path-style addressing; "
+                    + "default: the SDK's, e.g. $AWS_ENDPOINT_URL_S3).")
+    String storeEndpoint;
 
     @Option(names = "--manifest-key", paramLabel = "FILE",
             description = "Encrypt the manifests this command stores (AES-256-GCM) and decrypt those it reads with the "

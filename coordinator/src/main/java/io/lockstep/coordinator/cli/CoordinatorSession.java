@@ -1,12 +1,15 @@
 package io.lockstep.coordinator.cli;
 
 import io.lockstep.manifest.ManifestKey;
-import java.util.Optional;
 import io.lockstep.coordinator.agents.AgentClients;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.embedded.EmbeddedZooKeeper;
 import io.lockstep.coordinator.op.CoordinatorContext;
+import io.lockstep.coordinator.op.FailureReason;
+import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.store.StoreBinding;
+import io.lockstep.coordinator.store.StoreLocation;
 import io.lockstep.zk.ZkClients;
 import io.lockstep.zk.ZkConnect;
 import io.lockstep.zk.ZkLayout;
@@ -18,6 +21,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.Optional;
 
 /** One command's connection to ZooKeeper and the store, with the context operations run in. */
 final class CoordinatorSession implements AutoCloseable {
@@ -25,6 +29,7 @@ final class CoordinatorSession implements AutoCloseable {
 
     private final CuratorFramework zk;
     private final CoordinatorContext context;
+    private Optional<StoreBinding.Check> recovery = Optional.empty();
 
     private CoordinatorSession(CuratorFramework zk, CoordinatorContext context) {
         this.zk = zk;
@@ -35,18 +40,80 @@ final class CoordinatorSession implements AutoCloseable {
      * Connects as the options say; with no ZooKeeper configured, uses (and if needed starts) the
      * local one, and tells the operator on {@code err} when it started one.
      */
-    static CoordinatorSession open(ConnectionOptions options, PrintWriter err) throws ZkUnavailableException {
+    static CoordinatorSession open(ConnectionOptions options, PrintWriter err) throws Exception {
+        return open(options, err, StoreUse.READ);
+    }
+
+    /** What a command does with the store, and so how it must match the deployment's (see {@link StoreBinding}). */
+    enum StoreUse {
+        /** Reads the catalog only. */
+        NONE,
+        /** Reads manifests: refused on another store. */
+        READ,
+        /** Writes or deletes: records the store at first use, refused on another store. */
+        ACT,
+        /** A restore: on another store given with --store, a read-only recovery that says so. */
+        RESTORE
+    }
+
+    /** As {@link #open(ConnectionOptions, PrintWriter)}, checking the store as {@code use} needs. */
+    static CoordinatorSession open(ConnectionOptions options, PrintWriter err, StoreUse use) throws Exception {
         ZkLayout layout = new ZkLayout(options.zkRoot);
         ZkConnect target = options.stateDir.resolve(options.zk);
         String connectString = target.isLocal() ? localServer(target.stateDir(), err) : target.connectString().orElseThrow();
-        Path storeDir = options.store != null ? options.store : target.stateDir().resolve("store");
+        String storeLocation = options.store != null ? options.store : target.stateDir().resolve("store").toString();
         // Before connecting: a bad key file is a usage error, found without side effects.
         Optional<ManifestKey> manifestKey = Optional.ofNullable(options.manifestKey).map(ManifestKey::read);
+        CheckpointStore store = StoreLocation.open(storeLocation, options.storeEndpoint);
         AgentClients clients = new AgentClients(options.tls.config());
         CuratorFramework zk = ZkClients.connect(connectString, options.sessionTimeout(), options.zkConnectTimeout,
                 options.zkAuth.resolve(), options.zkRoot);
-        return new CoordinatorSession(zk, CoordinatorContext.create(zk, layout, new CheckpointStore(storeDir), Clock.systemUTC(),
-                clients).withManifestKey(manifestKey));
+        CoordinatorSession session = new CoordinatorSession(zk, CoordinatorContext.create(zk, layout, store,
+                Clock.systemUTC(), clients).withManifestKey(manifestKey));
+        try {
+            session.recovery = session.checkStore(use, options.store != null);
+        } catch (IOException unreachable) {
+            session.close();
+            throw new OperationFailedException(FailureReason.STORE_FAILED, null, unreachable.getMessage(), unreachable);
+        } catch (Exception e) {
+            session.close();
+            throw e;
+        }
+        return session;
+    }
+
+    /** @return the deployment's store when this session reads another one, as a read-only recovery */
+    private Optional<StoreBinding.Check> checkStore(StoreUse use, boolean storeGiven) throws Exception {
+        StoreBinding binding = new StoreBinding(zk, context.layout());
+        CheckpointStore store = context.store();
+        switch (use) {
+            case NONE -> {
+                return Optional.empty();
+            }
+            case ACT -> {
+                binding.bind(store);
+                return Optional.empty();
+            }
+            default -> {
+                Optional<StoreBinding.Recorded> recorded = binding.recorded();
+                if (recorded.isEmpty()) {
+                    return Optional.empty();
+                }
+                StoreBinding.Check check = binding.check(store, recorded.get());
+                if (check.matches()) {
+                    return Optional.empty();
+                }
+                if (use == StoreUse.RESTORE && storeGiven) {
+                    return Optional.of(check);
+                }
+                throw binding.mismatch(store, check);
+            }
+        }
+    }
+
+    /** Set when this session restores from a store that is not the deployment's. */
+    Optional<StoreBinding.Check> recovery() {
+        return recovery;
     }
 
     private static String localServer(Path stateDir, PrintWriter err) throws ZkUnavailableException {
@@ -82,6 +149,7 @@ final class CoordinatorSession implements AutoCloseable {
     @Override
     public void close() {
         context.clients().close();
+        context.store().close();
         zk.close();
     }
 }

@@ -47,7 +47,8 @@ final class DeleteCommand implements Callable<Integer> {
         if (keep != null && keep < 0) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--keep must be 0 or more, got " + keep);
         }
-        try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr())) {
+        try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr(),
+                CoordinatorSession.StoreUse.ACT)) {
             new KnownGroups(session.context()).require(group);
             Catalog catalog = session.catalog();
             PrintWriter out = spec.commandLine().getOut();
@@ -61,6 +62,9 @@ final class DeleteCommand implements Callable<Integer> {
                         + "; removed aborted leftovers " + describe(retention.removedLeftovers())
                         + "; removed op records " + describe(retention.removedOpRecords())
                         + "; latest is " + catalog.latestId(group).orElse("none"));
+                retention.unreadable().forEach(problem -> spec.commandLine().getErr().println("lockstep: kept checkpoint "
+                        + problem + " — its manifests are not in store " + session.context().store().uri()
+                        + "; delete it by id once it is known to be lost"));
             }
             out.flush();
         }

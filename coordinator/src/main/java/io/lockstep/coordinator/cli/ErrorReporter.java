@@ -5,6 +5,7 @@ import io.lockstep.manifest.ManifestFormatException;
 import io.lockstep.coordinator.agents.AgentCallException;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.store.StoreCorruptionException;
+import io.lockstep.coordinator.store.StoreMismatchException;
 import io.lockstep.zk.ZkAuth;
 import io.lockstep.zk.ZkUnavailableException;
 import org.apache.zookeeper.KeeperException;
@@ -67,6 +68,9 @@ final class ErrorReporter implements CommandLine.IExecutionExceptionHandler {
         }
         if (failure instanceof AgentCallException agent) {
             return new Report(ExitCode.AGENT_UNAVAILABLE, agent.getMessage());
+        }
+        if (failure instanceof StoreMismatchException) {
+            return new Report(ExitCode.USAGE, failure.getMessage());
         }
         if (failure instanceof IllegalArgumentException) {
             return new Report(ExitCode.USAGE, failure.getMessage());

@@ -39,7 +39,8 @@ final class ListCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ZkLayout.checkName("group", group);
-        try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr())) {
+        try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr(),
+                CoordinatorSession.StoreUse.NONE)) {
             new KnownGroups(session.context()).require(group);
             Catalog catalog = session.catalog();
             List<CatalogEntry> entries = catalog.list(group);

@@ -5,6 +5,10 @@ import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.op.RestoreResult;
 import io.lockstep.coordinator.restore.ValidationReport;
+import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.store.StoreBinding;
+import io.lockstep.proto.CatalogEntry;
+import io.lockstep.proto.Manifest;
 import io.lockstep.proto.PathMapping;
 import io.lockstep.proto.StagedProcess;
 import io.lockstep.zk.ZkLayout;
@@ -96,7 +100,10 @@ final class RestoreCommand implements Callable<Integer> {
             options = options.withReplace(replaceGrace);
         }
         PrintWriter err = spec.commandLine().getErr();
-        try (CoordinatorSession session = CoordinatorSession.open(connection, err)) {
+        try (CoordinatorSession session = CoordinatorSession.open(connection, err, CoordinatorSession.StoreUse.RESTORE)) {
+            if (session.recovery().isPresent()) {
+                verifyForRecovery(session, session.recovery().get(), err);
+            }
             RestoreResult result = new RestoreOperation(session.context(), options, progress.listener(err)).run(group);
             PrintWriter out = spec.commandLine().getOut();
             out.println(json ? JsonText.print(toJson(result)) : toText(result));
@@ -110,6 +117,24 @@ final class RestoreCommand implements Callable<Integer> {
             }
         }
         return ExitCode.OK.code();
+    }
+
+    /**
+     * A restore from a store that is not the deployment's: says so, and reads and checks every
+     * manifest of the checkpoint against the catalog before any agent is asked to do anything.
+     */
+    private void verifyForRecovery(CoordinatorSession session, StoreBinding.Check check, PrintWriter err)
+            throws Exception {
+        CheckpointStore store = session.context().store();
+        err.println("lockstep: read-only recovery from store " + store.uri() + " ("
+                + check.storeId().map(id -> "store id " + id).orElse("no store id") + "), which is not this deployment's "
+                + "store " + check.deployment().uri() + " (store id " + check.deployment().storeId() + "): nothing is "
+                + "written to it, and every manifest is verified against the catalog first");
+        CatalogEntry entry = session.catalog().resolve(group, checkpoint);
+        Map<String, Manifest> verified = ShowCommand.readManifests(session.context(), entry);
+        err.println("lockstep: verified " + verified.size() + " manifest(s) of checkpoint " + entry.getCheckpointId()
+                + " (" + String.join(", ", verified.keySet()) + "): size, sha256 and format match the catalog");
+        err.flush();
     }
 
     private Map<String, String> hostMap() {

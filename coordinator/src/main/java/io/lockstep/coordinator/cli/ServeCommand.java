@@ -62,7 +62,7 @@ final class ServeCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         CoordinatorMetrics metrics = new CoordinatorMetrics();
         try (MetricsEndpoint endpoint = metricsListen == null ? null : MetricsEndpoint.start(metricsListen, metrics.registry());
-             CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr());
+             CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr(), CoordinatorSession.StoreUse.ACT);
              PeriodicCheckpoints serve = new PeriodicCheckpoints(session.context(), group, interval, keep,
                      CheckpointOptions.defaults().withTimeout(timeout), metrics::listener)) {
             if (endpoint != null) {

@@ -86,7 +86,7 @@ final class ShowCommand implements Callable<Integer> {
             } catch (ManifestFormatException e) {
                 throw new StoreCorruptionException("manifest of host " + stored.getHostId() + " for checkpoint "
                         + entry.getCheckpointId() + " ("
-                        + store.manifestPath(entry.getGroup(), entry.getCheckpointId(), stored.getHostId())
+                        + store.manifestUri(entry.getGroup(), entry.getCheckpointId(), stored.getHostId())
                         + ") is unreadable: " + e.getMessage());
             }
         }

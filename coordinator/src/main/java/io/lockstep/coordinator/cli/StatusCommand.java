@@ -35,7 +35,7 @@ final class StatusCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr())) {
+        try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr(), CoordinatorSession.StoreUse.NONE)) {
             ClusterStatus status = ClusterStatus.read(session.context());
             PrintWriter out = spec.commandLine().getOut();
             out.print(json ? JsonText.print(toJson(status)) + "\n" : toText(status));

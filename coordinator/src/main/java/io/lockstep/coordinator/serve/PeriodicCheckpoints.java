@@ -137,6 +137,8 @@ public final class PeriodicCheckpoints implements AutoCloseable {
             Catalog.Retention removed = new Catalog(ctx).retain(group, keep);
             LOG.info("serve {}: retention keeps {}: deleted {}", group, keep,
                     removed.deletedCheckpoints().isEmpty() ? "nothing" : removed.deletedCheckpoints());
+            removed.unreadable().forEach(problem -> LOG.warn("serve {}: checkpoint kept but not restorable from store {}: {}",
+                    group, ctx.store().uri(), problem));
             return new Tick(TickOutcome.COMMITTED, Optional.of(result.checkpointId()), removed.deletedCheckpoints(), committed);
         } catch (Exception e) {
             LOG.warn("serve {}: retention after {} failed: {}", group, result.checkpointId(), e.toString());

@@ -1,155 +1,75 @@
 package io.lockstep.coordinator.store;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.DirectoryStream;
-import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
-
-import io.lockstep.files.PrivateFiles;
-import io.lockstep.zk.ZkLayout;
+import java.util.List;
+import java.util.Optional;
 
 /**
- * The checkpoint store: {@code <dir>/<group>/<id>/<host>.manifest}. Writes are durable before they
- * are visible (temp file, fsync, link, fsync of the directories), so a manifest that a catalog
- * entry points to is complete or absent, never half-written, and never replaced. Directories are
- * created 0700 and manifests 0600.
+ * Where the manifests of checkpoints live: {@code <location>/<group>/<id>/<host>.manifest}, plus one
+ * {@value #STORE_ID_NAME} object that names the store. Every backend publishes a manifest
+ * atomically (a temporary name, then publish) and never overwrites one: a manifest that a catalog
+ * entry points to is complete or absent, never half-written or replaced.
  */
-public final class CheckpointStore {
-    private static final String SUFFIX = ".manifest";
-    private final Path root;
-
-    public CheckpointStore(Path root) {
-        this.root = root.toAbsolutePath().normalize();
-    }
-
-    public Path root() {
-        return root;
-    }
+public interface CheckpointStore extends AutoCloseable {
+    String MANIFEST_SUFFIX = ".manifest";
+    String STORE_ID_NAME = ".lockstep-store-id";
 
     /** What was stored: where, its size and its sha256 (hex). */
-    public record StoredManifest(String hostId, Path path, long size, String sha256) {
-        public String uri() {
-            return path.toUri().toString();
-        }
+    record StoredManifest(String hostId, String uri, long size, String sha256) {
     }
 
-    public Path checkpointDir(String group, String checkpointId) {
-        return root.resolve(ZkLayout.checkName("group", group)).resolve(ZkLayout.checkName("checkpoint", checkpointId));
-    }
+    /** The store's location, as a URI ({@code file:///…}, {@code s3://bucket/prefix}). */
+    String uri();
 
-    public Path manifestPath(String group, String checkpointId, String hostId) {
-        return checkpointDir(group, checkpointId).resolve(ZkLayout.checkName("host", hostId) + SUFFIX);
-    }
+    /** Where a manifest is (or would be), for messages and the catalog. */
+    String manifestUri(String group, String checkpointId, String hostId);
 
-    /** Writes the framed manifest bytes durably and returns their digest. */
-    public StoredManifest write(String group, String checkpointId, String hostId, byte[] framed) throws IOException {
-        Path dir = checkpointDir(group, checkpointId);
-        Path target = manifestPath(group, checkpointId, hostId);
-        Path temp = dir.resolve("." + hostId + SUFFIX + ".tmp");
-        boolean newGroup = !Files.isDirectory(dir.getParent());
-        try {
-            // Owner-only: a manifest holds the recorded environments.
-            PrivateFiles.createDirectories(dir);
-            if (newGroup) {
-                // The group's directory entry lives in the root: without this a crash could lose it.
-                fsyncDirectory(root);
-            }
-            try (FileChannel out = PrivateFiles.createForWrite(temp)) {
-                ByteBuffer buffer = ByteBuffer.wrap(framed);
-                while (buffer.hasRemaining()) {
-                    out.write(buffer);
-                }
-                out.force(true);
-            }
-        } catch (IOException e) {
-            IOException failure = new IOException("cannot write manifest of host " + hostId + " to " + temp + ": "
-                    + e.getMessage(), e);
-            try {
-                Files.deleteIfExists(temp);
-            } catch (IOException cleanup) {
-                // A store that fails writes may fail the clean-up too; the write's error is the one to report.
-                failure.addSuppressed(cleanup);
-            }
-            throw failure;
-        }
-        // A link, not a rename: link(2) never replaces an existing file, so a manifest once written
-        // is never overwritten (a reused checkpoint id, e.g. from a second or a reset ZooKeeper,
-        // fails here instead of destroying a committed checkpoint).
-        try {
-            Files.createLink(target, temp);
-        } catch (FileAlreadyExistsException e) {
-            throw new IOException("refusing to overwrite manifest " + target + ": checkpoint " + checkpointId
-                    + " of group " + group + " already has one from host " + hostId
-                    + " (checkpoint id reused: another ZooKeeper, or one that lost its data?)", e);
-        } finally {
-            Files.deleteIfExists(temp);
-        }
-        fsyncDirectory(dir);
-        fsyncDirectory(dir.getParent());
-        return new StoredManifest(hostId, target, framed.length, sha256Hex(framed));
-    }
+    /**
+     * Publishes the framed manifest bytes and returns their digest.
+     *
+     * @throws java.nio.file.FileAlreadyExistsException when that manifest exists already
+     * @throws IOException when it could not be written; nothing is published then
+     */
+    StoredManifest write(String group, String checkpointId, String hostId, byte[] framed) throws IOException;
 
     /**
      * Reads a manifest and checks it against the digest the catalog recorded.
      *
-     * @throws StoreCorruptionException when the file is missing, or its size or digest differ
+     * @throws StoreCorruptionException when it is missing, or its size or digest differ
      */
-    public byte[] readVerified(String group, String checkpointId, String hostId, String expectedSha256, long expectedSize)
-            throws IOException {
-        Path path = manifestPath(group, checkpointId, hostId);
-        byte[] data;
-        try {
-            data = Files.readAllBytes(path);
-        } catch (NoSuchFileException e) {
-            throw new StoreCorruptionException("manifest of host " + hostId + " for checkpoint " + checkpointId
-                    + " is missing from the store: " + path);
-        }
-        if (data.length != expectedSize) {
-            throw new StoreCorruptionException("manifest " + path + " has " + data.length + " bytes, the catalog recorded "
-                    + expectedSize);
-        }
-        String actual = sha256Hex(data);
-        if (!actual.equals(expectedSha256)) {
-            throw new StoreCorruptionException("manifest " + path + " has sha256 " + actual + ", the catalog recorded "
-                    + expectedSha256);
-        }
-        return data;
+    byte[] readVerified(String group, String checkpointId, String hostId, String expectedSha256, long expectedSize)
+            throws IOException;
+
+    /** Whether the manifest exists with this size: a check without reading it, for retention. */
+    boolean exists(String group, String checkpointId, String hostId, long expectedSize) throws IOException;
+
+    /** Removes a checkpoint's manifests (aborted leftovers, retention). Missing is fine. */
+    void delete(String group, String checkpointId) throws IOException;
+
+    /** The checkpoint ids that have anything in the store, sorted. */
+    List<String> checkpointIds(String group) throws IOException;
+
+    /** The store's id, if it has one. */
+    Optional<String> storeId() throws IOException;
+
+    /**
+     * Gives the store the id {@code candidate} unless it already has one (never overwritten), and
+     * returns the id it has.
+     */
+    String claimStoreId(String candidate) throws IOException;
+
+    @Override
+    default void close() {
     }
 
-    /** Removes a checkpoint's directory (aborted leftovers, retention). Missing is fine. */
-    public void delete(String group, String checkpointId) throws IOException {
-        Path dir = checkpointDir(group, checkpointId);
-        if (!Files.isDirectory(dir)) {
-            return;
-        }
-        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir)) {
-            for (Path file : files) {
-                Files.deleteIfExists(file);
-            }
-        }
-        Files.deleteIfExists(dir);
-        fsyncDirectory(dir.getParent());
-    }
-
-    public static String sha256Hex(byte[] data) {
+    static String sha256Hex(byte[] data) {
         try {
             return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("the JVM lacks SHA-256", e);
-        }
-    }
-
-    private static void fsyncDirectory(Path dir) throws IOException {
-        try (FileChannel channel = FileChannel.open(dir, StandardOpenOption.READ)) {
-            channel.force(true);
         }
     }
 }

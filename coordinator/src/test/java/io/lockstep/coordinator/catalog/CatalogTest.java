@@ -3,7 +3,7 @@ package io.lockstep.coordinator.catalog;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OperationFailedException;
-import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.coordinator.testing.TestCheckpoints;
 import io.lockstep.coordinator.testing.ZkTestRoot;
 import io.lockstep.proto.CatalogEntry;
@@ -34,7 +34,7 @@ class CatalogTest {
     Path storeDir;
 
     private ZkTestRoot root;
-    private CheckpointStore store;
+    private FileCheckpointStore store;
     private TestCheckpoints checkpoints;
     private Catalog catalog;
 
@@ -51,7 +51,7 @@ class CatalogTest {
     @BeforeEach
     void setUp() throws Exception {
         root = ZkTestRoot.on(server);
-        store = new CheckpointStore(storeDir);
+        store = new FileCheckpointStore(storeDir);
         checkpoints = new TestCheckpoints(root.zk(), root.layout(), store);
         catalog = new Catalog(CoordinatorContext.create(root.zk(), root.layout(), store, Clock.systemUTC()));
     }
@@ -164,6 +164,26 @@ class CatalogTest {
         assertThat(store.checkpointDir("web", "ckpt-000003")).isDirectory();
         assertThat(root.zk().checkExists().forPath(root.layout().op("web", "ckpt-000001"))).isNull();
         assertThat(root.zk().checkExists().forPath(root.layout().op("web", "ckpt-000003"))).isNotNull();
+    }
+
+    @Test
+    void retainKeepsAndReportsCheckpointsWhoseManifestsAreNotInTheStoreAndDoesNotCountThem() throws Exception {
+        for (int epoch = 1; epoch <= 4; epoch++) {
+            checkpoints.commit("web", "ckpt-00000" + epoch, epoch, "a", "b");
+        }
+        // As seen by a coordinator whose store never had them: the newest two are not in it.
+        Files.delete(store.manifestPath("web", "ckpt-000003", "b"));
+        Files.delete(store.manifestPath("web", "ckpt-000004", "a"));
+
+        Catalog.Retention retention = catalog.retain("web", 1);
+
+        assertThat(retention.unreadable()).satisfiesExactly(
+                problem -> assertThat(problem).startsWith("ckpt-000003: manifest of host b is not in the store")
+                        .contains(store.manifestUri("web", "ckpt-000003", "b")),
+                problem -> assertThat(problem).startsWith("ckpt-000004: manifest of host a is not in the store"));
+        assertThat(retention.deletedCheckpoints()).containsExactly("ckpt-000001");
+        assertThat(catalog.list("web")).extracting(CatalogEntry::getCheckpointId)
+                .containsExactly("ckpt-000002", "ckpt-000003", "ckpt-000004");
     }
 
     @Test

@@ -3,6 +3,7 @@ package io.lockstep.coordinator.catalog;
 import io.lockstep.agent.server.OpWatch;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.coordinator.testing.TestCheckpoints;
 import io.lockstep.coordinator.testing.ZkTestRoot;
 import io.lockstep.proto.OpContext;
@@ -49,7 +50,7 @@ class RetiredDecisionTest {
     void anAgentThatFindsItsOpRetiredByRetentionEndsItsPartAsAborted() throws Exception {
         server = ZkTestRoot.startServer();
         root = ZkTestRoot.on(server);
-        CheckpointStore store = new CheckpointStore(dir.resolve("store"));
+        CheckpointStore store = new FileCheckpointStore(dir.resolve("store"));
         TestCheckpoints checkpoints = new TestCheckpoints(root.zk(), root.layout(), store);
         checkpoints.abortedLeftover("app", "ckpt-000001", 1, "h2");
         checkpoints.commit("app", "ckpt-000002", 2, "h1");

@@ -117,7 +117,7 @@ class CheckpointFaultsTest {
         Path out = cluster.dir().resolve("coordinator.out");
         coordinator = new ProcessBuilder(LocalCluster.javaBinary(), "-Xmx128m", "-cp", System.getProperty("java.class.path"),
                 PausingCoordinator.class.getName(), cluster.zkConnect(), cluster.zkRoot(),
-                cluster.coordinator().store().root().toString(), "app", phase)
+                cluster.fileStore().root().toString(), "app", phase)
                 .redirectErrorStream(true).redirectOutput(out.toFile()).start();
         await("coordinator reaches the end of " + phase).atMost(Duration.ofSeconds(60))
                 .until(() -> Files.readString(out).contains("PAUSED " + phase) || !coordinator.isAlive());

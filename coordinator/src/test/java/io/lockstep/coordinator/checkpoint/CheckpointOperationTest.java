@@ -202,7 +202,7 @@ class CheckpointOperationTest {
     void aStoreThatCannotBeWrittenAbortsWithNothingCommitted() throws Exception {
         cluster = LocalCluster.start("h1");
         startTicker("h1", "app");
-        Path store = cluster.coordinator().store().root();
+        Path store = cluster.fileStore().root();
         Files.createDirectories(store.getParent());
         Files.writeString(store, "not a directory"); // every write under it fails
 

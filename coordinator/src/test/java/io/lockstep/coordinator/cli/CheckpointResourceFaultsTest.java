@@ -67,7 +67,7 @@ class CheckpointResourceFaultsTest {
     void aFullStoreAbortsTheCheckpointWithNothingCommittedAndNamesTheStorePath() throws Exception {
         cluster = LocalCluster.start("h1");
         Path store = mounts.fullTmpfs(cluster.dir().resolve("store"), 64 * 1024);
-        assertThat(cluster.coordinator().store().root()).isEqualTo(store);
+        assertThat(cluster.fileStore().root()).isEqualTo(store);
         Path counter = startTicker("h1");
 
         CliRun run = checkpoint();

@@ -3,6 +3,8 @@ package io.lockstep.coordinator.cli;
 import com.google.protobuf.Struct;
 import com.google.protobuf.Value;
 import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.store.FileCheckpointStore;
+import io.lockstep.coordinator.store.StoreBinding;
 import io.lockstep.coordinator.testing.FakeAgent;
 import io.lockstep.coordinator.testing.PrometheusText;
 import io.lockstep.coordinator.testing.TestCheckpoints;
@@ -48,7 +50,7 @@ class CoordinatorCliTest {
     Path storeDir;
 
     private ZkTestRoot root;
-    private CheckpointStore store;
+    private FileCheckpointStore store;
     private TestCheckpoints checkpoints;
 
     @BeforeAll
@@ -64,7 +66,7 @@ class CoordinatorCliTest {
     @BeforeEach
     void setUp() throws Exception {
         root = ZkTestRoot.on(server);
-        store = new CheckpointStore(storeDir);
+        store = new FileCheckpointStore(storeDir);
         checkpoints = new TestCheckpoints(root.zk(), root.layout(), store);
     }
 
@@ -338,10 +340,23 @@ class CoordinatorCliTest {
     }
 
     @Test
+    void aStoreThatCannotBeReachedToCheckItAgainstTheDeploymentsIsNamedAndNothingStarts() throws Exception {
+        new StoreBinding(root.zk(), root.layout()).bind(store);
+
+        CliRun run = CliRun.of("checkpoint", "--group", "web", "--no-progress", "--zk", root.connectString(), "--zk-root",
+                root.layout().root(), "--store", "s3://unreachable/deploy", "--store-endpoint", "http://127.0.0.1:1");
+
+        assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.ABORTED.code());
+        assertThat(run.err()).contains("cannot check store s3://unreachable/deploy against this deployment's store "
+                + store.uri());
+        assertThat(root.zk().checkExists().forPath(root.layout().ops("web"))).as("no operation started").isNull();
+    }
+
+    @Test
     void showOfAManifestThatIsNotOneSaysSo() throws Exception {
         CatalogEntry entry = checkpoints.commit("web", "ckpt-000006", 6, "host-a");
-        // Intact as a file (the catalog digest matches), but not a manifest inside. (The store never
-        // overwrites, so the damage is done by hand first.)
+        // Intact as a file (the catalog digest matches), but not a manifest inside. A store never
+        // overwrites, so the real manifest goes first.
         Files.delete(store.manifestPath("web", "ckpt-000006", "host-a"));
         CheckpointStore.StoredManifest garbage = store.write("web", "ckpt-000006", "host-a", "not a manifest".getBytes());
         root.zk().setData().forPath(root.layout().checkpoint("web", "ckpt-000006"), ZkJson.toBytes(entry.toBuilder()
@@ -351,7 +366,7 @@ class CoordinatorCliTest {
         CliRun run = coordinator("show", "ckpt-000006", "--group", "web");
 
         assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.CHECKPOINT_UNUSABLE.code());
-        assertThat(run.err()).contains("manifest of host host-a", garbage.path().toString(), "is unreadable");
+        assertThat(run.err()).contains("manifest of host host-a", garbage.uri(), "is unreadable");
     }
 
     @Test

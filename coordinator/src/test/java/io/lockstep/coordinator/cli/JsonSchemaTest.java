@@ -6,7 +6,7 @@ import com.google.protobuf.ListValue;
 import com.google.protobuf.Value;
 import com.google.protobuf.util.JsonFormat;
 import io.lockstep.agent.cli.AgentMain;
-import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.coordinator.testing.FakeAgent;
 import io.lockstep.coordinator.testing.TestCheckpoints;
 import io.lockstep.coordinator.testing.ZkTestRoot;
@@ -63,7 +63,7 @@ class JsonSchemaTest {
     @BeforeEach
     void setUp() throws Exception {
         root = ZkTestRoot.on(server);
-        checkpoints = new TestCheckpoints(root.zk(), root.layout(), new CheckpointStore(dir.resolve("store")));
+        checkpoints = new TestCheckpoints(root.zk(), root.layout(), new FileCheckpointStore(dir.resolve("store")));
         schema = readSchema();
     }
 

@@ -1,6 +1,6 @@
 package io.lockstep.coordinator.cli;
 
-import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.coordinator.testing.TestCheckpoints;
 import io.lockstep.coordinator.testing.ZkTestRoot;
 import org.apache.curator.test.TestingServer;
@@ -46,7 +46,7 @@ class RestoreBadInputTest {
     @BeforeEach
     void setUp() throws Exception {
         root = ZkTestRoot.on(server);
-        new TestCheckpoints(root.zk(), root.layout(), new CheckpointStore(storeDir)).commit("web", "ckpt-000001", 1, "a", "b");
+        new TestCheckpoints(root.zk(), root.layout(), new FileCheckpointStore(storeDir)).commit("web", "ckpt-000001", 1, "a", "b");
     }
 
     @AfterEach

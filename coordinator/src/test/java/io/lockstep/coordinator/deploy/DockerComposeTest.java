@@ -15,6 +15,7 @@ import picocli.CommandLine.ParseResult;
 
 import java.io.File;
 import java.io.IOException;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -126,13 +127,14 @@ class DockerComposeTest {
         assertThat(Arrays.stream(connect.split(",")).map(String::trim).collect(Collectors.toSet()))
                 .as("--zk lists the three ZooKeeper servers").isEqualTo(Set.of("zk1:2181", "zk2:2181", "zk3:2181"));
 
-        // Coordinator: serve on the same ensemble, the store on a volume.
+        // Coordinator: serve on the same ensemble, the store a file: URI on a named volume.
         Map<String, Object> coordinator = map(services, COORDINATOR);
         ParseResult serve = parse(COORDINATOR, strings(coordinator, "command"), "serve");
         assertThat(value(serve, "--zk", "<none: --zk missing>")).as("coordinator --zk").isEqualTo(connect);
         String store = value(serve, "--store", "<none: --store missing>");
         assertThat(volumes(coordinator)).as("coordinator volumes").anySatisfy(v -> {
-            assertThat(v.target()).isEqualTo(store);
+            assertThat(URI.create(store).getScheme()).as("--store " + store).isEqualTo("file");
+            assertThat(v.target()).isEqualTo(URI.create(store).getPath());
             assertThat(v.isNamedVolume()).isTrue();
         });
         assertDependsOnHealthyZooKeeper(COORDINATOR, coordinator);

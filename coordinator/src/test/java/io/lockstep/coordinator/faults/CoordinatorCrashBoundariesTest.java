@@ -122,7 +122,7 @@ class CoordinatorCrashBoundariesTest {
         Path out = cluster.dir().resolve("coordinator-" + group + ".out");
         List<String> command = new java.util.ArrayList<>(List.of(LocalCluster.javaBinary(), "-Xmx128m",
                 "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"), PausingCoordinator.class.getName(),
-                cluster.zkConnect(), cluster.zkRoot(), cluster.coordinator().store().root().toString(), group, boundary));
+                cluster.zkConnect(), cluster.zkRoot(), cluster.fileStore().root().toString(), group, boundary));
         if (restore) {
             command.add("restore");
         }

@@ -10,6 +10,7 @@ import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.ProcLocksSnapshot;
@@ -76,7 +77,7 @@ class HostileManifestRestoreTest {
         cluster.killApplications();
         await("the killed holder's lock is gone").atMost(Duration.ofSeconds(10))
                 .until(() -> ProcLocksSnapshot.read().heldBy(holder).isEmpty());
-        CheckpointStore store = cluster.coordinator().store();
+        FileCheckpointStore store = cluster.fileStore();
         manifestPath = store.manifestPath("app", checkpoint.checkpointId(), "h1");
         original = Files.readAllBytes(manifestPath);
         originalEntry = zk().getData().forPath(entryPath());

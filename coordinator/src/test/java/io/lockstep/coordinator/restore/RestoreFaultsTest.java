@@ -121,7 +121,7 @@ class RestoreFaultsTest {
         Path out = cluster.dir().resolve("coordinator-" + phase + ".out");
         coordinator = new ProcessBuilder(LocalCluster.javaBinary(), "-Xmx128m", "-cp", System.getProperty("java.class.path"),
                 PausingCoordinator.class.getName(), cluster.zkConnect(), cluster.zkRoot(),
-                cluster.coordinator().store().root().toString(), "app", phase, "restore")
+                cluster.fileStore().root().toString(), "app", phase, "restore")
                 .redirectErrorStream(true).redirectOutput(out.toFile()).start();
         await("restoring coordinator reaches the end of " + phase).atMost(Duration.ofSeconds(90))
                 .until(() -> Files.readString(out).contains("PAUSED " + phase) || !coordinator.isAlive());

@@ -264,7 +264,7 @@ final class ScheduleRun implements AutoCloseable {
                 case STORE_WRITE_FAILURE -> {
                     // A file where the operation's store directory must go: the manifest write fails.
                     String opId = newestOp().filter(op -> op.getEpoch() > epochBefore).orElseThrow().getOpId();
-                    Path blocked = coordinator().store().checkpointDir(GROUP, opId);
+                    Path blocked = cluster.fileStore().checkpointDir(GROUP, opId);
                     Files.createDirectories(blocked.getParent());
                     Files.writeString(blocked, "store fault injected by the fault schedule");
                     storeBlock.set(blocked);
@@ -333,7 +333,7 @@ final class ScheduleRun implements AutoCloseable {
         Path out = cluster.dir().resolve("coordinator-" + System.nanoTime() + ".out");
         List<String> command = new ArrayList<>(List.of(LocalCluster.javaBinary(), "-Xmx128m", "-XX:TieredStopAtLevel=1",
                 "-cp", System.getProperty("java.class.path"), PausingCoordinator.class.getName(), cluster.zkConnect(),
-                cluster.zkRoot(), coordinator().store().root().toString(), GROUP, cycle.moment()));
+                cluster.zkRoot(), cluster.fileStore().root().toString(), GROUP, cycle.moment()));
         if (cycle.operation() == Operation.RESTORE) {
             command.add("restore");
         }

@@ -18,18 +18,18 @@ class StoreNeverOverwritesTest {
 
     @Test
     void aSecondManifestUnderTheSameIdIsRefusedAndTheFirstStaysIntact() throws IOException {
-        CheckpointStore store = new CheckpointStore(dir.resolve("store"));
+        FileCheckpointStore store = new FileCheckpointStore(dir.resolve("store"));
         byte[] committed = "committed manifest".getBytes(StandardCharsets.UTF_8);
         CheckpointStore.StoredManifest first = store.write("app", "ckpt-000001", "h1", committed);
 
         assertThatThrownBy(() -> store.write("app", "ckpt-000001", "h1", "from another ZooKeeper".getBytes(StandardCharsets.UTF_8)))
                 .isInstanceOf(IOException.class)
-                .hasMessageContaining("refusing to overwrite manifest " + first.path())
+                .hasMessageContaining("refusing to overwrite manifest " + store.manifestPath("app", "ckpt-000001", "h1"))
                 .hasMessageContaining("checkpoint ckpt-000001 of group app");
 
         assertThat(store.readVerified("app", "ckpt-000001", "h1", first.sha256(), first.size())).isEqualTo(committed);
         try (var left = Files.list(store.checkpointDir("app", "ckpt-000001"))) {
-            assertThat(left).as("no temp file left behind").containsExactly(first.path());
+            assertThat(left).as("no temp file left behind").containsExactly(store.manifestPath("app", "ckpt-000001", "h1"));
         }
     }
 }

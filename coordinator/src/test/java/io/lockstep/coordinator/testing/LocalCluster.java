@@ -8,6 +8,7 @@ import io.lockstep.agent.server.AgentServer;
 import io.lockstep.agent.server.ManagedGroup;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.HostRecord;
 import io.lockstep.proto.RunRequest;
@@ -57,6 +58,7 @@ public final class LocalCluster implements AutoCloseable {
     private final List<String> hostsEverStarted = new ArrayList<>();
     private CuratorFramework coordinatorZk;
     private CoordinatorContext context;
+    private CheckpointStore store;
 
     private LocalCluster(TestingServer zkServer, String zkConnect) throws IOException {
         this.zkServer = zkServer;
@@ -272,10 +274,23 @@ public final class LocalCluster implements AutoCloseable {
     public synchronized CoordinatorContext coordinator() throws Exception {
         if (context == null) {
             coordinatorZk = ZkClients.connect(zkConnect(), SESSION_TIMEOUT, Duration.ofSeconds(5));
-            context = CoordinatorContext.create(coordinatorZk, layout(), new CheckpointStore(dir.resolve("store")),
-                    Clock.systemUTC());
+            context = CoordinatorContext.create(coordinatorZk, layout(),
+                    store != null ? store : new FileCheckpointStore(dir.resolve("store")), Clock.systemUTC());
         }
         return context;
+    }
+
+    /** The coordinator's store instead of the file: store in this cluster's directory; before {@link #coordinator}. */
+    public synchronized void useStore(CheckpointStore other) {
+        if (context != null) {
+            throw new IllegalStateException("the coordinator already uses " + context.store().uri());
+        }
+        store = other;
+    }
+
+    /** The coordinator's store when it is the default file: one. */
+    public FileCheckpointStore fileStore() throws Exception {
+        return (FileCheckpointStore) coordinator().store();
     }
 
     /** Starts a command in a group on a host through the agent's Run RPC, as `agent run` does. */
@@ -370,6 +385,7 @@ public final class LocalCluster implements AutoCloseable {
         if (coordinatorZk != null) {
             try {
                 context.clients().close();
+                context.store().close();
                 coordinatorZk.delete().quietly().deletingChildrenIfNeeded().forPath(zkRoot);
             } catch (Exception e) {
                 first = first == null ? e : first;

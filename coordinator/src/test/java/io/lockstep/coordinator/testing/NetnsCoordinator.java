@@ -9,7 +9,7 @@ import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.op.RestoreResult;
-import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.CatalogEntry;
 import io.lockstep.proto.CatalogManifest;
@@ -80,7 +80,7 @@ public final class NetnsCoordinator {
                 StandardCharsets.UTF_8);
         System.setOut(System.err);
         CuratorFramework zk = ZkClients.connect(args[0], LocalCluster.SESSION_TIMEOUT, Duration.ofSeconds(30));
-        CoordinatorContext ctx = CoordinatorContext.create(zk, new ZkLayout(args[1]), new CheckpointStore(Path.of(args[2])),
+        CoordinatorContext ctx = CoordinatorContext.create(zk, new ZkLayout(args[1]), new FileCheckpointStore(Path.of(args[2])),
                 Clock.systemUTC());
         NetnsCoordinator driver = new NetnsCoordinator(out, ctx);
         out.println("READY");

@@ -6,7 +6,7 @@ import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
-import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.zk.ZkClients;
 import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.CuratorFramework;
@@ -29,7 +29,7 @@ public final class PausingCoordinator {
     public static void main(String[] args) throws Exception {
         String boundary = args[4].contains(":") ? args[4] : "end:" + args[4];
         CuratorFramework zk = ZkClients.connect(args[0], LocalCluster.SESSION_TIMEOUT, Duration.ofSeconds(5));
-        CoordinatorContext ctx = CoordinatorContext.create(zk, new ZkLayout(args[1]), new CheckpointStore(Path.of(args[2])),
+        CoordinatorContext ctx = CoordinatorContext.create(zk, new ZkLayout(args[1]), new FileCheckpointStore(Path.of(args[2])),
                 Clock.systemUTC());
         OperationListener stopDead = new PhaseTrigger(boundary, () -> {
             System.out.println("PAUSED " + args[4]);
