@@ -36,6 +36,9 @@ public final class FileValidator {
         List<FileProblem> skipped = new ArrayList<>();
         for (ProcessRecord process : manifest.getProcessesList()) {
             for (FdRecord fd : process.getFdsList()) {
+                if (fd.getAgentOutput()) {
+                    continue; // the agent's own output file: a restore creates a fresh one
+                }
                 if (LocalFiles.skippable(process, fd, resolver)) {
                     skipped.add(problem(fd.getPath(), identityText(fd), "local file of another host without a lock: fd "
                             + fd.getFd() + " of pid " + process.getPid() + " will not be reopened", false));

@@ -38,18 +38,22 @@ public final class StubLauncher {
     private final Path socketRoot;
     private final List<String> enterGroupPrefix;
     private final Optional<Path> stdioLog;
+    private final Path outputLogDir;
 
     /**
      * @param enterGroupPrefix command that puts the stub into the group's cgroup and then execs
      *     the rest of its arguments; empty to start the stub where the agent runs
      * @param stdioLog where the stub's fds 1 and 2 go when the plan does not restore them;
      *     empty for /dev/null
+     * @param outputLogDir where a plan's fresh output file ({@link OutputLogs}) is created
      */
-    public StubLauncher(StubJvm jvm, Path socketRoot, List<String> enterGroupPrefix, Optional<Path> stdioLog) {
+    public StubLauncher(StubJvm jvm, Path socketRoot, List<String> enterGroupPrefix, Optional<Path> stdioLog,
+                        Path outputLogDir) {
         this.jvm = jvm;
         this.socketRoot = socketRoot;
         this.enterGroupPrefix = List.copyOf(enterGroupPrefix);
         this.stdioLog = stdioLog;
+        this.outputLogDir = outputLogDir;
     }
 
     /** Starts a stub for the plan and waits, up to the deadline, until it connected. */
@@ -74,11 +78,23 @@ public final class StubLauncher {
                 server.bind(UnixDomainSocketAddress.of(socket));
                 server.configureBlocking(false);
                 server.register(selector, SelectionKey.OP_ACCEPT);
-                Process process = start(plan, socket);
+                Optional<Path> outputLog = plan.getFreshOutputLog()
+                        ? Optional.of(OutputLogs.create(outputLogDir, plan.getUid(), plan.getGid())) : Optional.empty();
+                Process process;
+                try {
+                    process = start(plan, socket, outputLog);
+                } catch (IOException | RuntimeException e) {
+                    if (outputLog.isPresent()) {
+                        Files.deleteIfExists(outputLog.get());
+                    }
+                    throw e;
+                }
                 try {
                     process.onExit().thenRun(selector::wakeup);
+                    Optional<Path> named = outputLog.isPresent()
+                            ? Optional.of(OutputLogs.name(outputLog.get(), (int) process.pid())) : Optional.empty();
                     SocketChannel connection = accept(server, selector, process, plan, deadline);
-                    return new StubHandle(process, new AgentChannel(connection), plan);
+                    return new StubHandle(process, new AgentChannel(connection), plan, named);
                 } catch (IOException | RuntimeException e) {
                     process.destroyForcibly(); // a stub without its channel must not linger
                     throw e;
@@ -99,14 +115,15 @@ public final class StubLauncher {
         }
     }
 
-    private Process start(StubPlan plan, Path socket) throws IOException {
+    private Process start(StubPlan plan, Path socket, Optional<Path> outputLog) throws IOException {
         ProcessBuilder builder = new ProcessBuilder(command(plan, socket));
         builder.directory(new File("/")); // the stub chdirs to the plan's cwd; until then it pins nothing
         builder.environment().clear();
         builder.environment().put("PATH", RestoreStub.DEFAULT_PATH);
         builder.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-        if (stdioLog.isPresent()) {
-            builder.redirectOutput(ProcessBuilder.Redirect.appendTo(stdioLog.get().toFile()));
+        Optional<Path> stdio = outputLog.or(() -> stdioLog);
+        if (stdio.isPresent()) {
+            builder.redirectOutput(ProcessBuilder.Redirect.appendTo(stdio.get().toFile()));
             builder.redirectErrorStream(true);
         } else {
             builder.redirectOutput(ProcessBuilder.Redirect.DISCARD);

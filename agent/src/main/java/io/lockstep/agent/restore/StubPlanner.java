@@ -91,6 +91,7 @@ public final class StubPlanner {
                 .setGid(restart.getGid()).setAllowRoot(allowRoot).addAllArgv(restart.getArgvList())
                 .putAllEnv(restart.getEnvMap()).setCheckpointId(checkpointId).setCwd(cwd(process, who));
         Set<Integer> numbers = new HashSet<>();
+        boolean freshOutputLog = false;
         for (FdRecord fd : process.getFdsList()) {
             String at = who + " fd " + fd.getFd() + " (" + fd.getPath() + ")";
             if (fd.getFd() < 0 || fd.getFd() > MAX_FD || fd.getFd() >= fdLimit) {
@@ -101,6 +102,10 @@ public final class StubPlanner {
                 throw new PlanRefusedException(at + ": fd number recorded twice");
             }
             if (fd.getKind() != FdKind.FD_REGULAR && fd.getKind() != FdKind.FD_DIRECTORY) {
+                continue;
+            }
+            if (fd.getAgentOutput()) {
+                freshOutputLog = true;
                 continue;
             }
             if (fd.getOffset() < 0) {
@@ -128,7 +133,7 @@ public final class StubPlanner {
                     .setOpenFlags(fd.getOpenFlags() & ~NEVER_ON_RESTORE).setOffset(fd.getOffset())
                     .setDev((Long) id.get("dev")).setInode((Long) id.get("ino")));
         }
-        StubPlan built = plan.build();
+        StubPlan built = plan.setFreshOutputLog(freshOutputLog).build();
         List<LockRecord> held = process.getLocksList().stream().filter(l -> !l.getWaiting()).toList();
         lockRequests(built, held);
         return built;

@@ -1,6 +1,7 @@
 package io.lockstep.agent.server;
 
 import io.grpc.Status;
+import io.lockstep.agent.restore.OutputLogs;
 import io.lockstep.proto.AdoptReply;
 import io.lockstep.proto.AdoptRequest;
 import io.lockstep.proto.RestartSpec;
@@ -57,13 +58,12 @@ public final class GroupProcesses {
         command.addAll(dropPrivileges(spec.getUid(), spec.getGid()));
         command.addAll(spec.getArgvList());
         Path logs = groups.logDir(group.name());
-        Files.createDirectories(logs);
         ProcessBuilder builder = new ProcessBuilder(command)
                 .directory(new File(spec.getCwd()))
                 .redirectInput(new File("/dev/null"));
         builder.environment().clear();
         builder.environment().putAll(spec.getEnvMap());
-        Path log = Files.createTempFile(logs, "run-", ".log");
+        Path log = OutputLogs.create(logs, spec.getUid(), spec.getGid());
         builder.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         Process process = builder.start();
         int pid = (int) process.pid();
@@ -71,8 +71,8 @@ public final class GroupProcesses {
         if (group.cgroup().entryCommand().isEmpty()) {
             group.cgroup().addProcess(pid);
         }
-        Files.move(log, logs.resolve(pid + ".log"));
-        group.specs().put(pid, spec);
+        Path named = OutputLogs.name(log, pid);
+        group.specs().put(pid, spec.toBuilder().setOutputLog(named.toString()).build());
         joinBeforeReplying(group.name());
         LOG.info("group {}: started pid {}: {}", group.name(), pid, String.join(" ", spec.getArgvList().subList(0,
                 Math.min(1, spec.getArgvCount()))) + (spec.getArgvCount() > 1 ? " … (" + spec.getArgvCount() + " args)" : ""));

@@ -154,7 +154,7 @@ public final class RestoreParticipant {
         Path logs = groups.logDir(group.name());
         Files.createDirectories(logs);
         StubLauncher launcher = new StubLauncher(stubJvm, config.stateDir().resolve("stubs"),
-                group.cgroup().entryCommand(), Optional.of(logs.resolve("restore-" + op.getOpId() + ".log")));
+                group.cgroup().entryCommand(), Optional.of(logs.resolve("restore-" + op.getOpId() + ".log")), logs);
         ExecutorService pool = Executors.newFixedThreadPool(PARALLEL_STUB_STARTS);
         StageReply.Builder reply = StageReply.newBuilder().setHostId(config.hostId());
         try {
@@ -374,7 +374,7 @@ public final class RestoreParticipant {
                     StubPlan plan = handle.plan();
                     group.specs().put(handle.pid(), RestartSpec.newBuilder().addAllArgv(plan.getArgvList())
                             .setCwd(plan.getCwd()).putAllEnv(plan.getEnvMap()).setUid(plan.getUid()).setGid(plan.getGid())
-                            .build());
+                            .setOutputLog(handle.outputLog().map(Path::toString).orElse("")).build());
                 }
                 handle.release(commit, deadline);
                 if (commit) {

@@ -40,7 +40,8 @@ final class StubFixture implements AutoCloseable {
     StubFixture(StubJvm jvm) throws IOException {
         dir = Files.createTempDirectory(Path.of("/tmp"), "lsstub");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
-        launcher = new StubLauncher(jvm, dir.resolve("s"), List.of(), Optional.of(dir.resolve("stub.log")));
+        launcher = new StubLauncher(jvm, dir.resolve("s"), List.of(), Optional.of(dir.resolve("stub.log")),
+                dir.resolve("logs"));
     }
 
     static Instant deadline() {

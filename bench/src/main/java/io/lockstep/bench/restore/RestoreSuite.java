@@ -87,7 +87,8 @@ public final class RestoreSuite implements BenchSuite {
     }
 
     private static StubLauncher launcher(Path dir) {
-        return new StubLauncher(StubJvm.current(), dir.resolve("sockets"), List.of(), Optional.empty());
+        return new StubLauncher(StubJvm.current(), dir.resolve("sockets"), List.of(), Optional.empty(),
+                dir.resolve("logs"));
     }
 
     private static StubPlan.Builder plan(int oldPid, List<String> argv) {
