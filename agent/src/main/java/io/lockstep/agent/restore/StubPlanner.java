@@ -133,6 +133,7 @@ public final class StubPlanner {
                     .setOpenFlags(fd.getOpenFlags() & ~NEVER_ON_RESTORE).setOffset(fd.getOffset())
                     .setDev((Long) id.get("dev")).setInode((Long) id.get("ino")));
         }
+        plan.addAllHandOverFds(HandOver.handedOver(process).stream().map(LockRecord::getFd).distinct().toList());
         StubPlan built = plan.setFreshOutputLog(freshOutputLog).build();
         List<LockRecord> held = process.getLocksList().stream().filter(l -> !l.getWaiting()).toList();
         lockRequests(built, held);

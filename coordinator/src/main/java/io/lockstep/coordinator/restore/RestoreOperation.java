@@ -18,9 +18,11 @@ import io.lockstep.coordinator.op.PhaseBarrier;
 import io.lockstep.proto.CatalogEntry;
 import io.lockstep.proto.CatalogManifest;
 import io.lockstep.proto.FileProblem;
+import io.lockstep.proto.HandOver;
 import io.lockstep.proto.LockConflict;
 import io.lockstep.proto.LockKind;
 import io.lockstep.proto.LockRecord;
+import io.lockstep.proto.LockType;
 import io.lockstep.proto.LockToTake;
 import io.lockstep.proto.Manifest;
 import io.lockstep.proto.OpKind;
@@ -168,12 +170,13 @@ public final class RestoreOperation {
         RestoreResult execute() throws Exception {
             try {
                 validate();
-                Map<String, List<StagedProcess>> staged = stage();
+                Map<String, List<Integer>> heldBack = waitersForHandedOverLocks();
+                Map<String, List<StagedProcess>> staged = stage(heldBack);
                 GlobalLockOrder order = new GlobalLockOrder(heldLocks());
                 boolean fastPath = prepare(order);
                 confirmSessionsHeld();
                 decide();
-                release();
+                List<String> handOverTimeouts = release(!heldBack.isEmpty());
                 Map<String, Integer> locksByHost = new LinkedHashMap<>();
                 for (String host : fanout.hosts()) {
                     locksByHost.put(host, order.forHost(host).size());
@@ -181,7 +184,7 @@ public final class RestoreOperation {
                 LOG.info("group {} op {} epoch {}: restore of {} COMMITTED ({} locks, {} path)", op.group(), op.opId(),
                         op.epoch(), entry.getCheckpointId(), order.size(), fastPath ? "fast" : "strict-order");
                 return new RestoreResult(entry.getCheckpointId(), op.group(), op.opId(), op.epoch(), staged, locksByHost,
-                        fastPath, fanout.phaseMicros());
+                        fastPath, fanout.phaseMicros(), handOverTimeouts);
             } catch (OperationFailedException failure) {
                 throw abort(failure);
             } catch (Exception unexpected) {
@@ -213,13 +216,46 @@ public final class RestoreOperation {
             fanout.phaseEnded("validate", start);
         }
 
-        private Map<String, List<StagedProcess>> stage() throws Exception {
+        /**
+         * Per source host, the recorded pids that wait for a flock/OFD lock another process held: the
+         * holder's stub closes its descriptor at execve and its program takes the lock again, so such
+         * a waiter is released only after that (or after the hand-over timeout).
+         */
+        private Map<String, List<Integer>> waitersForHandedOverLocks() {
+            List<HeldLock> handedOver = new ArrayList<>();
+            for (SourceManifest source : sources) {
+                for (ProcessRecord process : source.manifest().getProcessesList()) {
+                    for (LockRecord lock : io.lockstep.agent.restore.HandOver.handedOver(process)) {
+                        handedOver.add(new HeldLock(source.sourceHost(), source.targetHost(), process.getPid(), lock));
+                    }
+                }
+            }
+            Map<String, List<Integer>> waiters = new LinkedHashMap<>();
+            for (SourceManifest source : sources) {
+                for (ProcessRecord process : source.manifest().getProcessesList()) {
+                    if (options.skipUnrestartable() && !process.hasRestart()) {
+                        continue;
+                    }
+                    boolean waits = process.getLocksList().stream().filter(LockRecord::getWaiting).anyMatch(lock ->
+                            handedOver.stream().anyMatch(holder -> conflicts(holder,
+                                    new HeldLock(source.sourceHost(), source.targetHost(), process.getPid(), lock))));
+                    if (waits) {
+                        waiters.computeIfAbsent(source.sourceHost(), h -> new ArrayList<>()).add(process.getPid());
+                    }
+                }
+            }
+            return waiters;
+        }
+
+        private Map<String, List<StagedProcess>> stage(Map<String, List<Integer>> heldBack) throws Exception {
             long start = System.nanoTime();
             Map<String, List<StagedProcess>> staged = new LinkedHashMap<>();
             for (SourceManifest source : sources) {
                 StageRequest request = StageRequest.newBuilder().setCtx(op.context()).setManifest(source.framed())
                         .addAllPathMaps(options.pathMaps()).setCheckpointId(entry.getCheckpointId())
-                        .setAllowRoot(options.allowRoot()).setSkipUnrestartable(options.skipUnrestartable()).build();
+                        .setAllowRoot(options.allowRoot()).setSkipUnrestartable(options.skipUnrestartable())
+                        .addAllHoldBackPids(heldBack.getOrDefault(source.sourceHost(), List.of()))
+                        .setHandOverTimeoutMs(options.rpcTimeout().toMillis()).build();
                 StageReply reply = fanout.on(List.of(source.targetHost()), "stage", FailureReason.STAGE_FAILED,
                         (host, agent) -> agent.stage(request, until(deadline)),
                         r -> r.getStubsCount() + " stubs staged").get(source.targetHost());
@@ -360,18 +396,45 @@ public final class RestoreOperation {
             fanout.phaseEnded("commit", start);
         }
 
-        private void release() {
+        /**
+         * Releases every stub into its program; the waiters for handed-over locks in a second round,
+         * once the first round's programs hold those locks again (each agent answers the first round
+         * only then) or the hand-over timeout (the RPC timeout) passed.
+         *
+         * @return the handed-over locks not taken again in time, by name
+         */
+        private List<String> release(boolean waitersHeldBack) {
             long start = System.nanoTime();
-            ReleaseRequest request = ReleaseRequest.newBuilder().setCtx(op.context()).setCommit(true).build();
-            fanout.bestEffort("release", (host, agent) -> agent.release(request, options.rpcTimeout()))
+            List<String> timeouts = new ArrayList<>();
+            releaseRound(false, timeouts);
+            if (waitersHeldBack) {
+                releaseRound(true, timeouts);
+            }
+            fanout.phaseEnded("release", start);
+            return timeouts;
+        }
+
+        private void releaseRound(boolean heldBack, List<String> timeouts) {
+            ReleaseRequest request = ReleaseRequest.newBuilder().setCtx(op.context()).setCommit(true)
+                    .setHeldBack(heldBack).build();
+            String phase = heldBack ? "release held-back waiters" : "release";
+            // An agent answers once its programs took their handed-over locks again: up to one more RPC timeout.
+            fanout.bestEffort(phase, (host, agent) -> agent.release(request, options.rpcTimeout().multipliedBy(2)))
                     .forEach((host, outcome) -> {
                         if (!outcome.ok()) {
                             // Committed: the agent releases its stubs on the decision by itself.
-                            LOG.warn("op {}: release RPC to {} failed after commit; the agent acts on the decision: {}",
-                                    op.opId(), host, ParallelCalls.describe(outcome.failure()));
+                            LOG.warn("op {}: {} RPC to {} failed after commit; the agent acts on the decision: {}",
+                                    op.opId(), phase, host, ParallelCalls.describe(outcome.failure()));
+                            return;
+                        }
+                        for (HandOver handOver : outcome.value().getHandOversList()) {
+                            if (!heldBack && !handOver.getTakenAgain()) {
+                                String lost = describe(host, handOver);
+                                timeouts.add(lost);
+                                LOG.warn("op {}: hand-over timeout: {}; its waiters are released anyway", op.opId(), lost);
+                            }
                         }
                     });
-            fanout.phaseEnded("release", start);
         }
 
         private OperationFailedException abort(OperationFailedException failure) {
@@ -396,6 +459,26 @@ public final class RestoreOperation {
 
     static boolean isRestorable(LockKind kind) {
         return kind == LockKind.POSIX || kind == LockKind.OFD || kind == LockKind.FLOCK;
+    }
+
+    /** A flock/OFD holder and a waiter of another process for an overlapping range of the same file, one of them WRITE. */
+    static boolean conflicts(HeldLock holder, HeldLock waiter) {
+        LockRecord h = holder.lock();
+        LockRecord w = waiter.lock();
+        boolean sameProcess = holder.sourceHost().equals(waiter.sourceHost()) && holder.oldPid() == waiter.oldPid();
+        boolean sameFamily = (h.getKind() == LockKind.FLOCK) == (w.getKind() == LockKind.FLOCK);
+        boolean overlap = h.getKind() == LockKind.FLOCK
+                || w.getStart() <= holder.endKey() && h.getStart() <= waiter.endKey();
+        return !sameProcess && sameFamily && overlap && holder.fileKey().equals(waiter.fileKey())
+                && (h.getType() == LockType.WRITE || w.getType() == LockType.WRITE);
+    }
+
+    static String describe(String host, HandOver handOver) {
+        LockRecord lock = handOver.getLock();
+        return lock.getKind() + " " + lock.getType() + " lock on " + handOver.getPath() + " [" + lock.getStart() + ".."
+                + (lock.getEnd() < 0 ? "EOF" : lock.getEnd()) + "] (pid " + handOver.getOldPid() + " of host "
+                + handOver.getSourceHostId() + ") not taken again by its restarted program pid " + handOver.getNewPid()
+                + " on host " + host + " in time";
     }
 
     static String describe(String host, LockConflict conflict) {

@@ -5,8 +5,11 @@ import io.lockstep.proto.StagedProcess;
 import java.util.List;
 import java.util.Map;
 
-/** A committed restore: which processes now run where, how many locks were re-taken, and how long each phase took. */
+/**
+ * A committed restore: which processes now run where, how many locks were re-taken, how long each
+ * phase took, and which handed-over flock/OFD locks their programs did not take again in time.
+ */
 public record RestoreResult(String checkpointId, String group, String opId, long epoch,
                             Map<String, List<StagedProcess>> processesByHost, Map<String, Integer> locksByHost,
-                            boolean fastPath, Map<String, Long> phaseMicros) {
+                            boolean fastPath, Map<String, Long> phaseMicros, List<String> handOverTimeouts) {
 }
