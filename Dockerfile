@@ -13,11 +13,17 @@ WORKDIR /src
 # The poms first, so that a change to the sources does not invalidate the dependency download.
 COPY pom.xml ./
 COPY proto/pom.xml proto/
+COPY common/pom.xml common/
 COPY agent/pom.xml agent/
+COPY demo/pom.xml demo/
 COPY coordinator/pom.xml coordinator/
+COPY bench/pom.xml bench/
 COPY proto/src proto/src
+COPY common/src common/src
 COPY agent/src agent/src
+COPY demo/src demo/src
 COPY coordinator/src coordinator/src
+COPY bench/src bench/src
 # The cache mount keeps ~/.m2 between builds (BuildKit, the default builder of current Docker);
 # tests need cgroups, /proc/locks and child JVMs, which a build container does not offer: they run in CI.
 # gcc: the agent build compiles the native restore stub (agent/src/main/c) into the agent's jar.
@@ -25,7 +31,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 RUN --mount=type=cache,target=/root/.m2 \
-    mvn -B -DskipTests package
+    mvn -B -DskipTests package -pl agent,coordinator -am
 
 # ---- runtime -----------------------------------------------------------------------------------
 FROM eclipse-temurin:17-jre

@@ -1,5 +1,5 @@
 /**
- * Holding a group's processes still on one host: DESIGN.md "Processes in a group" and
+ * Holding a group's processes still on one host: docs/DESIGN.md "Processes in a group" and
  * "Checkpoint" step 2.
  *
  * <p>How the agent uses it:

@@ -1,5 +1,6 @@
 package io.lockstep.agent.cli;
 
+import io.lockstep.cli.DurationConverter;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.lockstep.proto.AgentGrpc;

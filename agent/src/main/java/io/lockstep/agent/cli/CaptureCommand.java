@@ -1,5 +1,6 @@
 package io.lockstep.agent.cli;
 
+import io.lockstep.cli.DurationConverter;
 import io.lockstep.agent.capture.CaptureScope;
 import io.lockstep.agent.capture.CaptureStats;
 import io.lockstep.agent.capture.GroupCapturer;
@@ -8,7 +9,7 @@ import io.lockstep.agent.cgroup.FreezeGuard;
 import io.lockstep.agent.cgroup.FreezeResult;
 import io.lockstep.agent.cgroup.Freezer;
 import io.lockstep.agent.cgroup.GroupCgroup;
-import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.agent.server.RestartSpecs;
 import io.lockstep.proto.Manifest;
 import picocli.CommandLine.Command;
@@ -84,9 +85,7 @@ final class CaptureCommand implements Callable<Integer> {
             }
         }
         byte[] framed = ManifestCodec.encode(manifest);
-        Path temp = out.resolveSibling(out.getFileName() + ".tmp");
-        Files.write(temp, framed);
-        Files.move(temp, out, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        io.lockstep.files.PrivateFiles.writeAtomically(out, framed, true);
         CaptureStats stats = CaptureStats.of(manifest);
         spec.commandLine().getOut().printf("captured group %s on %s: %d processes, %d locks, %d files, frozen in %d µs (%s) -> %s (sha256 %s)%n",
                 group, host, stats.processes(), stats.locks(), stats.files(), frozen.micros(), frozen.backend(), out,

@@ -1,8 +1,9 @@
 package io.lockstep.agent.cli;
 
-import io.lockstep.agent.manifest.ManifestCodec;
-import io.lockstep.agent.manifest.ManifestFormatException;
-import io.lockstep.agent.manifest.ManifestPrinter;
+import io.lockstep.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestFormatException;
+import io.lockstep.manifest.ManifestKey;
+import io.lockstep.manifest.ManifestPrinter;
 import io.lockstep.proto.Manifest;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -27,19 +28,32 @@ final class PrintCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print JSON.")
     boolean json;
 
+    @Option(names = "--manifest-key", paramLabel = "FILE",
+            description = "The key of an encrypted manifest (the coordinator's --manifest-key file).")
+    Path manifestKey;
+
+    @Option(names = "--show-env", description = "Print the recorded environment values too (they may hold passwords"
+            + " and tokens); by default only the variables' names are printed.")
+    boolean showEnv;
+
     @Override
     public Integer call() throws Exception {
         Manifest manifest;
         try {
-            manifest = ManifestCodec.decode(Files.readAllBytes(file));
+            java.util.Optional<ManifestKey> key = java.util.Optional.ofNullable(manifestKey).map(ManifestKey::read);
+            manifest = ManifestCodec.decode(ManifestKey.unseal(key, Files.readAllBytes(file)));
         } catch (NoSuchFileException e) {
             spec.commandLine().getErr().println("agent print: no such file: " + file);
+            return AgentMain.BAD_ARGUMENTS;
+        } catch (IllegalArgumentException e) {
+            spec.commandLine().getErr().println("agent print: " + e.getMessage());
             return AgentMain.BAD_ARGUMENTS;
         } catch (ManifestFormatException e) {
             spec.commandLine().getErr().println("agent print: " + file + ": " + e.getMessage());
             return AgentMain.FAILED;
         }
-        spec.commandLine().getOut().println(json ? ManifestPrinter.toJson(manifest) : ManifestPrinter.toText(manifest));
+        spec.commandLine().getOut().println(json ? ManifestPrinter.toJson(manifest, showEnv)
+                : ManifestPrinter.toText(manifest, showEnv));
         return AgentMain.OK;
     }
 }

@@ -37,6 +37,13 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--gid", description = "Run as this gid (default: yours).")
     Integer gid;
 
+    @Option(names = "--env-file", paramLabel = "FILE",
+            description = "NAME=VALUE lines (# comments) for variables that must not be recorded, e.g. passwords: the "
+                    + "agent reads them from FILE now and again at restore, on the restoring host; the restart spec and "
+                    + "manifests record only their names. FILE must be owned by the process's uid and "
+                    + "writable by its owner only (e.g. mode 0600).")
+    Path envFile;
+
     @Parameters(arity = "1..*", paramLabel = "COMMAND", description = "The command and its arguments (after --).")
     List<String> command;
 
@@ -47,6 +54,7 @@ final class RunCommand implements Callable<Integer> {
                 .addAllArgv(command)
                 .setCwd((cwd != null ? cwd : Path.of("").toAbsolutePath()).toString())
                 .putAllEnv(System.getenv())
+                .setEnvFile(envFile == null ? "" : envFile.toAbsolutePath().normalize().toString())
                 .setUid(uid != null ? uid : currentId("-u"))
                 .setGid(gid != null ? gid : currentId("-g"))
                 .build();

@@ -1,5 +1,6 @@
 package io.lockstep.agent.cli;
 
+import io.lockstep.cli.DurationConverter;
 import io.lockstep.agent.cgroup.Backend;
 import io.lockstep.agent.server.AgentConfig;
 import io.lockstep.agent.server.AgentServer;
@@ -153,7 +154,8 @@ final class ServeCommand implements Callable<Integer> {
             }
         }, "lockstep-agent-shutdown"));
         if (portFile != null) {
-            java.nio.file.Files.writeString(portFile, Integer.toString(server.port()));
+            io.lockstep.files.PrivateFiles.writeAtomically(portFile,
+                    Integer.toString(server.port()).getBytes(java.nio.charset.StandardCharsets.US_ASCII), false);
         }
         spec.commandLine().getOut().println("agent " + hostId + " serving on " + server.endpoint()
                 + (metrics == null ? "" : ", metrics at " + metrics.url()));

@@ -1,5 +1,6 @@
 package io.lockstep.agent.restore;
 
+import io.lockstep.files.PrivateFiles;
 import io.lockstep.proto.StubPlan;
 import java.io.File;
 import java.io.IOException;
@@ -58,7 +59,7 @@ public final class StubLauncher {
     public StubHandle launch(StubPlan plan, Instant deadline) throws StubException {
         Path dir;
         try {
-            Files.createDirectories(socketRoot);
+            PrivateFiles.createDirectories(socketRoot);
             dir = Files.createTempDirectory(socketRoot, "stub",
                     PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
         } catch (IOException e) {

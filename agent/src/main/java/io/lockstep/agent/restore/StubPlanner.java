@@ -1,5 +1,6 @@
 package io.lockstep.agent.restore;
 
+import io.lockstep.manifest.LockHandOver;
 import io.lockstep.proto.IdentityKind;
 
 import io.lockstep.agent.nativeio.LibC;
@@ -89,7 +90,8 @@ public final class StubPlanner {
 
         StubPlan.Builder plan = StubPlan.newBuilder().setOldPid(process.getPid()).setUid(restart.getUid())
                 .setGid(restart.getGid()).setAllowRoot(allowRoot).addAllArgv(restart.getArgvList())
-                .putAllEnv(restart.getEnvMap()).setCheckpointId(checkpointId).setCwd(cwd(process, who));
+                .putAllEnv(restart.getEnvMap()).putAllEnv(envFile(restart, who)).setCheckpointId(checkpointId)
+                .setCwd(cwd(process, who));
         Set<Integer> numbers = new HashSet<>();
         boolean freshOutputLog = false;
         for (FdRecord fd : process.getFdsList()) {
@@ -133,7 +135,7 @@ public final class StubPlanner {
                     .setOpenFlags(fd.getOpenFlags() & ~NEVER_ON_RESTORE).setOffset(fd.getOffset())
                     .setDev((Long) id.get("dev")).setInode((Long) id.get("ino")));
         }
-        plan.addAllHandOverFds(HandOver.handedOver(process).stream().map(LockRecord::getFd).distinct().toList());
+        plan.addAllHandOverFds(LockHandOver.handedOver(process).stream().map(LockRecord::getFd).distinct().toList());
         StubPlan built = plan.setFreshOutputLog(freshOutputLog).build();
         List<LockRecord> held = process.getLocksList().stream().filter(l -> !l.getWaiting()).toList();
         lockRequests(built, held);
@@ -186,6 +188,28 @@ public final class StubPlanner {
                 + " not found on this host"));
         requireSafePath(who + " cwd resolved to " + local, local.toString());
         return roots.require(who + " cwd", local).toString();
+    }
+
+    /** The variables of the process's env file, read on this host now; none without one. */
+    private Map<String, String> envFile(RestartSpec restart, String who) throws PlanRefusedException {
+        if (restart.getEnvFile().isEmpty()) {
+            return Map.of();
+        }
+        requireSafePath(who + " env file", restart.getEnvFile());
+        Path file = Path.of(restart.getEnvFile());
+        Map<String, String> variables;
+        try {
+            variables = EnvFile.read(file, restart.getUid());
+        } catch (IOException e) {
+            throw new PlanRefusedException(who + ": " + e.getMessage() + " (on this host)");
+        }
+        for (String name : restart.getEnvFileNamesList()) {
+            if (!variables.containsKey(name)) {
+                throw new PlanRefusedException(who + ": env file " + file + " no longer defines " + name
+                        + ", which it did when the process was started");
+            }
+        }
+        return variables;
     }
 
     private static Map<String, Object> identity(String what, Path file) throws PlanRefusedException {

@@ -78,6 +78,8 @@ public final class AgentServer implements AutoCloseable {
         if (config.backend().isPresent()) {
             cgroups = cgroups.withBackend(config.backend().get());
         }
+        // Specs hold environments and logs the applications' output: the whole state is the agent's alone.
+        io.lockstep.files.PrivateFiles.ownDirectory(config.stateDir());
         groups = new GroupRegistry(cgroups, config.stateDir());
         EpochFence fence = new EpochFence();
         OpAdmission admission = new OpAdmission(zk, layout, fence, config.hostId());

@@ -7,7 +7,7 @@ import io.lockstep.agent.capture.GroupCapturer;
 import io.lockstep.agent.cgroup.FreezeGuard;
 import io.lockstep.agent.cgroup.FreezeResult;
 import io.lockstep.agent.cgroup.Freezer;
-import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.proto.AbortRequest;
 import io.lockstep.proto.CaptureRequest;
 import io.lockstep.proto.FreezeReply;

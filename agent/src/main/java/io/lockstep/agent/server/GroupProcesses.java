@@ -1,7 +1,9 @@
 package io.lockstep.agent.server;
 
 import io.grpc.Status;
+import io.lockstep.agent.restore.EnvFile;
 import io.lockstep.agent.restore.OutputLogs;
+import io.lockstep.files.PrivateFiles;
 import io.lockstep.proto.AdoptReply;
 import io.lockstep.proto.AdoptRequest;
 import io.lockstep.proto.RestartSpec;
@@ -18,7 +20,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 
@@ -46,15 +50,30 @@ public final class GroupProcesses {
         if (request.getArgvCount() == 0) {
             throw Status.INVALID_ARGUMENT.withDescription("run: no command given").asRuntimeException();
         }
+        Map<String, String> recorded = new HashMap<>(request.getEnvMap());
+        Map<String, String> fromFile = Map.of();
+        if (!request.getEnvFile().isEmpty()) {
+            try {
+                fromFile = EnvFile.read(Path.of(request.getEnvFile()), request.getUid());
+            } catch (IOException | java.nio.file.InvalidPathException e) {
+                throw Status.FAILED_PRECONDITION.withDescription("run: " + e.getMessage()).asRuntimeException();
+            }
+            // A variable the file defines is never recorded, even when the caller's environment has it too.
+            recorded.keySet().removeAll(fromFile.keySet());
+        }
         ManagedGroup group = groups.open(request.getGroup());
         RestartSpec spec = RestartSpec.newBuilder()
                 .addAllArgv(request.getArgvList())
                 .setCwd(request.getCwd().isEmpty() ? "/" : request.getCwd())
-                .putAllEnv(request.getEnvMap())
+                .putAllEnv(recorded)
+                .setEnvFile(request.getEnvFile())
+                .addAllEnvFileNames(new TreeSet<>(fromFile.keySet()))
                 .setUid(request.getUid())
                 .setGid(request.getGid())
                 .build();
         List<String> command = new ArrayList<>(group.cgroup().entryCommand());
+        // The agent's umask is 077; the application gets the one the agent was started with.
+        command.addAll(PrivateFiles.inheritedUmaskPrefix());
         command.addAll(dropPrivileges(spec.getUid(), spec.getGid()));
         command.addAll(spec.getArgvList());
         Path logs = groups.logDir(group.name());
@@ -63,6 +82,7 @@ public final class GroupProcesses {
                 .redirectInput(new File("/dev/null"));
         builder.environment().clear();
         builder.environment().putAll(spec.getEnvMap());
+        builder.environment().putAll(fromFile);
         Path log = OutputLogs.create(logs, spec.getUid(), spec.getGid());
         builder.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         Process process = builder.start();

@@ -4,7 +4,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.lockstep.agent.capture.CaptureException;
 import io.lockstep.agent.cgroup.FreezeTimeoutException;
-import io.lockstep.agent.manifest.ManifestFormatException;
+import io.lockstep.manifest.ManifestFormatException;
 import io.lockstep.agent.nativeio.NativeException;
 import io.lockstep.agent.restore.PlanRefusedException;
 import io.lockstep.agent.restore.StubException;

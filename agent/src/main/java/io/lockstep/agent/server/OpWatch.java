@@ -21,7 +21,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 
 /**
- * The agent's watchdog over one operation it takes part in (DESIGN.md, "Applications never stay
+ * The agent's watchdog over one operation it takes part in (docs/DESIGN.md, "Applications never stay
  * frozen forever"). It reports a verdict exactly once, and only when acting on it is safe: (a) a
  * decision exists, (b) it wrote ABORT itself because the owner vanished or the maximum time
  * passed, or (c) — when asked to — its own session must have expired, so that its barrier nodes

@@ -1,12 +1,12 @@
 package io.lockstep.agent.server;
 
+import io.lockstep.files.PrivateFiles;
 import io.lockstep.proto.RestartSpec;
 
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -42,10 +42,8 @@ public final class RestartSpecs {
     }
 
     public void put(int pid, RestartSpec spec) throws IOException {
-        Files.createDirectories(dir);
-        Path temp = dir.resolve(pid + ".spec.tmp");
-        Files.write(temp, spec.toByteArray());
-        Files.move(temp, dir.resolve(pid + ".spec"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        PrivateFiles.createDirectories(dir);
+        PrivateFiles.writeAtomically(dir.resolve(pid + ".spec"), spec.toByteArray(), false);
         byPid.put(pid, spec);
     }
 

@@ -1,7 +1,8 @@
 package io.lockstep.agent.server;
 
 import io.grpc.Status;
-import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.manifest.LockHandOver;
+import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.agent.proc.MountTable;
 import io.lockstep.agent.restore.FileValidator;
 import io.lockstep.agent.restore.PlanRefusedException;
@@ -10,6 +11,7 @@ import io.lockstep.agent.restore.StubBinary;
 import io.lockstep.agent.restore.StubHandle;
 import io.lockstep.agent.restore.StubLauncher;
 import io.lockstep.agent.restore.StubPlanner;
+import io.lockstep.files.PrivateFiles;
 import io.lockstep.proto.AbortRequest;
 import io.lockstep.proto.FileProblem;
 import io.lockstep.proto.HandOver;
@@ -164,9 +166,12 @@ public final class RestoreParticipant {
         }
         Instant deadline = Instant.ofEpochMilli(record.getDeadlineUnixMs());
         Path logs = groups.logDir(group.name());
-        Files.createDirectories(logs);
-        StubLauncher launcher = new StubLauncher(stubBinary(), config.stateDir().resolve("stubs"),
-                group.cgroup().entryCommand(), Optional.of(logs.resolve("restore-" + op.getOpId() + ".log")), logs);
+        PrivateFiles.createDirectories(logs);
+        Path stdioLog = PrivateFiles.createFileIfAbsent(logs.resolve("restore-" + op.getOpId() + ".log"));
+        List<String> enterGroup = new ArrayList<>(group.cgroup().entryCommand());
+        enterGroup.addAll(PrivateFiles.inheritedUmaskPrefix());
+        StubLauncher launcher = new StubLauncher(stubBinary(), config.stateDir().resolve("stubs"), enterGroup,
+                Optional.of(stdioLog), logs);
         ExecutorService pool = Executors.newFixedThreadPool(PARALLEL_STUB_STARTS);
         StageReply.Builder reply = StageReply.newBuilder().setHostId(config.hostId());
         try {
@@ -424,10 +429,11 @@ public final class RestoreParticipant {
                 if (commit) {
                     // Recorded before the exec: an agent that dies right after it must still know how
                     // to restart the process on its next checkpoint (the stub's pid is the process's).
+                    // The recorded spec, not the plan: the plan's environment holds the env file's variables.
                     StubPlan plan = handle.plan();
-                    group.specs().put(handle.pid(), RestartSpec.newBuilder().addAllArgv(plan.getArgvList())
-                            .setCwd(plan.getCwd()).putAllEnv(plan.getEnvMap()).setUid(plan.getUid()).setGid(plan.getGid())
-                            .setOutputLog(handle.outputLog().map(Path::toString).orElse("")).build());
+                    group.specs().put(handle.pid(), entry.getValue().process().getRestart().toBuilder()
+                            .setCwd(plan.getCwd()).setOutputLog(handle.outputLog().map(Path::toString).orElse(""))
+                            .build());
                 }
                 handle.release(commit, deadline);
                 if (commit) {
@@ -482,7 +488,7 @@ public final class RestoreParticipant {
     private static List<HandOverCheck.Pending> handOvers(RestoreSession.Recorded who, ProcessRecord process,
                                                          StubHandle handle) {
         List<HandOverCheck.Pending> pending = new ArrayList<>();
-        for (LockRecord lock : io.lockstep.agent.restore.HandOver.handedOver(process)) {
+        for (LockRecord lock : LockHandOver.handedOver(process)) {
             handle.plan().getFdsList().stream().filter(f -> f.getFd() == lock.getFd()).findFirst().ifPresent(fd ->
                     pending.add(new HandOverCheck.Pending(HandOver.newBuilder().setSourceHostId(who.sourceHost())
                             .setOldPid(who.oldPid()).setNewPid(handle.pid()).setLock(lock).setPath(fd.getPath()),

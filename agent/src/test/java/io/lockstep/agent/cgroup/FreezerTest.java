@@ -138,7 +138,7 @@ class FreezerTest {
     }
 
     /**
-     * The case DESIGN.md names: a task blocked in an unanswered FUSE request. Neither a cgroup v2
+     * The case docs/DESIGN.md names: a task blocked in an unanswered FUSE request. Neither a cgroup v2
      * freeze nor SIGSTOP can stop it on this kernel (the v1 freezer can: it counts that wait as
      * frozen).
      */

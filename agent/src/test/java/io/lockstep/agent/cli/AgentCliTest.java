@@ -5,7 +5,7 @@ import com.google.protobuf.Struct;
 import com.google.protobuf.util.JsonFormat;
 import io.lockstep.agent.cgroup.CgroupLayout;
 import io.lockstep.agent.cgroup.GroupCgroup;
-import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.agent.server.AgentConfig;
 import io.lockstep.agent.server.AgentServer;
 import io.lockstep.proto.Manifest;
@@ -107,6 +107,27 @@ class AgentCliTest {
         assertThat(print.exit()).isEqualTo(AgentMain.FAILED);
         assertThat(print.err()).contains(manifest.toString()).containsIgnoringCase("sha256");
         assertThat(run("print", dir.resolve("absent").toString()).err()).contains("no such file");
+    }
+
+    @Test
+    void printShowsEnvironmentNamesOnlyAndOpensEncryptedManifestsWithTheirKey() throws Exception {
+        Path key = dir.resolve("manifest.key");
+        Files.writeString(key, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+        Files.setPosixFilePermissions(key, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        Path manifest = dir.resolve("sealed.manifest");
+        Files.write(manifest, io.lockstep.manifest.ManifestKey.read(key).seal(ManifestCodec.encode(Manifest.newBuilder()
+                .setGroup("cli").setHostId("h1").addProcesses(ProcessRecord.newBuilder().setPid(42).addArgv("sleep")
+                        .setRestart(io.lockstep.proto.RestartSpec.newBuilder().addArgv("sleep").putEnv("TOKEN", "t0ps3cret")))
+                .build())));
+
+        Run withoutKey = run("print", manifest.toString());
+        assertThat(withoutKey.exit()).isEqualTo(AgentMain.FAILED);
+        assertThat(withoutKey.err()).contains(manifest.toString()).contains("encrypted").contains("--manifest-key");
+        Run json = run("print", manifest.toString(), "--json", "--manifest-key", key.toString());
+        assertThat(json.exit()).as(json.err()).isZero();
+        assertThat(json.out()).contains("TOKEN").doesNotContain("t0ps3cret");
+        assertThat(run("print", manifest.toString(), "--show-env", "--manifest-key", key.toString()).out())
+                .contains("TOKEN=t0ps3cret");
     }
 
     @ParameterizedTest

@@ -57,6 +57,24 @@ class StubPlannerTest {
         assertThat(plan.getCheckpointId()).isEqualTo("ckpt-1");
     }
 
+    @Test
+    void envFileIsReadAgainOnThisHostAndMustStillDefineTheRecordedNames() throws Exception {
+        Path envFile = Files.writeString(dir.resolve("app.env"), "DB_PASSWORD=now\nNEW_ONE=1\n");
+        Files.setPosixFilePermissions(envFile, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        Files.setAttribute(envFile, "unix:uid", 1000);
+        UnaryOperator<ProcessRecord.Builder> withEnvFile = p -> p.setRestart(p.getRestart().toBuilder()
+                .setEnvFile(envFile.toString()).addEnvFileNames("DB_PASSWORD"));
+        StubPlan plan = planner.plan(withEnvFile.apply(process().toBuilder()).build(), "ckpt-1", false);
+        assertThat(plan.getEnvMap()).containsEntry("DB_PASSWORD", "now").containsEntry("NEW_ONE", "1")
+                .containsEntry("HOME", "/home/app");
+
+        assertRefused(p -> withEnvFile.apply(p).setRestart(p.getRestart().toBuilder().addEnvFileNames("GONE")),
+                "env file " + envFile + " no longer defines GONE");
+        Files.delete(envFile);
+        assertRefused(withEnvFile, "env file " + envFile + ": no such file (on this host)");
+        assertRefused(p -> p.setRestart(p.getRestart().toBuilder().setEnvFile("app.env")), "env file", "not absolute");
+    }
+
     private void assertRefused(UnaryOperator<ProcessRecord.Builder> hostile, String... messageParts)
             throws IOException {
         ProcessRecord record = hostile.apply(process().toBuilder()).build();

@@ -48,7 +48,7 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One coordinated checkpoint of a group (DESIGN.md, "Checkpoint"): open, freeze barrier, capture,
+ * One coordinated checkpoint of a group (docs/DESIGN.md, "Checkpoint"): open, freeze barrier, capture,
  * decide, thaw. Any failure before the decision ends in ABORT, with the group thawed and the
  * partial manifests removed.
  */
@@ -182,7 +182,7 @@ public final class CheckpointOperation {
                 }
                 StoredManifest file;
                 try {
-                    file = ctx.store().write(op.group(), op.opId(), host, manifest.framed());
+                    file = ctx.store().write(op.group(), op.opId(), host, ctx.sealForStore(manifest.framed()));
                 } catch (IOException e) {
                     throw new OperationFailedException(FailureReason.STORE_FAILED, host, e.getMessage(), e);
                 }

@@ -32,6 +32,12 @@ final class ConnectionOptions {
             description = "Checkpoint store directory (default: <state dir>/store).")
     Path store;
 
+    @Option(names = "--manifest-key", paramLabel = "FILE",
+            description = "Encrypt the manifests this command stores (AES-256-GCM) and decrypt those it reads with the "
+                    + "key in FILE: 64 hex digits (`openssl rand -hex 32`), mode 0600. A manifest that does not decrypt "
+                    + "with it is refused as damaged (exit 11). Unencrypted manifests stay readable.")
+    Path manifestKey;
+
     @Mixin
     StateDirOption stateDir;
 

@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.cli;
 
+import io.lockstep.cli.DurationConverter;
 import picocli.CommandLine;
 
 import java.time.Duration;
@@ -9,26 +10,16 @@ public final class CoordinatorMain {
     private CoordinatorMain() {
     }
 
-    /**
-     * The coordinator's logging configuration has its own name: the agent jar (a dependency) ships
-     * a logback.xml too, and with two on the classpath logback picks one by classpath order and
-     * prints warnings on stdout, which breaks --json output. Call first thing in a main method.
-     */
-    public static void useCoordinatorLogging() {
-        if (System.getProperty("logback.configurationFile") == null) {
-            System.setProperty("logback.configurationFile", "lockstep-coordinator-logback.xml");
-        }
-    }
-
     public static void main(String[] args) {
-        useCoordinatorLogging();
+        // Before anything is written: the caller's umask may be 000, and the store and state hold secrets.
+        io.lockstep.files.PrivateFiles.restrictUmask();
         System.exit(commandLine().execute(args));
     }
 
     /** The full command tree, configured: duration syntax, error reporting and exit codes. */
     public static CommandLine commandLine() {
         CommandLine commandLine = new CommandLine(new RootCommand());
-        commandLine.registerConverter(Duration.class, new io.lockstep.agent.cli.DurationConverter());
+        commandLine.registerConverter(Duration.class, new DurationConverter());
         commandLine.setExecutionExceptionHandler(new ErrorReporter());
         commandLine.setParameterExceptionHandler(new UsageErrorReporter());
         configure(commandLine);

@@ -1,5 +1,7 @@
 package io.lockstep.coordinator.cli;
 
+import io.lockstep.manifest.ManifestKey;
+import java.util.Optional;
 import io.lockstep.coordinator.agents.AgentClients;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.embedded.EmbeddedZooKeeper;
@@ -38,11 +40,13 @@ final class CoordinatorSession implements AutoCloseable {
         ZkConnect target = options.stateDir.resolve(options.zk);
         String connectString = target.isLocal() ? localServer(target.stateDir(), err) : target.connectString().orElseThrow();
         Path storeDir = options.store != null ? options.store : target.stateDir().resolve("store");
+        // Before connecting: a bad key file is a usage error, found without side effects.
+        Optional<ManifestKey> manifestKey = Optional.ofNullable(options.manifestKey).map(ManifestKey::read);
         AgentClients clients = new AgentClients(options.tls.config());
         CuratorFramework zk = ZkClients.connect(connectString, options.sessionTimeout(), options.zkConnectTimeout,
                 options.zkAuth.resolve(), options.zkRoot);
         return new CoordinatorSession(zk, CoordinatorContext.create(zk, layout, new CheckpointStore(storeDir), Clock.systemUTC(),
-                clients));
+                clients).withManifestKey(manifestKey));
     }
 
     private static String localServer(Path stateDir, PrintWriter err) throws ZkUnavailableException {

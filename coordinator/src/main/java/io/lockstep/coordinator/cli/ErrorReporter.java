@@ -1,6 +1,6 @@
 package io.lockstep.coordinator.cli;
 
-import io.lockstep.agent.manifest.ManifestFormatException;
+import io.lockstep.manifest.ManifestFormatException;
 import io.lockstep.coordinator.agents.AgentCallException;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.store.StoreCorruptionException;

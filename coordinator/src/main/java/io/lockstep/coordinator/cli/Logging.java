@@ -4,7 +4,7 @@ import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.LoggerContext;
 import org.slf4j.LoggerFactory;
 
-/** Quiet by default (warnings on stderr, see lockstep-coordinator-logback.xml); {@code -v} shows what Lockstep does. */
+/** Quiet by default (warnings on stderr, see logback.xml); {@code -v} shows what Lockstep does. */
 final class Logging {
     private static volatile boolean verbose;
 

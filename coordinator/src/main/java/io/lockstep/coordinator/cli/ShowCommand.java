@@ -1,9 +1,10 @@
 package io.lockstep.coordinator.cli;
 
-import io.lockstep.agent.manifest.ManifestCodec;
-import io.lockstep.agent.manifest.ManifestFormatException;
-import io.lockstep.agent.manifest.ManifestPrinter;
+import io.lockstep.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestFormatException;
+import io.lockstep.manifest.ManifestPrinter;
 import io.lockstep.coordinator.catalog.Catalog;
+import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.StoreCorruptionException;
 import io.lockstep.proto.CatalogEntry;
@@ -48,6 +49,10 @@ final class ShowCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print the catalog entry and the full manifests as JSON on stdout.")
     boolean json;
 
+    @Option(names = "--show-env", description = "Print the recorded environment values too (they may hold passwords"
+            + " and tokens); by default only the variables' names are printed.")
+    boolean showEnv;
+
     @Override
     public Integer call() throws Exception {
         if (group == null && Catalog.LATEST.equals(id)) {
@@ -56,22 +61,23 @@ final class ShowCommand implements Callable<Integer> {
         try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr())) {
             Catalog catalog = session.catalog();
             CatalogEntry entry = group == null ? catalog.find(id) : catalog.resolve(ZkLayout.checkName("group", group), id);
-            Map<String, Manifest> manifests = readManifests(session.context().store(), entry);
+            Map<String, Manifest> manifests = readManifests(session.context(), entry);
             PrintWriter out = spec.commandLine().getOut();
-            out.print(json ? Json.print(toJson(entry, manifests)) + "\n" : toText(entry, manifests));
+            out.print(json ? Json.print(toJson(entry, manifests, showEnv)) + "\n" : toText(entry, manifests, showEnv));
             out.flush();
         }
         return ExitCode.OK.code();
     }
 
     /** Reads every host's manifest, checked against the catalog, in the catalog's host order. */
-    static Map<String, Manifest> readManifests(CheckpointStore store, CatalogEntry entry) throws IOException {
+    static Map<String, Manifest> readManifests(CoordinatorContext ctx, CatalogEntry entry) throws IOException {
+        CheckpointStore store = ctx.store();
         Map<String, Manifest> manifests = new LinkedHashMap<>();
         for (CatalogManifest stored : entry.getManifestsList()) {
             byte[] bytes = store.readVerified(entry.getGroup(), entry.getCheckpointId(), stored.getHostId(),
                     stored.getSha256(), stored.getSize());
             try {
-                manifests.put(stored.getHostId(), ManifestCodec.decode(bytes));
+                manifests.put(stored.getHostId(), ManifestCodec.decode(ctx.unsealFromStore(bytes)));
             } catch (ManifestFormatException e) {
                 throw new StoreCorruptionException("manifest of host " + stored.getHostId() + " for checkpoint "
                         + entry.getCheckpointId() + " ("
@@ -82,7 +88,7 @@ final class ShowCommand implements Callable<Integer> {
         return manifests;
     }
 
-    private static String toText(CatalogEntry entry, Map<String, Manifest> manifests) {
+    private static String toText(CatalogEntry entry, Map<String, Manifest> manifests, boolean showEnv) {
         StringBuilder text = new StringBuilder();
         text.append("checkpoint ").append(entry.getCheckpointId()).append(" of group ").append(entry.getGroup())
                 .append(" (epoch ").append(entry.getEpoch()).append(", op ").append(entry.getOpId()).append(")\n")
@@ -93,15 +99,19 @@ final class ShowCommand implements Callable<Integer> {
             text.append("\n== host ").append(stored.getHostId()).append(" (").append(HumanFormat.bytes(stored.getSize()))
                     .append(", sha256 ").append(stored.getSha256(), 0, Math.min(16, stored.getSha256().length()))
                     .append("…, verified) ==\n")
-                    .append(ManifestPrinter.toText(manifests.get(stored.getHostId())));
+                    .append(ManifestPrinter.toText(manifests.get(stored.getHostId()), showEnv));
         }
         return text.toString();
     }
 
-    private static Map<String, Object> toJson(CatalogEntry entry, Map<String, Manifest> manifests) {
+    private static Map<String, Object> toJson(CatalogEntry entry, Map<String, Manifest> manifests, boolean showEnv) {
         Map<String, Object> json = Json.object();
         json.put("checkpoint", entry);
-        json.put("manifests", manifests);
+        Map<String, Manifest> printed = new LinkedHashMap<>(manifests);
+        if (!showEnv) {
+            printed.replaceAll((host, manifest) -> ManifestPrinter.withoutEnvironmentValues(manifest));
+        }
+        json.put("manifests", printed);
         return json;
     }
 }

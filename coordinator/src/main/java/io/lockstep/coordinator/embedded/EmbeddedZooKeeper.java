@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.embedded;
 
+import io.lockstep.files.PrivateFiles;
 import io.lockstep.zk.ZkConnect;
 
 import java.io.BufferedReader;
@@ -79,9 +80,9 @@ public final class EmbeddedZooKeeper {
      * (bounded) until it serves. A file lock keeps two coordinators from starting two servers.
      */
     public Running ensureRunning() throws IOException {
-        Files.createDirectories(stateDir);
-        try (FileChannel lockFile = FileChannel.open(stateDir.resolve("zookeeper.lock"), StandardOpenOption.CREATE,
-                StandardOpenOption.WRITE);
+        PrivateFiles.ownDirectory(stateDir);
+        try (FileChannel lockFile = FileChannel.open(stateDir.resolve("zookeeper.lock"),
+                java.util.Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE), PrivateFiles.fileMode());
              FileLock ignored = lockFile.lock()) {
             Optional<Integer> recorded = ZkConnect.recordedPort(stateDir);
             if (recorded.isPresent() && ZkLoopback.answers(recorded.get(), PROBE_TIMEOUT)) {
@@ -89,7 +90,8 @@ public final class EmbeddedZooKeeper {
             }
             // Keep the recorded port when it is free, so that agents configured with it still find us.
             int port = recorded.filter(ZkLoopback::isFree).orElse(ZkLoopback.freePort());
-            Files.writeString(stateDir.resolve(ZkConnect.PORT_FILE), port + "\n", StandardCharsets.UTF_8);
+            PrivateFiles.writeAtomically(stateDir.resolve(ZkConnect.PORT_FILE), (port + "\n").getBytes(StandardCharsets.UTF_8),
+                    false);
             long pid = launch(port);
             return new Running(ZkConnect.localConnectString(port), pid, true);
         }
@@ -113,7 +115,7 @@ public final class EmbeddedZooKeeper {
         builder.environment().put("CLASSPATH", System.getProperty("java.class.path"));
         Process process = builder
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                .redirectError(ProcessBuilder.Redirect.appendTo(logFile().toFile()))
+                .redirectError(ProcessBuilder.Redirect.appendTo(PrivateFiles.createFileIfAbsent(logFile()).toFile()))
                 .start();
         BufferedReader stdout = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
         CompletableFuture<String> ready = CompletableFuture.supplyAsync(() -> {

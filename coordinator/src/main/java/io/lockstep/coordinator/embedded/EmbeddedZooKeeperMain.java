@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.embedded;
 
+import io.lockstep.files.PrivateFiles;
 import org.apache.zookeeper.server.ServerCnxnFactory;
 import org.apache.zookeeper.server.ZooKeeperServer;
 import org.apache.zookeeper.server.persistence.FileTxnSnapLog;
@@ -26,7 +27,6 @@ public final class EmbeddedZooKeeperMain {
     }
 
     public static void main(String[] args) throws Exception {
-        io.lockstep.coordinator.cli.CoordinatorMain.useCoordinatorLogging();
         Path stateDir = null;
         int port = -1;
         for (int i = 0; i + 1 < args.length; i += 2) {
@@ -43,8 +43,10 @@ public final class EmbeddedZooKeeperMain {
         System.setProperty("zookeeper.admin.enableServer", "false");
         System.setProperty("zookeeper.4lw.commands.whitelist", "ruok,srvr,stat");
         System.setProperty("zookeeper.maxCnxns", "0"); // unlimited in total, and says so instead of warning
+        // ZooKeeper creates its snapshots and logs itself: only the umask makes them owner-only.
+        PrivateFiles.restrictUmask();
         File dataDir = EmbeddedZooKeeper.dataDir(stateDir).toFile();
-        Files.createDirectories(dataDir.toPath());
+        PrivateFiles.createDirectories(dataDir.toPath());
 
         ZooKeeperServer server = new ZooKeeperServer(new FileTxnSnapLog(dataDir, dataDir), TICK_MS, "");
         ServerCnxnFactory connections = ServerCnxnFactory.createFactory();
@@ -52,7 +54,8 @@ public final class EmbeddedZooKeeperMain {
         connections.startup(server);
 
         Path pidFile = EmbeddedZooKeeper.pidFile(stateDir);
-        Files.writeString(pidFile, Long.toString(ProcessHandle.current().pid()), StandardCharsets.UTF_8);
+        PrivateFiles.writeAtomically(pidFile, Long.toString(ProcessHandle.current().pid()).getBytes(StandardCharsets.UTF_8),
+                false);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             connections.shutdown();
             server.shutdown();

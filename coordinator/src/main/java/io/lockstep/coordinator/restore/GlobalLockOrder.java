@@ -7,7 +7,7 @@ import java.util.Comparator;
 import java.util.List;
 
 /**
- * The one order in which every held lock of every host is taken again (DESIGN.md, Restore step
+ * The one order in which every held lock of every host is taken again (docs/DESIGN.md, Restore step
  * 3): by (portable file identity, start, end, type, owner). All restores use the same order, so
  * restores that overlap never wait on each other in a cycle.
  */

@@ -1,7 +1,8 @@
 package io.lockstep.coordinator.restore;
 
-import io.lockstep.agent.manifest.ManifestCodec;
-import io.lockstep.agent.manifest.ManifestFormatException;
+import io.lockstep.manifest.LockHandOver;
+import io.lockstep.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestFormatException;
 import io.lockstep.coordinator.agents.AgentClient;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.op.AgentFanout;
@@ -60,7 +61,7 @@ import java.util.Set;
 import com.google.protobuf.ByteString;
 
 /**
- * Restores a committed checkpoint (DESIGN.md, "Restore"): validate every file on every target,
+ * Restores a committed checkpoint (docs/DESIGN.md, "Restore"): validate every file on every target,
  * stage one stub per process, re-take every held lock in one global order (fast path in
  * parallel, strict order with bounded waits on conflict), decide, and only then release the
  * stubs into their restart commands.
@@ -137,8 +138,8 @@ public final class RestoreOperation {
         for (CatalogManifest stored : entry.getManifestsList()) {
             String host = stored.getHostId();
             try {
-                byte[] framed = ctx.store().readVerified(group, entry.getCheckpointId(), host, stored.getSha256(),
-                        stored.getSize());
+                byte[] framed = ctx.unsealFromStore(ctx.store().readVerified(group, entry.getCheckpointId(), host,
+                        stored.getSha256(), stored.getSize()));
                 Manifest manifest = ManifestCodec.decode(framed);
                 sources.add(new SourceManifest(host, options.targetOf(host), ByteString.copyFrom(framed), manifest));
             } catch (java.io.IOException | ManifestFormatException e) {
@@ -225,7 +226,7 @@ public final class RestoreOperation {
             List<HeldLock> handedOver = new ArrayList<>();
             for (SourceManifest source : sources) {
                 for (ProcessRecord process : source.manifest().getProcessesList()) {
-                    for (LockRecord lock : io.lockstep.agent.restore.HandOver.handedOver(process)) {
+                    for (LockRecord lock : LockHandOver.handedOver(process)) {
                         handedOver.add(new HeldLock(source.sourceHost(), source.targetHost(), process.getPid(), lock));
                     }
                 }

@@ -14,12 +14,14 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 
+import io.lockstep.files.PrivateFiles;
 import io.lockstep.zk.ZkLayout;
 
 /**
  * The checkpoint store: {@code <dir>/<group>/<id>/<host>.manifest}. Writes are durable before they
  * are visible (temp file, fsync, rename, fsync of the directory), so a manifest that a catalog
- * entry points to is complete or absent, never half-written.
+ * entry points to is complete or absent, never half-written. Directories are created 0700 and
+ * manifests 0600.
  */
 public final class CheckpointStore {
     private static final String SUFFIX = ".manifest";
@@ -54,9 +56,9 @@ public final class CheckpointStore {
         Path target = manifestPath(group, checkpointId, hostId);
         Path temp = dir.resolve("." + hostId + SUFFIX + ".tmp");
         try {
-            Files.createDirectories(dir);
-            try (FileChannel out = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-                    StandardOpenOption.WRITE)) {
+            // Owner-only: a manifest holds the recorded environments.
+            PrivateFiles.createDirectories(dir);
+            try (FileChannel out = PrivateFiles.createForWrite(temp)) {
                 ByteBuffer buffer = ByteBuffer.wrap(framed);
                 while (buffer.hasRemaining()) {
                     out.write(buffer);

@@ -30,7 +30,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * An agent serving mutual TLS (DESIGN.md, "Security") answers a coordinator whose certificate its
+ * An agent serving mutual TLS (docs/DESIGN.md, "Security") answers a coordinator whose certificate its
  * CA signed, and nobody else: not a client without a certificate, not one signed by another CA,
  * not a plaintext one.
  */

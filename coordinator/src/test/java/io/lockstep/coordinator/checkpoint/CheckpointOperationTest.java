@@ -1,6 +1,6 @@
 package io.lockstep.coordinator.checkpoint;
 
-import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;

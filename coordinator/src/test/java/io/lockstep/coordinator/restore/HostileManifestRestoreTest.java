@@ -1,6 +1,6 @@
 package io.lockstep.coordinator.restore;
 
-import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.agent.restore.AllowedRoots;
 import io.lockstep.agent.server.AgentConfig;
 import io.lockstep.coordinator.checkpoint.CheckpointOperation;

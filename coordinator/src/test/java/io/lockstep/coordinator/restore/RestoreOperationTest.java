@@ -1,6 +1,6 @@
 package io.lockstep.coordinator.restore;
 
-import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.coordinator.checkpoint.CheckpointOperation;
 import io.lockstep.coordinator.checkpoint.CheckpointOptions;
 import io.lockstep.coordinator.checkpoint.CheckpointResult;

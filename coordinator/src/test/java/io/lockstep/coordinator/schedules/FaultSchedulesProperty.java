@@ -25,7 +25,7 @@ import java.util.List;
  * with one fault (agent SIGKILL and restart, agent SIGSTOP/SIGCONT, coordinator killed at a phase
  * boundary, ZooKeeper stopped and restarted, a stale-epoch RPC from an old coordinator, a store
  * write failure, or none) at a drawn moment (a phase boundary plus a drawn delay), runs it on a
- * real cluster ({@link ScheduleRun}) and checks every DESIGN.md invariant after every cycle.
+ * real cluster ({@link ScheduleRun}) and checks every docs/DESIGN.md invariant after every cycle.
  *
  * <p><b>CI</b> runs {@value #CI_TRIES} schedules (about two minutes on an idle machine).
  * <b>Soak</b> by hand, one flag:

@@ -1,6 +1,6 @@
 package io.lockstep.coordinator.schedules;
 
-import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.coordinator.agents.AgentCallException;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.agents.AgentClient;

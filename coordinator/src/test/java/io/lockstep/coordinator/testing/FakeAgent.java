@@ -4,7 +4,7 @@ import com.google.protobuf.ByteString;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.StreamObserver;
-import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.proto.AbortReply;
 import io.lockstep.proto.AbortRequest;
 import io.lockstep.proto.AgentGrpc;

@@ -24,7 +24,7 @@ import java.util.Map;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-/** The invariants of DESIGN.md that any test can assert after an operation ended. */
+/** The invariants of docs/DESIGN.md that any test can assert after an operation ended. */
 public final class Invariants {
     private Invariants() {
     }

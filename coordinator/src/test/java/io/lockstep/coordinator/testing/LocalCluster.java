@@ -162,6 +162,11 @@ public final class LocalCluster implements AutoCloseable {
         return startAgentProcess(host, List.of(), serveOptions);
     }
 
+    /** As {@link #startAgentProcess(String)}, started through {@code prefix} (e.g. a shell that sets a umask first). */
+    public Process startAgentProcessThrough(String host, List<String> prefix) throws Exception {
+        return startAgentProcess(host, prefix, List.of());
+    }
+
     /** What an agent JVM printed so far (stdout and stderr). */
     public String agentProcessLog(String host) throws IOException {
         Path log = dir.resolve("agent-" + host + ".log");

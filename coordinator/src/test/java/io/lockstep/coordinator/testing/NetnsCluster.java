@@ -299,7 +299,7 @@ public final class NetnsCluster implements AutoCloseable {
     }
 
     /**
-     * The invariants of DESIGN.md that hold once operations have ended (as {@link Invariants} for a
+     * The invariants of docs/DESIGN.md that hold once operations have ended (as {@link Invariants} for a
      * {@link LocalCluster}): no group of any host frozen, no stub left, and each listed group's
      * catalog true (every entry's op decided COMMIT, its manifests matching their sha256).
      */

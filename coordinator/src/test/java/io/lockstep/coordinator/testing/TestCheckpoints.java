@@ -1,6 +1,6 @@
 package io.lockstep.coordinator.testing;
 
-import io.lockstep.agent.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.proto.CatalogEntry;
 import io.lockstep.proto.CatalogManifest;
@@ -26,7 +26,7 @@ import java.util.List;
 
 /**
  * Writes what a committed (or aborted, or running) checkpoint leaves behind, with the layout of
- * DESIGN.md, without running one: op record, decision, catalog entry, {@code latest}, manifests.
+ * docs/DESIGN.md, without running one: op record, decision, catalog entry, {@code latest}, manifests.
  */
 public final class TestCheckpoints {
     private final CuratorFramework zk;

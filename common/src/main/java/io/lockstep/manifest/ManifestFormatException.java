@@ -1,4 +1,4 @@
-package io.lockstep.agent.manifest;
+package io.lockstep.manifest;
 
 /** Stored manifest bytes that are not a valid manifest; the message says what is wrong. */
 public final class ManifestFormatException extends Exception {

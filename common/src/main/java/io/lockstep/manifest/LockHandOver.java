@@ -1,4 +1,4 @@
-package io.lockstep.agent.restore;
+package io.lockstep.manifest;
 
 import io.lockstep.proto.LockKind;
 import io.lockstep.proto.LockRecord;
@@ -16,8 +16,8 @@ import java.util.List;
  * lock. Closing any descriptor of a file drops all of the process's POSIX locks on it, so that
  * lock stays held across execve (as before), and the program must not take it again itself.
  */
-public final class HandOver {
-    private HandOver() {
+public final class LockHandOver {
+    private LockHandOver() {
     }
 
     public static boolean handedOver(ProcessRecord process, LockRecord lock) {

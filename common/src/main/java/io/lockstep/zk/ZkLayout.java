@@ -3,7 +3,7 @@ package io.lockstep.zk;
 import java.util.regex.Pattern;
 
 /**
- * Where everything lives in ZooKeeper (DESIGN.md, "ZooKeeper layout"). The one place that
+ * Where everything lives in ZooKeeper (docs/DESIGN.md, "ZooKeeper layout"). The one place that
  * builds paths, so that agents and coordinators can never disagree about them.
  */
 public final class ZkLayout {

@@ -1,4 +1,4 @@
-package io.lockstep.agent.manifest;
+package io.lockstep.manifest;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedInputStream;

@@ -1,4 +1,4 @@
-package io.lockstep.agent.manifest;
+package io.lockstep.manifest;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

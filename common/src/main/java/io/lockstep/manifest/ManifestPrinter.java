@@ -1,4 +1,4 @@
-package io.lockstep.agent.manifest;
+package io.lockstep.manifest;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.JsonFormat;
@@ -8,22 +8,54 @@ import io.lockstep.proto.IdentityKind;
 import io.lockstep.proto.LockRecord;
 import io.lockstep.proto.Manifest;
 import io.lockstep.proto.ProcessRecord;
+import io.lockstep.proto.RestartSpec;
 
-/** Manifests for people: full JSON, or a compact text summary. */
+import java.util.TreeMap;
+
+/**
+ * Manifests for people: full JSON, or a compact text summary. Environment values (passwords,
+ * tokens) are shown only when asked for; by default only the variables' names are.
+ */
 public final class ManifestPrinter {
+    /** What an environment value reads as when values are not shown. */
+    public static final String HIDDEN_VALUE = "(hidden: --show-env)";
+
     private ManifestPrinter() {
     }
 
     public static String toJson(Manifest manifest) {
+        return toJson(manifest, false);
+    }
+
+    public static String toText(Manifest manifest) {
+        return toText(manifest, false);
+    }
+
+    /** A copy whose environment values all read {@link #HIDDEN_VALUE}: the names stay. */
+    public static Manifest withoutEnvironmentValues(Manifest manifest) {
+        Manifest.Builder copy = manifest.toBuilder();
+        for (ProcessRecord.Builder process : copy.getProcessesBuilderList()) {
+            if (process.hasRestart()) {
+                RestartSpec.Builder restart = process.getRestartBuilder();
+                for (String name : restart.getEnvMap().keySet()) {
+                    restart.putEnv(name, HIDDEN_VALUE);
+                }
+            }
+        }
+        return copy.build();
+    }
+
+    public static String toJson(Manifest manifest, boolean showEnv) {
         try {
-            return JsonFormat.printer().alwaysPrintFieldsWithNoPresence().print(manifest);
+            return JsonFormat.printer().alwaysPrintFieldsWithNoPresence()
+                    .print(showEnv ? manifest : withoutEnvironmentValues(manifest));
         } catch (InvalidProtocolBufferException e) {
             // only thrown for Any fields with unknown types; Manifest has none
             throw new IllegalStateException("manifest cannot be printed as JSON", e);
         }
     }
 
-    public static String toText(Manifest m) {
+    public static String toText(Manifest m, boolean showEnv) {
         StringBuilder out = new StringBuilder();
         out.append("group ").append(m.getGroup()).append(" host ").append(m.getHostId())
                 .append(" (").append(m.getHostname()).append(") op ").append(m.getOpId())
@@ -38,6 +70,9 @@ public final class ManifestPrinter {
             out.append("  cwd ").append(p.getCwd()).append(identity(p.getCwdIdentity())).append('\n');
             out.append(p.hasRestart() ? "  restart: " + String.join(" ", p.getRestart().getArgvList()) : "  restart: none")
                     .append('\n');
+            if (p.hasRestart()) {
+                environment(out, p.getRestart(), showEnv);
+            }
             for (FdRecord fd : p.getFdsList()) {
                 out.append("  fd ").append(fd.getFd()).append(' ').append(fd.getKind().name().replace("FD_", "").toLowerCase())
                         .append(' ').append(fd.getPath())
@@ -56,6 +91,19 @@ public final class ManifestPrinter {
             out.append("warning: ").append(w).append('\n');
         }
         return out.toString();
+    }
+
+    private static void environment(StringBuilder out, RestartSpec restart, boolean showEnv) {
+        if (restart.getEnvCount() > 0) {
+            out.append("  env:");
+            new TreeMap<>(restart.getEnvMap()).forEach((name, value) -> out.append(' ').append(name)
+                    .append(showEnv ? "=" + value : ""));
+            out.append(showEnv ? "" : " (values hidden: --show-env)").append('\n');
+        }
+        if (!restart.getEnvFile().isEmpty()) {
+            out.append("  env file: ").append(restart.getEnvFile()).append(" (").append(String.join(" ",
+                    restart.getEnvFileNamesList())).append("; read again at restore, never recorded)\n");
+        }
     }
 
     private static String identity(FileIdentity id) {

@@ -22,7 +22,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * With --zk-auth, everything under the Lockstep root belongs to the Lockstep identity (DESIGN.md,
+ * With --zk-auth, everything under the Lockstep root belongs to the Lockstep identity (docs/DESIGN.md,
  * "Security"): other sessions get NoAuth, sessions with the same credentials (an agent and a
  * coordinator) share every node, ephemeral ones included.
  */

@@ -2,7 +2,7 @@ package io.lockstep.zk;
 
 /**
  * The barrier phases of an operation: ops/<op>/<phase>/<host>, ephemeral, created by agents.
- * (DESIGN.md also names a "done" barrier; nothing needs it: the decision and the thaw/release
+ * (docs/DESIGN.md also names a "done" barrier; nothing needs it: the decision and the thaw/release
  * replies already tell the coordinator that a host is done.)
  */
 public enum Phase {

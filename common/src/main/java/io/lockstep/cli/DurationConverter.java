@@ -1,4 +1,4 @@
-package io.lockstep.agent.cli;
+package io.lockstep.cli;
 
 import picocli.CommandLine;
 
