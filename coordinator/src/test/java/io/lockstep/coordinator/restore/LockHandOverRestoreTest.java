@@ -7,6 +7,7 @@ import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.ProcLocksSnapshot;
 import io.lockstep.proto.StagedProcess;
+import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -17,6 +18,8 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -80,9 +83,8 @@ class LockHandOverRestoreTest {
 
         int newHolder = newPid(restored, "h2", holder);
         int newWaiter = newPid(restored, "h1", waiter);
-        await("the restored flock(1) takes its lock again instead of waiting for itself")
-                .atMost(Duration.ofSeconds(30))
-                .until(() -> cluster.output("h2", "app", newHolder).contains("HOLDING restored=1"));
+        awaitOrExplain("the restored flock(1) takes its lock again instead of waiting for itself",
+                () -> cluster.output("h2", "app", newHolder).contains("HOLDING restored=1"), newHolder);
         await("the restored waiter waits for the lock").atMost(Duration.ofSeconds(30))
                 .until(() -> ProcLocksSnapshot.read().waitingOf(newWaiter).size() == 1);
         assertThat(restored.handOverTimeouts()).isEmpty();
@@ -110,9 +112,8 @@ class LockHandOverRestoreTest {
 
         int newHolder = newPid(restored, "h2", holder);
         int newWaiter = newPid(restored, "h1", waiter);
-        await("the restored holder takes its OFD lock again instead of waiting for itself")
-                .atMost(Duration.ofSeconds(30))
-                .until(() -> cluster.output("h2", "app", newHolder).contains("LOCKED restored=1"));
+        awaitOrExplain("the restored holder takes its OFD lock again instead of waiting for itself",
+                () -> cluster.output("h2", "app", newHolder).contains("LOCKED restored=1"), newHolder);
         await("the restored waiter waits for the lock").atMost(Duration.ofSeconds(30))
                 .until(() -> cluster.output("h1", "app", newWaiter).contains("START") && ofdWaiters(inode) == 1);
         assertThat(restored.handOverTimeouts()).isEmpty();
@@ -134,6 +135,32 @@ class LockHandOverRestoreTest {
         return new RestoreOperation(cluster.coordinator(), RestoreOptions.defaults().withAllowRoot(true)
                 .withSkipUnrestartable(true).withHostMap(Map.of("h1", "h2", "h2", "h1")), OperationListener.SILENT)
                 .run("app");
+    }
+
+    /** Waits; on a timeout the failure shows the lock table, the holder's fds and the agents' logs. */
+    private void awaitOrExplain(String what, Callable<Boolean> condition, int pid) throws Exception {
+        try {
+            await(what).atMost(Duration.ofSeconds(30)).until(condition);
+        } catch (ConditionTimeoutException e) {
+            StringBuilder seen = new StringBuilder(what + "\n/proc/locks:\n" + Files.readString(Path.of("/proc/locks")));
+            Path fdinfo = Path.of("/proc", Integer.toString(pid), "fdinfo");
+            if (Files.isDirectory(fdinfo)) {
+                try (Stream<Path> fds = Files.list(fdinfo)) {
+                    for (Path fd : fds.toList()) {
+                        seen.append("\nfd ").append(fd.getFileName()).append(": ").append(Files.readString(fd));
+                    }
+                }
+            }
+            for (String host : List.of("h1", "h2")) {
+                Path logs = cluster.outputLog(host, "app", 0).getParent();
+                try (Stream<Path> files = Files.list(logs)) {
+                    for (Path log : files.toList()) {
+                        seen.append("\n").append(log).append(":\n").append(Files.readString(log));
+                    }
+                }
+            }
+            throw new AssertionError(seen.toString(), e);
+        }
     }
 
     private static long ofdWaiters(long inode) throws Exception {
