@@ -1,7 +1,6 @@
 package io.lockstep.manifest;
 
-import com.google.protobuf.InvalidProtocolBufferException;
-import com.google.protobuf.util.JsonFormat;
+import io.lockstep.cli.JsonText;
 import io.lockstep.proto.FdRecord;
 import io.lockstep.proto.FileIdentity;
 import io.lockstep.proto.IdentityKind;
@@ -45,14 +44,9 @@ public final class ManifestPrinter {
         return copy.build();
     }
 
+    /** The manifest in the one --json form (numbers as numbers; docs/json.md). */
     public static String toJson(Manifest manifest, boolean showEnv) {
-        try {
-            return JsonFormat.printer().alwaysPrintFieldsWithNoPresence()
-                    .print(showEnv ? manifest : withoutEnvironmentValues(manifest));
-        } catch (InvalidProtocolBufferException e) {
-            // only thrown for Any fields with unknown types; Manifest has none
-            throw new IllegalStateException("manifest cannot be printed as JSON", e);
-        }
+        return JsonText.print(showEnv ? manifest : withoutEnvironmentValues(manifest));
     }
 
     public static String toText(Manifest m, boolean showEnv) {

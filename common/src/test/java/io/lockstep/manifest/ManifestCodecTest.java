@@ -112,7 +112,7 @@ class ManifestCodecTest {
 
     @Test
     void printsJsonAndText() {
-        assertThat(ManifestPrinter.toJson(MANIFEST)).contains("\"group\": \"g\"").contains("\"relativePath\": \"data/f\"");
+        assertThat(ManifestPrinter.toJson(MANIFEST)).contains("\"group\":\"g\"").contains("\"relativePath\":\"data/f\"");
         String text = ManifestPrinter.toText(MANIFEST);
         assertThat(text).contains("pid 42").contains("/bin/app --x").contains("fd 3 regular /mnt/data/f")
                 .contains("holds POSIX WRITE [0, EOF] fd 3 = srv:/export data/f (nfs)").contains("warning: pid 42 fd 4");

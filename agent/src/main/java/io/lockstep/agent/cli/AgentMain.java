@@ -1,5 +1,6 @@
 package io.lockstep.agent.cli;
 
+import io.lockstep.cli.UsageErrors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -13,12 +14,12 @@ import java.util.Map;
         subcommands = {ServeCommand.class, RunCommand.class, AdoptCommand.class, CaptureCommand.class,
             PrintCommand.class, StatusCommand.class, CommandLine.HelpCommand.class})
 public final class AgentMain {
-    static final int OK = 0;
-    static final int INTERNAL_ERROR = 1;
-    static final int BAD_ARGUMENTS = 2;
-    static final int FAILED = 3;
-    static final int ZK_UNREACHABLE = 5;
-    static final int AGENT_UNREACHABLE = 10;
+    public static final int OK = 0;
+    public static final int INTERNAL_ERROR = 1;
+    public static final int BAD_ARGUMENTS = 2;
+    public static final int FAILED = 3;
+    public static final int ZK_UNREACHABLE = 5;
+    public static final int AGENT_UNREACHABLE = 10;
 
     /** Every command's help ends with these. */
     private static final Map<String, String> EXIT_CODES = exitCodes();
@@ -29,6 +30,7 @@ public final class AgentMain {
             command.getErr().println("agent: " + error.getMessage());
             return INTERNAL_ERROR;
         });
+        cli.setParameterExceptionHandler(new UsageErrors("agent", BAD_ARGUMENTS));
         listExitCodes(cli);
         return cli;
     }

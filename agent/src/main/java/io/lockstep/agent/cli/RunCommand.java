@@ -6,17 +6,21 @@ import io.lockstep.proto.RunRequest;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 
 @Command(name = "run", mixinStandardHelpOptions = true,
         description = {"Start a command inside a group's cgroup on this host, through the local agent, and record how "
                 + "to start it again (argv, cwd, environment, uid/gid) for restore. Prints the new pid.",
+            "The command's stdin is /dev/null; its stdout and stderr go to one file the agent keeps, "
+                + "<state-dir>/groups/GROUP/logs/PID.log (state dir of `agent serve`, default /var/lib/lockstep).",
             "Example: agent run --group demo -- /usr/bin/myworker --config /srv/app.conf"})
 final class RunCommand implements Callable<Integer> {
     @Spec
@@ -31,11 +35,13 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--cwd", description = "Working directory (default: the current one).")
     Path cwd;
 
-    @Option(names = "--uid", description = "Run as this uid (default: yours; root needs an agent started with --allow-root).")
-    Integer uid;
+    @Option(names = "--uid", paramLabel = "USER|UID", description = "Run as this user, by name or number (default: "
+            + "yours; root needs an agent started with --allow-root). Its primary group is the default --gid.")
+    String uid;
 
-    @Option(names = "--gid", description = "Run as this gid (default: yours).")
-    Integer gid;
+    @Option(names = "--gid", paramLabel = "GROUP|GID", description = "Run as this group, by name or number (default: "
+            + "the primary group of --uid, or yours).")
+    String gid;
 
     @Option(names = "--env-file", paramLabel = "FILE",
             description = "NAME=VALUE lines (# comments) for variables that must not be recorded, e.g. passwords: the "
@@ -49,14 +55,42 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        int runUid;
+        Optional<Integer> primaryGid = Optional.empty();
+        if (uid == null) {
+            runUid = currentId("-u");
+        } else {
+            Optional<Accounts.User> user = Accounts.user(uid);
+            if (user.isPresent()) {
+                runUid = user.get().uid();
+                primaryGid = Optional.of(user.get().primaryGid());
+            } else if (Accounts.isNumber(uid)) {
+                runUid = Integer.parseInt(uid);
+                spec.commandLine().getErr().println("agent run: warning: uid " + runUid + " has no account on this host "
+                        + "(no passwd entry): the program runs without a user name or home directory");
+            } else {
+                throw new ParameterException(spec.commandLine(), "--uid " + uid + ": no such user on this host");
+            }
+        }
+        int runGid;
+        if (gid != null) {
+            runGid = Accounts.group(gid).or(() -> Accounts.isNumber(gid) ? Optional.of(Integer.parseInt(gid))
+                    : Optional.empty()).orElseThrow(() -> new ParameterException(spec.commandLine(),
+                    "--gid " + gid + ": no such group on this host"));
+        } else if (uid == null) {
+            runGid = currentId("-g");
+        } else {
+            runGid = primaryGid.orElseThrow(() -> new ParameterException(spec.commandLine(), "--uid " + uid
+                    + " has no account on this host, so no primary group: pass --gid"));
+        }
         RunRequest request = RunRequest.newBuilder()
                 .setGroup(group)
                 .addAllArgv(command)
                 .setCwd((cwd != null ? cwd : Path.of("").toAbsolutePath()).toString())
                 .putAllEnv(System.getenv())
                 .setEnvFile(envFile == null ? "" : envFile.toAbsolutePath().normalize().toString())
-                .setUid(uid != null ? uid : currentId("-u"))
-                .setGid(gid != null ? gid : currentId("-g"))
+                .setUid(runUid)
+                .setGid(runGid)
                 .build();
         try (AgentAddress.Connection connection = agent.connect()) {
             RunReply reply = connection.stub().run(request);

@@ -31,9 +31,10 @@ import java.util.concurrent.CountDownLatch;
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = {"Run the agent: register this host in ZooKeeper (hosts/<host-id>) and serve gRPC until stopped.",
             "On SIGTERM it aborts any operation it takes part in and thaws its groups.",
-            "The gRPC API runs commands as root: on a non-loopback --listen address it requires mutual TLS "
-                + "(--tls-cert, --tls-key, --tls-ca; clients without a certificate signed by --tls-ca are refused) "
-                + "or an explicit --insecure-plaintext."})
+            "Local users reach it through --socket (SO_PEERCRED tells who calls: one that is not root may run and adopt"
+                + " only as itself, in groups it created, and see only those). Coordinators reach it over TCP with mutual"
+                + " TLS (--tls-cert, --tls-key, --tls-ca) and a client certificate named by --tls-allowed-client. Plaintext"
+                + " TCP serves only health and reflection, unless --insecure-plaintext."})
 final class ServeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -82,9 +83,28 @@ final class ServeCommand implements Callable<Integer> {
     @Mixin
     TlsOptions tls;
 
+    @Option(names = "--tls-allowed-client", paramLabel = "NAME",
+            description = "A coordinator's client certificate name (subject CN, or a DNS/IP/URI SAN) allowed to call the"
+                    + " operation RPCs over mutual TLS (repeatable; required with --tls-cert). Being signed by --tls-ca"
+                    + " is not enough.")
+    List<String> allowedClients = new ArrayList<>();
+
     @Option(names = "--insecure-plaintext",
-            description = "Serve plaintext gRPC without authentication on a non-loopback --listen address (only on a trusted network).")
+            description = "Serve every RPC over plaintext TCP to anyone who reaches --listen, as if they were root; allows"
+                    + " a non-loopback address (only on a trusted network; prints a warning).")
     boolean insecurePlaintext;
+
+    @Option(names = "--socket", paramLabel = "PATH", defaultValue = DEFAULT_SOCKET,
+            description = "The local Unix domain socket for agent run/adopt/status (default: ${DEFAULT-VALUE}; mode 0660,"
+                    + " group lockstep if that group exists, else 0600; 'none': no local socket).")
+    String socket;
+
+    @Option(names = "--socket-group", paramLabel = "GROUP", defaultValue = AgentConfig.DEFAULT_SOCKET_GROUP,
+            description = "The group whose members may connect to --socket (default: ${DEFAULT-VALUE}); without such a"
+                    + " group only root may.")
+    String socketGroup;
+
+    static final String DEFAULT_SOCKET = "/run/lockstep/agent.sock";
 
     @Mixin
     ZkAuthOption zkAuth;
@@ -112,11 +132,20 @@ final class ServeCommand implements Callable<Integer> {
                 MetricsEndpoint.parse(metricsListen);
             }
             config = new AgentConfig(hostId, listen, connect, zkRoot, cgroupRoot, Optional.ofNullable(backend),
-                    state, sessionTimeout, allowRoot).withNetworkFsTypes(networkFsTypes).withTls(tls.config(), insecurePlaintext).withZkAuth(zkAuth.resolve())
+                    state, sessionTimeout, allowRoot).withNetworkFsTypes(networkFsTypes).withTls(tls.config(), insecurePlaintext)
+                    .withAllowedClients(new java.util.TreeSet<>(allowedClients)).withZkAuth(zkAuth.resolve())
                     .withAllowedRoots(allowedRoots.isEmpty() ? AllowedRoots.EVERYWHERE : new AllowedRoots(allowedRoots));
+            if (!socket.equals("none")) {
+                config = config.withSocket(Path.of(socket), socketGroup);
+            }
         } catch (IllegalArgumentException e) {
             spec.commandLine().getErr().println("agent: " + e.getMessage());
             return AgentMain.BAD_ARGUMENTS;
+        }
+        if (insecurePlaintext) {
+            spec.commandLine().getErr().println("agent: WARNING: --insecure-plaintext: anyone who reaches " + listen
+                    + " can run commands as any user, freeze and restore groups through this agent");
+            spec.commandLine().getErr().flush();
         }
         AgentServer server;
         try {
@@ -158,6 +187,7 @@ final class ServeCommand implements Callable<Integer> {
                     Integer.toString(server.port()).getBytes(java.nio.charset.StandardCharsets.US_ASCII), false);
         }
         spec.commandLine().getOut().println("agent " + hostId + " serving on " + server.endpoint()
+                + server.socketPath().map(path -> ", local socket " + path).orElse("")
                 + (metrics == null ? "" : ", metrics at " + metrics.url()));
         spec.commandLine().getOut().flush();
         server.awaitTermination();

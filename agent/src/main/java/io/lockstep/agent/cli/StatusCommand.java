@@ -1,6 +1,6 @@
 package io.lockstep.agent.cli;
 
-import com.google.protobuf.util.JsonFormat;
+import io.lockstep.cli.JsonText;
 import io.grpc.StatusRuntimeException;
 import io.lockstep.proto.GroupStatus;
 import io.lockstep.proto.StatusReply;
@@ -12,6 +12,7 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 import java.io.PrintWriter;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 @Command(name = "status", mixinStandardHelpOptions = true,
@@ -32,10 +33,18 @@ final class StatusCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         try (AgentAddress.Connection connection = agent.connect()) {
-            StatusReply reply = connection.stub().status(StatusRequest.newBuilder().setGroup(group == null ? "" : group).build());
+            StatusReply all = connection.stub().status(StatusRequest.getDefaultInstance());
+            StatusReply reply = group == null ? all : all.toBuilder().clearGroups()
+                    .addAllGroups(all.getGroupsList().stream().filter(g -> g.getGroup().equals(group)).toList()).build();
+            if (group != null && reply.getGroupsCount() == 0) {
+                List<String> known = all.getGroupsList().stream().map(GroupStatus::getGroup).sorted().toList();
+                spec.commandLine().getErr().println("agent status: no group " + group + " on host " + all.getHostId()
+                        + "; " + (known.isEmpty() ? "it manages no group" : "known: " + String.join(", ", known)));
+                return AgentMain.FAILED;
+            }
             PrintWriter out = spec.commandLine().getOut();
             if (json) {
-                out.println(JsonFormat.printer().print(reply));
+                out.println(JsonText.print(reply));
                 return AgentMain.OK;
             }
             out.printf("host %s (agent %s) %s%n", reply.getHostId(), reply.getVersion(), reply.getCapabilitiesList());

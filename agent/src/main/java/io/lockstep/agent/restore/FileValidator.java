@@ -4,6 +4,7 @@ import io.lockstep.proto.FdKind;
 import io.lockstep.proto.FdRecord;
 import io.lockstep.proto.FileIdentity;
 import io.lockstep.proto.FileProblem;
+import io.lockstep.proto.IdentityKind;
 import io.lockstep.proto.Manifest;
 import io.lockstep.proto.ProcessRecord;
 import java.io.IOException;
@@ -11,6 +12,10 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -21,8 +26,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * Checks, before anything is staged, that the files a manifest's processes had open are on this
  * host as they were: present and of the same type (always fatal when not), with the recorded
- * size and mtime (drift is fatal unless forced). A directory's size and mtime change with every
- * entry added, so for directories only presence and type count.
+ * size and mtime (drift is fatal unless forced), and openable by the uid the program runs as. A
+ * directory's size and mtime change with every entry added, so for directories only presence,
+ * type and access count.
  */
 public final class FileValidator {
     private final PathResolver resolver;
@@ -48,8 +54,87 @@ public final class FileValidator {
             }
         }
         List<FileProblem> problems = validate(fds, force);
+        if (problems.stream().noneMatch(FileProblem::getFatal)) {
+            problems.addAll(accessProblems(manifest));
+        }
         problems.addAll(skipped);
         return problems;
+    }
+
+    /**
+     * The stub opens each file after it dropped to the program's uid and gid: a file that uid
+     * cannot open as recorded (e.g. a root-owned 0600 log) would fail at stage, after validation
+     * reported nothing. Checked from the mode bits, owner and group of the file and the search
+     * permission of its directories (supplementary groups and ACLs are not considered).
+     */
+    private List<FileProblem> accessProblems(Manifest manifest) {
+        List<FileProblem> problems = new ArrayList<>();
+        Set<String> reported = new HashSet<>();
+        for (ProcessRecord process : manifest.getProcessesList()) {
+            int uid = process.hasRestart() ? process.getRestart().getUid() : process.getUid();
+            int gid = process.hasRestart() ? process.getRestart().getGid() : process.getGid();
+            if (uid == 0) {
+                continue;
+            }
+            for (FdRecord fd : process.getFdsList()) {
+                if (fd.getKind() != FdKind.FD_REGULAR && fd.getKind() != FdKind.FD_DIRECTORY) {
+                    continue;
+                }
+                Optional<Path> path = resolver.resolve(fd);
+                if (path.isEmpty()) {
+                    continue;
+                }
+                int access = fd.getOpenFlags() & O_ACCMODE;
+                boolean read = access == O_RDONLY || access == O_RDWR;
+                boolean write = access == O_WRONLY || access == O_RDWR;
+                Optional<String> denied = deniedAs(path.get(), uid, gid, read, write);
+                if (denied.isPresent() && reported.add(path.get() + "\0" + uid)) {
+                    problems.add(problem(path.get().toString(), identityText(fd), "permission: fd " + fd.getFd()
+                            + " of pid " + process.getPid() + " is opened for " + (read && write ? "reading and writing"
+                            : write ? "writing" : "reading") + " as uid " + uid + " gid " + gid + ", which "
+                            + denied.get(), true));
+                }
+            }
+        }
+        return problems;
+    }
+
+    private static final int O_ACCMODE = 3;
+    private static final int O_RDONLY = 0;
+    private static final int O_WRONLY = 1;
+    private static final int O_RDWR = 2;
+
+    /** Why uid:gid cannot open the file so, if it cannot. */
+    static Optional<String> deniedAs(Path file, int uid, int gid, boolean read, boolean write) {
+        try {
+            for (Path dir = file.getParent(); dir != null; dir = dir.getParent()) {
+                if (!allowed(dir, uid, gid, 1)) {
+                    return Optional.of("cannot search directory " + dir + " (" + describe(dir) + ")");
+                }
+            }
+            int wanted = (read ? 4 : 0) | (write ? 2 : 0);
+            if (!allowed(file, uid, gid, wanted)) {
+                return Optional.of("may not (" + describe(file) + ")");
+            }
+            return Optional.empty();
+        } catch (IOException e) {
+            return Optional.of("cannot be checked: " + e.getMessage());
+        }
+    }
+
+    private static boolean allowed(Path path, int uid, int gid, int wanted) throws IOException {
+        int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+        int owner = (Integer) Files.getAttribute(path, "unix:uid", LinkOption.NOFOLLOW_LINKS);
+        int group = (Integer) Files.getAttribute(path, "unix:gid", LinkOption.NOFOLLOW_LINKS);
+        int bits = owner == uid ? (mode >> 6) & 7 : group == gid ? (mode >> 3) & 7 : mode & 7;
+        return (bits & wanted) == wanted;
+    }
+
+    private static String describe(Path path) throws IOException {
+        int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+        return "owner " + Files.getAttribute(path, "unix:uid", LinkOption.NOFOLLOW_LINKS) + ", group "
+                + Files.getAttribute(path, "unix:gid", LinkOption.NOFOLLOW_LINKS) + ", mode "
+                + String.format("%04o", mode & 07777);
     }
 
     /** One problem per file and kind of problem, however many fds refer to the file. */
@@ -72,6 +157,13 @@ public final class FileValidator {
     private List<FileProblem> check(FdRecord fd, boolean force) {
         String identity = identityText(fd);
         Optional<Path> resolved = resolver.resolve(fd);
+        if (resolved.isEmpty() && fd.getIdentity().getKind() == IdentityKind.LOCAL) {
+            String home = fd.getIdentity().getHostId();
+            return List.of(problem(fd.getPath(), identity, "local file of host " + home + " (a "
+                    + fd.getIdentity().getFsType() + " file system only " + home + " sees): restore this process on "
+                    + home + " (no --map for it), or keep the file on a network file system (NFS, or a type declared "
+                    + "with `agent serve --network-fs TYPE`), or --path-map it to a copy on this host", true));
+        }
         if (resolved.isEmpty()) {
             return List.of(problem(fd.getPath(), identity, "missing: not found on this host", true));
         }
@@ -93,15 +185,41 @@ public final class FileValidator {
         }
         List<FileProblem> problems = new ArrayList<>();
         if (attributes.size() != fd.getSize()) {
-            problems.add(problem(path.toString(), identity, "size drift: recorded " + fd.getSize()
-                    + " bytes, now " + attributes.size(), !force));
+            problems.add(problem(path.toString(), identity, "size drift: " + bytes(fd.getSize()) + " → "
+                    + bytes(attributes.size()), !force));
         }
         long mtimeNs = attributes.lastModifiedTime().to(TimeUnit.NANOSECONDS);
         if (mtimeNs != fd.getMtimeNs()) {
-            problems.add(problem(path.toString(), identity, "mtime drift: recorded " + fd.getMtimeNs()
-                    + " ns, now " + mtimeNs, !force));
+            problems.add(problem(path.toString(), identity, "mtime drift: " + time(fd.getMtimeNs(), mtimeNs) + " → "
+                    + time(mtimeNs, fd.getMtimeNs()), !force));
         }
         return problems;
+    }
+
+    private static final DateTimeFormatter CLOCK = DateTimeFormatter.ofPattern("HH:mm:ss.SSS").withZone(ZoneOffset.UTC);
+    private static final DateTimeFormatter DAY_AND_CLOCK = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS")
+            .withZone(ZoneOffset.UTC);
+
+    /** "12:03:07.105" (UTC); with the date when {@code other} is on another day; nanoseconds when ms are equal. */
+    static String time(long nanos, long other) {
+        Instant at = Instant.ofEpochSecond(0, nanos);
+        Instant then = Instant.ofEpochSecond(0, other);
+        boolean sameDay = at.truncatedTo(ChronoUnit.DAYS).equals(then.truncatedTo(ChronoUnit.DAYS));
+        String text = (sameDay ? CLOCK : DAY_AND_CLOCK).format(at);
+        if (nanos / 1_000_000 == other / 1_000_000) {
+            text += String.format("%06d", nanos % 1_000_000);
+        }
+        return text + (sameDay ? "" : "Z");
+    }
+
+    /** "1.2 KiB (1234 bytes)". */
+    static String bytes(long size) {
+        if (size < 1024) {
+            return size + " bytes";
+        }
+        String unit = size < 1024 * 1024 ? String.format("%.1f KiB", size / 1024.0)
+                : String.format("%.1f MiB", size / (1024.0 * 1024));
+        return unit + " (" + size + " bytes)";
     }
 
     private static String typeOf(BasicFileAttributes attributes) {

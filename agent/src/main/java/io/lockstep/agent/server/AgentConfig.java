@@ -24,37 +24,56 @@ import java.util.Set;
  * @param insecurePlaintext lets the server listen in plaintext on a non-loopback address
  * @param zkAuth ZooKeeper digest credentials, restricting the nodes this agent creates to them
  * @param allowedRoots the directories a restore may reopen files in
+ * @param socket the local Unix domain socket that knows its callers (SO_PEERCRED); none: no local endpoint
+ * @param socketGroup the group that may connect to the socket (mode 0660) if it exists; else only root may (0600)
+ * @param allowedClients names (subject CN or SAN) of the client certificates that may act as coordinators over mutual TLS
  */
 public record AgentConfig(String hostId, String listen, String zkConnect, String zkRoot, String cgroupRoot,
                           Optional<Backend> backend, Path stateDir, Duration sessionTimeout, boolean allowRoot,
                           Set<String> networkFsTypes, Optional<TlsConfig> tls, boolean insecurePlaintext,
-                          Optional<ZkAuth> zkAuth, AllowedRoots allowedRoots) {
-    /** Plaintext on loopback only, ZooKeeper without credentials, nfs and nfs4 as network file systems, files restored anywhere but /proc and /sys. */
+                          Optional<ZkAuth> zkAuth, AllowedRoots allowedRoots, Optional<Path> socket,
+                          String socketGroup, Set<String> allowedClients) {
+    public static final String DEFAULT_SOCKET_GROUP = "lockstep";
+
+    /** Plaintext on loopback only (health and reflection only), no local socket, ZooKeeper without credentials, nfs and nfs4 as network file systems, files restored anywhere but /proc and /sys. */
     public AgentConfig(String hostId, String listen, String zkConnect, String zkRoot, String cgroupRoot,
                        Optional<Backend> backend, Path stateDir, Duration sessionTimeout, boolean allowRoot) {
         this(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot, Set.of(),
-                Optional.empty(), false, Optional.empty(), AllowedRoots.EVERYWHERE);
+                Optional.empty(), false, Optional.empty(), AllowedRoots.EVERYWHERE, Optional.empty(),
+                DEFAULT_SOCKET_GROUP, Set.of());
     }
 
     /** The same agent, counting more file system types as network exports (see MountTable). */
     public AgentConfig withNetworkFsTypes(Set<String> types) {
         return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout,
-                allowRoot, Set.copyOf(types), tls, insecurePlaintext, zkAuth, allowedRoots);
+                allowRoot, Set.copyOf(types), tls, insecurePlaintext, zkAuth, allowedRoots, socket, socketGroup, allowedClients);
     }
 
     public AgentConfig withTls(Optional<TlsConfig> tls, boolean insecurePlaintext) {
         return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
-                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots);
+                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots, socket, socketGroup, allowedClients);
     }
 
     public AgentConfig withZkAuth(Optional<ZkAuth> zkAuth) {
         return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
-                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots);
+                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots, socket, socketGroup, allowedClients);
     }
 
     public AgentConfig withAllowedRoots(AllowedRoots allowedRoots) {
         return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
-                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots);
+                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots, socket, socketGroup, allowedClients);
+    }
+
+    /** The same agent, with its local socket at {@code socket}, open to {@code group} (if that group exists). */
+    public AgentConfig withSocket(Path socket, String group) {
+        return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
+                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots, Optional.of(socket), group, allowedClients);
+    }
+
+    /** The same agent, admitting coordinators whose client certificate names one of {@code names}. */
+    public AgentConfig withAllowedClients(Set<String> names) {
+        return new AgentConfig(hostId, listen, zkConnect, zkRoot, cgroupRoot, backend, stateDir, sessionTimeout, allowRoot,
+                networkFsTypes, tls, insecurePlaintext, zkAuth, allowedRoots, socket, socketGroup, Set.copyOf(names));
     }
 
     /** The safety margin added to the session timeout before an agent acts on session loss. */

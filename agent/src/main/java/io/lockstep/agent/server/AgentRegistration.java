@@ -6,12 +6,15 @@ import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.recipes.nodes.PersistentNode;
 import org.apache.zookeeper.CreateMode;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The agent's ephemeral nodes that must survive session changes: hosts/<host> and
@@ -19,6 +22,8 @@ import java.util.concurrent.TimeUnit;
  * expires, so an agent that was cut off reappears by itself when it reconnects.
  */
 public final class AgentRegistration implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(AgentRegistration.class);
+
     private final CuratorFramework zk;
     private final ZkLayout layout;
     private final String hostId;
@@ -34,6 +39,12 @@ public final class AgentRegistration implements AutoCloseable {
     /** Registers the host (once its endpoint is known) and waits, bounded, until the node exists. */
     public void start(HostRecord record, Duration timeout) throws IOException, InterruptedException {
         hostNode = new PersistentNode(zk, CreateMode.EPHEMERAL, false, layout.host(hostId), ZkJson.toBytes(record));
+        AtomicBoolean created = new AtomicBoolean();
+        hostNode.getListenable().addListener(path -> {
+            if (!created.compareAndSet(false, true)) {
+                LOG.info("re-registered as {} after the ZooKeeper session was lost", path);
+            }
+        });
         hostNode.start();
         if (!hostNode.waitForInitialCreate(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
             throw new IOException("could not register " + layout.host(hostId) + " within " + timeout.toMillis() + " ms");

@@ -2,6 +2,8 @@ package io.lockstep.agent.server;
 
 import io.grpc.Server;
 import io.grpc.ServerCredentials;
+import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
@@ -33,6 +35,7 @@ public final class AgentServer implements AutoCloseable {
     private final AgentConfig config;
     private CuratorFramework zk;
     private Server server;
+    private LocalSocket socket;
     private AgentRegistration registration;
     private CheckpointParticipant checkpoint;
     private RestoreParticipant restore;
@@ -105,13 +108,22 @@ public final class AgentServer implements AutoCloseable {
         // The reconciler runs before the host is registered, so that no coordinator sees this
         // host until it is consistent; the record needs the bound port, so the server starts first.
         new Reconciler(zk, layout, config.hostId()).reconcile(groups, registration, fence);
+        AccessInterceptor access = new AccessInterceptor(config.hostId(), new AccessPolicy(groups, config.allowRoot()),
+                config.allowedClients(), config.insecurePlaintext());
+        ServerServiceDefinition api = ServerInterceptors.intercept(
+                new AgentService(config.hostId(), checkpoint, restore, processes, status, metrics), access);
+        // Health and reflection are read-only and open on every endpoint; the API is guarded by AccessPolicy.
         server = NettyServerBuilder.forAddress(bind, credentials)
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
-                .addService(new AgentService(config.hostId(), checkpoint, restore, processes, status, metrics))
+                .addService(api)
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance())
                 .build()
                 .start();
+        if (config.socket().isPresent()) {
+            socket = LocalSocket.start(config.socket().get(), config.socketGroup(), MAX_MESSAGE_BYTES, List.of(api),
+                    List.of(health.getHealthService(), ProtoReflectionServiceV1.newInstance()));
+        }
         HostRecord record = HostRecord.newBuilder()
                 .setHostId(config.hostId())
                 .setEndpoint(endpoint(bind, server.getPort()))
@@ -123,13 +135,25 @@ public final class AgentServer implements AutoCloseable {
                 .build();
         registration.start(record, ZkClients.DEFAULT_CONNECT_TIMEOUT);
         readiness.registered();
-        LOG.info("agent {} serving on {} (freezer {}, ZooKeeper {}{}, {})", config.hostId(), record.getEndpoint(),
-                cgroups.backend(), config.zkConnect(), config.zkRoot(), config.tls().isPresent() ? "mutual TLS" : "plaintext");
+        LOG.info("agent {} serving on {} (freezer {}, ZooKeeper {}{}, {}){}", config.hostId(), record.getEndpoint(),
+                cgroups.backend(), config.zkConnect(), config.zkRoot(), config.tls().isPresent() ? "mutual TLS"
+                        : config.insecurePlaintext() ? "INSECURE plaintext: every RPC open to anyone reaching the port"
+                        : "plaintext: health and reflection only",
+                socket == null ? "" : ", local socket " + socket.path());
+        if (config.insecurePlaintext()) {
+            LOG.warn("agent {}: --insecure-plaintext: anyone who reaches {} can run commands, freeze and restore groups"
+                    + " through this agent", config.hostId(), record.getEndpoint());
+        }
         return this;
     }
 
     public int port() {
         return server.getPort();
+    }
+
+    /** The local socket's path, when the agent serves one. */
+    public java.util.Optional<java.nio.file.Path> socketPath() {
+        return java.util.Optional.ofNullable(socket).map(LocalSocket::path);
     }
 
     public String endpoint() {
@@ -185,10 +209,16 @@ public final class AgentServer implements AutoCloseable {
         if (readiness != null) {
             readiness.shutdown();
         }
+        if (socket != null) {
+            socket.shutdown();
+        }
         if (server != null) {
             server.shutdown();
             server.awaitTermination(5, TimeUnit.SECONDS);
             server.shutdownNow();
+        }
+        if (socket != null) {
+            socket.close();
         }
         if (checkpoint != null) {
             checkpoint.abortAll("agent " + config.hostId() + " shutting down");

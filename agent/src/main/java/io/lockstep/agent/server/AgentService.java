@@ -21,6 +21,8 @@ import io.lockstep.proto.StageReply;
 import io.lockstep.proto.StageRequest;
 import io.lockstep.proto.StatusReply;
 import io.lockstep.proto.StatusRequest;
+import io.lockstep.proto.StopReply;
+import io.lockstep.proto.StopRequest;
 import io.lockstep.proto.ThawReply;
 import io.lockstep.proto.ThawRequest;
 import io.lockstep.proto.ValidateReply;
@@ -174,6 +176,11 @@ final class AgentService extends AgentGrpc.AgentImplBase {
     @Override
     public void adopt(AdoptRequest request, StreamObserver<AdoptReply> observer) {
         unary("Adopt", observer, () -> processes.adopt(checked(request.getGroup(), request)));
+    }
+
+    @Override
+    public void stop(StopRequest request, StreamObserver<StopReply> observer) {
+        unary("Stop", observer, () -> processes.stop(checked(request.getGroup(), request), hostId));
     }
 
     @Override

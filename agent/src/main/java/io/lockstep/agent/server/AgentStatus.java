@@ -6,6 +6,7 @@ import io.lockstep.proto.StatusRequest;
 
 import java.io.IOException;
 import java.util.List;
+import java.util.Set;
 
 /** What the agent answers to Status: itself, and per group whether it is frozen and what runs. */
 final class AgentStatus {
@@ -31,10 +32,12 @@ final class AgentStatus {
             if (!request.getGroup().isEmpty() && !request.getGroup().equals(group.name())) {
                 continue;
             }
+            Set<Integer> pids = group.cgroup().pids();
             GroupStatus.Builder status = GroupStatus.newBuilder()
                     .setGroup(group.name())
                     .setFrozen(group.cgroup().isFrozen())
-                    .setProcesses(group.cgroup().pids().size())
+                    .setProcesses(pids.size())
+                    .addAllPids(pids)
                     .setNewestEpoch(fence.newest(group.name()));
             synchronized (group) {
                 if (group.frozen() != null) {

@@ -9,6 +9,9 @@ import io.lockstep.proto.AdoptRequest;
 import io.lockstep.proto.RestartSpec;
 import io.lockstep.proto.RunReply;
 import io.lockstep.proto.RunRequest;
+import io.lockstep.proto.StopReply;
+import io.lockstep.proto.StopRequest;
+import io.lockstep.agent.nativeio.Native;
 import io.lockstep.zk.ZkClients;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,6 +28,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * Puts processes into groups: {@code agent run} starts a command inside the group's cgroup and
@@ -35,6 +40,10 @@ public final class GroupProcesses {
     private static final Logger LOG = LoggerFactory.getLogger(GroupProcesses.class);
     private static final Path SETPRIV = Path.of("/usr/bin/setpriv");
     private static final Duration MEMBERSHIP_TIMEOUT = ZkClients.DEFAULT_CONNECT_TIMEOUT;
+    private static final int SIGTERM = 15;
+    private static final long STOP_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+    /** How long the SIGKILL round of a stop may take before the stop is reported as failed. */
+    private static final Duration KILL_TIMEOUT = Duration.ofSeconds(10);
 
     private final GroupRegistry groups;
     private final AgentRegistration registration;
@@ -121,6 +130,50 @@ public final class GroupProcesses {
             return List.of();
         }
         return List.of(SETPRIV.toString(), "--reuid=" + uid, "--regid=" + gid, "--clear-groups", "--");
+    }
+
+    /**
+     * Ends the group's processes on this host ({@code restore --replace}): SIGTERM to each, and
+     * SIGKILL to whatever is left after the grace period. Refused while an operation has the
+     * group frozen or staged.
+     */
+    public StopReply stop(StopRequest request, String hostId) throws IOException {
+        ManagedGroup group = groups.find(request.getGroup()).orElse(null);
+        StopReply.Builder reply = StopReply.newBuilder().setHostId(hostId);
+        if (group == null) {
+            return reply.build();
+        }
+        synchronized (group) {
+            if (group.frozen() != null || group.restore() != null) {
+                throw Status.FAILED_PRECONDITION.withDescription("group " + group.name() + " on host " + hostId
+                        + " is in an operation (" + (group.frozen() != null ? group.frozen().op().getOpId()
+                        : group.restore().op().getOpId()) + "): not stopping its processes").asRuntimeException();
+            }
+        }
+        Set<Integer> running = group.cgroup().pids();
+        for (int pid : running) {
+            Native.kill(pid, SIGTERM);
+        }
+        long graceEnd = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Math.max(0, request.getGraceMs()));
+        Set<Integer> left = group.cgroup().pids();
+        while (!left.isEmpty() && System.nanoTime() < graceEnd) {
+            LockSupport.parkNanos(STOP_POLL_NANOS);
+            left = group.cgroup().pids();
+        }
+        if (!left.isEmpty() && !group.cgroup().killAll(KILL_TIMEOUT)) {
+            throw Status.INTERNAL.withDescription("group " + group.name() + " on host " + hostId + ": pids "
+                    + group.cgroup().pids() + " survived SIGKILL for " + KILL_TIMEOUT.toSeconds() + " s").asRuntimeException();
+        }
+        for (int pid : running) {
+            if (left.contains(pid)) {
+                reply.addKilled(pid);
+            } else {
+                reply.addTerminated(pid);
+            }
+        }
+        LOG.info("group {}: stopped pids {} (SIGTERM), {} (SIGKILL after {} ms)", group.name(), reply.getTerminatedList(),
+                reply.getKilledList(), request.getGraceMs());
+        return reply.build();
     }
 
     public AdoptReply adopt(AdoptRequest request) throws IOException, InterruptedException {

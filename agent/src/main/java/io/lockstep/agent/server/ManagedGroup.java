@@ -11,6 +11,7 @@ public final class ManagedGroup {
     private final String name;
     private final GroupCgroup cgroup;
     private final RestartSpecs specs;
+    private final int owner;
     private FrozenState frozen;
     private RestoreSession restore;
     private RestoreSession lastRestore;
@@ -18,10 +19,16 @@ public final class ManagedGroup {
     private volatile DecidedThaw lastDecidedThaw;
     private java.util.concurrent.CompletableFuture<Void> cleanup = java.util.concurrent.CompletableFuture.completedFuture(null);
 
-    ManagedGroup(String name, GroupCgroup cgroup, RestartSpecs specs) {
+    ManagedGroup(String name, GroupCgroup cgroup, RestartSpecs specs, int owner) {
         this.name = name;
         this.cgroup = cgroup;
         this.specs = specs;
+        this.owner = owner;
+    }
+
+    /** The uid that created the group; only it (and root) may start or adopt processes into it locally. */
+    public int owner() {
+        return owner;
     }
 
     public String name() {

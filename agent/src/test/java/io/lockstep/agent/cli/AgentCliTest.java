@@ -89,7 +89,7 @@ class AgentCliTest {
         assertThat(group.isFrozen()).isFalse();
         Run json = run("print", "--json", manifest.toString());
         assertThat(json.exit()).isZero();
-        assertThat(json.out()).contains("\"pid\": " + process.pid()).contains("\"hostId\": \"h1\"");
+        assertThat(json.out()).contains("\"pid\":" + process.pid() + ",").contains("\"hostId\":\"h1\"");
         assertThat(parseJson(json.out()).getFieldsOrThrow("group").getStringValue()).isEqualTo("cli");
         Run text = run("print", manifest.toString());
         assertThat(text.out()).contains("sleep");
@@ -164,6 +164,57 @@ class AgentCliTest {
         assertBadArguments(run("status", "--rpc-timeout", "x"), "'x'");
     }
 
+    @Test
+    void aTypoOrAMissingDoubleDashIsNamedInOneLineWithWhereTheHelpIs() {
+        Run typo = run("run", "--gruop", "g", "--", "true");
+        assertBadArguments(typo, "agent: unknown option --gruop (did you mean --group?)");
+        assertThat(typo.err()).contains("see `agent run --help`").doesNotContain("Usage:");
+        assertThat(typo.err().lines()).hasSize(2);
+        assertBadArguments(run("run", "--group", "g", "python3", "-c", "1"),
+                "unknown option -c: if it is the command's own, put `--` before the command");
+        assertBadArguments(run("run", "--group", "g", "--uid", "no-such-user-here", "--", "true"),
+                "--uid no-such-user-here: no such user on this host");
+        assertBadArguments(run("run", "--group", "g", "--uid", "4242", "--", "true"),
+                "--uid 4242 has no account on this host, so no primary group: pass --gid");
+        assertBadArguments(run("run", "--group", "g", "--uid", "nobody", "--gid", "no-such-group-here", "--", "true"),
+                "--gid no-such-group-here: no such group on this host");
+    }
+
+    /** `--uid nobody` is a user name, and without --gid the program runs in that user's primary group, not gid 0. */
+    @Test
+    void runAsAUserNameTakesItsPrimaryGroupAndAUidWithoutAccountIsWarnedAbout() throws Exception {
+        GroupCgroup users = layout.forGroup("cli-users");
+        try (TestingServer zk = new TestingServer();
+             AgentServer agent = new AgentServer(new AgentConfig("h1", "127.0.0.1:0", zk.getConnectString(),
+                     "/" + root, root, Optional.empty(), dir.resolve("agent-state"), Duration.ofSeconds(10), false)).start()) {
+            String address = "127.0.0.1:" + agent.port();
+            Run byName = run("run", "--agent", address, "--group", "cli-users", "--uid", "nobody", "--cwd", "/", "--",
+                    "sleep", "600");
+            Run byNumber = run("run", "--agent", address, "--group", "cli-users", "--uid", "4242", "--gid", "4243",
+                    "--cwd", "/", "--", "sleep", "600");
+
+            assertThat(byName.exit()).as(byName.err()).isZero();
+            assertThat(byName.err()).isEmpty();
+            assertIds(Integer.parseInt(byName.out().strip()), "65534", "65534");
+            assertThat(byNumber.exit()).as(byNumber.err()).isZero();
+            assertThat(byNumber.err()).contains("warning: uid 4242 has no account on this host");
+            assertIds(Integer.parseInt(byNumber.out().strip()), "4242", "4243");
+        } finally {
+            users.killAll(Duration.ofSeconds(10));
+            users.remove();
+        }
+    }
+
+    /** The real uid and gid of a process, once setpriv has exec'd the program. */
+    private static void assertIds(int pid, String uid, String gid) {
+        Path status = Path.of("/proc", Integer.toString(pid), "status");
+        await("pid " + pid + " runs as " + uid + ":" + gid).atMost(Duration.ofSeconds(10)).until(() -> {
+            List<String> lines = Files.readAllLines(status);
+            return lines.stream().anyMatch(line -> line.matches("Uid:\\s+" + uid + "\\s.*"))
+                    && lines.stream().anyMatch(line -> line.matches("Gid:\\s+" + gid + "\\s.*"));
+        });
+    }
+
     private static void assertBadArguments(Run run, String message) {
         assertThat(run.exit()).as(run.err()).isEqualTo(AgentMain.BAD_ARGUMENTS);
         assertThat(run.err()).contains(message);
@@ -173,8 +224,9 @@ class AgentCliTest {
     void statusOfARealAgentPrintsTextAndValidJsonAndNamesAnAgentThatDoesNotAnswer() throws Exception {
         try (TestingServer zk = new TestingServer();
              AgentServer agent = new AgentServer(new AgentConfig("h1", "127.0.0.1:0", zk.getConnectString(),
-                     "/" + root, root, Optional.empty(), dir.resolve("agent-state"), Duration.ofSeconds(10), false)).start()) {
-            String address = "127.0.0.1:" + agent.port();
+                     "/" + root, root, Optional.empty(), dir.resolve("agent-state"), Duration.ofSeconds(10), false)
+                     .withSocket(dir.resolve("agent.sock"), AgentConfig.DEFAULT_SOCKET_GROUP)).start()) {
+            String address = "unix:" + dir.resolve("agent.sock");
             Run text = run("status", "--agent", address);
             Run json = run("status", "--agent", address, "--json");
 
@@ -185,6 +237,10 @@ class AgentCliTest {
             assertThat(parsed.getFieldsOrThrow("hostId").getStringValue()).isEqualTo("h1");
             assertThat(parsed.getFieldsOrThrow("groups").getListValue().getValues(0).getStructValue()
                     .getFieldsOrThrow("group").getStringValue()).isEqualTo("cli");
+            Run unknown = run("status", "--agent", address, "--group", "cl");
+            assertThat(unknown.exit()).isEqualTo(AgentMain.FAILED);
+            assertThat(unknown.out()).isEmpty();
+            assertThat(unknown.err().strip()).isEqualTo("agent status: no group cl on host h1; known: cli");
         }
         int closedPort;
         try (ServerSocket probe = new ServerSocket(0)) {

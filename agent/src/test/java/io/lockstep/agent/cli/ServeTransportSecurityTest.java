@@ -39,7 +39,7 @@ class ServeTransportSecurityTest {
         assertThat(exit).isEqualTo(AgentMain.BAD_ARGUMENTS);
         assertThat(err.toString())
                 .contains("refusing to serve plaintext gRPC on 0.0.0.0:0")
-                .contains("--tls-cert, --tls-key and --tls-ca")
+                .contains("--tls-cert, --tls-key, --tls-ca and --tls-allowed-client")
                 .contains("--insecure-plaintext");
     }
 

@@ -244,7 +244,7 @@ public final class CheckpointSuite implements BenchSuite {
                     try {
                         AgentServer agent = new AgentServer(new AgentConfig(host, "127.0.0.1:0", connect, root,
                                 "lockstep-bench-" + id + "-" + host, Optional.empty(), dir.resolve(host), SESSION_TIMEOUT,
-                                true)).start();
+                                true).withTls(Optional.empty(), true)).start(); // loopback benchmark: plaintext RPCs
                         synchronized (agents) {
                             agents.add(agent); // closed by the caller, also when a later start fails
                         }

@@ -19,6 +19,8 @@ import io.lockstep.proto.StageReply;
 import io.lockstep.proto.StageRequest;
 import io.lockstep.proto.StatusReply;
 import io.lockstep.proto.StatusRequest;
+import io.lockstep.proto.StopReply;
+import io.lockstep.proto.StopRequest;
 import io.lockstep.proto.ThawReply;
 import io.lockstep.proto.ThawRequest;
 import io.lockstep.proto.ValidateReply;
@@ -119,6 +121,10 @@ public final class AgentClient {
 
     public StatusReply status(StatusRequest request, Duration timeout) throws AgentCallException {
         return call("Status", () -> within(timeout).status(request));
+    }
+
+    public StopReply stop(StopRequest request, Duration timeout) throws AgentCallException {
+        return call("Stop", () -> within(timeout).stop(request));
     }
 
     ManagedChannel channel() {

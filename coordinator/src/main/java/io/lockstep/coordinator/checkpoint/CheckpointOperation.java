@@ -1,6 +1,8 @@
 package io.lockstep.coordinator.checkpoint;
 
 import io.lockstep.coordinator.agents.AgentClient;
+import io.lockstep.coordinator.catalog.Catalog;
+import io.lockstep.coordinator.catalog.KnownGroups;
 import io.lockstep.coordinator.op.AgentFanout;
 import io.lockstep.coordinator.op.CommitMulti;
 import io.lockstep.coordinator.op.CoordinatorContext;
@@ -43,6 +45,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -85,12 +88,13 @@ public final class CheckpointOperation {
     }
 
     private CheckpointResult run(String group, OperationListener listener) throws Exception {
+        new KnownGroups(ctx).require(group);
         try (OperationSession session = OperationSession.begin(ctx, group)) {
             List<String> participants = ctx.directory().members(group);
             if (participants.isEmpty()) {
                 throw new OperationFailedException(FailureReason.NO_PARTICIPANTS, null,
                         "group " + group + " has no processes on any live agent (no members under "
-                                + ctx.layout().members(group) + ")");
+                                + ctx.layout().members(group) + "); " + restoreFrom(group));
             }
             Map<String, AgentClient> agents = session.agents(participants);
             Instant deadline = ctx.clock().instant().plus(options.timeout());
@@ -125,14 +129,17 @@ public final class CheckpointOperation {
             try {
                 Map<String, FreezeReply> frozen = freeze();
                 CaptureTotals totals = capture();
+                if (totals.processes == 0) {
+                    throw processesGone();
+                }
                 CatalogEntry entry = commit(totals);
                 Map<String, ThawReply> thawed = thaw();
                 long window = frozenWindowMicros(frozen, thawed);
                 CatalogEntry finalEntry = entry.toBuilder().setFrozenWindowMs(TimeUnit.MICROSECONDS.toMillis(window)).build();
                 recordFrozenWindow(finalEntry);
-                LOG.info("group {} op {} epoch {}: COMMIT checkpoint {} ({} hosts, {} processes, {} locks, {} files, frozen {} µs)",
+                LOG.info("group {} op {} epoch {}: COMMIT checkpoint {} ({} hosts, {} processes, {} locks, {} files, frozen {} ms)",
                         op.group(), op.opId(), op.epoch(), entry.getCheckpointId(), hosts.size(), totals.processes,
-                        totals.locks, totals.files, window);
+                        totals.locks, totals.files, String.format(Locale.ROOT, "%.3f", window / 1000.0));
                 return new CheckpointResult(entry.getCheckpointId(), op.group(), op.epoch(), hosts, totals.processes,
                         totals.locks, totals.files, window, fanout.phaseMicros(), finalEntry);
             } catch (OperationFailedException failure) {
@@ -162,7 +169,8 @@ public final class CheckpointOperation {
             // answers with the tasks it could not freeze, and that answer is the operator's report.
             Map<String, FreezeReply> replies = fanout.all("freeze", FailureReason.FREEZE_FAILED,
                     (host, agent) -> agent.freeze(request, until(freezeDeadline).plus(FREEZE_REPORT_MARGIN)),
-                    reply -> reply.getTasks() + " tasks frozen in " + reply.getFreezeMicros() + " µs ("
+                    reply -> reply.getTasks() + " tasks frozen in " + String.format(Locale.ROOT, "%.3f ms",
+                            reply.getFreezeMicros() / 1000.0) + " ("
                             + reply.getFreezer() + (reply.getDegraded() ? ", degraded" : "") + ")");
             awaitBarrier(Phase.FROZEN, freezeDeadline);
             fanout.phaseEnded("freeze", frozenStart);
@@ -192,6 +200,17 @@ public final class CheckpointOperation {
             awaitBarrier(Phase.CAPTURED, deadline);
             fanout.phaseEnded("capture", start);
             return totals;
+        }
+
+        /**
+         * Members without a live process (every process of the group died): a commit would make
+         * a checkpoint of nothing the latest one, and retention would then delete real ones.
+         */
+        private OperationFailedException processesGone() throws Exception {
+            String group = op.group();
+            return new OperationFailedException(FailureReason.PROCESSES_GONE, null, "group " + group
+                    + " has no live process on " + String.join(", ", hosts) + ": its processes are gone, and a "
+                    + "checkpoint of nothing is not committed; " + restoreFrom(group));
         }
 
         private void awaitBarrier(Phase phase, Instant until) throws Exception {
@@ -326,7 +345,15 @@ public final class CheckpointOperation {
         }
     }
 
-    /** First freeze started → last thaw, over all hosts, from the agents' own clocks. */
+    /** Where a group whose processes are gone comes back from: its latest checkpoint, named with the command. */
+    private String restoreFrom(String group) throws Exception {
+        return new Catalog(ctx).latestId(group)
+                .map(id -> "the latest checkpoint is " + id + ": `coordinator restore --group " + group
+                        + " --checkpoint " + id + "` brings the group back")
+                .orElse("the group has no checkpoint to restore from");
+    }
+
+        /** First freeze started → last thaw, over all hosts, from the agents' own clocks. */
     static long frozenWindowMicros(Map<String, FreezeReply> frozen, Map<String, ThawReply> thawed) {
         long first = frozen.values().stream().mapToLong(FreezeReply::getFreezeStartedUnixMicros).min().orElse(0);
         long last = thawed.values().stream().mapToLong(ThawReply::getThawedAtUnixMicros).max().orElse(first);

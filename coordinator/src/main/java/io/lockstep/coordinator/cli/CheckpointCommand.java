@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.cli;
 
+import io.lockstep.cli.JsonText;
 import io.lockstep.coordinator.checkpoint.CheckpointOperation;
 import io.lockstep.coordinator.checkpoint.CheckpointOptions;
 import io.lockstep.coordinator.checkpoint.CheckpointResult;
@@ -63,7 +64,7 @@ final class CheckpointCommand implements Callable<Integer> {
         try (CoordinatorSession session = CoordinatorSession.open(connection, err)) {
             CheckpointResult result = new CheckpointOperation(session.context(), options, progress.listener(err)).run(group);
             PrintWriter out = spec.commandLine().getOut();
-            out.println(json ? Json.print(toJson(result)) : toText(result));
+            out.println(json ? JsonText.print(toJson(result)) : toText(result));
             out.flush();
         }
         return ExitCode.OK.code();
@@ -84,18 +85,25 @@ final class CheckpointCommand implements Callable<Integer> {
     }
 
     private static Map<String, Object> toJson(CheckpointResult result) {
-        Map<String, Object> json = Json.object();
-        json.put("checkpoint", result.checkpointId());
+        Map<String, Object> json = JsonText.object();
+        json.put("checkpointId", result.checkpointId());
         json.put("group", result.group());
         json.put("epoch", result.epoch());
         json.put("hosts", result.hosts());
         json.put("processes", result.processes());
         json.put("locks", result.locks());
         json.put("files", result.files());
-        json.put("frozenWindowMicros", result.frozenWindowMicros());
-        json.put("phaseMicros", result.phaseMicros());
+        json.put("frozenWindowMs", result.frozenWindowMicros() / 1000.0);
+        json.put("phaseMs", millis(result.phaseMicros()));
         json.put("catalogEntry", result.catalogEntry());
         return json;
+    }
+
+    /** Phase durations in the one unit of every --json output: milliseconds (fractions for µs). */
+    static Map<String, Object> millis(Map<String, Long> phaseMicros) {
+        Map<String, Object> millis = JsonText.object();
+        phaseMicros.forEach((phase, micros) -> millis.put(phase, micros / 1000.0));
+        return millis;
     }
 
     private static Duration shorter(Duration a, Duration b) {

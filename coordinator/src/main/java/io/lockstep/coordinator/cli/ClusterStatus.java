@@ -1,6 +1,7 @@
 package io.lockstep.coordinator.cli;
 
 import io.lockstep.coordinator.catalog.Catalog;
+import io.lockstep.coordinator.catalog.KnownGroups;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.proto.HostRecord;
 import io.lockstep.proto.LockHolder;
@@ -12,6 +13,7 @@ import org.apache.curator.framework.CuratorFramework;
 import org.apache.zookeeper.KeeperException;
 
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 
@@ -32,11 +34,13 @@ record ClusterStatus(List<HostRecord> hosts, List<GroupStatus> groups) {
     static ClusterStatus read(CoordinatorContext ctx) throws Exception {
         Catalog catalog = new Catalog(ctx);
         List<GroupStatus> groups = new ArrayList<>();
-        for (String group : ctx.directory().groups()) {
+        for (String group : new KnownGroups(ctx).all()) {
             groups.add(new GroupStatus(group, ctx.directory().members(group), catalog.latestId(group),
                     lockHolder(ctx, group), runningOps(ctx, group)));
         }
-        return new ClusterStatus(ctx.directory().liveHosts(), groups);
+        List<HostRecord> hosts = new ArrayList<>(ctx.directory().liveHosts());
+        hosts.sort(Comparator.comparing(HostRecord::getHostId));
+        return new ClusterStatus(hosts, groups);
     }
 
     private static Optional<LockHolder> lockHolder(CoordinatorContext ctx, String group) throws Exception {

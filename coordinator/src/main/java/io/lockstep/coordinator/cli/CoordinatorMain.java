@@ -1,6 +1,7 @@
 package io.lockstep.coordinator.cli;
 
 import io.lockstep.cli.DurationConverter;
+import io.lockstep.cli.UsageErrors;
 import picocli.CommandLine;
 
 import java.time.Duration;
@@ -21,7 +22,7 @@ public final class CoordinatorMain {
         CommandLine commandLine = new CommandLine(new RootCommand());
         commandLine.registerConverter(Duration.class, new DurationConverter());
         commandLine.setExecutionExceptionHandler(new ErrorReporter());
-        commandLine.setParameterExceptionHandler(new UsageErrorReporter());
+        commandLine.setParameterExceptionHandler(new UsageErrors("lockstep", ExitCode.USAGE.code()));
         configure(commandLine);
         return commandLine;
     }

@@ -1,6 +1,7 @@
 package io.lockstep.coordinator.cli;
 
 import io.lockstep.coordinator.catalog.Catalog;
+import io.lockstep.coordinator.catalog.KnownGroups;
 import io.lockstep.proto.CatalogEntry;
 import io.lockstep.zk.ZkLayout;
 import picocli.CommandLine;
@@ -47,6 +48,7 @@ final class DeleteCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--keep must be 0 or more, got " + keep);
         }
         try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr())) {
+            new KnownGroups(session.context()).require(group);
             Catalog catalog = session.catalog();
             PrintWriter out = spec.commandLine().getOut();
             if (id != null) {

@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.cli;
 
+import io.lockstep.cli.JsonText;
 import io.lockstep.manifest.ManifestFormatException;
 import io.lockstep.coordinator.agents.AgentCallException;
 import io.lockstep.coordinator.op.OperationFailedException;
@@ -13,16 +14,28 @@ import java.io.PrintWriter;
 
 /**
  * Turns whatever a command threw into one clear line on stderr and an {@link ExitCode}; with
- * {@code -v} the stack trace follows, for bug reports.
+ * {@code -v} the stack trace follows, for bug reports. Under {@code --json} the same error is also
+ * a JSON object on stdout: {@code {"error":{"code":…,"reason":…,"message":…}}}.
  */
 final class ErrorReporter implements CommandLine.IExecutionExceptionHandler {
-    /** A failure as the operator sees it. */
-    record Report(ExitCode exit, String message) {
+    /**
+     * A failure as the operator sees it; {@code reason} is the operation's {@link
+     * io.lockstep.coordinator.op.FailureReason} when one failed, else the exit code's name.
+     */
+    record Report(ExitCode exit, String reason, String message) {
+        Report(ExitCode exit, String message) {
+            this(exit, exit.name(), message);
+        }
     }
 
     @Override
     public int handleExecutionException(Exception failure, CommandLine commandLine, CommandLine.ParseResult parsed) {
         Report report = classify(failure);
+        if (commandLine.getParseResult() != null && commandLine.getParseResult().hasMatchedOption("--json")) {
+            PrintWriter out = commandLine.getOut();
+            out.println(JsonText.error(report.exit().code(), report.reason(), report.message()));
+            out.flush();
+        }
         PrintWriter err = commandLine.getErr();
         err.println("lockstep: " + report.message());
         if (Logging.isVerbose()) {
@@ -35,7 +48,7 @@ final class ErrorReporter implements CommandLine.IExecutionExceptionHandler {
     static Report classify(Throwable failure) {
         if (failure instanceof OperationFailedException op) {
             String host = op.hostId().filter(id -> !op.getMessage().contains(id)).map(id -> " (host " + id + ")").orElse("");
-            return new Report(ExitCode.of(op.reason()), op.getMessage() + host);
+            return new Report(ExitCode.of(op.reason()), op.reason().name(), op.getMessage() + host);
         }
         if (failure instanceof ZkUnavailableException) {
             return new Report(ExitCode.ZK_UNAVAILABLE, failure.getMessage());

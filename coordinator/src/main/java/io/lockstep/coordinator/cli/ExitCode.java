@@ -11,14 +11,15 @@ public enum ExitCode {
     INTERNAL_ERROR(1, "internal error (a bug, or an unexpected I/O failure)"),
     USAGE(2, "bad arguments or usage"),
     ABORTED(3, "the operation was aborted (freeze, capture, store or commit failed); nothing was committed"),
-    NO_AGENTS(4, "no agent has processes of the group"),
+    NO_AGENTS(4, "no such group, or no live process of the group on any agent"),
     ZK_UNAVAILABLE(5, "ZooKeeper unreachable or lost"),
     GROUP_BUSY(6, "another operation holds the group"),
     RESTORE_REFUSED(7, "restore refused: a file is missing or changed on a target host"),
     LOCK_CONFLICT(8, "a lock is held by a process outside the group"),
     TIMEOUT(9, "a deadline passed"),
     AGENT_UNAVAILABLE(10, "a participating agent does not answer"),
-    CHECKPOINT_UNUSABLE(11, "checkpoint not found, or its manifests are missing or corrupt");
+    CHECKPOINT_UNUSABLE(11, "checkpoint not found, or its manifests are missing or corrupt"),
+    GROUP_RUNNING(12, "restore refused: the group still runs on a source or target host (--replace stops it)");
 
     private final int code;
     private final String meaning;
@@ -40,7 +41,8 @@ public enum ExitCode {
     public static ExitCode of(FailureReason reason) {
         return switch (reason) {
             case GROUP_BUSY -> GROUP_BUSY;
-            case NO_PARTICIPANTS -> NO_AGENTS;
+            case NO_PARTICIPANTS, UNKNOWN_GROUP, PROCESSES_GONE -> NO_AGENTS;
+            case GROUP_RUNNING -> GROUP_RUNNING;
             case AGENT_UNAVAILABLE -> AGENT_UNAVAILABLE;
             case FREEZE_FAILED, CAPTURE_FAILED, STORE_FAILED, COMMIT_FAILED, STALE_EPOCH, ABORTED_ELSEWHERE,
                  STAGE_FAILED -> ABORTED;

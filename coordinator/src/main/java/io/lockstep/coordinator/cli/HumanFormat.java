@@ -13,14 +13,31 @@ final class HumanFormat {
     private HumanFormat() {
     }
 
+    /** A duration measured in µs, shown in one unit everywhere: milliseconds ("0.830 ms", "1.5 ms", "1234.5 ms"). */
     static String micros(long micros) {
-        if (micros < 1_000) {
-            return micros + " µs";
+        return String.format(Locale.ROOT, micros < 1_000 ? "%.3f ms" : "%.1f ms", micros / 1_000.0);
+    }
+
+    /** "10s", "15m", "1h30m", "250ms": the form the duration options take. */
+    static String duration(java.time.Duration duration) {
+        long millis = duration.toMillis();
+        if (millis == 0 || millis % 1000 != 0) {
+            return millis + "ms";
         }
-        if (micros < 1_000_000) {
-            return String.format(Locale.ROOT, "%.1f ms", micros / 1_000.0);
+        long seconds = millis / 1000;
+        StringBuilder text = new StringBuilder();
+        if (seconds >= 3600) {
+            text.append(seconds / 3600).append('h');
+            seconds %= 3600;
         }
-        return String.format(Locale.ROOT, "%.2f s", micros / 1_000_000.0);
+        if (seconds >= 60) {
+            text.append(seconds / 60).append('m');
+            seconds %= 60;
+        }
+        if (seconds > 0) {
+            text.append(seconds).append('s');
+        }
+        return text.toString();
     }
 
     static String timestamp(long unixMillis) {

@@ -1,6 +1,8 @@
 package io.lockstep.coordinator.cli;
 
+import io.lockstep.cli.JsonText;
 import io.lockstep.coordinator.catalog.Catalog;
+import io.lockstep.coordinator.catalog.KnownGroups;
 import io.lockstep.proto.CatalogEntry;
 import io.lockstep.zk.ZkLayout;
 import picocli.CommandLine.Command;
@@ -38,16 +40,17 @@ final class ListCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         ZkLayout.checkName("group", group);
         try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr())) {
+            new KnownGroups(session.context()).require(group);
             Catalog catalog = session.catalog();
             List<CatalogEntry> entries = catalog.list(group);
             Optional<String> latest = catalog.latestId(group);
             PrintWriter out = spec.commandLine().getOut();
             if (json) {
-                Map<String, Object> result = Json.object();
+                Map<String, Object> result = JsonText.object();
                 result.put("group", group);
-                result.put("latest", latest.orElse(null));
+                result.put("latestId", latest.orElse(null));
                 result.put("checkpoints", entries);
-                out.println(Json.print(result));
+                out.println(JsonText.print(result));
             } else if (entries.isEmpty()) {
                 out.println("group " + group + " has no checkpoints");
             } else {

@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.cli;
 
+import io.lockstep.cli.JsonText;
 import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.restore.RestoreResult;
@@ -64,6 +65,15 @@ final class RestoreCommand implements Callable<Integer> {
             description = "Abort if the restore has not committed by then; bounds every lock wait (default: ${DEFAULT-VALUE}).")
     Duration timeout;
 
+    @Option(names = "--replace", description = "If the group still runs on a source or target host, stop it first "
+            + "(SIGTERM, then SIGKILL after --replace-grace) and say what was stopped. Without it such a restore is "
+            + "refused (exit 12) before anything is staged.")
+    boolean replace;
+
+    @Option(names = "--replace-grace", paramLabel = "DURATION", defaultValue = "10s",
+            description = "With --replace: how long processes get to exit after SIGTERM before SIGKILL (default: ${DEFAULT-VALUE}).")
+    Duration replaceGrace;
+
     @Option(names = "--json", description = "Print the result as JSON on stdout.")
     boolean json;
 
@@ -81,11 +91,14 @@ final class RestoreCommand implements Callable<Integer> {
                 .withAllowRoot(allowRoot)
                 .withSkipUnrestartable(skipUnrestartable)
                 .withTimeout(timeout);
+        if (replace) {
+            options = options.withReplace(replaceGrace);
+        }
         PrintWriter err = spec.commandLine().getErr();
         try (CoordinatorSession session = CoordinatorSession.open(connection, err)) {
             RestoreResult result = new RestoreOperation(session.context(), options, progress.listener(err)).run(group);
             PrintWriter out = spec.commandLine().getOut();
-            out.println(json ? Json.print(toJson(result)) : toText(result));
+            out.println(json ? JsonText.print(toJson(result)) : toText(result));
             out.flush();
         }
         return ExitCode.OK.code();
@@ -134,6 +147,9 @@ final class RestoreCommand implements Callable<Integer> {
         StringBuilder text = new StringBuilder("checkpoint " + result.checkpointId() + " of group " + result.group()
                 + " restored (op " + result.opId() + ", epoch " + result.epoch() + ", "
                 + (result.fastPath() ? "fast path" : "strict global order") + ")\n");
+        if (!result.stopped().isEmpty()) {
+            text.append("  stopped first (--replace): ").append(stoppedText(result)).append('\n');
+        }
         result.processesByHost().forEach((host, processes) -> text.append("  host ").append(host).append(": ")
                 .append(processes.size()).append(" processes, ").append(result.locksByHost().getOrDefault(host, 0))
                 .append(" locks: ").append(processes.stream().map(RestoreCommand::describe)
@@ -144,25 +160,34 @@ final class RestoreCommand implements Callable<Integer> {
         return text.toString();
     }
 
+    private static String stoppedText(RestoreResult result) {
+        return result.stopped().stream().map(reply -> {
+            List<String> pids = new ArrayList<>();
+            reply.getTerminatedList().forEach(pid -> pids.add(pid + " (SIGTERM)"));
+            reply.getKilledList().forEach(pid -> pids.add(pid + " (SIGKILL)"));
+            return "host " + reply.getHostId() + " pids " + String.join(", ", pids);
+        }).collect(Collectors.joining("; "));
+    }
+
     private static String describe(StagedProcess process) {
         return process.getSourceHostId() + "/" + process.getOldPid() + " -> " + process.getNewPid();
     }
 
     private static Map<String, Object> toJson(RestoreResult result) {
-        Map<String, Object> json = Json.object();
-        json.put("checkpoint", result.checkpointId());
+        Map<String, Object> json = JsonText.object();
+        json.put("checkpointId", result.checkpointId());
         json.put("group", result.group());
-        json.put("op", result.opId());
+        json.put("opId", result.opId());
         json.put("epoch", result.epoch());
         json.put("fastPath", result.fastPath());
         Map<String, Object> hosts = new LinkedHashMap<>();
         result.processesByHost().forEach((host, processes) -> {
-            Map<String, Object> h = Json.object();
+            Map<String, Object> h = JsonText.object();
             h.put("locks", result.locksByHost().getOrDefault(host, 0));
             List<Map<String, Object>> list = new ArrayList<>();
             for (StagedProcess p : processes) {
-                Map<String, Object> entry = Json.object();
-                entry.put("sourceHost", p.getSourceHostId());
+                Map<String, Object> entry = JsonText.object();
+                entry.put("sourceHostId", p.getSourceHostId());
                 entry.put("oldPid", p.getOldPid());
                 entry.put("newPid", p.getNewPid());
                 list.add(entry);
@@ -171,7 +196,16 @@ final class RestoreCommand implements Callable<Integer> {
             hosts.put(host, h);
         });
         json.put("hosts", hosts);
-        json.put("phaseMicros", result.phaseMicros());
+        List<Map<String, Object>> stopped = new ArrayList<>();
+        result.stopped().forEach(reply -> {
+            Map<String, Object> entry = JsonText.object();
+            entry.put("hostId", reply.getHostId());
+            entry.put("terminated", reply.getTerminatedList());
+            entry.put("killed", reply.getKilledList());
+            stopped.add(entry);
+        });
+        json.put("stopped", stopped);
+        json.put("phaseMs", CheckpointCommand.millis(result.phaseMicros()));
         return json;
     }
 }

@@ -26,6 +26,7 @@ import java.util.concurrent.Callable;
                 StatusCommand.class,
                 DeleteCommand.class,
                 ZooKeeperCommand.class,
+                TlsCommand.class,
                 CompletionCommand.class,
                 CommandLine.HelpCommand.class})
 final class RootCommand implements Callable<Integer> {

@@ -71,13 +71,26 @@ final class ServeCommand implements Callable<Integer> {
             serve.start();
             Thread stopper = new Thread(serve::stop, "lockstep-serve-stop");
             Runtime.getRuntime().addShutdownHook(stopper);
-            out.println("serving group " + group + ": a checkpoint every " + interval + ", keeping " + keep);
+            out.println("serving group " + group + ": a checkpoint every " + HumanFormat.duration(interval)
+                    + ", keeping the newest " + keep);
             out.flush();
-            serve.run(ticks, outcome -> {
-                out.println("tick: " + outcome.name().toLowerCase().replace('_', ' '));
+            serve.run(ticks, tick -> {
+                out.println(tickLine(tick));
                 out.flush();
             });
         }
         return ExitCode.OK.code();
+    }
+
+    /** "tick: committed ckpt-000007 (…); deleted ckpt-000003", "tick: skipped (processes gone): …". */
+    static String tickLine(PeriodicCheckpoints.Tick tick) {
+        return switch (tick.outcome()) {
+            case COMMITTED -> "tick: committed " + tick.detail() + "; retention deleted "
+                    + (tick.deleted().isEmpty() ? "nothing" : String.join(", ", tick.deleted()));
+            case SKIPPED_NOT_LEADER -> "tick: skipped (not leader)";
+            case SKIPPED_BUSY -> "tick: skipped (busy): " + tick.detail();
+            case SKIPPED_PROCESSES_GONE -> "tick: skipped (processes gone), nothing committed or deleted: " + tick.detail();
+            case FAILED -> "tick: failed: " + tick.detail();
+        };
     }
 }

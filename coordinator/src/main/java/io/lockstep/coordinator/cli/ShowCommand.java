@@ -1,9 +1,11 @@
 package io.lockstep.coordinator.cli;
 
+import io.lockstep.cli.JsonText;
 import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.manifest.ManifestFormatException;
 import io.lockstep.manifest.ManifestPrinter;
 import io.lockstep.coordinator.catalog.Catalog;
+import io.lockstep.coordinator.catalog.KnownGroups;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.StoreCorruptionException;
@@ -59,11 +61,14 @@ final class ShowCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "`show latest` needs --group");
         }
         try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr())) {
+            if (group != null) {
+                new KnownGroups(session.context()).require(group);
+            }
             Catalog catalog = session.catalog();
             CatalogEntry entry = group == null ? catalog.find(id) : catalog.resolve(ZkLayout.checkName("group", group), id);
             Map<String, Manifest> manifests = readManifests(session.context(), entry);
             PrintWriter out = spec.commandLine().getOut();
-            out.print(json ? Json.print(toJson(entry, manifests, showEnv)) + "\n" : toText(entry, manifests, showEnv));
+            out.print(json ? JsonText.print(toJson(entry, manifests, showEnv)) + "\n" : toText(entry, manifests, showEnv));
             out.flush();
         }
         return ExitCode.OK.code();
@@ -105,7 +110,7 @@ final class ShowCommand implements Callable<Integer> {
     }
 
     private static Map<String, Object> toJson(CatalogEntry entry, Map<String, Manifest> manifests, boolean showEnv) {
-        Map<String, Object> json = Json.object();
+        Map<String, Object> json = JsonText.object();
         json.put("checkpoint", entry);
         Map<String, Manifest> printed = new LinkedHashMap<>(manifests);
         if (!showEnv) {

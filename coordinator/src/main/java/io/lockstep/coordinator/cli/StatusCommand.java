@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.cli;
 
+import io.lockstep.cli.JsonText;
 import io.lockstep.proto.HostRecord;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -34,7 +35,7 @@ final class StatusCommand implements Callable<Integer> {
         try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr())) {
             ClusterStatus status = ClusterStatus.read(session.context());
             PrintWriter out = spec.commandLine().getOut();
-            out.print(json ? Json.print(toJson(status)) + "\n" : toText(status));
+            out.print(json ? JsonText.print(toJson(status)) + "\n" : toText(status));
             out.flush();
         }
         return ExitCode.OK.code();
@@ -73,18 +74,18 @@ final class StatusCommand implements Callable<Integer> {
     }
 
     private static Map<String, Object> toJson(ClusterStatus status) {
-        Map<String, Object> json = Json.object();
+        Map<String, Object> json = JsonText.object();
         json.put("hosts", status.hosts());
         List<Object> groups = new ArrayList<>();
         for (ClusterStatus.GroupStatus group : status.groups()) {
-            Map<String, Object> entry = Json.object();
+            Map<String, Object> entry = JsonText.object();
             entry.put("group", group.group());
             entry.put("members", group.members());
-            entry.put("latest", group.latest().orElse(null));
+            entry.put("latestId", group.latest().orElse(null));
             entry.put("lockHolder", group.lockHolder().orElse(null));
             List<Object> operations = new ArrayList<>();
             for (ClusterStatus.RunningOp op : group.operations()) {
-                Map<String, Object> running = Json.object();
+                Map<String, Object> running = JsonText.object();
                 running.put("op", op.record());
                 running.put("phase", op.phase().map(phase -> phase.node()).orElse(null));
                 running.put("hostsInPhase", op.reached());

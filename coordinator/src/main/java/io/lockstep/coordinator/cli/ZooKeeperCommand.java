@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.cli;
 
+import io.lockstep.cli.JsonText;
 import io.lockstep.coordinator.embedded.EmbeddedZooKeeper;
 import io.lockstep.zk.ZkConnect;
 import picocli.CommandLine;
@@ -96,12 +97,12 @@ final class ZooKeeperCommand implements Callable<Integer> {
             EmbeddedZooKeeper.Status status = local(stateDir).status();
             PrintWriter out = spec.commandLine().getOut();
             if (json) {
-                Map<String, Object> result = Json.object();
+                Map<String, Object> result = JsonText.object();
                 result.put("running", status.running());
                 result.put("connectString", status.connectString().orElse(null));
                 result.put("pid", status.pid().orElse(null));
                 result.put("stateDir", status.stateDir().toString());
-                out.println(Json.print(result));
+                out.println(JsonText.print(result));
             } else {
                 out.println(status.running()
                         ? "local ZooKeeper running at " + status.connectString().orElseThrow() + " (pid "

@@ -19,6 +19,8 @@ public final class AgentFanout implements AutoCloseable {
     private final ParallelCalls calls;
     private final OperationListener listener;
     private final Map<String, Long> phaseMicros = new LinkedHashMap<>();
+    /** Phases made of several {@link #on} calls (see {@link #expect}): their total and the calls done so far. */
+    private final Map<String, int[]> expected = new LinkedHashMap<>();
 
     public AgentFanout(Map<String, AgentClient> agents, OperationListener listener) {
         this.agents = agents;
@@ -46,15 +48,27 @@ public final class AgentFanout implements AutoCloseable {
         return on(hosts, phase, reason, call, detail);
     }
 
+    /**
+     * The next {@code calls} calls of {@link #on} for {@code phase} are one phase (a restore sends
+     * each manifest on its own, one host after another): progress reports it started once, and
+     * counts done calls out of {@code calls}.
+     */
+    public void expect(String phase, int calls) {
+        expected.put(phase, new int[] {calls, 0, 0});
+    }
+
     public <T> Map<String, T> on(List<String> someHosts, String phase, FailureReason reason, AgentCall<T> call,
                                  Function<T, String> detail) throws OperationFailedException {
-        listener.phaseStarted(phase, someHosts.size());
-        int[] done = {0};
+        // {total, calls started, calls done}
+        int[] progress = expected.getOrDefault(phase, new int[] {someHosts.size(), 0, 0});
+        if (progress[1]++ == 0) {
+            listener.phaseStarted(phase, progress[0]);
+        }
         Map<String, ParallelCalls.Outcome<T>> outcomes = calls.run(someHosts, host -> call.call(host, agents.get(host)),
                 outcome -> {
-                    synchronized (done) {
-                        done[0]++;
-                        listener.hostDone(phase, outcome.hostId(), done[0], someHosts.size(),
+                    synchronized (progress) {
+                        progress[2]++;
+                        listener.hostDone(phase, outcome.hostId(), progress[2], progress[0],
                                 outcome.ok() ? detail.apply(outcome.value()) : ParallelCalls.describe(outcome.failure()));
                     }
                 });

@@ -6,6 +6,12 @@ public enum FailureReason {
     GROUP_BUSY,
     /** No agent has processes of the group. */
     NO_PARTICIPANTS,
+    /** No group of that name: no member, no checkpoint, no operation ever. */
+    UNKNOWN_GROUP,
+    /** Checkpoint: the group's members have no live process left; committing would replace real state with nothing. */
+    PROCESSES_GONE,
+    /** Restore: the group still has live processes on a source or target host. */
+    GROUP_RUNNING,
     /** A participating agent is registered but does not answer. */
     AGENT_UNAVAILABLE,
     /** An agent could not freeze its part of the group by the deadline. */

@@ -3,6 +3,8 @@ package io.lockstep.coordinator.op;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.Locale;
+
 /**
  * The coordinator's log of one operation: a line per phase per host, and one when each phase
  * ends, each with the group, op id and epoch (so that they line up with the agents' lines).
@@ -24,6 +26,6 @@ public final class PhaseLog implements OperationListener {
 
     @Override
     public void phaseEnded(String phase, long micros) {
-        LOG.info("{}: {} done on every host in {} µs", prefix, phase, micros);
+        LOG.info("{}: {} done on every host in {} ms", prefix, phase, String.format(Locale.ROOT, "%.3f", micros / 1000.0));
     }
 }

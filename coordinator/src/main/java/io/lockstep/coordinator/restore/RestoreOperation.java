@@ -5,6 +5,7 @@ import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.manifest.ManifestFormatException;
 import io.lockstep.coordinator.agents.AgentClient;
 import io.lockstep.coordinator.catalog.Catalog;
+import io.lockstep.coordinator.catalog.KnownGroups;
 import io.lockstep.coordinator.op.AgentFanout;
 import io.lockstep.coordinator.op.CommitMulti;
 import io.lockstep.coordinator.op.CoordinatorContext;
@@ -37,6 +38,7 @@ import io.lockstep.proto.StageReply;
 import io.lockstep.proto.StageRequest;
 import io.lockstep.proto.StagedProcess;
 import io.lockstep.proto.StatusRequest;
+import io.lockstep.proto.StopReply;
 import io.lockstep.proto.ValidateReply;
 import io.lockstep.proto.ValidateRequest;
 import io.lockstep.zk.Decision;
@@ -101,12 +103,14 @@ public final class RestoreOperation {
     }
 
     private RestoreResult run(String group, OperationListener listener) throws Exception {
+        new KnownGroups(ctx).require(group);
         try (OperationSession session = OperationSession.begin(ctx, group)) {
             CatalogEntry entry = new Catalog(ctx).resolve(group, options.checkpoint());
             requireMappedHostsRecorded(entry);
             List<SourceManifest> sources = loadManifests(group, entry);
             Set<String> targets = new LinkedHashSet<>();
             sources.forEach(source -> targets.add(source.targetHost()));
+            List<StopReply> stopped = stopOrRefuseRunning(group, sources);
             Map<String, AgentClient> agents = session.agents(List.copyOf(targets));
             Instant deadline = ctx.clock().instant().plus(options.timeout());
             OpenedOperation op = session.open(OpRecord.newBuilder()
@@ -117,9 +121,30 @@ public final class RestoreOperation {
                     .setDeadlineUnixMs(deadline.toEpochMilli()));
             listener.opened(KIND, group, op.opId(), op.epoch());
             try (AgentFanout fanout = new AgentFanout(agents, listener)) {
-                return new Run(session, op, fanout, entry, sources, deadline).execute();
+                return new Run(session, op, fanout, entry, sources, deadline, stopped).execute();
             }
         }
+    }
+
+    /** Before anything is staged: the group must not run on a source or target host (or, with --replace, is stopped). */
+    private List<StopReply> stopOrRefuseRunning(String group, List<SourceManifest> sources) throws Exception {
+        Set<String> involved = new LinkedHashSet<>();
+        sources.forEach(source -> {
+            involved.add(source.sourceHost());
+            involved.add(source.targetHost());
+        });
+        RunningGroup running = new RunningGroup(ctx, group, options.rpcTimeout());
+        List<StopReply> stopped = List.of();
+        if (options.replaceGrace().isPresent()) {
+            stopped = running.stop(involved, options.replaceGrace().get());
+            if (!stopped.isEmpty()) {
+                LOG.info("group {}: --replace stopped {}", group, stopped.stream().map(reply -> reply.getHostId() + " "
+                        + reply.getTerminatedList() + " (SIGTERM) " + reply.getKilledList() + " (SIGKILL)").toList());
+            }
+        }
+        // Also after a stop: a process that came back (or was started meanwhile) still refuses the restore.
+        running.refuseIfRunning(involved);
+        return stopped;
     }
 
     /** A host map naming a host the checkpoint has no manifest of is a mistake, not a no-op. */
@@ -157,9 +182,11 @@ public final class RestoreOperation {
         private final CatalogEntry entry;
         private final List<SourceManifest> sources;
         private final Instant deadline;
+        private final List<StopReply> stopped;
 
         Run(OperationSession session, OpenedOperation op, AgentFanout fanout, CatalogEntry entry,
-            List<SourceManifest> sources, Instant deadline) {
+            List<SourceManifest> sources, Instant deadline, List<StopReply> stopped) {
+            this.stopped = stopped;
             this.session = session;
             this.op = op;
             this.fanout = fanout;
@@ -185,7 +212,7 @@ public final class RestoreOperation {
                 LOG.info("group {} op {} epoch {}: restore of {} COMMITTED ({} locks, {} path)", op.group(), op.opId(),
                         op.epoch(), entry.getCheckpointId(), order.size(), fastPath ? "fast" : "strict-order");
                 return new RestoreResult(entry.getCheckpointId(), op.group(), op.opId(), op.epoch(), staged, locksByHost,
-                        fastPath, fanout.phaseMicros(), handOverTimeouts);
+                        fastPath, fanout.phaseMicros(), stopped, handOverTimeouts);
             } catch (OperationFailedException failure) {
                 throw abort(failure);
             } catch (Exception unexpected) {
@@ -198,6 +225,7 @@ public final class RestoreOperation {
         private void validate() throws Exception {
             long start = System.nanoTime();
             Map<String, List<FileProblem>> problems = new LinkedHashMap<>();
+            fanout.expect("validate", sources.size());
             for (SourceManifest source : sources) {
                 ValidateRequest request = ValidateRequest.newBuilder().setCtx(op.context()).setManifest(source.framed())
                         .addAllPathMaps(options.pathMaps()).setForce(options.force())
@@ -251,6 +279,7 @@ public final class RestoreOperation {
         private Map<String, List<StagedProcess>> stage(Map<String, List<Integer>> heldBack) throws Exception {
             long start = System.nanoTime();
             Map<String, List<StagedProcess>> staged = new LinkedHashMap<>();
+            fanout.expect("stage", sources.size());
             for (SourceManifest source : sources) {
                 StageRequest request = StageRequest.newBuilder().setCtx(op.context()).setManifest(source.framed())
                         .addAllPathMaps(options.pathMaps()).setCheckpointId(entry.getCheckpointId())

@@ -13,6 +13,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
@@ -28,7 +30,17 @@ public final class PeriodicCheckpoints implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PeriodicCheckpoints.class);
 
     /** What one tick did. */
-    public enum TickOutcome { COMMITTED, SKIPPED_NOT_LEADER, SKIPPED_BUSY, FAILED }
+    public enum TickOutcome { COMMITTED, SKIPPED_NOT_LEADER, SKIPPED_BUSY, SKIPPED_PROCESSES_GONE, FAILED }
+
+    /**
+     * One tick as the operator reads it: the outcome, the checkpoint it committed (if it did), what
+     * retention deleted after it, and why it did not commit otherwise.
+     */
+    public record Tick(TickOutcome outcome, Optional<String> checkpointId, List<String> deleted, String detail) {
+        static Tick of(TickOutcome outcome, String detail) {
+            return new Tick(outcome, Optional.empty(), List.of(), detail);
+        }
+    }
 
     private static final Duration FIRST_TICK_ELECTION_WAIT = Duration.ofSeconds(10);
 
@@ -89,30 +101,47 @@ public final class PeriodicCheckpoints implements AutoCloseable {
 
     @FunctionalInterface
     public interface TickListener {
-        void tick(TickOutcome outcome);
+        void tick(Tick tick);
     }
 
-    TickOutcome tick() {
+    /**
+     * One checkpoint, then retention — only after a commit: a tick that did not commit (busy,
+     * failed, the group's processes gone) never makes retention delete anything.
+     */
+    Tick tick() {
         if (!latch.hasLeadership()) {
-            return TickOutcome.SKIPPED_NOT_LEADER;
+            return Tick.of(TickOutcome.SKIPPED_NOT_LEADER, "another instance is the leader");
         }
+        CheckpointResult result;
         try {
-            CheckpointResult result = new CheckpointOperation(ctx, options, listeners.get()).run(group);
-            LOG.info("serve {}: checkpoint {} committed ({} hosts, frozen {} µs)", group, result.checkpointId(),
-                    result.hosts().size(), result.frozenWindowMicros());
-            Catalog.Retention removed = new Catalog(ctx).retain(group, keep);
-            LOG.info("serve {}: retention keeps {}: {}", group, keep, removed);
-            return TickOutcome.COMMITTED;
+            result = new CheckpointOperation(ctx, options, listeners.get()).run(group);
         } catch (OperationFailedException e) {
             if (e.reason() == FailureReason.GROUP_BUSY) {
                 LOG.info("serve {}: tick skipped: {}", group, e.getMessage());
-                return TickOutcome.SKIPPED_BUSY;
+                return Tick.of(TickOutcome.SKIPPED_BUSY, e.getMessage());
+            }
+            if (e.reason() == FailureReason.PROCESSES_GONE) {
+                LOG.warn("serve {}: tick skipped, nothing committed or deleted: {}", group, e.getMessage());
+                return Tick.of(TickOutcome.SKIPPED_PROCESSES_GONE, e.getMessage());
             }
             LOG.warn("serve {}: checkpoint failed ({}): {}", group, e.reason(), e.getMessage());
-            return TickOutcome.FAILED;
+            return Tick.of(TickOutcome.FAILED, e.reason() + ": " + e.getMessage());
         } catch (Exception e) {
             LOG.warn("serve {}: checkpoint failed: {}", group, e.toString());
-            return TickOutcome.FAILED;
+            return Tick.of(TickOutcome.FAILED, e.toString());
+        }
+        String committed = result.checkpointId() + " (" + result.hosts().size() + " hosts, " + result.processes()
+                + " processes, " + result.locks() + " locks)";
+        LOG.info("serve {}: checkpoint {} committed", group, committed);
+        try {
+            Catalog.Retention removed = new Catalog(ctx).retain(group, keep);
+            LOG.info("serve {}: retention keeps {}: deleted {}", group, keep,
+                    removed.deletedCheckpoints().isEmpty() ? "nothing" : removed.deletedCheckpoints());
+            return new Tick(TickOutcome.COMMITTED, Optional.of(result.checkpointId()), removed.deletedCheckpoints(), committed);
+        } catch (Exception e) {
+            LOG.warn("serve {}: retention after {} failed: {}", group, result.checkpointId(), e.toString());
+            return new Tick(TickOutcome.COMMITTED, Optional.of(result.checkpointId()), List.of(),
+                    committed + "; retention failed: " + e.getMessage());
         }
     }
 

@@ -1,5 +1,7 @@
 package io.lockstep.coordinator.checkpoint;
 
+import io.lockstep.proto.CatalogEntry;
+import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OperationFailedException;
@@ -190,12 +192,43 @@ class CheckpointOperationTest {
     }
 
     @Test
-    void anEmptyGroupIsReportedAsHavingNoParticipants() throws Exception {
+    void aGroupNobodyEverRanIsUnknownAndLeavesNothingInZooKeeper() throws Exception {
         cluster = LocalCluster.start("h1");
+        startTicker("h1", "app");
         assertThatThrownBy(() -> new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
                 OperationListener.SILENT).run("nobody"))
-                .isInstanceOfSatisfying(OperationFailedException.class,
-                        e -> assertThat(e.reason()).isEqualTo(FailureReason.NO_PARTICIPANTS));
+                .isInstanceOfSatisfying(OperationFailedException.class, e -> {
+                    assertThat(e.reason()).isEqualTo(FailureReason.UNKNOWN_GROUP);
+                    assertThat(e.getMessage()).isEqualTo("no group nobody; known: app");
+                });
+        assertThat(cluster.coordinator().zk().checkExists().forPath(cluster.layout().group("nobody"))).isNull();
+    }
+
+    /**
+     * Every process of the group died but its agents are still members: the checkpoint would hold
+     * nothing. It is not committed, and it names the checkpoint to restore from instead.
+     */
+    @Test
+    void aGroupWhoseProcessesAreGoneIsNotCheckpointedAndTheLatestCheckpointIsNamed() throws Exception {
+        cluster = LocalCluster.start("h1", "h2");
+        startTicker("h1", "app");
+        startTicker("h2", "app");
+        CheckpointResult real = new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
+                OperationListener.SILENT).run("app");
+        cluster.killApplications();
+
+        assertThatThrownBy(() -> new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
+                OperationListener.SILENT).run("app"))
+                .isInstanceOfSatisfying(OperationFailedException.class, e -> {
+                    assertThat(e.reason()).isEqualTo(FailureReason.PROCESSES_GONE);
+                    assertThat(e.getMessage()).contains("group app has no live process on h1, h2",
+                            "its processes are gone", "the latest checkpoint is " + real.checkpointId(),
+                            "coordinator restore --group app --checkpoint " + real.checkpointId());
+                });
+        Catalog catalog = new Catalog(cluster.coordinator());
+        assertThat(catalog.list("app")).extracting(CatalogEntry::getCheckpointId).containsExactly(real.checkpointId());
+        assertThat(catalog.latestId("app")).contains(real.checkpointId());
+        Invariants.assertAll(cluster);
     }
 
     private CheckpointResult runQuietly(String group, OperationListener listener) {

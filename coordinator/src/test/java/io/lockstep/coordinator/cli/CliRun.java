@@ -9,8 +9,8 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 
 /** One run of the coordinator command through picocli, with what it printed. */
-record CliRun(int exit, String out, String err) {
-    static CliRun of(String... args) {
+public record CliRun(int exit, String out, String err) {
+    public static CliRun of(String... args) {
         CommandLine commandLine = CoordinatorMain.commandLine();
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();

@@ -82,7 +82,7 @@ class CoordinatorCliTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"checkpoint", "restore", "serve", "list", "show", "status", "delete", "zookeeper", "zookeeper start",
-            "zookeeper stop", "zookeeper status", "completion"})
+            "zookeeper stop", "zookeeper status", "completion", "tls", "tls init"})
     void everyCommandExplainsItselfAndItsExitCodes(String command) {
         List<String> args = new ArrayList<>(List.of(command.split(" ")));
         args.add("--help");
@@ -126,6 +126,8 @@ class CoordinatorCliTest {
         assertUsage(coordinator("restore", "--group", "web", "--path-map", "data=/srv"), "both sides must be absolute paths");
         assertUsage(coordinator("restore", "--group", "web", "--map", "a=../b"), "host name '../b' is not valid");
         assertUsage(coordinator("show"), "Missing required parameter: 'ID'");
+        assertUsage(coordinator("checkpoint", "--gruop", "app2"), "lockstep: unknown option --gruop (did you mean --group?)");
+        assertUsage(coordinator("restore", "--group", "app2", "--mapp", "a=b"), "unknown option --mapp (did you mean --map?)");
     }
 
     /**
@@ -207,11 +209,31 @@ class CoordinatorCliTest {
     }
 
     @Test
-    void checkpointOfAGroupWithoutAgentsExitsWithFour() {
-        CliRun run = coordinator("checkpoint", "--group", "lonely");
+    void checkpointOfAGroupWithoutAgentsExitsWithFour() throws Exception {
+        checkpoints.commit("web", "ckpt-000001", 1, "a");
+
+        CliRun run = coordinator("checkpoint", "--group", "web");
 
         assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.NO_AGENTS.code());
-        assertThat(run.err()).contains("group lonely has no processes on any live agent");
+        assertThat(run.err()).contains("group web has no processes on any live agent",
+                "the latest checkpoint is ckpt-000001: `coordinator restore --group web --checkpoint ckpt-000001`");
+    }
+
+    @Test
+    void anUnknownGroupIsNamedWithTheKnownOnesExitsWithFourAndLeavesNothingInZooKeeper() throws Exception {
+        checkpoints.commit("app", "ckpt-000001", 1, "a");
+        checkpoints.commit("app2", "ckpt-000002", 2, "a");
+
+        for (List<String> command : List.of(List.of("checkpoint", "--group", "ap2"), List.of("delete", "--group", "ap2",
+                "--keep", "1"), List.of("delete", "--group", "ap2", "ckpt-000002"), List.of("restore", "--group", "ap2"),
+                List.of("show", "latest", "--group", "ap2"), List.of("list", "--group", "ap2"))) {
+            CliRun run = coordinator(command.toArray(String[]::new));
+
+            assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.NO_AGENTS.code());
+            assertThat(run.err().strip()).as(command.toString()).isEqualTo("lockstep: no group ap2; known: app, app2");
+        }
+        assertThat(root.zk().checkExists().forPath(root.layout().group("ap2"))).isNull();
+        assertThat(coordinator("status").out()).contains("groups: 2").doesNotContain("ap2");
     }
 
     @Test
@@ -251,16 +273,24 @@ class CoordinatorCliTest {
 
         CliRun table = coordinator("list", "--group", "web");
         CliRun json = coordinator("list", "--group", "web", "--json");
-        CliRun empty = coordinator("list", "--group", "other");
+        CliRun unknown = coordinator("list", "--group", "wbe");
+        CliRun unknownJson = coordinator("list", "--group", "wbe", "--json");
 
         assertThat(table.exit()).as(table.toString()).isZero();
         assertThat(table.out()).contains("ID", "EPOCH", "ckpt-000001").containsPattern("ckpt-000002 .*\\(latest\\)");
         Struct parsed = json.json();
-        assertThat(parsed.getFieldsOrThrow("latest").getStringValue()).isEqualTo("ckpt-000002");
+        assertThat(parsed.getFieldsOrThrow("latestId").getStringValue()).isEqualTo("ckpt-000002");
         assertThat(parsed.getFieldsOrThrow("checkpoints").getListValue().getValuesList())
                 .extracting(v -> v.getStructValue().getFieldsOrThrow("checkpointId").getStringValue())
                 .containsExactly("ckpt-000001", "ckpt-000002");
-        assertThat(empty.out()).contains("group other has no checkpoints");
+        assertThat(unknown.exit()).isEqualTo(ExitCode.NO_AGENTS.code());
+        assertThat(unknown.err().strip()).isEqualTo("lockstep: no group wbe; known: web");
+        assertThat(unknownJson.exit()).isEqualTo(ExitCode.NO_AGENTS.code());
+        Struct error = unknownJson.json().getFieldsOrThrow("error").getStructValue();
+        assertThat(error.getFieldsOrThrow("code").getNumberValue()).isEqualTo(4);
+        assertThat(error.getFieldsOrThrow("reason").getStringValue()).isEqualTo("UNKNOWN_GROUP");
+        assertThat(error.getFieldsOrThrow("message").getStringValue()).isEqualTo("no group wbe; known: web");
+        assertThat(root.zk().checkExists().forPath(root.layout().group("wbe"))).as("nothing left in ZooKeeper").isNull();
     }
 
     @Test
@@ -375,7 +405,7 @@ class CoordinatorCliTest {
             assertThat(text.err()).contains("freeze: started on 2 hosts", "capture: host-b", "thaw: done in");
             assertThat(json.exit()).as(json.toString()).isZero();
             assertThat(json.err()).isEmpty();
-            assertThat(json.json().getFieldsOrThrow("checkpoint").getStringValue()).isEqualTo("ckpt-000002");
+            assertThat(json.json().getFieldsOrThrow("checkpointId").getStringValue()).isEqualTo("ckpt-000002");
             assertThat(coordinator("show", "latest", "--group", "web").out()).contains("== host host-b");
             // The frozen window is known only after the thaw; the catalog entry has it too.
             assertThat(coordinator("list", "--group", "web").out()).containsPattern("ckpt-000001 .* [1-9]\\d* ms");

@@ -19,6 +19,9 @@ class ExitCodeTest {
     @Test
     void failureReasonsMapToTheirOwnCodes() {
         assertThat(ExitCode.of(FailureReason.NO_PARTICIPANTS)).isEqualTo(ExitCode.NO_AGENTS);
+        assertThat(ExitCode.of(FailureReason.UNKNOWN_GROUP)).isEqualTo(ExitCode.NO_AGENTS);
+        assertThat(ExitCode.of(FailureReason.PROCESSES_GONE)).isEqualTo(ExitCode.NO_AGENTS);
+        assertThat(ExitCode.of(FailureReason.GROUP_RUNNING).code()).isEqualTo(12);
         assertThat(ExitCode.of(FailureReason.GROUP_BUSY)).isEqualTo(ExitCode.GROUP_BUSY);
         assertThat(ExitCode.of(FailureReason.VALIDATION_FAILED)).isEqualTo(ExitCode.RESTORE_REFUSED);
         assertThat(ExitCode.of(FailureReason.LOCK_CONFLICT)).isEqualTo(ExitCode.LOCK_CONFLICT);

@@ -183,6 +183,14 @@ class DockerComposeTest {
 
     /** {@code docker-compose config} of the file (minus {@link #NEWER_THAN_1_29}), parsed. */
     private Map<String, Object> dockerComposeConfig() throws Exception {
+        return dockerComposeConfig(tmp);
+    }
+
+    /** The repository's compose file as {@code docker-compose config} renders it (anchors, interpolation resolved). */
+    static Map<String, Object> dockerComposeConfig(Path tmp) throws Exception {
+        if (raw == null) {
+            findComposeFile();
+        }
         Path executable = dockerCompose().orElseThrow(() -> new AssertionError(
                 "docker-compose is not installed, and this test needs it to validate docker-compose.yml: run "
                         + "the install step of .ci/run, i.e. .ci/install-tools.sh (it installs Debian's "
@@ -281,7 +289,7 @@ class DockerComposeTest {
         }
     }
 
-    private static List<Volume> volumes(Map<String, Object> service) {
+    static List<Volume> volumes(Map<String, Object> service) {
         List<Volume> volumes = new ArrayList<>();
         Object list = service.get("volumes");
         if (list == null) {
@@ -321,7 +329,7 @@ class DockerComposeTest {
     }
 
     @SuppressWarnings("unchecked")
-    private static Map<String, Object> map(Map<String, Object> parent, String key) {
+    static Map<String, Object> map(Map<String, Object> parent, String key) {
         Object value = parent.get(key);
         assertThat(value).as(key).isInstanceOf(Map.class);
         return (Map<String, Object>) value;
@@ -334,7 +342,7 @@ class DockerComposeTest {
     }
 
     /** A command in list form; a string command would be split by Compose with shell rules we do not reimplement. */
-    private static List<String> strings(Map<String, Object> parent, String key) {
+    static List<String> strings(Map<String, Object> parent, String key) {
         Object value = parent.get(key);
         assertThat(value).as(key + " (in list form)").isInstanceOf(List.class);
         return ((List<?>) value).stream().map(String::valueOf).toList();

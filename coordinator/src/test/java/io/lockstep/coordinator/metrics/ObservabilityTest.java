@@ -84,11 +84,11 @@ class ObservabilityTest {
             assertThatThrownBy(() -> new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
                     metrics.listener()).run("nobody-runs-this"))
                     .isInstanceOfSatisfying(OperationFailedException.class,
-                            failure -> assertThat(failure.reason()).isEqualTo(FailureReason.NO_PARTICIPANTS));
+                            failure -> assertThat(failure.reason()).isEqualTo(FailureReason.UNKNOWN_GROUP));
 
             PrometheusText scrape = PrometheusText.scrape(coordinator.port());
             assertThat(scrape.value("lockstep_operations_total", "kind", "checkpoint", "outcome", "committed")).isEqualTo(1);
-            assertThat(scrape.value("lockstep_operations_total", "kind", "checkpoint", "reason", "NO_PARTICIPANTS")).isEqualTo(1);
+            assertThat(scrape.value("lockstep_operations_total", "kind", "checkpoint", "reason", "UNKNOWN_GROUP")).isEqualTo(1);
             assertThat(scrape.value("lockstep_operations_total", "kind", "checkpoint", "reason", "FREEZE_FAILED")).isZero();
             assertThat(scrape.value("lockstep_operations_total", "kind", "restore", "outcome", "committed")).isZero();
             for (String phase : CHECKPOINT_PHASES) {

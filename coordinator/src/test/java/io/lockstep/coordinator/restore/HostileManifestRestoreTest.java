@@ -249,7 +249,7 @@ class HostileManifestRestoreTest {
         return Stream.of(
                 Arguments.of("an agent without allow-root", (UnaryOperator<AgentConfig>) c -> new AgentConfig(c.hostId(),
                         c.listen(), c.zkConnect(), c.zkRoot(), c.cgroupRoot(), c.backend(), c.stateDir(), c.sessionTimeout(),
-                        false, c.networkFsTypes(), c.tls(), c.insecurePlaintext(), c.zkAuth(), c.allowedRoots()),
+                        false, c.networkFsTypes(), c.tls(), c.insecurePlaintext(), c.zkAuth(), c.allowedRoots(), c.socket(), c.socketGroup(), c.allowedClients()),
                         "would run as uid 0"),
                 Arguments.of("an agent whose allowed roots exclude the files", (UnaryOperator<AgentConfig>) c ->
                         c.withAllowedRoots(new AllowedRoots(List.of(c.stateDir().resolve("elsewhere")))),

@@ -15,6 +15,7 @@ import io.lockstep.proto.LockRecord;
 import io.lockstep.proto.Manifest;
 import io.lockstep.proto.ProcessRecord;
 import io.lockstep.proto.StagedProcess;
+import io.lockstep.proto.StopReply;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -106,6 +107,50 @@ class RestoreOperationTest {
         assertThat(lines.indexOf("P1-releasing pid=" + q1 + " restored=1"))
                 .isLessThan(lines.indexOf("P2-locked pid=" + q2 + " restored=1"))
                 .isNotNegative();
+        Invariants.assertAll(cluster);
+    }
+
+    /**
+     * A restore while the group still runs would start it twice (and wait on its own holder's lock
+     * as if an outsider held it): it is refused before any op is opened or stub staged, naming
+     * host and pids; --replace stops the group first (SIGTERM, SIGKILL after the grace) and says so.
+     */
+    @Test
+    void aRestoreOfARunningGroupIsRefusedBeforeStagingAndReplaceStopsItFirst() throws Exception {
+        cluster = LocalCluster.start("h1", "h2");
+        Path data = Files.createDirectories(cluster.dir().resolve("export")).resolve("data");
+        int holder = cluster.run("h1", "app", LocalCluster.worker("fd", "500", data.toString(), "lock", "posix", "write",
+                "500", "0", "100", "ready", "sleep"));
+        cluster.awaitReady("h1", "app", holder);
+        int stubborn = cluster.run("h2", "app", List.of("/bin/sh", "-c",
+                "trap '' TERM; echo READY; while :; do sleep 1; done"));
+        cluster.awaitReady("h2", "app", stubborn);
+        checkpoint("app");
+        int opsBefore = Invariants.decisions(cluster, "app").size();
+
+        assertThatThrownBy(() -> restore("app", asRoot()))
+                .isInstanceOfSatisfying(OperationFailedException.class, e -> {
+                    assertThat(e.reason()).isEqualTo(FailureReason.GROUP_RUNNING);
+                    assertThat(e.getMessage()).contains("group app is still running", "host h1 pids " + holder,
+                            "host h2 pids " + stubborn, "nothing was staged", "--replace");
+                });
+        assertThat(Invariants.decisions(cluster, "app")).as("no restore op was opened").hasSize(opsBefore);
+        Invariants.assertNoStubs(cluster);
+        assertThat(ProcessHandle.of(holder)).as("the running holder was left alone").isPresent();
+
+        // The shell's sleep child has no restart spec of its own: left out, as an operator would.
+        RestoreResult restored = restore("app", asRoot().withReplace(Duration.ofSeconds(1)).withSkipUnrestartable(true));
+
+        Map<String, StopReply> stopped = new java.util.TreeMap<>();
+        restored.stopped().forEach(reply -> stopped.put(reply.getHostId(), reply));
+        assertThat(stopped).containsOnlyKeys("h1", "h2");
+        assertThat(stopped.get("h1").getTerminatedList()).containsExactly(holder);
+        assertThat(stopped.get("h2").getKilledList()).as("ignores SIGTERM").contains(stubborn);
+        await("the stopped processes are gone").atMost(Duration.ofSeconds(10))
+                .until(() -> ProcessHandle.of(holder).isEmpty() && ProcessHandle.of(stubborn).isEmpty());
+        int newHolder = newPid(restored, "h1", holder);
+        await("the restored holder holds its lock again").atMost(Duration.ofSeconds(30))
+                .until(() -> !ProcLocksSnapshot.read().heldBy(newHolder).isEmpty());
         Invariants.assertAll(cluster);
     }
 

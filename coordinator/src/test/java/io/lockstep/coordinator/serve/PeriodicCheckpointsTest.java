@@ -7,6 +7,7 @@ import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
+import io.lockstep.proto.CatalogEntry;
 import io.lockstep.zk.ZkClients;
 import org.apache.curator.framework.CuratorFramework;
 import org.junit.jupiter.api.AfterEach;
@@ -68,9 +69,38 @@ class PeriodicCheckpointsTest {
         Invariants.assertAll(cluster);
     }
 
+    /**
+     * Once every process of the group died, ticks commit nothing (a checkpoint of nothing would
+     * become the latest) and so retention deletes nothing: the real checkpoints stay.
+     */
+    @Test
+    void ticksAfterTheGroupsProcessesAreGoneCommitNothingAndRetentionKeepsTheRealCheckpoints() throws Exception {
+        cluster = LocalCluster.start("h1");
+        int pid = cluster.run("h1", "app", LocalCluster.worker("ready", "sleep"));
+        cluster.awaitReady("h1", "app", pid);
+        List<PeriodicCheckpoints.Tick> ticks = new CopyOnWriteArrayList<>();
+        try (PeriodicCheckpoints serve = new PeriodicCheckpoints(cluster.coordinator(), "app", Duration.ofMillis(300), 2,
+                CheckpointOptions.defaults(), () -> OperationListener.SILENT)) {
+            serve.start();
+            await("the only instance is elected").atMost(Duration.ofSeconds(20)).until(serve::isLeader);
+            serve.run(2, ticks::add);
+            cluster.killApplications();
+            serve.run(3, ticks::add);
+        }
+
+        List<String> real = ticks.subList(0, 2).stream().map(tick -> tick.checkpointId().orElseThrow()).toList();
+        assertThat(ticks.subList(2, 5)).extracting(PeriodicCheckpoints.Tick::outcome)
+                .containsOnly(PeriodicCheckpoints.TickOutcome.SKIPPED_PROCESSES_GONE);
+        assertThat(ticks.subList(2, 5)).allSatisfy(tick -> assertThat(tick.deleted()).isEmpty());
+        assertThat(ticks.get(4).detail()).contains("its processes are gone", "the latest checkpoint is " + real.get(1));
+        assertThat(new Catalog(cluster.coordinator()).list("app")).extracting(CatalogEntry::getCheckpointId)
+                .containsExactlyElementsOf(real);
+        Invariants.assertAll(cluster);
+    }
+
     private static void runTicks(PeriodicCheckpoints serve, int ticks, List<PeriodicCheckpoints.TickOutcome> outcomes) {
         try {
-            serve.run(ticks, outcomes::add);
+            serve.run(ticks, tick -> outcomes.add(tick.outcome()));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

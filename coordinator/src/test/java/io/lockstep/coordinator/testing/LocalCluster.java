@@ -125,9 +125,21 @@ public final class LocalCluster implements AutoCloseable {
         return "lockstep-test-" + id + "-" + host;
     }
 
+    /**
+     * An agent of this cluster: plaintext loopback with --insecure-plaintext, so that the
+     * coordinator and {@link #run} call it without certificates (tests of access control configure
+     * TLS or the socket themselves), and its own local socket.
+     */
     public AgentConfig agentConfig(String host) {
         return new AgentConfig(host, "127.0.0.1:0", zkConnect(), zkRoot, cgroupRoot(host), Optional.empty(),
-                dir.resolve("agent-" + host), SESSION_TIMEOUT, true);
+                dir.resolve("agent-" + host), SESSION_TIMEOUT, true)
+                .withTls(Optional.empty(), true)
+                .withSocket(socket(host), AgentConfig.DEFAULT_SOCKET_GROUP);
+    }
+
+    /** The host's agent's local socket. */
+    public Path socket(String host) {
+        return dir.resolve(host + ".sock");
     }
 
     public AgentServer startAgent(String host) throws Exception {
@@ -193,6 +205,7 @@ public final class LocalCluster implements AutoCloseable {
                 System.getProperty("java.class.path"), "io.lockstep.agent.cli.AgentMain", "serve",
                 "--host-id", host, "--listen", "127.0.0.1:0", "--zk", zkConnect(), "--zk-root", zkRoot,
                 "--cgroup-root", cgroupRoot(host), "--state-dir", config.stateDir().toString(), "--allow-root",
+                "--insecure-plaintext", "--socket", socket(host).toString(),
                 "--session-timeout", SESSION_TIMEOUT.toMillis() + "ms"));
         command.addAll(extraOptions);
         Process process = new ProcessBuilder(command)

@@ -148,7 +148,7 @@ public final class NetnsCluster implements AutoCloseable {
         Process agent = new ProcessBuilder(java(host, "io.lockstep.agent.cli.AgentMain", "serve", "--host-id", host,
                 "--listen", lab.address(host) + ":" + AGENT_PORT, "--insecure-plaintext", "--zk", zkConnect(),
                 "--zk-root", zkRoot, "--cgroup-root", cgroupRoot(host), "--state-dir", stateDir(host).toString(),
-                "--allow-root", "--session-timeout", AGENT_SESSION_TIMEOUT.toMillis() + "ms"))
+                "--allow-root", "--socket", "none", "--session-timeout", AGENT_SESSION_TIMEOUT.toMillis() + "ms"))
                 .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(agentLog(host).toFile())).start();
         agents.put(host, agent);
         if (!hosts.contains(host)) {

@@ -62,7 +62,7 @@ public final class NetnsCoordinator {
     static final CheckpointOptions CHECKPOINT = new CheckpointOptions(Duration.ofSeconds(12), Duration.ofSeconds(6),
             Duration.ofSeconds(20), Duration.ofSeconds(5));
     static final RestoreOptions RESTORE = new RestoreOptions("latest", Map.of(), List.of(), false, true, false,
-            Duration.ofSeconds(15), Duration.ofSeconds(5));
+            Duration.ofSeconds(15), Duration.ofSeconds(5), java.util.Optional.empty());
 
     private final PrintStream out;
     private final CoordinatorContext ctx;
