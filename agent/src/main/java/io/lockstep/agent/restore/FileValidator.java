@@ -77,8 +77,8 @@ public final class FileValidator {
                 continue;
             }
             for (FdRecord fd : process.getFdsList()) {
-                if (fd.getKind() != FdKind.FD_REGULAR && fd.getKind() != FdKind.FD_DIRECTORY) {
-                    continue;
+                if (fd.getKind() != FdKind.FD_REGULAR && fd.getKind() != FdKind.FD_DIRECTORY || fd.getAgentOutput()) {
+                    continue; // the agent's output file is not reopened: the agent gives the program a fresh one
                 }
                 Optional<Path> path = resolver.resolve(fd);
                 if (path.isEmpty()) {
