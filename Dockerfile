@@ -26,6 +26,10 @@ COPY coordinator/src coordinator/src
 COPY bench/src bench/src
 # The cache mount keeps ~/.m2 between builds (BuildKit, the default builder of current Docker);
 # tests need cgroups, /proc/locks and child JVMs, which a build container does not offer: they run in CI.
+# gcc: the agent build compiles the native restore stub (agent/src/main/c) into the agent's jar.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN --mount=type=cache,target=/root/.m2 \
     mvn -B -DskipTests package -pl agent,coordinator -am
 
@@ -33,7 +37,7 @@ RUN --mount=type=cache,target=/root/.m2 \
 FROM eclipse-temurin:17-jre
 # util-linux: setsid (the freeze guard and the embedded ZooKeeper run in their own session, so
 # they outlive a crash of the agent) and setpriv (group commands and restored commands drop to
-# their recorded uid/gid). bash: the restore stub's launcher script.
+# their recorded uid/gid). bash: the bin/ launchers.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends util-linux bash \
     && rm -rf /var/lib/apt/lists/*

@@ -5,6 +5,8 @@
 # - docker-compose (Debian's 1.29): DockerComposeTest validates docker-compose.yml with
 #   `docker-compose config`, which needs no Docker engine.
 # - tmux: LiveProgressTerminalTest runs the coordinator under a real pseudo-terminal.
+# - gcc + libc6-dev: the agent build compiles the native restore stub (agent/src/main/c), and its
+#   tests build an ASan/UBSan variant (libasan/libubsan come with gcc).
 set -euo pipefail
 
 updated=no
@@ -31,3 +33,5 @@ apt_install docker-compose
 apt_install util-linux
 apt_install iproute2
 apt_install tmux
+apt_install gcc
+apt_install libc6-dev

@@ -339,7 +339,7 @@ public final class GroupCapturer {
                 current = dir.resolve("fd").resolve(Integer.toString(fd));
                 OpenFd open = readFd(pid, fd, ids, reader, warnings);
                 fds.add(open);
-                record.addFds(open.record());
+                record.addFds(markAgentOutput(open.record(), scope));
             }
             List<BlockedLockCall> blocked = new ArrayList<>();
             for (int tid : tids) {
@@ -362,6 +362,16 @@ public final class GroupCapturer {
             }
             throw new CaptureException(pid, "cannot capture process " + pid + " (reading " + current + "): " + e, e);
         }
+    }
+
+    /**
+     * An fd on an output file `agent run` created is the agent's, not the application's, in
+     * whichever process of the group holds it (children inherit their parent's).
+     */
+    private static FdRecord markAgentOutput(FdRecord fd, CaptureScope scope) {
+        boolean agentOutput = fd.getKind() == FdKind.FD_REGULAR && scope.restartSpecs().values().stream()
+                .anyMatch(spec -> fd.getPath().equals(spec.getOutputLog()));
+        return agentOutput ? fd.toBuilder().setAgentOutput(true).build() : fd;
     }
 
     private OpenFd readFd(int pid, int fd, PortableIdentities ids, ProcFileReader reader, List<String> warnings)

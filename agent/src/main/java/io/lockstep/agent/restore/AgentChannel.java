@@ -2,7 +2,6 @@ package io.lockstep.agent.restore;
 
 import io.lockstep.proto.FromStub;
 import io.lockstep.proto.ToStub;
-import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -21,8 +20,6 @@ import java.util.concurrent.TimeoutException;
  * and receive ends at its deadline even when the stub hangs.
  */
 final class AgentChannel implements Closeable {
-    private static final int MAX_MESSAGE_BYTES = 1 << 20;
-
     private final SocketChannel channel;
     private final Selector selector;
     private ByteBuffer received = ByteBuffer.allocate(4096);
@@ -34,9 +31,7 @@ final class AgentChannel implements Closeable {
     }
 
     void send(ToStub message, Instant deadline) throws IOException, TimeoutException {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream(message.getSerializedSize() + 5);
-        message.writeDelimitedTo(bytes);
-        ByteBuffer buffer = ByteBuffer.wrap(bytes.toByteArray());
+        ByteBuffer buffer = ByteBuffer.wrap(StubWire.encode(message));
         while (buffer.hasRemaining()) {
             if (channel.write(buffer) == 0) {
                 await(SelectionKey.OP_WRITE, deadline);
@@ -44,12 +39,26 @@ final class AgentChannel implements Closeable {
         }
     }
 
+    /** The pid in the stub's HELLO, its first frame; checks that it speaks this agent's protocol version. */
+    int receiveHello(Instant deadline) throws IOException, TimeoutException {
+        ByteBuffer frame = receiveFrame(StubWire.HELLO, deadline);
+        if (frame == null) {
+            throw new IOException("restore stub closed its channel before its HELLO");
+        }
+        return StubWire.hello(frame);
+    }
+
     /** The stub's next message, or null when it closed the channel (it exited or exec'd). */
     FromStub receive(Instant deadline) throws IOException, TimeoutException {
+        ByteBuffer frame = receiveFrame(StubWire.REPLY, deadline);
+        return frame == null ? null : StubWire.reply(frame);
+    }
+
+    private ByteBuffer receiveFrame(int expectedType, Instant deadline) throws IOException, TimeoutException {
         while (true) {
-            FromStub message = decode();
-            if (message != null) {
-                return message;
+            ByteBuffer payload = decode(expectedType);
+            if (payload != null) {
+                return payload;
             }
             if (!received.hasRemaining()) {
                 ByteBuffer larger = ByteBuffer.allocate(received.capacity() * 2);
@@ -66,34 +75,32 @@ final class AgentChannel implements Closeable {
         }
     }
 
-    /** One complete varint-delimited message from the front of the buffer, or null. */
-    private FromStub decode() throws IOException {
-        int length = 0;
-        int position = 0;
-        for (int shift = 0; ; shift += 7) {
-            if (position >= received.position()) {
-                return null;
-            }
-            byte b = received.get(position++);
-            length |= (b & 0x7f) << shift;
-            if (b >= 0) {
-                break;
-            }
-            if (shift >= 28) {
-                throw new IOException("corrupt length prefix from restore stub");
-            }
-        }
-        if (length < 0 || length > MAX_MESSAGE_BYTES) {
-            throw new IOException("restore stub sent a message of " + length + " bytes");
-        }
-        if (received.position() - position < length) {
+    /** The payload of one complete frame from the front of the buffer, or null. */
+    private ByteBuffer decode(int expectedType) throws IOException {
+        if (received.position() < 4) {
             return null;
         }
-        FromStub message = FromStub.parseFrom(ByteBuffer.wrap(received.array(), position, length));
+        int length = received.getInt(0);
+        if (length < 2 || length > StubWire.MAX_REPLY_BYTES) {
+            throw new IOException("restore stub sent a frame of " + Integer.toUnsignedString(length) + " bytes");
+        }
+        if (received.position() - 4 < length) {
+            return null;
+        }
+        int version = received.get(4) & 0xff;
+        int type = received.get(5) & 0xff;
+        if (version != StubWire.VERSION) {
+            throw new IOException("restore stub speaks protocol version " + version + ", this agent "
+                    + StubWire.VERSION + " (a stub binary of another release?)");
+        }
+        if (type != expectedType) {
+            throw new IOException("restore stub sent message type " + type + ", expected " + expectedType);
+        }
+        ByteBuffer payload = ByteBuffer.wrap(java.util.Arrays.copyOfRange(received.array(), 6, 4 + length));
         received.flip();
-        received.position(position + length);
+        received.position(4 + length);
         received.compact();
-        return message;
+        return payload;
     }
 
     private void await(int operation, Instant deadline) throws IOException, TimeoutException {

@@ -66,6 +66,9 @@ public final class FileValidator {
         List<FileProblem> skipped = new ArrayList<>();
         for (ProcessRecord process : manifest.getProcessesList()) {
             for (FdRecord fd : process.getFdsList()) {
+                if (fd.getAgentOutput()) {
+                    continue; // the agent's own output file: a restore creates a fresh one
+                }
                 if (LocalFiles.skippable(process, fd, resolver)) {
                     skipped.add(problem(fd.getPath(), identityText(fd), "local file of another host without a lock: fd "
                             + fd.getFd() + " of pid " + process.getPid() + " will not be reopened", false));
@@ -98,8 +101,8 @@ public final class FileValidator {
                 continue;
             }
             for (FdRecord fd : process.getFdsList()) {
-                if (fd.getKind() != FdKind.FD_REGULAR && fd.getKind() != FdKind.FD_DIRECTORY) {
-                    continue;
+                if (fd.getKind() != FdKind.FD_REGULAR && fd.getKind() != FdKind.FD_DIRECTORY || fd.getAgentOutput()) {
+                    continue; // the agent's output file is not reopened: the agent gives the program a fresh one
                 }
                 Optional<Path> path = resolver.resolve(fd);
                 if (path.isEmpty()) {

@@ -9,9 +9,11 @@ import io.lockstep.proto.StubRelease;
 import io.lockstep.proto.StubStatus;
 import io.lockstep.proto.ToStub;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -37,14 +39,16 @@ public final class StubHandle implements AutoCloseable {
     private final Process process;
     private final AgentChannel channel;
     private final StubPlan plan;
+    private final Optional<Path> outputLog;
     private final ReentrantLock calls = new ReentrantLock();
     private volatile int pid;
     private volatile State state = State.CONNECTED;
 
-    StubHandle(Process process, AgentChannel channel, StubPlan plan) {
+    StubHandle(Process process, AgentChannel channel, StubPlan plan, Optional<Path> outputLog) {
         this.process = process;
         this.channel = channel;
         this.plan = plan;
+        this.outputLog = outputLog;
         this.pid = (int) process.pid();
     }
 
@@ -55,6 +59,11 @@ public final class StubHandle implements AutoCloseable {
 
     public StubPlan plan() {
         return plan;
+    }
+
+    /** The fresh output file the agent gave the process as fds 1 and 2, when its plan asked for one. */
+    public Optional<Path> outputLog() {
+        return outputLog;
     }
 
     /** The started process (the stub, later the restored program), for the agent to watch and reap. */

@@ -1,7 +1,6 @@
 package io.lockstep.agent.restore;
 
 import io.lockstep.files.PrivateFiles;
-import io.lockstep.proto.StubFd;
 import io.lockstep.proto.StubPlan;
 import java.io.File;
 import java.io.IOException;
@@ -19,14 +18,13 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.TreeSet;
+import java.util.concurrent.TimeoutException;
 
 /**
- * Starts restore stubs. Each stub runs {@code <enter-group prefix> bash -c 'exec N</dev/null …;
- * exec "$@"' java … RestoreStub SOCKET}: the placeholders occupy every fd number the plan
- * restores, so the JVM's own jars land above them and the stub can dup2 onto each number.
- * (ProcessBuilder closes every fd above 2 in the child, hence the shell.) Fds 0-2 are /dev/null,
- * or the log file for 1 and 2, unless the plan restores them.
+ * Starts restore stubs: {@code <enter-group prefix> lockstep-stub SOCKET} (see {@link StubBinary}).
+ * ProcessBuilder closes every fd above 2 in the child, so the stub starts with nothing but fds
+ * 0-2: /dev/null, and for 1 and 2 the plan's fresh output file or the restore log, unless the
+ * plan restores them. The stub puts its own placeholders on the numbers it restores.
  *
  * <p>Each stub gets its own socket in a fresh 0700 directory under {@code socketRoot}; the
  * socket is removed as soon as the stub connected, so nothing else can talk to the stub.
@@ -35,22 +33,26 @@ public final class StubLauncher {
     /** sun_path is 108 bytes including the terminating NUL. */
     private static final int MAX_SOCKET_PATH = 107;
 
-    private final StubJvm jvm;
+    private final StubBinary binary;
     private final Path socketRoot;
     private final List<String> enterGroupPrefix;
     private final Optional<Path> stdioLog;
+    private final Path outputLogDir;
 
     /**
      * @param enterGroupPrefix command that puts the stub into the group's cgroup and then execs
      *     the rest of its arguments; empty to start the stub where the agent runs
      * @param stdioLog where the stub's fds 1 and 2 go when the plan does not restore them;
      *     empty for /dev/null
+     * @param outputLogDir where a plan's fresh output file ({@link OutputLogs}) is created
      */
-    public StubLauncher(StubJvm jvm, Path socketRoot, List<String> enterGroupPrefix, Optional<Path> stdioLog) {
-        this.jvm = jvm;
+    public StubLauncher(StubBinary binary, Path socketRoot, List<String> enterGroupPrefix, Optional<Path> stdioLog,
+                        Path outputLogDir) {
+        this.binary = binary;
         this.socketRoot = socketRoot;
         this.enterGroupPrefix = List.copyOf(enterGroupPrefix);
         this.stdioLog = stdioLog;
+        this.outputLogDir = outputLogDir;
     }
 
     /** Starts a stub for the plan and waits, up to the deadline, until it connected. */
@@ -75,11 +77,31 @@ public final class StubLauncher {
                 server.bind(UnixDomainSocketAddress.of(socket));
                 server.configureBlocking(false);
                 server.register(selector, SelectionKey.OP_ACCEPT);
-                Process process = start(plan, socket);
+                Optional<Path> outputLog = plan.getFreshOutputLog()
+                        ? Optional.of(OutputLogs.create(outputLogDir, plan.getUid(), plan.getGid())) : Optional.empty();
+                Process process;
+                try {
+                    process = start(plan, socket, outputLog);
+                } catch (IOException | RuntimeException e) {
+                    if (outputLog.isPresent()) {
+                        Files.deleteIfExists(outputLog.get());
+                    }
+                    throw e;
+                }
                 try {
                     process.onExit().thenRun(selector::wakeup);
-                    SocketChannel connection = accept(server, selector, process, plan, deadline);
-                    return new StubHandle(process, new AgentChannel(connection), plan);
+                    Optional<Path> named = outputLog.isPresent()
+                            ? Optional.of(OutputLogs.name(outputLog.get(), (int) process.pid())) : Optional.empty();
+                    AgentChannel channel = new AgentChannel(accept(server, selector, process, plan, deadline));
+                    try {
+                        channel.receiveHello(deadline);
+                    } catch (IOException | TimeoutException e) {
+                        channel.close();
+                        throw new StubException((int) process.pid(), -1, "", "restore stub pid " + process.pid()
+                                + " for process " + plan.getOldPid() + " did not say HELLO: "
+                                + (e instanceof TimeoutException ? "deadline passed" : e.getMessage()));
+                    }
+                    return new StubHandle(process, channel, plan, named);
                 } catch (IOException | RuntimeException e) {
                     process.destroyForcibly(); // a stub without its channel must not linger
                     throw e;
@@ -100,14 +122,15 @@ public final class StubLauncher {
         }
     }
 
-    private Process start(StubPlan plan, Path socket) throws IOException {
-        ProcessBuilder builder = new ProcessBuilder(command(plan, socket));
+    private Process start(StubPlan plan, Path socket, Optional<Path> outputLog) throws IOException {
+        ProcessBuilder builder = new ProcessBuilder(command(socket));
         builder.directory(new File("/")); // the stub chdirs to the plan's cwd; until then it pins nothing
         builder.environment().clear();
-        builder.environment().put("PATH", RestoreStub.DEFAULT_PATH);
+
         builder.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-        if (stdioLog.isPresent()) {
-            builder.redirectOutput(ProcessBuilder.Redirect.appendTo(stdioLog.get().toFile()));
+        Optional<Path> stdio = outputLog.or(() -> stdioLog);
+        if (stdio.isPresent()) {
+            builder.redirectOutput(ProcessBuilder.Redirect.appendTo(stdio.get().toFile()));
             builder.redirectErrorStream(true);
         } else {
             builder.redirectOutput(ProcessBuilder.Redirect.DISCARD);
@@ -116,18 +139,9 @@ public final class StubLauncher {
         return builder.start();
     }
 
-    List<String> command(StubPlan plan, Path socket) {
-        StringBuilder placeholders = new StringBuilder();
-        for (int fd : new TreeSet<>(plan.getFdsList().stream().map(StubFd::getFd).toList())) {
-            if (fd > 2) {
-                placeholders.append("exec ").append(fd).append("</dev/null; ");
-            }
-        }
+    List<String> command(Path socket) {
         List<String> command = new ArrayList<>(enterGroupPrefix);
-        command.addAll(List.of("/bin/bash", "-c", placeholders + "exec \"$@\"", "lockstep-stub",
-                jvm.java().toString()));
-        command.addAll(jvm.options());
-        command.addAll(List.of("-cp", jvm.classpath(), RestoreStub.class.getName(), socket.toString()));
+        command.addAll(List.of(binary.path().toString(), socket.toString()));
         return command;
     }
 

@@ -1,5 +1,6 @@
 package io.lockstep.agent.restore;
 
+import io.lockstep.manifest.LockHandOver;
 import io.lockstep.proto.IdentityKind;
 
 import io.lockstep.agent.nativeio.LibC;
@@ -92,6 +93,7 @@ public final class StubPlanner {
                 .putAllEnv(restart.getEnvMap()).putAllEnv(envFile(restart, who)).setCheckpointId(checkpointId)
                 .setCwd(cwd(process, who));
         Set<Integer> numbers = new HashSet<>();
+        boolean freshOutputLog = false;
         for (FdRecord fd : process.getFdsList()) {
             String at = who + " fd " + fd.getFd() + " (" + fd.getPath() + ")";
             if (fd.getFd() < 0 || fd.getFd() > MAX_FD || fd.getFd() >= fdLimit) {
@@ -102,6 +104,10 @@ public final class StubPlanner {
                 throw new PlanRefusedException(at + ": fd number recorded twice");
             }
             if (fd.getKind() != FdKind.FD_REGULAR && fd.getKind() != FdKind.FD_DIRECTORY) {
+                continue;
+            }
+            if (fd.getAgentOutput()) {
+                freshOutputLog = true;
                 continue;
             }
             if (fd.getOffset() < 0) {
@@ -129,7 +135,8 @@ public final class StubPlanner {
                     .setOpenFlags(fd.getOpenFlags() & ~NEVER_ON_RESTORE).setOffset(fd.getOffset())
                     .setDev((Long) id.get("dev")).setInode((Long) id.get("ino")));
         }
-        StubPlan built = plan.build();
+        plan.addAllHandOverFds(LockHandOver.handedOver(process).stream().map(LockRecord::getFd).distinct().toList());
+        StubPlan built = plan.setFreshOutputLog(freshOutputLog).build();
         List<LockRecord> held = process.getLocksList().stream().filter(l -> !l.getWaiting()).toList();
         lockRequests(built, held);
         return built;

@@ -2,6 +2,7 @@ package io.lockstep.agent.server;
 
 import io.grpc.Status;
 import io.lockstep.agent.restore.EnvFile;
+import io.lockstep.agent.restore.OutputLogs;
 import io.lockstep.files.PrivateFiles;
 import io.lockstep.proto.AdoptReply;
 import io.lockstep.proto.AdoptRequest;
@@ -86,14 +87,13 @@ public final class GroupProcesses {
         command.addAll(dropPrivileges(spec.getUid(), spec.getGid()));
         command.addAll(spec.getArgvList());
         Path logs = groups.logDir(group.name());
-        PrivateFiles.createDirectories(logs);
         ProcessBuilder builder = new ProcessBuilder(command)
                 .directory(new File(spec.getCwd()))
                 .redirectInput(new File("/dev/null"));
         builder.environment().clear();
         builder.environment().putAll(spec.getEnvMap());
         builder.environment().putAll(fromFile);
-        Path log = Files.createTempFile(logs, "run-", ".log", PrivateFiles.fileMode());
+        Path log = OutputLogs.create(logs, spec.getUid(), spec.getGid());
         builder.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         Process process = builder.start();
         int pid = (int) process.pid();
@@ -101,8 +101,8 @@ public final class GroupProcesses {
         if (group.cgroup().entryCommand().isEmpty()) {
             group.cgroup().addProcess(pid);
         }
-        Files.move(log, logs.resolve(pid + ".log"));
-        group.specs().put(pid, spec);
+        Path named = OutputLogs.name(log, pid);
+        group.specs().put(pid, spec.toBuilder().setOutputLog(named.toString()).build());
         awaitInCgroup(group, process);
         joinBeforeReplying(group.name());
         LOG.info("group {}: started pid {}: {}", group.name(), pid, String.join(" ", spec.getArgvList().subList(0,

@@ -14,6 +14,7 @@ public final class ManagedGroup {
     private final int owner;
     private FrozenState frozen;
     private RestoreSession restore;
+    private RestoreSession lastRestore;
     /** The last thaw that followed a decision; read without the monitor by the Thaw RPC. */
     private volatile DecidedThaw lastDecidedThaw;
     private java.util.concurrent.CompletableFuture<Void> cleanup = java.util.concurrent.CompletableFuture.completedFuture(null);
@@ -79,5 +80,17 @@ public final class ManagedGroup {
 
     void restore(RestoreSession session) {
         this.restore = session;
+        if (session != null) {
+            this.lastRestore = session;
+        }
+    }
+
+    /**
+     * The restore session of {@code opId}, current or ended: a release RPC that arrives after the
+     * agent released everything on the decision by itself still reads its hand-over checks.
+     */
+    RestoreSession restoreOf(String opId) {
+        RestoreSession last = lastRestore;
+        return last != null && last.op().getOpId().equals(opId) ? last : null;
     }
 }

@@ -1,19 +1,21 @@
 package io.lockstep.agent.server;
 
 import io.grpc.Status;
+import io.lockstep.manifest.LockHandOver;
 import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.agent.proc.MountTable;
 import io.lockstep.agent.restore.FileHandles;
 import io.lockstep.agent.restore.FileValidator;
 import io.lockstep.agent.restore.PlanRefusedException;
 import io.lockstep.agent.restore.PrepareOutcome;
+import io.lockstep.agent.restore.StubBinary;
 import io.lockstep.agent.restore.StubHandle;
-import io.lockstep.agent.restore.StubJvm;
 import io.lockstep.agent.restore.StubLauncher;
 import io.lockstep.agent.restore.StubPlanner;
 import io.lockstep.files.PrivateFiles;
 import io.lockstep.proto.AbortRequest;
 import io.lockstep.proto.FileProblem;
+import io.lockstep.proto.HandOver;
 import io.lockstep.proto.LockConflict;
 import io.lockstep.proto.LockRecord;
 import io.lockstep.proto.LockToTake;
@@ -48,13 +50,16 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 /**
  * This host's part of a restore: validate files, stage one stub per recorded process, take the
@@ -63,8 +68,8 @@ import java.util.concurrent.ScheduledExecutorService;
  */
 public final class RestoreParticipant {
     private static final Logger LOG = LoggerFactory.getLogger(RestoreParticipant.class);
-    /** Stubs are JVMs: starting a few at once uses both cores without thrashing. */
-    private static final int PARALLEL_STUB_STARTS = 4;
+    /** Stubs are small native processes; starting several at once hides each start's round trips. */
+    private static final int PARALLEL_STUB_STARTS = 8;
 
     private final AgentConfig config;
     private final CuratorFramework zk;
@@ -73,7 +78,7 @@ public final class RestoreParticipant {
     private final GroupRegistry groups;
     private final AgentRegistration registration;
     private final ScheduledExecutorService timer;
-    private final StubJvm stubJvm = StubJvm.current();
+    private StubBinary stubBinary;
 
     public RestoreParticipant(AgentConfig config, CuratorFramework zk, ZkLayout layout, OpAdmission admission,
                               GroupRegistry groups, AgentRegistration registration, ScheduledExecutorService timer) {
@@ -159,14 +164,22 @@ public final class RestoreParticipant {
         }
         ManagedGroup group = groups.open(op.getGroup());
         RestoreSession session = openSession(group, op, record);
+        if (request.getHandOverTimeoutMs() > 0) {
+            session.handOverTimeout(java.time.Duration.ofMillis(request.getHandOverTimeoutMs()));
+        }
+        synchronized (group) {
+            for (int pid : request.getHoldBackPidsList()) {
+                session.heldBack().add(new RestoreSession.Recorded(manifest.getHostId(), pid));
+            }
+        }
         Instant deadline = Instant.ofEpochMilli(record.getDeadlineUnixMs());
         Path logs = groups.logDir(group.name());
         PrivateFiles.createDirectories(logs);
         Path stdioLog = PrivateFiles.createFileIfAbsent(logs.resolve("restore-" + op.getOpId() + ".log"));
         List<String> enterGroup = new ArrayList<>(group.cgroup().entryCommand());
         enterGroup.addAll(PrivateFiles.inheritedUmaskPrefix());
-        StubLauncher launcher = new StubLauncher(stubJvm, config.stateDir().resolve("stubs"), enterGroup,
-                Optional.of(stdioLog));
+        StubLauncher launcher = new StubLauncher(stubBinary(), config.stateDir().resolve("stubs"), enterGroup,
+                Optional.of(stdioLog), logs);
         ExecutorService pool = Executors.newFixedThreadPool(PARALLEL_STUB_STARTS);
         StageReply.Builder reply = StageReply.newBuilder().setHostId(config.hostId());
         try {
@@ -211,6 +224,13 @@ public final class RestoreParticipant {
         return reply.build();
     }
 
+    private synchronized StubBinary stubBinary() throws IOException {
+        if (stubBinary == null) {
+            stubBinary = StubBinary.installed(config.stateDir());
+        }
+        return stubBinary;
+    }
+
     private RestoreSession openSession(ManagedGroup group, OpContext op, OpRecord record) {
         synchronized (group) {
             RestoreSession session = group.restore();
@@ -223,7 +243,7 @@ public final class RestoreParticipant {
             }
             RestoreSession created = new RestoreSession(op, record.getDeadlineUnixMs());
             OpWatch watch = new OpWatch(zk, layout, op, config.hostId(), config.sessionTimeout(), timer, false,
-                    verdict -> finishQuietly(group, op, verdict.committed(), verdict.reason()));
+                    verdict -> finishQuietly(group, op, verdict.committed(), verdict.reason(), false));
             created.watch(watch);
             group.restore(created);
             long maxTime = Math.max(1, record.getDeadlineUnixMs() - System.currentTimeMillis())
@@ -315,10 +335,23 @@ public final class RestoreParticipant {
                     + config.hostId() + " cannot be aborted").asRuntimeException();
         }
         Optional<ManagedGroup> group = groups.find(op.getGroup());
-        List<StagedProcess> released = group.isPresent()
-                ? finish(group.get(), op, request.getCommit(), request.getCommit() ? "release after COMMIT" : "abort")
-                : List.of();
-        return ReleaseReply.newBuilder().setHostId(config.hostId()).addAllReleased(released).build();
+        if (group.isEmpty()) {
+            return ReleaseReply.newBuilder().setHostId(config.hostId()).build();
+        }
+        List<StagedProcess> released = finish(group.get(), op, request.getCommit(), request.getCommit()
+                ? (request.getHeldBack() ? "release of held-back waiters" : "release after COMMIT") : "abort",
+                request.getHeldBack());
+        ReleaseReply.Builder reply = ReleaseReply.newBuilder().setHostId(config.hostId()).addAllReleased(released);
+        RestoreSession session = group.get().restoreOf(op.getOpId());
+        if (request.getCommit() && session != null) {
+            // Answer once the released programs hold their handed-over locks again: the coordinator
+            // releases their waiters (on any host) only then.
+            for (CompletableFuture<List<HandOver>> checks : session.handOvers()) {
+                reply.addAllHandOvers(checks.get(session.handOverTimeout().plus(config.sessionTimeout()).toMillis(),
+                        TimeUnit.MILLISECONDS));
+            }
+        }
+        return reply.build();
     }
 
     /** Abort RPC: ABORT stands (unless COMMIT does), then the stubs exit. */
@@ -336,7 +369,7 @@ public final class RestoreParticipant {
         }
         Decision standing = new Decisions(zk, layout).decide(op.getGroup(), op.getOpId(),
                 Decision.abort(request.getReason().isEmpty() ? "aborted by coordinator" : request.getReason()));
-        finish(group.get(), op, standing.isCommit(), "abort requested; decision " + standing);
+        finish(group.get(), op, standing.isCommit(), "abort requested; decision " + standing, false);
     }
 
     private ManagedGroup requireSession(OpContext op) {
@@ -352,9 +385,9 @@ public final class RestoreParticipant {
         return group;
     }
 
-    private void finishQuietly(ManagedGroup group, OpContext op, boolean commit, String reason) {
+    private void finishQuietly(ManagedGroup group, OpContext op, boolean commit, String reason, boolean heldBackToo) {
         try {
-            finish(group, op, commit, reason);
+            finish(group, op, commit, reason, heldBackToo);
         } catch (Exception e) {
             LOG.error("group {} op {} host {}: finishing the restore failed: {}", op.getGroup(), op.getOpId(),
                     config.hostId(), e.toString());
@@ -362,23 +395,44 @@ public final class RestoreParticipant {
     }
 
     /**
-     * Ends the group's restore session once: commit execs every stub into its restart command and
-     * records the new processes; otherwise every stub exits and the kernel drops its locks.
+     * Commit: execs the stubs into their restart commands and records the new processes; the
+     * waiters for a handed-over lock only when {@code heldBackToo} (a second release, or the
+     * fallback after the hand-over timeout). Otherwise every stub exits and the kernel drops its
+     * locks. The session ends with its last stub.
      */
-    private List<StagedProcess> finish(ManagedGroup group, OpContext op, boolean commit, String reason) throws IOException {
+    private List<StagedProcess> finish(ManagedGroup group, OpContext op, boolean commit, String reason,
+                                       boolean heldBackToo) throws IOException {
         RestoreSession session;
+        Map<RestoreSession.Recorded, RestoreSession.Staged> selected = new LinkedHashMap<>();
+        boolean ended;
         synchronized (group) {
             session = group.restore();
             if (session == null || !session.op().getOpId().equals(op.getOpId())) {
                 return List.of();
             }
-            group.restore(null);
+            for (Map.Entry<RestoreSession.Recorded, RestoreSession.Staged> e : session.stubs().entrySet()) {
+                if (!commit || heldBackToo || !session.heldBack().contains(e.getKey())) {
+                    selected.put(e.getKey(), e.getValue());
+                }
+            }
+            session.stubs().keySet().removeAll(selected.keySet());
+            ended = session.stubs().isEmpty();
+            if (ended) {
+                group.restore(null);
+            }
         }
-        session.watch().close();
+        if (ended) {
+            session.watch().close();
+        } else if (commit) {
+            // Should the coordinator never send the second release, the waiters go after the hand-over timeout.
+            timer.schedule(() -> finishQuietly(group, op, true, "hand-over timeout passed: held-back waiters released",
+                    true), session.handOverTimeout().plus(config.sessionTimeout()).toMillis(), TimeUnit.MILLISECONDS);
+        }
         Instant deadline = Instant.now().plus(config.sessionTimeout());
         List<StagedProcess> released = new ArrayList<>();
+        List<HandOverCheck.Pending> handOvers = new ArrayList<>();
         IOException firstFailure = null;
-        for (Map.Entry<RestoreSession.Recorded, RestoreSession.Staged> entry : session.stubs().entrySet()) {
+        for (Map.Entry<RestoreSession.Recorded, RestoreSession.Staged> entry : selected.entrySet()) {
             StubHandle handle = entry.getValue().handle();
             try {
                 if (commit) {
@@ -387,13 +441,15 @@ public final class RestoreParticipant {
                     // The recorded spec, not the plan: the plan's environment holds the env file's variables.
                     StubPlan plan = handle.plan();
                     group.specs().put(handle.pid(), entry.getValue().process().getRestart().toBuilder()
-                            .setCwd(plan.getCwd()).build());
+                            .setCwd(plan.getCwd()).setOutputLog(handle.outputLog().map(Path::toString).orElse(""))
+                            .build());
                 }
                 handle.release(commit, deadline);
                 if (commit) {
                     int pid = handle.pid();
                     released.add(StagedProcess.newBuilder().setOldPid(entry.getKey().oldPid()).setNewPid(pid)
                             .setSourceHostId(entry.getKey().sourceHost()).build());
+                    handOvers.addAll(handOvers(entry.getKey(), entry.getValue().process(), handle));
                 }
             } catch (IOException e) {
                 if (firstFailure == null) {
@@ -403,22 +459,51 @@ public final class RestoreParticipant {
                 handle.close();
             }
         }
+        if (!handOvers.isEmpty()) {
+            java.time.Duration timeout = session.handOverTimeout();
+            session.addHandOvers(CompletableFuture.supplyAsync(() -> {
+                List<HandOver> outcome = HandOverCheck.await(handOvers, timeout);
+                outcome.stream().filter(h -> !h.getTakenAgain()).forEach(h -> LOG.warn("group {} op {} host {}: "
+                        + "hand-over timeout: {} {} lock on {} [{}..{}] (pid {} of host {}) not taken again by its "
+                        + "restarted program pid {} within {} ms; its waiters are released anyway", op.getGroup(),
+                        op.getOpId(), config.hostId(), h.getLock().getKind(), h.getLock().getType(), h.getPath(),
+                        h.getLock().getStart(), h.getLock().getEnd() < 0 ? "EOF" : h.getLock().getEnd(),
+                        h.getOldPid(), h.getSourceHostId(), h.getNewPid(), timeout.toMillis()));
+                return outcome;
+            }));
+        }
         if (commit && !released.isEmpty()) {
             registration.join(group.name());
         }
-        try {
-            zk.delete().forPath(layout.phaseEntry(op.getGroup(), op.getOpId(), Phase.PREPARED, config.hostId()));
-        } catch (KeeperException.NoNodeException gone) {
-            // Never prepared, or gone with an expired session.
-        } catch (Exception e) {
-            LOG.warn("op {} host {}: cannot remove prepared node: {}", op.getOpId(), config.hostId(), e.toString());
+        if (ended) {
+            try {
+                zk.delete().forPath(layout.phaseEntry(op.getGroup(), op.getOpId(), Phase.PREPARED, config.hostId()));
+            } catch (KeeperException.NoNodeException gone) {
+                // Never prepared, or gone with an expired session.
+            } catch (Exception e) {
+                LOG.warn("op {} host {}: cannot remove prepared node: {}", op.getOpId(), config.hostId(), e.toString());
+            }
         }
-        LOG.info("group {} op {} epoch {} host {}: {} {} stubs ({})", op.getGroup(), op.getOpId(), op.getEpoch(),
-                config.hostId(), commit ? "released" : "ended", session.stubCount(), reason);
+        LOG.info("group {} op {} epoch {} host {}: {} {} stubs ({}){}", op.getGroup(), op.getOpId(), op.getEpoch(),
+                config.hostId(), commit ? "released" : "ended", selected.size(), reason,
+                ended ? "" : "; " + session.stubCount() + " waiters held back until their locks are handed over");
         if (firstFailure != null) {
             throw firstFailure;
         }
         return released;
+    }
+
+    /** The released program's flock/OFD locks to see taken again, each on its file on this host. */
+    private static List<HandOverCheck.Pending> handOvers(RestoreSession.Recorded who, ProcessRecord process,
+                                                         StubHandle handle) {
+        List<HandOverCheck.Pending> pending = new ArrayList<>();
+        for (LockRecord lock : LockHandOver.handedOver(process)) {
+            handle.plan().getFdsList().stream().filter(f -> f.getFd() == lock.getFd()).findFirst().ifPresent(fd ->
+                    pending.add(new HandOverCheck.Pending(HandOver.newBuilder().setSourceHostId(who.sourceHost())
+                            .setOldPid(who.oldPid()).setNewPid(handle.pid()).setLock(lock).setPath(fd.getPath()),
+                            fd.getDev(), fd.getInode())));
+        }
+        return pending;
     }
 
     /** Agent shutdown: ABORT every restore in progress (unless committed) and end its stubs. */
@@ -439,7 +524,7 @@ public final class RestoreParticipant {
             } catch (Exception e) {
                 LOG.warn("op {}: cannot record ABORT at shutdown ({}); stubs end with the agent", op.getOpId(), e.toString());
             }
-            finishQuietly(group, op, commit, reason);
+            finishQuietly(group, op, commit, reason, true);
         }
     }
 }

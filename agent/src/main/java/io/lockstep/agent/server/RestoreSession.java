@@ -4,8 +4,16 @@ import io.lockstep.agent.restore.StubHandle;
 import io.lockstep.proto.OpContext;
 import io.lockstep.proto.ProcessRecord;
 
+import io.lockstep.proto.HandOver;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 
 /** A group's restore on this host: the op, its stubs by recorded process, and the watchdog. */
 final class RestoreSession {
@@ -19,6 +27,10 @@ final class RestoreSession {
     private final OpContext op;
     private final long deadlineUnixMs;
     private final Map<Recorded, Staged> stubs = new LinkedHashMap<>();
+    /** Waiters for a handed-over lock: released only by a second release, or after the hand-over timeout. */
+    private final Set<Recorded> heldBack = new HashSet<>();
+    private final List<CompletableFuture<List<HandOver>>> handOvers = new ArrayList<>();
+    private Duration handOverTimeout = Duration.ofSeconds(30);
     private OpWatch watch;
 
     RestoreSession(OpContext op, long deadlineUnixMs) {
@@ -40,6 +52,28 @@ final class RestoreSession {
 
     int stubCount() {
         return stubs.size();
+    }
+
+    /** Guarded by the group's monitor, like the stubs. */
+    Set<Recorded> heldBack() {
+        return heldBack;
+    }
+
+    synchronized void handOverTimeout(Duration value) {
+        handOverTimeout = value;
+    }
+
+    synchronized Duration handOverTimeout() {
+        return handOverTimeout;
+    }
+
+    synchronized void addHandOvers(CompletableFuture<List<HandOver>> checks) {
+        handOvers.add(checks);
+    }
+
+    /** Every hand-over check started so far, released programs' locks taken again or timed out. */
+    synchronized List<CompletableFuture<List<HandOver>>> handOvers() {
+        return List.copyOf(handOvers);
     }
 
     OpWatch watch() {

@@ -125,7 +125,7 @@ class RestoreStubTest {
                 .hasMessageContaining(missing.toString())
                 .satisfies(e -> assertThat(((StubException) e).fd()).isEqualTo(9));
         assertThat(Files.exists(missing)).as("a missing file is never created").isFalse();
-        assertThat(stub.process().onExit().get().exitValue()).isEqualTo(RestoreStub.EXIT_STAGE_FAILED);
+        assertThat(stub.process().onExit().get().exitValue()).isEqualTo(StubBinary.EXIT_STAGE_FAILED);
     }
 
     @Test

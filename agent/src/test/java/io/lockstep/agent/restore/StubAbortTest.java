@@ -49,7 +49,7 @@ class StubAbortTest {
     void releaseWithoutCommitEndsTheStub() throws Exception {
         stub.release(false, deadline());
         assertThat(stub.process().isAlive()).isFalse();
-        assertThat(stub.process().exitValue()).isEqualTo(RestoreStub.EXIT_ABORTED);
+        assertThat(stub.process().exitValue()).isEqualTo(StubBinary.EXIT_ABORTED);
         assertNoLocksOf(stub.pid(), a, b);
     }
 
@@ -58,7 +58,7 @@ class StubAbortTest {
         stub.close();
         assertThat(stub.process().waitFor(30, TimeUnit.SECONDS)).isTrue();
         assertThat(stub.process().exitValue()).as("exited on its own, not killed")
-                .isEqualTo(RestoreStub.EXIT_AGENT_LOST);
+                .isEqualTo(StubBinary.EXIT_AGENT_LOST);
         assertNoLocksOf(stub.pid(), a, b);
     }
 }

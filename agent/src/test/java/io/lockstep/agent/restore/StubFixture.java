@@ -34,13 +34,10 @@ final class StubFixture implements AutoCloseable {
     private final List<StubHandle> handles = new ArrayList<>();
 
     StubFixture() throws IOException {
-        this(StubJvm.current());
-    }
-
-    StubFixture(StubJvm jvm) throws IOException {
         dir = Files.createTempDirectory(Path.of("/tmp"), "lsstub");
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
-        launcher = new StubLauncher(jvm, dir.resolve("s"), List.of(), Optional.of(dir.resolve("stub.log")));
+        launcher = new StubLauncher(StubBinary.installed(dir), dir.resolve("s"), List.of(), Optional.of(dir.resolve("stub.log")),
+                dir.resolve("logs"));
     }
 
     static Instant deadline() {

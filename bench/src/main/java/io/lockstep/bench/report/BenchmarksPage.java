@@ -412,8 +412,8 @@ final class BenchmarksPage {
         line("");
         line("Prepare: one restore stub takes the locks non-blocking in global order; floor = one process opening the"
                 + " same files and taking the same locks with `fcntl(F_SETLK)`. Restore of N processes: stage N stubs and"
-                + " release them into `/bin/sleep 0`; floor = starting the same N programs plainly. Each stub is a JVM"
-                + " (a native stub would be the fix for the start-up cost; not done).");
+                + " release them into `/bin/sleep 0`; floor = starting the same N programs plainly. Each stub is the"
+                + " native `lockstep-stub` (C), started through the same `ProcessBuilder` as the floor's programs.");
         line("");
         suiteTable("restore", "case");
     }

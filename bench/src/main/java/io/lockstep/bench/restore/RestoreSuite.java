@@ -4,7 +4,7 @@ import io.lockstep.agent.nativeio.LibC;
 import io.lockstep.agent.nativeio.Native;
 import io.lockstep.agent.restore.PrepareOutcome;
 import io.lockstep.agent.restore.StubHandle;
-import io.lockstep.agent.restore.StubJvm;
+import io.lockstep.agent.restore.StubBinary;
 import io.lockstep.agent.restore.StubLauncher;
 import io.lockstep.bench.BenchConfig;
 import io.lockstep.bench.BenchSuite;
@@ -17,6 +17,7 @@ import io.lockstep.proto.LockType;
 import io.lockstep.proto.StubFd;
 import io.lockstep.proto.StubPlan;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -63,7 +64,7 @@ public final class RestoreSuite implements BenchSuite {
                         : skipped(caseName));
             }
             Duration perProcess = Duration.ZERO;
-            for (int n : config.quick() ? List.of(1, 10) : List.of(1, 10, 100)) {
+            for (int n : config.quick() ? List.of(1, 10) : List.of(1, 10, 100, 1000)) {
                 int runs = config.quick() || n >= 100 ? 1 : 3;
                 // stubs start about linearly in N: estimate from the last case, per process and run
                 if (!config.fits(perProcess.multipliedBy((long) n * runs))) {
@@ -86,8 +87,9 @@ public final class RestoreSuite implements BenchSuite {
                 + " suite's time budget"));
     }
 
-    private static StubLauncher launcher(Path dir) {
-        return new StubLauncher(StubJvm.current(), dir.resolve("sockets"), List.of(), Optional.empty());
+    private static StubLauncher launcher(Path dir) throws IOException {
+        return new StubLauncher(StubBinary.installed(dir), dir.resolve("sockets"), List.of(), Optional.empty(),
+                dir.resolve("logs"));
     }
 
     private static StubPlan.Builder plan(int oldPid, List<String> argv) {
@@ -172,12 +174,13 @@ public final class RestoreSuite implements BenchSuite {
 
             start = System.nanoTime();
             Instant deadline = Instant.now().plusSeconds(300);
-            ExecutorService pool = Executors.newFixedThreadPool(4); // as the agent starts stubs
+            ExecutorService pool = Executors.newFixedThreadPool(8); // as the agent starts stubs
+            StubLauncher launcher = launcher(dir);
             List<Future<StubHandle>> handles = new ArrayList<>();
             for (int i = 0; i < n; i++) {
                 int oldPid = i + 1;
                 handles.add(pool.submit(() -> {
-                    StubHandle handle = launcher(dir).launch(plan(oldPid, program).build(), deadline);
+                    StubHandle handle = launcher.launch(plan(oldPid, program).build(), deadline);
                     handle.stage(deadline);
                     return handle;
                 }));
@@ -196,7 +199,7 @@ public final class RestoreSuite implements BenchSuite {
             pool.shutdown();
         }
         return Result.of(name(), n + " processes", "restore-median", new Samples(restored).medianMillis(), "ms",
-                new Samples(plain).medianMillis(), runs + " runs; stage + release N stubs (JVMs, 4 at a time) into "
+                new Samples(plain).medianMillis(), runs + " runs; stage + release N native stubs (8 at a time) into "
                         + "/bin/sleep 0, floor = starting N /bin/sleep 0 plainly");
     }
 }

@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.restore;
 
+import io.lockstep.manifest.LockHandOver;
 import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.manifest.ManifestFormatException;
 import io.lockstep.coordinator.agents.AgentClient;
@@ -20,9 +21,11 @@ import io.lockstep.proto.CatalogEntry;
 import io.lockstep.proto.CatalogManifest;
 import io.lockstep.proto.FileProblem;
 import io.lockstep.proto.GroupStatus;
+import io.lockstep.proto.HandOver;
 import io.lockstep.proto.LockConflict;
 import io.lockstep.proto.LockKind;
 import io.lockstep.proto.LockRecord;
+import io.lockstep.proto.LockType;
 import io.lockstep.proto.LockToTake;
 import io.lockstep.proto.Manifest;
 import io.lockstep.proto.OpKind;
@@ -162,6 +165,10 @@ public final class RestoreOperation {
         return sources;
     }
 
+    /** What the release after COMMIT left undone: per host its failure, and the handed-over locks not taken again in time. */
+    private record Released(Map<String, String> failures, List<String> handOverTimeouts) {
+    }
+
     private final class Run extends OperationFrame<RestoreResult> {
         private final CatalogEntry entry;
         private final List<SourceManifest> sources;
@@ -178,12 +185,13 @@ public final class RestoreOperation {
         @Override
         protected RestoreResult phases() throws Exception {
             Map<String, List<ServerMatch>> serverMatches = validate();
-            Map<String, List<StagedProcess>> staged = stage();
+            Map<String, List<Integer>> heldBack = waitersForHandedOverLocks();
+            Map<String, List<StagedProcess>> staged = stage(heldBack);
             GlobalLockOrder order = new GlobalLockOrder(heldLocks());
             boolean fastPath = prepare(order);
             confirmSessionsHeld();
             decide();
-            Map<String, String> releaseFailures = release(staged);
+            Released released = release(staged, !heldBack.isEmpty());
             Map<String, Integer> locksByHost = new LinkedHashMap<>();
             for (String host : fanout.hosts()) {
                 locksByHost.put(host, order.forHost(host).size());
@@ -191,7 +199,7 @@ public final class RestoreOperation {
             LOG.info("group {} op {} epoch {}: restore of {} COMMITTED ({} locks, {} path)", op.group(), op.opId(),
                     op.epoch(), entry.getCheckpointId(), order.size(), fastPath ? "fast" : "strict-order");
             return new RestoreResult(entry.getCheckpointId(), op.group(), op.opId(), op.epoch(), staged, locksByHost,
-                    fastPath, fanout.phaseMicros(), stopped, serverMatches, releaseFailures);
+                    fastPath, fanout.phaseMicros(), stopped, serverMatches, released.failures(), released.handOverTimeouts());
         }
 
         /**
@@ -233,14 +241,47 @@ public final class RestoreOperation {
             return matches;
         }
 
-        private Map<String, List<StagedProcess>> stage() throws Exception {
+        /**
+         * Per source host, the recorded pids that wait for a flock/OFD lock another process held: the
+         * holder's stub closes its descriptor at execve and its program takes the lock again, so such
+         * a waiter is released only after that (or after the hand-over timeout).
+         */
+        private Map<String, List<Integer>> waitersForHandedOverLocks() {
+            List<HeldLock> handedOver = new ArrayList<>();
+            for (SourceManifest source : sources) {
+                for (ProcessRecord process : source.manifest().getProcessesList()) {
+                    for (LockRecord lock : LockHandOver.handedOver(process)) {
+                        handedOver.add(new HeldLock(source.sourceHost(), source.targetHost(), process.getPid(), lock));
+                    }
+                }
+            }
+            Map<String, List<Integer>> waiters = new LinkedHashMap<>();
+            for (SourceManifest source : sources) {
+                for (ProcessRecord process : source.manifest().getProcessesList()) {
+                    if (options.skipUnrestartable() && !process.hasRestart()) {
+                        continue;
+                    }
+                    boolean waits = process.getLocksList().stream().filter(LockRecord::getWaiting).anyMatch(lock ->
+                            handedOver.stream().anyMatch(holder -> conflicts(holder,
+                                    new HeldLock(source.sourceHost(), source.targetHost(), process.getPid(), lock))));
+                    if (waits) {
+                        waiters.computeIfAbsent(source.sourceHost(), h -> new ArrayList<>()).add(process.getPid());
+                    }
+                }
+            }
+            return waiters;
+        }
+
+        private Map<String, List<StagedProcess>> stage(Map<String, List<Integer>> heldBack) throws Exception {
             long start = System.nanoTime();
             Map<String, List<StagedProcess>> staged = new LinkedHashMap<>();
             fanout.expect("stage", sources.size());
             for (SourceManifest source : sources) {
                 StageRequest request = StageRequest.newBuilder().setCtx(op.context()).setManifest(source.framed())
                         .addAllPathMaps(options.pathMaps()).setCheckpointId(entry.getCheckpointId())
-                        .setAllowRoot(options.allowRoot()).setSkipUnrestartable(options.skipUnrestartable()).build();
+                        .setAllowRoot(options.allowRoot()).setSkipUnrestartable(options.skipUnrestartable())
+                        .addAllHoldBackPids(heldBack.getOrDefault(source.sourceHost(), List.of()))
+                        .setHandOverTimeoutMs(options.rpcTimeout().toMillis()).build();
                 StageReply reply = fanout.on(List.of(source.targetHost()), "stage", FailureReason.STAGE_FAILED,
                         (host, agent) -> agent.stage(request, until(deadline)),
                         r -> r.getStubsCount() + " stubs staged").get(source.targetHost());
@@ -386,30 +427,56 @@ public final class RestoreOperation {
         }
 
         /**
-         * After COMMIT: every stub execs its program. A host whose release failed, or released
-         * fewer processes than it staged (a stub died after the confirm round), is reported: the
-         * restore is committed, but not every process runs, and that is never plain success.
-         *
-         * @return per host, what failed (empty when every process was released)
+         * After COMMIT: every stub execs its program; the waiters for handed-over locks in a second
+         * round, once the first round's programs hold those locks again (each agent answers the first
+         * round only then) or the hand-over timeout (the RPC timeout) passed. A host whose release
+         * failed, or released fewer processes than it staged (a stub died after the confirm round),
+         * is reported: the restore is committed, but not every process runs, and that is never
+         * plain success.
          */
-        private Map<String, String> release(Map<String, List<StagedProcess>> staged) {
+        private Released release(Map<String, List<StagedProcess>> staged, boolean waitersHeldBack) {
             long start = System.nanoTime();
-            ReleaseRequest request = ReleaseRequest.newBuilder().setCtx(op.context()).setCommit(true).build();
             Map<String, String> failures = new LinkedHashMap<>();
-            fanout.bestEffort("release", (host, agent) -> agent.release(request, options.rpcTimeout()))
-                    .forEach((host, outcome) -> {
-                        int expected = staged.getOrDefault(host, List.of()).size();
-                        if (!outcome.ok()) {
-                            failures.put(host, ParallelCalls.describe(outcome.failure()));
-                        } else if (outcome.value().getReleasedCount() < expected) {
-                            failures.put(host, "released " + outcome.value().getReleasedCount() + " of " + expected
-                                    + " staged processes (a stub ended before the release)");
-                        }
-                    });
+            Map<String, Integer> releasedCount = new LinkedHashMap<>();
+            List<String> timeouts = new ArrayList<>();
+            releaseRound(false, failures, releasedCount, timeouts);
+            if (waitersHeldBack) {
+                releaseRound(true, failures, releasedCount, timeouts);
+            }
+            staged.forEach((host, processes) -> {
+                int released = releasedCount.getOrDefault(host, 0);
+                if (!failures.containsKey(host) && released < processes.size()) {
+                    failures.put(host, "released " + released + " of " + processes.size()
+                            + " staged processes (a stub ended before the release)");
+                }
+            });
             failures.forEach((host, failure) -> LOG.error("op {}: committed, but the release on host {} failed: {}",
                     op.opId(), host, failure));
             fanout.phaseEnded("release", start);
-            return failures;
+            return new Released(failures, timeouts);
+        }
+
+        private void releaseRound(boolean heldBack, Map<String, String> failures, Map<String, Integer> releasedCount,
+                                  List<String> timeouts) {
+            ReleaseRequest request = ReleaseRequest.newBuilder().setCtx(op.context()).setCommit(true)
+                    .setHeldBack(heldBack).build();
+            String phase = heldBack ? "release held-back waiters" : "release";
+            // An agent answers once its programs took their handed-over locks again: up to one more RPC timeout.
+            fanout.bestEffort(phase, (host, agent) -> agent.release(request, options.rpcTimeout().multipliedBy(2)))
+                    .forEach((host, outcome) -> {
+                        if (!outcome.ok()) {
+                            failures.putIfAbsent(host, phase + ": " + ParallelCalls.describe(outcome.failure()));
+                            return;
+                        }
+                        releasedCount.merge(host, outcome.value().getReleasedCount(), Integer::sum);
+                        for (HandOver handOver : outcome.value().getHandOversList()) {
+                            if (!heldBack && !handOver.getTakenAgain()) {
+                                String lost = describe(host, handOver);
+                                timeouts.add(lost);
+                                LOG.warn("op {}: hand-over timeout: {}; its waiters are released anyway", op.opId(), lost);
+                            }
+                        }
+                    });
         }
 
         @Override
@@ -424,6 +491,26 @@ public final class RestoreOperation {
 
     static boolean isRestorable(LockKind kind) {
         return kind == LockKind.POSIX || kind == LockKind.OFD || kind == LockKind.FLOCK;
+    }
+
+    /** A flock/OFD holder and a waiter of another process for an overlapping range of the same file, one of them WRITE. */
+    static boolean conflicts(HeldLock holder, HeldLock waiter) {
+        LockRecord h = holder.lock();
+        LockRecord w = waiter.lock();
+        boolean sameProcess = holder.sourceHost().equals(waiter.sourceHost()) && holder.oldPid() == waiter.oldPid();
+        boolean sameFamily = (h.getKind() == LockKind.FLOCK) == (w.getKind() == LockKind.FLOCK);
+        boolean overlap = h.getKind() == LockKind.FLOCK
+                || w.getStart() <= holder.endKey() && h.getStart() <= waiter.endKey();
+        return !sameProcess && sameFamily && overlap && holder.fileKey().equals(waiter.fileKey())
+                && (h.getType() == LockType.WRITE || w.getType() == LockType.WRITE);
+    }
+
+    static String describe(String host, HandOver handOver) {
+        LockRecord lock = handOver.getLock();
+        return lock.getKind() + " " + lock.getType() + " lock on " + handOver.getPath() + " [" + lock.getStart() + ".."
+                + (lock.getEnd() < 0 ? "EOF" : lock.getEnd()) + "] (pid " + handOver.getOldPid() + " of host "
+                + handOver.getSourceHostId() + ") not taken again by its restarted program pid " + handOver.getNewPid()
+                + " on host " + host + " in time";
     }
 
     static String describe(String host, LockConflict conflict) {

@@ -19,7 +19,7 @@ class RestoreOutputTest {
                 Map.of("hB", 1), true, Map.of("validate", 1000L), List.of(),
                 Map.of("hB", List.of(ServerMatch.newBuilder().setRecorded("localhost:/export")
                         .setLocal("127.0.0.1:/export").setRule(MatchRule.SHARED_ADDRESS)
-                        .setDetail("localhost and 127.0.0.1 both resolve to 127.0.0.1").build())), Map.of());
+                        .setDetail("localhost and 127.0.0.1 both resolve to 127.0.0.1").build())), Map.of(), List.of());
         assertThat(RestoreCommand.toText(result)).contains("  host hB: export localhost:/export found as 127.0.0.1:/export"
                 + " (shared address: localhost and 127.0.0.1 both resolve to 127.0.0.1)\n");
     }

@@ -79,7 +79,7 @@ public final class Invariants {
     public static List<Long> stubPids(LocalCluster cluster) {
         String marker = cluster.dir().toString();
         return ProcessHandle.allProcesses()
-                .filter(p -> p.info().commandLine().map(c -> c.contains("io.lockstep.agent.restore.RestoreStub")
+                .filter(p -> p.info().commandLine().map(c -> c.contains(io.lockstep.agent.restore.StubBinary.NAME)
                         && c.contains(marker)).orElse(false))
                 .map(ProcessHandle::pid)
                 .toList();

@@ -295,13 +295,22 @@ public final class LocalCluster implements AutoCloseable {
 
     /** Starts a command in a group on a host through the agent's Run RPC, as `agent run` does. */
     public int run(String host, String group, List<String> argv) throws Exception {
+        return run(host, group, RunRequest.newBuilder().setCwd(dir.toString()).putAllEnv(System.getenv()), argv);
+    }
+
+    /** Starts a command as uid/gid (cwd /, a plain PATH), as `agent run --uid --gid` does. */
+    public int runAs(String host, String group, int uid, int gid, List<String> argv) throws Exception {
+        return run(host, group, RunRequest.newBuilder().setCwd("/").setUid(uid).setGid(gid)
+                .putEnv("PATH", "/usr/local/bin:/usr/bin:/bin"), argv);
+    }
+
+    private int run(String host, String group, RunRequest.Builder request, List<String> argv) throws Exception {
         String endpoint = coordinator().directory().host(host)
                 .orElseThrow(() -> new IllegalStateException("no agent registered for " + host)).getEndpoint();
         ManagedChannel channel = NettyChannelBuilder.forTarget(endpoint).usePlaintext().build();
         try {
             return AgentGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
-                    .run(RunRequest.newBuilder().setGroup(group).addAllArgv(argv).setCwd(dir.toString())
-                            .putAllEnv(System.getenv()).build())
+                    .run(request.setGroup(group).addAllArgv(argv).build())
                     .getPid();
         } finally {
             channel.shutdownNow();
@@ -310,8 +319,13 @@ public final class LocalCluster implements AutoCloseable {
 
     /** The output a process started with {@link #run} wrote so far. */
     public String output(String host, String group, int pid) throws IOException {
-        Path log = agentConfig(host).stateDir().resolve("groups").resolve(group).resolve("logs").resolve(pid + ".log");
+        Path log = outputLog(host, group, pid);
         return Files.exists(log) ? Files.readString(log) : "";
+    }
+
+    /** The agent's output file of a process it started (or restored) as fds 1 and 2. */
+    public Path outputLog(String host, String group, int pid) {
+        return agentConfig(host).stateDir().resolve("groups").resolve(group).resolve("logs").resolve(pid + ".log");
     }
 
     public void awaitReady(String host, String group, int pid) throws IOException {

@@ -292,7 +292,7 @@ public final class NetnsCluster implements AutoCloseable {
     public List<Long> stubPids() {
         String marker = dir.toString();
         return ProcessHandle.allProcesses()
-                .filter(p -> p.info().commandLine().map(c -> c.contains("io.lockstep.agent.restore.RestoreStub")
+                .filter(p -> p.info().commandLine().map(c -> c.contains(io.lockstep.agent.restore.StubBinary.NAME)
                         && c.contains(marker)).orElse(false))
                 .map(ProcessHandle::pid)
                 .toList();

@@ -1,0 +1,182 @@
+package io.lockstep.coordinator.restore;
+
+import io.lockstep.coordinator.op.RestoreResult;
+import io.lockstep.coordinator.checkpoint.CheckpointOperation;
+import io.lockstep.coordinator.checkpoint.CheckpointOptions;
+import io.lockstep.coordinator.op.OperationListener;
+import io.lockstep.coordinator.testing.Invariants;
+import io.lockstep.coordinator.testing.LocalCluster;
+import io.lockstep.coordinator.testing.ProcLocksSnapshot;
+import io.lockstep.proto.StagedProcess;
+import org.awaitility.core.ConditionTimeoutException;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * flock and OFD locks are handed over: the holder's stub holds them through prepare and closes
+ * them at execve, the holder's program (which takes its lock again from the start, as unmodified
+ * programs do) gets it instead of waiting for itself, and the waiter — restored on the other
+ * host — is released only after that, and gets the lock only when the holder lets go. Two agents
+ * share a tmpfs export whose source reads server:/export, which they count as a network file
+ * system; the hosts are swapped on restore.
+ */
+class LockHandOverRestoreTest {
+    /** Takes an OFD write lock on bytes 0-9 of argv[1], blocking, then reports and stays. */
+    private static final String OFD_PROGRAM = String.join("\n",
+            "import fcntl, os, struct, sys, time",
+            "fd = os.open(sys.argv[1], os.O_RDWR)",
+            "print('START', flush=True)",
+            "F_OFD_SETLKW = 38",
+            "fcntl.fcntl(fd, F_OFD_SETLKW, struct.pack('hh4xqqi4x', fcntl.F_WRLCK, os.SEEK_SET, 0, 10, 0))",
+            "print('LOCKED restored=' + os.environ.get('LOCKSTEP_RESTORED', '0'), flush=True)",
+            "time.sleep(1000000)");
+
+    private LocalCluster cluster;
+    private Path export;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        cluster = LocalCluster.start();
+        export = Files.createDirectories(cluster.dir().resolve("export"));
+        Process mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=8m", "nfs-" + cluster.id() + ":/export",
+                export.toString()).inheritIO().start();
+        assertThat(mount.waitFor()).as("mount the shared export").isZero();
+        for (String host : List.of("h1", "h2")) {
+            cluster.startAgent(host, config -> config.withNetworkFsTypes(Set.of("tmpfs")));
+        }
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        try {
+            cluster.close();
+        } finally {
+            new ProcessBuilder("umount", "-l", export.toString()).inheritIO().start().waitFor();
+        }
+    }
+
+    @Test
+    void flockHolderAndWaiterStartedAsFlock1RestoreOnSwappedHostsWithoutDeadlock() throws Exception {
+        Path file = Files.writeString(export.resolve("flocked"), "");
+        int holder = cluster.run("h1", "app", List.of("flock", "-x", file.toString(), "/bin/sh", "-c",
+                "echo \"HOLDING restored=${LOCKSTEP_RESTORED:-0}\"; exec sleep 1000000"));
+        await("flock(1) on h1 holds the lock").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h1", "app", holder).contains("HOLDING restored=0"));
+        int waiter = cluster.run("h2", "app", List.of("flock", "-x", file.toString(), "/bin/sh", "-c",
+                "echo \"GOT restored=${LOCKSTEP_RESTORED:-0}\"; exec sleep 1000000"));
+        await("flock(1) on h2 waits").atMost(Duration.ofSeconds(30))
+                .until(() -> ProcLocksSnapshot.read().waitingOf(waiter).size() == 1);
+
+        RestoreResult restored = checkpointKillAndRestoreSwapped(file);
+
+        int newHolder = newPid(restored, "h2", holder);
+        int newWaiter = newPid(restored, "h1", waiter);
+        awaitOrExplain("the restored flock(1) takes its lock again instead of waiting for itself",
+                () -> cluster.output("h2", "app", newHolder).contains("HOLDING restored=1"), newHolder);
+        await("the restored waiter waits for the lock").atMost(Duration.ofSeconds(30))
+                .until(() -> ProcLocksSnapshot.read().waitingOf(newWaiter).size() == 1);
+        assertThat(restored.handOverTimeouts()).isEmpty();
+        assertThat(cluster.output("h1", "app", newWaiter)).doesNotContain("GOT");
+
+        killWithDescendants(newHolder);
+        await("the waiter gets the lock once the holder let go").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h1", "app", newWaiter).contains("GOT restored=1"));
+        Invariants.assertAll(cluster);
+    }
+
+    @Test
+    void ofdHolderAndWaiterRestoreOnSwappedHostsWithoutDeadlock() throws Exception {
+        Path file = Files.writeString(export.resolve("ofd"), "0123456789");
+        List<String> program = List.of("/usr/bin/python3", "-c", OFD_PROGRAM, file.toString());
+        int holder = cluster.run("h1", "app", program);
+        await("the OFD holder on h1 holds its lock").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h1", "app", holder).contains("LOCKED restored=0"));
+        int waiter = cluster.run("h2", "app", program);
+        long inode = ProcLocksSnapshot.inodeOf(file);
+        await("the OFD waiter on h2 waits").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h2", "app", waiter).contains("START") && ofdWaiters(inode) == 1);
+
+        RestoreResult restored = checkpointKillAndRestoreSwapped(file);
+
+        int newHolder = newPid(restored, "h2", holder);
+        int newWaiter = newPid(restored, "h1", waiter);
+        awaitOrExplain("the restored holder takes its OFD lock again instead of waiting for itself",
+                () -> cluster.output("h2", "app", newHolder).contains("LOCKED restored=1"), newHolder);
+        await("the restored waiter waits for the lock").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h1", "app", newWaiter).contains("START") && ofdWaiters(inode) == 1);
+        assertThat(restored.handOverTimeouts()).isEmpty();
+        assertThat(cluster.output("h1", "app", newWaiter)).doesNotContain("LOCKED");
+
+        killWithDescendants(newHolder);
+        await("the waiter gets the lock once the holder let go").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h1", "app", newWaiter).contains("LOCKED restored=1"));
+        Invariants.assertAll(cluster);
+    }
+
+    private RestoreResult checkpointKillAndRestoreSwapped(Path file) throws Exception {
+        new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
+        cluster.killApplications();
+        long inode = ProcLocksSnapshot.inodeOf(file);
+        await("the killed processes' locks are gone").atMost(Duration.ofSeconds(10))
+                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+        // flock(1) forks its command, which has no restart spec: the restarted flock(1) forks it again.
+        return new RestoreOperation(cluster.coordinator(), RestoreOptions.defaults().withAllowRoot(true)
+                .withSkipUnrestartable(true).withHostMap(Map.of("h1", "h2", "h2", "h1")), OperationListener.SILENT)
+                .run("app");
+    }
+
+    /** Waits; on a timeout the failure shows the lock table, the holder's fds and the agents' logs. */
+    private void awaitOrExplain(String what, Callable<Boolean> condition, int pid) throws Exception {
+        try {
+            await(what).atMost(Duration.ofSeconds(30)).until(condition);
+        } catch (ConditionTimeoutException e) {
+            StringBuilder seen = new StringBuilder(what + "\n/proc/locks:\n" + Files.readString(Path.of("/proc/locks")));
+            Path fdinfo = Path.of("/proc", Integer.toString(pid), "fdinfo");
+            if (Files.isDirectory(fdinfo)) {
+                try (Stream<Path> fds = Files.list(fdinfo)) {
+                    for (Path fd : fds.toList()) {
+                        seen.append("\nfd ").append(fd.getFileName()).append(": ").append(Files.readString(fd));
+                    }
+                }
+            }
+            for (String host : List.of("h1", "h2")) {
+                Path logs = cluster.outputLog(host, "app", 0).getParent();
+                try (Stream<Path> files = Files.list(logs)) {
+                    for (Path log : files.toList()) {
+                        seen.append("\n").append(log).append(":\n").append(Files.readString(log));
+                    }
+                }
+            }
+            throw new AssertionError(seen.toString(), e);
+        }
+    }
+
+    private static long ofdWaiters(long inode) throws Exception {
+        return ProcLocksSnapshot.read().entries().stream()
+                .filter(e -> e.waiter() && e.kind().equals("OFDLCK") && e.inode() == inode).count();
+    }
+
+    private static void killWithDescendants(int pid) {
+        ProcessHandle process = ProcessHandle.of(pid).orElseThrow();
+        process.descendants().forEach(ProcessHandle::destroyForcibly);
+        process.destroyForcibly();
+    }
+
+    private static int newPid(RestoreResult result, String host, int oldPid) {
+        return result.processesByHost().get(host).stream().filter(p -> p.getOldPid() == oldPid)
+                .mapToInt(StagedProcess::getNewPid).findFirst().orElseThrow();
+    }
+}
