@@ -244,6 +244,7 @@ final class RestoreCommand implements Callable<Integer> {
         json.put("stopped", stopped);
         json.put("phaseMs", CheckpointCommand.millis(result.phaseMicros()));
         json.put("releaseFailures", new LinkedHashMap<>(result.releaseFailures()));
+        json.put("handOverTimeouts", result.handOverTimeouts());
         return json;
     }
 }

@@ -58,7 +58,7 @@ class RestoreBadInputTest {
         ExitCode usage = ExitCode.USAGE;
         ExitCode unusable = ExitCode.CHECKPOINT_UNUSABLE;
         return Stream.of(
-                Arguments.of(List.of("--group", "nosuch"), unusable, "group nosuch has no committed checkpoint"),
+                Arguments.of(List.of("--group", "nosuch"), ExitCode.NO_AGENTS, "no group nosuch; known: web"),
                 Arguments.of(List.of("--group", "web", "--checkpoint", "ckpt-000042"), unusable,
                         "checkpoint ckpt-000042 does not exist in group web; known: ckpt-000001"),
                 Arguments.of(List.of("--group", "web", "--checkpoint", "../ckpt-000001"), usage,

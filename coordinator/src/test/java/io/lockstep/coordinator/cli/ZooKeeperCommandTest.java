@@ -38,8 +38,8 @@ class ZooKeeperCommandTest {
 
         // No --zk: the command finds the running local server through the state directory.
         CliRun list = CliRun.of("list", "--group", "web", "--state-dir", dir);
-        assertThat(list.exit()).as(list.toString()).isZero();
-        assertThat(list.out()).contains("group web has no checkpoints");
+        assertThat(list.exit()).as(list.toString()).isEqualTo(ExitCode.NO_AGENTS.code());
+        assertThat(list.err()).contains("no group web");
         assertThat(stateDir.resolve("store")).as("default store lives in the state directory").doesNotExist();
 
         CliRun stop = CliRun.of("zookeeper", "stop", "--state-dir", dir);
