@@ -199,7 +199,7 @@ class AccessControlTest {
         Path marker = dir.resolve("ran-" + group);
 
         Unprivileged.Result asOther = cliAs(NOBODY, NOGROUP, "run", "--group", group, "--uid", Integer.toString(OTHER_USER),
-                "--", "/bin/sh", "-c", "touch " + marker);
+                "--gid", Integer.toString(OTHER_USER), "--", "/bin/sh", "-c", "touch " + marker);
         Unprivileged.Result asRoot = cliAs(NOBODY, NOGROUP, "run", "--group", group, "--uid", "0", "--gid", "0",
                 "--", "/bin/sh", "-c", "touch " + marker);
         Cli rootWithoutAllowRoot = cli("run", "--agent", "unix:" + socket, "--group", group, "--uid", "0", "--gid", "0",
