@@ -186,7 +186,8 @@ class AgentCliTest {
         GroupCgroup users = layout.forGroup("cli-users");
         try (TestingServer zk = new TestingServer();
              AgentServer agent = new AgentServer(new AgentConfig("h1", "127.0.0.1:0", zk.getConnectString(),
-                     "/" + root, root, Optional.empty(), dir.resolve("agent-state"), Duration.ofSeconds(10), false)).start()) {
+                     "/" + root, root, Optional.empty(), dir.resolve("agent-state"), Duration.ofSeconds(10), false)
+                     .withTls(Optional.empty(), true)).start()) {
             String address = "127.0.0.1:" + agent.port();
             Run byName = run("run", "--agent", address, "--group", "cli-users", "--uid", "nobody", "--cwd", "/", "--",
                     "sleep", "600");
