@@ -67,6 +67,9 @@ import java.util.concurrent.TimeUnit;
  * commands only once COMMIT stands, otherwise into exit.
  */
 public final class RestoreParticipant {
+    /** Per group: what the newest restore released here (see {@link #releasedBefore}). */
+    private final Map<String, LastRelease> lastRelease = new java.util.concurrent.ConcurrentHashMap<>();
+
     private static final Logger LOG = LoggerFactory.getLogger(RestoreParticipant.class);
     /** Stubs are small native processes; starting several at once hides each start's round trips. */
     private static final int PARALLEL_STUB_STARTS = 8;
@@ -408,7 +411,7 @@ public final class RestoreParticipant {
         synchronized (group) {
             session = group.restore();
             if (session == null || !session.op().getOpId().equals(op.getOpId())) {
-                return List.of();
+                return releasedBefore(group.name(), op, commit);
             }
             for (Map.Entry<RestoreSession.Recorded, RestoreSession.Staged> e : session.stubs().entrySet()) {
                 if (!commit || heldBackToo || !session.heldBack().contains(e.getKey())) {
@@ -487,10 +490,45 @@ public final class RestoreParticipant {
         LOG.info("group {} op {} epoch {} host {}: {} {} stubs ({}){}", op.getGroup(), op.getOpId(), op.getEpoch(),
                 config.hostId(), commit ? "released" : "ended", selected.size(), reason,
                 ended ? "" : "; " + session.stubCount() + " waiters held back until their locks are handed over");
+        if (commit) {
+            remember(group.name(), op, released, firstFailure);
+        }
         if (firstFailure != null) {
             throw firstFailure;
         }
         return released;
+    }
+
+    /**
+     * What an earlier release of this op did (the watchdog releases on the COMMIT by itself, often
+     * before the coordinator's Release arrives): its processes, or its failure, so that the
+     * coordinator's count of released processes is right whoever released them.
+     */
+    private List<StagedProcess> releasedBefore(String group, OpContext op, boolean commit) throws IOException {
+        LastRelease last = lastRelease.get(group);
+        if (!commit || last == null || !last.opId().equals(op.getOpId())) {
+            return List.of();
+        }
+        if (last.failure() != null) {
+            throw new IOException(last.failure().getMessage(), last.failure());
+        }
+        return last.released();
+    }
+
+    private void remember(String group, OpContext op, List<StagedProcess> released, IOException failure) {
+        lastRelease.compute(group, (name, last) -> {
+            List<StagedProcess> all = new ArrayList<>(released);
+            IOException firstFailure = failure;
+            if (last != null && last.opId().equals(op.getOpId())) {
+                all.addAll(0, last.released());
+                firstFailure = last.failure() != null ? last.failure() : failure;
+            }
+            return new LastRelease(op.getOpId(), List.copyOf(all), firstFailure);
+        });
+    }
+
+    /** The processes the newest restore of a group released on this host so far, and its first failure. */
+    private record LastRelease(String opId, List<StagedProcess> released, IOException failure) {
     }
 
     /** The released program's flock/OFD locks to see taken again, each on its file on this host. */

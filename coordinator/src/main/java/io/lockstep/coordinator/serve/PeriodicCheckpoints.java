@@ -120,7 +120,8 @@ public final class PeriodicCheckpoints implements AutoCloseable {
                 LOG.info("serve {}: tick skipped: {}", group, e.getMessage());
                 return Tick.of(TickOutcome.SKIPPED_BUSY, e.getMessage());
             }
-            if (e.reason() == FailureReason.PROCESSES_GONE) {
+            if (e.reason() == FailureReason.PROCESSES_GONE || e.reason() == FailureReason.NO_PARTICIPANTS) {
+                // Gone before the capture saw it, or after the agents ended their memberships: the same for serve.
                 LOG.warn("serve {}: tick skipped, nothing committed or deleted: {}", group, e.getMessage());
                 return Tick.of(TickOutcome.SKIPPED_PROCESSES_GONE, e.getMessage());
             }

@@ -27,7 +27,12 @@ class ExitCodeTest {
         assertThat(ExitCode.of(FailureReason.LOCK_CONFLICT)).isEqualTo(ExitCode.LOCK_CONFLICT);
         assertThat(ExitCode.of(FailureReason.BARRIER_TIMEOUT)).isEqualTo(ExitCode.TIMEOUT);
         assertThat(ExitCode.of(FailureReason.COMMIT_FAILED)).isEqualTo(ExitCode.ABORTED);
+        // A bug is an internal error (exit 1), never a ZooKeeper or operation failure.
+        assertThat(ExitCode.of(FailureReason.INTERNAL)).isEqualTo(ExitCode.INTERNAL_ERROR);
         for (FailureReason reason : FailureReason.values()) {
+            if (reason == FailureReason.INTERNAL) {
+                continue;
+            }
             assertThat(ExitCode.of(reason)).as(reason.name()).isNotIn(ExitCode.OK, ExitCode.INTERNAL_ERROR, ExitCode.USAGE);
         }
     }

@@ -59,8 +59,17 @@ class LiveProgressTerminalTest {
     /** The coordinator's command line in a java @-file: the test class path is too long for tmux's command. */
     private List<String> checkpointCommand() throws IOException {
         Path argFile = cluster.dir().resolve("coordinator.args");
-        Files.writeString(argFile, "-cp \"" + System.getProperty("java.class.path") + "\"\n"
-                + CoordinatorMain.class.getName() + "\n");
+        // The shipped logging configuration, as bin/coordinator runs it: the test class path also holds
+        // logback-test.xml, whose INFO lines on stdout would land between the redraws.
+        Path logback;
+        try {
+            logback = Path.of(CoordinatorMain.class.getProtectionDomain().getCodeSource().getLocation().toURI())
+                    .resolve("logback.xml");
+        } catch (java.net.URISyntaxException e) {
+            throw new IOException(e);
+        }
+        Files.writeString(argFile, "-Dlogback.configurationFile=\"" + logback + "\"\n-cp \""
+                + System.getProperty("java.class.path") + "\"\n" + CoordinatorMain.class.getName() + "\n");
         return List.of(LocalCluster.javaBinary(), "@" + argFile, "checkpoint", "--group", GROUP, "--zk", cluster.zkConnect(),
                 "--zk-root", cluster.zkRoot(), "--store", cluster.dir().resolve("store").toString(),
                 "--freeze-timeout", "120s", "--timeout", "180s");
