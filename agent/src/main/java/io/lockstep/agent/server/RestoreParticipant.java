@@ -408,22 +408,47 @@ public final class RestoreParticipant {
         RestoreSession session;
         Map<RestoreSession.Recorded, RestoreSession.Staged> selected = new LinkedHashMap<>();
         boolean ended;
+        CompletableFuture<List<StagedProcess>> round = new CompletableFuture<>();
         synchronized (group) {
             session = group.restore();
             if (session == null || !session.op().getOpId().equals(op.getOpId())) {
-                return releasedBefore(group.name(), op, commit);
-            }
-            for (Map.Entry<RestoreSession.Recorded, RestoreSession.Staged> e : session.stubs().entrySet()) {
-                if (!commit || heldBackToo || !session.heldBack().contains(e.getKey())) {
-                    selected.put(e.getKey(), e.getValue());
+                session = null;
+                ended = false;
+            } else {
+                for (Map.Entry<RestoreSession.Recorded, RestoreSession.Staged> e : session.stubs().entrySet()) {
+                    if (!commit || heldBackToo || !session.heldBack().contains(e.getKey())) {
+                        selected.put(e.getKey(), e.getValue());
+                    }
+                }
+                session.stubs().keySet().removeAll(selected.keySet());
+                ended = session.stubs().isEmpty();
+                if (ended) {
+                    group.restore(null);
+                }
+                if (commit) {
+                    lastRelease.compute(group.name(), (name, last) -> last != null && last.opId().equals(op.getOpId())
+                            ? last.with(round) : new LastRelease(op.getOpId(), List.of(round)));
                 }
             }
-            session.stubs().keySet().removeAll(selected.keySet());
-            ended = session.stubs().isEmpty();
-            if (ended) {
-                group.restore(null);
-            }
         }
+        if (session == null) {
+            return releasedBefore(group.name(), op, commit);
+        }
+        try {
+            List<StagedProcess> released = release(group, op, commit, reason, session, selected, ended);
+            round.complete(released);
+            return released;
+        } catch (IOException | RuntimeException e) {
+            round.completeExceptionally(e);
+            throw e;
+        }
+    }
+
+    /** The part of {@link #finish} after the stubs were selected: releases or ends them. */
+    private List<StagedProcess> release(ManagedGroup group, OpContext op, boolean commit, String reason,
+                                        RestoreSession session,
+                                        Map<RestoreSession.Recorded, RestoreSession.Staged> selected, boolean ended)
+            throws IOException {
         if (ended) {
             session.watch().close();
         } else if (commit) {
@@ -490,9 +515,6 @@ public final class RestoreParticipant {
         LOG.info("group {} op {} epoch {} host {}: {} {} stubs ({}){}", op.getGroup(), op.getOpId(), op.getEpoch(),
                 config.hostId(), commit ? "released" : "ended", selected.size(), reason,
                 ended ? "" : "; " + session.stubCount() + " waiters held back until their locks are handed over");
-        if (commit) {
-            remember(group.name(), op, released, firstFailure);
-        }
         if (firstFailure != null) {
             throw firstFailure;
         }
@@ -500,35 +522,39 @@ public final class RestoreParticipant {
     }
 
     /**
-     * What an earlier release of this op did (the watchdog releases on the COMMIT by itself, often
-     * before the coordinator's Release arrives): its processes, or its failure, so that the
-     * coordinator's count of released processes is right whoever released them.
+     * What the releases of this op did so far (the watchdog releases on the COMMIT by itself, often
+     * before the coordinator's Release arrives): their processes, once they are done, or their
+     * failure, so that the coordinator's count of released processes is right whoever released them.
      */
     private List<StagedProcess> releasedBefore(String group, OpContext op, boolean commit) throws IOException {
         LastRelease last = lastRelease.get(group);
         if (!commit || last == null || !last.opId().equals(op.getOpId())) {
             return List.of();
         }
-        if (last.failure() != null) {
-            throw new IOException(last.failure().getMessage(), last.failure());
-        }
-        return last.released();
-    }
-
-    private void remember(String group, OpContext op, List<StagedProcess> released, IOException failure) {
-        lastRelease.compute(group, (name, last) -> {
-            List<StagedProcess> all = new ArrayList<>(released);
-            IOException firstFailure = failure;
-            if (last != null && last.opId().equals(op.getOpId())) {
-                all.addAll(0, last.released());
-                firstFailure = last.failure() != null ? last.failure() : failure;
+        List<StagedProcess> released = new ArrayList<>();
+        for (CompletableFuture<List<StagedProcess>> round : last.rounds()) {
+            try {
+                released.addAll(round.get(config.sessionTimeout().toMillis() * 2, TimeUnit.MILLISECONDS));
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw new IOException(e.getCause().getMessage(), e.getCause());
+            } catch (java.util.concurrent.TimeoutException e) {
+                throw new IOException("the release of op " + op.getOpId() + " under way on host " + config.hostId()
+                        + " did not finish within " + config.sessionTimeout().toMillis() * 2 + " ms");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while waiting for the release of op " + op.getOpId(), e);
             }
-            return new LastRelease(op.getOpId(), List.copyOf(all), firstFailure);
-        });
+        }
+        return released;
     }
 
-    /** The processes the newest restore of a group released on this host so far, and its first failure. */
-    private record LastRelease(String opId, List<StagedProcess> released, IOException failure) {
+    /** The release rounds of the newest restore of a group on this host. */
+    private record LastRelease(String opId, List<CompletableFuture<List<StagedProcess>>> rounds) {
+        LastRelease with(CompletableFuture<List<StagedProcess>> round) {
+            List<CompletableFuture<List<StagedProcess>>> all = new ArrayList<>(rounds);
+            all.add(round);
+            return new LastRelease(opId, List.copyOf(all));
+        }
     }
 
     /** The released program's flock/OFD locks to see taken again, each on its file on this host. */

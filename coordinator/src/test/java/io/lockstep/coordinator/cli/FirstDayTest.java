@@ -71,7 +71,7 @@ class FirstDayTest {
 
         CliRun status = coordinator("status");
         assertThat(status.out()).as(status.toString()).containsSubsequence("node1", "node2", "node3")
-                .contains("app  members: node1, node2", "app2  members: node3");
+                .contains("app  members: node1 (live), node2 (live)", "app2  members: node3 (live)");
 
         CliRun typo = coordinator("checkpoint", "--gruop", "app2");
         assertThat(typo.exit()).isEqualTo(ExitCode.USAGE.code());
