@@ -109,7 +109,6 @@ final class ScheduleRun implements AutoCloseable {
     private String lastRecoveryFailure = "";
     private int actsCountedBefore;
     /** How often each host's worker has printed READY into its (restored) stdout: once per start and committed restore. */
-    private int workerStarts = 1;
 
     private ScheduleRun(LocalCluster cluster, ScheduleSummary summary) {
         this.cluster = cluster;
@@ -514,16 +513,15 @@ final class ScheduleRun implements AutoCloseable {
     }
 
     /**
-     * A restored worker runs its steps again and appends READY to its restored stdout, a file the
-     * checkpoints capture: a checkpoint taken before that append records the file's size too early,
-     * and every later restore of it is refused ("size drift"; found by the soak with seed 20261206).
-     * So the next checkpoint waits until every host's worker has printed READY once more.
+     * A restored worker runs its steps again and prints READY into the fresh output file its agent
+     * gave it (agent output files are the agent's: never validated, created anew at each restore).
+     * The next checkpoint waits until every host's restored worker is that far, so that it captures
+     * a worker that runs, not one still starting.
      */
     private void awaitRestoredWorkersReady() {
-        workerStarts++;
         for (String host : HOSTS) {
-            await("the restored worker on " + host + " has printed READY " + workerStarts + " times")
-                    .atMost(Duration.ofSeconds(60)).until(() -> readyLines(host) >= workerStarts);
+            await("the restored worker on " + host + " has printed READY").atMost(Duration.ofSeconds(60))
+                    .until(() -> readyLines(host) >= 1);
         }
     }
 
