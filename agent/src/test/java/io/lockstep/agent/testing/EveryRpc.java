@@ -17,6 +17,7 @@ import io.lockstep.proto.ReleaseRequest;
 import io.lockstep.proto.RunRequest;
 import io.lockstep.proto.StageRequest;
 import io.lockstep.proto.StatusRequest;
+import io.lockstep.proto.StopRequest;
 import io.lockstep.proto.ThawRequest;
 import io.lockstep.proto.ValidateRequest;
 
@@ -56,6 +57,7 @@ public final class EveryRpc {
         calls.put("Stage", () -> agent.stage(StageRequest.newBuilder().setCtx(ctx).build()));
         calls.put("Prepare", () -> agent.prepare(PrepareRequest.newBuilder().setCtx(ctx).build()));
         calls.put("Release", () -> agent.release(ReleaseRequest.newBuilder().setCtx(ctx).build()));
+        calls.put("Stop", () -> agent.stop(StopRequest.newBuilder().setGroup(group).build()));
         calls.put("Run", () -> agent.run(RunRequest.newBuilder().setGroup(group).addArgv("/bin/sh").addArgv("-c")
                 .addArgv("echo ran > " + marker).setCwd("/").setUid(uid).setGid(gid).build()));
         calls.put("Adopt", () -> agent.adopt(AdoptRequest.newBuilder().setGroup(group).setPid(1).build()));
