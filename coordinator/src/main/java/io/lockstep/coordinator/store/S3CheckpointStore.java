@@ -143,8 +143,7 @@ public final class S3CheckpointStore implements CheckpointStore {
                             + "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials, or "
                             + "AWS_WEB_IDENTITY_TOKEN_FILE"
                             + (instanceRole ? "; the EC2 instance role (instance metadata service) had none either"
-                                    : "; on EC2, --store-instance-role uses the instance's role")
-                            + " (" + none.getMessage() + ")", none);
+                                    : "; on EC2, --store-instance-role uses the instance's role"), none);
                 }
             }
 
