@@ -185,6 +185,7 @@ public final class RestoreOperation {
         @Override
         protected RestoreResult phases() throws Exception {
             Map<String, List<ServerMatch>> serverMatches = validate();
+            reportLeftOut();
             Map<String, List<Integer>> heldBack = waitersForHandedOverLocks();
             Map<String, List<StagedProcess>> staged = stage(heldBack);
             GlobalLockOrder order = new GlobalLockOrder(heldLocks());
@@ -239,6 +240,23 @@ public final class RestoreOperation {
             }
             fanout.phaseEnded("validate", start);
             return matches;
+        }
+
+        /**
+         * With --skip-unrestartable, says before anything is staged (so before any release) which
+         * processes are left out and which of their locks no stub takes; a warning, which the
+         * command line prints.
+         */
+        private void reportLeftOut() {
+            if (!options.skipUnrestartable()) {
+                return;
+            }
+            for (SourceManifest source : sources) {
+                for (String line : UnrestartableProcesses.leftOut(source.sourceHost(), source.targetHost(),
+                        source.manifest())) {
+                    LOG.warn("group {} op {}: {}", op.group(), op.opId(), line);
+                }
+            }
         }
 
         /**
