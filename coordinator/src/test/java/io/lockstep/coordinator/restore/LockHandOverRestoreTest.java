@@ -126,6 +126,57 @@ class LockHandOverRestoreTest {
         Invariants.assertAll(cluster);
     }
 
+    /**
+     * sqlite3 itself, started directly, holds its database in a transaction (BEGIN EXCLUSIVE: one
+     * POSIX write lock over its lock bytes), and a second sqlite3 waits for it through its busy
+     * timeout (polling, as SQLite does: it never blocks in the kernel, so no wait is recorded).
+     * POSIX locks stay with the stub's pid through the exec; the restarted sqlite3 takes them again
+     * as the same process. The holder's `.shell` child (sh, then sleep) has no restart spec.
+     */
+    @Test
+    void sqlite3HolderAndBusyWaiterRestoreOnSwappedHostsWithTheSameLockTable() throws Exception {
+        Path db = export.resolve("app.db");
+        Process create = new ProcessBuilder("sqlite3", db.toString(), "CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+                .inheritIO().start();
+        assertThat(create.waitFor()).as("sqlite3 creates " + db).isZero();
+        int holder = cluster.run("h1", "app", List.of("sqlite3", "-cmd", "BEGIN EXCLUSIVE;", "-cmd",
+                ".shell echo HOLDING restored=${LOCKSTEP_RESTORED:-0} ; exec sleep 1000000", db.toString()));
+        await("sqlite3 on h1 holds its database").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h1", "app", holder).contains("HOLDING restored=0")
+                        && !ProcLocksSnapshot.read().heldBy(holder).isEmpty());
+        Set<String> heldBefore = posixKeys(holder);
+        int waiter = cluster.run("h2", "app", List.of("sqlite3", "-cmd", ".timeout 600000", "-cmd",
+                ".shell echo WAITING restored=${LOCKSTEP_RESTORED:-0}", db.toString(),
+                "BEGIN EXCLUSIVE; SELECT 'GOT'; COMMIT;"));
+        await("sqlite3 on h2 waits for the database").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h2", "app", waiter).contains("WAITING restored=0"));
+
+        RestoreResult restored = checkpointKillAndRestoreSwapped(db);
+
+        int newHolder = newPid(restored, "h2", holder);
+        int newWaiter = newPid(restored, "h1", waiter);
+        awaitOrExplain("the restored sqlite3 holds its database again",
+                () -> cluster.output("h2", "app", newHolder).contains("HOLDING restored=1"), newHolder);
+        assertThat(posixKeys(newHolder)).as("the lock table of the restored holder, pids mapped")
+                .isEqualTo(heldBefore);
+        await("the restored waiter runs and waits").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h1", "app", newWaiter).contains("WAITING restored=1"));
+        assertThat(ProcLocksSnapshot.read().heldBy(newWaiter)).as("the waiter holds nothing").isEmpty();
+        assertThat(cluster.output("h1", "app", newWaiter)).doesNotContain("GOT");
+
+        killWithDescendants(newHolder);
+        await("the waiter gets the database once the holder let go").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h1", "app", newWaiter).contains("GOT"));
+        Invariants.assertAll(cluster);
+    }
+
+    /** The POSIX locks {@code pid} holds, without the pid: comparable across a restore. */
+    private static Set<String> posixKeys(int pid) throws Exception {
+        return ProcLocksSnapshot.read().heldBy(pid).stream()
+                .map(e -> e.kind() + " " + e.type() + " ino=" + e.inode() + " [" + e.start() + "," + e.end() + "]")
+                .collect(java.util.stream.Collectors.toCollection(java.util.TreeSet::new));
+    }
+
     private RestoreResult checkpointKillAndRestoreSwapped(Path file) throws Exception {
         new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
         cluster.killApplications();
