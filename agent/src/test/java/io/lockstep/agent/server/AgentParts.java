@@ -68,6 +68,8 @@ final class AgentParts implements AutoCloseable {
         String id = UUID.randomUUID().toString().substring(0, 8);
         this.cgroupRoot = "lockstep-test-parts-" + id;
         this.dir = Files.createTempDirectory(Path.of("/tmp"), "lockstep-parts-");
+        // The applications and stubs run as nobody and reach their files by absolute paths.
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx--x--x"));
         this.work = Files.createDirectories(dir.resolve("work"));
         Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxrwxrwx"));
         this.config = new AgentConfig(hostId, "127.0.0.1:0", server.getConnectString(), "/lockstep-parts-" + id,
@@ -105,16 +107,18 @@ final class AgentParts implements AutoCloseable {
 
     /**
      * What a coordinator's Open does: bumps the group's epoch and writes the op record (this host
-     * its only participant, {@code budget} its time), its owner node and its barrier parents.
+     * its only participant unless {@code participants} are named, {@code budget} its time), its
+     * owner node and its barrier parents.
      */
-    OpContext open(String group, OpKind kind, Duration budget) throws Exception {
+    OpContext open(String group, OpKind kind, Duration budget, String... participants) throws Exception {
         String epochPath = layout.epoch(group);
         if (zk.checkExists().forPath(epochPath) == null) {
             zk.create().creatingParentsIfNeeded().forPath(epochPath);
         }
         long epoch = zk.setData().forPath(epochPath, new byte[0]).getVersion();
         String opId = (kind == OpKind.RESTORE ? "restore-" : "ckpt-") + epoch;
-        OpRecord record = OpRecord.newBuilder().setOpId(opId).setKind(kind).setEpoch(epoch).addParticipants(hostId)
+        OpRecord record = OpRecord.newBuilder().setOpId(opId).setKind(kind).setEpoch(epoch)
+                .addAllParticipants(participants.length == 0 ? List.of(hostId) : List.of(participants))
                 .setCoordinatorId("test").setOpenedUnixMs(System.currentTimeMillis())
                 .setDeadlineUnixMs(System.currentTimeMillis() + budget.toMillis()).setTimeoutMs(budget.toMillis()).build();
         zk.create().creatingParentsIfNeeded().forPath(layout.op(group, opId), ZkJson.toBytes(record));
