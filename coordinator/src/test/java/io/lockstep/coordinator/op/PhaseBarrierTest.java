@@ -1,6 +1,6 @@
 package io.lockstep.coordinator.op;
 
-import io.lockstep.coordinator.testing.ZkTestRoot;
+import io.lockstep.zk.testing.ZkTestRoot;
 import io.lockstep.zk.Phase;
 import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.CuratorFramework;
