@@ -149,7 +149,10 @@ final class BenchmarksPage {
                 + " Floor (Java, one pass, nothing parsed): /proc/locks, one mountinfo, per process status, comm,"
                 + " cmdline, the cwd link, per fd its link, fdinfo and stat(2), per thread its syscall file. Frozen"
                 + " window: the agent's freezer, capture and thaw in the bench JVM, against a raw cgroup.freeze"
-                + " write, the floor and a raw thaw.");
+                + " write, the floor and a raw thaw. Beyond the floor a capture reads each process's mount namespace"
+                + " and root links (which mount table applies), takes a file handle (name_to_handle_at) of its cwd"
+                + " and of each regular file, and builds the manifest. The 1000-process frozen window is judged"
+                + " against 3× its floor + 10 ms.");
         line("");
         suiteTable("capture-scaling", "group");
     }
@@ -430,7 +433,10 @@ final class BenchmarksPage {
         line("Prepare: one restore stub takes the locks non-blocking in global order; floor = one process opening the"
                 + " same files and taking the same locks with `fcntl(F_SETLK)`. Restore of N processes: stage N stubs and"
                 + " release them into `/bin/sleep 0`; floor = starting the same N programs plainly. Each stub is the"
-                + " native `lockstep-stub` (C), started through the same `ProcessBuilder` as the floor's programs.");
+                + " native `lockstep-stub` (C), started through the same `ProcessBuilder` as the floor's programs."
+                + " Stage of 1 process: start one stub, send its plan, have it place one file descriptor and report"
+                + " (the agent's stage phase per process); its target is absolute (10 ms), and the floor shown is"
+                + " starting `/bin/true` and waiting for its exit.");
         line("");
         suiteTable("restore", "case");
     }
