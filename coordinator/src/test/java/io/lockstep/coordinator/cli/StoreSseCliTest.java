@@ -3,7 +3,7 @@ package io.lockstep.coordinator.cli;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.S3ProxyServer;
-import io.lockstep.coordinator.testing.ZkTestRoot;
+import io.lockstep.zk.testing.ZkTestRoot;
 import org.apache.curator.test.TestingServer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
