@@ -7,6 +7,8 @@ import jnr.ffi.Pointer;
 import jnr.ffi.Runtime;
 import jnr.ffi.byref.IntByReference;
 
+import java.util.Optional;
+
 /**
  * Checked wrappers over {@link LibC}: every call reads errno immediately and throws a
  * {@link NativeException} naming the syscall and the file or process it was applied to.
@@ -197,6 +199,28 @@ public final class Native {
         if (wanted != flags && LIBC.fcntl(fd, LibC.F_SETFD, wanted) < 0) {
             throw failure("fcntl(F_SETFD)", "fd " + fd);
         }
+    }
+
+    /** The largest value an extended attribute can have (XATTR_SIZE_MAX). */
+    private static final int XATTR_SIZE_MAX = 65536;
+
+    /**
+     * An extended attribute of the path itself (lgetxattr); empty when the file has none by that
+     * name or its file system has no extended attributes.
+     */
+    public static Optional<byte[]> xattr(String path, String name) throws NativeException {
+        Pointer buffer = Memory.allocateDirect(RUNTIME, XATTR_SIZE_MAX, false);
+        long size = LIBC.lgetxattr(path, name, buffer, XATTR_SIZE_MAX);
+        if (size < 0) {
+            int errno = LastError.getLastError(RUNTIME);
+            if (errno == LibC.ENODATA || errno == LibC.EOPNOTSUPP) {
+                return Optional.empty();
+            }
+            throw new NativeException("lgetxattr " + name, path, errno, LIBC.strerror(errno));
+        }
+        byte[] value = new byte[(int) size];
+        buffer.get(0, value, 0, value.length);
+        return Optional.of(value);
     }
 
     public static void chdir(String path) throws NativeException {
