@@ -56,6 +56,7 @@ public interface LibC {
     int EOVERFLOW = 75;
     int EOPNOTSUPP = 95;
     int ENODATA = 61;
+    int ERANGE = 34;
     int ESRCH = 3;
     int EBADF = 9;
 

@@ -201,26 +201,36 @@ public final class Native {
         }
     }
 
-    /** The largest value an extended attribute can have (XATTR_SIZE_MAX). */
-    private static final int XATTR_SIZE_MAX = 65536;
-
     /**
      * An extended attribute of the path itself (lgetxattr); empty when the file has none by that
-     * name or its file system has no extended attributes.
+     * name or its file system has no extended attributes. Most files have none: one call, no buffer.
      */
     public static Optional<byte[]> xattr(String path, String name) throws NativeException {
-        Pointer buffer = Memory.allocateDirect(RUNTIME, XATTR_SIZE_MAX, false);
-        long size = LIBC.lgetxattr(path, name, buffer, XATTR_SIZE_MAX);
-        if (size < 0) {
-            int errno = LastError.getLastError(RUNTIME);
-            if (errno == LibC.ENODATA || errno == LibC.EOPNOTSUPP) {
-                return Optional.empty();
+        while (true) {
+            long size = LIBC.lgetxattr(path, name, null, 0);
+            if (size < 0) {
+                return xattrAbsent(path, name);
             }
-            throw new NativeException("lgetxattr " + name, path, errno, LIBC.strerror(errno));
+            Pointer buffer = Memory.allocateDirect(RUNTIME, Math.max(1, (int) size), false);
+            long read = LIBC.lgetxattr(path, name, buffer, size);
+            if (read < 0) {
+                if (LastError.getLastError(RUNTIME) == LibC.ERANGE) {
+                    continue; // it grew between the two calls
+                }
+                return xattrAbsent(path, name);
+            }
+            byte[] value = new byte[(int) read];
+            buffer.get(0, value, 0, value.length);
+            return Optional.of(value);
         }
-        byte[] value = new byte[(int) size];
-        buffer.get(0, value, 0, value.length);
-        return Optional.of(value);
+    }
+
+    private static Optional<byte[]> xattrAbsent(String path, String name) throws NativeException {
+        int errno = LastError.getLastError(RUNTIME);
+        if (errno == LibC.ENODATA || errno == LibC.EOPNOTSUPP) {
+            return Optional.empty();
+        }
+        throw new NativeException("lgetxattr " + name, path, errno, LIBC.strerror(errno));
     }
 
     public static void chdir(String path) throws NativeException {
