@@ -8,6 +8,7 @@
 # - curl: ./mvnw (bin/test) fetches the pinned Maven with it on first use.
 # - gcc + libc6-dev: the agent build compiles the native restore stub (agent/src/main/c), and its
 #   tests build an ASan/UBSan variant (libasan/libubsan come with gcc).
+# - sqlite3: LockHandOverRestoreTest restores a sqlite3 shell that holds its database.
 set -euo pipefail
 
 updated=no
@@ -37,3 +38,4 @@ apt_install iproute2
 apt_install tmux
 apt_install gcc
 apt_install libc6-dev
+apt_install sqlite3
