@@ -36,8 +36,8 @@ import java.util.stream.Stream;
  * One agent's real parts, wired as {@link AgentServer} wires them but without its network server:
  * a ZooKeeper session of its own on the test's {@link ZkTestRoot}, a cgroup root and
  * a state directory of its own, the participants and the gRPC service. It also plays the
- * coordinator's part in ZooKeeper (open an op, decide it). {@link #close()} aborts what is in
- * flight as an agent shutdown does, kills and removes every group, stops any freeze guard left,
+ * coordinator's part in ZooKeeper (open an op, decide it). {@link #close()} fails the test if it
+ * left a group frozen, after it aborted what is in flight as an agent shutdown does, kills and removes every group, stops any freeze guard left,
  * and deletes the directories — also after a failed test.
  */
 final class AgentParts implements AutoCloseable {
@@ -142,8 +142,8 @@ final class AgentParts implements AutoCloseable {
         return groups.open(group).cgroup();
     }
 
-    /** Whether any group under this agent's cgroup root is frozen now. */
-    List<String> frozenGroups() throws IOException {
+    /** The groups under this agent's cgroup root that are frozen now. */
+    private List<String> frozenGroups() throws IOException {
         List<String> frozen = new ArrayList<>();
         CgroupLayout layout = CgroupLayout.detect(cgroupRoot);
         for (String group : layout.existingGroups()) {
@@ -154,8 +154,20 @@ final class AgentParts implements AutoCloseable {
         return frozen;
     }
 
+    /**
+     * Cleans up, then fails the test if it left a group frozen (docs/DESIGN.md, "Invariants": no
+     * group is left frozen after an operation ends).
+     */
     @Override
     public void close() throws Exception {
+        List<String> leftFrozen = frozenGroups();
+        cleanUp();
+        if (!leftFrozen.isEmpty()) {
+            throw new AssertionError("groups left frozen by the test on host " + hostId + ": " + leftFrozen);
+        }
+    }
+
+    private void cleanUp() throws Exception {
         try {
             checkpoint.abortAll("test over");
             restore.abortAll("test over");
