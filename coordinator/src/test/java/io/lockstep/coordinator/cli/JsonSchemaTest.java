@@ -14,13 +14,10 @@ import io.lockstep.zk.testing.ZkTestRoot;
 import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.proto.LockHolder;
 import io.lockstep.zk.ZkJson;
-import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.CreateMode;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
@@ -43,35 +40,19 @@ import static org.assertj.core.api.Assertions.assertThat;
  * document is the schema: a key or a type that differs from it fails here).
  */
 class JsonSchemaTest {
-    private static TestingServer server;
 
     @TempDir
     Path dir;
 
-    private ZkTestRoot root;
+    @RegisterExtension
+    final ZkTestRoot root = new ZkTestRoot();
     private TestCheckpoints checkpoints;
     private Map<String, Map<String, String>> schema;
 
-    @BeforeAll
-    static void startZooKeeper() throws Exception {
-        server = ZkTestRoot.startServer();
-    }
-
-    @AfterAll
-    static void stopZooKeeper() throws Exception {
-        server.close();
-    }
-
     @BeforeEach
     void setUp() throws Exception {
-        root = ZkTestRoot.on(server);
         checkpoints = new TestCheckpoints(root.zk(), root.layout(), new FileCheckpointStore(dir.resolve("store")));
         schema = readSchema();
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        root.close();
     }
 
     private CliRun coordinator(String... args) {
