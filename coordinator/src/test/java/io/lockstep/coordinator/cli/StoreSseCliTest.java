@@ -4,13 +4,11 @@ import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.S3ProxyServer;
 import io.lockstep.zk.testing.ZkTestRoot;
-import org.apache.curator.test.TestingServer;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import software.amazon.awssdk.services.s3.S3Client;
 
@@ -35,14 +33,13 @@ class StoreSseCliTest {
             "aws.secretAccessKey", S3ProxyServer.CREDENTIAL);
     @TempDir
     static Path dir;
-    private static TestingServer zk;
     private static S3ProxyServer s3;
     private static String bucket;
-    private ZkTestRoot root;
+    @RegisterExtension
+    final ZkTestRoot root = new ZkTestRoot();
 
     @BeforeAll
     static void startServers() throws Exception {
-        zk = ZkTestRoot.startServer();
         s3 = S3ProxyServer.start(dir.resolve("s3proxy"));
         bucket = s3.createBucket("sse-" + UUID.randomUUID().toString().substring(0, 8));
         CREDENTIALS.forEach(System::setProperty);
@@ -54,19 +51,6 @@ class StoreSseCliTest {
         if (s3 != null) {
             s3.close();
         }
-        if (zk != null) {
-            zk.close();
-        }
-    }
-
-    @BeforeEach
-    void setUp() throws Exception {
-        root = ZkTestRoot.on(zk);
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        root.close();
     }
 
     @Test
