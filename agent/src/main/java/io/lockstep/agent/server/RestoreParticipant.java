@@ -167,7 +167,9 @@ public final class RestoreParticipant {
         for (ProcessRecord process : toStage) {
             plans.add(planner.plan(process, request.getCheckpointId(), allowRoot));
         }
-        ManagedGroup group = groups.open(op.getGroup());
+        // A group this restore creates (it never existed on this host) belongs to whom it belonged to where captured.
+        ManagedGroup group = groups.open(op.getGroup(), manifest.hasGroupOwnerUid() ? manifest.getGroupOwnerUid()
+                : GroupRegistry.ROOT);
         RestoreSession session = openSession(group, op, record);
         if (request.getHandOverTimeoutMs() > 0) {
             session.handOverTimeout(java.time.Duration.ofMillis(request.getHandOverTimeoutMs()));

@@ -46,6 +46,7 @@ final class BenchmarksPage {
         checkpoint();
         barrier();
         projection();
+        store();
         restore();
         return md.toString();
     }
@@ -62,7 +63,7 @@ final class BenchmarksPage {
         line("```bash");
         line("bench/run.sh                    # full run, at most 15 minutes on 2 cores (each suite has a hard time budget)");
         line("bench/run.sh --quick            # a few minutes: fewer samples and sizes");
-        line("bench/run.sh --suite checkpoint # one suite; suites: freeze, capture, capture-scaling, parse, checkpoint, barrier, restore");
+        line("bench/run.sh --suite checkpoint # one suite; suites: freeze, capture, capture-scaling, parse, checkpoint, barrier, store, restore");
         line("bench/run.sh --suite barrier --merge  # re-measure one suite, keep the other suites' figures in the file");
         line("bench/run.sh --render-only      # re-render this page from bench/results/latest.json");
         line("```");
@@ -408,6 +409,22 @@ final class BenchmarksPage {
             }
             return String.format(Locale.ROOT, "%+d%%", Math.round(worst * 100));
         }
+    }
+
+    private void store() {
+        line("## Store backends (coordinator): checkpoint latency and frozen window with `file:` and `s3:`");
+        line("");
+        line("The same agents (1, 4, 16; one process each) checkpoint into a `file:` store (a local directory) and"
+                + " into an `s3:` store on S3Proxy (filesystem backend, its own JVM, over loopback HTTP). Floor: the"
+                + " least any store must do for one checkpoint, measured after each one on the same bytes — a bare"
+                + " PUT of each manifest to the same S3Proxy, or a bare write + fsync of each manifest to a new file,"
+                + " all manifests in parallel as the coordinator writes them. `manifest-writes-median` is the"
+                + " store's own share inside the checkpoint (first write's start to last write's end): the s3: store"
+                + " adds a HEAD before each PUT (servers that ignore `If-None-Match`), the file: store a link and a"
+                + " directory fsync. Where manifests are written before the thaw, the frozen window contains that"
+                + " share; `bench/run.sh --suite store --merge` measures it again after a change.");
+        line("");
+        suiteTable("store", "store, agents");
     }
 
     private void restore() {
