@@ -267,6 +267,9 @@ public final class RestoreParticipant {
         if (request.getReset()) {
             for (RestoreSession.Staged staged : session.stubs().values()) {
                 staged.handle().reset(deadline);
+                synchronized (group) {
+                    staged.taken().clear();
+                }
             }
         }
         PrepareReply.Builder reply = PrepareReply.newBuilder().setHostId(config.hostId());
@@ -290,6 +293,9 @@ public final class RestoreParticipant {
             PrepareOutcome outcome = staged.handle().prepare(batch, request.getBlocking(), deadline);
             if (outcome.prepared()) {
                 taken += batch.size();
+                synchronized (group) {
+                    staged.taken().addAll(batch);
+                }
             } else {
                 LockRecord wanted = batch.stream().filter(l -> l.getFd() == outcome.lock().getFd()
                         && l.getStart() == outcome.lock().getStart()).findFirst().orElse(batch.get(0));

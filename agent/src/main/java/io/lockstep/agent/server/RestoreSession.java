@@ -5,6 +5,7 @@ import io.lockstep.proto.OpContext;
 import io.lockstep.proto.ProcessRecord;
 
 import io.lockstep.proto.HandOver;
+import io.lockstep.proto.LockRecord;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -21,7 +22,11 @@ final class RestoreSession {
     record Recorded(String sourceHost, int oldPid) {
     }
 
-    record Staged(ProcessRecord process, StubHandle handle) {
+    /** A staged stub; {@code taken} are the locks its prepare rounds took (guarded by the group's monitor). */
+    record Staged(ProcessRecord process, StubHandle handle, List<LockRecord> taken) {
+        Staged(ProcessRecord process, StubHandle handle) {
+            this(process, handle, new ArrayList<>());
+        }
     }
 
     private final OpContext op;

@@ -189,7 +189,7 @@ public final class RestoreOperation {
             Map<String, List<StagedProcess>> staged = stage(heldBack);
             GlobalLockOrder order = new GlobalLockOrder(heldLocks());
             boolean fastPath = prepare(order);
-            confirmSessionsHeld();
+            confirmSessionsHeld(order);
             decide();
             Released released = release(staged, !heldBack.isEmpty());
             Map<String, Integer> locksByHost = new LinkedHashMap<>();
@@ -382,12 +382,13 @@ public final class RestoreOperation {
         /**
          * A prepared/<host> node outlives its agent by a session timeout, but the stubs (and their
          * locks) die with the agent at once: right before the commit every agent must still answer
-         * and still hold this op's restore session with every stub alive, or the restore aborts
+         * and still hold this op's restore session with every stub alive and holding every lock
+         * planned for that host (the agent looks each one up in its stub's fdinfo), or the restore aborts
          * instead of committing a host whose processes are gone. (An agent or stub dying in the few
          * milliseconds between this round and the commit is still missed; its release then fails
          * and the committed restore reports it.)
          */
-        private void confirmSessionsHeld() throws Exception {
+        private void confirmSessionsHeld(GlobalLockOrder order) throws Exception {
             StatusRequest request = StatusRequest.newBuilder().setGroup(op.group()).build();
             fanout.all("confirm", FailureReason.AGENT_UNAVAILABLE, (host, agent) -> {
                 GroupStatus status = agent.status(request, options.rpcTimeout()).getGroupsList().stream()
@@ -400,8 +401,19 @@ public final class RestoreOperation {
                             + String.join("; ", status.getStubsGoneList()) + " after prepare; its locks are gone, so "
                             + "the restore aborts rather than release a waiter before its holder");
                 }
+                if (status.getLocksMissingCount() > 0) {
+                    throw new OperationFailedException(FailureReason.STAGE_FAILED, host, "host " + host + ": "
+                            + String.join("; ", status.getLocksMissingList()) + " after prepare, so the restore aborts "
+                            + "rather than release a waiter before its holder");
+                }
+                int planned = order.forHost(host).size();
+                if (status.getLocksHeld() != planned) {
+                    throw new OperationFailedException(FailureReason.STAGE_FAILED, host, "host " + host + ": its stubs "
+                            + "hold " + status.getLocksHeld() + " of the " + planned + " locks planned for it after "
+                            + "prepare, so the restore aborts rather than release a waiter before its holder");
+                }
                 return status;
-            }, status -> status.getStubs() + " stubs alive");
+            }, status -> status.getStubs() + " stubs alive, " + status.getLocksHeld() + " locks held");
         }
 
         /** Phase 2: one multi that checks every prepared/<host> and creates COMMIT. */
