@@ -204,9 +204,24 @@ public final class RestoreParticipant {
                 try {
                     StubHandle handle = started.get(i).get();
                     ProcessRecord process = toStage.get(i);
+                    String endedBy;
                     synchronized (group) {
-                        session.stubs().put(new RestoreSession.Recorded(manifest.getHostId(), process.getPid()),
-                                new RestoreSession.Staged(process, handle));
+                        endedBy = group.restore() == session ? session.endedBy() : "the session was ended";
+                        if (endedBy == null) {
+                            session.stubs().put(new RestoreSession.Recorded(manifest.getHostId(), process.getPid()),
+                                    new RestoreSession.Staged(process, handle));
+                        }
+                    }
+                    if (endedBy != null) {
+                        // The restore ended (owner lost, max timer, an abort after a stage timeout) while
+                        // this stub started: nobody would release or end it, so it ends here.
+                        handle.close();
+                        if (firstFailure == null) {
+                            firstFailure = Status.ABORTED.withDescription("op " + op.getOpId() + " on host "
+                                    + config.hostId() + " ended while its stubs were being staged (" + endedBy
+                                    + "); its stubs that started meanwhile were ended").asRuntimeException();
+                        }
+                        continue;
                     }
                     reply.addStubs(StagedProcess.newBuilder().setOldPid(process.getPid()).setNewPid(handle.pid())
                             .setSourceHostId(manifest.getHostId()));
@@ -421,6 +436,7 @@ public final class RestoreParticipant {
                 session = null;
                 ended = false;
             } else {
+                session.ending(reason);
                 for (Map.Entry<RestoreSession.Recorded, RestoreSession.Staged> e : session.stubs().entrySet()) {
                     if (!commit || heldBackToo || !session.heldBack().contains(e.getKey())) {
                         selected.put(e.getKey(), e.getValue());

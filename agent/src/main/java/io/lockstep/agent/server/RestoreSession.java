@@ -37,6 +37,8 @@ final class RestoreSession {
     private final List<CompletableFuture<List<HandOver>>> handOvers = new ArrayList<>();
     private Duration handOverTimeout = Duration.ofSeconds(30);
     private OpWatch watch;
+    /** Why the session is being ended (a release or an abort began), or null; guarded by the group's monitor. */
+    private String endedBy;
 
     RestoreSession(OpContext op, long deadlineUnixMs) {
         this.op = op;
@@ -79,6 +81,21 @@ final class RestoreSession {
     /** Every hand-over check started so far, released programs' locks taken again or timed out. */
     synchronized List<CompletableFuture<List<HandOver>>> handOvers() {
         return List.copyOf(handOvers);
+    }
+
+    /**
+     * Once a release or an abort began, no stub may join: it would be neither released nor ended,
+     * and would stay in the group's cgroup with its locks. Guarded by the group's monitor.
+     */
+    void ending(String reason) {
+        if (endedBy == null) {
+            endedBy = reason;
+        }
+    }
+
+    /** Why the session is being ended, or null while stubs may still join. Guarded by the group's monitor. */
+    String endedBy() {
+        return endedBy;
     }
 
     OpWatch watch() {

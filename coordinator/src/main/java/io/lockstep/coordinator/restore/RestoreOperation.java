@@ -331,6 +331,7 @@ public final class RestoreOperation {
                 List<String> conflicts = new ArrayList<>();
                 fast.forEach((host, reply) -> reply.getConflictsList().forEach(c -> conflicts.add(describe(host, c))));
                 LOG.info("op {}: fast-path prepare met conflicts {}; strict global order", op.opId(), conflicts);
+                releaseFastPathLocks();
                 prepareInStrictOrder(order);
             }
             awaitPrepared();
@@ -338,11 +339,22 @@ public final class RestoreOperation {
             return allPrepared;
         }
 
+        /**
+         * Before the ordered run every host gives back every lock its fast path took, all at once: a
+         * lock kept until that host's first ordered round could be the one an outsider waits for
+         * while it holds a lock an earlier round waits for (both would wait until the deadline).
+         */
+        private void releaseFastPathLocks() throws Exception {
+            PrepareRequest request = PrepareRequest.newBuilder().setCtx(op.context()).setReset(true).setBlocking(false)
+                    .setLast(false).setTimeoutMs(until(deadline).toMillis()).build();
+            fanout.all("prepare (release fast-path locks)", FailureReason.LOCK_CONFLICT,
+                    (host, agent) -> agent.prepare(request, until(deadline)), r -> "fast-path locks released");
+        }
+
         private void prepareInStrictOrder(GlobalLockOrder order) throws Exception {
-            Set<String> reset = new LinkedHashSet<>();
             Set<String> finished = new LinkedHashSet<>();
             for (GlobalLockOrder.Run run : order.runs()) {
-                prepareRun(run.targetHost(), run.locks(), run.lastForHost(), reset.add(run.targetHost()));
+                prepareRun(run.targetHost(), run.locks(), run.lastForHost());
                 if (run.lastForHost()) {
                     finished.add(run.targetHost());
                 }
@@ -350,14 +362,14 @@ public final class RestoreOperation {
             for (String host : fanout.hosts()) {
                 if (!finished.contains(host)) {
                     // A host without locks (or whose locks all came earlier) still has to report prepared.
-                    prepareRun(host, List.of(), true, reset.add(host));
+                    prepareRun(host, List.of(), true);
                 }
             }
         }
 
-        private void prepareRun(String host, List<LockToTake> locks, boolean last, boolean resetFirst) throws Exception {
+        private void prepareRun(String host, List<LockToTake> locks, boolean last) throws Exception {
             PrepareRequest request = PrepareRequest.newBuilder().setCtx(op.context()).addAllLocks(locks)
-                    .setBlocking(true).setLast(last).setReset(resetFirst).setTimeoutMs(until(deadline).toMillis())
+                    .setBlocking(true).setLast(last).setTimeoutMs(until(deadline).toMillis())
                     .build();
             PrepareReply reply = fanout.on(List.of(host), "prepare (strict order)", FailureReason.LOCK_CONFLICT,
                     (h, agent) -> agent.prepare(request, until(deadline).plus(options.rpcTimeout())),
