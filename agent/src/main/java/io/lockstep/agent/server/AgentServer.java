@@ -108,6 +108,7 @@ public final class AgentServer implements AutoCloseable {
         // The reconciler runs before the host is registered, so that no coordinator sees this
         // host until it is consistent; the record needs the bound port, so the server starts first.
         new Reconciler(zk, layout, config.hostId()).reconcile(groups, registration, fence);
+        new OrphanStubs(config, zk, layout, groups, timer).adopt();
         registration.sweepEvery(groups, AgentRegistration.SWEEP_INTERVAL);
         AccessInterceptor access = new AccessInterceptor(config.hostId(), new AccessPolicy(groups, config.allowRoot()),
                 config.allowedClients(), config.insecurePlaintext());

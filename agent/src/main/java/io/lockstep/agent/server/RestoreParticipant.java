@@ -31,6 +31,7 @@ import io.lockstep.proto.RestartSpec;
 import io.lockstep.proto.ServerMatch;
 import io.lockstep.proto.StageReply;
 import io.lockstep.proto.StageRequest;
+import io.lockstep.proto.StagedStubRecord;
 import io.lockstep.proto.StagedProcess;
 import io.lockstep.proto.StubPlan;
 import io.lockstep.proto.ValidateReply;
@@ -223,6 +224,8 @@ public final class RestoreParticipant {
                         }
                         continue;
                     }
+                    recordForASuccessor(op, manifest.getHostId(), process, handle,
+                            request.getHoldBackPidsList().contains(process.getPid()));
                     reply.addStubs(StagedProcess.newBuilder().setOldPid(process.getPid()).setNewPid(handle.pid())
                             .setSourceHostId(manifest.getHostId()));
                 } catch (java.util.concurrent.ExecutionException e) {
@@ -240,6 +243,25 @@ public final class RestoreParticipant {
         LOG.info("group {} op {} epoch {} host {}: staged {} stubs for host {}", op.getGroup(), op.getOpId(),
                 op.getEpoch(), config.hostId(), plans.size(), manifest.getHostId());
         return reply.build();
+    }
+
+    /**
+     * Before the stub can be prepared (and so outlive this agent, see {@link OrphanStubs}): what a
+     * restarted agent needs to carry the op's decision out on it.
+     */
+    private void recordForASuccessor(OpContext op, String sourceHost, ProcessRecord process, StubHandle handle,
+                                     boolean heldBack) throws IOException {
+        StubPlan plan = handle.plan();
+        OrphanStubs.record(config.stateDir(), StagedStubRecord.newBuilder().setCtx(op).setSourceHostId(sourceHost)
+                .setOldPid(process.getPid()).setStubPid(handle.pid())
+                .setStubStartUnixMs(handle.process().info().startInstant().map(Instant::toEpochMilli).orElse(0L))
+                .setRestart(restartSpec(process, handle)).setHeldBack(heldBack).build());
+    }
+
+    /** The recorded spec with this host's cwd and output file, not the plan: the plan's environment holds the env file's variables. */
+    private static RestartSpec restartSpec(ProcessRecord process, StubHandle handle) {
+        return process.getRestart().toBuilder().setCwd(handle.plan().getCwd())
+                .setOutputLog(handle.outputLog().map(Path::toString).orElse("")).build();
     }
 
     private synchronized StubBinary stubBinary() throws IOException {
@@ -488,11 +510,7 @@ public final class RestoreParticipant {
                 if (commit) {
                     // Recorded before the exec: an agent that dies right after it must still know how
                     // to restart the process on its next checkpoint (the stub's pid is the process's).
-                    // The recorded spec, not the plan: the plan's environment holds the env file's variables.
-                    StubPlan plan = handle.plan();
-                    group.specs().put(handle.pid(), entry.getValue().process().getRestart().toBuilder()
-                            .setCwd(plan.getCwd()).setOutputLog(handle.outputLog().map(Path::toString).orElse(""))
-                            .build());
+                    group.specs().put(handle.pid(), restartSpec(entry.getValue().process(), handle));
                 }
                 handle.release(commit, deadline);
                 if (commit) {
@@ -507,6 +525,7 @@ public final class RestoreParticipant {
                 }
             } finally {
                 handle.close();
+                OrphanStubs.forget(config.stateDir(), op, handle.pid());
             }
         }
         if (!handOvers.isEmpty()) {
