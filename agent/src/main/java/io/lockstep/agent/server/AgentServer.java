@@ -96,6 +96,9 @@ public final class AgentServer implements AutoCloseable {
         }
         capabilities.add("locks=posix,ofd,flock");
         capabilities.add("engine=exec");
+        // Its Status reports the locks its stubs hold (GroupStatus.locks_held / locks_missing): the coordinator
+        // compares them with its plan only for agents that say so (RestoreOperation.CONFIRMS_LOCKS).
+        capabilities.add("confirm=locks");
 
         HealthStatusManager health = new HealthStatusManager();
         readiness = new AgentReadiness(health);

@@ -39,6 +39,7 @@ import io.lockstep.proto.ServerMatch;
 import io.lockstep.proto.StageReply;
 import io.lockstep.proto.StageRequest;
 import io.lockstep.proto.StagedProcess;
+import io.lockstep.proto.StatusReply;
 import io.lockstep.proto.StatusRequest;
 import io.lockstep.proto.StopReply;
 import io.lockstep.proto.ValidateReply;
@@ -403,7 +404,8 @@ public final class RestoreOperation {
         private void confirmSessionsHeld(GlobalLockOrder order) throws Exception {
             StatusRequest request = StatusRequest.newBuilder().setGroup(op.group()).build();
             fanout.all("confirm", FailureReason.AGENT_UNAVAILABLE, (host, agent) -> {
-                GroupStatus status = agent.status(request, options.rpcTimeout()).getGroupsList().stream()
+                StatusReply reply = agent.status(request, options.rpcTimeout());
+                GroupStatus status = reply.getGroupsList().stream()
                         .filter(group -> group.getCurrentOp().equals(op.opId())).findFirst()
                         .orElseThrow(() -> new OperationFailedException(FailureReason.AGENT_UNAVAILABLE, host, "host "
                                 + host + " no longer holds the stubs of " + op.opId()
@@ -419,7 +421,9 @@ public final class RestoreOperation {
                             + "rather than release a waiter before its holder");
                 }
                 int planned = order.forHost(host).size();
-                if (status.getLocksHeld() != planned) {
+                // An agent of an earlier release does not report the locks its stubs hold.
+                boolean reportsLocks = reply.getCapabilitiesList().contains(CONFIRMS_LOCKS);
+                if (reportsLocks && status.getLocksHeld() != planned) {
                     throw new OperationFailedException(FailureReason.STAGE_FAILED, host, "host " + host + ": its stubs "
                             + "hold " + status.getLocksHeld() + " of the " + planned + " locks planned for it after "
                             + "prepare, so the restore aborts rather than release a waiter before its holder");
@@ -512,6 +516,9 @@ public final class RestoreOperation {
                             op.opId(), ParallelCalls.describe(outcome.failure())));
         }
     }
+
+    /** The capability of an agent whose Status reports the locks its stubs hold (GroupStatus.locks_held). */
+    static final String CONFIRMS_LOCKS = "confirm=locks";
 
     static boolean isRestorable(LockKind kind) {
         return kind == LockKind.POSIX || kind == LockKind.OFD || kind == LockKind.FLOCK;
