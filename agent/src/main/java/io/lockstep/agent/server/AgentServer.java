@@ -96,6 +96,9 @@ public final class AgentServer implements AutoCloseable {
         }
         capabilities.add("locks=posix,ofd,flock");
         capabilities.add("engine=exec");
+        // Its Status reports the locks its stubs hold (GroupStatus.locks_held / locks_missing): the coordinator
+        // compares them with its plan only for agents that say so (RestoreOperation.CONFIRMS_LOCKS).
+        capabilities.add("confirm=locks");
 
         HealthStatusManager health = new HealthStatusManager();
         readiness = new AgentReadiness(health);
@@ -108,6 +111,7 @@ public final class AgentServer implements AutoCloseable {
         // The reconciler runs before the host is registered, so that no coordinator sees this
         // host until it is consistent; the record needs the bound port, so the server starts first.
         new Reconciler(zk, layout, config.hostId()).reconcile(groups, registration, fence);
+        new OrphanStubs(config, zk, layout, groups, timer).adopt();
         registration.sweepEvery(groups, AgentRegistration.SWEEP_INTERVAL);
         AccessInterceptor access = new AccessInterceptor(config.hostId(), new AccessPolicy(groups, config.allowRoot()),
                 config.allowedClients(), config.insecurePlaintext());

@@ -31,6 +31,7 @@ import io.lockstep.proto.RestartSpec;
 import io.lockstep.proto.ServerMatch;
 import io.lockstep.proto.StageReply;
 import io.lockstep.proto.StageRequest;
+import io.lockstep.proto.StagedStubRecord;
 import io.lockstep.proto.StagedProcess;
 import io.lockstep.proto.StubPlan;
 import io.lockstep.proto.ValidateReply;
@@ -208,10 +209,27 @@ public final class RestoreParticipant {
                 try {
                     StubHandle handle = started.get(i).get();
                     ProcessRecord process = toStage.get(i);
+                    String endedBy;
                     synchronized (group) {
-                        session.stubs().put(new RestoreSession.Recorded(manifest.getHostId(), process.getPid()),
-                                new RestoreSession.Staged(process, handle));
+                        endedBy = group.restore() == session ? session.endedBy() : "the session was ended";
+                        if (endedBy == null) {
+                            session.stubs().put(new RestoreSession.Recorded(manifest.getHostId(), process.getPid()),
+                                    new RestoreSession.Staged(process, handle));
+                        }
                     }
+                    if (endedBy != null) {
+                        // The restore ended (owner lost, max timer, an abort after a stage timeout) while
+                        // this stub started: nobody would release or end it, so it ends here.
+                        handle.close();
+                        if (firstFailure == null) {
+                            firstFailure = Status.ABORTED.withDescription("op " + op.getOpId() + " on host "
+                                    + config.hostId() + " ended while its stubs were being staged (" + endedBy
+                                    + "); its stubs that started meanwhile were ended").asRuntimeException();
+                        }
+                        continue;
+                    }
+                    recordForASuccessor(op, manifest.getHostId(), process, handle,
+                            request.getHoldBackPidsList().contains(process.getPid()));
                     reply.addStubs(StagedProcess.newBuilder().setOldPid(process.getPid()).setNewPid(handle.pid())
                             .setSourceHostId(manifest.getHostId()));
                 } catch (java.util.concurrent.ExecutionException e) {
@@ -229,6 +247,25 @@ public final class RestoreParticipant {
         LOG.info("group {} op {} epoch {} host {}: staged {} stubs for host {}", op.getGroup(), op.getOpId(),
                 op.getEpoch(), config.hostId(), plans.size(), manifest.getHostId());
         return reply.build();
+    }
+
+    /**
+     * Before the stub can be prepared (and so outlive this agent, see {@link OrphanStubs}): what a
+     * restarted agent needs to carry the op's decision out on it.
+     */
+    private void recordForASuccessor(OpContext op, String sourceHost, ProcessRecord process, StubHandle handle,
+                                     boolean heldBack) throws IOException {
+        StubPlan plan = handle.plan();
+        OrphanStubs.record(config.stateDir(), StagedStubRecord.newBuilder().setCtx(op).setSourceHostId(sourceHost)
+                .setOldPid(process.getPid()).setStubPid(handle.pid())
+                .setStubStartUnixMs(handle.process().info().startInstant().map(Instant::toEpochMilli).orElse(0L))
+                .setRestart(restartSpec(process, handle)).setHeldBack(heldBack).build());
+    }
+
+    /** The recorded spec with this host's cwd and output file, not the plan: the plan's environment holds the env file's variables. */
+    private static RestartSpec restartSpec(ProcessRecord process, StubHandle handle) {
+        return process.getRestart().toBuilder().setCwd(handle.plan().getCwd())
+                .setOutputLog(handle.outputLog().map(Path::toString).orElse("")).build();
     }
 
     private synchronized StubBinary stubBinary() throws IOException {
@@ -271,6 +308,9 @@ public final class RestoreParticipant {
         if (request.getReset()) {
             for (RestoreSession.Staged staged : session.stubs().values()) {
                 staged.handle().reset(deadline);
+                synchronized (group) {
+                    staged.taken().clear();
+                }
             }
         }
         PrepareReply.Builder reply = PrepareReply.newBuilder().setHostId(config.hostId());
@@ -294,6 +334,9 @@ public final class RestoreParticipant {
             PrepareOutcome outcome = staged.handle().prepare(batch, request.getBlocking(), deadline);
             if (outcome.prepared()) {
                 taken += batch.size();
+                synchronized (group) {
+                    staged.taken().addAll(batch);
+                }
             } else {
                 LockRecord wanted = batch.stream().filter(l -> l.getFd() == outcome.lock().getFd()
                         && l.getStart() == outcome.lock().getStart()).findFirst().orElse(batch.get(0));
@@ -419,6 +462,7 @@ public final class RestoreParticipant {
                 session = null;
                 ended = false;
             } else {
+                session.ending(reason);
                 for (Map.Entry<RestoreSession.Recorded, RestoreSession.Staged> e : session.stubs().entrySet()) {
                     if (!commit || heldBackToo || !session.heldBack().contains(e.getKey())) {
                         selected.put(e.getKey(), e.getValue());
@@ -470,11 +514,7 @@ public final class RestoreParticipant {
                 if (commit) {
                     // Recorded before the exec: an agent that dies right after it must still know how
                     // to restart the process on its next checkpoint (the stub's pid is the process's).
-                    // The recorded spec, not the plan: the plan's environment holds the env file's variables.
-                    StubPlan plan = handle.plan();
-                    group.specs().put(handle.pid(), entry.getValue().process().getRestart().toBuilder()
-                            .setCwd(plan.getCwd()).setOutputLog(handle.outputLog().map(Path::toString).orElse(""))
-                            .build());
+                    group.specs().put(handle.pid(), restartSpec(entry.getValue().process(), handle));
                 }
                 handle.release(commit, deadline);
                 if (commit) {
@@ -489,6 +529,7 @@ public final class RestoreParticipant {
                 }
             } finally {
                 handle.close();
+                OrphanStubs.forget(config.stateDir(), op, handle.pid());
             }
         }
         if (!handOvers.isEmpty()) {
