@@ -30,7 +30,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * under way when the guard fires would freeze the group after its only thaw (for SIGSTOP, stop
  * processes the guard never saw).
  */
-public final class FreezeGuard implements AutoCloseable {
+public final class FreezeGuard implements ArmedGuard, AutoCloseable {
     private static final int SIGKILL = 9;
     private static final List<Path> SETSID = List.of(Path.of("/usr/bin/setsid"), Path.of("/bin/setsid"));
     private static final Duration REAP_TIMEOUT = Duration.ofSeconds(5);
@@ -159,27 +159,18 @@ public final class FreezeGuard implements AutoCloseable {
         return maxFrozen;
     }
 
-    /** The earliest moment the guard thaws the group: the latest deadline for the freeze it guards. */
+    @Override
     public Instant firesAt() {
         return firesAt;
     }
 
-    /** {@code wanted}, or the guard's firing time if that comes first. */
-    public Instant capDeadline(Instant wanted) {
-        return wanted.isBefore(firesAt) ? wanted : firesAt;
-    }
-
-    /** Still waiting to thaw: neither cancelled nor run out. */
+    @Override
     public boolean isArmed() {
         return state.get() == State.ARMED && process.isAlive();
     }
 
-    /**
-     * Stops the guard (its shell and its sleep) and reaps it.
-     *
-     * @return true when it was stopped before it thawed the group; false when it had already run
-     *     out and thawed it — the freeze it guarded is then lost and the operation must abort
-     */
+    /** Stops the guard (its shell and its sleep) and reaps it; see {@link ArmedGuard#cancel}. */
+    @Override
     public boolean cancel() throws IOException {
         if (state.get() == State.ARMED) {
             // Its other processes (the sleep), named before the kill: afterwards they are orphans,

@@ -4,7 +4,8 @@ import io.grpc.Status;
 import io.lockstep.agent.capture.CaptureScope;
 import io.lockstep.agent.capture.CaptureStats;
 import io.lockstep.agent.capture.GroupCapturer;
-import io.lockstep.agent.cgroup.FreezeGuard;
+import io.lockstep.agent.cgroup.ArmedGuard;
+import io.lockstep.agent.cgroup.GuardDaemon;
 import io.lockstep.agent.cgroup.FreezeResult;
 import io.lockstep.agent.cgroup.Freezer;
 import io.lockstep.manifest.ManifestCodec;
@@ -51,9 +52,11 @@ public final class CheckpointParticipant {
     private final ScheduledExecutorService timer;
     private final GroupCapturer capturer;
     private final AgentMetrics metrics;
+    private final GuardDaemon guards;
 
     public CheckpointParticipant(AgentConfig config, CuratorFramework zk, ZkLayout layout, OpAdmission admission,
-                                 GroupRegistry groups, ScheduledExecutorService timer, AgentMetrics metrics) {
+                                 GroupRegistry groups, ScheduledExecutorService timer, AgentMetrics metrics,
+                                 GuardDaemon guards) {
         this.config = config;
         this.zk = zk;
         this.layout = layout;
@@ -62,6 +65,7 @@ public final class CheckpointParticipant {
         this.timer = timer;
         this.capturer = new GroupCapturer(java.time.Clock.systemUTC(), config.networkFsTypes(), config.serverNames());
         this.metrics = metrics;
+        this.guards = guards;
     }
 
     /**
@@ -103,7 +107,8 @@ public final class CheckpointParticipant {
             throw new IOException("the previous freeze of group " + group.name() + " was not cleaned up: " + e, e);
         }
         Duration maxFrozen = Duration.ofMillis(Math.max(request.getMaxFrozenMs(), config.minimumMaxFrozen().toMillis()));
-        FreezeGuard guard = FreezeGuard.arm(group.cgroup().freezer(), maxFrozen,
+        // One line to the agent's long-lived guard: microseconds, no process start.
+        ArmedGuard guard = guards.arm(guardId(op), group.cgroup().freezer(), maxFrozen,
                 () -> timer.execute(() -> guardFired(group, op, maxFrozen)));
         OpWatch watch = new OpWatch(zk, layout, op, config.hostId(), config.sessionTimeout(), timer, true,
                 verdict -> onVerdict(group, op, verdict))
@@ -114,6 +119,11 @@ public final class CheckpointParticipant {
         LOG.info("group {} op {} epoch {} host {}: armed the freeze guard (it thaws the group after {} ms)", op.getGroup(),
                 op.getOpId(), op.getEpoch(), config.hostId(), maxFrozen.toMillis());
         return armed;
+    }
+
+    /** The freeze guard entry of a checkpoint op: its group first, so that a restarted agent finds a group's entries. */
+    public static String guardId(OpContext op) {
+        return op.getGroup() + "/" + op.getOpId();
     }
 
     /** Caller holds the group's monitor. On failure the group is thawed and disarmed. */
@@ -149,6 +159,25 @@ public final class CheckpointParticipant {
                     .setFreezeStartedUnixMicros(state.startedUnixMicros());
         }
         return reply.build();
+    }
+
+    /**
+     * Runs the capture path once on the agent's own process (nothing frozen, nothing kept): the
+     * classes it loads and the code the JIT compiles would otherwise be paid inside the first
+     * checkpoint's frozen window after a start.
+     */
+    public void warmUp() {
+        long started = System.nanoTime();
+        try {
+            Manifest manifest = capturer.capture(new CaptureScope("warm-up", config.hostId(), "warm-up", 0, "none", false,
+                    java.util.List.of((int) ProcessHandle.current().pid()), java.util.Map.of()));
+            ManifestCodec.sha256Hex(ManifestCodec.encode(manifest));
+            CaptureStats.of(manifest);
+            LOG.debug("host {}: capture path warmed up in {} ms", config.hostId(), (System.nanoTime() - started) / 1_000_000);
+        } catch (Exception e) {
+            // Only the first checkpoint's speed depends on it.
+            LOG.warn("host {}: warming up the capture path failed: {}", config.hostId(), e.toString());
+        }
     }
 
     /** The framed manifest of the frozen group, and its totals. */

@@ -9,6 +9,10 @@ import io.lockstep.zk.Decision;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -54,7 +58,7 @@ class FrozenWindowTest {
             public void hostDone(String phase, String hostId, int done, int total, String detail) {
                 if (phase.equals("capture") && hostId.equals("h1")) {
                     try {
-                        fireGuardOf("h1");
+                        fireGuardOf("h1", opId.get());
                         await("h1's guard thawed its group").atMost(Duration.ofSeconds(20))
                                 .until(() -> !cluster.cgroups("h1").forGroup("app").isFrozen());
                         frozenAfterTheGuard.set(Invariants.frozenState(cluster, "app"));
@@ -143,24 +147,20 @@ class FrozenWindowTest {
 
     /**
      * Makes the freeze guard of {@code host}'s group run now, as at the end of its maximum frozen
-     * time: its sleep ends (SIGTERM), and the guard's shell goes on to the thaw script.
+     * time: the op's entry is armed again in the agent's guard with 1 ms left, which replaces it.
      */
-    private void fireGuardOf(String host) throws Exception {
+    private void fireGuardOf(String host, String opId) throws Exception {
         String thawScript = cluster.cgroups(host).forGroup("app").freezer().thawScript();
-        List<ProcessHandle> sleeps = ProcessHandle.allProcesses()
-                .filter(process -> isGuardShell(process.pid(), thawScript))
-                .flatMap(ProcessHandle::children)
-                .toList();
-        assertThat(sleeps).as("the sleep of " + host + "'s freeze guard").hasSize(1);
-        sleeps.forEach(ProcessHandle::destroy);
-    }
-
-    private static boolean isGuardShell(long pid, String thawScript) {
-        try {
-            String cmdline = Files.readString(Path.of("/proc", Long.toString(pid), "cmdline"), StandardCharsets.UTF_8);
-            return cmdline.startsWith("/bin/sh\0-c\0sleep ") && cmdline.contains(thawScript);
-        } catch (java.io.IOException gone) {
-            return false;
+        Path socket = cluster.agentConfig(host).stateDir().resolve("guard.sock");
+        try (SocketChannel guard = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            guard.connect(UnixDomainSocketAddress.of(socket));
+            guard.write(ByteBuffer.wrap(("ARM app/" + opId + " 1 " + thawScript + "\n").getBytes(StandardCharsets.UTF_8)));
+            ByteBuffer reply = ByteBuffer.allocate(512);
+            while (!new String(reply.array(), 0, reply.position(), StandardCharsets.UTF_8).contains("\n")) {
+                assertThat(guard.read(reply)).as("the guard at " + socket + " answers").isPositive();
+            }
+            assertThat(new String(reply.array(), 0, reply.position(), StandardCharsets.UTF_8))
+                    .startsWith("ARMED app/" + opId);
         }
     }
 
