@@ -90,6 +90,14 @@ public final class ZkLayout {
         return op(group, op) + "/decision";
     }
 
+    /**
+     * A checkpoint's "all captured" signal: created by the coordinator, in one multi that checks
+     * every participant's {@code captured} entry, and the signal on which every host thaws.
+     */
+    public String allCaptured(String group, String op) {
+        return op(group, op) + "/all-captured";
+    }
+
     public String checkpoints(String group) {
         return group(group) + "/checkpoints";
     }

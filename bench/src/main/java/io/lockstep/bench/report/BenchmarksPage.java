@@ -40,6 +40,7 @@ final class BenchmarksPage {
         header();
         targets();
         freeze();
+        guard();
         capture();
         captureScaling();
         parse();
@@ -129,6 +130,15 @@ final class BenchmarksPage {
                 + " loop does not pay.");
         line("");
         suiteTable("freeze", "threads in the group");
+    }
+
+    private void guard() {
+        line("## Freeze guard (agent): arming the long-lived guard vs one round trip to it");
+        line("");
+        line("Each freeze is armed in the agent's long-lived guard (`lockstep-guard`, one line over its Unix socket)"
+                + " before it starts; the process-per-freeze guard of earlier releases is measured for comparison.");
+        line("");
+        suiteTable("guard", "guard");
     }
 
     private void capture() {
@@ -312,8 +322,11 @@ final class BenchmarksPage {
             line(countRow("agent RPCs", measured(run.of("checkpoint", "rpcs-per-checkpoint"))));
             line("");
             line("Of the writes per host, half are the host's barrier entries (`frozen`, `captured`) and half their"
-                    + " deletes after the thaw, outside the frozen window; the arm round (one RPC per host, a freeze"
-                    + " guard's process start on each) comes before the freeze.");
+                    + " deletes once the host saw the decision, outside the frozen window; the coordinator's fixed"
+                    + " writes include the `all-captured` node (one multi that checks every `captured` entry), on whose"
+                    + " creation every host thaws, and the commit, which comes after the thaw and the store write. The"
+                    + " arm round (one RPC per host, one line to the host's long-lived freeze guard) comes before the"
+                    + " freeze.");
             line("");
         }
         line("What the projection leaves out:");

@@ -81,6 +81,7 @@ final class LiveProgress implements OperationListener {
             case "freeze" -> "frozen";
             case "capture" -> "captured";
             case "thaw" -> "thawed";
+            case "store" -> "stored";
             case "commit" -> "committed";
             case "validate" -> "validated";
             case "stage" -> "staged";

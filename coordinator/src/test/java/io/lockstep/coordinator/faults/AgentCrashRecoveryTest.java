@@ -8,6 +8,7 @@ import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.op.RestoreResult;
 import io.lockstep.coordinator.testing.GroupUsable;
+import io.lockstep.coordinator.testing.GuardSocket;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.PhaseTrigger;
@@ -23,8 +24,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -65,13 +64,14 @@ class AgentCrashRecoveryTest {
                 .isInstanceOfSatisfying(OperationFailedException.class, e -> assertThat(e.hostId()).contains("h2"));
         assertThat(cluster.cgroups("h2").forGroup("app").isFrozen()).as("h2's group, left behind by its dead agent").isTrue();
 
-        String thawScript = cluster.cgroups("h2").forGroup("app").freezer().thawScript();
-        assertThat(freezeGuardsRunning(thawScript)).as("the dead agent's guard, still armed").isNotEmpty();
+        Path guard = GuardSocket.of(cluster, "h2");
+        assertThat(GuardSocket.entries(guard)).as("the dead agent's guard entry, still armed").containsExactly("app/ckpt-000001");
 
         Process restarted = cluster.startAgentProcess("h2");
+        statusOnceRegistered("h2", restarted, "app");
 
-        // Left armed, the old guard would thaw a later checkpoint's freeze in its frozen window.
-        assertThat(freezeGuardsRunning(thawScript)).as("freeze guards of h2's group after its agent restarted").isEmpty();
+        // Left armed, the old entry would thaw a later checkpoint's freeze in its frozen window.
+        assertThat(GuardSocket.entries(guard)).as("guard entries of h2's group after its agent restarted").isEmpty();
         Invariants.assertNothingFrozen(cluster);
         GroupStatus status = statusOnceRegistered("h2", restarted, "app");
         assertThat(status.getFrozen()).isFalse();
@@ -233,15 +233,4 @@ class AgentCrashRecoveryTest {
     }
 
 
-    /** Live guard shells (`sh -c "sleep …; <thaw script>; exit 0"`) of the group whose thaw script this is. */
-    private static List<Long> freezeGuardsRunning(String thawScript) {
-        return ProcessHandle.allProcesses().filter(process -> {
-            try {
-                String cmdline = Files.readString(Path.of("/proc", Long.toString(process.pid()), "cmdline"));
-                return cmdline.startsWith("/bin/sh\0-c\0sleep ") && cmdline.contains(thawScript);
-            } catch (IOException | UncheckedIOException exited) {
-                return false;
-            }
-        }).map(ProcessHandle::pid).toList();
-    }
 }
