@@ -51,6 +51,7 @@ public final class CheckpointParticipant {
     private final ScheduledExecutorService timer;
     private final GroupCapturer capturer;
     private final AgentMetrics metrics;
+    private final CaptureSnapshots snapshots;
 
     public CheckpointParticipant(AgentConfig config, CuratorFramework zk, ZkLayout layout, OpAdmission admission,
                                  GroupRegistry groups, ScheduledExecutorService timer, AgentMetrics metrics) {
@@ -62,6 +63,7 @@ public final class CheckpointParticipant {
         this.timer = timer;
         this.capturer = new GroupCapturer(java.time.Clock.systemUTC(), config.networkFsTypes(), config.serverNames());
         this.metrics = metrics;
+        this.snapshots = new CaptureSnapshots(config, zk, layout);
     }
 
     /**
@@ -165,8 +167,11 @@ public final class CheckpointParticipant {
             manifest = capturer.capture(new CaptureScope(op.getGroup(), config.hostId(), op.getOpId(), op.getEpoch(),
                     state.result().backend().toString(), state.result().degraded(), new ArrayList<>(pids),
                     group.specs().forPids(pids)));
+            // Inside the window, after every host froze (capture follows the freeze barrier): the same cut as the locks.
+            manifest = snapshots.take(op, manifest);
             // The cut is consistent only if the group stayed frozen throughout.
             if (!state.guard().isArmed() || !group.cgroup().isFrozen()) {
+                snapshots.discard(op);
                 throw Status.ABORTED.withDescription("group " + op.getGroup() + " on host " + config.hostId()
                         + " was thawed (by its freeze guard) during the capture of op " + op.getOpId()).asRuntimeException();
             }
@@ -281,6 +286,7 @@ public final class CheckpointParticipant {
 
     private void cleanUp(FrozenState state) {
         OpContext op = state.op();
+        snapshots.settle(op);
         try {
             if (!state.guard().cancel()) {
                 LOG.info("group {} op {} host {}: the freeze guard had already thawed it", op.getGroup(), op.getOpId(),

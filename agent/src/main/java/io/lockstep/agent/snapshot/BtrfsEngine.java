@@ -41,7 +41,7 @@ public final class BtrfsEngine implements SnapshotEngine {
             throw new SnapshotException("btrfs snapshot of " + dataPath.path() + ": " + e.getMessage(), e);
         }
         Path parent = subvolume.resolve(DataFiles.SNAPSHOT_DIR);
-        String name = checkpointId + "-" + SnapshotKeys.of(dataPath.path());
+        String name = checkpointId + "-" + dataPath.key();
         try {
             Files.createDirectories(parent);
             int dirFd = Native.open(parent.toString(), LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);

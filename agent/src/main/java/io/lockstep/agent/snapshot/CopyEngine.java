@@ -62,12 +62,12 @@ public final class CopyEngine implements SnapshotEngine {
         long started = System.nanoTime();
         synchronized (STORE_LOCK) {
             Path objects = store.resolve("objects");
-            Path index = store.resolve("index").resolve(checkpointId + "-" + SnapshotKeys.of(dataPath.path()));
+            Path index = store.resolve("index").resolve(checkpointId + "-" + dataPath.key());
             List<Path> written = new ArrayList<>();
             Path current = dataPath.path();
             try {
                 Map<String, Path> present = DataFiles.regularFiles(dataPath.path());
-                Map<String, Entry> previous = previousIndex(dataPath.path());
+                Map<String, Entry> previous = previousIndex(dataPath);
                 Map<String, Entry> now = new LinkedHashMap<>();
                 List<String> changed = new ArrayList<>();
                 long changedBytes = 0;
@@ -83,10 +83,11 @@ public final class CopyEngine implements SnapshotEngine {
                         now.put(file.getKey(), stat);
                     }
                 }
-                if (changedBytes > maxBytes) {
+                long bound = dataPath.copyMaxBytes().orElse(maxBytes);
+                if (changedBytes > bound) {
                     throw new SnapshotRefusedException("copy snapshot of " + dataPath.path() + " refused: "
                             + changedBytes + " bytes in " + changed.size() + " changed files exceed the bound of "
-                            + maxBytes + " bytes (--snapshot-copy-max-bytes); choose a reflink, btrfs or command engine");
+                            + bound + " bytes (data-path --copy-max-bytes); choose a reflink, btrfs or command engine");
                 }
                 Files.createDirectories(objects);
                 Files.createDirectories(index.getParent());
@@ -192,12 +193,12 @@ public final class CopyEngine implements SnapshotEngine {
     }
 
     /** The newest index of the same data path, by modification time; empty when there is none. */
-    private Map<String, Entry> previousIndex(Path dataPath) throws IOException {
+    private Map<String, Entry> previousIndex(DataPath dataPath) throws IOException {
         Path indexes = store.resolve("index");
         if (!Files.isDirectory(indexes)) {
             return Map.of();
         }
-        String key = "-" + SnapshotKeys.of(dataPath);
+        String key = "-" + dataPath.key();
         Path newest = null;
         try (Stream<Path> list = Files.list(indexes)) {
             for (Path p : (Iterable<Path>) list::iterator) {
@@ -211,7 +212,7 @@ public final class CopyEngine implements SnapshotEngine {
             return Map.of();
         }
         Index index = readIndex(newest);
-        return index.dataPath().equals(dataPath) ? index.entries() : Map.of();
+        return index.dataPath().equals(dataPath.path()) ? index.entries() : Map.of();
     }
 
     @Override

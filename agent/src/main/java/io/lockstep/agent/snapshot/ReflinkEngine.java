@@ -29,7 +29,7 @@ public final class ReflinkEngine implements SnapshotEngine {
         Path location;
         try {
             location = DataFiles.fileSystemRoot(dataPath.path()).resolve(DataFiles.SNAPSHOT_DIR).resolve(checkpointId)
-                    .resolve(SnapshotKeys.of(dataPath.path()));
+                    .resolve(dataPath.key());
         } catch (IOException e) {
             throw new SnapshotException("reflink snapshot of " + dataPath.path() + ": " + e.getMessage(), e);
         }

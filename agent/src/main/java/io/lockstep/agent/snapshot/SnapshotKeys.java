@@ -1,7 +1,6 @@
 package io.lockstep.agent.snapshot;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.HexFormat;
 
 /** A short, stable name for a data path inside a checkpoint's snapshot directory. */
@@ -9,8 +8,8 @@ final class SnapshotKeys {
     private SnapshotKeys() {
     }
 
-    static String of(Path dataPath) {
-        byte[] digest = DataFiles.newSha256().digest(dataPath.toString().getBytes(StandardCharsets.UTF_8));
+    static String of(String name) {
+        byte[] digest = DataFiles.newSha256().digest(name.getBytes(StandardCharsets.UTF_8));
         return HexFormat.of().formatHex(digest, 0, 6);
     }
 }

@@ -33,7 +33,10 @@ class BenchmarksRendererTest {
                 Result.of("restore", "1000 locks on 1000 files", "prepare-median", 9, "ms", 6, "3 runs"),
                 Result.of("restore", "100000 locks on 1000 files", "prepare-median", 4000, "ms", 3900, "2 runs"),
                 Result.of("restore", "10 processes", "restore-median", 5000, "ms", 80, "1 run"),
-                Result.failure("restore", "100 processes", new IllegalStateException("skipped: budget"))));
+                Result.failure("restore", "100 processes", new IllegalStateException("skipped: budget")),
+                Result.of("snapshot", "btrfs 1 GiB", "window-added-median", 4, "ms", 3.5, "15 snapshots"),
+                Result.of("snapshot", "reflink 1000 files", "per-file-median", 0.2, "ms", 0.05, "15 snapshots"),
+                Result.of("snapshot", "copy 1 GiB", "copy-rate-median", 300, "MB/s", 500, "3 snapshots")));
         for (int agents : new int[] {4, 64, 256}) {
             String c = agents + " agents";
             figures.add(Result.of("checkpoint", c, "checkpoint-latency-median", 100 + agents, "ms", 5,
@@ -59,6 +62,9 @@ class BenchmarksRendererTest {
                 .contains("| capture ≤ 2× reading /proc | 1k-locks-1000-files | 90.0 ms | 30.0 ms | 3.00× | not met |")
                 .contains("| frozen window at 64 agents ≤ 2× window at 4 | 64 vs 4 agents | 90.0 ms | 50.0 ms | 1.80× | **met** |")
                 .contains("| restore of N processes ≤ 3× plain start | 10 processes | 5000 ms | 80.0 ms | 63× | not met |")
+                .contains("| btrfs snapshot adds ≤ 20 ms to the window | btrfs 1 GiB | 4.00 ms | 20.0 ms | 0.20× | **met** |")
+                .contains("| reflink adds ≤ 0.1 ms per file | reflink 1000 files | 0.20 ms | 0.10 ms | 2.00× | not met |")
+                .contains("| copy ≥ 50% of the disk's sequential write rate | copy 1 GiB | 300 MB/s | 500 MB/s | 0.60× | **met** |")
                 .contains("7 of 9 target checks met")
                 // the fixture has no capture-scaling figures
                 .contains("Not judged in this run (no figures): capture of 200+ processes or 2000 threads ≤ 2× reading their /proc.")
@@ -89,7 +95,8 @@ class BenchmarksRendererTest {
                 .contains("Not judged in this run (no figures): capture ≤ 2× reading /proc;"
                         + " capture of 200+ processes or 2000 threads ≤ 2× reading their /proc; prepare ≤ 2× raw fcntl;"
                         + " frozen window at 64 agents ≤ 2× window at 4; barrier ≤ Curator's DistributedDoubleBarrier;"
-                        + " restore of N processes ≤ 3× plain start.");
+                        + " restore of N processes ≤ 3× plain start; btrfs snapshot adds ≤ 20 ms to the window;"
+                        + " reflink adds ≤ 0.1 ms per file; copy ≥ 50% of the disk's sequential write rate.");
         assertThat(ImageIO.read(dir.resolve("scaling.png").toFile())).as("a plot even without scaling figures").isNotNull();
     }
 

@@ -83,6 +83,7 @@ final class LiveProgress implements OperationListener {
             case "thaw" -> "thawed";
             case "commit" -> "committed";
             case "validate" -> "validated";
+            case "roll-back" -> "rolled back";
             case "stage" -> "staged";
             case "prepare" -> "prepared";
             case "release" -> "released";
