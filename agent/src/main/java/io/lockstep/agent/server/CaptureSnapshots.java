@@ -5,6 +5,7 @@ import io.lockstep.agent.snapshot.DataPath;
 import io.lockstep.agent.snapshot.GroupSnapshots;
 import io.lockstep.agent.snapshot.SnapshotEngines;
 import io.lockstep.agent.snapshot.SnapshotException;
+import io.lockstep.proto.DataPathRecord;
 import io.lockstep.proto.Manifest;
 import io.lockstep.proto.OpContext;
 import io.lockstep.proto.SnapshotRecord;
@@ -64,8 +65,10 @@ final class CaptureSnapshots {
      * ones taken and aborts the capture (the coordinator then aborts the checkpoint, which thaws).
      */
     Manifest take(OpContext op, Manifest manifest) throws Exception {
-        List<DataPath> owed = GroupSnapshots.owed(config.hostId(), lowestNamedMember(op.getGroup()),
-                new DataPaths(zk, layout).list(op.getGroup()), manifest, networkFsTypes);
+        List<DataPathRecord> declared = new DataPaths(zk, layout).list(op.getGroup());
+        // Only a declared path on a network file system needs the members (one ZooKeeper read fewer otherwise).
+        boolean lowestNamedMember = declared.isEmpty() || lowestNamedMember(op.getGroup());
+        List<DataPath> owed = GroupSnapshots.owed(config.hostId(), lowestNamedMember, declared, manifest, networkFsTypes);
         if (owed.isEmpty()) {
             return manifest;
         }

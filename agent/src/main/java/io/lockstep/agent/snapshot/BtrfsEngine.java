@@ -72,22 +72,8 @@ public final class BtrfsEngine implements SnapshotEngine {
         try {
             for (Map.Entry<String, Path> file : DataFiles.regularFiles(copy).entrySet()) {
                 int mode = DataFiles.mode(file.getValue());
-                wanted.put(file.getKey(), new StagedRollBack.Source() {
-                    @Override
-                    public void writeTo(Path staged) throws IOException {
-                        Clones.cloneFile(file.getValue(), staged);
-                    }
-
-                    @Override
-                    public Optional<String> sha256() {
-                        return Optional.empty();
-                    }
-
-                    @Override
-                    public int mode() {
-                        return mode;
-                    }
-                });
+                long size = Files.size(file.getValue());
+                wanted.put(file.getKey(), new StagedRollBack.Source(file.getValue(), true, Optional.empty(), size, mode));
             }
         } catch (IOException e) {
             throw new RollBackException("roll-back of " + snapshot.dataPath() + " to checkpoint " + snapshot.checkpointId()

@@ -221,22 +221,7 @@ public final class CopyEngine implements SnapshotEngine {
         Map<String, StagedRollBack.Source> wanted = new LinkedHashMap<>();
         for (SnapshotFile file : snapshot.files()) {
             Path object = objects.resolve(file.sha256().orElseThrow());
-            wanted.put(file.relativePath(), new StagedRollBack.Source() {
-                @Override
-                public void writeTo(Path staged) throws IOException {
-                    Files.copy(object, staged);
-                }
-
-                @Override
-                public Optional<String> sha256() {
-                    return file.sha256();
-                }
-
-                @Override
-                public int mode() {
-                    return file.mode();
-                }
-            });
+            wanted.put(file.relativePath(), new StagedRollBack.Source(object, false, file.sha256(), file.size(), file.mode()));
         }
         return StagedRollBack.apply(snapshot.checkpointId(), snapshot.dataPath(), snapshot.directory(), wanted);
     }

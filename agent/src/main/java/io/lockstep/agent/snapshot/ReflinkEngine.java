@@ -76,22 +76,7 @@ public final class ReflinkEngine implements SnapshotEngine {
         Map<String, StagedRollBack.Source> wanted = new LinkedHashMap<>();
         for (SnapshotFile file : snapshot.files()) {
             Path source = cloneTarget(location, file.relativePath());
-            wanted.put(file.relativePath(), new StagedRollBack.Source() {
-                @Override
-                public void writeTo(Path staged) throws IOException {
-                    Clones.cloneFile(source, staged);
-                }
-
-                @Override
-                public Optional<String> sha256() {
-                    return Optional.empty();
-                }
-
-                @Override
-                public int mode() {
-                    return file.mode();
-                }
-            });
+            wanted.put(file.relativePath(), new StagedRollBack.Source(source, true, Optional.empty(), file.size(), file.mode()));
         }
         return StagedRollBack.apply(snapshot.checkpointId(), snapshot.dataPath(), snapshot.directory(), wanted);
     }

@@ -20,15 +20,18 @@ import java.util.TreeSet;
  * renamed over the current files and the files created since the checkpoint are removed.
  */
 final class StagedRollBack {
-    /** Where a file's checkpoint content comes from. */
-    interface Source {
-        /** Writes the content into {@code staged}, which does not exist yet. */
-        void writeTo(Path staged) throws IOException;
-
-        /** The content's sha256 when known without reading it (the copy engine records it). */
-        Optional<String> sha256();
-
-        int mode();
+    /**
+     * Where a file's checkpoint content comes from: a file of the snapshot, cloned (same file system) or
+     * copied, with its sha256 when the checkpoint recorded one.
+     */
+    record Source(Path from, boolean clone, Optional<String> sha256, long size, int mode) {
+        void writeTo(Path staged) throws IOException {
+            if (clone) {
+                Clones.cloneFile(from, staged);
+            } else {
+                Files.copy(from, staged);
+            }
+        }
     }
 
     private StagedRollBack() {
@@ -45,6 +48,12 @@ final class StagedRollBack {
             for (Map.Entry<String, Source> entry : wanted.entrySet()) {
                 current = entry.getKey();
                 Path target = entry.getKey().isEmpty() ? dataPath : dataPath.resolve(entry.getKey());
+                Optional<String> unchanged = unchanged(target, entry.getValue());
+                if (unchanged.isPresent()) {
+                    // Left alone, inode and all: a process outside the group may have it open.
+                    digests.put(entry.getKey(), unchanged.get());
+                    continue;
+                }
                 createParents(target.getParent(), createdDirectories);
                 Path staged = target.resolveSibling(DataFiles.STAGING_PREFIX + target.getFileName() + "." + checkpointId);
                 Files.deleteIfExists(staged);
@@ -93,6 +102,16 @@ final class StagedRollBack {
                     + " (the files before it in path order are back at the checkpoint's content)", e);
         }
         return new RollBackReport(dataPath, digests, removed);
+    }
+
+    /** The file's sha256 when it already has the checkpoint's content (then it is not replaced). */
+    private static Optional<String> unchanged(Path target, Source source) throws IOException {
+        if (!Files.isRegularFile(target, LinkOption.NOFOLLOW_LINKS) || Files.size(target) != source.size()) {
+            return Optional.empty();
+        }
+        String now = DataFiles.sha256(target);
+        String checkpointed = source.sha256().isPresent() ? source.sha256().get() : DataFiles.sha256(source.from());
+        return now.equals(checkpointed) ? Optional.of(now) : Optional.empty();
     }
 
     private static void createParents(Path dir, List<Path> created) throws IOException {

@@ -245,8 +245,14 @@ public final class RestoreOperation {
             return matches;
         }
 
+        /**
+         * Whether this manifest's snapshots are rolled back: by default when it has any, and only on the host
+         * that took them (a copy snapshot lives in that agent's state directory; a restore onto another host
+         * validates the files as they are).
+         */
         private boolean rollsBack(SourceManifest source) {
-            return !options.noRollBack() && source.manifest().getSnapshotsCount() > 0;
+            return !options.noRollBack() && source.manifest().getSnapshotsCount() > 0
+                    && source.sourceHost().equals(source.targetHost());
         }
 
         /**

@@ -42,7 +42,9 @@ import static org.awaitility.Awaitility.await;
  * A checkpoint with a declared data path, end to end with real agents, cgroups, locks and stubs: the
  * snapshot is taken inside the frozen window and recorded in the manifest; after the application changed
  * its files, a restore without --force rolls them back to the checkpoint's content, re-takes the lock and
- * restarts the program. A snapshot that fails aborts the checkpoint and leaves nothing frozen or stored.
+ * restarts the program — with the copy engine, and with the engine chosen by default on XFS (reflink=1) and
+ * on btrfs, each made on a loop device. A snapshot that fails aborts the checkpoint and leaves nothing
+ * frozen or stored.
  */
 class SnapshotRestoreTest {
     private LocalCluster cluster;
@@ -54,9 +56,8 @@ class SnapshotRestoreTest {
         }
     }
 
-    private Path writeData() throws IOException {
-        Path data = Files.createDirectories(cluster.dir().resolve("data").resolve("sub"));
-        data = data.getParent();
+    private static Path writeData(Path data) throws IOException {
+        Files.createDirectories(data.resolve("sub"));
         StringBuilder log = new StringBuilder();
         for (int i = 0; i < 50; i++) {
             log.append("record ").append(i).append('\n');
@@ -117,27 +118,64 @@ class SnapshotRestoreTest {
     @Test
     void aRestoreRollsTheDataPathBackToTheCheckpointReTakesTheLockAndRestartsTheProgram() throws Exception {
         cluster = LocalCluster.start("h1");
-        Path data = writeData();
+        Path data = writeData(cluster.dir().resolve("data"));
         declare("app", DataPathRecord.newBuilder().setPath(data.toString()).setEngine("copy").build());
-        int holder = startHolder("app", data);
+
+        SnapshotRecord snapshot = checkpointChangeAndRestore("app", data);
+
+        assertThat(snapshot.getEngine()).isEqualTo("copy");
+        assertThat(snapshot.getFilesList()).hasSize(4).allSatisfy(f -> assertThat(f.getSha256()).hasSize(64));
+    }
+
+    @Test
+    void theDefaultEngineOnXfsWithReflinkIsReflinkAndItsRollBackBringsTheCheckpointBack() throws Exception {
+        cluster = LocalCluster.start("h1");
+        Path mount = Files.createDirectories(cluster.dir().resolve("xfs"));
+        try (LoopMount xfs = LoopMount.make(cluster.dir().resolve("xfs.img"), mount, "mkfs.xfs", "-q", "-m", "reflink=1")) {
+            Path data = writeData(mount.resolve("data"));
+            declare("app", DataPathRecord.newBuilder().setPath(data.toString()).build());
+
+            SnapshotRecord snapshot = checkpointChangeAndRestore("app", data);
+
+            assertThat(snapshot.getEngine()).isEqualTo("reflink");
+            cluster.killApplications();
+        }
+    }
+
+    @Test
+    void theDefaultEngineOnBtrfsIsASubvolumeSnapshotAndItsRollBackBringsTheCheckpointBack() throws Exception {
+        cluster = LocalCluster.start("h1");
+        Path mount = Files.createDirectories(cluster.dir().resolve("btrfs"));
+        try (LoopMount btrfs = LoopMount.make(cluster.dir().resolve("btrfs.img"), mount, "mkfs.btrfs", "-q")) {
+            Path data = writeData(mount.resolve("data"));
+            declare("app", DataPathRecord.newBuilder().setPath(data.toString()).build());
+
+            SnapshotRecord snapshot = checkpointChangeAndRestore("app", data);
+
+            assertThat(snapshot.getEngine()).isEqualTo("btrfs");
+            cluster.killApplications();
+        }
+    }
+
+    /** A holder of a lock in the data path; checkpoint; change the files; kill; restore; compare. */
+    private SnapshotRecord checkpointChangeAndRestore(String group, Path data) throws Exception {
+        int holder = startHolder(group, data);
         Map<String, String> atCheckpoint = digests(data);
 
-        CheckpointResult checkpoint = checkpoint("app");
+        CheckpointResult checkpoint = checkpoint(group);
 
-        SnapshotRecord snapshot = manifest(checkpoint, "app").getSnapshots(0);
-        assertThat(snapshot.getEngine()).isEqualTo("copy");
+        SnapshotRecord snapshot = manifest(checkpoint, group).getSnapshots(0);
         assertThat(snapshot.getDataPath()).isEqualTo(data.toString());
-        assertThat(snapshot.getFilesList()).hasSize(4).allSatisfy(f -> assertThat(f.getSha256()).hasSize(64));
         changeAfterCheckpoint(data);
         cluster.killApplications();
         await("the holder is gone").atMost(Duration.ofSeconds(10)).until(() -> ProcessHandle.of(holder).isEmpty());
 
-        assertThatThrownBy(() -> restore("app", RestoreOptions.defaults().withAllowRoot(true).withNoRollBack(true)))
+        assertThatThrownBy(() -> restore(group, RestoreOptions.defaults().withAllowRoot(true).withNoRollBack(true)))
                 .as("--no-rollback keeps today's validation").isInstanceOf(OperationFailedException.class)
                 .satisfies(e -> assertThat(((OperationFailedException) e).reason()).isEqualTo(FailureReason.VALIDATION_FAILED))
                 .hasMessageContaining("state.db");
 
-        RestoreResult restored = restore("app", RestoreOptions.defaults().withAllowRoot(true));
+        RestoreResult restored = restore(group, RestoreOptions.defaults().withAllowRoot(true));
 
         assertThat(digests(data)).as("sha256 of every file after the restore").isEqualTo(atCheckpoint);
         int newHolder = restored.processesByHost().get("h1").stream().filter(p -> p.getOldPid() == holder)
@@ -148,12 +186,13 @@ class SnapshotRestoreTest {
                     return ProcLocksSnapshot.read().heldBy(newHolder).stream().anyMatch(l -> l.inode() == inode);
                 });
         Invariants.assertAll(cluster);
+        return snapshot;
     }
 
     @Test
     void aSnapshotAboveItsBoundAbortsTheCheckpointThawsAndLeavesNoSnapshot() throws Exception {
         cluster = LocalCluster.start("h1");
-        Path data = writeData();
+        Path data = writeData(cluster.dir().resolve("data"));
         declare("big", DataPathRecord.newBuilder().setPath(data.toString()).setEngine("copy").setCopyMaxBytes(1024)
                 .build());
         int holder = startHolder("big", data);
