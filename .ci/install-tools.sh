@@ -7,6 +7,7 @@
 # - tmux: LiveProgressTerminalTest runs the coordinator under a real pseudo-terminal.
 # - gcc + libc6-dev: the agent build compiles the native restore stub (agent/src/main/c), and its
 #   tests build an ASan/UBSan variant (libasan/libubsan come with gcc).
+# - sqlite3: LockHandOverRestoreTest restores a sqlite3 shell that holds its database.
 set -euo pipefail
 
 updated=no
@@ -35,6 +36,7 @@ apt_install iproute2
 apt_install tmux
 apt_install gcc
 apt_install libc6-dev
+apt_install sqlite3
 # xfsprogs + btrfs-progs: the snapshot tests make XFS (reflink=1) and btrfs file systems on loop devices.
 apt_install xfsprogs
 apt_install btrfs-progs

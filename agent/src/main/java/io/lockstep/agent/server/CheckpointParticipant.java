@@ -166,7 +166,7 @@ public final class CheckpointParticipant {
             Set<Integer> pids = group.cgroup().pids();
             manifest = capturer.capture(new CaptureScope(op.getGroup(), config.hostId(), op.getOpId(), op.getEpoch(),
                     state.result().backend().toString(), state.result().degraded(), new ArrayList<>(pids),
-                    group.specs().forPids(pids)));
+                    group.specs().forPids(pids))).toBuilder().setGroupOwnerUid(group.owner()).build();
             // Inside the window, after every host froze (capture follows the freeze barrier): the same cut as the locks.
             manifest = snapshots.take(op, manifest);
             // The cut is consistent only if the group stayed frozen throughout.
