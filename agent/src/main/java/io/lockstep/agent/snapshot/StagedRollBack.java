@@ -24,9 +24,9 @@ final class StagedRollBack {
      * Where a file's checkpoint content comes from: a file of the snapshot, cloned (same file system) or
      * copied, with its sha256 when the checkpoint recorded one.
      */
-    record Source(Path from, boolean clone, Optional<String> sha256, long size, int mode) {
+    record Source(Path from, boolean byCloning, Optional<String> sha256, long size, int mode) {
         void writeTo(Path staged) throws IOException {
-            if (clone) {
+            if (byCloning) {
                 Clones.cloneFile(from, staged);
             } else {
                 Files.copy(from, staged);
