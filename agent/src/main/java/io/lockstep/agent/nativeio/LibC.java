@@ -125,5 +125,7 @@ public interface LibC {
 
     int fsync(int fd);
 
+    int syncfs(int fd);
+
     String strerror(int errnum);
 }

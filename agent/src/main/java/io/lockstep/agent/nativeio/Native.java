@@ -289,6 +289,18 @@ public final class Native {
         }
     }
 
+    /** syncfs(2): writes back every dirty page of the file system {@code path} is on, in one call. */
+    public static void syncfs(String path) throws NativeException {
+        int fd = open(path, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
+        try {
+            if (LIBC.syncfs(fd) != 0) {
+                throw failure("syncfs", path);
+            }
+        } finally {
+            close(fd);
+        }
+    }
+
     public static void fsync(int fd, String path) throws NativeException {
         if (LIBC.fsync(fd) != 0) {
             throw failure("fsync", path + ", fd " + fd);

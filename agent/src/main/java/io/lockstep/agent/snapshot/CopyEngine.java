@@ -24,6 +24,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.stream.Stream;
+import io.lockstep.agent.nativeio.Native;
 
 /**
  * Portable: copies the data path's files into a content-addressed store ({@code objects/<sha256>}) with an
@@ -91,12 +92,33 @@ public final class CopyEngine implements SnapshotEngine {
                 }
                 Files.createDirectories(objects);
                 Files.createDirectories(index.getParent());
+                Map<String, Path> incoming = new LinkedHashMap<>();
                 for (String relative : changed) {
                     current = present.get(relative);
                     Entry stat = now.get(relative);
-                    String sha256 = copyIntoStore(current, objects, written);
+                    Path temporary = objects.resolve("incoming-" + UUID.randomUUID());
+                    written.add(temporary);
+                    String sha256 = copyHashing(current, temporary);
+                    if (incoming.putIfAbsent(sha256, temporary) != null) {
+                        // Two changed files with the same content: one object.
+                        Files.delete(temporary);
+                        written.remove(temporary);
+                    }
                     now.put(relative, new Entry(sha256, stat.size(), stat.mtimeNanos(), stat.ctimeNanos(), stat.inode(),
                             stat.mode()));
+                }
+                // One syncfs for all copies instead of an fsync per file; only then are they named by digest.
+                current = store;
+                Native.syncfs(store.toString());
+                for (Map.Entry<String, Path> object : incoming.entrySet()) {
+                    Path named = objects.resolve(object.getKey());
+                    if (Files.exists(named)) {
+                        Files.delete(object.getValue());
+                    } else {
+                        Files.move(object.getValue(), named, StandardCopyOption.ATOMIC_MOVE);
+                        written.add(named);
+                    }
+                    written.remove(object.getValue());
                 }
                 current = index;
                 writeIndex(index, dataPath.path(), now);
@@ -132,31 +154,18 @@ public final class CopyEngine implements SnapshotEngine {
         return i.getEpochSecond() * 1_000_000_000L + i.getNano();
     }
 
-    /** Copies while hashing into a temporary object, fsyncs it, and names it by its digest. */
-    private static String copyIntoStore(Path source, Path objects, List<Path> written) throws IOException {
-        Path temporary = objects.resolve("incoming-" + UUID.randomUUID());
+    /** Copies {@code source} into {@code temporary} (which must not exist), returning the sha256 of what it copied. */
+    private static String copyHashing(Path source, Path temporary) throws IOException {
         MessageDigest digest = DataFiles.newSha256();
         byte[] buffer = new byte[1 << 20];
-        written.add(temporary);
         try (InputStream in = Files.newInputStream(source, LinkOption.NOFOLLOW_LINKS);
-             FileChannel out = FileChannel.open(temporary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            OutputStream stream = java.nio.channels.Channels.newOutputStream(out);
+             OutputStream out = Files.newOutputStream(temporary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
             for (int n; (n = in.read(buffer)) > 0; ) {
                 digest.update(buffer, 0, n);
-                stream.write(buffer, 0, n);
+                out.write(buffer, 0, n);
             }
-            out.force(true);
         }
-        String sha256 = HexFormat.of().formatHex(digest.digest());
-        Path object = objects.resolve(sha256);
-        if (Files.exists(object)) {
-            Files.delete(temporary);
-        } else {
-            Files.move(temporary, object, StandardCopyOption.ATOMIC_MOVE);
-            written.add(object);
-        }
-        written.remove(temporary);
-        return sha256;
+        return HexFormat.of().formatHex(digest.digest());
     }
 
     private static void writeIndex(Path index, Path dataPath, Map<String, Entry> entries) throws IOException {

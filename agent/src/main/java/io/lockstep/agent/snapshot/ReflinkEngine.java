@@ -39,10 +39,14 @@ public final class ReflinkEngine implements SnapshotEngine {
         try {
             Map<String, Path> present = DataFiles.regularFiles(dataPath.path());
             Files.createDirectories(location);
+            // Each directory of the copy is created once, not checked once per file: the window pays per syscall.
+            java.util.Set<Path> directories = new java.util.HashSet<>(java.util.List.of(location));
             for (Map.Entry<String, Path> file : present.entrySet()) {
                 current = file.getValue();
                 Path copy = cloneTarget(location, file.getKey());
-                Files.createDirectories(copy.getParent());
+                if (directories.add(copy.getParent())) {
+                    Files.createDirectories(copy.getParent());
+                }
                 Clones.cloneFile(file.getValue(), copy);
                 long size = Files.size(copy);
                 files.add(new SnapshotFile(file.getKey(), size, DataFiles.mode(file.getValue()), Optional.empty()));
