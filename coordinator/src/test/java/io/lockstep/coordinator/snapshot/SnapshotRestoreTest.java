@@ -210,4 +210,35 @@ class SnapshotRestoreTest {
         assertThat(ProcessHandle.of(holder)).isPresent();
         Invariants.assertAll(cluster);
     }
+
+    @Test
+    void aCheckpointAbortedAfterItsSnapshotDeletesTheSnapshot() throws Exception {
+        cluster = LocalCluster.start("h1");
+        Path data = writeData(cluster.dir().resolve("data"));
+        declare("late", DataPathRecord.newBuilder().setPath(data.toString()).setEngine("copy").build());
+        startHolder("late", data);
+        OperationListener failingAfterCapture = new OperationListener() {
+            @Override
+            public void phaseEnded(String phase, long micros) {
+                if (phase.equals("capture")) {
+                    throw new IllegalStateException("failure after the capture");
+                }
+            }
+        };
+
+        assertThatThrownBy(() -> new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
+                failingAfterCapture).run("late")).isInstanceOf(OperationFailedException.class)
+                .hasMessageContaining("failure after the capture");
+
+        Path index = cluster.agentConfig("h1").stateDir().resolve("snapshots").resolve("index");
+        await("the aborted checkpoint's snapshot is deleted").atMost(Duration.ofSeconds(10)).until(() -> {
+            try (Stream<Path> left = Files.list(index)) {
+                return left.findAny().isEmpty();
+            }
+        });
+        try (Stream<Path> objects = Files.list(index.resolveSibling("objects"))) {
+            assertThat(objects).as("objects left in the copy store").isEmpty();
+        }
+        Invariants.assertAll(cluster);
+    }
 }
