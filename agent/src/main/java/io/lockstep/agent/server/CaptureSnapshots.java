@@ -68,9 +68,18 @@ final class CaptureSnapshots {
         List<DataPathRecord> declared = new DataPaths(zk, layout).list(op.getGroup());
         // Only a declared path on a network file system needs the members (one ZooKeeper read fewer otherwise).
         boolean lowestNamedMember = declared.isEmpty() || lowestNamedMember(op.getGroup());
-        List<DataPath> owed = GroupSnapshots.owed(config.hostId(), lowestNamedMember, declared, manifest, networkFsTypes);
+        List<DataPath> owed = new java.util.ArrayList<>(
+                GroupSnapshots.declaredOwed(lowestNamedMember, declared, networkFsTypes));
+        List<String> warnings = new java.util.ArrayList<>();
+        try {
+            owed.addAll(snapshots.withoutCopying(GroupSnapshots.heldOnNetwork(config.hostId(), declared, manifest),
+                    warnings));
+        } catch (SnapshotException e) {
+            throw Status.ABORTED.withDescription("snapshot on host " + config.hostId() + " for checkpoint "
+                    + op.getOpId() + " of group " + op.getGroup() + " failed: " + e.getMessage()).asRuntimeException();
+        }
         if (owed.isEmpty()) {
-            return manifest;
+            return warnings.isEmpty() ? manifest : manifest.toBuilder().addAllWarnings(warnings).build();
         }
         List<SnapshotRecord> taken;
         try {
@@ -84,7 +93,7 @@ final class CaptureSnapshots {
         LOG.info("group {} op {} host {}: {} snapshots inside the window ({} µs): {}", op.getGroup(), op.getOpId(),
                 config.hostId(), taken.size(), costMicros,
                 taken.stream().map(t -> t.getEngine() + " " + t.getDataPath()).toList());
-        return manifest.toBuilder().addAllSnapshots(taken).build();
+        return manifest.toBuilder().addAllSnapshots(taken).addAllWarnings(warnings).build();
     }
 
     private boolean lowestNamedMember(String group) throws Exception {

@@ -30,17 +30,14 @@ public final class GroupSnapshots {
     }
 
     /**
-     * The data paths this host snapshots: the declared ones it sees (one on a network file system only
-     * when this host is the group's lowest-named member, so a shared export is taken once), and every
-     * regular file its processes hold open on a network file system outside them.
+     * The declared data paths this host snapshots: the ones it sees, one on a network file system only when
+     * this host is the group's lowest-named member, so that a shared export is taken once.
      */
-    public static List<DataPath> owed(String hostId, boolean lowestNamedMember, List<DataPathRecord> declared,
-                                      Manifest manifest, Set<String> networkFsTypes) throws IOException {
+    public static List<DataPath> declaredOwed(boolean lowestNamedMember, List<DataPathRecord> declared,
+                                              Set<String> networkFsTypes) throws IOException {
         List<DataPath> owed = new ArrayList<>();
-        List<Path> declaredPaths = new ArrayList<>();
         for (DataPathRecord record : declared) {
             Path path = Path.of(record.getPath());
-            declaredPaths.add(path);
             if (!Files.exists(path)) {
                 continue;
             }
@@ -59,6 +56,16 @@ public final class GroupSnapshots {
             }
             owed.add(record.getCopyMaxBytes() > 0 ? dataPath.withCopyMaxBytes(record.getCopyMaxBytes()) : dataPath);
         }
+        return owed;
+    }
+
+    /**
+     * Every regular file the manifest's processes hold open on a network file system outside the declared
+     * paths: snapshotted by default where that costs no copy (see {@link #withoutCopying}).
+     */
+    public static List<DataPath> heldOnNetwork(String hostId, List<DataPathRecord> declared, Manifest manifest) {
+        List<DataPath> owed = new ArrayList<>();
+        List<Path> declaredPaths = declared.stream().map(r -> Path.of(r.getPath())).toList();
         Set<Path> held = new java.util.TreeSet<>();
         for (ProcessRecord process : manifest.getProcessesList()) {
             for (FdRecord fd : process.getFdsList()) {
@@ -73,6 +80,24 @@ public final class GroupSnapshots {
         }
         held.forEach(file -> owed.add(DataPath.heldBy(hostId, file)));
         return owed;
+    }
+
+    /**
+     * The held files whose best engine shares blocks (reflink, btrfs); the others are left out with a warning
+     * each, as copying undeclared files would make the window grow with the data. Declaring a data path
+     * (engine copy) opts in.
+     */
+    public List<DataPath> withoutCopying(List<DataPath> held, List<String> warnings) throws SnapshotException {
+        List<DataPath> kept = new ArrayList<>();
+        for (DataPath file : held) {
+            if (engines.forPath(file).name().equals(CopyEngine.NAME)) {
+                warnings.add("not snapshotted: " + file.path() + " is held open on a network file system that cannot"
+                        + " clone; declare it (coordinator data-path add) to have it copied inside the window");
+            } else {
+                kept.add(file);
+            }
+        }
+        return kept;
     }
 
     /** Takes every snapshot, or none: after a failure the ones taken are deleted and the failure thrown. */
