@@ -86,10 +86,12 @@ public final class FileValidator {
     }
 
     /**
-     * The stub opens each file after it dropped to the program's uid and gid: a file that uid
-     * cannot open as recorded (e.g. a root-owned 0600 log) would fail at stage, after validation
-     * reported nothing. Checked from the mode bits, owner and group of the file and the search
-     * permission of its directories (supplementary groups and ACLs are not considered).
+     * The stub opens each file after it dropped to the program's uid and gid, with no supplementary
+     * group (setgroups(0), as {@code agent run} starts programs): a file that these credentials
+     * cannot open as recorded (e.g. a root-owned 0600 log, or a file only a supplementary group of
+     * the uid may read) would fail at stage, after validation reported nothing. Checked as the
+     * kernel will: the owner, group and mode of the file and the search permission of its
+     * directories, with POSIX ACL entries where a file has them ({@link PosixAcl}).
      */
     private List<FileProblem> accessProblems(Manifest manifest) {
         List<FileProblem> problems = new ArrayList<>();
@@ -115,8 +117,8 @@ public final class FileValidator {
                 if (denied.isPresent() && reported.add(path.get() + "\0" + uid)) {
                     problems.add(problem(path.get().toString(), identityText(fd), "permission: fd " + fd.getFd()
                             + " of pid " + process.getPid() + " is opened for " + (read && write ? "reading and writing"
-                            : write ? "writing" : "reading") + " as uid " + uid + " gid " + gid + ", which "
-                            + denied.get(), true));
+                            : write ? "writing" : "reading") + " as uid " + uid + " gid " + gid
+                            + " (a restored program has no supplementary groups), which " + denied.get(), true));
                 }
             }
         }
@@ -150,15 +152,20 @@ public final class FileValidator {
         int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
         int owner = (Integer) Files.getAttribute(path, "unix:uid", LinkOption.NOFOLLOW_LINKS);
         int group = (Integer) Files.getAttribute(path, "unix:gid", LinkOption.NOFOLLOW_LINKS);
+        Optional<PosixAcl> acl = PosixAcl.of(path);
+        if (acl.isPresent()) {
+            return acl.get().allows(uid, gid, owner, group, wanted);
+        }
         int bits = owner == uid ? (mode >> 6) & 7 : group == gid ? (mode >> 3) & 7 : mode & 7;
         return (bits & wanted) == wanted;
     }
 
     private static String describe(Path path) throws IOException {
         int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
-        return "owner " + Files.getAttribute(path, "unix:uid", LinkOption.NOFOLLOW_LINKS) + ", group "
-                + Files.getAttribute(path, "unix:gid", LinkOption.NOFOLLOW_LINKS) + ", mode "
-                + String.format("%04o", mode & 07777);
+        int group = (Integer) Files.getAttribute(path, "unix:gid", LinkOption.NOFOLLOW_LINKS);
+        Optional<PosixAcl> acl = PosixAcl.of(path);
+        return "owner " + Files.getAttribute(path, "unix:uid", LinkOption.NOFOLLOW_LINKS) + ", group " + group
+                + ", mode " + String.format("%04o", mode & 07777) + acl.map(a -> ", ACL " + a).orElse("");
     }
 
     /** One problem per file and kind of problem, however many fds refer to the file. */
