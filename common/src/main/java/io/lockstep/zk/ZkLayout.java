@@ -109,4 +109,9 @@ public final class ZkLayout {
     public String latest(String group) {
         return group(group) + "/latest";
     }
+
+    /** Persistent: the group's declared data paths, one child per path (see {@link DataPaths}). */
+    public String dataPaths(String group) {
+        return group(group) + "/data-paths";
+    }
 }

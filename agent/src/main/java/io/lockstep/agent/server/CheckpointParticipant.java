@@ -53,6 +53,7 @@ public final class CheckpointParticipant {
     private final GroupCapturer capturer;
     private final AgentMetrics metrics;
     private final GuardDaemon guards;
+    private final CaptureSnapshots snapshots;
 
     public CheckpointParticipant(AgentConfig config, CuratorFramework zk, ZkLayout layout, OpAdmission admission,
                                  GroupRegistry groups, ScheduledExecutorService timer, AgentMetrics metrics,
@@ -66,6 +67,7 @@ public final class CheckpointParticipant {
         this.capturer = new GroupCapturer(java.time.Clock.systemUTC(), config.networkFsTypes(), config.serverNames());
         this.metrics = metrics;
         this.guards = guards;
+        this.snapshots = new CaptureSnapshots(config, zk, layout);
     }
 
     /**
@@ -196,8 +198,11 @@ public final class CheckpointParticipant {
             manifest = capturer.capture(new CaptureScope(op.getGroup(), config.hostId(), op.getOpId(), op.getEpoch(),
                     state.result().backend().toString(), state.result().degraded(), new ArrayList<>(pids),
                     group.specs().forPids(pids))).toBuilder().setGroupOwnerUid(group.owner()).build();
+            // Inside the window, after every host froze (capture follows the freeze barrier): the same cut as the locks.
+            manifest = snapshots.take(op, manifest);
             // The cut is consistent only if the group stayed frozen throughout.
             if (!state.guard().isArmed() || !group.cgroup().isFrozen()) {
+                snapshots.discard(op);
                 throw Status.ABORTED.withDescription("group " + op.getGroup() + " on host " + config.hostId()
                         + " was thawed (by its freeze guard) during the capture of op " + op.getOpId()).asRuntimeException();
             }
@@ -318,6 +323,8 @@ public final class CheckpointParticipant {
                     verdict.decision().isPresent() ? Thaw.DECIDED : Thaw.UNDECIDED, verdict.reason());
             if (thawed.isEmpty()) {
                 removeEntries(op);
+                // Thawed on all-captured, before the decision: the decision settles its snapshots now.
+                timer.execute(() -> snapshots.settle(op));
             }
         } catch (IOException e) {
             // The external guard thaws at the maximum frozen time regardless.
@@ -390,6 +397,7 @@ public final class CheckpointParticipant {
 
     private void cancelGuard(FrozenState state) {
         OpContext op = state.op();
+        snapshots.settle(op);
         try {
             if (!state.guard().cancel()) {
                 LOG.info("group {} op {} host {}: the freeze guard had already thawed it", op.getGroup(), op.getOpId(),

@@ -35,6 +35,13 @@ import io.lockstep.proto.StagedStubRecord;
 import io.lockstep.proto.StagedProcess;
 import io.lockstep.proto.StubPlan;
 import io.lockstep.proto.ValidateReply;
+import io.lockstep.proto.RollBackReply;
+import io.lockstep.proto.RollBackRequest;
+import io.lockstep.proto.RolledBackFile;
+import io.lockstep.proto.SnapshotRecord;
+import io.lockstep.agent.snapshot.GroupSnapshots;
+import io.lockstep.agent.snapshot.RollBackReport;
+import io.lockstep.agent.snapshot.SnapshotException;
 import io.lockstep.proto.ValidateRequest;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
@@ -85,6 +92,7 @@ public final class RestoreParticipant {
     private final AgentRegistration registration;
     private final ScheduledExecutorService timer;
     private StubBinary stubBinary;
+    private final GroupSnapshots snapshots;
 
     public RestoreParticipant(AgentConfig config, CuratorFramework zk, ZkLayout layout, OpAdmission admission,
                               GroupRegistry groups, AgentRegistration registration, ScheduledExecutorService timer) {
@@ -95,6 +103,7 @@ public final class RestoreParticipant {
         this.groups = groups;
         this.registration = registration;
         this.timer = timer;
+        this.snapshots = CaptureSnapshots.groupSnapshots(config);
     }
 
     private IdentityPathResolver resolver(List<io.lockstep.proto.PathMapping> maps) throws IOException {
@@ -113,6 +122,9 @@ public final class RestoreParticipant {
                     request.getCtx().getOpId(), config.hostId(), match.getRecorded(), match.getLocal(),
                     MountTable.ruleText(match));
         }
+        if (request.getRollBack() && manifest.getSnapshotsCount() > 0) {
+            problems = rolledBackNotFatal(problems, manifest);
+        }
         if (problems.stream().noneMatch(FileProblem::getFatal)) {
             problems.addAll(planRefusals(manifest, new StubPlanner(resolver, config.allowedRoots()), request));
         }
@@ -123,6 +135,50 @@ public final class RestoreParticipant {
                 problems.size(), ok ? "" : " (refused)");
         return ValidateReply.newBuilder().setHostId(config.hostId()).setOk(ok).addAllProblems(problems)
                 .setFilesChecked(files).addAllServerMatches(report.matches()).build();
+    }
+
+    /**
+     * A problem with a file inside a snapshotted data path is not fatal when the restore rolls back: the
+     * roll-back puts the file back as it was at the checkpoint before any stub opens it.
+     */
+    private static List<FileProblem> rolledBackNotFatal(List<FileProblem> problems, Manifest manifest) {
+        List<FileProblem> kept = new java.util.ArrayList<>();
+        for (FileProblem problem : problems) {
+            Optional<SnapshotRecord> covering = manifest.getSnapshotsList().stream()
+                    .filter(s -> java.nio.file.Path.of(problem.getPath()).startsWith(s.getDataPath())).findFirst();
+            kept.add(covering.isEmpty() || !problem.getFatal() ? problem : problem.toBuilder().setFatal(false)
+                    .setProblem(problem.getProblem() + " (rolled back from the " + covering.get().getEngine()
+                            + " snapshot of " + covering.get().getDataPath() + ")").build());
+        }
+        return kept;
+    }
+
+    /**
+     * Rolls back every snapshot of the manifest, after validation and before any stub opens a file: each
+     * data path is replaced file by file atomically, or, on failure, left as it was (the error says which).
+     */
+    public RollBackReply rollBack(RollBackRequest request) throws Exception {
+        OpContext op = request.getCtx();
+        admission.admit(op);
+        Manifest manifest = ManifestCodec.decode(request.getManifest().toByteArray());
+        List<RollBackReport> reports;
+        try {
+            reports = snapshots.rollBackAll(request.getCheckpointId(), manifest.getSnapshotsList());
+        } catch (SnapshotException e) {
+            throw Status.ABORTED.withDescription("roll-back on host " + config.hostId() + " of checkpoint "
+                    + request.getCheckpointId() + " failed: " + e.getMessage()).asRuntimeException();
+        }
+        RollBackReply.Builder reply = RollBackReply.newBuilder().setHostId(config.hostId())
+                .setSnapshots(manifest.getSnapshotsCount());
+        GroupSnapshots.digests(reports).forEach((path, sha256) ->
+                reply.addFiles(RolledBackFile.newBuilder().setPath(path).setSha256(sha256)));
+        for (RollBackReport report : reports) {
+            report.removed().forEach(r -> reply.addRemoved(report.dataPath().resolve(r).toString()));
+        }
+        LOG.info("group {} op {} host {}: rolled back {} snapshots of checkpoint {} ({} files put back, {} created since"
+                + " removed)", op.getGroup(), op.getOpId(), config.hostId(), manifest.getSnapshotsCount(),
+                request.getCheckpointId(), reply.getFilesCount(), reply.getRemovedCount());
+        return reply.build();
     }
 
     /**

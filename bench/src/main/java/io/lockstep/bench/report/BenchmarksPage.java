@@ -64,7 +64,7 @@ final class BenchmarksPage {
         line("```bash");
         line("bench/run.sh                    # full run, at most 15 minutes on 2 cores (each suite has a hard time budget)");
         line("bench/run.sh --quick            # a few minutes: fewer samples and sizes");
-        line("bench/run.sh --suite checkpoint # one suite; suites: freeze, capture, capture-scaling, parse, checkpoint, barrier, store, restore");
+        line("bench/run.sh --suite checkpoint # one suite; suites: freeze, capture, capture-scaling, parse, checkpoint, barrier, store, restore, snapshot");
         line("bench/run.sh --suite barrier --merge  # re-measure one suite, keep the other suites' figures in the file");
         line("bench/run.sh --render-only      # re-render this page from bench/results/latest.json");
         line("```");
@@ -452,6 +452,19 @@ final class BenchmarksPage {
                 + " starting `/bin/true` and waiting for its exit.");
         line("");
         suiteTable("restore", "case");
+        snapshot();
+    }
+
+    private void snapshot() {
+        line("");
+        line("## Snapshot (agent): what each engine adds to the frozen window");
+        line("");
+        line("`SnapshotEngine.take` per engine at 10 and 1000 files and at 1 GiB, on file systems made on loop devices"
+                + " (sparse images on the machine's disk). Floors: reflink = one raw `FICLONE` per file; btrfs = the"
+                + " snapshot ioctl alone; copy = a sequential write of the same bytes with fsync to the store's disk, as"
+                + " a rate (there the ratio is copy rate ÷ disk rate, higher is better).");
+        line("");
+        suiteTable("snapshot", "engine and data");
     }
 
     private String count(String caseName, String metric) {

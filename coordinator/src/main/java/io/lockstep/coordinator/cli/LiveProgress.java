@@ -84,6 +84,7 @@ final class LiveProgress implements OperationListener {
             case "store" -> "stored";
             case "commit" -> "committed";
             case "validate" -> "validated";
+            case "roll-back" -> "rolled back";
             case "stage" -> "staged";
             case "prepare" -> "prepared";
             case "release" -> "released";

@@ -43,6 +43,8 @@ import io.lockstep.proto.StatusReply;
 import io.lockstep.proto.StatusRequest;
 import io.lockstep.proto.StopReply;
 import io.lockstep.proto.ValidateReply;
+import io.lockstep.proto.RollBackReply;
+import io.lockstep.proto.RollBackRequest;
 import io.lockstep.proto.ValidateRequest;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Phase;
@@ -187,6 +189,7 @@ public final class RestoreOperation {
         protected RestoreResult phases() throws Exception {
             Map<String, List<ServerMatch>> serverMatches = validate();
             reportLeftOut();
+            rollBack();
             Map<String, List<Integer>> heldBack = waitersForHandedOverLocks();
             Map<String, List<StagedProcess>> staged = stage(heldBack);
             GlobalLockOrder order = new GlobalLockOrder(heldLocks());
@@ -217,7 +220,8 @@ public final class RestoreOperation {
             for (SourceManifest source : sources) {
                 ValidateRequest request = ValidateRequest.newBuilder().setCtx(op.context()).setManifest(source.framed())
                         .addAllPathMaps(options.pathMaps()).setForce(options.force())
-                        .setAllowRoot(options.allowRoot()).setSkipUnrestartable(options.skipUnrestartable()).build();
+                        .setAllowRoot(options.allowRoot()).setSkipUnrestartable(options.skipUnrestartable())
+                        .setRollBack(rollsBack(source)).build();
                 ValidateReply reply = fanout.on(List.of(source.targetHost()), "validate", FailureReason.VALIDATION_FAILED,
                         (host, agent) -> agent.validate(request, until(deadline)),
                         r -> r.getFilesChecked() + " files checked, " + r.getProblemsCount() + " problems")
@@ -258,6 +262,42 @@ public final class RestoreOperation {
                     LOG.warn("group {} op {}: {}", op.group(), op.opId(), line);
                 }
             }
+        }
+
+        /**
+         * Whether this manifest's snapshots are rolled back: by default when it has any, and only on the host
+         * that took them (a copy snapshot lives in that agent's state directory; a restore onto another host
+         * validates the files as they are).
+         */
+        private boolean rollsBack(SourceManifest source) {
+            return !options.noRollBack() && source.manifest().getSnapshotsCount() > 0
+                    && source.sourceHost().equals(source.targetHost());
+        }
+
+        /**
+         * Puts every snapshotted data path back to the checkpoint's content, on the host that restores the
+         * manifest, after validation and before any stub opens a file or takes a lock. A failure aborts the
+         * restore; the agent's report names the data path and file, and what it had already rolled back.
+         */
+        private void rollBack() throws Exception {
+            List<SourceManifest> withSnapshots = sources.stream().filter(this::rollsBack).toList();
+            if (withSnapshots.isEmpty()) {
+                return;
+            }
+            long start = System.nanoTime();
+            fanout.expect("roll-back", withSnapshots.size());
+            for (SourceManifest source : withSnapshots) {
+                RollBackRequest request = RollBackRequest.newBuilder().setCtx(op.context()).setManifest(source.framed())
+                        .setCheckpointId(entry.getCheckpointId()).build();
+                RollBackReply reply = fanout.on(List.of(source.targetHost()), "roll-back", FailureReason.ROLLBACK_FAILED,
+                        (host, agent) -> agent.rollBack(request, until(deadline)),
+                        r -> r.getSnapshots() + " snapshots, " + r.getFilesCount() + " files put back, "
+                                + r.getRemovedCount() + " removed").get(source.targetHost());
+                LOG.info("group {} op {}: host {} rolled back {} snapshots of host {} ({} files put back, removed {})",
+                        op.group(), op.opId(), source.targetHost(), reply.getSnapshots(), source.sourceHost(),
+                        reply.getFilesCount(), reply.getRemovedList());
+            }
+            fanout.phaseEnded("roll-back", start);
         }
 
         /**
