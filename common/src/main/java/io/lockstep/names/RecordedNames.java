@@ -198,9 +198,13 @@ public final class RecordedNames {
 
     /** NAME=value entries as a map; an entry without '=' (possible in /proc/<pid>/environ) assigns nothing. */
     public static Map<String, String> environment(List<ByteString> entries) {
+        return assignments(decoded(entries));
+    }
+
+    /** {@link #environment} of entries already decoded ({@link RawNames} strings). */
+    public static Map<String, String> assignments(List<String> entries) {
         Map<String, String> env = new TreeMap<>();
-        for (ByteString entry : entries) {
-            String text = RawNames.decode(entry);
+        for (String text : entries) {
             int eq = text.indexOf('=');
             if (eq > 0) {
                 env.put(text.substring(0, eq), text.substring(eq + 1));
