@@ -7,6 +7,7 @@
 # - tmux: LiveProgressTerminalTest runs the coordinator under a real pseudo-terminal.
 # - gcc + libc6-dev: the agent build compiles the native restore stub (agent/src/main/c), and its
 #   tests build an ASan/UBSan variant (libasan/libubsan come with gcc).
+# - sqlite3: LockHandOverRestoreTest restores a sqlite3 shell that holds its database.
 set -euo pipefail
 
 updated=no
@@ -35,3 +36,4 @@ apt_install iproute2
 apt_install tmux
 apt_install gcc
 apt_install libc6-dev
+apt_install sqlite3

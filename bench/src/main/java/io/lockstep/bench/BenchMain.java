@@ -4,6 +4,7 @@ import io.lockstep.bench.capture.CaptureScalingSuite;
 import io.lockstep.bench.capture.CaptureSuite;
 import io.lockstep.bench.checkpoint.BarrierSuite;
 import io.lockstep.bench.checkpoint.CheckpointSuite;
+import io.lockstep.bench.checkpoint.StoreSuite;
 import io.lockstep.bench.report.BenchmarksRenderer;
 import io.lockstep.bench.report.RunResults;
 import io.lockstep.bench.restore.RestoreSuite;
@@ -36,7 +37,7 @@ import java.util.concurrent.TimeoutException;
 public final class BenchMain {
     /** Every suite, in the order they run. */
     static final List<BenchSuite> SUITES = List.of(new FreezeSuite(), new CaptureSuite(), new CaptureScalingSuite(),
-            new ParseSuite(), new CheckpointSuite(), new BarrierSuite(), new RestoreSuite());
+            new ParseSuite(), new CheckpointSuite(), new BarrierSuite(), new StoreSuite(), new RestoreSuite());
     /** A suite starts no case after this share of its budget: the case running then has the rest. */
     private static final double SOFT_SHARE = 0.8;
     private static final String USAGE = "usage: BenchMain [--quick] [--out FILE] [--suite NAME]... [--merge]"

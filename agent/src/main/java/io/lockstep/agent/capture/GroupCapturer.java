@@ -18,6 +18,7 @@ import io.lockstep.proto.LockRecord;
 import io.lockstep.proto.LockType;
 import io.lockstep.proto.Manifest;
 import io.lockstep.proto.ProcessRecord;
+import io.lockstep.proto.RestartSpec;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -203,8 +204,9 @@ public final class GroupCapturer {
         List<ProcessSnapshot> processes = new ArrayList<>();
         ProcFileReader reader = new ProcFileReader();
         Map<String, PortableIdentities> idsByView = new HashMap<>();
+        Set<String> agentOutputs = agentOutputs(scope);
         for (int pid : new TreeSet<>(scope.pids())) {
-            processes.add(snapshot(pid, scope, reader, idsByView, warnings));
+            processes.add(snapshot(pid, scope, agentOutputs, reader, idsByView, warnings));
         }
         table = consistentTable(table, processes, warnings);
         Map<Integer, ProcessSnapshot> byPid = new LinkedHashMap<>();
@@ -300,7 +302,7 @@ public final class GroupCapturer {
      *     processes of a group mostly share one, and parsing its mountinfo once per process was
      *     a fifth of a capture
      */
-    private ProcessSnapshot snapshot(int pid, CaptureScope scope, ProcFileReader reader,
+    private ProcessSnapshot snapshot(int pid, CaptureScope scope, Set<String> agentOutputs, ProcFileReader reader,
                                      Map<String, PortableIdentities> idsByView, List<String> warnings)
             throws CaptureException {
         Path dir = Path.of("/proc", Integer.toString(pid));
@@ -341,7 +343,7 @@ public final class GroupCapturer {
                 current = dir.resolve("fd").resolve(Integer.toString(fd));
                 OpenFd open = readFd(pid, fd, ids, reader, warnings);
                 fds.add(open);
-                record.addFds(markAgentOutput(open.record(), scope));
+                record.addFds(markAgentOutput(open.record(), agentOutputs));
             }
             List<BlockedLockCall> blocked = new ArrayList<>();
             for (int tid : tids) {
@@ -367,12 +369,25 @@ public final class GroupCapturer {
     }
 
     /**
+     * The output files `agent run` created for the scope's processes, as one set: each fd of the
+     * group is looked up in it, where scanning every spec per fd made a capture O(fds × specs).
+     */
+    private static Set<String> agentOutputs(CaptureScope scope) {
+        Set<String> paths = new HashSet<>();
+        for (RestartSpec spec : scope.restartSpecs().values()) {
+            if (!spec.getOutputLog().isEmpty()) {
+                paths.add(spec.getOutputLog());
+            }
+        }
+        return paths;
+    }
+
+    /**
      * An fd on an output file `agent run` created is the agent's, not the application's, in
      * whichever process of the group holds it (children inherit their parent's).
      */
-    private static FdRecord markAgentOutput(FdRecord fd, CaptureScope scope) {
-        boolean agentOutput = fd.getKind() == FdKind.FD_REGULAR && scope.restartSpecs().values().stream()
-                .anyMatch(spec -> fd.getPath().equals(spec.getOutputLog()));
+    private static FdRecord markAgentOutput(FdRecord fd, Set<String> agentOutputs) {
+        boolean agentOutput = fd.getKind() == FdKind.FD_REGULAR && agentOutputs.contains(fd.getPath());
         return agentOutput ? fd.toBuilder().setAgentOutput(true).build() : fd;
     }
 

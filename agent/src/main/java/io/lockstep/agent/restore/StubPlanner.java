@@ -63,7 +63,9 @@ public final class StubPlanner {
         String who = "process " + process.getPid() + " (" + process.getComm() + ")";
         if (!process.hasRestart()) {
             throw new PlanRefusedException(who + " has no restart spec: it was not started through the agent "
-                    + "and cannot be re-launched");
+                    + "and cannot be re-launched; to fix it, start that program through `agent run`, or let its parent"
+                    + " `exec` it instead of forking it (then it keeps the parent's pid and restart spec); or restore"
+                    + " with --skip-unrestartable to leave it out (its locks are then not taken before the release)");
         }
         RestartSpec restart = process.getRestart();
         if (restart.getArgvCount() == 0 || restart.getArgv(0).isEmpty()) {

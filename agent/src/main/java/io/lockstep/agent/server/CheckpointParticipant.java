@@ -164,7 +164,7 @@ public final class CheckpointParticipant {
             Set<Integer> pids = group.cgroup().pids();
             manifest = capturer.capture(new CaptureScope(op.getGroup(), config.hostId(), op.getOpId(), op.getEpoch(),
                     state.result().backend().toString(), state.result().degraded(), new ArrayList<>(pids),
-                    group.specs().forPids(pids)));
+                    group.specs().forPids(pids))).toBuilder().setGroupOwnerUid(group.owner()).build();
             // The cut is consistent only if the group stayed frozen throughout.
             if (!state.guard().isArmed() || !group.cgroup().isFrozen()) {
                 throw Status.ABORTED.withDescription("group " + op.getGroup() + " on host " + config.hostId()

@@ -73,6 +73,8 @@ public final class RestoreParticipant {
     private static final Logger LOG = LoggerFactory.getLogger(RestoreParticipant.class);
     /** Stubs are small native processes; starting several at once hides each start's round trips. */
     private static final int PARALLEL_STUB_STARTS = 8;
+    /** A Release waiting for a release under way answers this long before the caller gives up. */
+    private static final long RELEASE_REPLY_MARGIN_MILLIS = 1000;
 
     private final AgentConfig config;
     private final CuratorFramework zk;
@@ -165,7 +167,9 @@ public final class RestoreParticipant {
         for (ProcessRecord process : toStage) {
             plans.add(planner.plan(process, request.getCheckpointId(), allowRoot));
         }
-        ManagedGroup group = groups.open(op.getGroup());
+        // A group this restore creates (it never existed on this host) belongs to whom it belonged to where captured.
+        ManagedGroup group = groups.open(op.getGroup(), manifest.hasGroupOwnerUid() ? manifest.getGroupOwnerUid()
+                : GroupRegistry.ROOT);
         RestoreSession session = openSession(group, op, record);
         if (request.getHandOverTimeoutMs() > 0) {
             session.handOverTimeout(java.time.Duration.ofMillis(request.getHandOverTimeoutMs()));
@@ -532,20 +536,35 @@ public final class RestoreParticipant {
             return List.of();
         }
         List<StagedProcess> released = new ArrayList<>();
+        long waitMillis = releaseWaitMillis();
         for (CompletableFuture<List<StagedProcess>> round : last.rounds()) {
             try {
-                released.addAll(round.get(config.sessionTimeout().toMillis() * 2, TimeUnit.MILLISECONDS));
+                released.addAll(round.get(waitMillis, TimeUnit.MILLISECONDS));
             } catch (java.util.concurrent.ExecutionException e) {
                 throw new IOException(e.getCause().getMessage(), e.getCause());
             } catch (java.util.concurrent.TimeoutException e) {
                 throw new IOException("the release of op " + op.getOpId() + " under way on host " + config.hostId()
-                        + " did not finish within " + config.sessionTimeout().toMillis() * 2 + " ms");
+                        + " did not finish within " + waitMillis + " ms");
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IOException("interrupted while waiting for the release of op " + op.getOpId(), e);
             }
         }
         return released;
+    }
+
+    /**
+     * How long a Release RPC waits for a release under way: until shortly before the caller's
+     * deadline, at least twice the session timeout. Releasing many stubs, or one on a loaded host,
+     * can take longer than a fixed bound, and a Release answered with a failure while the release
+     * still goes on made the coordinator release the held-back waiters before the holders'
+     * programs held their handed-over locks again.
+     */
+    private long releaseWaitMillis() {
+        long atLeast = config.sessionTimeout().toMillis() * 2;
+        io.grpc.Deadline deadline = io.grpc.Context.current().getDeadline();
+        return deadline == null ? atLeast
+                : Math.max(atLeast, deadline.timeRemaining(TimeUnit.MILLISECONDS) - RELEASE_REPLY_MARGIN_MILLIS);
     }
 
     /** The release rounds of the newest restore of a group on this host. */

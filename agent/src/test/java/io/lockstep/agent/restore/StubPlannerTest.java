@@ -85,6 +85,12 @@ class StubPlannerTest {
     }
 
     @Test
+    void refusesAProcessWithoutRestartSpecSayingHowToFixIt() throws Exception {
+        assertRefused(ProcessRecord.Builder::clearRestart, "has no restart spec", "start that program through `agent run`",
+                "let its parent `exec` it", "--skip-unrestartable");
+    }
+
+    @Test
     void refusesFdNumbersOutOfRange() throws Exception {
         assertRefused(p -> p.setFds(1, p.getFds(1).toBuilder().setFd(-1)), "fd -1", "out of range");
         assertRefused(p -> p.setFds(1, p.getFds(1).toBuilder().setFd(65536)), "fd 65536", "out of range");

@@ -3,9 +3,9 @@ package io.lockstep.agent.server;
 import io.lockstep.proto.OpContext;
 import io.lockstep.proto.OpKind;
 import io.lockstep.proto.OpRecord;
-import io.lockstep.zk.ZkClients;
 import io.lockstep.zk.ZkJson;
 import io.lockstep.zk.ZkLayout;
+import io.lockstep.zk.testing.ZkTestRoot;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.CreateMode;
@@ -15,9 +15,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-import java.time.Duration;
 import java.util.List;
-import java.util.UUID;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -28,32 +26,32 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  */
 class OpAdmissionTest {
     private static TestingServer server;
-    private static CuratorFramework zk;
+    private ZkTestRoot root;
+    private CuratorFramework zk;
     private ZkLayout layout;
     private OpAdmission admission;
 
     @BeforeAll
     static void startZooKeeper() throws Exception {
-        server = new TestingServer(true);
-        zk = ZkClients.connect(server.getConnectString(), Duration.ofSeconds(10), Duration.ofSeconds(5));
+        server = ZkTestRoot.startServer();
     }
 
     @AfterAll
     static void stopZooKeeper() throws Exception {
-        zk.close();
         server.close();
     }
 
-    /** Each test under a root of its own, removed after it. */
     @BeforeEach
-    void newRoot() {
-        layout = new ZkLayout("/lockstep-test-" + UUID.randomUUID());
+    void newRoot() throws Exception {
+        root = ZkTestRoot.on(server);
+        zk = root.zk();
+        layout = root.layout();
         admission = new OpAdmission(zk, layout, new EpochFence(), "h1");
     }
 
     @AfterEach
     void removeRoot() throws Exception {
-        zk.delete().deletingChildrenIfNeeded().forPath(layout.root());
+        root.close();
     }
 
     /** Writes groups/app/epoch at version {@code epoch} and the op record of ckpt-{@code epoch}. */

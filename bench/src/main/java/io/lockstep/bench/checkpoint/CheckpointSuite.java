@@ -59,14 +59,14 @@ public final class CheckpointSuite implements BenchSuite {
     private static final List<Integer> QUICK_SIZES = List.of(1, 4, 16);
     /** Above this many agents a full run takes fewer samples: each checkpoint takes seconds there. */
     private static final int LARGE = 64;
-    private static final Duration SESSION_TIMEOUT = Duration.ofSeconds(30);
+    static final Duration SESSION_TIMEOUT = Duration.ofSeconds(30);
     private static final Duration MEMBERS_TIMEOUT = Duration.ofMinutes(2);
     /**
      * Longer deadlines than a production default: up to 256 agents share this machine's cores, and
      * arming 256 freeze guards (a process start each) alone can take longer than the default
      * freeze timeout on a loaded 2-core machine.
      */
-    private static final CheckpointOptions OPTIONS = new CheckpointOptions(Duration.ofMinutes(3), Duration.ofSeconds(90),
+    static final CheckpointOptions OPTIONS = new CheckpointOptions(Duration.ofMinutes(3), Duration.ofSeconds(90),
             Duration.ofMinutes(3), Duration.ofSeconds(60));
     /** Agents start this many at a time: a start is mostly waiting on ZooKeeper. */
     private static final int STARTERS = 8;
@@ -203,7 +203,7 @@ public final class CheckpointSuite implements BenchSuite {
     }
 
     /** Kills every agent's group processes, removes the group cgroups and the agent's cgroup root (SIGKILL ends frozen tasks too). */
-    private static void killGroups(List<AgentServer> agents) {
+    static void killGroups(List<AgentServer> agents) {
         List<AgentServer> started;
         synchronized (agents) {
             started = List.copyOf(agents);
@@ -225,7 +225,7 @@ public final class CheckpointSuite implements BenchSuite {
         }
     }
 
-    private static void startAgents(List<AgentServer> agents, String connect, String root, String id, Path dir,
+    static void startAgents(List<AgentServer> agents, String connect, String root, String id, Path dir,
                                     int count) throws Exception {
         ExecutorService starters = Executors.newFixedThreadPool(STARTERS);
         try {
@@ -254,7 +254,7 @@ public final class CheckpointSuite implements BenchSuite {
     }
 
     /** Membership nodes appear asynchronously after Run. */
-    private static void awaitMembers(CoordinatorContext ctx, int count) throws Exception {
+    static void awaitMembers(CoordinatorContext ctx, int count) throws Exception {
         Instant deadline = Instant.now().plus(MEMBERS_TIMEOUT);
         int members;
         while ((members = ctx.directory().members("bench").size()) < count) {
@@ -266,7 +266,7 @@ public final class CheckpointSuite implements BenchSuite {
         }
     }
 
-    private static void deleteRoot(String connect, String root) throws Exception {
+    static void deleteRoot(String connect, String root) throws Exception {
         try (CuratorFramework zk = ZkClients.connect(connect, SESSION_TIMEOUT, Duration.ofSeconds(30))) {
             if (zk.checkExists().forPath(root) != null) {
                 zk.delete().deletingChildrenIfNeeded().forPath(root);

@@ -46,6 +46,7 @@ final class BenchmarksPage {
         checkpoint();
         barrier();
         projection();
+        store();
         restore();
         return md.toString();
     }
@@ -62,7 +63,7 @@ final class BenchmarksPage {
         line("```bash");
         line("bench/run.sh                    # full run, at most 15 minutes on 2 cores (each suite has a hard time budget)");
         line("bench/run.sh --quick            # a few minutes: fewer samples and sizes");
-        line("bench/run.sh --suite checkpoint # one suite; suites: freeze, capture, capture-scaling, parse, checkpoint, barrier, restore");
+        line("bench/run.sh --suite checkpoint # one suite; suites: freeze, capture, capture-scaling, parse, checkpoint, barrier, store, restore");
         line("bench/run.sh --suite barrier --merge  # re-measure one suite, keep the other suites' figures in the file");
         line("bench/run.sh --render-only      # re-render this page from bench/results/latest.json");
         line("```");
@@ -148,7 +149,10 @@ final class BenchmarksPage {
                 + " Floor (Java, one pass, nothing parsed): /proc/locks, one mountinfo, per process status, comm,"
                 + " cmdline, the cwd link, per fd its link, fdinfo and stat(2), per thread its syscall file. Frozen"
                 + " window: the agent's freezer, capture and thaw in the bench JVM, against a raw cgroup.freeze"
-                + " write, the floor and a raw thaw.");
+                + " write, the floor and a raw thaw. Beyond the floor a capture reads each process's mount namespace"
+                + " and root links (which mount table applies), takes a file handle (name_to_handle_at) of its cwd"
+                + " and of each regular file, and builds the manifest. The 1000-process frozen window is judged"
+                + " against 3× its floor + 10 ms.");
         line("");
         suiteTable("capture-scaling", "group");
     }
@@ -407,13 +411,32 @@ final class BenchmarksPage {
         }
     }
 
+    private void store() {
+        line("## Store backends (coordinator): checkpoint latency and frozen window with `file:` and `s3:`");
+        line("");
+        line("The same agents (1, 4, 16; one process each) checkpoint into a `file:` store (a local directory) and"
+                + " into an `s3:` store on S3Proxy (filesystem backend, its own JVM, over loopback HTTP). Floor: the"
+                + " least any store must do for one checkpoint, measured after each one on the same bytes — a bare"
+                + " PUT of each manifest to the same S3Proxy, or a bare write + fsync of each manifest to a new file,"
+                + " all manifests in parallel as the coordinator writes them. `manifest-writes-median` is the"
+                + " store's own share inside the checkpoint (first write's start to last write's end): the s3: store"
+                + " adds a HEAD before each PUT (servers that ignore `If-None-Match`), the file: store a link and a"
+                + " directory fsync. Where manifests are written before the thaw, the frozen window contains that"
+                + " share; `bench/run.sh --suite store --merge` measures it again after a change.");
+        line("");
+        suiteTable("store", "store, agents");
+    }
+
     private void restore() {
         line("## Restore (agent stubs): prepare vs raw fcntl; N processes vs starting them plainly");
         line("");
         line("Prepare: one restore stub takes the locks non-blocking in global order; floor = one process opening the"
                 + " same files and taking the same locks with `fcntl(F_SETLK)`. Restore of N processes: stage N stubs and"
                 + " release them into `/bin/sleep 0`; floor = starting the same N programs plainly. Each stub is the"
-                + " native `lockstep-stub` (C), started through the same `ProcessBuilder` as the floor's programs.");
+                + " native `lockstep-stub` (C), started through the same `ProcessBuilder` as the floor's programs."
+                + " Stage of 1 process: start one stub, send its plan, have it place one file descriptor and report"
+                + " (the agent's stage phase per process); its target is absolute (10 ms), and the floor shown is"
+                + " starting `/bin/true` and waiting for its exit.");
         line("");
         suiteTable("restore", "case");
     }

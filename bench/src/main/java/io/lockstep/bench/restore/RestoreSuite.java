@@ -41,6 +41,9 @@ public final class RestoreSuite implements BenchSuite {
     private static final int FIRST_FD = 100;
     /** Locks and the files they are spread over: the scaling in lock count, and the one-file worst case. */
     private static final int[][] PREPARE_CASES = {{1_000, 1_000}, {10_000, 1_000}, {100_000, 1_000}, {10_000, 1}};
+    static final String STAGE_CASE = "stage of 1 process";
+    /** Warm-up stagings before the timed ones: the first pays for class loading in this JVM. */
+    private static final int STAGE_WARM_UP = 3;
 
     @Override
     public String name() {
@@ -63,6 +66,7 @@ public final class RestoreSuite implements BenchSuite {
                 results.add(config.fits(Duration.ZERO) ? prepare(dir, locksAndFiles[0], locksAndFiles[1], runs)
                         : skipped(caseName));
             }
+            results.add(config.fits(Duration.ZERO) ? stage(dir, config.runs(21, 7)) : skipped(STAGE_CASE));
             Duration perProcess = Duration.ZERO;
             for (int n : config.quick() ? List.of(1, 10) : List.of(1, 10, 100, 1000)) {
                 int runs = config.quick() || n >= 100 ? 1 : 3;
@@ -135,6 +139,40 @@ public final class RestoreSuite implements BenchSuite {
         Samples raw = new Samples(floor);
         return Result.of(name(), locks + " locks on " + files + " files", "prepare-median", ours.medianMillis(), "ms",
                 raw.medianMillis(), runs + " runs; floor = one process, raw fcntl(F_SETLK) of the same locks");
+    }
+
+    /**
+     * Stage of one process: start its stub and have it place its descriptors and report, as the agent's
+     * stage phase does per process (launch + stage). Floor: start {@code /bin/true} through the same
+     * {@code ProcessBuilder} and wait for its exit, alternating with the stagings.
+     */
+    private Result stage(Path dir, int runs) throws Exception {
+        Path file = Files.writeString(dir.resolve("stage-file"), "staged");
+        StubPlan plan = plan(1, List.of("/bin/true")).addFds(StubFd.newBuilder().setFd(FIRST_FD)
+                .setKind(FdKind.FD_REGULAR).setPath(file.toString()).setOpenFlags(LibC.O_RDWR)).build();
+        StubLauncher launcher = launcher(dir);
+        long[] staged = new long[runs];
+        long[] plain = new long[runs];
+        for (int r = -STAGE_WARM_UP; r < runs; r++) {
+            long start = System.nanoTime();
+            new ProcessBuilder("/bin/true").start().waitFor();
+            long floor = System.nanoTime() - start;
+            Instant deadline = Instant.now().plusSeconds(30);
+            start = System.nanoTime();
+            try (StubHandle handle = launcher.launch(plan, deadline)) {
+                handle.stage(deadline);
+                long stub = System.nanoTime() - start;
+                handle.release(false, deadline);
+                if (r >= 0) {
+                    staged[r] = stub;
+                    plain[r] = floor;
+                }
+            }
+        }
+        return Result.of(name(), STAGE_CASE, "stage-median", new Samples(staged).medianMillis(), "ms",
+                new Samples(plain).medianMillis(), runs + " runs after " + STAGE_WARM_UP + " warm-up; start the native"
+                        + " stub, send its plan, place one file descriptor, read its report; floor = start /bin/true"
+                        + " and wait for its exit");
     }
 
     /** The least any prepare must do: one process opens the files and takes the locks with fcntl. */

@@ -33,6 +33,9 @@ class BenchmarksRendererTest {
                 Result.of("restore", "1000 locks on 1000 files", "prepare-median", 9, "ms", 6, "3 runs"),
                 Result.of("restore", "100000 locks on 1000 files", "prepare-median", 4000, "ms", 3900, "2 runs"),
                 Result.of("restore", "10 processes", "restore-median", 5000, "ms", 80, "1 run"),
+                Result.of("restore", "stage of 1 process", "stage-median", 4, "ms", 1, "21 runs"),
+                // 3 × 100 ms + 10 ms: met just inside the slack
+                Result.of("capture-scaling", "processes-1000", "frozen-window-median", 309, "ms", 100, "3 runs"),
                 Result.failure("restore", "100 processes", new IllegalStateException("skipped: budget"))));
         for (int agents : new int[] {4, 64, 256}) {
             String c = agents + " agents";
@@ -59,7 +62,10 @@ class BenchmarksRendererTest {
                 .contains("| capture ≤ 2× reading /proc | 1k-locks-1000-files | 90.0 ms | 30.0 ms | 3.00× | not met |")
                 .contains("| frozen window at 64 agents ≤ 2× window at 4 | 64 vs 4 agents | 90.0 ms | 50.0 ms | 1.80× | **met** |")
                 .contains("| restore of N processes ≤ 3× plain start | 10 processes | 5000 ms | 80.0 ms | 63× | not met |")
-                .contains("7 of 9 target checks met")
+                .contains("| stage of one process ≤ 10 ms | stage of 1 process | 4.00 ms | 10.0 ms | 0.40× | **met** |")
+                .contains("| frozen window of one agent at 1000 processes ≤ 3× its floors + 10 ms | processes-1000"
+                        + " | 309 ms | 100 ms | 3.09× | **met** |")
+                .contains("9 of 11 target checks met")
                 // the fixture has no capture-scaling figures
                 .contains("Not judged in this run (no figures): capture of 200+ processes or 2000 threads ≤ 2× reading their /proc.")
                 .contains("| 256 | 356 ms | 90.0 ms | 5.00 ms | 18× | 1031 | 2318 | 1024 |")
@@ -87,9 +93,10 @@ class BenchmarksRendererTest {
 
         assertThat(Files.readString(dir.resolve("BENCHMARKS.md"))).contains("a **quick** run", "0 of 1 target checks met")
                 .contains("Not judged in this run (no figures): capture ≤ 2× reading /proc;"
-                        + " capture of 200+ processes or 2000 threads ≤ 2× reading their /proc; prepare ≤ 2× raw fcntl;"
+                        + " capture of 200+ processes or 2000 threads ≤ 2× reading their /proc;"
+                        + " frozen window of one agent at 1000 processes ≤ 3× its floors + 10 ms; prepare ≤ 2× raw fcntl;"
                         + " frozen window at 64 agents ≤ 2× window at 4; barrier ≤ Curator's DistributedDoubleBarrier;"
-                        + " restore of N processes ≤ 3× plain start.");
+                        + " restore of N processes ≤ 3× plain start; stage of one process ≤ 10 ms.");
         assertThat(ImageIO.read(dir.resolve("scaling.png").toFile())).as("a plot even without scaling figures").isNotNull();
     }
 

@@ -39,6 +39,17 @@ final class ConnectionOptions {
                     + "default: the SDK's, e.g. $AWS_ENDPOINT_URL_S3).")
     String storeEndpoint;
 
+    @Option(names = "--store-sse", paramLabel = "KIND", defaultValue = "none",
+            description = "Server-side encryption of what an s3: store writes: none, aes256 (SSE-S3), kms (SSE-KMS, "
+                    + "default key) or kms:KEY-ID. A server that cannot do it fails the write, naming it "
+                    + "(default: ${DEFAULT-VALUE}; objects are private either way).")
+    String storeSse;
+
+    @Option(names = "--store-instance-role",
+            description = "Let an s3: store use the EC2 instance role's credentials (asks the instance metadata "
+                    + "service, which takes seconds to fail off EC2; without this flag a missing credential fails at once).")
+    boolean storeInstanceRole;
+
     @Option(names = "--manifest-key", paramLabel = "FILE",
             description = "Encrypt the manifests this command stores (AES-256-GCM) and decrypt those it reads with the "
                     + "key in FILE: 64 hex digits (`openssl rand -hex 32`), mode 0600. A manifest that does not decrypt "

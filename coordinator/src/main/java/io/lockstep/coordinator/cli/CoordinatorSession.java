@@ -8,6 +8,7 @@ import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.store.ServerSideEncryption;
 import io.lockstep.coordinator.store.StoreBinding;
 import io.lockstep.coordinator.store.StoreLocation;
 import io.lockstep.zk.ZkClients;
@@ -64,7 +65,8 @@ final class CoordinatorSession implements AutoCloseable {
         String storeLocation = options.store != null ? options.store : target.stateDir().resolve("store").toString();
         // Before connecting: a bad key file is a usage error, found without side effects.
         Optional<ManifestKey> manifestKey = Optional.ofNullable(options.manifestKey).map(ManifestKey::read);
-        CheckpointStore store = StoreLocation.open(storeLocation, options.storeEndpoint);
+        CheckpointStore store = StoreLocation.open(storeLocation, options.storeEndpoint,
+                ServerSideEncryption.parse(options.storeSse), options.storeInstanceRole);
         AgentClients clients = new AgentClients(options.tls.config());
         CuratorFramework zk = ZkClients.connect(connectString, options.sessionTimeout(), options.zkConnectTimeout,
                 options.zkAuth.resolve(), options.zkRoot);

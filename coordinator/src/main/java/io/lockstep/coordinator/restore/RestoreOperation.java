@@ -185,6 +185,7 @@ public final class RestoreOperation {
         @Override
         protected RestoreResult phases() throws Exception {
             Map<String, List<ServerMatch>> serverMatches = validate();
+            reportLeftOut();
             Map<String, List<Integer>> heldBack = waitersForHandedOverLocks();
             Map<String, List<StagedProcess>> staged = stage(heldBack);
             GlobalLockOrder order = new GlobalLockOrder(heldLocks());
@@ -239,6 +240,23 @@ public final class RestoreOperation {
             }
             fanout.phaseEnded("validate", start);
             return matches;
+        }
+
+        /**
+         * With --skip-unrestartable, says before anything is staged (so before any release) which
+         * processes are left out and which of their locks no stub takes; a warning, which the
+         * command line prints.
+         */
+        private void reportLeftOut() {
+            if (!options.skipUnrestartable()) {
+                return;
+            }
+            for (SourceManifest source : sources) {
+                for (String line : UnrestartableProcesses.leftOut(source.sourceHost(), source.targetHost(),
+                        source.manifest())) {
+                    LOG.warn("group {} op {}: {}", op.group(), op.opId(), line);
+                }
+            }
         }
 
         /**
@@ -429,7 +447,9 @@ public final class RestoreOperation {
         /**
          * After COMMIT: every stub execs its program; the waiters for handed-over locks in a second
          * round, once the first round's programs hold those locks again (each agent answers the first
-         * round only then) or the hand-over timeout (the RPC timeout) passed. A host whose release
+         * round only then) or the hand-over timeout (the RPC timeout) passed. When the first round
+         * failed on any host, the second is not sent: the agents release their held-back waiters
+         * after the hand-over timeout, so no waiter can take a lock before its holder. A host whose release
          * failed, or released fewer processes than it staged (a stub died after the confirm round),
          * is reported: the restore is committed, but not every process runs, and that is never
          * plain success.
@@ -440,14 +460,22 @@ public final class RestoreOperation {
             Map<String, Integer> releasedCount = new LinkedHashMap<>();
             List<String> timeouts = new ArrayList<>();
             releaseRound(false, failures, releasedCount, timeouts);
-            if (waitersHeldBack) {
+            // A host whose release failed may not have its programs holding their handed-over locks
+            // yet: waiters released now could take such a lock first, and the holder would wait for
+            // ever. Then each agent releases its held-back waiters after the hand-over timeout.
+            boolean waitersLeftToAgents = waitersHeldBack && !failures.isEmpty();
+            if (waitersHeldBack && !waitersLeftToAgents) {
                 releaseRound(true, failures, releasedCount, timeouts);
             }
+            Set<String> failedFirst = Set.copyOf(failures.keySet());
             staged.forEach((host, processes) -> {
                 int released = releasedCount.getOrDefault(host, 0);
                 if (!failures.containsKey(host) && released < processes.size()) {
-                    failures.put(host, "released " + released + " of " + processes.size()
-                            + " staged processes (a stub ended before the release)");
+                    failures.put(host, "released " + released + " of " + processes.size() + " staged processes"
+                            + (waitersLeftToAgents ? "; the waiters held back for handed-over locks are released by"
+                            + " the agent after the hand-over timeout (" + options.rpcTimeout().toMillis()
+                            + " ms and its session timeout), since the release failed on host(s) "
+                            + String.join(", ", failedFirst) : " (a stub ended before the release)"));
                 }
             });
             failures.forEach((host, failure) -> LOG.error("op {}: committed, but the release on host {} failed: {}",

@@ -19,6 +19,17 @@ public final class StoreLocation {
      * @throws IllegalArgumentException for a location that is none of the above
      */
     public static CheckpointStore open(String location, String endpoint) {
+        return open(location, endpoint, ServerSideEncryption.NONE, false);
+    }
+
+    /**
+     * As {@link #open(String, String)}, with an {@code s3:} store's server-side encryption and
+     * whether it may use the EC2 instance role's credentials.
+     *
+     * @throws IllegalArgumentException also for either given with a store that is not {@code s3:}
+     */
+    public static CheckpointStore open(String location, String endpoint, ServerSideEncryption encryption,
+                                       boolean instanceRole) {
         if (location.startsWith("s3:")) {
             URI uri = parse(location);
             String bucket = uri.getHost();
@@ -26,10 +37,18 @@ public final class StoreLocation {
                 throw new IllegalArgumentException("store " + location + ": an s3: store is s3://BUCKET[/PREFIX]");
             }
             String prefix = uri.getPath() == null ? "" : uri.getPath().replaceAll("^/+|/+$", "");
-            return S3CheckpointStore.open(bucket, prefix, endpoint == null ? null : endpointUri(endpoint), null);
+            return S3CheckpointStore.open(bucket, prefix, new S3StoreSettings(endpoint == null ? null : endpointUri(endpoint),
+                    null, instanceRole, encryption));
         }
         if (endpoint != null) {
             throw new IllegalArgumentException("--store-endpoint is for an s3: store, not " + location);
+        }
+        if (encryption.requested()) {
+            throw new IllegalArgumentException("--store-sse is for an s3: store, not " + location
+                    + " (--manifest-key encrypts manifests in any store)");
+        }
+        if (instanceRole) {
+            throw new IllegalArgumentException("--store-instance-role is for an s3: store, not " + location);
         }
         if (location.startsWith("file:")) {
             URI uri = parse(location);

@@ -5,7 +5,7 @@ import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.coordinator.testing.TestCheckpoints;
-import io.lockstep.coordinator.testing.ZkTestRoot;
+import io.lockstep.zk.testing.ZkTestRoot;
 import io.lockstep.proto.CatalogEntry;
 import io.lockstep.proto.LockHolder;
 import io.lockstep.zk.Decision;

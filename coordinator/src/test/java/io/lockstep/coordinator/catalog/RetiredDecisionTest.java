@@ -5,7 +5,7 @@ import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.coordinator.testing.TestCheckpoints;
-import io.lockstep.coordinator.testing.ZkTestRoot;
+import io.lockstep.zk.testing.ZkTestRoot;
 import io.lockstep.proto.OpContext;
 import org.apache.curator.test.TestingServer;
 import org.junit.jupiter.api.AfterEach;

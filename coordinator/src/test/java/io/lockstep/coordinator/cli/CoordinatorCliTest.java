@@ -8,7 +8,7 @@ import io.lockstep.coordinator.store.StoreBinding;
 import io.lockstep.coordinator.testing.FakeAgent;
 import io.lockstep.coordinator.testing.PrometheusText;
 import io.lockstep.coordinator.testing.TestCheckpoints;
-import io.lockstep.coordinator.testing.ZkTestRoot;
+import io.lockstep.zk.testing.ZkTestRoot;
 import io.lockstep.proto.CatalogEntry;
 import io.lockstep.proto.HostRecord;
 import io.lockstep.proto.LockHolder;

@@ -9,7 +9,7 @@ import io.lockstep.agent.cli.AgentMain;
 import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.coordinator.testing.FakeAgent;
 import io.lockstep.coordinator.testing.TestCheckpoints;
-import io.lockstep.coordinator.testing.ZkTestRoot;
+import io.lockstep.zk.testing.ZkTestRoot;
 import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.proto.LockHolder;
 import io.lockstep.zk.ZkJson;

@@ -57,9 +57,7 @@ class AgentCrashRecoveryTest {
     void anAgentRestartedAfterDyingWithItsGroupFrozenThawsItAndReportsItTruthfully() throws Exception {
         cluster = LocalCluster.start("h1");
         cluster.startAgentProcess("h2");
-        for (String host : List.of("h1", "h2")) {
-            cluster.run(host, "app", List.of("/bin/sleep", "600"));
-        }
+        cluster.runSleepers("app", "h1", "h2");
         PhaseTrigger killH2 = new PhaseTrigger("end:freeze", () -> cluster.killAgentProcess("h2"));
         CheckpointOptions longGuard = new CheckpointOptions(Duration.ofSeconds(60), Duration.ofSeconds(10),
                 GUARD_MAX_FROZEN, Duration.ofSeconds(10));

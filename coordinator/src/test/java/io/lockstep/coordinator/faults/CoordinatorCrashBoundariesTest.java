@@ -67,9 +67,7 @@ class CoordinatorCrashBoundariesTest {
     void aSecondCoordinatorCheckpointsAfterTheFirstDiedAt(String boundary, boolean committed, boolean onlyTheCoordinatorKnew)
             throws Exception {
         String group = "ck-" + boundary.replace(':', '-');
-        for (String host : List.of("h1", "h2")) {
-            cluster.run(host, group, List.of("/bin/sleep", "600"));
-        }
+        cluster.runSleepers(group, "h1", "h2");
         pauseCoordinatorAt(group, boundary, false);
         coordinator.destroyForcibly().waitFor();
 

@@ -54,10 +54,7 @@ class StaleEpochRpcTest {
 
     @Test
     void staleThawAbortAndCaptureDuringAFrozenCheckpointAreRefusedAndItCommits() throws Exception {
-        cluster = LocalCluster.start("h1", "h2");
-        for (String host : List.of("h1", "h2")) {
-            cluster.run(host, "app", List.of("/bin/sleep", "600"));
-        }
+        cluster = LocalCluster.startTwoHostsRunning("app");
         CheckpointResult previous = checkpoint(OperationListener.SILENT);
         OpContext stale = context(previous.checkpointId(), previous.epoch());
         Map<String, String> answers = new LinkedHashMap<>();

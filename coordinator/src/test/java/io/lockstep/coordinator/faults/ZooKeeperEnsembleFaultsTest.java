@@ -103,7 +103,7 @@ class ZooKeeperEnsembleFaultsTest {
     @MethodSource("checkpointPhases")
     void aCheckpointSurvivesAServerKilledInAnyPhase(Victim victim, String boundary) throws Exception {
         String group = groupName("ck", victim, boundary);
-        startSleepers(group);
+        cluster.runSleepers(group, "h1", "h2");
         PhaseTrigger kill = new PhaseTrigger(boundary, () -> ensemble.kill(victim == Victim.LEADER
                 ? ensemble.leader() : ensemble.follower(cluster.coordinator().zk())));
 
@@ -133,7 +133,7 @@ class ZooKeeperEnsembleFaultsTest {
     @Test
     void aCheckpointThatLosesQuorumAbortsAndTheAgentsThawWithoutZooKeeper() throws Exception {
         String group = "ck-quorum-lost";
-        startSleepers(group);
+        cluster.runSleepers(group, "h1", "h2");
         PhaseTrigger loseQuorum = new PhaseTrigger("start:capture", ensemble::loseQuorum);
         CompletableFuture<Object> checkpoint = CompletableFuture.supplyAsync(() -> uncheckedOutcome(() ->
                 new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), loseQuorum).run(group)));
@@ -200,12 +200,6 @@ class ZooKeeperEnsembleFaultsTest {
     }
 
     /** Processes that only need to exist (and be frozen, captured, restarted): no JVM start per case. */
-    private void startSleepers(String group) throws Exception {
-        for (String host : List.of("h1", "h2")) {
-            cluster.run(host, group, List.of("/bin/sleep", "600"));
-        }
-    }
-
     /** A committed checkpoint of a write-lock holder on h1 and a sleeper on h2, whose processes are then gone. */
     private Path checkpointAHolderAndKillIt(String group) throws Exception {
         Path data = Files.createDirectories(cluster.dir().resolve("export")).resolve(group + ".data");

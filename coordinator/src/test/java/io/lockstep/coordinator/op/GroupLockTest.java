@@ -1,6 +1,6 @@
 package io.lockstep.coordinator.op;
 
-import io.lockstep.coordinator.testing.ZkTestRoot;
+import io.lockstep.zk.testing.ZkTestRoot;
 import io.lockstep.proto.LockHolder;
 import io.lockstep.proto.OpKind;
 import io.lockstep.proto.OpRecord;

@@ -1,7 +1,7 @@
 package io.lockstep.coordinator.op;
 
+import io.lockstep.zk.testing.ZkTestRoot;
 import io.lockstep.zk.Phase;
-import io.lockstep.zk.ZkClients;
 import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.test.TestingServer;
@@ -16,7 +16,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -27,32 +26,33 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class PhaseBarrierTest {
     private static TestingServer server;
-    private static CuratorFramework zk;
+    private ZkTestRoot root;
+    private CuratorFramework zk;
     private ZkLayout layout;
     private PhaseBarrier barrier;
 
     @BeforeAll
     static void startZooKeeper() throws Exception {
-        server = new TestingServer(true);
-        zk = ZkClients.connect(server.getConnectString(), Duration.ofSeconds(10), Duration.ofSeconds(5));
+        server = ZkTestRoot.startServer();
     }
 
     @AfterAll
     static void stopZooKeeper() throws Exception {
-        zk.close();
         server.close();
     }
 
     @BeforeEach
     void newRoot() throws Exception {
-        layout = new ZkLayout("/lockstep-test-" + UUID.randomUUID());
+        root = ZkTestRoot.on(server);
+        zk = root.zk();
+        layout = root.layout();
         barrier = new PhaseBarrier(zk, layout, Clock.systemUTC());
         zk.create().creatingParentsIfNeeded().forPath(layout.phase("app", "ckpt-1", Phase.FROZEN));
     }
 
     @AfterEach
     void removeRoot() throws Exception {
-        zk.delete().deletingChildrenIfNeeded().forPath(layout.root());
+        root.close();
     }
 
     private void enter(String host) throws Exception {

@@ -126,6 +126,121 @@ class LockHandOverRestoreTest {
         Invariants.assertAll(cluster);
     }
 
+    /**
+     * sqlite3 itself, started directly, holds its database in a transaction (BEGIN EXCLUSIVE: one
+     * POSIX write lock over its lock bytes), and a second sqlite3 waits for it through its busy
+     * timeout (polling, as SQLite does: it never blocks in the kernel, so no wait is recorded).
+     * POSIX locks stay with the stub's pid through the exec; the restarted sqlite3 takes them again
+     * as the same process. The holder's `.shell` child (sh, then sleep) has no restart spec.
+     */
+    @Test
+    void sqlite3HolderAndBusyWaiterRestoreOnSwappedHostsWithTheSameLockTable() throws Exception {
+        Path db = export.resolve("app.db");
+        Process create = new ProcessBuilder("sqlite3", db.toString(), "CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+                .inheritIO().start();
+        assertThat(create.waitFor()).as("sqlite3 creates " + db).isZero();
+        int holder = cluster.run("h1", "app", List.of("sqlite3", "-cmd", "BEGIN EXCLUSIVE;", "-cmd",
+                ".shell echo HOLDING restored=${LOCKSTEP_RESTORED:-0} ; exec sleep 1000000", db.toString()));
+        await("sqlite3 on h1 holds its database").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h1", "app", holder).contains("HOLDING restored=0")
+                        && !ProcLocksSnapshot.read().heldBy(holder).isEmpty());
+        Set<String> heldBefore = posixKeys(holder);
+        int waiter = cluster.run("h2", "app", List.of("sqlite3", "-cmd", ".timeout 600000", "-cmd",
+                ".shell echo WAITING restored=${LOCKSTEP_RESTORED:-0}", db.toString(),
+                "BEGIN EXCLUSIVE; SELECT 'GOT'; COMMIT;"));
+        await("sqlite3 on h2 waits for the database").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h2", "app", waiter).contains("WAITING restored=0"));
+
+        RestoreResult restored = checkpointKillAndRestoreSwapped(db);
+
+        int newHolder = newPid(restored, "h2", holder);
+        int newWaiter = newPid(restored, "h1", waiter);
+        awaitOrExplain("the restored sqlite3 holds its database again",
+                () -> cluster.output("h2", "app", newHolder).contains("HOLDING restored=1"), newHolder);
+        assertThat(posixKeys(newHolder)).as("the lock table of the restored holder, pids mapped")
+                .isEqualTo(heldBefore);
+        await("the restored waiter runs and waits").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h1", "app", newWaiter).contains("WAITING restored=1"));
+        assertThat(ProcLocksSnapshot.read().heldBy(newWaiter)).as("the waiter holds nothing").isEmpty();
+        assertThat(cluster.output("h1", "app", newWaiter)).doesNotContain("GOT");
+
+        killWithDescendants(newHolder);
+        await("the waiter gets the database once the holder let go").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h1", "app", newWaiter).contains("GOT"));
+        Invariants.assertAll(cluster);
+    }
+
+    /**
+     * The holder's stub dies after the last confirm answer, so its host's release fails and its
+     * program never takes the lock again: the coordinator then does not release the held-back
+     * waiter itself (it cannot know whether the holder's program holds its lock yet); the waiter's
+     * agent releases it after the hand-over timeout, and it gets the lock.
+     */
+    @Test
+    void afterAFailedReleaseTheHeldBackWaiterIsReleasedByItsAgentAfterTheHandOverTimeout() throws Exception {
+        Path file = Files.writeString(export.resolve("flocked"), "");
+        int holder = cluster.run("h1", "app", List.of("flock", "-x", file.toString(), "/bin/sh", "-c",
+                "echo \"HOLDING restored=${LOCKSTEP_RESTORED:-0}\"; exec sleep 1000000"));
+        await("flock(1) on h1 holds the lock").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h1", "app", holder).contains("HOLDING restored=0"));
+        int waiter = cluster.run("h2", "app", List.of("flock", "-x", file.toString(), "/bin/sh", "-c",
+                "echo \"GOT restored=${LOCKSTEP_RESTORED:-0}\"; exec sleep 1000000"));
+        await("flock(1) on h2 waits").atMost(Duration.ofSeconds(30))
+                .until(() -> ProcLocksSnapshot.read().waitingOf(waiter).size() == 1);
+        new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
+        cluster.killApplications();
+        long inode = ProcLocksSnapshot.inodeOf(file);
+        await("the killed processes' locks are gone").atMost(Duration.ofSeconds(10))
+                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+        OperationListener killTheHolderStubAfterTheLastConfirm = new OperationListener() {
+            @Override
+            public void hostDone(String phase, String hostId, int done, int total, String detail) {
+                if (phase.equals("confirm") && done == total) {
+                    try {
+                        // the holder's stub holds the flock through prepare, by its own pid
+                        ProcLocksSnapshot.read().entries().stream()
+                                .filter(e -> !e.waiter() && e.kind().equals("FLOCK") && e.inode() == inode)
+                                .forEach(e -> ProcessHandle.of(e.pid()).ifPresent(ProcessHandle::destroyForcibly));
+                    } catch (java.io.IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                }
+            }
+        };
+        // the hand-over timeout is the RPC timeout, which the op timeout caps: short, to keep the test fast
+        Duration handOverTimeout = Duration.ofSeconds(15);
+
+        RestoreResult restored;
+        try {
+            restored = new RestoreOperation(cluster.coordinator(), RestoreOptions.defaults().withAllowRoot(true)
+                    .withSkipUnrestartable(true).withHostMap(Map.of("h1", "h2", "h2", "h1"))
+                    .withTimeout(handOverTimeout), killTheHolderStubAfterTheLastConfirm).run("app");
+        } catch (io.lockstep.coordinator.op.OperationFailedException aborted) {
+            // h2's agent saw its stub die before the COMMIT and aborted: nothing was released
+            assertThat(Invariants.decisions(cluster, "app")).anyMatch(d -> !d.isCommit());
+            Invariants.assertAll(cluster);
+            return;
+        }
+        assertThat(restored.fullyReleased()).isFalse();
+        assertThat(restored.releaseFailures()).containsKey("h2");
+        assertThat(restored.releaseFailures().get("h1")).as("h1's waiter is left to its agent")
+                .contains("released 0 of 1 staged processes", "released by the agent after the hand-over timeout",
+                        "the release failed on host(s) h2");
+        int newWaiter = newPid(restored, "h1", waiter);
+        await("the held-back waiter is released by its agent and gets the lock")
+                .atMost(handOverTimeout.plus(LocalCluster.SESSION_TIMEOUT).plusSeconds(30))
+                .until(() -> ProcessHandle.of(newWaiter).isPresent()
+                        && cluster.output("h1", "app", newWaiter).contains("GOT restored=1"));
+        Invariants.assertAll(cluster);
+    }
+
+    /** The POSIX locks {@code pid} holds, without the pid: comparable across a restore. */
+    private static Set<String> posixKeys(int pid) throws Exception {
+        return ProcLocksSnapshot.read().heldBy(pid).stream()
+                .map(e -> e.kind() + " " + e.type() + " ino=" + e.inode() + " [" + e.start() + "," + e.end() + "]")
+                .collect(java.util.stream.Collectors.toCollection(java.util.TreeSet::new));
+    }
+
     private RestoreResult checkpointKillAndRestoreSwapped(Path file) throws Exception {
         new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
         cluster.killApplications();

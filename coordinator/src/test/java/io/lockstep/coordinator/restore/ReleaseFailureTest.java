@@ -10,7 +10,6 @@ import io.lockstep.coordinator.testing.LocalCluster;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -32,10 +31,7 @@ class ReleaseFailureTest {
 
     @Test
     void stubsKilledAfterTheCommitAreReportedAsAFailedReleaseOfACommittedRestore() throws Exception {
-        cluster = LocalCluster.start("h1", "h2");
-        for (String host : List.of("h1", "h2")) {
-            cluster.run(host, "app", List.of("/bin/sleep", "600"));
-        }
+        cluster = LocalCluster.startTwoHostsRunning("app");
         new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
         cluster.killApplications();
         OperationListener killStubsAfterTheLastConfirm = new OperationListener() {

@@ -79,6 +79,21 @@ public final class LocalCluster implements AutoCloseable {
         return startAgents(cluster, hostIds);
     }
 
+    /**
+     * The setup most operation tests start from: agents h1 and h2 and a coordinator, each host
+     * running {@code /bin/sleep 600} in {@code group}.
+     */
+    public static LocalCluster startTwoHostsRunning(String group) throws Exception {
+        LocalCluster cluster = start("h1", "h2");
+        try {
+            cluster.runSleepers(group, "h1", "h2");
+            return cluster;
+        } catch (Exception e) {
+            cluster.close();
+            throw e;
+        }
+    }
+
     /** Agents and a coordinator on an ensemble the caller owns (and may share between clusters). */
     public static LocalCluster startOn(ZkEnsemble ensemble, String... hostIds) throws Exception {
         return startAgents(new LocalCluster(null, ensemble.connectString()), hostIds);
@@ -297,6 +312,13 @@ public final class LocalCluster implements AutoCloseable {
     /** Starts a command in a group on a host through the agent's Run RPC, as `agent run` does. */
     public int run(String host, String group, List<String> argv) throws Exception {
         return run(host, group, RunRequest.newBuilder().setCwd(dir.toString()).putAllEnv(System.getenv()), argv);
+    }
+
+    /** Starts {@code /bin/sleep 600} in {@code group} on each of {@code hosts}: a process that holds nothing. */
+    public void runSleepers(String group, String... hosts) throws Exception {
+        for (String host : hosts) {
+            run(host, group, List.of("/bin/sleep", "600"));
+        }
     }
 
     /** Starts a command as uid/gid (cwd /, a plain PATH), as `agent run --uid --gid` does. */

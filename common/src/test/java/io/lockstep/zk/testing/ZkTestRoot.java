@@ -1,4 +1,4 @@
-package io.lockstep.coordinator.testing;
+package io.lockstep.zk.testing;
 
 import io.lockstep.zk.ZkClients;
 import io.lockstep.zk.ZkLayout;

@@ -1,0 +1,196 @@
+package io.lockstep.agent.server;
+
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.lockstep.agent.cgroup.FreezeTimeoutException;
+import io.lockstep.manifest.ManifestCodec;
+import io.lockstep.proto.AbortRequest;
+import io.lockstep.proto.CaptureRequest;
+import io.lockstep.proto.FreezeReply;
+import io.lockstep.proto.FreezeRequest;
+import io.lockstep.proto.Manifest;
+import io.lockstep.proto.OpContext;
+import io.lockstep.proto.OpKind;
+import io.lockstep.proto.ProcessRecord;
+import io.lockstep.proto.ThawReply;
+import io.lockstep.proto.ThawRequest;
+import io.lockstep.zk.Decision;
+import io.lockstep.zk.Phase;
+import org.apache.curator.test.TestingServer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * This host's part of a checkpoint, through CheckpointParticipant's public calls, on a real cgroup v2
+ * group with a real process counting into a file: freeze, capture and thaw (docs/DESIGN.md,
+ * "Checkpoint"); a thaw waits for a decision; abort writes ABORT and thaws; a freeze deadline is a
+ * duration counted on this host's clock. No test leaves a group frozen.
+ */
+class CheckpointParticipantTest {
+    private static final Duration BUDGET = Duration.ofSeconds(30);
+    private static TestingServer server;
+    private AgentParts agent;
+    private String group;
+    private Path counter;
+    private int pid;
+
+    @BeforeAll
+    static void startZooKeeper() throws Exception {
+        server = new TestingServer(true);
+    }
+
+    @AfterAll
+    static void stopZooKeeper() throws Exception {
+        server.close();
+    }
+
+    @BeforeEach
+    void startCountingProcess() throws Exception {
+        agent = AgentParts.start("h1", server);
+        group = AgentParts.newGroup();
+        counter = agent.work.resolve("counter");
+        pid = agent.run(group, "/bin/sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > counter; sleep 0.01; done");
+        await("the group's process counts").atMost(Duration.ofSeconds(10)).until(() -> count() > 0);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        try {
+            assertThat(agent.frozenGroups()).as("groups left frozen").isEmpty();
+        } finally {
+            agent.close();
+        }
+    }
+
+    private long count() throws Exception {
+        String text = Files.exists(counter) ? Files.readString(counter).trim() : "";
+        return text.isEmpty() ? 0 : Long.parseLong(text);
+    }
+
+    private FreezeRequest freezeOf(OpContext op) {
+        return FreezeRequest.newBuilder().setCtx(op).setTimeoutMs(BUDGET.toMillis()).setMaxFrozenMs(BUDGET.toMillis()).build();
+    }
+
+    @Test
+    void freezeCaptureAndThawOnTheDecisionRecordTheFrozenProcessAndLetItRunAgain() throws Exception {
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+
+        FreezeReply frozen = agent.checkpoint.freeze(freezeOf(op));
+
+        assertThat(frozen.getTasks()).isPositive();
+        assertThat(agent.cgroup(group).isFrozen()).as("the kernel reports the cgroup frozen").isTrue();
+        assertThat(agent.zk.checkExists().forPath(agent.layout.phaseEntry(group, op.getOpId(), Phase.FROZEN, "h1")))
+                .as("the host entered the frozen barrier").isNotNull();
+
+        CheckpointParticipant.Captured captured = agent.checkpoint.capture(CaptureRequest.newBuilder().setCtx(op).build());
+
+        Manifest manifest = ManifestCodec.decode(captured.framed());
+        assertThat(manifest.getProcessesList()).extracting(ProcessRecord::getPid).contains(pid);
+        assertThat(manifest.getProcessesList()).filteredOn(p -> p.getPid() == pid)
+                .allSatisfy(p -> assertThat(p.getRestart().getArgvList()).startsWith("/bin/sh", "-c"));
+        assertThat(captured.sha256Hex()).isEqualTo(ManifestCodec.sha256Hex(captured.framed()));
+        assertThat(agent.cgroup(group).isFrozen()).as("capture leaves the group frozen").isTrue();
+
+        agent.decide(op, Decision.commit());
+        long before = count();
+        ThawReply thawed = agent.checkpoint.thaw(ThawRequest.newBuilder().setCtx(op).build());
+
+        assertThat(thawed.getThawedAtUnixMicros()).isPositive();
+        assertThat(agent.cgroup(group).isFrozen()).isFalse();
+        await("the process counts again after the thaw").atMost(Duration.ofSeconds(10)).until(() -> count() > before);
+    }
+
+    @Test
+    void aThawBeforeAnyDecisionIsRefusedAndTheGroupStaysFrozen() throws Exception {
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        agent.checkpoint.freeze(freezeOf(op));
+
+        assertThatThrownBy(() -> agent.checkpoint.thaw(ThawRequest.newBuilder().setCtx(op).build()))
+                .isInstanceOfSatisfying(StatusRuntimeException.class,
+                        e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION))
+                .hasMessageContaining("op " + op.getOpId() + " has no decision yet")
+                .hasMessageContaining("host h1 does not thaw before one exists");
+        assertThat(agent.cgroup(group).isFrozen()).as("a commit may still include this host").isTrue();
+
+        agent.checkpoint.abort(AbortRequest.newBuilder().setCtx(op).build());
+    }
+
+    @Test
+    void abortWritesAbortThawsTheGroupAndACaptureAfterItIsRefused() throws Exception {
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        agent.checkpoint.freeze(freezeOf(op));
+
+        agent.checkpoint.abort(AbortRequest.newBuilder().setCtx(op).setReason("operator gave up").build());
+
+        assertThat(agent.decision(op)).hasValueSatisfying(d -> {
+            assertThat(d.isCommit()).isFalse();
+            assertThat(d.reason()).isEqualTo("operator gave up");
+        });
+        assertThat(agent.cgroup(group).isFrozen()).isFalse();
+        long before = count();
+        await("the process counts again after the abort").atMost(Duration.ofSeconds(10)).until(() -> count() > before);
+        assertThatThrownBy(() -> agent.checkpoint.capture(CaptureRequest.newBuilder().setCtx(op).build()))
+                .hasMessageContaining("group " + group + " on host h1 is not frozen for op " + op.getOpId());
+    }
+
+    @Test
+    void anAbortNeverOverridesACommitThatAlreadyStands() throws Exception {
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        agent.checkpoint.freeze(freezeOf(op));
+        agent.decide(op, Decision.commit());
+
+        agent.checkpoint.abort(AbortRequest.newBuilder().setCtx(op).setReason("late abort").build());
+
+        assertThat(agent.decision(op)).hasValueSatisfying(d -> assertThat(d.isCommit()).isTrue());
+        assertThat(agent.cgroup(group).isFrozen()).as("the group thaws on the standing decision").isFalse();
+    }
+
+    @Test
+    void aFreezeDeadlineIsADurationCountedOnThisHostsClock() throws Exception {
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        // The coordinator's clock is a minute behind: its absolute deadline has passed here already.
+        long coordinatorDeadline = System.currentTimeMillis() - Duration.ofMinutes(1).toMillis();
+
+        FreezeReply frozen = agent.checkpoint.freeze(freezeOf(op).toBuilder().setDeadlineUnixMs(coordinatorDeadline).build());
+
+        assertThat(frozen.getTasks()).as("the duration, not the skewed instant, bounds the freeze").isPositive();
+        agent.checkpoint.abort(AbortRequest.newBuilder().setCtx(op).build());
+    }
+
+    @Test
+    void aFreezeWhoseOnlyDeadlineHasPassedFailsAndLeavesTheGroupThawedAndDisarmed() throws Exception {
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        FreezeRequest absoluteOnly = FreezeRequest.newBuilder().setCtx(op).setMaxFrozenMs(BUDGET.toMillis())
+                .setDeadlineUnixMs(System.currentTimeMillis() - 1).build();
+
+        assertThatThrownBy(() -> agent.checkpoint.freeze(absoluteOnly)).isInstanceOf(FreezeTimeoutException.class);
+
+        assertThat(agent.cgroup(group).isFrozen()).isFalse();
+        // Disarmed: the same op may be armed again, and this time it freezes.
+        assertThat(agent.checkpoint.freeze(freezeOf(op)).getTasks()).isPositive();
+        agent.checkpoint.abort(AbortRequest.newBuilder().setCtx(op).build());
+    }
+
+    @Test
+    void aGroupFrozenForOneOpRefusesTheFreezeOfAnother() throws Exception {
+        OpContext first = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        agent.checkpoint.freeze(freezeOf(first));
+        OpContext second = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+
+        assertThatThrownBy(() -> agent.checkpoint.freeze(freezeOf(second)))
+                .hasMessageContaining("group " + group + " is already frozen for op " + first.getOpId());
+
+        agent.checkpoint.abort(AbortRequest.newBuilder().setCtx(first).build());
+    }
+}

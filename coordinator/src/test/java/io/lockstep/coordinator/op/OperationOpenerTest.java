@@ -1,0 +1,119 @@
+package io.lockstep.coordinator.op;
+
+import io.lockstep.zk.testing.ZkTestRoot;
+import io.lockstep.proto.LockHolder;
+import io.lockstep.proto.OpKind;
+import io.lockstep.proto.OpRecord;
+import io.lockstep.zk.Phase;
+import io.lockstep.zk.ZkJson;
+import org.apache.curator.test.TestingServer;
+import org.apache.zookeeper.data.Stat;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * Rules of step "Open" (docs/DESIGN.md, "ZooKeeper layout" and "Checkpoint"): the op's epoch is the
+ * next version of groups/&lt;g&gt;/epoch, taken in the same transaction that writes the op record,
+ * its ephemeral owner node and its barrier parents, so two openers never get one epoch; a group
+ * whose lock another operation holds is refused, naming that operation, its coordinator, host and
+ * pid.
+ */
+class OperationOpenerTest {
+    private static TestingServer server;
+    private ZkTestRoot root;
+    private OperationOpener opener;
+    private GroupLock lock;
+
+    @BeforeAll
+    static void startZooKeeper() throws Exception {
+        server = ZkTestRoot.startServer();
+    }
+
+    @AfterAll
+    static void stopZooKeeper() throws Exception {
+        server.close();
+    }
+
+    @BeforeEach
+    void takeTheGroup() throws Exception {
+        root = ZkTestRoot.on(server);
+        opener = new OperationOpener(root.zk(), root.layout());
+        lock = GroupLock.acquire(root.zk(), root.layout(), "g", holder());
+    }
+
+    @AfterEach
+    void close() throws Exception {
+        lock.close();
+        root.close();
+    }
+
+    private static LockHolder holder() {
+        return LockHolder.newBuilder().setCoordinatorId("c1").setOpId("ckpt-000001").setHostname("ops-1").setPid(4242)
+                .setSinceUnixMs(Instant.parse("2026-01-02T03:04:05Z").toEpochMilli()).build();
+    }
+
+    private static OpRecord.Builder checkpoint() {
+        return OpRecord.newBuilder().setKind(OpKind.CHECKPOINT).setCoordinatorId("c1").addParticipants("h1");
+    }
+
+    @Test
+    void openTakesTheNextEpochAndWritesRecordOwnerAndEveryBarrierParent() throws Exception {
+        OpenedOperation op = opener.open("g", checkpoint(), lock);
+
+        assertThat(op.epoch()).isEqualTo(1);
+        assertThat(op.opId()).isEqualTo("ckpt-000001");
+        assertThat(root.zk().checkExists().forPath(root.layout().epoch("g")).getVersion()).isEqualTo(1);
+        byte[] record = root.zk().getData().forPath(root.layout().op("g", op.opId()));
+        assertThat(ZkJson.parse(record, OpRecord.getDefaultInstance(), "op record")).isEqualTo(op.record());
+        Stat owner = root.zk().checkExists().forPath(root.layout().owner("g", op.opId()));
+        assertThat(owner.getEphemeralOwner()).as("the owner node goes with this coordinator's session")
+                .isEqualTo(root.zk().getZookeeperClient().getZooKeeper().getSessionId());
+        assertThat(new String(root.zk().getData().forPath(root.layout().owner("g", op.opId())), StandardCharsets.UTF_8))
+                .isEqualTo("c1");
+        for (Phase phase : Phase.values()) {
+            assertThat(root.zk().checkExists().forPath(root.layout().phase("g", op.opId(), phase))).as(phase.node())
+                    .isNotNull();
+        }
+    }
+
+    @Test
+    void eachOpenOfTheGroupGetsTheNextEpoch() throws Exception {
+        opener.open("g", checkpoint(), lock);
+
+        OpenedOperation restore = opener.open("g", checkpoint().setKind(OpKind.RESTORE), lock);
+
+        assertThat(restore.epoch()).isEqualTo(2);
+        assertThat(restore.opId()).isEqualTo("restore-000002");
+    }
+
+    @Test
+    void aGroupWhoseLockAnotherOperationHoldsIsRefusedNamingThatOperationAndWhereItRuns() {
+        assertThatThrownBy(() -> GroupLock.acquire(root.zk(), root.layout(), "g",
+                LockHolder.newBuilder().setCoordinatorId("c2").build()))
+                .isInstanceOfSatisfying(OperationFailedException.class,
+                        e -> assertThat(e.reason()).isEqualTo(FailureReason.GROUP_BUSY))
+                .hasMessage("group g is busy: operation ckpt-000001 by coordinator c1 (host ops-1, pid 4242) since "
+                        + "2026-01-02T03:04:05Z");
+    }
+
+    @Test
+    void anOpenThatMeetsAnotherOpenersOpIsRefusedAsBusyAndBumpsNoEpoch() throws Exception {
+        // Another opener's transaction created ckpt-000001 between this one's epoch read and its multi.
+        root.zk().create().creatingParentsIfNeeded().forPath(root.layout().op("g", "ckpt-000001"));
+
+        assertThatThrownBy(() -> opener.open("g", checkpoint(), lock))
+                .isInstanceOfSatisfying(OperationFailedException.class,
+                        e -> assertThat(e.reason()).isEqualTo(FailureReason.GROUP_BUSY))
+                .hasMessageContaining("another coordinator opened an operation on group g at the same time");
+        assertThat(root.zk().checkExists().forPath(root.layout().epoch("g")).getVersion()).isZero();
+    }
+}
