@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Tools the test suite needs besides a JDK and Maven; called by .ci/run before the build.
+# Tools the test suite needs besides a JDK; called by .ci/run before the build.
 # Idempotent: installs only what is missing, and runs apt-get update at most once per call.
 #
 # - docker-compose (Debian's 1.29): DockerComposeTest validates docker-compose.yml with
 #   `docker-compose config`, which needs no Docker engine.
 # - tmux: LiveProgressTerminalTest runs the coordinator under a real pseudo-terminal.
+# - curl: ./mvnw (bin/test) fetches the pinned Maven with it on first use.
 # - gcc + libc6-dev: the agent build compiles the native restore stub (agent/src/main/c), and its
 #   tests build an ASan/UBSan variant (libasan/libubsan come with gcc).
 # - sqlite3: LockHandOverRestoreTest restores a sqlite3 shell that holds its database.
@@ -28,6 +29,7 @@ apt_install() {
   echo "install-tools: installed $package"
 }
 
+apt_install curl
 apt_install docker-compose
 # util-linux: setsid/setpriv/unshare (freeze guards, privilege drops, mount-namespace tests);
 # iproute2 for the network-namespace tests' tools.

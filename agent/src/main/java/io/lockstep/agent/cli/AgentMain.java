@@ -1,5 +1,6 @@
 package io.lockstep.agent.cli;
 
+import io.lockstep.cli.JsonText;
 import io.lockstep.cli.UsageErrors;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -27,6 +28,10 @@ public final class AgentMain {
     public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new AgentMain());
         cli.setExecutionExceptionHandler((error, command, parsed) -> {
+            if (command.getParseResult() != null && command.getParseResult().hasMatchedOption("--json")) {
+                command.getOut().println(JsonText.error(INTERNAL_ERROR, "INTERNAL_ERROR", String.valueOf(error.getMessage())));
+                command.getOut().flush();
+            }
             command.getErr().println("agent: " + error.getMessage());
             return INTERNAL_ERROR;
         });

@@ -43,14 +43,12 @@ final class PrintCommand implements Callable<Integer> {
             java.util.Optional<ManifestKey> key = java.util.Optional.ofNullable(manifestKey).map(ManifestKey::read);
             manifest = ManifestCodec.decode(ManifestKey.unseal(key, Files.readAllBytes(file)));
         } catch (NoSuchFileException e) {
-            spec.commandLine().getErr().println("agent print: no such file: " + file);
-            return AgentMain.BAD_ARGUMENTS;
+            return ClientErrors.fail(spec, json, "print", AgentMain.BAD_ARGUMENTS, ClientErrors.USAGE, "no such file: " + file);
         } catch (IllegalArgumentException e) {
-            spec.commandLine().getErr().println("agent print: " + e.getMessage());
-            return AgentMain.BAD_ARGUMENTS;
+            return ClientErrors.fail(spec, json, "print", AgentMain.BAD_ARGUMENTS, ClientErrors.USAGE, e.getMessage());
         } catch (ManifestFormatException e) {
-            spec.commandLine().getErr().println("agent print: " + file + ": " + e.getMessage());
-            return AgentMain.FAILED;
+            return ClientErrors.fail(spec, json, "print", AgentMain.FAILED, ClientErrors.MANIFEST_UNUSABLE,
+                    file + ": " + e.getMessage());
         }
         spec.commandLine().getOut().println(json ? ManifestPrinter.toJson(manifest, showEnv)
                 : ManifestPrinter.toText(manifest, showEnv));

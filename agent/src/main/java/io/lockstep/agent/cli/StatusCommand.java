@@ -38,9 +38,9 @@ final class StatusCommand implements Callable<Integer> {
                     .addAllGroups(all.getGroupsList().stream().filter(g -> g.getGroup().equals(group)).toList()).build();
             if (group != null && reply.getGroupsCount() == 0) {
                 List<String> known = all.getGroupsList().stream().map(GroupStatus::getGroup).sorted().toList();
-                spec.commandLine().getErr().println("agent status: no group " + group + " on host " + all.getHostId()
-                        + "; " + (known.isEmpty() ? "it manages no group" : "known: " + String.join(", ", known)));
-                return AgentMain.FAILED;
+                return ClientErrors.fail(spec, json, "status", AgentMain.FAILED, ClientErrors.UNKNOWN_GROUP, "no group "
+                        + group + " on host " + all.getHostId() + "; "
+                        + (known.isEmpty() ? "it manages no group" : "known: " + String.join(", ", known)));
             }
             PrintWriter out = spec.commandLine().getOut();
             if (json) {
@@ -55,7 +55,7 @@ final class StatusCommand implements Callable<Integer> {
             }
             return AgentMain.OK;
         } catch (StatusRuntimeException e) {
-            return ClientErrors.report(spec, "status", agent.address, e);
+            return ClientErrors.report(spec, json, "status", agent.address, e);
         }
     }
 }

@@ -55,6 +55,8 @@ public interface LibC {
     int EDEADLK = 35;
     int EOVERFLOW = 75;
     int EOPNOTSUPP = 95;
+    int ENODATA = 61;
+    int ERANGE = 34;
     int ESRCH = 3;
     int EBADF = 9;
 
@@ -97,6 +99,9 @@ public interface LibC {
     int setuid(int uid);
 
     int setgroups(long size, Pointer list);
+
+    /** Reads an extended attribute of the path itself (not a symlink's target). */
+    long lgetxattr(byte[] path, String name, Pointer value, long size);
 
     int kill(int pid, int sig);
 

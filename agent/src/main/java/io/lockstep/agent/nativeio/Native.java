@@ -8,6 +8,8 @@ import jnr.ffi.Pointer;
 import jnr.ffi.Runtime;
 import jnr.ffi.byref.IntByReference;
 
+import java.util.Optional;
+
 /**
  * Checked wrappers over {@link LibC}: every call reads errno immediately and throws a
  * {@link NativeException} naming the syscall and the file or process it was applied to.
@@ -297,6 +299,38 @@ public final class Native {
         if (wanted != flags && LIBC.fcntl(fd, LibC.F_SETFD, wanted) < 0) {
             throw failure("fcntl(F_SETFD)", "fd " + fd);
         }
+    }
+
+    /**
+     * An extended attribute of the path itself (lgetxattr); empty when the file has none by that
+     * name or its file system has no extended attributes. Most files have none: one call, no buffer.
+     */
+    public static Optional<byte[]> xattr(String path, String name) throws NativeException {
+        while (true) {
+            long size = LIBC.lgetxattr(cPath(path), name, null, 0);
+            if (size < 0) {
+                return xattrAbsent(path, name);
+            }
+            Pointer buffer = Memory.allocateDirect(RUNTIME, Math.max(1, (int) size), false);
+            long read = LIBC.lgetxattr(cPath(path), name, buffer, size);
+            if (read < 0) {
+                if (LastError.getLastError(RUNTIME) == LibC.ERANGE) {
+                    continue; // it grew between the two calls
+                }
+                return xattrAbsent(path, name);
+            }
+            byte[] value = new byte[(int) read];
+            buffer.get(0, value, 0, value.length);
+            return Optional.of(value);
+        }
+    }
+
+    private static Optional<byte[]> xattrAbsent(String path, String name) throws NativeException {
+        int errno = LastError.getLastError(RUNTIME);
+        if (errno == LibC.ENODATA || errno == LibC.EOPNOTSUPP) {
+            return Optional.empty();
+        }
+        throw new NativeException("lgetxattr " + name, RawNames.display(path), errno, LIBC.strerror(errno));
     }
 
     public static void chdir(String path) throws NativeException {

@@ -83,10 +83,12 @@ public final class FileValidator {
     }
 
     /**
-     * The stub opens each file after it dropped to the program's uid and gid: a file that uid
-     * cannot open as recorded (e.g. a root-owned 0600 log) would fail at stage, after validation
-     * reported nothing. Checked from the mode bits, owner and group of the file and the search
-     * permission of its directories (supplementary groups and ACLs are not considered).
+     * The stub opens each file after it dropped to the program's uid and gid, with no supplementary
+     * group (setgroups(0), as {@code agent run} starts programs): a file that these credentials
+     * cannot open as recorded (e.g. a root-owned 0600 log, or a file only a supplementary group of
+     * the uid may read) would fail at stage, after validation reported nothing. Checked as the
+     * kernel will: the owner, group and mode of the file and the search permission of its
+     * directories, with POSIX ACL entries where a file has them ({@link PosixAcl}).
      */
     private List<FileProblem> accessProblems(Manifest manifest) {
         List<FileProblem> problems = new ArrayList<>();
@@ -112,8 +114,8 @@ public final class FileValidator {
                 if (denied.isPresent() && reported.add(path.get() + "\0" + uid)) {
                     problems.add(problem(path.get(), identityText(fd), "permission: fd " + fd.getFd()
                             + " of pid " + process.getPid() + " is opened for " + (read && write ? "reading and writing"
-                            : write ? "writing" : "reading") + " as uid " + uid + " gid " + gid + ", which "
-                            + denied.get(), true));
+                            : write ? "writing" : "reading") + " as uid " + uid + " gid " + gid
+                            + " (a restored program has no supplementary groups), which " + denied.get(), true));
                 }
             }
         }
@@ -146,6 +148,10 @@ public final class FileValidator {
 
     private static boolean allowed(String path, int uid, int gid, int wanted) throws IOException {
         Native.Stat st = Native.lstat(path);
+        Optional<PosixAcl> acl = PosixAcl.of(path);
+        if (acl.isPresent()) {
+            return acl.get().allows(uid, gid, st.uid(), st.gid(), wanted);
+        }
         int mode = st.mode();
         int bits = st.uid() == uid ? (mode >> 6) & 7 : st.gid() == gid ? (mode >> 3) & 7 : mode & 7;
         return (bits & wanted) == wanted;
@@ -153,7 +159,9 @@ public final class FileValidator {
 
     private static String describe(String path) throws IOException {
         Native.Stat st = Native.lstat(path);
-        return "owner " + st.uid() + ", group " + st.gid() + ", mode " + String.format("%04o", st.mode() & 07777);
+        Optional<PosixAcl> acl = PosixAcl.of(path);
+        return "owner " + st.uid() + ", group " + st.gid() + ", mode " + String.format("%04o", st.mode() & 07777)
+                + acl.map(a -> ", ACL " + a).orElse("");
     }
 
     /** One problem per file and kind of problem, however many fds refer to the file. */
@@ -221,7 +229,7 @@ public final class FileValidator {
         }
         long mtimeNs = attributes.mtimeNs();
         if (mtimeNs != fd.getMtimeNs()) {
-            problems.add(problem(path.toString(), identity, "mtime drift: " + time(fd.getMtimeNs(), mtimeNs) + " → "
+            problems.add(problem(path, identity, "mtime drift: " + time(fd.getMtimeNs(), mtimeNs) + " → "
                     + time(mtimeNs, fd.getMtimeNs()), !force));
         }
         return problems;

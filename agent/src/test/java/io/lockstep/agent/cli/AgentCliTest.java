@@ -242,6 +242,12 @@ class AgentCliTest {
             assertThat(unknown.exit()).isEqualTo(AgentMain.FAILED);
             assertThat(unknown.out()).isEmpty();
             assertThat(unknown.err().strip()).isEqualTo("agent status: no group cl on host h1; known: cli");
+            Run unknownJson = run("status", "--agent", address, "--group", "cl", "--json");
+            assertThat(unknownJson.exit()).isEqualTo(AgentMain.FAILED);
+            Struct error = parseJson(unknownJson.out()).getFieldsOrThrow("error").getStructValue();
+            assertThat(error.getFieldsOrThrow("code").getNumberValue()).isEqualTo(AgentMain.FAILED);
+            assertThat(error.getFieldsOrThrow("reason").getStringValue()).isEqualTo("UNKNOWN_GROUP");
+            assertThat(error.getFieldsOrThrow("message").getStringValue()).isEqualTo("no group cl on host h1; known: cli");
         }
         int closedPort;
         try (ServerSocket probe = new ServerSocket(0)) {
@@ -250,6 +256,11 @@ class AgentCliTest {
         Run unreachable = run("status", "--agent", "127.0.0.1:" + closedPort, "--rpc-timeout", "5s");
         assertThat(unreachable.exit()).isEqualTo(AgentMain.AGENT_UNREACHABLE);
         assertThat(unreachable.err()).contains("no agent answers at 127.0.0.1:" + closedPort);
+        Run unreachableJson = run("status", "--agent", "127.0.0.1:" + closedPort, "--rpc-timeout", "5s", "--json");
+        assertThat(unreachableJson.exit()).isEqualTo(AgentMain.AGENT_UNREACHABLE);
+        assertThat(parseJson(unreachableJson.out()).getFieldsOrThrow("error").getStructValue().getFieldsOrThrow("reason")
+                .getStringValue()).isEqualTo("AGENT_UNREACHABLE");
+        assertThat(unreachableJson.err()).contains("no agent answers at 127.0.0.1:" + closedPort);
     }
 
     /** Fails the test when the text is not one JSON object. */

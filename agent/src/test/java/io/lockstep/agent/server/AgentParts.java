@@ -14,8 +14,8 @@ import io.lockstep.zk.Phase;
 import io.lockstep.zk.ZkClients;
 import io.lockstep.zk.ZkJson;
 import io.lockstep.zk.ZkLayout;
+import io.lockstep.zk.testing.ZkTestRoot;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.CreateMode;
 
 import java.io.IOException;
@@ -34,11 +34,11 @@ import java.util.stream.Stream;
 
 /**
  * One agent's real parts, wired as {@link AgentServer} wires them but without its network server:
- * a ZooKeeper session and root of its own (on a server the test class shares), a cgroup root and
+ * a ZooKeeper session of its own on the test's {@link ZkTestRoot}, a cgroup root and
  * a state directory of its own, the participants and the gRPC service. It also plays the
- * coordinator's part in ZooKeeper (open an op, decide it). {@link #close()} aborts what is in
- * flight as an agent shutdown does, kills and removes every group, stops any freeze guard left,
- * and deletes the ZooKeeper root and the directories — also after a failed test.
+ * coordinator's part in ZooKeeper (open an op, decide it). {@link #close()} fails the test if it
+ * left a group frozen, after it aborted what is in flight as an agent shutdown does, kills and removes every group, stops any freeze guard left,
+ * and deletes the directories — also after a failed test.
  */
 final class AgentParts implements AutoCloseable {
     /** Short, so that a freeze's minimum guard time (session + 2 margins) stays a few seconds. */
@@ -63,7 +63,7 @@ final class AgentParts implements AutoCloseable {
     final AgentService service;
     private final ScheduledThreadPoolExecutor timer;
 
-    private AgentParts(String hostId, TestingServer server) throws Exception {
+    private AgentParts(String hostId, ZkTestRoot zooKeeper) throws Exception {
         this.hostId = hostId;
         String id = UUID.randomUUID().toString().substring(0, 8);
         this.cgroupRoot = "lockstep-test-parts-" + id;
@@ -72,11 +72,11 @@ final class AgentParts implements AutoCloseable {
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx--x--x"));
         this.work = Files.createDirectories(dir.resolve("work"));
         Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxrwxrwx"));
-        this.config = new AgentConfig(hostId, "127.0.0.1:0", server.getConnectString(), "/lockstep-parts-" + id,
+        this.config = new AgentConfig(hostId, "127.0.0.1:0", zooKeeper.connectString(), zooKeeper.layout().root(),
                 cgroupRoot, Optional.empty(), dir.resolve("state"), SESSION, false);
         PrivateFiles.ownDirectory(config.stateDir());
         this.layout = new ZkLayout(config.zkRoot());
-        this.zk = ZkClients.connect(server.getConnectString(), SESSION, Duration.ofSeconds(10));
+        this.zk = ZkClients.connect(zooKeeper.connectString(), SESSION, Duration.ofSeconds(10));
         this.timer = new ScheduledThreadPoolExecutor(2);
         timer.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
         this.groups = new GroupRegistry(CgroupLayout.detect(cgroupRoot), config.stateDir());
@@ -90,8 +90,9 @@ final class AgentParts implements AutoCloseable {
                 new AgentStatus(hostId, List.of(), groups, fence), metrics);
     }
 
-    static AgentParts start(String hostId, TestingServer server) throws Exception {
-        return new AgentParts(hostId, server);
+    /** On the test's ZooKeeper root (which the ZkTestRoot extension removes after the test). */
+    static AgentParts start(String hostId, ZkTestRoot zooKeeper) throws Exception {
+        return new AgentParts(hostId, zooKeeper);
     }
 
     /** A new group name, unique to this test. */
@@ -141,8 +142,8 @@ final class AgentParts implements AutoCloseable {
         return groups.open(group).cgroup();
     }
 
-    /** Whether any group under this agent's cgroup root is frozen now. */
-    List<String> frozenGroups() throws IOException {
+    /** The groups under this agent's cgroup root that are frozen now. */
+    private List<String> frozenGroups() throws IOException {
         List<String> frozen = new ArrayList<>();
         CgroupLayout layout = CgroupLayout.detect(cgroupRoot);
         for (String group : layout.existingGroups()) {
@@ -153,8 +154,20 @@ final class AgentParts implements AutoCloseable {
         return frozen;
     }
 
+    /**
+     * Cleans up, then fails the test if it left a group frozen (docs/DESIGN.md, "Invariants": no
+     * group is left frozen after an operation ends).
+     */
     @Override
     public void close() throws Exception {
+        List<String> leftFrozen = frozenGroups();
+        cleanUp();
+        if (!leftFrozen.isEmpty()) {
+            throw new AssertionError("groups left frozen by the test on host " + hostId + ": " + leftFrozen);
+        }
+    }
+
+    private void cleanUp() throws Exception {
         try {
             checkpoint.abortAll("test over");
             restore.abortAll("test over");
@@ -170,9 +183,6 @@ final class AgentParts implements AutoCloseable {
                 cgroup.remove();
             }
             cgroups.removeRootIfEmpty();
-            if (zk.checkExists().forPath(layout.root()) != null) {
-                zk.delete().deletingChildrenIfNeeded().forPath(layout.root());
-            }
         } finally {
             zk.close();
             try (Stream<Path> files = Files.walk(dir)) {

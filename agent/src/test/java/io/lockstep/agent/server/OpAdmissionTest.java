@@ -7,13 +7,10 @@ import io.lockstep.zk.ZkJson;
 import io.lockstep.zk.ZkLayout;
 import io.lockstep.zk.testing.ZkTestRoot;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.CreateMode;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.util.List;
 
@@ -25,33 +22,17 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * with that epoch, it is not decided yet, and the host is one of its participants.
  */
 class OpAdmissionTest {
-    private static TestingServer server;
-    private ZkTestRoot root;
+    @RegisterExtension
+    final ZkTestRoot root = new ZkTestRoot();
     private CuratorFramework zk;
     private ZkLayout layout;
     private OpAdmission admission;
 
-    @BeforeAll
-    static void startZooKeeper() throws Exception {
-        server = ZkTestRoot.startServer();
-    }
-
-    @AfterAll
-    static void stopZooKeeper() throws Exception {
-        server.close();
-    }
-
     @BeforeEach
     void newRoot() throws Exception {
-        root = ZkTestRoot.on(server);
         zk = root.zk();
         layout = root.layout();
         admission = new OpAdmission(zk, layout, new EpochFence(), "h1");
-    }
-
-    @AfterEach
-    void removeRoot() throws Exception {
-        root.close();
     }
 
     /** Writes groups/app/epoch at version {@code epoch} and the op record of ckpt-{@code epoch}. */

@@ -6,14 +6,13 @@ import io.lockstep.agent.cgroup.GroupCgroup;
 import io.lockstep.proto.OpContext;
 import io.lockstep.proto.OpKind;
 import io.lockstep.zk.Decision;
+import io.lockstep.zk.testing.ZkTestRoot;
 import io.lockstep.zk.Phase;
-import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.CreateMode;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.time.Duration;
 import java.time.Instant;
@@ -34,23 +33,14 @@ class ReconcilerTest {
     private static final Duration BUDGET = Duration.ofSeconds(30);
     /** Long enough that the predecessor's guard never fires by itself during a test. */
     private static final Duration GUARD_TIME = Duration.ofMinutes(5);
-    private static TestingServer server;
+    @RegisterExtension
+    final ZkTestRoot zooKeeper = new ZkTestRoot();
     private AgentParts predecessor;
     private AgentRegistration restartedRegistration;
 
-    @BeforeAll
-    static void startZooKeeper() throws Exception {
-        server = new TestingServer(true);
-    }
-
-    @AfterAll
-    static void stopZooKeeper() throws Exception {
-        server.close();
-    }
-
     @BeforeEach
     void start() throws Exception {
-        predecessor = AgentParts.start("h1", server);
+        predecessor = AgentParts.start("h1", zooKeeper);
     }
 
     @AfterEach

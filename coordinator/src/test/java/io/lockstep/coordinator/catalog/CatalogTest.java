@@ -11,13 +11,10 @@ import io.lockstep.proto.LockHolder;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
 import io.lockstep.zk.ZkJson;
-import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.CreateMode;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
@@ -28,37 +25,21 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class CatalogTest {
-    private static TestingServer server;
 
     @TempDir
     Path storeDir;
 
-    private ZkTestRoot root;
+    @RegisterExtension
+    final ZkTestRoot root = new ZkTestRoot();
     private FileCheckpointStore store;
     private TestCheckpoints checkpoints;
     private Catalog catalog;
 
-    @BeforeAll
-    static void startZooKeeper() throws Exception {
-        server = ZkTestRoot.startServer();
-    }
-
-    @AfterAll
-    static void stopZooKeeper() throws Exception {
-        server.close();
-    }
-
     @BeforeEach
     void setUp() throws Exception {
-        root = ZkTestRoot.on(server);
         store = new FileCheckpointStore(storeDir);
         checkpoints = new TestCheckpoints(root.zk(), root.layout(), store);
         catalog = new Catalog(CoordinatorContext.create(root.zk(), root.layout(), store, Clock.systemUTC()));
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        root.close();
     }
 
     @Test

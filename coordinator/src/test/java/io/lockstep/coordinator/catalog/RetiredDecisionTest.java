@@ -7,9 +7,9 @@ import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.coordinator.testing.TestCheckpoints;
 import io.lockstep.zk.testing.ZkTestRoot;
 import io.lockstep.proto.OpContext;
-import org.apache.curator.test.TestingServer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
@@ -28,8 +28,8 @@ import static org.awaitility.Awaitility.await;
  * neither the decision nor the op, instead of waiting for ever.
  */
 class RetiredDecisionTest {
-    private TestingServer server;
-    private ZkTestRoot root;
+    @RegisterExtension
+    final ZkTestRoot root = new ZkTestRoot();
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
 
     @TempDir
@@ -38,18 +38,10 @@ class RetiredDecisionTest {
     @AfterEach
     void stop() throws Exception {
         timer.shutdownNow();
-        if (root != null) {
-            root.close();
-        }
-        if (server != null) {
-            server.close();
-        }
     }
 
     @Test
     void anAgentThatFindsItsOpRetiredByRetentionEndsItsPartAsAborted() throws Exception {
-        server = ZkTestRoot.startServer();
-        root = ZkTestRoot.on(server);
         CheckpointStore store = new FileCheckpointStore(dir.resolve("store"));
         TestCheckpoints checkpoints = new TestCheckpoints(root.zk(), root.layout(), store);
         checkpoints.abortedLeftover("app", "ckpt-000001", 1, "h2");

@@ -9,6 +9,7 @@ import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
+import io.lockstep.zk.ZkClients;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.api.transaction.CuratorMultiTransaction;
 import org.apache.curator.framework.api.transaction.CuratorOp;
@@ -37,9 +38,13 @@ import static org.awaitility.Awaitility.await;
  */
 class LostCommitReplyTest {
     private LocalCluster cluster;
+    private CuratorFramework losingZk;
 
     @AfterEach
     void tearDown() throws Exception {
+        if (losingZk != null) {
+            losingZk.close();
+        }
         if (cluster != null) {
             cluster.close();
         }
@@ -54,8 +59,11 @@ class LostCommitReplyTest {
             cluster.awaitReady(host, "app", pid);
         }
         CoordinatorContext real = cluster.coordinator();
-        CoordinatorContext losing = CoordinatorContext.create(zooKeeperLostAfterTheCommitMulti(real.zk()), real.layout(),
-                real.store(), Clock.systemUTC());
+        // The losing coordinator's own client gives up on a stopped server after 1 s per attempt (not
+        // the cluster's 5 s): its retries still run out while ZooKeeper is down, in seconds.
+        losingZk = ZkClients.connect(cluster.zkConnect(), LocalCluster.SESSION_TIMEOUT, Duration.ofSeconds(1));
+        CoordinatorContext losing = CoordinatorContext.create(zooKeeperLostAfterTheCommitMulti(losingZk),
+                real.layout(), real.store(), Clock.systemUTC());
         AtomicReference<String> opId = new AtomicReference<>();
         OperationListener opened = new OperationListener() {
             @Override

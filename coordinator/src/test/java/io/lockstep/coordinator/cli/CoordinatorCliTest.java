@@ -14,18 +14,14 @@ import io.lockstep.proto.HostRecord;
 import io.lockstep.proto.LockHolder;
 import io.lockstep.zk.Phase;
 import io.lockstep.zk.ZkJson;
-import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.CreateMode;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import picocli.CommandLine;
-
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -44,35 +40,19 @@ import java.util.regex.Pattern;
 import static org.assertj.core.api.Assertions.assertThat;
 
 class CoordinatorCliTest {
-    private static TestingServer server;
 
     @TempDir
     Path storeDir;
 
-    private ZkTestRoot root;
+    @RegisterExtension
+    final ZkTestRoot root = new ZkTestRoot();
     private FileCheckpointStore store;
     private TestCheckpoints checkpoints;
 
-    @BeforeAll
-    static void startZooKeeper() throws Exception {
-        server = ZkTestRoot.startServer();
-    }
-
-    @AfterAll
-    static void stopZooKeeper() throws Exception {
-        server.close();
-    }
-
     @BeforeEach
     void setUp() throws Exception {
-        root = ZkTestRoot.on(server);
         store = new FileCheckpointStore(storeDir);
         checkpoints = new TestCheckpoints(root.zk(), root.layout(), store);
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        root.close();
     }
 
     /** Runs a command against this test's ZooKeeper root and store. */

@@ -8,22 +8,21 @@ import com.google.protobuf.util.JsonFormat;
 import io.lockstep.agent.cli.AgentMain;
 import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.coordinator.testing.FakeAgent;
+import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.TestCheckpoints;
 import io.lockstep.zk.testing.ZkTestRoot;
 import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.proto.LockHolder;
 import io.lockstep.zk.ZkJson;
-import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.CreateMode;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 import java.io.PrintWriter;
+import java.net.ServerSocket;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,35 +40,19 @@ import static org.assertj.core.api.Assertions.assertThat;
  * document is the schema: a key or a type that differs from it fails here).
  */
 class JsonSchemaTest {
-    private static TestingServer server;
 
     @TempDir
     Path dir;
 
-    private ZkTestRoot root;
+    @RegisterExtension
+    final ZkTestRoot root = new ZkTestRoot();
     private TestCheckpoints checkpoints;
     private Map<String, Map<String, String>> schema;
 
-    @BeforeAll
-    static void startZooKeeper() throws Exception {
-        server = ZkTestRoot.startServer();
-    }
-
-    @AfterAll
-    static void stopZooKeeper() throws Exception {
-        server.close();
-    }
-
     @BeforeEach
     void setUp() throws Exception {
-        root = ZkTestRoot.on(server);
         checkpoints = new TestCheckpoints(root.zk(), root.layout(), new FileCheckpointStore(dir.resolve("store")));
         schema = readSchema();
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        root.close();
     }
 
     private CliRun coordinator(String... args) {
@@ -111,6 +94,69 @@ class JsonSchemaTest {
         agent.setOut(new PrintWriter(printed, true));
         assertThat(agent.execute("print", "--json", manifest.toString())).isZero();
         assertConforms("agent print", new CliRun(0, printed.toString(), ""));
+
+        byte[] damaged = Files.readAllBytes(manifest);
+        damaged[damaged.length - 1] ^= 0x01;
+        Files.write(manifest, damaged);
+        CliRun unusable = agent("print", "--json", manifest.toString());
+        assertThat(unusable.exit()).isEqualTo(AgentMain.FAILED);
+        assertConforms("error", unusable);
+        assertThat(unusable.err()).startsWith("agent print: " + manifest);
+        int closedPort;
+        try (ServerSocket probe = new ServerSocket(0)) {
+            closedPort = probe.getLocalPort();
+        }
+        CliRun unreachable = agent("status", "--json", "--agent", "127.0.0.1:" + closedPort, "--rpc-timeout", "5s");
+        assertThat(unreachable.exit()).isEqualTo(AgentMain.AGENT_UNREACHABLE);
+        assertConforms("error", unreachable);
+        assertThat(unreachable.json().getFieldsOrThrow("error").getStructValue().getFieldsOrThrow("reason")
+                .getStringValue()).isEqualTo("AGENT_UNREACHABLE");
+    }
+
+    private static CliRun agent(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CommandLine agent = AgentMain.commandLine();
+        agent.setOut(new PrintWriter(out, true));
+        agent.setErr(new PrintWriter(err, true));
+        int exit = agent.execute(args);
+        return new CliRun(exit, out.toString(), err.toString());
+    }
+
+    /**
+     * A real restore through the CLI (an in-process agent, a worker holding a lock): refused while
+     * the group runs (an error object), then with --replace, whose result lists what it stopped.
+     */
+    @Test
+    void theRestoresJsonIsTheDocumentedSchema() throws Exception {
+        try (LocalCluster cluster = LocalCluster.start("h1")) {
+            Path data = cluster.dir().resolve("data");
+            int holder = cluster.run("h1", "app", LocalCluster.worker("fd", "500", data.toString(), "lock", "posix", "write",
+                    "500", "0", "10", "ready", "sleep"));
+            cluster.awaitReady("h1", "app", holder);
+            CliRun checkpoint = clusterCoordinator(cluster, "checkpoint", "--group", "app", "--json", "--no-progress");
+            assertConforms("coordinator checkpoint", checkpoint);
+
+            CliRun running = clusterCoordinator(cluster, "restore", "--group", "app", "--allow-root", "--json",
+                    "--no-progress");
+            assertThat(running.exit()).as(running.toString()).isEqualTo(ExitCode.GROUP_RUNNING.code());
+            assertConforms("error", running);
+            assertThat(running.json().getFieldsOrThrow("error").getStructValue().getFieldsOrThrow("reason")
+                    .getStringValue()).isEqualTo("GROUP_RUNNING");
+
+            CliRun restore = clusterCoordinator(cluster, "restore", "--group", "app", "--allow-root", "--json",
+                    "--no-progress", "--replace", "--replace-grace", "5s");
+            assertThat(restore.exit()).as(restore.toString()).isZero();
+            assertConforms("coordinator restore", restore);
+            assertThat(restore.out()).contains("\"oldPid\":" + holder + ",").contains("\"terminated\":[" + holder + "]");
+        }
+    }
+
+    private static CliRun clusterCoordinator(LocalCluster cluster, String... args) {
+        List<String> all = new ArrayList<>(List.of(args));
+        all.addAll(List.of("--zk", cluster.zkConnect(), "--zk-root", cluster.zkRoot(), "--store",
+                cluster.dir().resolve("store").toString()));
+        return CliRun.of(all.toArray(String[]::new));
     }
 
     private void assertConforms(String object, CliRun run) throws Exception {

@@ -3,11 +3,8 @@ package io.lockstep.coordinator.cli;
 import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.coordinator.testing.TestCheckpoints;
 import io.lockstep.zk.testing.ZkTestRoot;
-import org.apache.curator.test.TestingServer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -26,32 +23,16 @@ import static org.assertj.core.api.Assertions.assertThat;
  * epoch as they were (nothing was opened).
  */
 class RestoreBadInputTest {
-    private static TestingServer server;
 
     @TempDir
     Path storeDir;
 
-    private ZkTestRoot root;
-
-    @BeforeAll
-    static void startZooKeeper() throws Exception {
-        server = ZkTestRoot.startServer();
-    }
-
-    @AfterAll
-    static void stopZooKeeper() throws Exception {
-        server.close();
-    }
+    @RegisterExtension
+    final ZkTestRoot root = new ZkTestRoot();
 
     @BeforeEach
     void setUp() throws Exception {
-        root = ZkTestRoot.on(server);
         new TestCheckpoints(root.zk(), root.layout(), new FileCheckpointStore(storeDir)).commit("web", "ckpt-000001", 1, "a", "b");
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        root.close();
     }
 
     static Stream<Arguments> badInput() {

@@ -7,13 +7,11 @@ import io.lockstep.proto.OpRecord;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
 import org.apache.curator.framework.api.transaction.CuratorOp;
-import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.KeeperException;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.util.List;
 
@@ -28,25 +26,14 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * while an ABORT that stands is never taken for one.
  */
 class CommitMultiTest {
-    private static TestingServer server;
-    private ZkTestRoot root;
+    @RegisterExtension
+    final ZkTestRoot root = new ZkTestRoot();
     private Decisions decisions;
     private GroupLock lock;
     private OpenedOperation op;
 
-    @BeforeAll
-    static void startZooKeeper() throws Exception {
-        server = ZkTestRoot.startServer();
-    }
-
-    @AfterAll
-    static void stopZooKeeper() throws Exception {
-        server.close();
-    }
-
     @BeforeEach
     void openAnOperation() throws Exception {
-        root = ZkTestRoot.on(server);
         decisions = new Decisions(root.zk(), root.layout());
         lock = GroupLock.acquire(root.zk(), root.layout(), "g", LockHolder.newBuilder().setCoordinatorId("c1").build());
         op = new OperationOpener(root.zk(), root.layout())
@@ -56,7 +43,6 @@ class CommitMultiTest {
     @AfterEach
     void close() throws Exception {
         lock.close();
-        root.close();
     }
 
     /** What OperationFrame sends: the guards, then the COMMIT itself. */

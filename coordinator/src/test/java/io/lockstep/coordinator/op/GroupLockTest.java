@@ -7,11 +7,11 @@ import io.lockstep.proto.OpRecord;
 import io.lockstep.zk.ZkClients;
 import io.lockstep.zk.ZkJson;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.CreateMode;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -21,22 +21,19 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** The group lock is a node of one session, not a path: each rule below is one way a path-lock went wrong. */
 class GroupLockTest {
-    private TestingServer server;
-    private ZkTestRoot root;
+    @RegisterExtension
+    final ZkTestRoot root = new ZkTestRoot();
+    /** The next coordinator's session. */
     private CuratorFramework next;
 
     @BeforeEach
     void start() throws Exception {
-        server = ZkTestRoot.startServer();
-        root = ZkTestRoot.on(server);
-        next = ZkClients.connect(server.getConnectString(), Duration.ofSeconds(10), Duration.ofSeconds(10));
+        next = ZkClients.connect(root.connectString(), Duration.ofSeconds(10), Duration.ofSeconds(10));
     }
 
     @AfterEach
-    void stop() throws Exception {
+    void stop() {
         next.close();
-        root.close();
-        server.close();
     }
 
     private static LockHolder holder(String coordinator) {

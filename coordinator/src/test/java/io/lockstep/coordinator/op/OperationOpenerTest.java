@@ -6,13 +6,11 @@ import io.lockstep.proto.OpKind;
 import io.lockstep.proto.OpRecord;
 import io.lockstep.zk.Phase;
 import io.lockstep.zk.ZkJson;
-import org.apache.curator.test.TestingServer;
 import org.apache.zookeeper.data.Stat;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
@@ -28,24 +26,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * pid.
  */
 class OperationOpenerTest {
-    private static TestingServer server;
-    private ZkTestRoot root;
+    @RegisterExtension
+    final ZkTestRoot root = new ZkTestRoot();
     private OperationOpener opener;
     private GroupLock lock;
 
-    @BeforeAll
-    static void startZooKeeper() throws Exception {
-        server = ZkTestRoot.startServer();
-    }
-
-    @AfterAll
-    static void stopZooKeeper() throws Exception {
-        server.close();
-    }
-
     @BeforeEach
     void takeTheGroup() throws Exception {
-        root = ZkTestRoot.on(server);
         opener = new OperationOpener(root.zk(), root.layout());
         lock = GroupLock.acquire(root.zk(), root.layout(), "g", holder());
     }
@@ -53,7 +40,6 @@ class OperationOpenerTest {
     @AfterEach
     void close() throws Exception {
         lock.close();
-        root.close();
     }
 
     private static LockHolder holder() {

@@ -4,12 +4,9 @@ import io.lockstep.zk.testing.ZkTestRoot;
 import io.lockstep.zk.Phase;
 import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.test.TestingServer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -25,34 +22,18 @@ import static org.assertj.core.api.Assertions.assertThat;
  * after every wake and is bounded by its deadline, then names who is missing.
  */
 class PhaseBarrierTest {
-    private static TestingServer server;
-    private ZkTestRoot root;
+    @RegisterExtension
+    final ZkTestRoot root = new ZkTestRoot();
     private CuratorFramework zk;
     private ZkLayout layout;
     private PhaseBarrier barrier;
 
-    @BeforeAll
-    static void startZooKeeper() throws Exception {
-        server = ZkTestRoot.startServer();
-    }
-
-    @AfterAll
-    static void stopZooKeeper() throws Exception {
-        server.close();
-    }
-
     @BeforeEach
-    void newRoot() throws Exception {
-        root = ZkTestRoot.on(server);
+    void createTheFrozenBarrier() throws Exception {
         zk = root.zk();
         layout = root.layout();
         barrier = new PhaseBarrier(zk, layout, Clock.systemUTC());
         zk.create().creatingParentsIfNeeded().forPath(layout.phase("app", "ckpt-1", Phase.FROZEN));
-    }
-
-    @AfterEach
-    void removeRoot() throws Exception {
-        root.close();
     }
 
     private void enter(String host) throws Exception {

@@ -10,6 +10,7 @@ import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 import net.jqwik.api.ShrinkingMode;
+import net.jqwik.api.Tag;
 import net.jqwik.api.Tuple;
 import net.jqwik.api.lifecycle.AddLifecycleHook;
 import net.jqwik.api.lifecycle.AroundPropertyHook;
@@ -48,6 +49,7 @@ import java.util.stream.Stream;
  * <p>The summary (schedules, cycles, faults injected by kind, outcomes, invariant violations) is
  * printed and written to {@code coordinator/target/fault-schedules-summary.txt}.
  */
+@Tag("serial") // runs alone: short deadlines over many JVMs (coordinator/pom.xml)
 class FaultSchedulesProperty {
     static final int CI_TRIES = 1;
     static final ScheduleSummary SUMMARY = new ScheduleSummary();
