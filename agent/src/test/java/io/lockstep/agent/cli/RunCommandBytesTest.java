@@ -6,8 +6,9 @@ import io.lockstep.agent.nativeio.Native;
 import io.lockstep.agent.server.AgentConfig;
 import io.lockstep.agent.server.AgentServer;
 import io.lockstep.names.RawNames;
-import org.apache.curator.test.TestingServer;
+import io.lockstep.zk.testing.ZkTestRoot;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -37,6 +38,9 @@ class RunCommandBytesTest {
     private final String root = "lockstep-test-" + UUID.randomUUID();
     private CgroupLayout layout;
 
+    @RegisterExtension
+    final ZkTestRoot zooKeeper = new ZkTestRoot();
+
     @TempDir
     Path dir;
 
@@ -64,10 +68,9 @@ class RunCommandBytesTest {
         List<byte[]> environment = List.of("PATH=/usr/bin:/bin".getBytes(StandardCharsets.UTF_8),
                 "EQUALS=a=b=c".getBytes(StandardCharsets.UTF_8), concat("LATIN1=".getBytes(StandardCharsets.UTF_8),
                         LATIN1_ETE), "UTF8=données".getBytes(StandardCharsets.UTF_8));
-        try (TestingServer zk = new TestingServer();
-             AgentServer agent = new AgentServer(new AgentConfig("h1", "127.0.0.1:0", zk.getConnectString(),
-                     "/" + root, root, Optional.empty(), dir.resolve("agent-state"), Duration.ofSeconds(10), true)
-                     .withTls(Optional.empty(), true)).start()) {
+        try (AgentServer agent = new AgentServer(new AgentConfig("h1", "127.0.0.1:0", zooKeeper.connectString(),
+                "/" + root, root, Optional.empty(), dir.resolve("agent-state"), Duration.ofSeconds(10), true)
+                .withTls(Optional.empty(), true)).start()) {
             StringBuilder script = new StringBuilder("mkdir -p " + bytesOf(cwd) + " && cd " + bytesOf(cwd)
                     + " && exec env -i");
             if (!locale.isEmpty()) {
