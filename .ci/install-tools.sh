@@ -39,3 +39,6 @@ apt_install tmux
 apt_install gcc
 apt_install libc6-dev
 apt_install sqlite3
+# xfsprogs + btrfs-progs: the snapshot tests make XFS (reflink=1) and btrfs file systems on loop devices.
+apt_install xfsprogs
+apt_install btrfs-progs

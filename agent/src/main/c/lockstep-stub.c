@@ -17,7 +17,10 @@
  * environment are bytes, never text in some charset). The agent sends PLAN, then any number of
  * PREPARE, then RELEASE; the stub sends HELLO once connected and one REPLY per PLAN/PREPARE (and
  * per failed RELEASE). Any malformed input is answered with a REFUSED reply naming what was
- * wrong, and the stub exits: the kernel drops whatever it held. A closed channel means abort.
+ * wrong, and the stub exits: the kernel drops whatever it held. A closed channel means abort,
+ * except for a stub that completed a PREPARE round and is not in one: its agent died, and it keeps
+ * its locks and waits (at most ORPHAN_WAIT_MS) for a restarted agent to carry the op's decision
+ * as a signal from root: SIGUSR1 = commit (execve as on a committed RELEASE), SIGTERM = abort.
  *
  * After it connected it never writes to stdout or stderr: fds 0-2 may be the application's.
  */
@@ -28,6 +31,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -136,6 +140,13 @@ static lock_t *held;
 static uint32_t nheld;
 static uint32_t held_capacity;
 static int must_exit;
+/* A PREPARE round completed (the stub may hold locks the decision is about) / one is running. */
+static int prepared_once;
+static int in_round;
+/* The signal mask the stub started with, given back to the program at execve. */
+static sigset_t start_mask;
+
+#define ORPHAN_WAIT_MS (5 * 60 * 1000)
 
 /* ---- framing ---- */
 
@@ -275,10 +286,54 @@ static int read_all(int fd, uint8_t *p, size_t n) {
     return 0;
 }
 
-/* The agent closed the channel (or died): that is an abort. */
+static void become_program(void);
+
+static int64_t monotonic_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A prepared stub whose agent died: its locks are what the op's decision is about, so it keeps
+ * them and waits for a restarted agent (root) to signal the decision; only root decides, never
+ * the program's own uid. Nobody within ORPHAN_WAIT_MS: it exits and the kernel drops its locks. */
+static void orphan_wait(void) __attribute__((noreturn));
+
+static void orphan_wait(void) {
+    close(control);
+    control = -1;
+    sigset_t decision;
+    sigemptyset(&decision);
+    sigaddset(&decision, SIGUSR1);
+    sigaddset(&decision, SIGTERM);
+    sigprocmask(SIG_BLOCK, &decision, NULL);
+    int64_t until = monotonic_ms() + ORPHAN_WAIT_MS;
+    for (;;) {
+        int64_t left = until - monotonic_ms();
+        if (left <= 0) {
+            _exit(EXIT_AGENT_LOST);
+        }
+        struct timespec wait = {.tv_sec = left / 1000, .tv_nsec = (long)(left % 1000) * 1000000L};
+        siginfo_t info;
+        int sig = sigtimedwait(&decision, &info, &wait);
+        if (sig < 0 || info.si_code != SI_USER || info.si_uid != 0) {
+            continue;
+        }
+        if (sig == SIGTERM) {
+            _exit(EXIT_ABORTED);
+        }
+        become_program();
+        _exit(EXIT_EXEC_FAILED);
+    }
+}
+
+/* The agent closed the channel (or died): an abort, unless the stub is prepared (above). */
 static void agent_lost(void) __attribute__((noreturn));
 
 static void agent_lost(void) {
+    if (prepared_once && !in_round) {
+        orphan_wait();
+    }
     _exit(EXIT_AGENT_LOST);
 }
 
@@ -831,6 +886,7 @@ static void prepare(frame_t *f) {
         parse_lock(f, &locks[i]);
     }
     expect_end(f);
+    in_round = 1;
     if (reset) {
         give_back_newest(nheld);
     }
@@ -843,6 +899,7 @@ static void prepare(frame_t *f) {
             reply_status(ST_FAILED, l->fd, "", "lock #%lld is on fd %d, which this stub did not restore",
                          (long long)l->order, l->fd);
             free(locks);
+            in_round = 0;
             return;
         }
         int64_t backoff = 1;
@@ -872,6 +929,7 @@ static void prepare(frame_t *f) {
             reply.locks_held = (int32_t)nheld;
             send_reply(&reply);
             free(locks);
+            in_round = 0;
             return;
         }
         hold(l);
@@ -879,6 +937,8 @@ static void prepare(frame_t *f) {
     }
     free(locks);
     reply_status(ST_PREPARED, -1, "", "prepared");
+    in_round = 0;
+    prepared_once = 1;
 }
 
 /* ---- release ---- */
@@ -923,6 +983,7 @@ static void become_program(void) {
     plan.env[envc++] = "LOCKSTEP_RESTORED=1";
     plan.env[envc++] = checkpoint;
     plan.env[envc] = NULL;
+    sigprocmask(SIG_SETMASK, &start_mask, NULL);
     execve(program, plan.argv, plan.env);
     reply_status(ST_FAILED, -1, program, "execve of the restart command %s failed: %s", program, strerror(errno));
     _exit(EXIT_EXEC_FAILED);
@@ -1085,6 +1146,7 @@ int main(int argc, char **argv) {
         return EXIT_PROTOCOL;
     }
     self_pid = getpid();
+    sigprocmask(SIG_SETMASK, NULL, &start_mask);
     control = connect_to(argv[1]);
     if (control < 0) {
         fprintf(stderr, "lockstep restore stub: cannot connect to %s: %s\n", argv[1], strerror(errno));

@@ -8,7 +8,9 @@ import io.lockstep.bench.checkpoint.StoreSuite;
 import io.lockstep.bench.report.BenchmarksRenderer;
 import io.lockstep.bench.report.RunResults;
 import io.lockstep.bench.restore.RestoreSuite;
+import io.lockstep.bench.snapshot.SnapshotSuite;
 import io.lockstep.bench.freeze.FreezeSuite;
+import io.lockstep.bench.freeze.GuardSuite;
 import io.lockstep.bench.parse.ParseSuite;
 import io.lockstep.bench.harness.ResultTable;
 import io.lockstep.bench.harness.ResultsFile;
@@ -36,8 +38,10 @@ import java.util.concurrent.TimeoutException;
  */
 public final class BenchMain {
     /** Every suite, in the order they run. */
-    static final List<BenchSuite> SUITES = List.of(new FreezeSuite(), new CaptureSuite(), new CaptureScalingSuite(),
-            new ParseSuite(), new CheckpointSuite(), new BarrierSuite(), new StoreSuite(), new RestoreSuite());
+    static final List<BenchSuite> SUITES = List.of(new FreezeSuite(), new GuardSuite(), new CaptureSuite(),
+            new CaptureScalingSuite(), new ParseSuite(), new CheckpointSuite(), new BarrierSuite(), new StoreSuite(),
+            new RestoreSuite(),
+            new SnapshotSuite());
     /** A suite starts no case after this share of its budget: the case running then has the rest. */
     private static final double SOFT_SHARE = 0.8;
     private static final String USAGE = "usage: BenchMain [--quick] [--out FILE] [--suite NAME]... [--merge]"

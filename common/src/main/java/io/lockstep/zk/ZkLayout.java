@@ -90,6 +90,14 @@ public final class ZkLayout {
         return op(group, op) + "/decision";
     }
 
+    /**
+     * A checkpoint's "all captured" signal: created by the coordinator, in one multi that checks
+     * every participant's {@code captured} entry, and the signal on which every host thaws.
+     */
+    public String allCaptured(String group, String op) {
+        return op(group, op) + "/all-captured";
+    }
+
     public String checkpoints(String group) {
         return group(group) + "/checkpoints";
     }
@@ -100,5 +108,10 @@ public final class ZkLayout {
 
     public String latest(String group) {
         return group(group) + "/latest";
+    }
+
+    /** Persistent: the group's declared data paths, one child per path (see {@link DataPaths}). */
+    public String dataPaths(String group) {
+        return group(group) + "/data-paths";
     }
 }

@@ -30,7 +30,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * under way when the guard fires would freeze the group after its only thaw (for SIGSTOP, stop
  * processes the guard never saw).
  */
-public final class FreezeGuard implements AutoCloseable {
+public final class FreezeGuard implements ArmedGuard, AutoCloseable {
     private static final int SIGKILL = 9;
     private static final List<Path> SETSID = List.of(Path.of("/usr/bin/setsid"), Path.of("/bin/setsid"));
     private static final Duration REAP_TIMEOUT = Duration.ofSeconds(5);
@@ -42,6 +42,8 @@ public final class FreezeGuard implements AutoCloseable {
     private final Duration maxFrozen;
     private final Instant firesAt;
     private final AtomicReference<State> state = new AtomicReference<>(State.ARMED);
+    /** Set before a cancel's kill: the guard's exit is then the cancel's, not a firing. */
+    private volatile boolean cancelling;
 
     private FreezeGuard(Process process, Duration maxFrozen, Instant firesAt) {
         this.process = process;
@@ -51,6 +53,15 @@ public final class FreezeGuard implements AutoCloseable {
 
     /** Starts a guard that thaws what {@code freezer} freezes after {@code maxFrozen}. */
     public static FreezeGuard arm(Freezer freezer, Duration maxFrozen) throws IOException {
+        return arm(freezer, maxFrozen, () -> { });
+    }
+
+    /**
+     * As {@link #arm(Freezer, Duration)}; {@code onFired} runs (on a JDK thread) as soon as the
+     * guard has thawed the group by itself, never after a {@link #cancel}: a thaw that no safe
+     * signal ordered, which the agent must turn into an abort of the operation it guarded.
+     */
+    public static FreezeGuard arm(Freezer freezer, Duration maxFrozen, Runnable onFired) throws IOException {
         if (maxFrozen.isNegative() || maxFrozen.isZero()) {
             throw new IllegalArgumentException("max frozen time must be positive, not " + maxFrozen);
         }
@@ -74,7 +85,14 @@ public final class FreezeGuard implements AutoCloseable {
             process.destroyForcibly();
             throw new IOException("freeze guard pid " + pid + " did not start its own session within " + SESSION_TIMEOUT);
         }
-        return new FreezeGuard(process, maxFrozen, firesAt);
+        FreezeGuard guard = new FreezeGuard(process, maxFrozen, firesAt);
+        process.onExit().thenRun(() -> {
+            // Exit 0: the script ran to its end, the thaw included.
+            if (!guard.cancelling && process.exitValue() == 0 && guard.state.compareAndSet(State.ARMED, State.FIRED)) {
+                onFired.run();
+            }
+        });
+        return guard;
     }
 
     /**
@@ -141,27 +159,18 @@ public final class FreezeGuard implements AutoCloseable {
         return maxFrozen;
     }
 
-    /** The earliest moment the guard thaws the group: the latest deadline for the freeze it guards. */
+    @Override
     public Instant firesAt() {
         return firesAt;
     }
 
-    /** {@code wanted}, or the guard's firing time if that comes first. */
-    public Instant capDeadline(Instant wanted) {
-        return wanted.isBefore(firesAt) ? wanted : firesAt;
-    }
-
-    /** Still waiting to thaw: neither cancelled nor run out. */
+    @Override
     public boolean isArmed() {
         return state.get() == State.ARMED && process.isAlive();
     }
 
-    /**
-     * Stops the guard (its shell and its sleep) and reaps it.
-     *
-     * @return true when it was stopped before it thawed the group; false when it had already run
-     *     out and thawed it — the freeze it guarded is then lost and the operation must abort
-     */
+    /** Stops the guard (its shell and its sleep) and reaps it; see {@link ArmedGuard#cancel}. */
+    @Override
     public boolean cancel() throws IOException {
         if (state.get() == State.ARMED) {
             // Its other processes (the sleep), named before the kill: afterwards they are orphans,
@@ -169,6 +178,7 @@ public final class FreezeGuard implements AutoCloseable {
             // host, that scan per cancel was the largest cost around a thaw). A child forked after
             // this read is in the process group and dies by the same signal.
             Set<Integer> children = ProcFs.children((int) process.pid());
+            cancelling = true;
             // The whole process group: killing only the shell would leave its sleep behind.
             Native.kill((int) -process.pid(), SIGKILL);
             boolean exited;

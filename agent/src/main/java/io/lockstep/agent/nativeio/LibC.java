@@ -62,6 +62,18 @@ public interface LibC {
 
     int RLIMIT_NOFILE = 7;
 
+    /** ioctl(dest, FICLONE, src): share src's extents (a reflink); _IOW(0x94, 9, int). */
+    long FICLONE = 0x40049409L;
+    /** btrfs: snapshot a subvolume; _IOW(0x94, 23, struct btrfs_ioctl_vol_args_v2), 4096 bytes. */
+    long BTRFS_IOC_SNAP_CREATE_V2 = 0x50009417L;
+    /** btrfs: delete a subvolume by name in a directory; _IOW(0x94, 15, struct btrfs_ioctl_vol_args). */
+    long BTRFS_IOC_SNAP_DESTROY = 0x5000940fL;
+    long BTRFS_SUBVOL_RDONLY = 1L << 1;
+    int EXDEV = 18;
+    int ENOSPC = 28;
+    int EINVAL = 22;
+    int ENOTTY = 25;
+
     /** poll(2) event: an "exceptional condition", which is how kernfs (cgroup) files signal a change. */
     short POLLPRI = 0x002;
 
@@ -114,6 +126,14 @@ public interface LibC {
     int getrlimit(int resource, Pointer rlim);
 
         int name_to_handle_at(int dirfd, byte[] pathname, Pointer handle, IntByReference mountId, int flags);
+
+    int ioctl(int fd, long request, long arg);
+
+    int ioctl(int fd, long request, Pointer arg);
+
+    int fsync(int fd);
+
+    int syncfs(int fd);
 
     String strerror(int errnum);
 }

@@ -407,4 +407,53 @@ public final class Native {
         handle.get(8, bytes, 0, size);
         return new FileHandle(type, bytes, mountId.intValue());
     }
+
+    /** ioctl(FICLONE): {@code destFd} becomes a copy-on-write clone of {@code srcFd} (same file system). */
+    public static void ficlone(int destFd, int srcFd, String subject) throws NativeException {
+        if (LIBC.ioctl(destFd, LibC.FICLONE, (long) srcFd) != 0) {
+            throw failure("ioctl(FICLONE)", subject);
+        }
+    }
+
+    /** syncfs(2): writes back every dirty page of the file system {@code path} is on, in one call. */
+    public static void syncfs(String path) throws NativeException {
+        int fd = open(path, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
+        try {
+            if (LIBC.syncfs(fd) != 0) {
+                throw failure("syncfs", path);
+            }
+        } finally {
+            close(fd);
+        }
+    }
+
+    public static void fsync(int fd, String path) throws NativeException {
+        if (LIBC.fsync(fd) != 0) {
+            throw failure("fsync", path + ", fd " + fd);
+        }
+    }
+
+    /**
+     * A read-only snapshot of the btrfs subvolume open as {@code subvolumeFd}, named {@code name} in the
+     * directory open as {@code destDirFd} (struct btrfs_ioctl_vol_args_v2: fd at 0, flags at 16, name at 56).
+     */
+    public static void btrfsSnapshotReadOnly(int destDirFd, int subvolumeFd, String name, String subject)
+            throws NativeException {
+        Pointer args = Memory.allocateDirect(RUNTIME, 4096, true);
+        args.putLong(0, subvolumeFd);
+        args.putLong(16, LibC.BTRFS_SUBVOL_RDONLY);
+        args.putString(56, name, 4039, java.nio.charset.StandardCharsets.UTF_8);
+        if (LIBC.ioctl(destDirFd, LibC.BTRFS_IOC_SNAP_CREATE_V2, args) != 0) {
+            throw failure("ioctl(BTRFS_IOC_SNAP_CREATE_V2)", subject);
+        }
+    }
+
+    /** Deletes the subvolume {@code name} in the directory open as {@code dirFd} (struct btrfs_ioctl_vol_args). */
+    public static void btrfsDestroySubvolume(int dirFd, String name, String subject) throws NativeException {
+        Pointer args = Memory.allocateDirect(RUNTIME, 4096, true);
+        args.putString(8, name, 4087, java.nio.charset.StandardCharsets.UTF_8);
+        if (LIBC.ioctl(dirFd, LibC.BTRFS_IOC_SNAP_DESTROY, args) != 0) {
+            throw failure("ioctl(BTRFS_IOC_SNAP_DESTROY)", subject);
+        }
+    }
 }

@@ -29,16 +29,25 @@ public record StubBinary(Path path) {
 
     /** The stub this agent ships, installed under {@code stateDir} when it is inside a jar. */
     public static StubBinary installed(Path stateDir) throws IOException {
-        URL resource = StubBinary.class.getResource(NAME);
+        return new StubBinary(program(StubBinary.class, NAME, stateDir));
+    }
+
+    /**
+     * A native program the agent's build compiled next to {@code anchor}'s class (the stub, the
+     * freeze guard): where it is in a class directory; from a jar copied once to
+     * {@code <state>/bin/<name>-<sha256 prefix>}.
+     */
+    public static Path program(Class<?> anchor, String name, Path stateDir) throws IOException {
+        URL resource = anchor.getResource(name);
         if (resource == null) {
-            throw new IOException("the restore stub " + StubBinary.class.getPackageName().replace('.', '/') + "/" + NAME
+            throw new IOException("the program " + anchor.getPackageName().replace('.', '/') + "/" + name
                     + " is not on the agent's class path: build the agent with Maven and a C compiler (gcc)");
         }
         if (resource.getProtocol().equals("file")) {
             try {
                 return executable(Path.of(resource.toURI()));
             } catch (URISyntaxException e) {
-                throw new IOException("cannot locate the restore stub at " + resource, e);
+                throw new IOException("cannot locate the program " + name + " at " + resource, e);
             }
         }
         byte[] binary;
@@ -46,9 +55,9 @@ public record StubBinary(Path path) {
             binary = in.readAllBytes();
         }
         Path dir = Files.createDirectories(stateDir.resolve("bin"));
-        Path target = dir.resolve(NAME + "-" + digest(binary));
+        Path target = dir.resolve(name + "-" + digest(binary));
         if (!Files.isRegularFile(target)) {
-            Path temp = Files.createTempFile(dir, NAME, ".tmp");
+            Path temp = Files.createTempFile(dir, name, ".tmp");
             Files.write(temp, binary);
             Files.setPosixFilePermissions(temp, PosixFilePermissions.fromString("r-xr-xr-x"));
             Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
@@ -56,11 +65,11 @@ public record StubBinary(Path path) {
         return executable(target);
     }
 
-    private static StubBinary executable(Path path) throws IOException {
+    private static Path executable(Path path) throws IOException {
         if (!Files.isExecutable(path)) {
-            throw new IOException("the restore stub " + path + " is not executable");
+            throw new IOException("the program " + path + " is not executable");
         }
-        return new StubBinary(path);
+        return path;
     }
 
     private static String digest(byte[] binary) {

@@ -166,7 +166,9 @@ public final class StubHandle implements AutoCloseable {
             closeChannel();
             return;
         }
-        end(Instant.now().plus(EXIT_GRACE), false);
+        // Told, not only cut off: a prepared stub whose channel closes without a word takes its agent
+        // for dead and waits for a restarted one, keeping its locks.
+        end(Instant.now().plus(EXIT_GRACE), true);
     }
 
     /**

@@ -38,6 +38,7 @@ public final class AgentServer implements AutoCloseable {
     private LocalSocket socket;
     private AgentRegistration registration;
     private CheckpointParticipant checkpoint;
+    private io.lockstep.agent.cgroup.GuardDaemon guards;
     private RestoreParticipant restore;
     private ScheduledExecutorService timer;
     private GroupRegistry groups;
@@ -88,7 +89,11 @@ public final class AgentServer implements AutoCloseable {
         OpAdmission admission = new OpAdmission(zk, layout, fence, config.hostId());
         metrics = new AgentMetrics(config.hostId());
         metrics.watch(zk, groups);
-        checkpoint = new CheckpointParticipant(config, zk, layout, admission, groups, timer, metrics);
+        // The freeze guard outlives this agent; a restarted agent attaches to the running one.
+        guards = io.lockstep.agent.cgroup.GuardDaemon.attach(io.lockstep.agent.restore.StubBinary.program(
+                io.lockstep.agent.cgroup.GuardDaemon.class, io.lockstep.agent.cgroup.GuardDaemon.NAME, config.stateDir()),
+                config.stateDir().resolve("guard.sock"));
+        checkpoint = new CheckpointParticipant(config, zk, layout, admission, groups, timer, metrics, guards);
         List<String> capabilities = new ArrayList<>();
         capabilities.add("freezer=" + cgroups.backend());
         if (cgroups.degraded()) {
@@ -96,6 +101,9 @@ public final class AgentServer implements AutoCloseable {
         }
         capabilities.add("locks=posix,ofd,flock");
         capabilities.add("engine=exec");
+        // Its Status reports the locks its stubs hold (GroupStatus.locks_held / locks_missing): the coordinator
+        // compares them with its plan only for agents that say so (RestoreOperation.CONFIRMS_LOCKS).
+        capabilities.add("confirm=locks");
 
         HealthStatusManager health = new HealthStatusManager();
         readiness = new AgentReadiness(health);
@@ -107,7 +115,8 @@ public final class AgentServer implements AutoCloseable {
         AgentStatus status = new AgentStatus(config.hostId(), capabilities, groups, fence);
         // The reconciler runs before the host is registered, so that no coordinator sees this
         // host until it is consistent; the record needs the bound port, so the server starts first.
-        new Reconciler(zk, layout, config.hostId()).reconcile(groups, registration, fence);
+        new Reconciler(zk, layout, config.hostId(), guards).reconcile(groups, registration, fence);
+        new OrphanStubs(config, zk, layout, groups, timer).adopt();
         registration.sweepEvery(groups, AgentRegistration.SWEEP_INTERVAL);
         AccessInterceptor access = new AccessInterceptor(config.hostId(), new AccessPolicy(groups, config.allowRoot()),
                 config.allowedClients(), config.insecurePlaintext());
@@ -134,6 +143,8 @@ public final class AgentServer implements AutoCloseable {
                 .setPid((int) ProcessHandle.current().pid())
                 .setStartedUnixMs(System.currentTimeMillis())
                 .build();
+        // Before coordinators can see this host: its first checkpoint is then as fast as the later ones.
+        checkpoint.warmUp();
         registration.start(record, ZkClients.DEFAULT_CONNECT_TIMEOUT);
         readiness.registered();
         LOG.info("agent {} serving on {} (freezer {}, ZooKeeper {}{}, {}){}", config.hostId(), record.getEndpoint(),
@@ -235,6 +246,10 @@ public final class AgentServer implements AutoCloseable {
             if (!timer.awaitTermination(10, TimeUnit.SECONDS)) {
                 timer.shutdownNow();
             }
+        }
+        if (guards != null) {
+            // After the queued clean-ups, which disarm; an entry still armed keeps the guard alive.
+            guards.close();
         }
         if (zk != null) {
             zk.close();

@@ -26,6 +26,8 @@ import io.lockstep.proto.StopRequest;
 import io.lockstep.proto.ThawReply;
 import io.lockstep.proto.ThawRequest;
 import io.lockstep.proto.ValidateReply;
+import io.lockstep.proto.RollBackReply;
+import io.lockstep.proto.RollBackRequest;
 import io.lockstep.proto.ValidateRequest;
 
 import io.lockstep.zk.ZkLayout;
@@ -151,6 +153,11 @@ final class AgentService extends AgentGrpc.AgentImplBase {
     @Override
     public void validate(ValidateRequest request, StreamObserver<ValidateReply> observer) {
         phase("validate", "Validate", observer, () -> restore.validate(checked(request.getCtx().getGroup(), request)));
+    }
+
+    @Override
+    public void rollBack(RollBackRequest request, StreamObserver<RollBackReply> observer) {
+        phase("roll-back", "RollBack", observer, () -> restore.rollBack(checked(request.getCtx().getGroup(), request)));
     }
 
     @Override

@@ -47,12 +47,21 @@ final class AgentStatus {
                     status.setCurrentOp(group.restore().op().getOpId()).setStubs(group.restore().stubCount());
                     // A stub that died (OOM killer, a kill by the application's uid) dropped its locks:
                     // the coordinator's confirm round must not commit over it.
+                    // A live stub can still have lost a lock (an NFS server that lost its lock state, a
+                    // process sharing its open file description): each lock it took is looked up again.
+                    int[] held = {0};
                     group.restore().stubs().forEach((recorded, staged) -> {
                         if (!staged.handle().process().isAlive()) {
                             status.addStubsGone("stub pid " + staged.handle().pid() + " of recorded pid "
                                     + recorded.oldPid() + " (host " + recorded.sourceHost() + ") has exited");
+                            return;
                         }
+                        List<String> missing = StubLocks.missing(staged.handle().pid(), staged.handle().plan(),
+                                staged.taken());
+                        status.addAllLocksMissing(missing);
+                        held[0] += staged.taken().size() - missing.size();
                     });
+                    status.setLocksHeld(held[0]);
                 }
             }
             reply.addGroups(status);

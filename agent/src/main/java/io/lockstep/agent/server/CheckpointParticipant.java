@@ -4,7 +4,8 @@ import io.grpc.Status;
 import io.lockstep.agent.capture.CaptureScope;
 import io.lockstep.agent.capture.CaptureStats;
 import io.lockstep.agent.capture.GroupCapturer;
-import io.lockstep.agent.cgroup.FreezeGuard;
+import io.lockstep.agent.cgroup.ArmedGuard;
+import io.lockstep.agent.cgroup.GuardDaemon;
 import io.lockstep.agent.cgroup.FreezeResult;
 import io.lockstep.agent.cgroup.Freezer;
 import io.lockstep.manifest.ManifestCodec;
@@ -51,9 +52,12 @@ public final class CheckpointParticipant {
     private final ScheduledExecutorService timer;
     private final GroupCapturer capturer;
     private final AgentMetrics metrics;
+    private final GuardDaemon guards;
+    private final CaptureSnapshots snapshots;
 
     public CheckpointParticipant(AgentConfig config, CuratorFramework zk, ZkLayout layout, OpAdmission admission,
-                                 GroupRegistry groups, ScheduledExecutorService timer, AgentMetrics metrics) {
+                                 GroupRegistry groups, ScheduledExecutorService timer, AgentMetrics metrics,
+                                 GuardDaemon guards) {
         this.config = config;
         this.zk = zk;
         this.layout = layout;
@@ -62,6 +66,8 @@ public final class CheckpointParticipant {
         this.timer = timer;
         this.capturer = new GroupCapturer(java.time.Clock.systemUTC(), config.networkFsTypes(), config.serverNames());
         this.metrics = metrics;
+        this.guards = guards;
+        this.snapshots = new CaptureSnapshots(config, zk, layout);
     }
 
     /**
@@ -103,15 +109,23 @@ public final class CheckpointParticipant {
             throw new IOException("the previous freeze of group " + group.name() + " was not cleaned up: " + e, e);
         }
         Duration maxFrozen = Duration.ofMillis(Math.max(request.getMaxFrozenMs(), config.minimumMaxFrozen().toMillis()));
-        FreezeGuard guard = FreezeGuard.arm(group.cgroup().freezer(), maxFrozen);
+        // One line to the agent's long-lived guard: microseconds, no process start.
+        ArmedGuard guard = guards.arm(guardId(op), group.cgroup().freezer(), maxFrozen,
+                () -> timer.execute(() -> guardFired(group, op, maxFrozen)));
         OpWatch watch = new OpWatch(zk, layout, op, config.hostId(), config.sessionTimeout(), timer, true,
-                verdict -> thawQuietly(group, op, verdict.decision().isPresent(), verdict.reason()));
+                verdict -> onVerdict(group, op, verdict))
+                .onSignal(layout.allCaptured(op.getGroup(), op.getOpId()), () -> thawOnAllCaptured(group, op));
         FrozenState armed = new FrozenState(op, guard, watch, null, 0);
         group.frozen(armed);
         watch.start(maxFrozen);
         LOG.info("group {} op {} epoch {} host {}: armed the freeze guard (it thaws the group after {} ms)", op.getGroup(),
                 op.getOpId(), op.getEpoch(), config.hostId(), maxFrozen.toMillis());
         return armed;
+    }
+
+    /** The freeze guard entry of a checkpoint op: its group first, so that a restarted agent finds a group's entries. */
+    public static String guardId(OpContext op) {
+        return op.getGroup() + "/" + op.getOpId();
     }
 
     /** Caller holds the group's monitor. On failure the group is thawed and disarmed. */
@@ -127,7 +141,7 @@ public final class CheckpointParticipant {
             zk.create().withMode(CreateMode.EPHEMERAL).forPath(layout.phaseEntry(op.getGroup(), op.getOpId(),
                     Phase.FROZEN, config.hostId()));
         } catch (Exception e) {
-            thawNow(group, armed, false, "freeze failed: " + e.getMessage());
+            thawNow(group, armed, Thaw.UNDECIDED, "freeze failed: " + e.getMessage());
             throw e;
         }
         FrozenState frozen = armed.frozenWith(result, startedMicros);
@@ -149,6 +163,25 @@ public final class CheckpointParticipant {
         return reply.build();
     }
 
+    /**
+     * Runs the capture path once on the agent's own process (nothing frozen, nothing kept): the
+     * classes it loads and the code the JIT compiles would otherwise be paid inside the first
+     * checkpoint's frozen window after a start.
+     */
+    public void warmUp() {
+        long started = System.nanoTime();
+        try {
+            Manifest manifest = capturer.capture(new CaptureScope("warm-up", config.hostId(), "warm-up", 0, "none", false,
+                    java.util.List.of((int) ProcessHandle.current().pid()), java.util.Map.of()));
+            ManifestCodec.sha256Hex(ManifestCodec.encode(manifest));
+            CaptureStats.of(manifest);
+            LOG.debug("host {}: capture path warmed up in {} ms", config.hostId(), (System.nanoTime() - started) / 1_000_000);
+        } catch (Exception e) {
+            // Only the first checkpoint's speed depends on it.
+            LOG.warn("host {}: warming up the capture path failed: {}", config.hostId(), e.toString());
+        }
+    }
+
     /** The framed manifest of the frozen group, and its totals. */
     public record Captured(byte[] framed, String sha256Hex, CaptureStats stats) {
     }
@@ -165,8 +198,11 @@ public final class CheckpointParticipant {
             manifest = capturer.capture(new CaptureScope(op.getGroup(), config.hostId(), op.getOpId(), op.getEpoch(),
                     state.result().backend().toString(), state.result().degraded(), new ArrayList<>(pids),
                     group.specs().forPids(pids))).toBuilder().setGroupOwnerUid(group.owner()).build();
+            // Inside the window, after every host froze (capture follows the freeze barrier): the same cut as the locks.
+            manifest = snapshots.take(op, manifest);
             // The cut is consistent only if the group stayed frozen throughout.
             if (!state.guard().isArmed() || !group.cgroup().isFrozen()) {
+                snapshots.discard(op);
                 throw Status.ABORTED.withDescription("group " + op.getGroup() + " on host " + config.hostId()
                         + " was thawed (by its freeze guard) during the capture of op " + op.getOpId()).asRuntimeException();
             }
@@ -192,28 +228,37 @@ public final class CheckpointParticipant {
         return group;
     }
 
-    /** Thaw on the coordinator's word — only once a decision exists, so a commit cannot be undercut. */
+    /**
+     * Thaw on the coordinator's word — only once every host captured (the all-captured node) or a
+     * decision exists, so a thaw can never cut into another host's capture.
+     */
     public ThawReply thaw(ThawRequest request) throws Exception {
         OpContext op = request.getCtx();
         admission.admit(op);
         Optional<ManagedGroup> group = groups.find(op.getGroup());
-        // Usually the watchdog saw the decision first and thawed: then nothing is left to do or to
+        // Usually the watch saw the signal first and thawed: then nothing is left to do or to
         // read, and the reply carries the moment of that thaw, which ends this host's frozen window.
-        OptionalLong thawedBefore = group.map(g -> g.thawedOnDecision(op.getOpId())).orElse(OptionalLong.empty());
+        OptionalLong thawedBefore = group.map(g -> g.thawedOnSignal(op.getOpId())).orElse(OptionalLong.empty());
         if (thawedBefore.isPresent()) {
             return thawReply(false, thawedBefore.getAsLong());
         }
-        Optional<Decision> decision = new Decisions(zk, layout).read(op.getGroup(), op.getOpId());
-        if (decision.isEmpty()) {
-            throw Status.FAILED_PRECONDITION.withDescription("op " + op.getOpId() + " has no decision yet: host "
-                    + config.hostId() + " does not thaw before one exists").asRuntimeException();
+        OptionalLong thawedNow;
+        if (zk.checkExists().forPath(layout.allCaptured(op.getGroup(), op.getOpId())) != null) {
+            thawedNow = thawIfFrozenFor(group, op, Thaw.ALL_CAPTURED, "thaw requested, every host captured");
+        } else {
+            Optional<Decision> decision = new Decisions(zk, layout).read(op.getGroup(), op.getOpId());
+            if (decision.isEmpty()) {
+                throw Status.FAILED_PRECONDITION.withDescription("op " + op.getOpId() + " has neither a decision nor "
+                        + "every host's capture (" + layout.allCaptured(op.getGroup(), op.getOpId()) + ") yet: host "
+                        + config.hostId() + " does not thaw before one of them exists").asRuntimeException();
+            }
+            thawedNow = thawIfFrozenFor(group, op, Thaw.DECIDED, "thaw requested after " + decision.get());
         }
-        OptionalLong thawedNow = thawIfFrozenFor(group, op, true, "thaw requested after " + decision.get());
         if (thawedNow.isPresent()) {
             return thawReply(true, thawedNow.getAsLong());
         }
-        // The watchdog may have thawed it meanwhile; otherwise it was not frozen for this op here.
-        thawedBefore = group.map(g -> g.thawedOnDecision(op.getOpId())).orElse(OptionalLong.empty());
+        // The watch may have thawed it meanwhile; otherwise it was not frozen for this op here.
+        thawedBefore = group.map(g -> g.thawedOnSignal(op.getOpId())).orElse(OptionalLong.empty());
         return thawReply(false, thawedBefore.orElse(nowMicros()));
     }
 
@@ -228,11 +273,21 @@ public final class CheckpointParticipant {
         admission.admit(op);
         Decision standing = new Decisions(zk, layout).decide(op.getGroup(), op.getOpId(),
                 Decision.abort(request.getReason().isEmpty() ? "aborted by coordinator" : request.getReason()));
-        thawIfFrozenFor(groups.find(op.getGroup()), op, true, "abort requested; decision " + standing);
+        thawIfFrozenFor(groups.find(op.getGroup()), op, Thaw.DECIDED, "abort requested; decision " + standing);
+    }
+
+    /** Why a group thaws: what is left to do afterwards depends on it. */
+    private enum Thaw {
+        /** Every host captured: the cut is complete; the barrier entries stay until the decision, which the commit checks. */
+        ALL_CAPTURED,
+        /** A decision exists (or this agent just wrote ABORT). */
+        DECIDED,
+        /** No decision could be read or written: the freeze failed, or this host's session is gone with its entries. */
+        UNDECIDED
     }
 
     /** @return when the group was thawed, or empty when it was not frozen for this op */
-    private OptionalLong thawIfFrozenFor(Optional<ManagedGroup> maybeGroup, OpContext op, boolean onDecision, String reason)
+    private OptionalLong thawIfFrozenFor(Optional<ManagedGroup> maybeGroup, OpContext op, Thaw why, String reason)
             throws IOException {
         if (maybeGroup.isEmpty()) {
             return OptionalLong.empty();
@@ -243,13 +298,34 @@ public final class CheckpointParticipant {
             if (state == null || !state.op().getOpId().equals(op.getOpId())) {
                 return OptionalLong.empty();
             }
-            return OptionalLong.of(thawNow(group, state, onDecision, reason));
+            return OptionalLong.of(thawNow(group, state, why, reason));
         }
     }
 
-    private void thawQuietly(ManagedGroup group, OpContext op, boolean onDecision, String reason) {
+    /**
+     * The single place where a group thaws because its checkpoint's cut is complete: every host
+     * created its captured entry while frozen (the coordinator created the all-captured node in a
+     * multi that checked them all). The durable store write and the commit follow the thaw.
+     */
+    private void thawOnAllCaptured(ManagedGroup group, OpContext op) {
         try {
-            thawIfFrozenFor(Optional.of(group), op, onDecision, reason);
+            thawIfFrozenFor(Optional.of(group), op, Thaw.ALL_CAPTURED, "every host captured");
+        } catch (IOException e) {
+            LOG.error("group {} op {} host {}: thaw failed ({}); the freeze guard thaws at its deadline", op.getGroup(),
+                    op.getOpId(), config.hostId(), e.toString());
+        }
+    }
+
+    /** The watch's verdict: thaw if still frozen; a group thawed on all-captured only removes its entries now. */
+    private void onVerdict(ManagedGroup group, OpContext op, OpWatch.Verdict verdict) {
+        try {
+            OptionalLong thawed = thawIfFrozenFor(Optional.of(group), op,
+                    verdict.decision().isPresent() ? Thaw.DECIDED : Thaw.UNDECIDED, verdict.reason());
+            if (thawed.isEmpty()) {
+                removeEntries(op);
+                // Thawed on all-captured, before the decision: the decision settles its snapshots now.
+                timer.execute(() -> snapshots.settle(op));
+            }
         } catch (IOException e) {
             // The external guard thaws at the maximum frozen time regardless.
             LOG.error("group {} op {} host {}: thaw failed ({}); the freeze guard thaws at its deadline", op.getGroup(),
@@ -257,15 +333,50 @@ public final class CheckpointParticipant {
         }
     }
 
-    /** Caller holds the group's monitor; {@code onDecision}: the op's decision exists. */
-    private long thawNow(ManagedGroup group, FrozenState state, boolean onDecision, String reason) throws IOException {
-        state.watch().close();
+    /**
+     * The freeze guard thawed the group by itself (its maximum frozen time passed, or its timer
+     * was cut short): no safe signal ordered this thaw, so this host may have thawed before every
+     * host captured, and the operation must not commit. ABORT first, then the thaw's bookkeeping.
+     */
+    private void guardFired(ManagedGroup group, OpContext op, Duration maxFrozen) {
+        synchronized (group) {
+            FrozenState state = group.frozen();
+            if (state == null || !state.op().getOpId().equals(op.getOpId())) {
+                return;
+            }
+        }
+        String reason = "the freeze guard of host " + config.hostId() + " thawed group " + op.getGroup()
+                + " (maximum frozen time " + maxFrozen.toMillis() + " ms) before every host captured";
+        Thaw why = Thaw.UNDECIDED;
+        String standing = "no decision written";
+        try {
+            standing = "decision " + new Decisions(zk, layout).decide(op.getGroup(), op.getOpId(), Decision.abort(reason));
+            why = Thaw.DECIDED;
+        } catch (Exception e) {
+            // ZooKeeper out of reach: the guard fires only after the session timeout, so the
+            // session-loss rule holds, and the entries go with the session.
+            LOG.error("op {} host {}: {}; cannot write ABORT: {}", op.getOpId(), config.hostId(), reason, e.toString());
+        }
+        try {
+            thawIfFrozenFor(Optional.of(group), op, why, reason + "; " + standing);
+        } catch (IOException e) {
+            LOG.error("group {} op {} host {}: thaw after the guard failed: {}", op.getGroup(), op.getOpId(),
+                    config.hostId(), e.toString());
+        }
+    }
+
+    /** Caller holds the group's monitor. */
+    private long thawNow(ManagedGroup group, FrozenState state, Thaw why, String reason) throws IOException {
+        if (why != Thaw.ALL_CAPTURED) {
+            // After all-captured the watch goes on: its verdict (the decision) removes the entries.
+            state.watch().close();
+        }
         group.cgroup().freezer().thaw();
         long thawedAt = nowMicros();
         group.frozen(null);
         OpContext op = state.op();
-        if (onDecision) {
-            group.thawedOnDecision(op.getOpId(), thawedAt);
+        if (why != Thaw.UNDECIDED) {
+            group.thawedOnSignal(op.getOpId(), thawedAt);
         }
         LOG.info("group {} op {} epoch {} host {}: thawed ({})", op.getGroup(), op.getOpId(), op.getEpoch(),
                 config.hostId(), reason);
@@ -275,12 +386,18 @@ public final class CheckpointParticipant {
         // The application runs again; what is left (stopping the guard, removing the barrier
         // entries) is off the thaw's path. The group's next freeze waits for it, so an old guard
         // can never fire into a new freeze.
-        group.cleanup(CompletableFuture.runAsync(() -> cleanUp(state), timer));
+        group.cleanup(CompletableFuture.runAsync(() -> {
+            cancelGuard(state);
+            if (why != Thaw.ALL_CAPTURED) {
+                removeEntries(op);
+            }
+        }, timer));
         return thawedAt;
     }
 
-    private void cleanUp(FrozenState state) {
+    private void cancelGuard(FrozenState state) {
         OpContext op = state.op();
+        snapshots.settle(op);
         try {
             if (!state.guard().cancel()) {
                 LOG.info("group {} op {} host {}: the freeze guard had already thawed it", op.getGroup(), op.getOpId(),
@@ -289,9 +406,14 @@ public final class CheckpointParticipant {
         } catch (IOException e) {
             LOG.error("op {} host {}: cannot stop the freeze guard: {}", op.getOpId(), config.hostId(), e.toString());
         }
-        // In the background: with ZooKeeper out of reach (the usual reason for a thaw without the
-        // coordinator) a blocking delete would hold a watchdog thread through all its retries. The
-        // nodes are ephemeral; an expired session has removed them already.
+    }
+
+    /**
+     * In the background: with ZooKeeper out of reach (the usual reason for a thaw without the
+     * coordinator) a blocking delete would hold a watchdog thread through all its retries. The
+     * nodes are ephemeral; an expired session has removed them already.
+     */
+    private void removeEntries(OpContext op) {
         for (Phase phase : new Phase[] {Phase.CAPTURED, Phase.FROZEN}) {
             try {
                 zk.delete().quietly().inBackground((client, event) -> {
@@ -322,7 +444,7 @@ public final class CheckpointParticipant {
                 try {
                     Decision standing = new Decisions(zk, layout).decide(op.getGroup(), op.getOpId(),
                             Decision.abort(reason + " on host " + config.hostId()));
-                    thawNow(group, state, true, reason + "; decision " + standing);
+                    thawNow(group, state, Thaw.DECIDED, reason + "; decision " + standing);
                 } catch (Exception e) {
                     LOG.error("group {} op {}: cannot abort at shutdown ({}); the freeze guard thaws it", group.name(),
                             op.getOpId(), e.toString());

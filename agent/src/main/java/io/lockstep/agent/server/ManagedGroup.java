@@ -60,14 +60,14 @@ public final class ManagedGroup {
         this.cleanup = pending;
     }
 
-    /** When this group thawed for {@code opId} after its decision, if it did. */
-    java.util.OptionalLong thawedOnDecision(String opId) {
+    /** When this group thawed for {@code opId} on a safe signal (every host captured, or the decision), if it did. */
+    java.util.OptionalLong thawedOnSignal(String opId) {
         DecidedThaw thaw = lastDecidedThaw;
         return thaw != null && thaw.opId().equals(opId) ? java.util.OptionalLong.of(thaw.atUnixMicros())
                 : java.util.OptionalLong.empty();
     }
 
-    void thawedOnDecision(String opId, long atUnixMicros) {
+    void thawedOnSignal(String opId, long atUnixMicros) {
         this.lastDecidedThaw = new DecidedThaw(opId, atUnixMicros);
     }
 

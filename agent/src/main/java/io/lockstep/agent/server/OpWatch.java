@@ -52,6 +52,10 @@ public final class OpWatch implements AutoCloseable {
     private final ConnectionStateListener connectionListener = this::onConnectionState;
     private volatile ScheduledFuture<?> maxTimer;
     private volatile ScheduledFuture<?> sessionLossTimer;
+    /** A node whose creation is a signal to act on before the verdict (a checkpoint's "all captured"), or null. */
+    private volatile String signalPath;
+    private volatile Runnable onSignal;
+    private final AtomicBoolean signalled = new AtomicBoolean();
     /** Set when the connection is seen lost: the server cannot have heard from this session after that moment. */
     private volatile boolean disconnected;
     private volatile long disconnectedSinceNanos;
@@ -74,6 +78,17 @@ public final class OpWatch implements AutoCloseable {
         this.onVerdict = onVerdict;
     }
 
+    /**
+     * Also watch for {@code path} to be created, and run {@code action} once when it is (on the
+     * timer). From then on the maximum time no longer runs: the signal ends what it bounded (a
+     * frozen group), and the watch goes on only to report the decision. Call before {@link #start}.
+     */
+    public OpWatch onSignal(String path, Runnable action) {
+        this.signalPath = path;
+        this.onSignal = action;
+        return this;
+    }
+
     /** Starts watching; {@code maxTime} counts from now. */
     public void start(Duration maxTime) {
         zk.getConnectionStateListenable().addListener(connectionListener);
@@ -94,8 +109,13 @@ public final class OpWatch implements AutoCloseable {
         }
         // The decision appeared: read it at once. One round trip instead of check()'s exists +
         // read, on the path from the commit to the thaw that every host takes at the same moment.
-        boolean decided = event.getType() == Watcher.Event.EventType.NodeCreated
-                && layout.decision(op.getGroup(), op.getOpId()).equals(event.getPath());
+        boolean created = event.getType() == Watcher.Event.EventType.NodeCreated;
+        if (created && event.getPath().equals(signalPath)) {
+            // The creation is the whole signal: nothing to read.
+            timer.execute(this::signal);
+            return;
+        }
+        boolean decided = created && layout.decision(op.getGroup(), op.getOpId()).equals(event.getPath());
         timer.execute(decided ? this::readDecision : this::check);
     }
 
@@ -129,6 +149,10 @@ public final class OpWatch implements AutoCloseable {
                 fire(new Verdict(Optional.of(decision), "decision " + decision));
                 return;
             }
+            if (signalPath != null && !signalled.get()
+                    && zk.checkExists().usingWatcher(nodeWatcher).forPath(signalPath) != null) {
+                signal();
+            }
             if (zk.checkExists().usingWatcher(nodeWatcher).forPath(layout.owner(op.getGroup(), op.getOpId())) == null) {
                 abortAndReport("coordinator of " + op.getOpId() + " lost (owner node gone) before a decision, seen by host "
                         + hostId);
@@ -137,6 +161,17 @@ public final class OpWatch implements AutoCloseable {
             // ZooKeeper trouble: the connection listener decides; the guard process bounds everything.
             LOG.warn("op {} host {}: watchdog check failed: {}", op.getOpId(), hostId, e.toString());
         }
+    }
+
+    private void signal() {
+        if (closed.get() || !signalled.compareAndSet(false, true)) {
+            return;
+        }
+        ScheduledFuture<?> max = maxTimer;
+        if (max != null) {
+            max.cancel(false);
+        }
+        onSignal.run();
     }
 
     private void abortAndReport(String reason) {

@@ -1,6 +1,7 @@
 package io.lockstep.agent.server;
 
 import io.lockstep.agent.cgroup.FreezeGuard;
+import io.lockstep.agent.cgroup.GuardDaemon;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
 import io.lockstep.zk.ZkLayout;
@@ -27,8 +28,10 @@ final class Reconciler {
     private final CuratorFramework zk;
     private final ZkLayout layout;
     private final String hostId;
+    private final GuardDaemon guardDaemon;
 
-    Reconciler(CuratorFramework zk, ZkLayout layout, String hostId) {
+    Reconciler(CuratorFramework zk, ZkLayout layout, String hostId, GuardDaemon guardDaemon) {
+        this.guardDaemon = guardDaemon;
         this.zk = zk;
         this.layout = layout;
         this.hostId = hostId;
@@ -50,6 +53,17 @@ final class Reconciler {
             }
             // After the thaw, so that the group is never frozen and unguarded; before serving, so
             // that an old guard can never fire into a new checkpoint's frozen window.
+            List<String> entries = new java.util.ArrayList<>();
+            for (String id : guardDaemon.entryIds()) {
+                if (id.startsWith(name + "/")) {
+                    guardDaemon.disarm(id);
+                    entries.add(id);
+                }
+            }
+            if (!entries.isEmpty()) {
+                LOG.warn("group {}: disarmed freeze guard entries {} a previous agent on host {} left", name, entries, hostId);
+            }
+            // Guards of the per-freeze kind (a shell each) that an agent of an earlier release left.
             List<Integer> guards = FreezeGuard.cancelOrphans(group.cgroup().freezer());
             if (!guards.isEmpty()) {
                 LOG.warn("group {}: stopped freeze guards {} a previous agent on host {} left armed", name, guards, hostId);

@@ -32,9 +32,17 @@ import io.lockstep.proto.RestartSpec;
 import io.lockstep.proto.ServerMatch;
 import io.lockstep.proto.StageReply;
 import io.lockstep.proto.StageRequest;
+import io.lockstep.proto.StagedStubRecord;
 import io.lockstep.proto.StagedProcess;
 import io.lockstep.proto.StubPlan;
 import io.lockstep.proto.ValidateReply;
+import io.lockstep.proto.RollBackReply;
+import io.lockstep.proto.RollBackRequest;
+import io.lockstep.proto.RolledBackFile;
+import io.lockstep.proto.SnapshotRecord;
+import io.lockstep.agent.snapshot.GroupSnapshots;
+import io.lockstep.agent.snapshot.RollBackReport;
+import io.lockstep.agent.snapshot.SnapshotException;
 import io.lockstep.proto.ValidateRequest;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
@@ -85,6 +93,7 @@ public final class RestoreParticipant {
     private final AgentRegistration registration;
     private final ScheduledExecutorService timer;
     private StubBinary stubBinary;
+    private final GroupSnapshots snapshots;
 
     public RestoreParticipant(AgentConfig config, CuratorFramework zk, ZkLayout layout, OpAdmission admission,
                               GroupRegistry groups, AgentRegistration registration, ScheduledExecutorService timer) {
@@ -95,6 +104,7 @@ public final class RestoreParticipant {
         this.groups = groups;
         this.registration = registration;
         this.timer = timer;
+        this.snapshots = CaptureSnapshots.groupSnapshots(config);
     }
 
     private IdentityPathResolver resolver(List<io.lockstep.proto.PathMapping> maps) throws IOException {
@@ -113,6 +123,9 @@ public final class RestoreParticipant {
                     request.getCtx().getOpId(), config.hostId(), match.getRecorded(), match.getLocal(),
                     MountTable.ruleText(match));
         }
+        if (request.getRollBack() && manifest.getSnapshotsCount() > 0) {
+            problems = rolledBackNotFatal(problems, manifest);
+        }
         if (problems.stream().noneMatch(FileProblem::getFatal)) {
             problems.addAll(planRefusals(manifest, new StubPlanner(resolver, config.allowedRoots()), request));
         }
@@ -123,6 +136,50 @@ public final class RestoreParticipant {
                 problems.size(), ok ? "" : " (refused)");
         return ValidateReply.newBuilder().setHostId(config.hostId()).setOk(ok).addAllProblems(problems)
                 .setFilesChecked(files).addAllServerMatches(report.matches()).build();
+    }
+
+    /**
+     * A problem with a file inside a snapshotted data path is not fatal when the restore rolls back: the
+     * roll-back puts the file back as it was at the checkpoint before any stub opens it.
+     */
+    private static List<FileProblem> rolledBackNotFatal(List<FileProblem> problems, Manifest manifest) {
+        List<FileProblem> kept = new java.util.ArrayList<>();
+        for (FileProblem problem : problems) {
+            Optional<SnapshotRecord> covering = manifest.getSnapshotsList().stream()
+                    .filter(s -> java.nio.file.Path.of(problem.getPath()).startsWith(s.getDataPath())).findFirst();
+            kept.add(covering.isEmpty() || !problem.getFatal() ? problem : problem.toBuilder().setFatal(false)
+                    .setProblem(problem.getProblem() + " (rolled back from the " + covering.get().getEngine()
+                            + " snapshot of " + covering.get().getDataPath() + ")").build());
+        }
+        return kept;
+    }
+
+    /**
+     * Rolls back every snapshot of the manifest, after validation and before any stub opens a file: each
+     * data path is replaced file by file atomically, or, on failure, left as it was (the error says which).
+     */
+    public RollBackReply rollBack(RollBackRequest request) throws Exception {
+        OpContext op = request.getCtx();
+        admission.admit(op);
+        Manifest manifest = ManifestCodec.decode(request.getManifest().toByteArray());
+        List<RollBackReport> reports;
+        try {
+            reports = snapshots.rollBackAll(request.getCheckpointId(), manifest.getSnapshotsList());
+        } catch (SnapshotException e) {
+            throw Status.ABORTED.withDescription("roll-back on host " + config.hostId() + " of checkpoint "
+                    + request.getCheckpointId() + " failed: " + e.getMessage()).asRuntimeException();
+        }
+        RollBackReply.Builder reply = RollBackReply.newBuilder().setHostId(config.hostId())
+                .setSnapshots(manifest.getSnapshotsCount());
+        GroupSnapshots.digests(reports).forEach((path, sha256) ->
+                reply.addFiles(RolledBackFile.newBuilder().setPath(path).setSha256(sha256)));
+        for (RollBackReport report : reports) {
+            report.removed().forEach(r -> reply.addRemoved(report.dataPath().resolve(r).toString()));
+        }
+        LOG.info("group {} op {} host {}: rolled back {} snapshots of checkpoint {} ({} files put back, {} created since"
+                + " removed)", op.getGroup(), op.getOpId(), config.hostId(), manifest.getSnapshotsCount(),
+                request.getCheckpointId(), reply.getFilesCount(), reply.getRemovedCount());
+        return reply.build();
     }
 
     /**
@@ -209,10 +266,27 @@ public final class RestoreParticipant {
                 try {
                     StubHandle handle = started.get(i).get();
                     ProcessRecord process = toStage.get(i);
+                    String endedBy;
                     synchronized (group) {
-                        session.stubs().put(new RestoreSession.Recorded(manifest.getHostId(), process.getPid()),
-                                new RestoreSession.Staged(process, handle));
+                        endedBy = group.restore() == session ? session.endedBy() : "the session was ended";
+                        if (endedBy == null) {
+                            session.stubs().put(new RestoreSession.Recorded(manifest.getHostId(), process.getPid()),
+                                    new RestoreSession.Staged(process, handle));
+                        }
                     }
+                    if (endedBy != null) {
+                        // The restore ended (owner lost, max timer, an abort after a stage timeout) while
+                        // this stub started: nobody would release or end it, so it ends here.
+                        handle.close();
+                        if (firstFailure == null) {
+                            firstFailure = Status.ABORTED.withDescription("op " + op.getOpId() + " on host "
+                                    + config.hostId() + " ended while its stubs were being staged (" + endedBy
+                                    + "); its stubs that started meanwhile were ended").asRuntimeException();
+                        }
+                        continue;
+                    }
+                    recordForASuccessor(op, manifest.getHostId(), process, handle,
+                            request.getHoldBackPidsList().contains(process.getPid()));
                     reply.addStubs(StagedProcess.newBuilder().setOldPid(process.getPid()).setNewPid(handle.pid())
                             .setSourceHostId(manifest.getHostId()));
                 } catch (java.util.concurrent.ExecutionException e) {
@@ -230,6 +304,25 @@ public final class RestoreParticipant {
         LOG.info("group {} op {} epoch {} host {}: staged {} stubs for host {}", op.getGroup(), op.getOpId(),
                 op.getEpoch(), config.hostId(), plans.size(), manifest.getHostId());
         return reply.build();
+    }
+
+    /**
+     * Before the stub can be prepared (and so outlive this agent, see {@link OrphanStubs}): what a
+     * restarted agent needs to carry the op's decision out on it.
+     */
+    private void recordForASuccessor(OpContext op, String sourceHost, ProcessRecord process, StubHandle handle,
+                                     boolean heldBack) throws IOException {
+        StubPlan plan = handle.plan();
+        OrphanStubs.record(config.stateDir(), StagedStubRecord.newBuilder().setCtx(op).setSourceHostId(sourceHost)
+                .setOldPid(process.getPid()).setStubPid(handle.pid())
+                .setStubStartUnixMs(handle.process().info().startInstant().map(Instant::toEpochMilli).orElse(0L))
+                .setRestart(restartSpec(process, handle)).setHeldBack(heldBack).build());
+    }
+
+    /** The recorded spec with this host's cwd and output file, not the plan: the plan's environment holds the env file's variables. */
+    private static RestartSpec restartSpec(ProcessRecord process, StubHandle handle) {
+        return process.getRestart().toBuilder().setCwd(handle.plan().getCwd())
+                .setOutputLog(handle.outputLog().map(Path::toString).orElse("")).build();
     }
 
     private synchronized StubBinary stubBinary() throws IOException {
@@ -272,6 +365,9 @@ public final class RestoreParticipant {
         if (request.getReset()) {
             for (RestoreSession.Staged staged : session.stubs().values()) {
                 staged.handle().reset(deadline);
+                synchronized (group) {
+                    staged.taken().clear();
+                }
             }
         }
         PrepareReply.Builder reply = PrepareReply.newBuilder().setHostId(config.hostId());
@@ -295,6 +391,9 @@ public final class RestoreParticipant {
             PrepareOutcome outcome = staged.handle().prepare(batch, request.getBlocking(), deadline);
             if (outcome.prepared()) {
                 taken += batch.size();
+                synchronized (group) {
+                    staged.taken().addAll(batch);
+                }
             } else {
                 LockRecord wanted = batch.stream().filter(l -> l.getFd() == outcome.lock().getFd()
                         && l.getStart() == outcome.lock().getStart()).findFirst().orElse(batch.get(0));
@@ -420,6 +519,7 @@ public final class RestoreParticipant {
                 session = null;
                 ended = false;
             } else {
+                session.ending(reason);
                 for (Map.Entry<RestoreSession.Recorded, RestoreSession.Staged> e : session.stubs().entrySet()) {
                     if (!commit || heldBackToo || !session.heldBack().contains(e.getKey())) {
                         selected.put(e.getKey(), e.getValue());
@@ -471,11 +571,7 @@ public final class RestoreParticipant {
                 if (commit) {
                     // Recorded before the exec: an agent that dies right after it must still know how
                     // to restart the process on its next checkpoint (the stub's pid is the process's).
-                    // The recorded spec, not the plan: the plan's environment holds the env file's variables.
-                    StubPlan plan = handle.plan();
-                    group.specs().put(handle.pid(), entry.getValue().process().getRestart().toBuilder()
-                            .setCwd(plan.getCwd()).setOutputLog(handle.outputLog().map(Path::toString).orElse(""))
-                            .build());
+                    group.specs().put(handle.pid(), restartSpec(entry.getValue().process(), handle));
                 }
                 handle.release(commit, deadline);
                 if (commit) {
@@ -490,6 +586,7 @@ public final class RestoreParticipant {
                 }
             } finally {
                 handle.close();
+                OrphanStubs.forget(config.stateDir(), op, handle.pid());
             }
         }
         if (!handOvers.isEmpty()) {

@@ -5,6 +5,7 @@ import io.lockstep.proto.OpContext;
 import io.lockstep.proto.ProcessRecord;
 
 import io.lockstep.proto.HandOver;
+import io.lockstep.proto.LockRecord;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -21,7 +22,11 @@ final class RestoreSession {
     record Recorded(String sourceHost, int oldPid) {
     }
 
-    record Staged(ProcessRecord process, StubHandle handle) {
+    /** A staged stub; {@code taken} are the locks its prepare rounds took (guarded by the group's monitor). */
+    record Staged(ProcessRecord process, StubHandle handle, List<LockRecord> taken) {
+        Staged(ProcessRecord process, StubHandle handle) {
+            this(process, handle, new ArrayList<>());
+        }
     }
 
     private final OpContext op;
@@ -32,6 +37,8 @@ final class RestoreSession {
     private final List<CompletableFuture<List<HandOver>>> handOvers = new ArrayList<>();
     private Duration handOverTimeout = Duration.ofSeconds(30);
     private OpWatch watch;
+    /** Why the session is being ended (a release or an abort began), or null; guarded by the group's monitor. */
+    private String endedBy;
 
     RestoreSession(OpContext op, long deadlineUnixMs) {
         this.op = op;
@@ -74,6 +81,21 @@ final class RestoreSession {
     /** Every hand-over check started so far, released programs' locks taken again or timed out. */
     synchronized List<CompletableFuture<List<HandOver>>> handOvers() {
         return List.copyOf(handOvers);
+    }
+
+    /**
+     * Once a release or an abort began, no stub may join: it would be neither released nor ended,
+     * and would stay in the group's cgroup with its locks. Guarded by the group's monitor.
+     */
+    void ending(String reason) {
+        if (endedBy == null) {
+            endedBy = reason;
+        }
+    }
+
+    /** Why the session is being ended, or null while stubs may still join. Guarded by the group's monitor. */
+    String endedBy() {
+        return endedBy;
     }
 
     OpWatch watch() {

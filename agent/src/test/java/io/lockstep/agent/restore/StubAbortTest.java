@@ -54,11 +54,13 @@ class StubAbortTest {
     }
 
     @Test
-    void stubExitsByItselfWhenTheAgentChannelCloses() throws Exception {
+    void closingAPreparedStubsHandleTellsItToAbort() throws Exception {
+        // Told, not only cut off: a prepared stub whose channel merely closes takes its agent for
+        // dead and waits for a restarted one (coordinator: restore.PreparedStubsSurviveTheirAgentTest).
         stub.close();
         assertThat(stub.process().waitFor(30, TimeUnit.SECONDS)).isTrue();
-        assertThat(stub.process().exitValue()).as("exited on its own, not killed")
-                .isEqualTo(StubBinary.EXIT_AGENT_LOST);
+        assertThat(stub.process().exitValue()).as("exited on the abort, not killed")
+                .isEqualTo(StubBinary.EXIT_ABORTED);
         assertNoLocksOf(stub.pid(), a, b);
     }
 }

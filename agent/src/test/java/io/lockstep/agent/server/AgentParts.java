@@ -58,6 +58,8 @@ final class AgentParts implements AutoCloseable {
     final GroupRegistry groups;
     final AgentRegistration registration;
     final CheckpointParticipant checkpoint;
+    /** This host's long-lived freeze guard, at {@code <state>/guard.sock}. */
+    final io.lockstep.agent.cgroup.GuardDaemon guards;
     final RestoreParticipant restore;
     final GroupProcesses processes;
     final AgentService service;
@@ -83,11 +85,19 @@ final class AgentParts implements AutoCloseable {
         OpAdmission admission = new OpAdmission(zk, layout, fence, hostId);
         AgentMetrics metrics = new AgentMetrics(hostId);
         this.registration = new AgentRegistration(zk, layout, hostId);
-        this.checkpoint = new CheckpointParticipant(config, zk, layout, admission, groups, timer, metrics);
+        this.guards = attachGuard(config);
+        this.checkpoint = new CheckpointParticipant(config, zk, layout, admission, groups, timer, metrics, guards);
         this.restore = new RestoreParticipant(config, zk, layout, admission, groups, registration, timer);
         this.processes = new GroupProcesses(groups, registration, false, config.stateDir());
         this.service = new AgentService(hostId, checkpoint, restore, processes,
                 new AgentStatus(hostId, List.of(), groups, fence), metrics);
+    }
+
+    /** Attaches to the freeze guard of the agent with this configuration (a restarted agent finds the running one). */
+    static io.lockstep.agent.cgroup.GuardDaemon attachGuard(AgentConfig config) throws IOException {
+        return io.lockstep.agent.cgroup.GuardDaemon.attach(io.lockstep.agent.restore.StubBinary.program(
+                io.lockstep.agent.cgroup.GuardDaemon.class, io.lockstep.agent.cgroup.GuardDaemon.NAME, config.stateDir()),
+                config.stateDir().resolve("guard.sock"));
     }
 
     /** On the test's ZooKeeper root (which the ZkTestRoot extension removes after the test). */
@@ -173,6 +183,7 @@ final class AgentParts implements AutoCloseable {
             restore.abortAll("test over");
             timer.shutdown();
             timer.awaitTermination(10, TimeUnit.SECONDS);
+            guards.close();
             registration.close();
             CgroupLayout cgroups = CgroupLayout.detect(cgroupRoot);
             for (String group : cgroups.existingGroups()) {

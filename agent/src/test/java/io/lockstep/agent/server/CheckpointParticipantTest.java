@@ -99,6 +99,27 @@ class CheckpointParticipantTest {
     }
 
     @Test
+    void theAllCapturedNodeThawsTheGroupAndTheCapturedEntryStaysForTheCommitUntilTheDecision() throws Exception {
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        agent.checkpoint.freeze(freezeOf(op));
+        agent.checkpoint.capture(CaptureRequest.newBuilder().setCtx(op).build());
+        String captured = agent.layout.phaseEntry(group, op.getOpId(), Phase.CAPTURED, "h1");
+
+        agent.zk.create().forPath(agent.layout.allCaptured(group, op.getOpId()));
+
+        await("the group thaws on the all-captured node alone").atMost(Duration.ofSeconds(10))
+                .until(() -> !agent.cgroup(group).isFrozen());
+        long before = count();
+        await("the process counts again before any decision").atMost(Duration.ofSeconds(10)).until(() -> count() > before);
+        assertThat(agent.zk.checkExists().forPath(captured)).as("the commit checks it after the thaw").isNotNull();
+
+        agent.decide(op, Decision.commit());
+        await("the barrier entries go once the decision is seen").atMost(Duration.ofSeconds(10))
+                .until(() -> agent.zk.checkExists().forPath(captured) == null && agent.zk.checkExists()
+                        .forPath(agent.layout.phaseEntry(group, op.getOpId(), Phase.FROZEN, "h1")) == null);
+    }
+
+    @Test
     void aThawBeforeAnyDecisionIsRefusedAndTheGroupStaysFrozen() throws Exception {
         OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
         agent.checkpoint.freeze(freezeOf(op));
@@ -106,8 +127,8 @@ class CheckpointParticipantTest {
         assertThatThrownBy(() -> agent.checkpoint.thaw(ThawRequest.newBuilder().setCtx(op).build()))
                 .isInstanceOfSatisfying(StatusRuntimeException.class,
                         e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION))
-                .hasMessageContaining("op " + op.getOpId() + " has no decision yet")
-                .hasMessageContaining("host h1 does not thaw before one exists");
+                .hasMessageContaining("op " + op.getOpId() + " has neither a decision nor every host's capture")
+                .hasMessageContaining("host h1 does not thaw before one of them exists");
         assertThat(agent.cgroup(group).isFrozen()).as("a commit may still include this host").isTrue();
 
         agent.checkpoint.abort(AbortRequest.newBuilder().setCtx(op).build());

@@ -62,7 +62,9 @@ class ReconcilerTest {
         GroupRegistry groups = new GroupRegistry(CgroupLayout.detect(predecessor.cgroupRoot), predecessor.config.stateDir());
         EpochFence fence = new EpochFence();
         restartedRegistration = new AgentRegistration(predecessor.zk, predecessor.layout, "h1");
-        new Reconciler(predecessor.zk, predecessor.layout, "h1").reconcile(groups, restartedRegistration, fence);
+        try (var guards = AgentParts.attachGuard(predecessor.config)) {
+            new Reconciler(predecessor.zk, predecessor.layout, "h1", guards).reconcile(groups, restartedRegistration, fence);
+        }
         return new Restarted(groups, fence);
     }
 

@@ -20,6 +20,7 @@ import io.lockstep.proto.StatusRequest;
 import io.lockstep.proto.StopRequest;
 import io.lockstep.proto.ThawRequest;
 import io.lockstep.proto.ValidateRequest;
+import io.lockstep.proto.RollBackRequest;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -54,6 +55,7 @@ public final class EveryRpc {
         calls.put("Thaw", () -> agent.thaw(ThawRequest.newBuilder().setCtx(ctx).build()));
         calls.put("Abort", () -> agent.abort(AbortRequest.newBuilder().setCtx(ctx).build()));
         calls.put("Validate", () -> agent.validate(ValidateRequest.newBuilder().setCtx(ctx).build()));
+        calls.put("RollBack", () -> agent.rollBack(RollBackRequest.newBuilder().setCtx(ctx).build()));
         calls.put("Stage", () -> agent.stage(StageRequest.newBuilder().setCtx(ctx).build()));
         calls.put("Prepare", () -> agent.prepare(PrepareRequest.newBuilder().setCtx(ctx).build()));
         calls.put("Release", () -> agent.release(ReleaseRequest.newBuilder().setCtx(ctx).build()));

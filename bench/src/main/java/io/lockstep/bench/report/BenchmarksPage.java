@@ -40,6 +40,7 @@ final class BenchmarksPage {
         header();
         targets();
         freeze();
+        guard();
         capture();
         captureScaling();
         parse();
@@ -63,7 +64,7 @@ final class BenchmarksPage {
         line("```bash");
         line("bench/run.sh                    # full run, at most 15 minutes on 2 cores (each suite has a hard time budget)");
         line("bench/run.sh --quick            # a few minutes: fewer samples and sizes");
-        line("bench/run.sh --suite checkpoint # one suite; suites: freeze, capture, capture-scaling, parse, checkpoint, barrier, store, restore");
+        line("bench/run.sh --suite checkpoint # one suite; suites: freeze, capture, capture-scaling, parse, checkpoint, barrier, store, restore, snapshot");
         line("bench/run.sh --suite barrier --merge  # re-measure one suite, keep the other suites' figures in the file");
         line("bench/run.sh --render-only      # re-render this page from bench/results/latest.json");
         line("```");
@@ -129,6 +130,15 @@ final class BenchmarksPage {
                 + " loop does not pay.");
         line("");
         suiteTable("freeze", "threads in the group");
+    }
+
+    private void guard() {
+        line("## Freeze guard (agent): arming the long-lived guard vs one round trip to it");
+        line("");
+        line("Each freeze is armed in the agent's long-lived guard (`lockstep-guard`, one line over its Unix socket)"
+                + " before it starts; the process-per-freeze guard of earlier releases is measured for comparison.");
+        line("");
+        suiteTable("guard", "guard");
     }
 
     private void capture() {
@@ -312,8 +322,11 @@ final class BenchmarksPage {
             line(countRow("agent RPCs", measured(run.of("checkpoint", "rpcs-per-checkpoint"))));
             line("");
             line("Of the writes per host, half are the host's barrier entries (`frozen`, `captured`) and half their"
-                    + " deletes after the thaw, outside the frozen window; the arm round (one RPC per host, a freeze"
-                    + " guard's process start on each) comes before the freeze.");
+                    + " deletes once the host saw the decision, outside the frozen window; the coordinator's fixed"
+                    + " writes include the `all-captured` node (one multi that checks every `captured` entry), on whose"
+                    + " creation every host thaws, and the commit, which comes after the thaw and the store write. The"
+                    + " arm round (one RPC per host, one line to the host's long-lived freeze guard) comes before the"
+                    + " freeze.");
             line("");
         }
         line("What the projection leaves out:");
@@ -439,6 +452,19 @@ final class BenchmarksPage {
                 + " starting `/bin/true` and waiting for its exit.");
         line("");
         suiteTable("restore", "case");
+        snapshot();
+    }
+
+    private void snapshot() {
+        line("");
+        line("## Snapshot (agent): what each engine adds to the frozen window");
+        line("");
+        line("`SnapshotEngine.take` per engine at 10 and 1000 files and at 1 GiB, on file systems made on loop devices"
+                + " (sparse images on the machine's disk). Floors: reflink = one raw `FICLONE` per file; btrfs = the"
+                + " snapshot ioctl alone; copy = a sequential write of the same bytes with fsync to the store's disk, as"
+                + " a rate (there the ratio is copy rate ÷ disk rate, higher is better).");
+        line("");
+        suiteTable("snapshot", "engine and data");
     }
 
     private String count(String caseName, String metric) {

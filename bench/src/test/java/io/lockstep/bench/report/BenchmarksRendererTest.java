@@ -36,7 +36,10 @@ class BenchmarksRendererTest {
                 Result.of("restore", "stage of 1 process", "stage-median", 4, "ms", 1, "21 runs"),
                 // 3 × 100 ms + 10 ms: met just inside the slack
                 Result.of("capture-scaling", "processes-1000", "frozen-window-median", 309, "ms", 100, "3 runs"),
-                Result.failure("restore", "100 processes", new IllegalStateException("skipped: budget"))));
+                Result.failure("restore", "100 processes", new IllegalStateException("skipped: budget")),
+                Result.of("snapshot", "btrfs 1 GiB", "window-added-median", 4, "ms", 3.5, "15 snapshots"),
+                Result.of("snapshot", "reflink 1000 files", "per-file-median", 0.2, "ms", 0.05, "15 snapshots"),
+                Result.of("snapshot", "copy 1 GiB", "copy-rate-median", 300, "MB/s", 500, "3 snapshots")));
         for (int agents : new int[] {4, 64, 256}) {
             String c = agents + " agents";
             figures.add(Result.of("checkpoint", c, "checkpoint-latency-median", 100 + agents, "ms", 5,
@@ -65,7 +68,10 @@ class BenchmarksRendererTest {
                 .contains("| stage of one process ≤ 10 ms | stage of 1 process | 4.00 ms | 10.0 ms | 0.40× | **met** |")
                 .contains("| frozen window of one agent at 1000 processes ≤ 3× its floors + 10 ms | processes-1000"
                         + " | 309 ms | 100 ms | 3.09× | **met** |")
-                .contains("9 of 11 target checks met")
+                .contains("| btrfs snapshot adds ≤ 20 ms to the window | btrfs 1 GiB | 4.00 ms | 20.0 ms | 0.20× | **met** |")
+                .contains("| reflink adds ≤ 0.1 ms per file | reflink 1000 files | 0.20 ms | 0.10 ms | 2.00× | not met |")
+                .contains("| copy ≥ 50% of the disk's sequential write rate | copy 1 GiB | 300 MB/s | 500 MB/s | 0.60× | **met** |")
+                .contains("11 of 14 target checks met")
                 // the fixture has no capture-scaling figures
                 .contains("Not judged in this run (no figures): capture of 200+ processes or 2000 threads ≤ 2× reading their /proc.")
                 .contains("| 256 | 356 ms | 90.0 ms | 5.00 ms | 18× | 1031 | 2318 | 1024 |")
@@ -96,7 +102,9 @@ class BenchmarksRendererTest {
                         + " capture of 200+ processes or 2000 threads ≤ 2× reading their /proc;"
                         + " frozen window of one agent at 1000 processes ≤ 3× its floors + 10 ms; prepare ≤ 2× raw fcntl;"
                         + " frozen window at 64 agents ≤ 2× window at 4; barrier ≤ Curator's DistributedDoubleBarrier;"
-                        + " restore of N processes ≤ 3× plain start; stage of one process ≤ 10 ms.");
+                        + " restore of N processes ≤ 3× plain start; stage of one process ≤ 10 ms;"
+                        + " btrfs snapshot adds ≤ 20 ms to the window; reflink adds ≤ 0.1 ms per file;"
+                        + " copy ≥ 50% of the disk's sequential write rate.");
         assertThat(ImageIO.read(dir.resolve("scaling.png").toFile())).as("a plot even without scaling figures").isNotNull();
     }
 

@@ -24,6 +24,8 @@ import io.lockstep.proto.StopRequest;
 import io.lockstep.proto.ThawReply;
 import io.lockstep.proto.ThawRequest;
 import io.lockstep.proto.ValidateReply;
+import io.lockstep.proto.RollBackReply;
+import io.lockstep.proto.RollBackRequest;
 import io.lockstep.proto.ValidateRequest;
 
 import java.io.ByteArrayOutputStream;
@@ -105,6 +107,10 @@ public final class AgentClient {
 
     public ValidateReply validate(ValidateRequest request, Duration timeout) throws AgentCallException {
         return call("Validate", () -> within(timeout).validate(request));
+    }
+
+    public RollBackReply rollBack(RollBackRequest request, Duration timeout) throws AgentCallException {
+        return call("RollBack", () -> within(timeout).rollBack(request));
     }
 
     public StageReply stage(StageRequest request, Duration timeout) throws AgentCallException {

@@ -53,14 +53,20 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One coordinated checkpoint of a group (docs/DESIGN.md, "Checkpoint"): open, freeze barrier, capture,
- * decide, thaw. Any failure before the decision ends in ABORT, with the group thawed and the
- * partial manifests removed.
+ * One coordinated checkpoint of a group (docs/DESIGN.md, "Checkpoint"): open, arm, freeze barrier,
+ * capture into memory and the captured barrier, all-captured and thaw — the frozen window ends
+ * here — then the durable store write and the commit. Any failure before the decision ends in
+ * ABORT, with the group thawed and the partial manifests removed.
  */
 public final class CheckpointOperation {
     private static final Logger LOG = LoggerFactory.getLogger(CheckpointOperation.class);
     /** How long past the freeze deadline a freeze call waits for the agent's report of unfrozen tasks. */
     static final Duration FREEZE_REPORT_MARGIN = Duration.ofSeconds(3);
+    /**
+     * How long before the earliest moment a freeze guard can fire the coordinator stops creating
+     * the all-captured node: room for the two clocks' rates and the multi's own round trip.
+     */
+    static final Duration GUARD_MARGIN = Duration.ofMillis(500);
 
     private final CoordinatorContext ctx;
     private final CheckpointOptions options;
@@ -125,6 +131,8 @@ public final class CheckpointOperation {
     /** One execution: what has happened so far decides what the abort path must undo. */
     private final class Run extends OperationFrame<CheckpointResult> {
         private final List<String> hosts;
+        /** System.nanoTime() before the arm requests left: no freeze guard fires before this plus maxFrozen. */
+        private long armSentNanos;
 
         Run(OperationSession session, OpenedOperation op, AgentFanout fanout, Instant deadline) {
             super(KIND, CheckpointOperation.this.ctx, session, op, fanout, deadline);
@@ -138,20 +146,21 @@ public final class CheckpointOperation {
             if (totals.processes == 0) {
                 throw processesGone();
             }
-            CatalogEntry entry = commit(totals);
+            // The frozen window ends here: what follows runs while the application runs.
             Map<String, ThawReply> thawed = thaw();
             long window = frozenWindowMicros(frozen, thawed);
-            CatalogEntry finalEntry = entry.toBuilder().setFrozenWindowMs(TimeUnit.MICROSECONDS.toMillis(window)).build();
-            recordFrozenWindow(finalEntry);
+            store(totals);
+            CatalogEntry entry = commit(totals, window);
             LOG.info("group {} op {} epoch {}: COMMIT checkpoint {} ({} hosts, {} processes, {} locks, {} files, frozen {} ms)",
                     op.group(), op.opId(), op.epoch(), entry.getCheckpointId(), hosts.size(), totals.processes,
                     totals.locks, totals.files, String.format(Locale.ROOT, "%.3f", window / 1000.0));
             return new CheckpointResult(entry.getCheckpointId(), op.group(), op.epoch(), hosts, totals.processes,
-                    totals.locks, totals.files, window, fanout.phaseMicros(), finalEntry);
+                    totals.locks, totals.files, window, fanout.phaseMicros(), entry);
         }
 
         private Map<String, FreezeReply> freeze() throws Exception {
             long start = System.nanoTime();
+            armSentNanos = start;
             Instant freezeDeadline = earlier(ctx.clock().instant().plus(options.freezeTimeout()), deadline);
             // Deadlines travel as durations: each agent counts them on its own clock.
             FreezeRequest arm = FreezeRequest.newBuilder()
@@ -179,6 +188,7 @@ public final class CheckpointOperation {
             return replies;
         }
 
+        /** Every host captures into memory while frozen; the manifests travel here and wait for the thaw. */
         private CaptureTotals capture() throws Exception {
             long start = System.nanoTime();
             CaptureRequest request = CaptureRequest.newBuilder().setCtx(op.context()).build();
@@ -190,18 +200,31 @@ public final class CheckpointOperation {
                     throw new OperationFailedException(FailureReason.CAPTURE_FAILED, host, "manifest from host " + host
                             + " arrived damaged: sha256 " + actual + ", the agent sent " + manifest.sha256Hex());
                 }
-                StoredManifest file;
-                try {
-                    file = ctx.store().write(op.group(), op.opId(), host, ctx.sealForStore(manifest.framed()));
-                } catch (IOException e) {
-                    throw new OperationFailedException(FailureReason.STORE_FAILED, host, e.getMessage(), e);
-                }
-                totals.add(host, manifest, file);
-                return file;
-            }, file -> file.size() + " bytes stored");
+                totals.add(host, manifest);
+                return manifest;
+            }, manifest -> manifest.framed().length + " bytes captured");
             awaitBarrier(Phase.CAPTURED, deadline);
             fanout.phaseEnded("capture", start);
             return totals;
+        }
+
+        /**
+         * After the thaw: every manifest to the store, durably (fsynced, published atomically). A
+         * failure aborts; the application kept running, so nothing of it is lost.
+         */
+        private void store(CaptureTotals totals) throws Exception {
+            long start = System.nanoTime();
+            fanout.all("store", FailureReason.STORE_FAILED, (host, agent) -> {
+                StoredManifest file;
+                try {
+                    file = ctx.store().write(op.group(), op.opId(), host, ctx.sealForStore(totals.captured.get(host).framed()));
+                } catch (IOException e) {
+                    throw new OperationFailedException(FailureReason.STORE_FAILED, host, e.getMessage(), e);
+                }
+                totals.stored(host, file);
+                return file;
+            }, file -> file.size() + " bytes stored");
+            fanout.phaseEnded("store", start);
         }
 
         /**
@@ -224,8 +247,13 @@ public final class CheckpointOperation {
             }
         }
 
-        /** Step "Decide": one multi that checks every frozen node, creates COMMIT, the catalog entry and latest. */
-        private CatalogEntry commit(CaptureTotals totals) throws Exception {
+        /**
+         * Step "Decide", after the thaw: one multi that checks the owner, the group lock and the
+         * epoch, and every host's captured entry (gone when its session expired; a host that thawed
+         * on its own wrote ABORT, which this create then meets), creates COMMIT, the catalog entry
+         * and latest.
+         */
+        private CatalogEntry commit(CaptureTotals totals, long windowMicros) throws Exception {
             long start = System.nanoTime();
             CuratorFramework zk = ctx.zk();
             ZkLayout layout = ctx.layout();
@@ -239,19 +267,15 @@ public final class CheckpointOperation {
                     .setCreatedUnixMs(ctx.clock().millis())
                     .setProcesses(totals.processes)
                     .setLocks(totals.locks)
-                    .setFiles(totals.files);
+                    .setFiles(totals.files)
+                    .setFrozenWindowMs(TimeUnit.MICROSECONDS.toMillis(windowMicros));
             for (String host : hosts) {
-                StoredManifest file = totals.manifests.get(host);
+                StoredManifest file = totals.stored.get(host);
                 entry.addManifests(CatalogManifest.newBuilder().setHostId(host).setUri(file.uri())
                         .setSha256(file.sha256()).setSize(file.size()));
             }
             CatalogEntry catalogEntry = entry.build();
-            List<CuratorOp> ops = new ArrayList<>();
-            // The owner node lives as long as this coordinator's session, and with it the group lock.
-            ops.add(zk.transactionOp().check().forPath(layout.owner(group, op.opId())));
-            for (String host : hosts) {
-                ops.add(zk.transactionOp().check().forPath(layout.phaseEntry(group, op.opId(), Phase.FROZEN, host)));
-            }
+            List<CuratorOp> ops = new ArrayList<>(capturedChecks());
             ops.add(zk.transactionOp().create().withMode(CreateMode.PERSISTENT)
                     .forPath(layout.decision(group, op.opId()), Decision.commit().toBytes()));
             zk.createContainers(layout.checkpoints(group));
@@ -266,59 +290,80 @@ public final class CheckpointOperation {
             try {
                 commitMulti(ops);
             } catch (KeeperException e) {
-                throw commitRefused(e);
+                throw commitRefused(e, "commit");
             }
             fanout.phaseEnded("commit", start);
             return catalogEntry;
         }
 
-        /**
-         * The frozen window is only known after the thaw, so the catalog entry gets it afterwards.
-         * Committed already: a failure here must not reach the abort path, it only costs the number.
-         */
-        private void recordFrozenWindow(CatalogEntry entry) {
-            try {
-                ctx.zk().setData().forPath(ctx.layout().checkpoint(op.group(), entry.getCheckpointId()), ZkJson.toBytes(entry));
-            } catch (Exception e) {
-                LOG.warn("op {}: could not record the frozen window in the catalog: {}", op.opId(), e.toString());
+        /** The owner node (this coordinator's session, and with it the group lock), and every host's captured entry. */
+        private List<CuratorOp> capturedChecks() throws Exception {
+            CuratorFramework zk = ctx.zk();
+            List<CuratorOp> ops = new ArrayList<>();
+            ops.add(zk.transactionOp().check().forPath(ctx.layout().owner(op.group(), op.opId())));
+            for (String host : hosts) {
+                ops.add(zk.transactionOp().check().forPath(ctx.layout().phaseEntry(op.group(), op.opId(), Phase.CAPTURED, host)));
             }
+            return ops;
         }
 
-        private OperationFailedException commitRefused(KeeperException e) throws Exception {
+        private OperationFailedException commitRefused(KeeperException e, String step) throws Exception {
             Stat epoch = ctx.zk().checkExists().forPath(ctx.layout().epoch(op.group()));
             if (epoch != null && epoch.getVersion() != op.epoch()) {
-                return new OperationFailedException(FailureReason.STALE_EPOCH, null, "commit refused: a later operation "
+                return new OperationFailedException(FailureReason.STALE_EPOCH, null, step + " refused: a later operation "
                         + "opened group " + op.group() + " at epoch " + epoch.getVersion() + " since " + op.opId()
                         + " opened at epoch " + op.epoch(), e);
             }
             if (ctx.zk().checkExists().forPath(ctx.layout().owner(op.group(), op.opId())) == null) {
-                return new OperationFailedException(FailureReason.COMMIT_FAILED, null, "commit refused: the owner node of "
+                return new OperationFailedException(FailureReason.COMMIT_FAILED, null, step + " refused: the owner node of "
                         + op.opId() + " is gone (this coordinator's ZooKeeper session expired, and the group lock with it)", e);
             }
             for (String host : hosts) {
-                if (ctx.zk().checkExists().forPath(ctx.layout().phaseEntry(op.group(), op.opId(), Phase.FROZEN, host)) == null) {
-                    return new OperationFailedException(FailureReason.COMMIT_FAILED, host, "commit refused: host " + host
-                            + " is no longer frozen for this operation (its ZooKeeper session expired or it aborted)", e);
+                if (ctx.zk().checkExists().forPath(ctx.layout().phaseEntry(op.group(), op.opId(), Phase.CAPTURED, host)) == null) {
+                    return new OperationFailedException(FailureReason.COMMIT_FAILED, host, step + " refused: host " + host
+                            + " no longer has its captured entry for this operation (its ZooKeeper session expired)", e);
                 }
             }
             Decision standing = new Decisions(ctx.zk(), ctx.layout()).read(op.group(), op.opId()).orElse(null);
             if (standing != null && !standing.isCommit()) {
                 return new OperationFailedException(FailureReason.ABORTED_ELSEWHERE, null,
-                        "commit refused: the operation was already decided " + standing, e);
+                        step + " refused: the operation was already decided " + standing, e);
             }
-            return new OperationFailedException(FailureReason.COMMIT_FAILED, null, "commit transaction failed: " + e, e);
+            return new OperationFailedException(FailureReason.COMMIT_FAILED, null, step + " transaction failed: " + e, e);
         }
 
-        private Map<String, ThawReply> thaw() {
+        /**
+         * The end of the frozen window. The all-captured node is created in one multi that checks
+         * every captured entry, and only before the earliest moment a freeze guard can fire: so
+         * every host captured while no host had thawed (a host that thaws otherwise wrote ABORT or
+         * lost its session, and the commit fails). Every agent thaws on the node's creation; the
+         * Thaw RPC is the fallback and brings each host's moment of thaw.
+         */
+        private Map<String, ThawReply> thaw() throws Exception {
             long start = System.nanoTime();
+            long guardsFireNanos = armSentNanos + options.maxFrozen().toNanos() - GUARD_MARGIN.toNanos();
+            if (start - guardsFireNanos >= 0) {
+                throw new OperationFailedException(FailureReason.BARRIER_TIMEOUT, null, "every host captured only "
+                        + (start - armSentNanos) / 1_000_000 + " ms after the freeze guards were armed, within "
+                        + GUARD_MARGIN.toMillis() + " ms of their maximum frozen time of " + options.maxFrozen().toMillis()
+                        + " ms: a guard may have thawed a host before the others captured");
+            }
+            List<CuratorOp> ops = new ArrayList<>(capturedChecks());
+            ops.add(ctx.zk().transactionOp().create().withMode(CreateMode.PERSISTENT)
+                    .forPath(ctx.layout().allCaptured(op.group(), op.opId())));
+            try {
+                ctx.zk().transaction().forOperations(ops);
+            } catch (KeeperException e) {
+                throw commitRefused(e, "all-captured");
+            }
             ThawRequest request = ThawRequest.newBuilder().setCtx(op.context()).build();
             Map<String, ThawReply> replies = new LinkedHashMap<>();
             fanout.bestEffort("thaw", (host, agent) -> agent.thaw(request, options.rpcTimeout())).forEach((host, outcome) -> {
                 if (outcome.ok()) {
                     replies.put(host, outcome.value());
                 } else {
-                    // Committed already; the agent's watchdog thaws on the decision by itself.
-                    LOG.warn("op {}: thaw RPC failed after commit, the agent thaws on the decision: {}", op.opId(),
+                    // Every host captured already; the agent thaws on the all-captured node by itself.
+                    LOG.warn("op {}: thaw RPC failed, the agent thaws on the all-captured node: {}", op.opId(),
                             ParallelCalls.describe(outcome.failure()));
                 }
             });
@@ -368,13 +413,18 @@ public final class CheckpointOperation {
         int processes;
         int locks;
         int files;
-        final Map<String, StoredManifest> manifests = new LinkedHashMap<>();
+        final Map<String, AgentClient.CapturedManifest> captured = new LinkedHashMap<>();
+        final Map<String, StoredManifest> stored = new LinkedHashMap<>();
 
-        synchronized void add(String host, AgentClient.CapturedManifest manifest, StoredManifest file) {
+        synchronized void add(String host, AgentClient.CapturedManifest manifest) {
             processes += manifest.processes();
             locks += manifest.locks();
             files += manifest.files();
-            manifests.put(host, file);
+            captured.put(host, manifest);
+        }
+
+        synchronized void stored(String host, StoredManifest file) {
+            stored.put(host, file);
         }
     }
 }

@@ -81,8 +81,10 @@ final class LiveProgress implements OperationListener {
             case "freeze" -> "frozen";
             case "capture" -> "captured";
             case "thaw" -> "thawed";
+            case "store" -> "stored";
             case "commit" -> "committed";
             case "validate" -> "validated";
+            case "roll-back" -> "rolled back";
             case "stage" -> "staged";
             case "prepare" -> "prepared";
             case "release" -> "released";

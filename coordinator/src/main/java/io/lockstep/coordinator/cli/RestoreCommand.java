@@ -60,6 +60,10 @@ final class RestoreCommand implements Callable<Integer> {
     @Option(names = "--force", description = "Accept files whose size or mtime changed since the checkpoint (never missing files).")
     boolean force;
 
+    @Option(names = "--no-rollback", description = "Keep the current files even where the checkpoint has snapshots "
+            + "(by default a restore rolls them back to the checkpoint's content first); size and mtime are then validated.")
+    boolean noRollBack;
+
     @Option(names = "--allow-root", description = "Let restored commands run as uid 0 (the agents must allow it too).")
     boolean allowRoot;
 
@@ -93,6 +97,7 @@ final class RestoreCommand implements Callable<Integer> {
                 .withHostMap(hostMap())
                 .withPathMaps(pathMappings())
                 .withForce(force)
+                .withNoRollBack(noRollBack)
                 .withAllowRoot(allowRoot)
                 .withSkipUnrestartable(skipUnrestartable)
                 .withTimeout(timeout);

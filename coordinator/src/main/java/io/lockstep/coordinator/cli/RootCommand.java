@@ -26,6 +26,7 @@ import java.util.concurrent.Callable;
                 StatusCommand.class,
                 DeleteCommand.class,
                 DropMemberCommand.class,
+                DataPathCommand.class,
                 ZooKeeperCommand.class,
                 TlsCommand.class,
                 CompletionCommand.class,

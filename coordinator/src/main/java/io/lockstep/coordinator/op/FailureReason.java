@@ -34,6 +34,8 @@ public enum FailureReason {
     CHECKPOINT_UNUSABLE,
     /** Restore: a file is missing or changed on a target host. */
     VALIDATION_FAILED,
+    /** Restore: a snapshot could not be rolled back; the data paths not yet rolled back are untouched. */
+    ROLLBACK_FAILED,
     /** Restore: a stub could not be staged. */
     STAGE_FAILED,
     /** Restore: a lock is held by a process outside the group past the deadline. */

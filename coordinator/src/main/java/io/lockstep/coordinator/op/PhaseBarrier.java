@@ -1,5 +1,7 @@
 package io.lockstep.coordinator.op;
 
+import io.lockstep.zk.Decision;
+import io.lockstep.zk.Decisions;
 import io.lockstep.zk.Phase;
 import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.CuratorFramework;
@@ -15,7 +17,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Waits until every participant has its entry under ops/<op>/<phase>. One getChildren with a
- * watch per wake-up; the condition is re-checked after every wake, and the wait is bounded.
+ * watch per wake-up; the condition is re-checked after every wake, and the wait is bounded. A
+ * decision ends the wait early (an agent's watchdog or freeze guard decided ABORT: the missing
+ * entries will never come).
  */
 public final class PhaseBarrier {
     private final CuratorFramework zk;
@@ -42,6 +46,13 @@ public final class PhaseBarrier {
             missing.removeAll(present);
             if (missing.isEmpty()) {
                 return missing;
+            }
+            if (zk.checkExists().usingWatcher((org.apache.zookeeper.Watcher) event -> changed.countDown())
+                    .forPath(layout.decision(group, op)) != null) {
+                Decision standing = new Decisions(zk, layout).read(group, op).orElseThrow();
+                throw new OperationFailedException(standing.isCommit() ? FailureReason.INTERNAL : FailureReason.ABORTED_ELSEWHERE,
+                        missing.iterator().next(), op + " was decided " + standing + " while the " + phase.node()
+                        + " barrier waited for " + missing);
             }
             long remaining = deadline.toEpochMilli() - clock.millis();
             if (remaining <= 0 || !changed.await(remaining, TimeUnit.MILLISECONDS)) {

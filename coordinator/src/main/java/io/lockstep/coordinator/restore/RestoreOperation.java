@@ -39,9 +39,12 @@ import io.lockstep.proto.ServerMatch;
 import io.lockstep.proto.StageReply;
 import io.lockstep.proto.StageRequest;
 import io.lockstep.proto.StagedProcess;
+import io.lockstep.proto.StatusReply;
 import io.lockstep.proto.StatusRequest;
 import io.lockstep.proto.StopReply;
 import io.lockstep.proto.ValidateReply;
+import io.lockstep.proto.RollBackReply;
+import io.lockstep.proto.RollBackRequest;
 import io.lockstep.proto.ValidateRequest;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Phase;
@@ -186,11 +189,12 @@ public final class RestoreOperation {
         protected RestoreResult phases() throws Exception {
             Map<String, List<ServerMatch>> serverMatches = validate();
             reportLeftOut();
+            rollBack();
             Map<String, List<Integer>> heldBack = waitersForHandedOverLocks();
             Map<String, List<StagedProcess>> staged = stage(heldBack);
             GlobalLockOrder order = new GlobalLockOrder(heldLocks());
             boolean fastPath = prepare(order);
-            confirmSessionsHeld();
+            confirmSessionsHeld(order);
             decide();
             Released released = release(staged, !heldBack.isEmpty());
             Map<String, Integer> locksByHost = new LinkedHashMap<>();
@@ -216,7 +220,8 @@ public final class RestoreOperation {
             for (SourceManifest source : sources) {
                 ValidateRequest request = ValidateRequest.newBuilder().setCtx(op.context()).setManifest(source.framed())
                         .addAllPathMaps(options.pathMaps()).setForce(options.force())
-                        .setAllowRoot(options.allowRoot()).setSkipUnrestartable(options.skipUnrestartable()).build();
+                        .setAllowRoot(options.allowRoot()).setSkipUnrestartable(options.skipUnrestartable())
+                        .setRollBack(rollsBack(source)).build();
                 ValidateReply reply = fanout.on(List.of(source.targetHost()), "validate", FailureReason.VALIDATION_FAILED,
                         (host, agent) -> agent.validate(request, until(deadline)),
                         r -> r.getFilesChecked() + " files checked, " + r.getProblemsCount() + " problems")
@@ -257,6 +262,42 @@ public final class RestoreOperation {
                     LOG.warn("group {} op {}: {}", op.group(), op.opId(), line);
                 }
             }
+        }
+
+        /**
+         * Whether this manifest's snapshots are rolled back: by default when it has any, and only on the host
+         * that took them (a copy snapshot lives in that agent's state directory; a restore onto another host
+         * validates the files as they are).
+         */
+        private boolean rollsBack(SourceManifest source) {
+            return !options.noRollBack() && source.manifest().getSnapshotsCount() > 0
+                    && source.sourceHost().equals(source.targetHost());
+        }
+
+        /**
+         * Puts every snapshotted data path back to the checkpoint's content, on the host that restores the
+         * manifest, after validation and before any stub opens a file or takes a lock. A failure aborts the
+         * restore; the agent's report names the data path and file, and what it had already rolled back.
+         */
+        private void rollBack() throws Exception {
+            List<SourceManifest> withSnapshots = sources.stream().filter(this::rollsBack).toList();
+            if (withSnapshots.isEmpty()) {
+                return;
+            }
+            long start = System.nanoTime();
+            fanout.expect("roll-back", withSnapshots.size());
+            for (SourceManifest source : withSnapshots) {
+                RollBackRequest request = RollBackRequest.newBuilder().setCtx(op.context()).setManifest(source.framed())
+                        .setCheckpointId(entry.getCheckpointId()).build();
+                RollBackReply reply = fanout.on(List.of(source.targetHost()), "roll-back", FailureReason.ROLLBACK_FAILED,
+                        (host, agent) -> agent.rollBack(request, until(deadline)),
+                        r -> r.getSnapshots() + " snapshots, " + r.getFilesCount() + " files put back, "
+                                + r.getRemovedCount() + " removed").get(source.targetHost());
+                LOG.info("group {} op {}: host {} rolled back {} snapshots of host {} ({} files put back, removed {})",
+                        op.group(), op.opId(), source.targetHost(), reply.getSnapshots(), source.sourceHost(),
+                        reply.getFilesCount(), reply.getRemovedList());
+            }
+            fanout.phaseEnded("roll-back", start);
         }
 
         /**
@@ -349,6 +390,7 @@ public final class RestoreOperation {
                 List<String> conflicts = new ArrayList<>();
                 fast.forEach((host, reply) -> reply.getConflictsList().forEach(c -> conflicts.add(describe(host, c))));
                 LOG.info("op {}: fast-path prepare met conflicts {}; strict global order", op.opId(), conflicts);
+                releaseFastPathLocks();
                 prepareInStrictOrder(order);
             }
             awaitPrepared();
@@ -356,11 +398,22 @@ public final class RestoreOperation {
             return allPrepared;
         }
 
+        /**
+         * Before the ordered run every host gives back every lock its fast path took, all at once: a
+         * lock kept until that host's first ordered round could be the one an outsider waits for
+         * while it holds a lock an earlier round waits for (both would wait until the deadline).
+         */
+        private void releaseFastPathLocks() throws Exception {
+            PrepareRequest request = PrepareRequest.newBuilder().setCtx(op.context()).setReset(true).setBlocking(false)
+                    .setLast(false).setTimeoutMs(until(deadline).toMillis()).build();
+            fanout.all("prepare (release fast-path locks)", FailureReason.LOCK_CONFLICT,
+                    (host, agent) -> agent.prepare(request, until(deadline)), r -> "fast-path locks released");
+        }
+
         private void prepareInStrictOrder(GlobalLockOrder order) throws Exception {
-            Set<String> reset = new LinkedHashSet<>();
             Set<String> finished = new LinkedHashSet<>();
             for (GlobalLockOrder.Run run : order.runs()) {
-                prepareRun(run.targetHost(), run.locks(), run.lastForHost(), reset.add(run.targetHost()));
+                prepareRun(run.targetHost(), run.locks(), run.lastForHost());
                 if (run.lastForHost()) {
                     finished.add(run.targetHost());
                 }
@@ -368,14 +421,14 @@ public final class RestoreOperation {
             for (String host : fanout.hosts()) {
                 if (!finished.contains(host)) {
                     // A host without locks (or whose locks all came earlier) still has to report prepared.
-                    prepareRun(host, List.of(), true, reset.add(host));
+                    prepareRun(host, List.of(), true);
                 }
             }
         }
 
-        private void prepareRun(String host, List<LockToTake> locks, boolean last, boolean resetFirst) throws Exception {
+        private void prepareRun(String host, List<LockToTake> locks, boolean last) throws Exception {
             PrepareRequest request = PrepareRequest.newBuilder().setCtx(op.context()).addAllLocks(locks)
-                    .setBlocking(true).setLast(last).setReset(resetFirst).setTimeoutMs(until(deadline).toMillis())
+                    .setBlocking(true).setLast(last).setTimeoutMs(until(deadline).toMillis())
                     .build();
             PrepareReply reply = fanout.on(List.of(host), "prepare (strict order)", FailureReason.LOCK_CONFLICT,
                     (h, agent) -> agent.prepare(request, until(deadline).plus(options.rpcTimeout())),
@@ -400,15 +453,17 @@ public final class RestoreOperation {
         /**
          * A prepared/<host> node outlives its agent by a session timeout, but the stubs (and their
          * locks) die with the agent at once: right before the commit every agent must still answer
-         * and still hold this op's restore session with every stub alive, or the restore aborts
+         * and still hold this op's restore session with every stub alive and holding every lock
+         * planned for that host (the agent looks each one up in its stub's fdinfo), or the restore aborts
          * instead of committing a host whose processes are gone. (An agent or stub dying in the few
          * milliseconds between this round and the commit is still missed; its release then fails
          * and the committed restore reports it.)
          */
-        private void confirmSessionsHeld() throws Exception {
+        private void confirmSessionsHeld(GlobalLockOrder order) throws Exception {
             StatusRequest request = StatusRequest.newBuilder().setGroup(op.group()).build();
             fanout.all("confirm", FailureReason.AGENT_UNAVAILABLE, (host, agent) -> {
-                GroupStatus status = agent.status(request, options.rpcTimeout()).getGroupsList().stream()
+                StatusReply reply = agent.status(request, options.rpcTimeout());
+                GroupStatus status = reply.getGroupsList().stream()
                         .filter(group -> group.getCurrentOp().equals(op.opId())).findFirst()
                         .orElseThrow(() -> new OperationFailedException(FailureReason.AGENT_UNAVAILABLE, host, "host "
                                 + host + " no longer holds the stubs of " + op.opId()
@@ -418,8 +473,21 @@ public final class RestoreOperation {
                             + String.join("; ", status.getStubsGoneList()) + " after prepare; its locks are gone, so "
                             + "the restore aborts rather than release a waiter before its holder");
                 }
+                if (status.getLocksMissingCount() > 0) {
+                    throw new OperationFailedException(FailureReason.STAGE_FAILED, host, "host " + host + ": "
+                            + String.join("; ", status.getLocksMissingList()) + " after prepare, so the restore aborts "
+                            + "rather than release a waiter before its holder");
+                }
+                int planned = order.forHost(host).size();
+                // An agent of an earlier release does not report the locks its stubs hold.
+                boolean reportsLocks = reply.getCapabilitiesList().contains(CONFIRMS_LOCKS);
+                if (reportsLocks && status.getLocksHeld() != planned) {
+                    throw new OperationFailedException(FailureReason.STAGE_FAILED, host, "host " + host + ": its stubs "
+                            + "hold " + status.getLocksHeld() + " of the " + planned + " locks planned for it after "
+                            + "prepare, so the restore aborts rather than release a waiter before its holder");
+                }
                 return status;
-            }, status -> status.getStubs() + " stubs alive");
+            }, status -> status.getStubs() + " stubs alive, " + status.getLocksHeld() + " locks held");
         }
 
         /** Phase 2: one multi that checks every prepared/<host> and creates COMMIT. */
@@ -516,6 +584,9 @@ public final class RestoreOperation {
                             op.opId(), ParallelCalls.describe(outcome.failure())));
         }
     }
+
+    /** The capability of an agent whose Status reports the locks its stubs hold (GroupStatus.locks_held). */
+    static final String CONFIRMS_LOCKS = "confirm=locks";
 
     static boolean isRestorable(LockKind kind) {
         return kind == LockKind.POSIX || kind == LockKind.OFD || kind == LockKind.FLOCK;

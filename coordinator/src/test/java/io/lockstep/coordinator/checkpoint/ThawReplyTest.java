@@ -50,8 +50,8 @@ class ThawReplyTest {
         OpContext op = OpContext.newBuilder().setGroup("app").setOpId(result.checkpointId()).setEpoch(result.epoch()).build();
 
         for (String host : cluster.hosts()) {
-            // Both hosts thawed during the run (by the coordinator's Thaw or by the watchdog on
-            // the COMMIT); asking again must name that moment, not the time of the question.
+            // Both hosts thawed during the run (by the coordinator's Thaw or by the watch on the
+            // all-captured node); asking again must name that moment, not the time of the question.
             long asked = nowMicros();
             ThawReply first = agent(host).thaw(ThawRequest.newBuilder().setCtx(op).build(), RPC_TIMEOUT);
             ThawReply again = agent(host).thaw(ThawRequest.newBuilder().setCtx(op).build(), RPC_TIMEOUT);
@@ -65,13 +65,14 @@ class ThawReplyTest {
     }
 
     @Test
-    void aThawBeforeAnyDecisionIsRefusedAndTheGroupStaysFrozen() throws Exception {
+    void aThawBeforeTheAllCapturedSignalOrADecisionIsRefusedAndTheGroupStaysFrozen() throws Exception {
         cluster = LocalCluster.start("h1");
         startTicker("h1");
         AtomicReference<OpContext> opened = new AtomicReference<>();
         AtomicReference<Throwable> premature = new AtomicReference<>();
         AtomicReference<Map<String, Boolean>> frozenAfter = new AtomicReference<>();
-        // Frozen and captured, no decision yet: a Thaw now would undercut a commit.
+        // Frozen and captured, but no all-captured node and no decision yet: a Thaw now could cut
+        // into another host's capture.
         OperationListener thawBeforeDecision = new OperationListener() {
             @Override
             public void opened(String kind, String group, String opId, long epoch) {
@@ -100,7 +101,8 @@ class ThawReplyTest {
 
         assertThat(premature.get()).isInstanceOfSatisfying(AgentCallException.class, e -> {
             assertThat(e.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
-            assertThat(e.getMessage()).contains("h1").contains("no decision yet").contains(result.checkpointId());
+            assertThat(e.getMessage()).contains("h1").contains("neither a decision nor every host's capture")
+                    .contains(result.checkpointId());
         });
         assertThat(frozenAfter.get()).as("still frozen after the refused thaw").containsExactly(Map.entry("h1", true));
         assertThat(result.hosts()).containsExactly("h1");

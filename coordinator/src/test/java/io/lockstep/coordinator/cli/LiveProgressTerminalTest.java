@@ -27,7 +27,7 @@ import static org.awaitility.Awaitility.await;
  */
 class LiveProgressTerminalTest {
     private static final String GROUP = "app";
-    private static final List<String> PHASES = List.of("arm", "freeze", "capture", "commit", "thaw");
+    private static final List<String> PHASES = List.of("arm", "freeze", "capture", "thaw", "store", "commit");
 
     private LocalCluster cluster;
     private String tmuxSocket;

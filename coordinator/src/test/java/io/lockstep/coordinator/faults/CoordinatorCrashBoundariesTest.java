@@ -62,7 +62,8 @@ class CoordinatorCrashBoundariesTest {
     @CsvSource({
             "start:arm,    false, true",
             "start:freeze, false, false",
-            "end:thaw,     true,  false",
+            "end:thaw,     false, false",
+            "end:commit,   true,  false",
     })
     void aSecondCoordinatorCheckpointsAfterTheFirstDiedAt(String boundary, boolean committed, boolean onlyTheCoordinatorKnew)
             throws Exception {

@@ -41,7 +41,7 @@ import static org.awaitility.Awaitility.await;
 class ObservabilityTest {
     private static final String GROUP = "app";
     private static final List<String> HOSTS = List.of("h1", "h2");
-    private static final List<String> CHECKPOINT_PHASES = List.of("arm", "freeze", "capture", "commit", "thaw");
+    private static final List<String> CHECKPOINT_PHASES = List.of("arm", "freeze", "capture", "thaw", "store", "commit");
 
     private static LocalCluster cluster;
 

@@ -44,7 +44,7 @@ import java.util.stream.Stream;
  *
  * <p>Shrinking is off: one try costs a minute or more of real processes and timeouts, and
  * shrinking would re-run dozens of schedules for many minutes; the printed schedule of a failed
- * try (7 cycles) is small enough to read.
+ * try (8 cycles) is small enough to read.
  *
  * <p>The summary (schedules, cycles, faults injected by kind, outcomes, invariant violations) is
  * printed and written to {@code coordinator/target/fault-schedules-summary.txt}.

@@ -152,6 +152,7 @@ final class ScheduleRun implements AutoCloseable {
     private void runCycle(Cycle cycle) throws Exception {
         long cycleStartNanos = System.nanoTime();
         long epochBefore = newestOp().map(OpRecord::getEpoch).orElse(0L);
+        List<String> membersBefore = children(cluster.layout().members(GROUP));
         String restoredCheckpoint = latest();
         if (cycle.operation() == Operation.RESTORE) {
             killApplication();
@@ -185,7 +186,7 @@ final class ScheduleRun implements AutoCloseable {
         heal();
         Optional<String> opId = newestOp().filter(record -> record.getEpoch() > epochBefore).map(OpRecord::getOpId);
         Optional<Decision> decision = checkInvariants(cycle, cycleStartNanos, opId, restoredCheckpoint, injected,
-                injectionErrors);
+                injectionErrors, membersBefore);
         if (cycle.operation() == Operation.RESTORE && decision.map(Decision::isCommit).orElse(false)) {
             awaitRestoredWorkersReady();
         }
@@ -260,6 +261,17 @@ final class ScheduleRun implements AutoCloseable {
                     schedule(this::restartZooKeeper, duration(cycle));
                 }
                 case STALE_EPOCH_RPC -> staleRpcOutcome.set(sendStaleRpc(cycle.operation()));
+                case STUB_KILL -> {
+                    // h2's group holds only the restore's stubs now (the application was killed before).
+                    Set<Integer> stubs = cluster.cgroups(FAULTY_HOST).forGroup(GROUP).pids();
+                    assertThat(stubs).as("h2's prepared stubs").isNotEmpty();
+                    for (int pid : stubs) {
+                        ProcessHandle.of(pid).ifPresent(stub -> {
+                            stub.destroyForcibly();
+                            stub.onExit().join();
+                        });
+                    }
+                }
                 case STORE_WRITE_FAILURE -> {
                     // A file where the operation's store directory must go: the manifest write fails.
                     String opId = newestOp().filter(op -> op.getEpoch() > epochBefore).orElseThrow().getOpId();
@@ -372,7 +384,8 @@ final class ScheduleRun implements AutoCloseable {
 
     private Optional<Decision> checkInvariants(Cycle cycle, long cycleStartNanos, Optional<String> opId,
                                                String restoredCheckpoint, boolean injected,
-                                               List<Throwable> injectionErrors) throws Exception {
+                                               List<Throwable> injectionErrors, List<String> membersBefore)
+            throws Exception {
         assertThat(injectionErrors).as("faults that could not be injected").isEmpty();
         assertThawedByTheProtocol(cycleStartNanos);
         Invariants.assertNoStubs(cluster);
@@ -393,6 +406,16 @@ final class ScheduleRun implements AutoCloseable {
         if (cycle.fault() == FaultKind.STALE_EPOCH_RPC && injected) {
             assertThat(staleRpcOutcome.get()).as("h1's answer to the previous op's " + (cycle.operation()
                     == Operation.CHECKPOINT ? "Thaw" : "Abort")).isEqualTo("refused as stale");
+        }
+        if (cycle.operation() == Operation.CHECKPOINT && decision.map(Decision::isCommit).orElse(false)) {
+            CatalogEntry committed = new Catalog(coordinator()).resolve(GROUP, opId.orElseThrow());
+            assertThat(committed.getManifestsList().stream().map(CatalogManifest::getHostId).toList())
+                    .as("hosts of committed checkpoint " + opId.get() + ": every member when it opened")
+                    .containsExactlyInAnyOrderElementsOf(membersBefore);
+        }
+        if (cycle.fault() == FaultKind.STUB_KILL && injected) {
+            assertThat(decision).as("decision of a restore whose stubs were killed after prepare")
+                    .hasValueSatisfying(d -> assertThat(d.isCommit()).isFalse());
         }
         if (cycle.fault() == FaultKind.STORE_WRITE_FAILURE && injected) {
             assertThat(decision).as("decision of the op whose manifest could not be written")

@@ -1,0 +1,155 @@
+package io.lockstep.agent.server;
+
+import io.grpc.Status;
+import io.lockstep.agent.snapshot.DataPath;
+import io.lockstep.agent.snapshot.GroupSnapshots;
+import io.lockstep.agent.snapshot.SnapshotEngines;
+import io.lockstep.agent.snapshot.SnapshotException;
+import io.lockstep.proto.DataPathRecord;
+import io.lockstep.proto.Manifest;
+import io.lockstep.proto.OpContext;
+import io.lockstep.proto.SnapshotRecord;
+import io.lockstep.zk.DataPaths;
+import io.lockstep.zk.Decision;
+import io.lockstep.zk.Decisions;
+import io.lockstep.zk.ZkLayout;
+import java.time.Duration;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.zookeeper.KeeperException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The snapshots of a checkpoint on this host (issue 15): taken during capture, inside the frozen window, and
+ * recorded in the manifest; deleted again once the op's decision is ABORT, kept once it is COMMIT.
+ */
+final class CaptureSnapshots {
+    private static final Logger LOG = LoggerFactory.getLogger(CaptureSnapshots.class);
+    /** What the copy engine may copy inside one window unless a data path declares its own bound. */
+    static final long DEFAULT_COPY_MAX_BYTES = 1L << 30;
+    static final Duration COMMAND_TIMEOUT = Duration.ofSeconds(60);
+
+    private final AgentConfig config;
+    private final CuratorFramework zk;
+    private final ZkLayout layout;
+    private final GroupSnapshots snapshots;
+    private final Set<String> networkFsTypes;
+    /** Snapshots taken for an op whose decision this host has not yet seen, by op id. */
+    private final Map<String, List<SnapshotRecord>> undecided = new ConcurrentHashMap<>();
+
+    CaptureSnapshots(AgentConfig config, CuratorFramework zk, ZkLayout layout) {
+        this.config = config;
+        this.zk = zk;
+        this.layout = layout;
+        this.snapshots = groupSnapshots(config);
+        Set<String> types = new HashSet<>(Set.of("nfs", "nfs4"));
+        types.addAll(config.networkFsTypes());
+        this.networkFsTypes = Collections.unmodifiableSet(types);
+    }
+
+    /** The engines of this agent: the copy engine's store is {@code <state dir>/snapshots}. */
+    static GroupSnapshots groupSnapshots(AgentConfig config) {
+        return new GroupSnapshots(new SnapshotEngines(config.stateDir().resolve("snapshots"), DEFAULT_COPY_MAX_BYTES,
+                COMMAND_TIMEOUT));
+    }
+
+    /**
+     * Takes the snapshots this host owes for the op and adds them to the manifest. A failure deletes the
+     * ones taken and aborts the capture (the coordinator then aborts the checkpoint, which thaws).
+     */
+    Manifest take(OpContext op, Manifest manifest) throws Exception {
+        List<DataPathRecord> declared = new DataPaths(zk, layout).list(op.getGroup());
+        // Only a declared path on a network file system needs the members (one ZooKeeper read fewer otherwise).
+        boolean lowestNamedMember = declared.isEmpty() || lowestNamedMember(op.getGroup());
+        List<DataPath> owed = new java.util.ArrayList<>(
+                GroupSnapshots.declaredOwed(lowestNamedMember, declared, networkFsTypes));
+        List<String> warnings = new java.util.ArrayList<>();
+        try {
+            owed.addAll(snapshots.withoutCopying(GroupSnapshots.heldOnNetwork(config.hostId(), declared, manifest),
+                    warnings));
+        } catch (SnapshotException e) {
+            throw Status.ABORTED.withDescription("snapshot on host " + config.hostId() + " for checkpoint "
+                    + op.getOpId() + " of group " + op.getGroup() + " failed: " + e.getMessage()).asRuntimeException();
+        }
+        if (owed.isEmpty()) {
+            return warnings.isEmpty() ? manifest : manifest.toBuilder().addAllWarnings(warnings).build();
+        }
+        List<SnapshotRecord> taken;
+        try {
+            taken = snapshots.takeAll(op.getOpId(), owed);
+        } catch (SnapshotException e) {
+            throw Status.ABORTED.withDescription("snapshot on host " + config.hostId() + " for checkpoint "
+                    + op.getOpId() + " of group " + op.getGroup() + " failed: " + e.getMessage()).asRuntimeException();
+        }
+        undecided.put(op.getOpId(), taken);
+        long costMicros = taken.stream().mapToLong(SnapshotRecord::getCostNanos).sum() / 1000;
+        LOG.info("group {} op {} host {}: {} snapshots inside the window ({} µs): {}", op.getGroup(), op.getOpId(),
+                config.hostId(), taken.size(), costMicros,
+                taken.stream().map(t -> t.getEngine() + " " + t.getDataPath()).toList());
+        return manifest.toBuilder().addAllSnapshots(taken).addAllWarnings(warnings).build();
+    }
+
+    private boolean lowestNamedMember(String group) throws Exception {
+        try {
+            return zk.getChildren().forPath(layout.members(group)).stream().sorted().findFirst()
+                    .map(config.hostId()::equals).orElse(true);
+        } catch (KeeperException.NoNodeException e) {
+            return true;
+        }
+    }
+
+    /** The capture failed after the snapshots: delete them now. */
+    void discard(OpContext op) {
+        List<SnapshotRecord> taken = undecided.remove(op.getOpId());
+        if (taken != null) {
+            delete(op, taken, "the capture failed");
+        }
+    }
+
+    /** After the thaw: ABORT deletes the op's snapshots, COMMIT keeps them (retention deletes them later). */
+    void settle(OpContext op) {
+        List<SnapshotRecord> taken = undecided.get(op.getOpId());
+        if (taken == null) {
+            return;
+        }
+        Optional<Decision> decision;
+        try {
+            decision = new Decisions(zk, layout).read(op.getGroup(), op.getOpId());
+        } catch (Exception e) {
+            LOG.warn("group {} op {} host {}: decision unreadable ({}); its snapshots stay until it is known: {}",
+                    op.getGroup(), op.getOpId(), config.hostId(), e.toString(), locations(taken));
+            return;
+        }
+        if (decision.isEmpty()) {
+            LOG.warn("group {} op {} host {}: thawed without a decision; its snapshots stay until one exists: {}",
+                    op.getGroup(), op.getOpId(), config.hostId(), locations(taken));
+            return;
+        }
+        undecided.remove(op.getOpId());
+        if (!decision.get().isCommit()) {
+            delete(op, taken, "the checkpoint was aborted (" + decision.get().reason() + ")");
+        }
+    }
+
+    private void delete(OpContext op, List<SnapshotRecord> taken, String why) {
+        try {
+            snapshots.deleteAll(op.getOpId(), taken);
+            LOG.info("group {} op {} host {}: deleted its snapshots, {}: {}", op.getGroup(), op.getOpId(),
+                    config.hostId(), why, locations(taken));
+        } catch (SnapshotException e) {
+            LOG.error("group {} op {} host {}: {}, but deleting its snapshots failed: {}", op.getGroup(), op.getOpId(),
+                    config.hostId(), why, e.getMessage());
+        }
+    }
+
+    private static List<String> locations(List<SnapshotRecord> taken) {
+        return taken.stream().map(SnapshotRecord::getLocation).toList();
+    }
+}

@@ -1,0 +1,113 @@
+package io.lockstep.agent.snapshot;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.TreeMap;
+
+/** The regular files of a data path, the file system it is on, and content digests. */
+public final class DataFiles {
+    /** Where reflink and btrfs snapshots live, at the root of the file system (or subvolume) they copy. */
+    public static final String SNAPSHOT_DIR = ".lockstep-snapshots";
+    /** Prefix of a roll-back's staged copies, next to the file each replaces. */
+    static final String STAGING_PREFIX = ".lockstep-rollback.";
+
+    private DataFiles() {
+    }
+
+    /**
+     * Every regular file under {@code dataPath} by its path relative to it ("" when the data path is a
+     * file), skipping snapshot directories and staged copies. Symbolic links are not followed.
+     */
+    public static Map<String, Path> regularFiles(Path dataPath) throws IOException {
+        Map<String, Path> files = new TreeMap<>();
+        if (Files.isRegularFile(dataPath, LinkOption.NOFOLLOW_LINKS)) {
+            files.put("", dataPath);
+            return files;
+        }
+        if (!Files.isDirectory(dataPath, LinkOption.NOFOLLOW_LINKS)) {
+            throw new SnapshotException("data path " + dataPath + " is neither a regular file nor a directory");
+        }
+        Files.walkFileTree(dataPath, new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
+                return dir.getFileName() != null && dir.getFileName().toString().equals(SNAPSHOT_DIR)
+                        ? FileVisitResult.SKIP_SUBTREE : FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
+                if (attrs.isRegularFile() && !file.getFileName().toString().startsWith(STAGING_PREFIX)) {
+                    files.put(dataPath.relativize(file).toString(), file);
+                }
+                return FileVisitResult.CONTINUE;
+            }
+        });
+        return files;
+    }
+
+    /**
+     * The top of the file system {@code path} is on: the highest ancestor with the same st_dev. On btrfs
+     * each subvolume has its own st_dev, so this is the subvolume's root there.
+     */
+    public static Path fileSystemRoot(Path path) throws IOException {
+        Path current = path.toAbsolutePath().normalize();
+        Object dev = Files.getAttribute(current, "unix:dev", LinkOption.NOFOLLOW_LINKS);
+        while (current.getParent() != null
+                && dev.equals(Files.getAttribute(current.getParent(), "unix:dev", LinkOption.NOFOLLOW_LINKS))) {
+            current = current.getParent();
+        }
+        return current;
+    }
+
+    public static int mode(Path file) throws IOException {
+        return (Integer) Files.getAttribute(file, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 07777;
+    }
+
+    public static String sha256(Path file) throws IOException {
+        MessageDigest digest = newSha256();
+        byte[] buffer = new byte[1 << 16];
+        try (InputStream in = Files.newInputStream(file, LinkOption.NOFOLLOW_LINKS)) {
+            for (int n; (n = in.read(buffer)) > 0; ) {
+                digest.update(buffer, 0, n);
+            }
+        }
+        return HexFormat.of().formatHex(digest.digest());
+    }
+
+    static MessageDigest newSha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("the JDK has no SHA-256", e);
+        }
+    }
+
+    /** Deletes a directory tree (not following links); missing is fine. */
+    static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        try (var paths = Files.walk(root)) {
+            paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+        } catch (UncheckedIOException e) {
+            throw e.getCause();
+        }
+    }
+}

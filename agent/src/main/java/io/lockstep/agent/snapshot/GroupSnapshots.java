@@ -1,0 +1,195 @@
+package io.lockstep.agent.snapshot;
+
+import io.lockstep.proto.DataPathRecord;
+import io.lockstep.proto.FdKind;
+import io.lockstep.proto.FdRecord;
+import io.lockstep.proto.IdentityKind;
+import io.lockstep.proto.Manifest;
+import io.lockstep.proto.ProcessRecord;
+import io.lockstep.proto.SnapshotFileRecord;
+import io.lockstep.proto.SnapshotRecord;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * A group's snapshots on this host for one checkpoint: which data paths it owes, taking them all or none
+ * inside the frozen window, and deleting or rolling them back later from what the manifest recorded.
+ */
+public final class GroupSnapshots {
+    private final SnapshotEngines engines;
+
+    public GroupSnapshots(SnapshotEngines engines) {
+        this.engines = engines;
+    }
+
+    /**
+     * The declared data paths this host snapshots: the ones it sees, one on a network file system only when
+     * this host is the group's lowest-named member, so that a shared export is taken once.
+     */
+    public static List<DataPath> declaredOwed(boolean lowestNamedMember, List<DataPathRecord> declared,
+                                              Set<String> networkFsTypes) throws IOException {
+        List<DataPath> owed = new ArrayList<>();
+        for (DataPathRecord record : declared) {
+            Path path = Path.of(record.getPath());
+            if (!Files.exists(path)) {
+                continue;
+            }
+            boolean network = networkFsTypes.contains(Files.getFileStore(path).type());
+            if (network && !lowestNamedMember) {
+                continue;
+            }
+            DataPath dataPath;
+            if (record.getEngine().equals(CommandEngine.NAME)) {
+                dataPath = DataPath.withCommands(path, new SnapshotCommands(record.getSnapshotCommand(),
+                        record.getRollbackCommand(), record.getDeleteCommand()));
+            } else if (record.getEngine().isEmpty()) {
+                dataPath = DataPath.of(path);
+            } else {
+                dataPath = DataPath.of(path, record.getEngine());
+            }
+            owed.add(record.getCopyMaxBytes() > 0 ? dataPath.withCopyMaxBytes(record.getCopyMaxBytes()) : dataPath);
+        }
+        return owed;
+    }
+
+    /**
+     * Every regular file the manifest's processes hold open on a network file system outside the declared
+     * paths: snapshotted by default where that costs no copy (see {@link #withoutCopying}).
+     */
+    public static List<DataPath> heldOnNetwork(String hostId, List<DataPathRecord> declared, Manifest manifest) {
+        List<DataPath> owed = new ArrayList<>();
+        List<Path> declaredPaths = declared.stream().map(r -> Path.of(r.getPath())).toList();
+        Set<Path> held = new java.util.TreeSet<>();
+        for (ProcessRecord process : manifest.getProcessesList()) {
+            for (FdRecord fd : process.getFdsList()) {
+                if (fd.getKind() == FdKind.FD_REGULAR && !fd.getAgentOutput() && fd.hasIdentity()
+                        && fd.getIdentity().getKind() == IdentityKind.NETWORK) {
+                    Path file = Path.of(fd.getPath());
+                    if (declaredPaths.stream().noneMatch(file::startsWith)) {
+                        held.add(file);
+                    }
+                }
+            }
+        }
+        held.forEach(file -> owed.add(DataPath.heldBy(hostId, file)));
+        return owed;
+    }
+
+    /**
+     * The held files whose best engine shares blocks (reflink, btrfs); the others are left out with a warning
+     * each, as copying undeclared files would make the window grow with the data. Declaring a data path
+     * (engine copy) opts in.
+     */
+    public List<DataPath> withoutCopying(List<DataPath> held, List<String> warnings) throws SnapshotException {
+        List<DataPath> kept = new ArrayList<>();
+        for (DataPath file : held) {
+            if (engines.forPath(file).name().equals(CopyEngine.NAME)) {
+                warnings.add("not snapshotted: " + file.path() + " is held open on a network file system that cannot"
+                        + " clone; declare it (coordinator data-path add) to have it copied inside the window");
+            } else {
+                kept.add(file);
+            }
+        }
+        return kept;
+    }
+
+    /** Takes every snapshot, or none: after a failure the ones taken are deleted and the failure thrown. */
+    public List<SnapshotRecord> takeAll(String checkpointId, List<DataPath> dataPaths) throws SnapshotException {
+        List<Snapshot> taken = new ArrayList<>();
+        try {
+            for (DataPath dataPath : dataPaths) {
+                taken.add(engines.forPath(dataPath).take(checkpointId, dataPath));
+            }
+        } catch (SnapshotException e) {
+            for (Snapshot snapshot : taken) {
+                try {
+                    engines.named(snapshot.engine()).delete(snapshot);
+                } catch (SnapshotException cleanUp) {
+                    e.addSuppressed(cleanUp);
+                }
+            }
+            throw e;
+        }
+        return taken.stream().map(GroupSnapshots::toRecord).toList();
+    }
+
+    /** Deletes every snapshot recorded; tries them all and throws the first failure with the others suppressed. */
+    public void deleteAll(String checkpointId, List<SnapshotRecord> records) throws SnapshotException {
+        SnapshotException failure = null;
+        for (SnapshotRecord record : records) {
+            try {
+                engines.named(record.getEngine()).delete(fromRecord(checkpointId, record));
+            } catch (SnapshotException e) {
+                if (failure == null) {
+                    failure = e;
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    /** Rolls back every recorded snapshot in order; the first failure stops it, naming what was rolled back. */
+    public List<RollBackReport> rollBackAll(String checkpointId, List<SnapshotRecord> records) throws SnapshotException {
+        List<RollBackReport> reports = new ArrayList<>();
+        for (SnapshotRecord record : records) {
+            try {
+                reports.add(engines.named(record.getEngine()).rollBack(fromRecord(checkpointId, record)));
+            } catch (SnapshotException e) {
+                String done = reports.isEmpty() ? "" : " (already rolled back: "
+                        + String.join(", ", reports.stream().map(r -> r.dataPath().toString()).toList()) + ")";
+                throw e instanceof RollBackException ? new RollBackException(e.getMessage() + done, e)
+                        : new SnapshotException(e.getMessage() + done, e);
+            }
+        }
+        return reports;
+    }
+
+    public static SnapshotRecord toRecord(Snapshot snapshot) {
+        SnapshotRecord.Builder record = SnapshotRecord.newBuilder().setEngine(snapshot.engine())
+                .setDataPath(snapshot.dataPath().toString()).setDirectory(snapshot.directory())
+                .setLocation(snapshot.location()).setBytes(snapshot.bytes()).setCopiedBytes(snapshot.copiedBytes())
+                .setCostNanos(snapshot.costNanos());
+        for (SnapshotFile file : snapshot.files()) {
+            record.addFiles(SnapshotFileRecord.newBuilder().setRelativePath(file.relativePath()).setSize(file.size())
+                    .setMode(file.mode()).setSha256(file.sha256().orElse("")));
+        }
+        snapshot.commands().ifPresent(c -> record.setSnapshotCommand(c.snapshot()).setRollbackCommand(c.rollBack())
+                .setDeleteCommand(c.delete()));
+        return record.build();
+    }
+
+    public static Snapshot fromRecord(String checkpointId, SnapshotRecord record) {
+        List<SnapshotFile> files = new ArrayList<>();
+        for (SnapshotFileRecord file : record.getFilesList()) {
+            files.add(new SnapshotFile(file.getRelativePath(), file.getSize(), file.getMode(),
+                    file.getSha256().isEmpty() ? Optional.empty() : Optional.of(file.getSha256())));
+        }
+        Optional<SnapshotCommands> commands = record.getRollbackCommand().isEmpty() ? Optional.empty()
+                : Optional.of(new SnapshotCommands(record.getSnapshotCommand(), record.getRollbackCommand(),
+                        record.getDeleteCommand()));
+        return new Snapshot(checkpointId, record.getEngine(), Path.of(record.getDataPath()), record.getDirectory(),
+                record.getLocation(), files, record.getBytes(), record.getCopiedBytes(), record.getCostNanos(), commands);
+    }
+
+    /** The sha256 of every file the roll-backs put back, by absolute path (for the restore's report). */
+    public static Map<String, String> digests(List<RollBackReport> reports) {
+        Map<String, String> digests = new LinkedHashMap<>();
+        for (RollBackReport report : reports) {
+            report.restoredSha256().forEach((relative, sha256) -> digests.put(
+                    relative.isEmpty() ? report.dataPath().toString() : report.dataPath().resolve(relative).toString(),
+                    sha256));
+        }
+        return digests;
+    }
+}

@@ -1,0 +1,17 @@
+package io.lockstep.agent.snapshot;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * A data path's snapshot for one checkpoint: which engine took it, where it lives (a directory, a
+ * subvolume, or the operator's command's name for it), the files it holds, and what it cost inside the
+ * frozen window: its time and the bytes it copied (zero for engines that share blocks).
+ */
+public record Snapshot(String checkpointId, String engine, Path dataPath, boolean directory, String location,
+                       List<SnapshotFile> files, long bytes, long copiedBytes, long costNanos, Optional<SnapshotCommands> commands) {
+    public Snapshot {
+        files = List.copyOf(files);
+    }
+}

@@ -1,0 +1,260 @@
+package io.lockstep.agent.snapshot;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Random;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every engine on the file system it is for, made inside the test: after the snapshot the data is appended
+ * to, truncated, one file deleted and one created; the roll-back brings back exactly the snapshot's
+ * content (sha256 of every file) and removes the new file. Then the refusals and failures.
+ */
+class SnapshotEngineTest {
+    private static final Duration COMMAND_TIMEOUT = Duration.ofSeconds(20);
+
+    private static String checkpointId() {
+        return "ck-" + UUID.randomUUID();
+    }
+
+    /** A log, a binary file, a file the application will delete, and one in a subdirectory. */
+    private static void writeData(Path data) throws IOException {
+        Files.createDirectories(data.resolve("sub"));
+        StringBuilder log = new StringBuilder();
+        for (int i = 0; i < 100; i++) {
+            log.append("record ").append(i).append('\n');
+        }
+        Files.writeString(data.resolve("app.log"), log);
+        byte[] bytes = new byte[256 * 1024];
+        new Random(42).nextBytes(bytes);
+        Files.write(data.resolve("state.db"), bytes);
+        Files.writeString(data.resolve("scratch.tmp"), "deleted after the checkpoint\n");
+        Files.writeString(data.resolve("sub/notes.txt"), "kept as is\n");
+    }
+
+    /** What a running application does after the checkpoint. */
+    private static void changeAfterCheckpoint(Path data) throws IOException {
+        Files.writeString(data.resolve("app.log"), "record after the checkpoint\n", StandardOpenOption.APPEND);
+        try (var channel = java.nio.channels.FileChannel.open(data.resolve("state.db"), StandardOpenOption.WRITE)) {
+            channel.truncate(1000);
+        }
+        Files.delete(data.resolve("scratch.tmp"));
+        Files.writeString(data.resolve("sub/created-since.txt"), "not in the checkpoint\n");
+    }
+
+    private static Map<String, String> digests(Path data) throws IOException {
+        Map<String, String> digests = new TreeMap<>();
+        for (Map.Entry<String, Path> file : DataFiles.regularFiles(data).entrySet()) {
+            digests.put(file.getKey(), DataFiles.sha256(file.getValue()));
+        }
+        return digests;
+    }
+
+    /** Snapshot, change, roll back, compare; then delete the snapshot. Returns the snapshot taken. */
+    private static Snapshot roundTrip(SnapshotEngine engine, DataPath dataPath) throws IOException {
+        Path data = dataPath.path();
+        Map<String, String> atCheckpoint = digests(data);
+        Snapshot snapshot = engine.take(checkpointId(), dataPath);
+        assertThat(snapshot.engine()).isEqualTo(engine.name());
+        changeAfterCheckpoint(data);
+        assertThat(digests(data)).isNotEqualTo(atCheckpoint);
+
+        RollBackReport report = engine.rollBack(snapshot);
+
+        assertThat(digests(data)).as("every file's sha256 after the roll-back").isEqualTo(atCheckpoint);
+        assertThat(report.restoredSha256()).isEqualTo(atCheckpoint);
+        assertThat(data.resolve("sub/created-since.txt")).doesNotExist();
+        try (Stream<Path> all = Files.walk(data)) {
+            assertThat(all.map(p -> p.getFileName().toString())).noneMatch(n -> n.startsWith(DataFiles.STAGING_PREFIX));
+        }
+        engine.delete(snapshot);
+        return snapshot;
+    }
+
+    @Test
+    void reflinkOnXfsBringsBackTheCheckpointContent() throws IOException {
+        try (LoopFileSystem fs = LoopFileSystem.xfsReflink(300)) {
+            Path data = fs.root().resolve("data");
+            writeData(data);
+            SnapshotEngines engines = new SnapshotEngines(fs.root().resolve("store"), 1 << 30, COMMAND_TIMEOUT);
+            assertThat(engines.forPath(DataPath.of(data)).name()).as("the default engine on XFS with reflink")
+                    .isEqualTo(ReflinkEngine.NAME);
+
+            Snapshot snapshot = roundTrip(new ReflinkEngine(), DataPath.of(data));
+
+            assertThat(snapshot.files()).hasSize(4);
+            assertThat(snapshot.copiedBytes()).isZero();
+            assertThat(Path.of(snapshot.location())).doesNotExist();
+            assertThat(fs.root().resolve(DataFiles.SNAPSHOT_DIR)).isEmptyDirectory();
+        }
+    }
+
+    @Test
+    void reflinkOfOneFileBringsItBack() throws IOException {
+        try (LoopFileSystem fs = LoopFileSystem.xfsReflink(300)) {
+            Path data = fs.root().resolve("data");
+            writeData(data);
+            Path file = data.resolve("app.log");
+            String atCheckpoint = DataFiles.sha256(file);
+            ReflinkEngine engine = new ReflinkEngine();
+            Snapshot snapshot = engine.take(checkpointId(), DataPath.of(file));
+            Files.writeString(file, "appended\n", StandardOpenOption.APPEND);
+
+            engine.rollBack(snapshot);
+
+            assertThat(DataFiles.sha256(file)).isEqualTo(atCheckpoint);
+            assertThat(data.resolve("state.db")).exists();
+            engine.delete(snapshot);
+        }
+    }
+
+    @Test
+    void btrfsSubvolumeSnapshotBringsBackTheCheckpointContent() throws IOException {
+        try (LoopFileSystem fs = LoopFileSystem.btrfs(300)) {
+            Path subvolume = fs.root().resolve("volume");
+            LoopFileSystem.run("btrfs", "subvolume", "create", subvolume.toString());
+            Path data = subvolume.resolve("data");
+            writeData(data);
+            SnapshotEngines engines = new SnapshotEngines(fs.root().resolve("store"), 1 << 30, COMMAND_TIMEOUT);
+            assertThat(engines.forPath(DataPath.of(data)).name()).as("the default engine on btrfs")
+                    .isEqualTo(BtrfsEngine.NAME);
+
+            Snapshot snapshot = roundTrip(new BtrfsEngine(), DataPath.of(data));
+
+            assertThat(snapshot.location()).startsWith(subvolume.resolve(DataFiles.SNAPSHOT_DIR).toString());
+            assertThat(LoopFileSystem.run("btrfs", "subvolume", "list", fs.root().toString()))
+                    .as("the snapshot subvolume is deleted with the snapshot").doesNotContain(snapshot.checkpointId());
+        }
+    }
+
+    @Test
+    void commandEngineWithBtrfsCommandsBringsBackTheCheckpointContent() throws IOException {
+        try (LoopFileSystem fs = LoopFileSystem.btrfs(300)) {
+            Path data = fs.root().resolve("data");
+            LoopFileSystem.run("btrfs", "subvolume", "create", data.toString());
+            writeData(data);
+            SnapshotCommands commands = new SnapshotCommands(
+                    "btrfs subvolume snapshot -r {path} {path}.at-{id}",
+                    "btrfs subvolume delete {path} && btrfs subvolume snapshot {path}.at-{id} {path}",
+                    "btrfs subvolume delete {path}.at-{id}");
+
+            Snapshot snapshot = roundTrip(new CommandEngine(COMMAND_TIMEOUT), DataPath.withCommands(data, commands));
+
+            assertThat(LoopFileSystem.run("btrfs", "subvolume", "list", fs.root().toString()))
+                    .doesNotContain(snapshot.checkpointId());
+        }
+    }
+
+    @Test
+    void copyOnTmpfsBringsBackTheCheckpointContentAndCopiesOnlyChangedFiles() throws IOException {
+        try (LoopFileSystem fs = LoopFileSystem.tmpfs(64)) {
+            Path data = fs.root().resolve("data");
+            writeData(data);
+            Path store = fs.root().resolve("store");
+            SnapshotEngines engines = new SnapshotEngines(store, 1 << 30, COMMAND_TIMEOUT);
+            assertThat(engines.forPath(DataPath.of(data)).name()).as("the default engine on tmpfs")
+                    .isEqualTo(CopyEngine.NAME);
+            CopyEngine engine = new CopyEngine(store, 1 << 30);
+
+            Snapshot first = engine.take(checkpointId(), DataPath.of(data));
+            assertThat(first.files()).allSatisfy(f -> assertThat(f.sha256()).isPresent());
+            assertThat(first.copiedBytes()).isEqualTo(first.bytes());
+            Files.writeString(data.resolve("app.log"), "one more record\n", StandardOpenOption.APPEND);
+            long appLogSize = Files.size(data.resolve("app.log"));
+
+            Snapshot second = roundTrip(engine, DataPath.of(data));
+
+            assertThat(second.copiedBytes()).as("only app.log changed since the first snapshot").isEqualTo(appLogSize);
+            engine.delete(first);
+            try (Stream<Path> objects = Files.list(store.resolve("objects"))) {
+                assertThat(objects).as("objects left after both snapshots are deleted").isEmpty();
+            }
+        }
+    }
+
+    @Test
+    void copyAboveTheSizeBoundIsRefusedBeforeWritingAnything() throws IOException {
+        try (LoopFileSystem fs = LoopFileSystem.tmpfs(16)) {
+            Path data = fs.root().resolve("data");
+            writeData(data);
+            Path store = fs.root().resolve("store");
+            CopyEngine engine = new CopyEngine(store, 64 * 1024);
+
+            assertThatThrownBy(() -> engine.take(checkpointId(), DataPath.of(data)))
+                    .isInstanceOf(SnapshotRefusedException.class)
+                    .hasMessageContaining("copy snapshot of " + data + " refused")
+                    .hasMessageContaining("exceed the bound of 65536 bytes");
+            assertThat(store).doesNotExist();
+        }
+    }
+
+    @Test
+    void copyIntoAFullStoreFailsNamingTheFileAndLeavesNothing() throws IOException {
+        try (LoopFileSystem dataFs = LoopFileSystem.tmpfs(16); LoopFileSystem storeFs = LoopFileSystem.tmpfs(1)) {
+            Path data = dataFs.root().resolve("data");
+            writeData(data);
+            byte[] big = new byte[2 << 20];
+            Files.write(data.resolve("state.db"), big);
+            CopyEngine engine = new CopyEngine(storeFs.root(), 1 << 30);
+
+            assertThatThrownBy(() -> engine.take(checkpointId(), DataPath.of(data)))
+                    .isInstanceOf(SnapshotException.class)
+                    .hasMessageContaining("failed at " + data.resolve("state.db"))
+                    .hasMessageContaining("No space left on device");
+            try (Stream<Path> left = Files.walk(storeFs.root())) {
+                assertThat(left.filter(Files::isRegularFile)).as("files left in the full store").isEmpty();
+            }
+        }
+    }
+
+    @Test
+    void aFailedRollBackLeavesTheCurrentFilesAsTheyWere() throws IOException {
+        try (LoopFileSystem fs = LoopFileSystem.tmpfs(16)) {
+            Path data = fs.root().resolve("data");
+            writeData(data);
+            Path store = fs.root().resolve("store");
+            CopyEngine engine = new CopyEngine(store, 1 << 30);
+            Snapshot snapshot = engine.take(checkpointId(), DataPath.of(data));
+            changeAfterCheckpoint(data);
+            Map<String, String> now = digests(data);
+            String stateDb = snapshot.files().stream().filter(f -> f.relativePath().equals("state.db")).findFirst()
+                    .orElseThrow().sha256().orElseThrow();
+            Files.writeString(store.resolve("objects").resolve(stateDb), "damaged in the store", StandardCharsets.UTF_8);
+
+            assertThatThrownBy(() -> engine.rollBack(snapshot))
+                    .isInstanceOf(RollBackException.class)
+                    .hasMessageContaining("roll-back of " + data + " to checkpoint " + snapshot.checkpointId() + " failed at "
+                            + data.resolve("state.db"))
+                    .hasMessageContaining("the current files are untouched");
+
+            assertThat(digests(data)).as("the files after the failed roll-back").isEqualTo(now);
+            try (Stream<Path> all = Files.walk(data)) {
+                assertThat(all.map(p -> p.getFileName().toString())).noneMatch(n -> n.startsWith(DataFiles.STAGING_PREFIX));
+            }
+        }
+    }
+
+    @Test
+    void reflinkOnTmpfsIsRefusedNamingTheFileSystem() throws IOException {
+        try (LoopFileSystem fs = LoopFileSystem.tmpfs(16)) {
+            Path data = fs.root().resolve("data");
+            writeData(data);
+
+            assertThatThrownBy(() -> new ReflinkEngine().take(checkpointId(), DataPath.of(data)))
+                    .isInstanceOf(SnapshotRefusedException.class)
+                    .hasMessageContaining("cannot clone files");
+            assertThat(fs.root().resolve(DataFiles.SNAPSHOT_DIR)).doesNotExist();
+        }
+    }
+}

@@ -1,0 +1,179 @@
+package io.lockstep.coordinator.checkpoint;
+
+import io.lockstep.coordinator.op.FailureReason;
+import io.lockstep.coordinator.op.OperationFailedException;
+import io.lockstep.coordinator.op.OperationListener;
+import io.lockstep.coordinator.testing.Invariants;
+import io.lockstep.coordinator.testing.LocalCluster;
+import io.lockstep.zk.Decision;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * The frozen window holds only freeze, capture and thaw (docs/DESIGN.md, "Checkpoint"): the store
+ * write and the commit come after the thaw, and a host that thaws on its own before every host
+ * captured makes the checkpoint abort.
+ */
+class FrozenWindowTest {
+    private LocalCluster cluster;
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    @Test
+    void aFreezeGuardFiringAfterItsHostCapturedAndBeforeTheCommitAbortsWithNothingCommitted() throws Exception {
+        cluster = LocalCluster.start("h1", "h2");
+        startTicker("h1");
+        startTicker("h2");
+        AtomicReference<String> opId = new AtomicReference<>();
+        AtomicReference<Map<String, Boolean>> frozenAfterTheGuard = new AtomicReference<>();
+        OperationListener fireH1sGuardOnceCaptured = new OperationListener() {
+            @Override
+            public void opened(String kind, String group, String op, long epoch) {
+                opId.set(op);
+            }
+
+            @Override
+            public void hostDone(String phase, String hostId, int done, int total, String detail) {
+                if (phase.equals("capture") && hostId.equals("h1")) {
+                    try {
+                        fireGuardOf("h1", opId.get());
+                        await("h1's guard thawed its group").atMost(Duration.ofSeconds(20))
+                                .until(() -> !cluster.cgroups("h1").forGroup("app").isFrozen());
+                        frozenAfterTheGuard.set(Invariants.frozenState(cluster, "app"));
+                    } catch (Exception e) {
+                        throw new IllegalStateException("could not fire h1's freeze guard", e);
+                    }
+                }
+            }
+        };
+
+        assertThatThrownBy(() -> new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
+                fireH1sGuardOnceCaptured).run("app"))
+                .isInstanceOfSatisfying(OperationFailedException.class, e -> assertThat(e.reason())
+                        .isIn(FailureReason.ABORTED_ELSEWHERE, FailureReason.COMMIT_FAILED));
+
+        // h1 ran again while h2 was still frozen: exactly the thaw the commit must never include.
+        assertThat(frozenAfterTheGuard.get()).containsEntry("h1", false);
+        List<Decision> decisions = Invariants.decisions(cluster, "app");
+        assertThat(decisions).singleElement().satisfies(decision -> {
+            assertThat(decision.isCommit()).isFalse();
+            assertThat(decision.reason()).contains("freeze guard of host h1", "before every host captured");
+        });
+        assertThat(cluster.coordinator().zk().checkExists().forPath(cluster.layout().latest("app"))).isNull();
+        assertThat(cluster.coordinator().zk().checkExists().forPath(cluster.layout().checkpoint("app", opId.get()))).isNull();
+        assertThat(cluster.fileStore().checkpointDir("app", opId.get())).doesNotExist();
+        Invariants.assertAll(cluster);
+    }
+
+    @Test
+    void aStoreWriteFailingAfterTheThawAbortsWhileTheApplicationRuns() throws Exception {
+        cluster = LocalCluster.start("h1", "h2");
+        Path counter1 = startTicker("h1");
+        Path counter2 = startTicker("h2");
+        AtomicReference<String> opId = new AtomicReference<>();
+        AtomicReference<Map<String, Boolean>> frozenWhileStoring = new AtomicReference<>();
+        List<String> phasesBeforeTheStore = new ArrayList<>();
+        OperationListener breakTheStoreAfterTheThaw = new OperationListener() {
+            @Override
+            public void opened(String kind, String group, String op, long epoch) {
+                opId.set(op);
+            }
+
+            @Override
+            public void phaseEnded(String phase, long micros) {
+                phasesBeforeTheStore.add(phase);
+            }
+
+            @Override
+            public void phaseStarted(String phase, int total) {
+                if (!phase.equals("store")) {
+                    return;
+                }
+                try {
+                    frozenWhileStoring.set(Invariants.frozenState(cluster, "app"));
+                    // Both applications count on while the store phase runs.
+                    awaitTicking(counter1);
+                    awaitTicking(counter2);
+                    // Every host's temporary manifest file is taken by a directory that is not empty:
+                    // the write cannot replace it, and fails.
+                    Path dir = cluster.fileStore().checkpointDir("app", opId.get());
+                    for (String host : cluster.hosts()) {
+                        Files.writeString(Files.createDirectories(dir.resolve("." + host + ".manifest.tmp"))
+                                .resolve("occupied"), host);
+                    }
+                } catch (Exception e) {
+                    throw new IllegalStateException("could not break the store", e);
+                }
+            }
+        };
+
+        assertThatThrownBy(() -> new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
+                breakTheStoreAfterTheThaw).run("app"))
+                .isInstanceOfSatisfying(OperationFailedException.class,
+                        e -> {
+                            assertThat(e.reason()).isEqualTo(FailureReason.STORE_FAILED);
+                            assertThat(e.getMessage()).contains("cannot write manifest of host");
+                        });
+
+        assertThat(phasesBeforeTheStore).containsExactly("arm", "freeze", "capture", "thaw");
+        assertThat(frozenWhileStoring.get()).containsOnly(Map.entry("h1", false), Map.entry("h2", false));
+        assertThat(Invariants.decisions(cluster, "app")).singleElement()
+                .satisfies(decision -> assertThat(decision.isCommit()).isFalse());
+        assertThat(cluster.coordinator().zk().checkExists().forPath(cluster.layout().latest("app"))).isNull();
+        Invariants.assertAll(cluster);
+    }
+
+    /**
+     * Makes the freeze guard of {@code host}'s group run now, as at the end of its maximum frozen
+     * time: the op's entry is armed again in the agent's guard with 1 ms left, which replaces it.
+     */
+    private void fireGuardOf(String host, String opId) throws Exception {
+        String thawScript = cluster.cgroups(host).forGroup("app").freezer().thawScript();
+        Path socket = cluster.agentConfig(host).stateDir().resolve("guard.sock");
+        try (SocketChannel guard = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            guard.connect(UnixDomainSocketAddress.of(socket));
+            guard.write(ByteBuffer.wrap(("ARM app/" + opId + " 1 " + thawScript + "\n").getBytes(StandardCharsets.UTF_8)));
+            ByteBuffer reply = ByteBuffer.allocate(512);
+            while (!new String(reply.array(), 0, reply.position(), StandardCharsets.UTF_8).contains("\n")) {
+                assertThat(guard.read(reply)).as("the guard at " + socket + " answers").isPositive();
+            }
+            assertThat(new String(reply.array(), 0, reply.position(), StandardCharsets.UTF_8))
+                    .startsWith("ARMED app/" + opId);
+        }
+    }
+
+    private Path startTicker(String host) throws Exception {
+        Path counter = cluster.dir().resolve("counter-" + host);
+        int pid = cluster.run(host, "app", LocalCluster.worker("ready", "tick", counter.toString()));
+        cluster.awaitReady(host, "app", pid);
+        return counter;
+    }
+
+    private static void awaitTicking(Path counter) throws Exception {
+        String before = Files.readString(counter);
+        await("the ticker " + counter.getFileName() + " counts on").atMost(Duration.ofSeconds(20))
+                .until(() -> !Files.readString(counter).equals(before));
+    }
+}
