@@ -45,6 +45,8 @@ RUN apt-get update \
 # The launchers find their jar and lib/ relative to themselves (<home>/bin/.. ), so the runtime
 # keeps the source tree's layout: <home>/{agent,coordinator}/target/{lockstep-*.jar,lib/}.
 ENV LOCKSTEP_HOME=/opt/lockstep
+# The JVMs' own text in UTF-8; names (files, arguments, environments) are bytes whatever the locale.
+ENV LANG=C.UTF-8
 COPY bin/ /opt/lockstep/bin/
 COPY --from=build /src/agent/target/lockstep-agent-*.jar /opt/lockstep/agent/target/
 COPY --from=build /src/agent/target/lib/ /opt/lockstep/agent/target/lib/

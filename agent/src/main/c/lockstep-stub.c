@@ -2,6 +2,7 @@
  * lockstep-stub: the restore stub, one process per restored process.
  *
  *   lockstep-stub CONTROL_SOCKET
+ *   lockstep-stub --exec UID GID      (agent run: start a program with exact bytes, see run_program)
  *
  * It connects to the agent's private control socket, reopens the recorded files at their
  * recorded descriptor numbers, drops to the recorded uid/gid, takes the recorded locks when
@@ -73,6 +74,8 @@
 #define EXIT_STAGE_FAILED 4
 #define EXIT_PROTOCOL 5
 #define EXIT_EXEC_FAILED 6
+#define EXIT_RUN_FAILED 127
+#define MAX_RUN_SPEC (16u << 20)
 
 #define MAX_FRAME (16u << 20)
 #define MAX_FD 65535
@@ -1008,9 +1011,138 @@ static int connect_to(const char *path) {
     return s;
 }
 
+/* ---- agent run ---- */
+
+static char *next_field(char **at, const char *end) {
+    if (*at >= end) {
+        return NULL;
+    }
+    char *start = *at;
+    char *nul = memchr(start, 0, (size_t)(end - start));
+    if (nul == NULL) {
+        return NULL;
+    }
+    *at = nul + 1;
+    return start;
+}
+
+static uint32_t next_count(char **at, const char *end) {
+    char *text = next_field(at, end);
+    char *rest;
+    if (text == NULL || *text == 0) {
+        return UINT32_MAX;
+    }
+    unsigned long n = strtoul(text, &rest, 10);
+    return *rest == 0 && n < (1ul << 20) ? (uint32_t)n : UINT32_MAX;
+}
+
+static void run_failed(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void run_failed(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("lockstep agent run: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    _exit(EXIT_RUN_FAILED);
+}
+
+/* `agent run` starts the program through this mode, as root, with the command's bytes on stdin:
+ * NUL-terminated fields cwd, argc, argv[0..argc), envc, env[0..envc) (NAME=value), counts in
+ * decimal. The JVM would pass argv, environment and cwd through its locale's charset; here they
+ * stay bytes. Then stdin becomes /dev/null, privileges drop to UID:GID (unless it already is them;
+ * supplementary groups cleared), and the command is resolved through the program's PATH as that
+ * user, like a restore's; errors go to stderr, which is the program's output file. */
+static int run_program(const char *uid_text, const char *gid_text) {
+    char *rest;
+    unsigned long uid = strtoul(uid_text, &rest, 10);
+    if (*uid_text == 0 || *rest != 0) {
+        run_failed("bad uid %s", uid_text);
+    }
+    unsigned long gid = strtoul(gid_text, &rest, 10);
+    if (*gid_text == 0 || *rest != 0) {
+        run_failed("bad gid %s", gid_text);
+    }
+    size_t size = 0;
+    size_t capacity = 4096;
+    char *spec = malloc(capacity);
+    for (;;) {
+        if (size == capacity) {
+            if (capacity >= MAX_RUN_SPEC) {
+                run_failed("command over %u bytes", MAX_RUN_SPEC);
+            }
+            capacity *= 2;
+            spec = realloc(spec, capacity);
+        }
+        ssize_t n = read(0, spec + size, capacity - size);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            run_failed("cannot read the command: %s", strerror(errno));
+        }
+        if (n == 0) {
+            break;
+        }
+        size += (size_t)n;
+    }
+    char *at = spec;
+    const char *end = spec + size;
+    plan.cwd = next_field(&at, end);
+    plan.argc = next_count(&at, end);
+    if (plan.cwd == NULL || plan.argc == UINT32_MAX || plan.argc == 0) {
+        run_failed("malformed command (cwd, argc)");
+    }
+    plan.argv = calloc((size_t)plan.argc + 1, sizeof *plan.argv);
+    for (uint32_t i = 0; i < plan.argc; i++) {
+        if ((plan.argv[i] = next_field(&at, end)) == NULL) {
+            run_failed("malformed command (argument %u of %u)", i, plan.argc);
+        }
+    }
+    plan.envc = next_count(&at, end);
+    if (plan.envc == UINT32_MAX) {
+        run_failed("malformed command (envc)");
+    }
+    plan.env = calloc((size_t)plan.envc + 1, sizeof *plan.env);
+    for (uint32_t i = 0; i < plan.envc; i++) {
+        if ((plan.env[i] = next_field(&at, end)) == NULL) {
+            run_failed("malformed command (environment entry %u of %u)", i, plan.envc);
+        }
+    }
+    if (at != end) {
+        run_failed("malformed command (%zu bytes after the last field)", (size_t)(end - at));
+    }
+    int null = open("/dev/null", O_RDONLY);
+    if (null < 0 || dup2(null, 0) < 0) {
+        run_failed("cannot open /dev/null as stdin: %s", strerror(errno));
+    }
+    if (null != 0) {
+        close(null);
+    }
+    if (geteuid() != uid || getegid() != gid) {
+        if (setgroups(0, NULL) != 0 || setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) != 0
+                || setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0) {
+            run_failed("cannot become uid %lu gid %lu: %s", uid, gid, strerror(errno));
+        }
+    }
+    if (chdir(plan.cwd) != 0) {
+        run_failed("chdir %s: %s", plan.cwd, strerror(errno));
+    }
+    char *command = executable();
+    if (command == NULL) {
+        run_failed("%s: command not found in PATH", plan.argv[0]);
+    }
+    execve(command, plan.argv, plan.env);
+    run_failed("execve %s: %s", command, strerror(errno));
+}
+
 int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "--exec") == 0) {
+        return run_program(argv[2], argv[3]);
+    }
     if (argc != 2) {
-        fprintf(stderr, "usage: lockstep-stub CONTROL_SOCKET\n");
+        fprintf(stderr, "usage: lockstep-stub CONTROL_SOCKET | lockstep-stub --exec UID GID\n");
         return EXIT_PROTOCOL;
     }
     self_pid = getpid();

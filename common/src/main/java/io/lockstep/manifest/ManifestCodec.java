@@ -3,6 +3,7 @@ package io.lockstep.manifest;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
+import io.lockstep.names.RecordedNames;
 import io.lockstep.proto.Manifest;
 import io.lockstep.proto.ManifestHeader;
 import java.io.ByteArrayOutputStream;
@@ -30,7 +31,7 @@ public final class ManifestCodec {
     }
 
     public static byte[] encode(Manifest manifest) {
-        byte[] body = manifest.toByteArray();
+        byte[] body = RecordedNames.deflate(manifest).toByteArray();
         ManifestHeader header = ManifestHeader.newBuilder()
                 .setMagic(MAGIC)
                 .setFormatVersion(FORMAT_VERSION)
@@ -96,7 +97,7 @@ public final class ManifestCodec {
         }
         ManifestLimits.check(body, 0, body.length);
         try {
-            return Manifest.parseFrom(body);
+            return RecordedNames.inflate(Manifest.parseFrom(body));
         } catch (InvalidProtocolBufferException e) {
             throw new ManifestFormatException("manifest body does not parse (digest matched, so it was written"
                     + " this way): " + e.getMessage(), e);

@@ -1,6 +1,9 @@
 package io.lockstep.manifest;
 
+import com.google.protobuf.ByteString;
 import io.lockstep.cli.JsonText;
+import io.lockstep.names.RawNames;
+import io.lockstep.names.RecordedNames;
 import io.lockstep.proto.FdRecord;
 import io.lockstep.proto.FileIdentity;
 import io.lockstep.proto.IdentityKind;
@@ -9,6 +12,8 @@ import io.lockstep.proto.Manifest;
 import io.lockstep.proto.ProcessRecord;
 import io.lockstep.proto.RestartSpec;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.TreeMap;
 
 /**
@@ -39,14 +44,23 @@ public final class ManifestPrinter {
                 for (String name : restart.getEnvMap().keySet()) {
                     restart.putEnv(name, HIDDEN_VALUE);
                 }
+                List<ByteString> hidden = new ArrayList<>();
+                for (String name : RecordedNames.environment(restart.getRawEnvList()).keySet()) {
+                    hidden.add(RawNames.bytes(name + "=" + HIDDEN_VALUE));
+                }
+                restart.clearRawEnv().addAllRawEnv(hidden);
             }
         }
         return copy.build();
     }
 
-    /** The manifest in the one --json form (numbers as numbers; docs/json.md). */
+    /**
+     * The manifest in the one --json form (numbers as numbers; docs/json.md): names as display
+     * strings, with their exact bytes (base64) in the raw_* fields when they are not plain text.
+     */
     public static String toJson(Manifest manifest, boolean showEnv) {
-        return JsonText.print(showEnv ? manifest : withoutEnvironmentValues(manifest));
+        Manifest deflated = RecordedNames.deflate(manifest);
+        return JsonText.print(showEnv ? deflated : withoutEnvironmentValues(deflated));
     }
 
     public static String toText(Manifest m, boolean showEnv) {
@@ -59,17 +73,17 @@ public final class ManifestPrinter {
             out.append("pid ").append(p.getPid()).append(" ppid ").append(p.getPpid())
                     .append(" uid ").append(p.getUid()).append(" gid ").append(p.getGid())
                     .append(" threads ").append(p.getTidsCount())
-                    .append(" [").append(p.getComm()).append("] ").append(String.join(" ", p.getArgvList()))
+                    .append(" [").append(p.getComm()).append("] ").append(shown(p.getArgvList()))
                     .append('\n');
-            out.append("  cwd ").append(p.getCwd()).append(identity(p.getCwdIdentity())).append('\n');
-            out.append(p.hasRestart() ? "  restart: " + String.join(" ", p.getRestart().getArgvList()) : "  restart: none")
+            out.append("  cwd ").append(RawNames.display(p.getCwd())).append(identity(p.getCwdIdentity())).append('\n');
+            out.append(p.hasRestart() ? "  restart: " + shown(p.getRestart().getArgvList()) : "  restart: none")
                     .append('\n');
             if (p.hasRestart()) {
                 environment(out, p.getRestart(), showEnv);
             }
             for (FdRecord fd : p.getFdsList()) {
                 out.append("  fd ").append(fd.getFd()).append(' ').append(fd.getKind().name().replace("FD_", "").toLowerCase())
-                        .append(' ').append(fd.getPath())
+                        .append(' ').append(RawNames.display(fd.getPath()))
                         .append(" flags 0").append(Integer.toOctalString(fd.getOpenFlags()))
                         .append(" pos ").append(fd.getOffset())
                         .append(fd.hasIdentity() ? identity(fd.getIdentity()) : "").append('\n');
@@ -90,8 +104,8 @@ public final class ManifestPrinter {
     private static void environment(StringBuilder out, RestartSpec restart, boolean showEnv) {
         if (restart.getEnvCount() > 0) {
             out.append("  env:");
-            new TreeMap<>(restart.getEnvMap()).forEach((name, value) -> out.append(' ').append(name)
-                    .append(showEnv ? "=" + value : ""));
+            new TreeMap<>(restart.getEnvMap()).forEach((name, value) -> out.append(' ').append(RawNames.display(name))
+                    .append(showEnv ? "=" + RawNames.display(value) : ""));
             out.append(showEnv ? "" : " (values hidden: --show-env)").append('\n');
         }
         if (!restart.getEnvFile().isEmpty()) {
@@ -102,11 +116,17 @@ public final class ManifestPrinter {
 
     private static String identity(FileIdentity id) {
         if (id.getKind() == IdentityKind.NETWORK) {
-            return " = " + id.getSource() + " " + id.getRelativePath() + " (" + id.getFsType() + ")";
+            return " = " + id.getSource() + " " + RawNames.display(id.getRelativePath()) + " (" + id.getFsType() + ")";
         }
         if (id.getKind() == IdentityKind.LOCAL) {
-            return " = " + id.getHostId() + " " + id.getDevice() + " " + id.getRelativePath() + " (" + id.getFsType() + ")";
+            return " = " + id.getHostId() + " " + id.getDevice() + " " + RawNames.display(id.getRelativePath()) + " ("
+                    + id.getFsType() + ")";
         }
         return "";
+    }
+
+    /** Arguments for people: each shown with undecodable bytes and control characters escaped. */
+    private static String shown(List<String> argv) {
+        return String.join(" ", argv.stream().map(RawNames::display).toList());
     }
 }

@@ -1,5 +1,6 @@
 package io.lockstep.agent.capture;
 
+import io.lockstep.agent.nativeio.Native;
 import io.lockstep.agent.proc.BlockedLockCall;
 import io.lockstep.agent.proc.DevT;
 import io.lockstep.agent.proc.FdInfo;
@@ -8,6 +9,7 @@ import io.lockstep.agent.proc.MountTable;
 import io.lockstep.agent.proc.ProcFileReader;
 import io.lockstep.agent.proc.ProcLocks;
 import io.lockstep.agent.proc.ServerNames;
+import io.lockstep.names.RawNames;
 import io.lockstep.proto.FdKind;
 import io.lockstep.proto.FdRecord;
 import io.lockstep.proto.FileIdentity;
@@ -327,7 +329,7 @@ public final class GroupCapturer {
                 idsByView.put(view, ids);
             }
             current = dir.resolve("cwd");
-            String cwd = Files.readSymbolicLink(current).toString();
+            String cwd = Native.readlink(current.toString()); // names are bytes: not through the JVM's charset
             record.setCwd(cwd);
             identify(ids, cwd, -1, current, warnings, "pid " + pid + " cwd").ifPresent(record::setCwdIdentity);
             current = dir.resolve("task");
@@ -392,7 +394,7 @@ public final class GroupCapturer {
     private OpenFd readFd(int pid, int fd, PortableIdentities ids, ProcFileReader reader, List<String> warnings)
             throws IOException {
         Path link = Path.of("/proc", Integer.toString(pid), "fd", Integer.toString(fd));
-        String target = Files.readSymbolicLink(link).toString();
+        String target = Native.readlink(link.toString());
         FdInfo info = FdInfo.read(pid, fd, reader);
         Map<String, Object> st = Files.readAttributes(link, "unix:dev,ino,size,lastModifiedTime,mode,nlink");
         long dev = (Long) st.get("dev");
@@ -412,7 +414,7 @@ public final class GroupCapturer {
                 .setSize(size)
                 .setMtimeNs(((FileTime) st.get("lastModifiedTime")).to(TimeUnit.NANOSECONDS))
                 .setCloseOnExec((info.flags() & O_CLOEXEC) != 0);
-        String subject = "pid " + pid + " fd " + fd + " (" + target + ")";
+        String subject = "pid " + pid + " fd " + fd + " (" + RawNames.display(target) + ")";
         if (kind == FdKind.FD_REGULAR || kind == FdKind.FD_DIRECTORY) {
             identify(ids, target, info.mntId(), link, warnings, subject).ifPresent(record::setIdentity);
         } else if (kind != FdKind.FD_CHAR_DEVICE && kind != FdKind.FD_BLOCK_DEVICE) {

@@ -6,6 +6,8 @@ import io.lockstep.agent.nativeio.NativeException;
 import io.lockstep.agent.proc.MountInfo;
 import io.lockstep.agent.proc.MountTable;
 import io.lockstep.agent.proc.ServerNames;
+import io.lockstep.names.RawNames;
+import io.lockstep.names.RawPaths;
 import io.lockstep.proto.FileIdentity;
 import io.lockstep.proto.IdentityKind;
 import java.io.IOException;
@@ -49,23 +51,24 @@ public final class PortableIdentities {
      *     the mount point of its mnt_id
      */
     public FileIdentity identify(String path, int mntId) {
-        Path p = Path.of(path);
+        String p = RawPaths.normalize(path);
         Optional<MountInfo> byId = mounts.byId(mntId);
         MountInfo mount = byId.or(() -> mounts.forPath(p))
-                .orElseThrow(() -> new IllegalArgumentException("no mount covers " + path + " (mnt_id " + mntId + ")"));
+                .orElseThrow(() -> new IllegalArgumentException("no mount covers " + RawNames.display(path)
+                        + " (mnt_id " + mntId + ")"));
         FileIdentity.Builder id = FileIdentity.newBuilder().setFsType(mount.fsType());
         Optional<MountTable.NfsSource> nfs = mounts.isNetwork(mount) ? MountTable.NfsSource.parse(mount.source()) : Optional.empty();
         if (nfs.isPresent()) {
-            Path mountPoint = Path.of(mount.mountPoint());
-            if (!p.startsWith(mountPoint)) {
+            String mountPoint = RawPaths.normalize(mount.mountPoint());
+            if (!RawPaths.isUnder(p, mountPoint)) {
                 // path and mnt_id disagree (another mount namespace's view): a guess would be worse
-                throw new IllegalArgumentException(path + " is not under mount point " + mount.mountPoint()
-                        + " of its mnt_id " + mount.mountId());
+                throw new IllegalArgumentException(RawNames.display(path) + " is not under mount point "
+                        + RawNames.display(mount.mountPoint()) + " of its mnt_id " + mount.mountId());
             }
-            String underMount = mountPoint.relativize(p).toString();
+            String underMount = RawPaths.below(mountPoint, p);
             // mountinfo's root is where in the export this mount starts: "/" for the export itself,
             // "/projects/a" for a bind mount (or a mount) of a sub-directory.
-            String relative = Path.of("/").relativize(Path.of(mount.root()).resolve(underMount).normalize()).toString();
+            String relative = RawPaths.below("/", RawPaths.normalize(RawPaths.resolve(mount.root(), underMount)));
             String server = nfs.get().server();
             return id.setKind(IdentityKind.NETWORK)
                     .setSource(nfs.get().toString())
@@ -98,7 +101,7 @@ public final class PortableIdentities {
             }
             return id.toBuilder().setFileHandle(ByteString.copyFrom(handle.bytes())).setHandleType(handle.type()).build();
         } catch (NativeException e) {
-            warnings.accept("no file handle recorded for " + path + ": " + e.getMessage());
+            warnings.accept("no file handle recorded for " + RawNames.display(path) + ": " + e.getMessage());
             return id;
         }
     }

@@ -1,5 +1,6 @@
 package io.lockstep.agent.cgroup;
 
+import io.lockstep.names.RawNames;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -50,7 +51,8 @@ public final class CgroupLayout {
      */
     public static CgroupLayout detect(String root) throws IOException {
         validateName("cgroup root", root);
-        Mounts mounts = parseMountinfo(Files.readAllLines(Path.of("/proc/self/mountinfo")));
+        // names are bytes: a mount point need not be UTF-8 (strict decoding would fail the agent's start)
+        Mounts mounts = parseMountinfo(RawNames.decode(Files.readAllBytes(Path.of("/proc/self/mountinfo"))).lines().toList());
         boolean freeze = false;
         boolean kill = false;
         if (mounts.cgroup2().isPresent()) {
@@ -82,11 +84,11 @@ public final class CgroupLayout {
             if (before.length < 5 || after.length < 3) {
                 continue;
             }
-            Path mountPoint = Path.of(unescape(before[4]));
+            // only cgroup mount points become Paths: any other may be a name the JVM's charset cannot hold
             if (after[0].equals("cgroup2") && cgroup2.isEmpty()) {
-                cgroup2 = Optional.of(mountPoint);
+                cgroup2 = Optional.of(Path.of(unescape(before[4])));
             } else if (after[0].equals("cgroup") && freezer.isEmpty() && List.of(after[2].split(",")).contains("freezer")) {
-                freezer = Optional.of(mountPoint);
+                freezer = Optional.of(Path.of(unescape(before[4])));
             }
         }
         return new Mounts(cgroup2, freezer);

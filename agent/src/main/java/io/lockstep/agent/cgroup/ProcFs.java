@@ -1,5 +1,6 @@
 package io.lockstep.agent.cgroup;
 
+import io.lockstep.names.RawNames;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.DirectoryStream;
@@ -37,7 +38,8 @@ final class ProcFs {
     static Optional<Stat> stat(int tid) throws IOException {
         String line;
         try {
-            line = Files.readString(PROC.resolve(Integer.toString(tid)).resolve("stat"));
+            // comm may hold any bytes: never a strict UTF-8 read
+            line = RawNames.decode(Files.readAllBytes(PROC.resolve(Integer.toString(tid)).resolve("stat")));
         } catch (NoSuchFileException e) {
             return Optional.empty();
         } catch (IOException e) {

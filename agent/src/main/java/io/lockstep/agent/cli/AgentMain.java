@@ -59,7 +59,8 @@ public final class AgentMain {
     public static void main(String[] args) {
         // Before anything is written: the caller's umask may be 000, and specs, logs and manifests hold secrets.
         io.lockstep.files.PrivateFiles.restrictUmask();
-        System.exit(commandLine().execute(args));
+        // names are bytes: `agent run -- cmd args…` passes them on exactly, whatever the locale
+        System.exit(commandLine().execute(RawArgs.of(args)));
     }
 
     static final class Version implements CommandLine.IVersionProvider {

@@ -1,6 +1,10 @@
 package io.lockstep.agent.cli;
 
 import io.grpc.StatusRuntimeException;
+import io.lockstep.agent.nativeio.Native;
+import io.lockstep.names.RawNames;
+import io.lockstep.names.RawPaths;
+import io.lockstep.names.RecordedNames;
 import io.lockstep.proto.RunReply;
 import io.lockstep.proto.RunRequest;
 import picocli.CommandLine.Command;
@@ -11,6 +15,7 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
@@ -32,8 +37,9 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--group", required = true, description = "The group the process joins.")
     String group;
 
+    /** A {@link RawNames} string, not a Path: the JVM's charset cannot hold every directory name. */
     @Option(names = "--cwd", description = "Working directory (default: the current one).")
-    Path cwd;
+    String cwd;
 
     @Option(names = "--uid", paramLabel = "USER|UID", description = "Run as this user, by name or number (default: "
             + "yours; root needs an agent started with --allow-root). Its primary group is the default --gid.")
@@ -83,17 +89,22 @@ final class RunCommand implements Callable<Integer> {
             runGid = primaryGid.orElseThrow(() -> new ParameterException(spec.commandLine(), "--uid " + uid
                     + " has no account on this host, so no primary group: pass --gid"));
         }
+        // Names are bytes: argv (see RawArgs), environment and cwd go to the agent exactly as the
+        // kernel holds them, never through the JVM's charset.
+        String here = Native.readlink("/proc/self/cwd");
+        String workingDirectory = cwd == null ? here
+                : RawPaths.normalize(cwd.startsWith("/") ? cwd : RawPaths.resolve(here, cwd));
         RunRequest request = RunRequest.newBuilder()
                 .setGroup(group)
                 .addAllArgv(command)
-                .setCwd((cwd != null ? cwd : Path.of("").toAbsolutePath()).toString())
-                .putAllEnv(System.getenv())
+                .setCwd(workingDirectory)
+                .putAllEnv(RecordedNames.assignments(RawNames.splitNul(Files.readAllBytes(Path.of("/proc/self/environ")))))
                 .setEnvFile(envFile == null ? "" : envFile.toAbsolutePath().normalize().toString())
                 .setUid(runUid)
                 .setGid(runGid)
                 .build();
         try (AgentAddress.Connection connection = agent.connect()) {
-            RunReply reply = connection.stub().run(request);
+            RunReply reply = connection.stub().run(RecordedNames.deflate(request));
             spec.commandLine().getOut().println(reply.getPid());
             return AgentMain.OK;
         } catch (StatusRuntimeException e) {

@@ -83,7 +83,12 @@ public interface LibC {
 
     int flock(int fd, int operation);
 
-    int open(String path, int flags, int mode);
+    /** Paths are NUL-terminated bytes ({@link Native} encodes them): never through the JVM's charset. */
+    int open(byte[] path, int flags, int mode);
+
+    long readlink(byte[] path, byte[] buf, long size);
+
+    Pointer realpath(byte[] path, byte[] resolved);
 
     int fstat(int fd, Pointer stat);
 
@@ -99,7 +104,7 @@ public interface LibC {
 
     long lseek(int fd, long offset, int whence);
 
-    int chdir(String path);
+    int chdir(byte[] path);
 
     int setgid(int gid);
 
@@ -108,7 +113,7 @@ public interface LibC {
     int setgroups(long size, Pointer list);
 
     /** Reads an extended attribute of the path itself (not a symlink's target). */
-    long lgetxattr(String path, String name, Pointer value, long size);
+    long lgetxattr(byte[] path, String name, Pointer value, long size);
 
     int kill(int pid, int sig);
 
@@ -120,9 +125,7 @@ public interface LibC {
 
     int getrlimit(int resource, Pointer rlim);
 
-    int execve(String path, String[] argv, String[] envp);
-
-    int name_to_handle_at(int dirfd, String pathname, Pointer handle, IntByReference mountId, int flags);
+        int name_to_handle_at(int dirfd, byte[] pathname, Pointer handle, IntByReference mountId, int flags);
 
     int ioctl(int fd, long request, long arg);
 

@@ -1,5 +1,6 @@
 package io.lockstep.agent.nativeio;
 
+import io.lockstep.names.RawNames;
 import jnr.ffi.LastError;
 import jnr.ffi.LibraryLoader;
 import jnr.ffi.Memory;
@@ -91,13 +92,112 @@ public final class Native {
         }
     }
 
+    /** The exact bytes of a {@link RawNames} path, NUL-terminated for C. */
+    static byte[] cPath(String path) {
+        byte[] bytes = RawNames.encode(path);
+        return java.util.Arrays.copyOf(bytes, bytes.length + 1);
+    }
+
+    /** open(2) on the exact bytes of {@code path} (a {@link RawNames} string); errors show it escaped. */
     public static int open(String path, int flags, int mode) throws NativeException {
-        int fd = LIBC.open(path, flags, mode);
+        int fd = LIBC.open(cPath(path), flags, mode);
         if (fd < 0) {
-            throw failure("open", path);
+            throw failure("open", RawNames.display(path));
         }
         return fd;
     }
+
+    /** readlink(2): the link's target as a {@link RawNames} string, exactly its bytes. */
+    public static String readlink(String path) throws NativeException {
+        byte[] link = cPath(path);
+        int size = 4096;
+        while (true) {
+            byte[] target = new byte[size];
+            long n = LIBC.readlink(link, target, size);
+            if (n < 0) {
+                throw failure("readlink", RawNames.display(path));
+            }
+            if (n < size) {
+                return RawNames.decode(target, 0, (int) n);
+            }
+            size *= 2; // a target of exactly `size` bytes may have been cut
+        }
+    }
+
+    /** realpath(3): every link resolved, as a {@link RawNames} string. */
+    public static String realpath(String path) throws NativeException {
+        byte[] resolved = new byte[4096 + 1]; // PATH_MAX, and its NUL
+        if (LIBC.realpath(cPath(path), resolved) == null) {
+            throw failure("realpath", RawNames.display(path));
+        }
+        int length = 0;
+        while (resolved[length] != 0) {
+            length++;
+        }
+        return RawNames.decode(resolved, 0, length);
+    }
+
+    /** What lstat(2) tells of a file (struct stat of x86_64/aarch64 glibc, read by offset). */
+    public record Stat(long dev, long inode, int mode, long nlink, int uid, int gid, long size, long mtimeNs) {
+        public static final int S_IFMT = 0170000;
+        public static final int S_IFDIR = 0040000;
+        public static final int S_IFREG = 0100000;
+        public static final int S_IFLNK = 0120000;
+
+        public boolean isDirectory() {
+            return (mode & S_IFMT) == S_IFDIR;
+        }
+
+        public boolean isRegularFile() {
+            return (mode & S_IFMT) == S_IFREG;
+        }
+
+        public boolean isSymbolicLink() {
+            return (mode & S_IFMT) == S_IFLNK;
+        }
+    }
+
+    private static final boolean AARCH64 = "aarch64".equals(System.getProperty("os.arch"));
+
+    /**
+     * lstat(2) of the exact bytes of {@code path}: an O_PATH|O_NOFOLLOW descriptor (which needs
+     * no permission on the file itself and does not follow a final symbolic link) and fstat.
+     */
+    public static Stat lstat(String path) throws NativeException {
+        int fd = LIBC.open(cPath(path), LibC.O_PATH | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
+        if (fd < 0) {
+            throw failure("lstat", RawNames.display(path));
+        }
+        try {
+            Pointer st = Memory.allocateDirect(RUNTIME, 256, true);
+            if (LIBC.fstat(fd, st) != 0) {
+                throw failure("fstat", RawNames.display(path));
+            }
+            if (AARCH64) {
+                return new Stat(st.getLong(0), st.getLong(8), st.getInt(16), st.getInt(20) & 0xffffffffL,
+                        st.getInt(24), st.getInt(28), st.getLong(48), st.getLong(88) * 1_000_000_000L + st.getLong(96));
+            }
+            return new Stat(st.getLong(0), st.getLong(8), st.getInt(24), st.getLong(16), st.getInt(28), st.getInt(32),
+                    st.getLong(48), st.getLong(88) * 1_000_000_000L + st.getLong(96));
+        } finally {
+            LIBC.close(fd);
+        }
+    }
+
+    /** Whether lstat(2) finds {@code path}: false on ENOENT/ENOTDIR, the error otherwise. */
+    public static java.util.Optional<Stat> lstatIfExists(String path) throws NativeException {
+        try {
+            return java.util.Optional.of(lstat(path));
+        } catch (NativeException e) {
+            if (e.errno() == ENOENT || e.errno() == ENOTDIR) {
+                return java.util.Optional.empty();
+            }
+            throw e;
+        }
+    }
+
+    private static final int ENOENT = 2;
+    private static final int ENOTDIR = 20;
 
     /** st_dev and st_ino of an open file, as fstat(2) reports them. */
     public record FileId(long dev, long inode) {
@@ -207,12 +307,12 @@ public final class Native {
      */
     public static Optional<byte[]> xattr(String path, String name) throws NativeException {
         while (true) {
-            long size = LIBC.lgetxattr(path, name, null, 0);
+            long size = LIBC.lgetxattr(cPath(path), name, null, 0);
             if (size < 0) {
                 return xattrAbsent(path, name);
             }
             Pointer buffer = Memory.allocateDirect(RUNTIME, Math.max(1, (int) size), false);
-            long read = LIBC.lgetxattr(path, name, buffer, size);
+            long read = LIBC.lgetxattr(cPath(path), name, buffer, size);
             if (read < 0) {
                 if (LastError.getLastError(RUNTIME) == LibC.ERANGE) {
                     continue; // it grew between the two calls
@@ -230,12 +330,12 @@ public final class Native {
         if (errno == LibC.ENODATA || errno == LibC.EOPNOTSUPP) {
             return Optional.empty();
         }
-        throw new NativeException("lgetxattr " + name, path, errno, LIBC.strerror(errno));
+        throw new NativeException("lgetxattr " + name, RawNames.display(path), errno, LIBC.strerror(errno));
     }
 
     public static void chdir(String path) throws NativeException {
-        if (LIBC.chdir(path) != 0) {
-            throw failure("chdir", path);
+        if (LIBC.chdir(cPath(path)) != 0) {
+            throw failure("chdir", RawNames.display(path));
         }
     }
 
@@ -285,14 +385,6 @@ public final class Native {
         return rlim.getLong(0);
     }
 
-    /** execve(2): returns only by throwing. */
-    public static void execve(String path, String[] argv, String[] envp) throws NativeException {
-        String[] argvNullTerminated = java.util.Arrays.copyOf(argv, argv.length + 1);
-        String[] envpNullTerminated = java.util.Arrays.copyOf(envp, envp.length + 1);
-        LIBC.execve(path, argvNullTerminated, envpNullTerminated);
-        throw failure("execve", path);
-    }
-
     /** A file handle from name_to_handle_at, or null when the file system does not support handles. */
     public record FileHandle(int type, byte[] bytes, int mountId) {
     }
@@ -302,12 +394,12 @@ public final class Native {
         Pointer handle = Memory.allocateDirect(RUNTIME, 8 + maxBytes, true);
         handle.putInt(0, maxBytes);
         IntByReference mountId = new IntByReference();
-        if (LIBC.name_to_handle_at(LibC.AT_FDCWD, path, handle, mountId, LibC.AT_SYMLINK_FOLLOW) != 0) {
+        if (LIBC.name_to_handle_at(LibC.AT_FDCWD, cPath(path), handle, mountId, LibC.AT_SYMLINK_FOLLOW) != 0) {
             int errno = LastError.getLastError(RUNTIME);
             if (errno == LibC.EOPNOTSUPP) {
                 return null;
             }
-            throw new NativeException("name_to_handle_at", path, errno, LIBC.strerror(errno));
+            throw new NativeException("name_to_handle_at", RawNames.display(path), errno, LIBC.strerror(errno));
         }
         int size = handle.getInt(0);
         int type = handle.getInt(4);

@@ -1,5 +1,7 @@
 package io.lockstep.agent.proc;
 
+import io.lockstep.names.RawNames;
+import io.lockstep.names.RawPaths;
 import io.lockstep.proto.FileIdentity;
 import io.lockstep.proto.IdentityKind;
 import io.lockstep.proto.ServerMatch;
@@ -24,8 +26,8 @@ public final class MountTable {
     private final List<MountInfo> entries;
     private final Set<String> networkTypes;
     private final Map<Integer, MountInfo> byId = new LinkedHashMap<>();
-    /** The entries' mount points as paths, parsed once: every cwd of a capture is looked up here. */
-    private final List<Path> mountPoints;
+    /** The entries' mount points, normalized once: every cwd of a capture is looked up here. */
+    private final List<String> mountPoints;
 
     public MountTable(List<MountInfo> entries) {
         this(entries, DEFAULT_NETWORK_TYPES);
@@ -37,7 +39,7 @@ public final class MountTable {
         for (MountInfo m : this.entries) {
             byId.put(m.mountId(), m);
         }
-        this.mountPoints = this.entries.stream().map(m -> Path.of(m.mountPoint())).toList();
+        this.mountPoints = this.entries.stream().map(m -> RawPaths.normalize(m.mountPoint())).toList();
     }
 
     /**
@@ -62,7 +64,8 @@ public final class MountTable {
 
     /** The mount table of {@code pid} ("self" is fine), from /proc/&lt;pid&gt;/mountinfo. */
     public static MountTable read(String pid) throws IOException {
-        return parse(Files.readAllLines(Path.of("/proc", pid, "mountinfo")));
+        // names are bytes: a mount point is whatever bytes it was created with
+        return parse(RawNames.decode(Files.readAllBytes(Path.of("/proc", pid, "mountinfo"))).lines().toList());
     }
 
     public List<MountInfo> entries() {
@@ -74,12 +77,12 @@ public final class MountTable {
     }
 
     /** The mount an absolute path lives on: longest mount-point prefix, topmost when stacked. */
-    public Optional<MountInfo> forPath(Path path) {
-        Path p = path.normalize();
+    public Optional<MountInfo> forPath(String path) {
+        String p = RawPaths.normalize(path);
         int best = -1;
         for (int i = 0; i < entries.size(); i++) {
-            Path mp = mountPoints.get(i);
-            if (p.startsWith(mp) && (best < 0 || mp.getNameCount() >= mountPoints.get(best).getNameCount())) {
+            String mp = mountPoints.get(i);
+            if (RawPaths.isUnder(p, mp) && (best < 0 || RawPaths.depth(mp) >= RawPaths.depth(mountPoints.get(best)))) {
                 best = i;
             }
         }
@@ -87,7 +90,7 @@ public final class MountTable {
     }
 
     /** A recorded file found on this host: its path, and for a network file how its server matched. */
-    public record Located(Path path, Optional<ServerMatch> match) {
+    public record Located(String path, Optional<ServerMatch> match) {
     }
 
     /**
@@ -105,10 +108,10 @@ public final class MountTable {
             if (!id.getHostId().equals(localHostId)) {
                 return Optional.empty();
             }
-            Path p = Path.of(id.getRelativePath());
-            if (!p.isAbsolute() || !p.normalize().equals(p)) {
+            String p = id.getRelativePath();
+            if (!RawPaths.isNormalizedAbsolute(p)) {
                 throw new IllegalArgumentException("LOCAL identity path is not a normalized absolute path: "
-                        + id.getRelativePath());
+                        + RawNames.display(p));
             }
             return Optional.of(new Located(p, Optional.empty()));
         }
@@ -223,10 +226,9 @@ public final class MountTable {
             return names.server(source.server(), mount.serverAddress().stream().toList());
         }
 
-        Path pathOf(String serverPath) {
+        String pathOf(String serverPath) {
             String rest = serverPath.substring(covers.length()).replaceFirst("^/+", "");
-            Path mp = Path.of(mount.mountPoint());
-            return rest.isEmpty() ? mp : mp.resolve(rest);
+            return RawPaths.resolve(RawPaths.normalize(mount.mountPoint()), rest);
         }
 
         MatchedCandidate located(Wanted wanted, ServerMatch match) {

@@ -1,15 +1,16 @@
 package io.lockstep.agent.proc;
 
+import io.lockstep.names.RawNames;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
 /**
  * Reads small /proc files whole through one reused buffer. A capture reads thousands of them, and
  * {@code Files.readString} sizes its buffer from st_size, which is 0 in /proc, so it grew and
- * copied a fresh buffer for every file. Bytes that are not UTF-8 become U+FFFD. One instance per
+ * copied a fresh buffer for every file. Names are bytes: the text is a {@link RawNames} string, exact for bytes that are not UTF-8. One instance per
  * thread.
  */
 public final class ProcFileReader {
@@ -27,6 +28,6 @@ public final class ProcFileReader {
                 }
             }
         }
-        return new String(buffer.array(), 0, buffer.position(), StandardCharsets.UTF_8);
+        return RawNames.decode(buffer.array(), 0, buffer.position());
     }
 }

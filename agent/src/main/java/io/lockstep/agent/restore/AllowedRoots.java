@@ -1,5 +1,10 @@
 package io.lockstep.agent.restore;
 
+import io.lockstep.agent.nativeio.Native;
+import io.lockstep.agent.nativeio.NativeException;
+import io.lockstep.names.RawNames;
+import io.lockstep.names.RawPaths;
+
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -41,25 +46,25 @@ public final class AllowedRoots {
      *
      * @return the path with every link resolved, which is what a stub then opens
      */
-    Path require(String what, Path path) throws PlanRefusedException {
-        Path real;
+    String require(String what, String path) throws PlanRefusedException {
+        String real;
         try {
-            real = path.toRealPath();
-        } catch (IOException e) {
-            throw new PlanRefusedException(what + ": cannot resolve " + path + ": " + e.getMessage());
+            real = Native.realpath(path); // names are bytes: not through Path and the JVM's charset
+        } catch (NativeException e) {
+            throw new PlanRefusedException(what + ": cannot resolve " + RawNames.display(path) + ": " + e.getMessage());
         }
         for (Path never : NEVER) {
-            if (real.startsWith(never)) {
-                throw new PlanRefusedException(what + ": " + real + " is a kernel interface under " + never
-                        + ", never restorable");
+            if (RawPaths.isUnder(real, never.toString())) {
+                throw new PlanRefusedException(what + ": " + RawNames.display(real) + " is a kernel interface under "
+                        + never + ", never restorable");
             }
         }
         for (Path root : roots) {
-            if (real.startsWith(root)) {
+            if (RawPaths.isUnder(real, root.toString())) {
                 return real;
             }
         }
-        throw new PlanRefusedException(what + ": " + real + " is outside the agent's allowed roots " + roots
+        throw new PlanRefusedException(what + ": " + RawNames.display(real) + " is outside the agent's allowed roots " + roots
                 + " (agent serve --allowed-root)");
     }
 

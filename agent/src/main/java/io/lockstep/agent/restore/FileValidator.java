@@ -2,6 +2,8 @@ package io.lockstep.agent.restore;
 
 import io.lockstep.agent.nativeio.Native;
 import io.lockstep.agent.nativeio.NativeException;
+import io.lockstep.names.RawNames;
+import io.lockstep.names.RawPaths;
 import io.lockstep.proto.FdKind;
 import io.lockstep.proto.FdRecord;
 import io.lockstep.proto.FileIdentity;
@@ -12,10 +14,6 @@ import io.lockstep.proto.MatchRule;
 import io.lockstep.proto.ProcessRecord;
 import io.lockstep.proto.ServerMatch;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
-import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
@@ -26,7 +24,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Checks, before anything is staged, that the files a manifest's processes had open are on this
@@ -106,7 +103,7 @@ public final class FileValidator {
                 if (fd.getKind() != FdKind.FD_REGULAR && fd.getKind() != FdKind.FD_DIRECTORY || fd.getAgentOutput()) {
                     continue; // the agent's output file is not reopened: the agent gives the program a fresh one
                 }
-                Optional<Path> path = resolver.resolve(fd);
+                Optional<String> path = resolver.resolve(fd);
                 if (path.isEmpty()) {
                     continue;
                 }
@@ -115,7 +112,7 @@ public final class FileValidator {
                 boolean write = access == O_WRONLY || access == O_RDWR;
                 Optional<String> denied = deniedAs(path.get(), uid, gid, read, write);
                 if (denied.isPresent() && reported.add(path.get() + "\0" + uid)) {
-                    problems.add(problem(path.get().toString(), identityText(fd), "permission: fd " + fd.getFd()
+                    problems.add(problem(path.get(), identityText(fd), "permission: fd " + fd.getFd()
                             + " of pid " + process.getPid() + " is opened for " + (read && write ? "reading and writing"
                             : write ? "writing" : "reading") + " as uid " + uid + " gid " + gid
                             + " (a restored program has no supplementary groups), which " + denied.get(), true));
@@ -131,11 +128,12 @@ public final class FileValidator {
     private static final int O_RDWR = 2;
 
     /** Why uid:gid cannot open the file so, if it cannot. */
-    static Optional<String> deniedAs(Path file, int uid, int gid, boolean read, boolean write) {
+    static Optional<String> deniedAs(String file, int uid, int gid, boolean read, boolean write) {
         try {
-            for (Path dir = file.getParent(); dir != null; dir = dir.getParent()) {
-                if (!allowed(dir, uid, gid, 1)) {
-                    return Optional.of("cannot search directory " + dir + " (" + describe(dir) + ")");
+            for (Optional<String> dir = RawPaths.parent(file); dir.isPresent(); dir = RawPaths.parent(dir.get())) {
+                if (!allowed(dir.get(), uid, gid, 1)) {
+                    return Optional.of("cannot search directory " + RawNames.display(dir.get()) + " ("
+                            + describe(dir.get()) + ")");
                 }
             }
             int wanted = (read ? 4 : 0) | (write ? 2 : 0);
@@ -148,24 +146,22 @@ public final class FileValidator {
         }
     }
 
-    private static boolean allowed(Path path, int uid, int gid, int wanted) throws IOException {
-        int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
-        int owner = (Integer) Files.getAttribute(path, "unix:uid", LinkOption.NOFOLLOW_LINKS);
-        int group = (Integer) Files.getAttribute(path, "unix:gid", LinkOption.NOFOLLOW_LINKS);
+    private static boolean allowed(String path, int uid, int gid, int wanted) throws IOException {
+        Native.Stat st = Native.lstat(path);
         Optional<PosixAcl> acl = PosixAcl.of(path);
         if (acl.isPresent()) {
-            return acl.get().allows(uid, gid, owner, group, wanted);
+            return acl.get().allows(uid, gid, st.uid(), st.gid(), wanted);
         }
-        int bits = owner == uid ? (mode >> 6) & 7 : group == gid ? (mode >> 3) & 7 : mode & 7;
+        int mode = st.mode();
+        int bits = st.uid() == uid ? (mode >> 6) & 7 : st.gid() == gid ? (mode >> 3) & 7 : mode & 7;
         return (bits & wanted) == wanted;
     }
 
-    private static String describe(Path path) throws IOException {
-        int mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
-        int group = (Integer) Files.getAttribute(path, "unix:gid", LinkOption.NOFOLLOW_LINKS);
+    private static String describe(String path) throws IOException {
+        Native.Stat st = Native.lstat(path);
         Optional<PosixAcl> acl = PosixAcl.of(path);
-        return "owner " + Files.getAttribute(path, "unix:uid", LinkOption.NOFOLLOW_LINKS) + ", group " + group
-                + ", mode " + String.format("%04o", mode & 07777) + acl.map(a -> ", ACL " + a).orElse("");
+        return "owner " + st.uid() + ", group " + st.gid() + ", mode " + String.format("%04o", st.mode() & 07777)
+                + acl.map(a -> ", ACL " + a).orElse("");
     }
 
     /** One problem per file and kind of problem, however many fds refer to the file. */
@@ -204,16 +200,16 @@ public final class FileValidator {
             return List.of(problem(fd.getPath(), identity, "missing: " + lookup.whyMissing(), true));
         }
         lookup.match().ifPresent(matches::add);
-        Path path = lookup.path().get();
-        BasicFileAttributes attributes;
+        String path = lookup.path().get();
+        Native.Stat attributes;
         try {
-            attributes = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-        } catch (IOException e) {
-            return List.of(problem(path.toString(), identity, "missing: " + e.getMessage(), true));
+            attributes = Native.lstat(path); // names are bytes: not through Path and the JVM's charset
+        } catch (NativeException e) {
+            return List.of(problem(path, identity, "missing: " + e.getMessage(), true));
         }
         boolean wantDirectory = fd.getKind() == FdKind.FD_DIRECTORY;
         if (wantDirectory ? !attributes.isDirectory() : !attributes.isRegularFile()) {
-            return List.of(problem(path.toString(), identity, "type: recorded as "
+            return List.of(problem(path, identity, "type: recorded as "
                     + (wantDirectory ? "a directory" : "a regular file") + ", is now "
                     + typeOf(attributes), true));
         }
@@ -228,12 +224,12 @@ public final class FileValidator {
             return problems;
         }
         if (attributes.size() != fd.getSize()) {
-            problems.add(problem(path.toString(), identity, "size drift: " + bytes(fd.getSize()) + " → "
+            problems.add(problem(path, identity, "size drift: " + bytes(fd.getSize()) + " → "
                     + bytes(attributes.size()), !force));
         }
-        long mtimeNs = attributes.lastModifiedTime().to(TimeUnit.NANOSECONDS);
+        long mtimeNs = attributes.mtimeNs();
         if (mtimeNs != fd.getMtimeNs()) {
-            problems.add(problem(path.toString(), identity, "mtime drift: " + time(fd.getMtimeNs(), mtimeNs) + " → "
+            problems.add(problem(path, identity, "mtime drift: " + time(fd.getMtimeNs(), mtimeNs) + " → "
                     + time(mtimeNs, fd.getMtimeNs()), !force));
         }
         return problems;
@@ -243,17 +239,17 @@ public final class FileValidator {
      * The file found by path must be the file recorded: the same handle. A file system that gives
      * no handle here is not checked; a failure to take one is reported but accepted.
      */
-    private Optional<FileProblem> checkHandle(Path path, String identity, FileIdentity recorded, boolean force) {
+    private Optional<FileProblem> checkHandle(String path, String identity, FileIdentity recorded, boolean force) {
         Optional<Native.FileHandle> now;
         try {
             now = handles.of(path);
         } catch (NativeException e) {
-            return Optional.of(problem(path.toString(), identity, "file handle not compared: " + e.getMessage(), false));
+            return Optional.of(problem(path, identity, "file handle not compared: " + e.getMessage(), false));
         }
         if (now.isEmpty() || FileHandles.same(now.get(), recorded.getHandleType(), recorded.getFileHandle().toByteArray())) {
             return Optional.empty();
         }
-        return Optional.of(problem(path.toString(), identity, "replaced: " + path + " is not the file recorded"
+        return Optional.of(problem(path, identity, "replaced: " + RawNames.display(path) + " is not the file recorded"
                 + " (file handle type " + recorded.getHandleType() + " " + hex(recorded.getFileHandle().toByteArray())
                 + " at checkpoint, now type " + now.get().type() + " " + hex(now.get().bytes())
                 + "): it was renamed or replaced since", !force));
@@ -289,7 +285,7 @@ public final class FileValidator {
         return unit + " (" + size + " bytes)";
     }
 
-    private static String typeOf(BasicFileAttributes attributes) {
+    private static String typeOf(Native.Stat attributes) {
         if (attributes.isDirectory()) {
             return "a directory";
         }
@@ -313,8 +309,9 @@ public final class FileValidator {
         };
     }
 
+    /** A report entry: names shown escaped (it is serialized as UTF-8 text, which cannot hold every byte). */
     private static FileProblem problem(String path, String identity, String problem, boolean fatal) {
-        return FileProblem.newBuilder().setPath(path).setIdentity(identity).setProblem(problem).setFatal(fatal)
-                .build();
+        return FileProblem.newBuilder().setPath(RawNames.display(path)).setIdentity(RawNames.display(identity))
+                .setProblem(RawNames.display(problem)).setFatal(fatal).build();
     }
 }

@@ -2,13 +2,15 @@ package io.lockstep.agent.restore;
 
 import io.lockstep.proto.FdRecord;
 import io.lockstep.proto.ServerMatch;
-import java.nio.file.Path;
 import java.util.Optional;
 
-/** Where a recorded file is on this host, by its portable identity; empty when it is not here. */
+/**
+ * Where a recorded file is on this host, by its portable identity; empty when it is not here. A
+ * path is a {@link io.lockstep.names.RawNames} string: names are bytes.
+ */
 @FunctionalInterface
 public interface PathResolver {
-    Optional<Path> resolve(FdRecord fd);
+    Optional<String> resolve(FdRecord fd);
 
     /** {@link #resolve} with what a validation report says about it. */
     default Lookup lookup(FdRecord fd) {
@@ -24,8 +26,8 @@ public interface PathResolver {
      *     file handle, if any, must match the file found
      * @param whyMissing when not found, what was looked for and what is here instead
      */
-    record Lookup(Optional<Path> path, Optional<ServerMatch> match, boolean byIdentity, String whyMissing) {
-        public static Lookup byIdentity(Path path) {
+    record Lookup(Optional<String> path, Optional<ServerMatch> match, boolean byIdentity, String whyMissing) {
+        public static Lookup byIdentity(String path) {
             return new Lookup(Optional.of(path), Optional.empty(), true, "");
         }
 

@@ -2,11 +2,11 @@ package io.lockstep.agent.restore;
 
 import io.lockstep.agent.nativeio.Native;
 import io.lockstep.agent.nativeio.NativeException;
+import io.lockstep.names.RawNames;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -31,12 +31,12 @@ record PosixAcl(List<Entry> entries) {
     }
 
     /** The file's ACL, when it has one beyond its mode bits. */
-    static Optional<PosixAcl> of(Path file) throws IOException {
+    static Optional<PosixAcl> of(String file) throws IOException {
         Optional<byte[]> value;
         try {
-            value = Native.xattr(file.toString(), XATTR);
+            value = Native.xattr(file, XATTR);
         } catch (NativeException e) {
-            throw new IOException("cannot read the ACL of " + file + ": " + e.getMessage(), e);
+            throw new IOException("cannot read the ACL of " + RawNames.display(file) + ": " + e.getMessage(), e);
         }
         try {
             return value.map(bytes -> parse(bytes, file));
@@ -45,10 +45,10 @@ record PosixAcl(List<Entry> entries) {
         }
     }
 
-    static PosixAcl parse(byte[] value, Path file) {
+    static PosixAcl parse(byte[] value, String file) {
         ByteBuffer in = ByteBuffer.wrap(value).order(ByteOrder.LITTLE_ENDIAN);
         if (value.length < 4 || (value.length - 4) % 8 != 0 || in.getInt() != VERSION) {
-            throw new IllegalArgumentException("the ACL of " + file + " is not a version " + VERSION + " POSIX ACL ("
+            throw new IllegalArgumentException("the ACL of " + RawNames.display(file) + " is not a version " + VERSION + " POSIX ACL ("
                     + value.length + " bytes)");
         }
         List<Entry> entries = new ArrayList<>();

@@ -1,11 +1,11 @@
 package io.lockstep.agent.restore;
 
-import io.lockstep.manifest.LockHandOver;
-import io.lockstep.proto.IdentityKind;
-
 import io.lockstep.agent.nativeio.LibC;
 import io.lockstep.agent.nativeio.Native;
 import io.lockstep.agent.nativeio.NativeException;
+import io.lockstep.manifest.LockHandOver;
+import io.lockstep.names.RawNames;
+import io.lockstep.proto.IdentityKind;
 import io.lockstep.proto.FdKind;
 import io.lockstep.proto.FdRecord;
 import io.lockstep.proto.LockKind;
@@ -17,8 +17,6 @@ import io.lockstep.proto.StubFd;
 import io.lockstep.proto.StubLock;
 import io.lockstep.proto.StubPlan;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -85,9 +83,9 @@ public final class StubPlanner {
         }
         for (Map.Entry<String, String> e : restart.getEnvMap().entrySet()) {
             if (e.getKey().isEmpty() || e.getKey().contains("=")) {
-                throw new PlanRefusedException(who + " has an invalid environment name '" + e.getKey() + "'");
+                throw new PlanRefusedException(who + " has an invalid environment name '" + RawNames.display(e.getKey()) + "'");
             }
-            requireNoNul(who + " environment " + e.getKey(), e.getKey() + e.getValue());
+            requireNoNul(who + " environment " + RawNames.display(e.getKey()), e.getKey() + e.getValue());
         }
 
         StubPlan.Builder plan = StubPlan.newBuilder().setOldPid(process.getPid()).setUid(restart.getUid())
@@ -97,7 +95,7 @@ public final class StubPlanner {
         Set<Integer> numbers = new HashSet<>();
         boolean freshOutputLog = false;
         for (FdRecord fd : process.getFdsList()) {
-            String at = who + " fd " + fd.getFd() + " (" + fd.getPath() + ")";
+            String at = who + " fd " + fd.getFd() + " (" + RawNames.display(fd.getPath()) + ")";
             if (fd.getFd() < 0 || fd.getFd() > MAX_FD || fd.getFd() >= fdLimit) {
                 throw new PlanRefusedException(at + ": fd number out of range 0.."
                         + Math.min(MAX_FD, fdLimit - 1));
@@ -119,23 +117,25 @@ public final class StubPlanner {
             if (LocalFiles.skippable(process, fd, resolver)) {
                 continue;
             }
-            Path local = resolver.resolve(fd).orElseThrow(() -> new PlanRefusedException(at
+            String local = resolver.resolve(fd).orElseThrow(() -> new PlanRefusedException(at
                     + ": file not found on this host (identity " + FileValidator.identityText(fd) + ")"));
-            requireSafePath(at + " resolved to " + local, local.toString());
+            String shown = RawNames.display(local);
+            requireSafePath(at + " resolved to " + shown, local);
             boolean directory = fd.getKind() == FdKind.FD_DIRECTORY;
-            if (Files.isSymbolicLink(local)) {
-                throw new PlanRefusedException(at + ": " + local + " is a symbolic link; a restore never follows one");
+            Native.Stat found = stat(at, local);
+            if (found.isSymbolicLink()) {
+                throw new PlanRefusedException(at + ": " + shown + " is a symbolic link; a restore never follows one");
             }
-            if (directory ? !Files.isDirectory(local, LinkOption.NOFOLLOW_LINKS)
-                    : !Files.isRegularFile(local, LinkOption.NOFOLLOW_LINKS)) {
-                throw new PlanRefusedException(at + ": " + local + " is not a "
+            if (directory ? !found.isDirectory() : !found.isRegularFile()) {
+                throw new PlanRefusedException(at + ": " + shown + " is not a "
                         + (directory ? "directory" : "regular file"));
             }
-            Path real = roots.require(at, local);
-            Map<String, Object> id = identity(at, real);
-            plan.addFds(StubFd.newBuilder().setFd(fd.getFd()).setKind(fd.getKind()).setPath(real.toString())
+            String real = roots.require(at, local);
+            Native.Stat id = stat(at, real);
+            // StubPlan is never serialized: its paths stay RawNames strings, which StubWire sends as bytes
+            plan.addFds(StubFd.newBuilder().setFd(fd.getFd()).setKind(fd.getKind()).setPath(real)
                     .setOpenFlags(fd.getOpenFlags() & ~NEVER_ON_RESTORE).setOffset(fd.getOffset())
-                    .setDev((Long) id.get("dev")).setInode((Long) id.get("ino")));
+                    .setDev(id.dev()).setInode(id.inode()));
         }
         plan.addAllHandOverFds(LockHandOver.handedOver(process).stream().map(LockRecord::getFd).distinct().toList());
         StubPlan built = plan.setFreshOutputLog(freshOutputLog).build();
@@ -180,16 +180,16 @@ public final class StubPlanner {
         requireSafePath(who + " cwd", recorded);
         FdRecord asDirectory = FdRecord.newBuilder().setFd(-1).setKind(FdKind.FD_DIRECTORY).setPath(recorded)
                 .setIdentity(process.getCwdIdentity()).build();
-        Optional<Path> resolved = resolver.resolve(asDirectory);
+        Optional<String> resolved = resolver.resolve(asDirectory);
         if (resolved.isEmpty() && process.getCwdIdentity().getKind() == IdentityKind.LOCAL
-                && Files.isDirectory(Path.of(process.getRestart().getCwd()))) {
+                && isDirectory(process.getRestart().getCwd())) {
             // Restored on another host: a local cwd cannot come along; the restart command's own does.
-            resolved = Optional.of(Path.of(process.getRestart().getCwd()));
+            resolved = Optional.of(process.getRestart().getCwd());
         }
-        Path local = resolved.orElseThrow(() -> new PlanRefusedException(who + " cwd " + recorded
+        String local = resolved.orElseThrow(() -> new PlanRefusedException(who + " cwd " + RawNames.display(recorded)
                 + " not found on this host"));
-        requireSafePath(who + " cwd resolved to " + local, local.toString());
-        return roots.require(who + " cwd", local).toString();
+        requireSafePath(who + " cwd resolved to " + RawNames.display(local), local);
+        return roots.require(who + " cwd", local);
     }
 
     /** The variables of the process's env file, read on this host now; none without one. */
@@ -214,22 +214,31 @@ public final class StubPlanner {
         return variables;
     }
 
-    private static Map<String, Object> identity(String what, Path file) throws PlanRefusedException {
+    private static Native.Stat stat(String what, String file) throws PlanRefusedException {
         try {
-            return Files.readAttributes(file, "unix:dev,ino", LinkOption.NOFOLLOW_LINKS);
-        } catch (IOException e) {
-            throw new PlanRefusedException(what + ": cannot stat " + file + ": " + e.getMessage());
+            return Native.lstat(file);
+        } catch (NativeException e) {
+            throw new PlanRefusedException(what + ": cannot stat " + RawNames.display(file) + ": " + e.getMessage());
+        }
+    }
+
+    /** Whether {@code path} is a directory, following links. */
+    private static boolean isDirectory(String path) {
+        try {
+            return !path.isEmpty() && Native.lstat(Native.realpath(path)).isDirectory();
+        } catch (NativeException e) {
+            return false;
         }
     }
 
     private static void requireSafePath(String what, String path) throws PlanRefusedException {
         requireNoNul(what, path);
         if (!path.startsWith("/")) {
-            throw new PlanRefusedException(what + ": path '" + path + "' is not absolute");
+            throw new PlanRefusedException(what + ": path '" + RawNames.display(path) + "' is not absolute");
         }
         for (String element : path.split("/")) {
             if (element.equals("..")) {
-                throw new PlanRefusedException(what + ": path '" + path + "' contains '..'");
+                throw new PlanRefusedException(what + ": path '" + RawNames.display(path) + "' contains '..'");
             }
         }
     }

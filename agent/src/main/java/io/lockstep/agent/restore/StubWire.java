@@ -1,6 +1,7 @@
 package io.lockstep.agent.restore;
 
 import com.google.protobuf.ByteString;
+import io.lockstep.names.RawNames;
 import io.lockstep.proto.FromStub;
 import io.lockstep.proto.StubFd;
 import io.lockstep.proto.StubLock;
@@ -14,16 +15,15 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.TreeMap;
 
 /**
  * The native stub's control protocol, version {@value #VERSION} (see lockstep-stub.c): frames of
  * u32 length, u8 version, u8 type, payload; big-endian integers; paths, argv and environment as
- * length-prefixed bytes, taken from the plan's UTF-8 bytes as they are (never through the
- * platform charset). The agent keeps speaking ToStub/FromStub; this class is the only place
- * that knows the bytes.
+ * length-prefixed bytes: the exact bytes of the plan's {@link RawNames} strings (names are bytes;
+ * never through the platform charset). The agent keeps speaking ToStub/FromStub; this class is
+ * the only place that knows the frames.
  */
 final class StubWire {
     static final int VERSION = 1;
@@ -57,26 +57,27 @@ final class StubWire {
     private static byte[] plan(StubPlan plan) {
         Out out = new Out();
         out.i32(plan.getOldPid()).i32(plan.getUid()).i32(plan.getGid()).u8(plan.getAllowRoot() ? 1 : 0)
-                .bytes(plan.getCwdBytes()).bytes(plan.getCheckpointIdBytes());
+                .bytes(RawNames.bytes(plan.getCwd())).bytes(plan.getCheckpointIdBytes());
         out.i32(plan.getFdsCount());
         for (StubFd fd : plan.getFdsList()) {
             int kind = switch (fd.getKind()) {
                 case FD_REGULAR -> 1;
                 case FD_DIRECTORY -> 2;
-                default -> throw new IllegalArgumentException("fd " + fd.getFd() + " (" + fd.getPath() + ") of kind "
+                default -> throw new IllegalArgumentException("fd " + fd.getFd() + " (" + RawNames.display(fd.getPath())
+                        + ") of kind "
                         + fd.getKind() + " cannot be reopened by a stub");
             };
             out.i32(fd.getFd()).u8(kind).i32(fd.getOpenFlags()).i64(fd.getOffset()).i64(fd.getDev())
-                    .i64(fd.getInode()).bytes(fd.getPathBytes());
+                    .i64(fd.getInode()).bytes(RawNames.bytes(fd.getPath()));
         }
         out.i32(plan.getArgvCount());
         for (int i = 0; i < plan.getArgvCount(); i++) {
-            out.bytes(plan.getArgvBytes(i));
+            out.bytes(RawNames.bytes(plan.getArgv(i)));
         }
         Map<String, String> env = new TreeMap<>(plan.getEnvMap());
         out.i32(env.size());
         for (Map.Entry<String, String> e : env.entrySet()) {
-            out.bytes(ByteString.copyFrom(e.getKey() + "=" + e.getValue(), StandardCharsets.UTF_8));
+            out.bytes(RawNames.bytes(e.getKey() + "=" + e.getValue()));
         }
         out.i32(plan.getHandOverFdsCount());
         for (int fd : plan.getHandOverFdsList()) {
@@ -139,7 +140,7 @@ final class StubWire {
         };
     }
 
-    /** Paths and messages for reports: the stub's bytes, read as UTF-8 for display only. */
+    /** Paths and messages for reports: the stub's bytes, shown with undecodable bytes escaped. */
     private static String text(ByteBuffer payload) throws IOException {
         int length = payload.getInt();
         if (length < 0 || length > payload.remaining()) {
@@ -148,7 +149,7 @@ final class StubWire {
         }
         byte[] bytes = new byte[length];
         payload.get(bytes);
-        return new String(bytes, StandardCharsets.UTF_8);
+        return RawNames.display(RawNames.decode(bytes));
     }
 
     private static void requireEnd(ByteBuffer payload, String what) throws IOException {

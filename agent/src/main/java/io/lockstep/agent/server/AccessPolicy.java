@@ -2,6 +2,7 @@ package io.lockstep.agent.server;
 
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.lockstep.names.RawNames;
 import io.lockstep.proto.AdoptRequest;
 import io.lockstep.proto.GroupStatus;
 import io.lockstep.proto.RunRequest;
@@ -157,7 +158,8 @@ final class AccessPolicy {
         static Ids of(int pid) throws IOException {
             List<String> lines;
             try {
-                lines = Files.readAllLines(Path.of("/proc", Integer.toString(pid), "status"));
+                // Name: (comm) may hold any bytes: never a strict UTF-8 read
+                lines = RawNames.decode(Files.readAllBytes(Path.of("/proc", Integer.toString(pid), "status"))).lines().toList();
             } catch (NoSuchFileException gone) {
                 return null;
             }

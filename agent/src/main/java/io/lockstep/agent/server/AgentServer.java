@@ -111,7 +111,7 @@ public final class AgentServer implements AutoCloseable {
         InetSocketAddress bind = parseListen(config.listen());
         registration = new AgentRegistration(zk, layout, config.hostId());
         restore = new RestoreParticipant(config, zk, layout, admission, groups, registration, timer);
-        GroupProcesses processes = new GroupProcesses(groups, registration, config.allowRoot());
+        GroupProcesses processes = new GroupProcesses(groups, registration, config.allowRoot(), config.stateDir());
         AgentStatus status = new AgentStatus(config.hostId(), capabilities, groups, fence);
         // The reconciler runs before the host is registered, so that no coordinator sees this
         // host until it is consistent; the record needs the bound port, so the server starts first.

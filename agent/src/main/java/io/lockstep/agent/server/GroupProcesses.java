@@ -3,6 +3,9 @@ package io.lockstep.agent.server;
 import io.grpc.Status;
 import io.lockstep.agent.restore.EnvFile;
 import io.lockstep.agent.restore.OutputLogs;
+import io.lockstep.agent.restore.StubBinary;
+import io.lockstep.names.RawNames;
+import io.lockstep.names.RecordedNames;
 import io.lockstep.files.PrivateFiles;
 import io.lockstep.proto.AdoptReply;
 import io.lockstep.proto.AdoptRequest;
@@ -12,12 +15,14 @@ import io.lockstep.proto.RunRequest;
 import io.lockstep.proto.StopReply;
 import io.lockstep.proto.StopRequest;
 import io.lockstep.agent.nativeio.Native;
+import io.lockstep.agent.nativeio.NativeException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.io.ByteArrayOutputStream;
 import java.io.File;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
+import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -26,6 +31,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
@@ -37,7 +43,6 @@ import java.util.concurrent.locks.LockSupport;
  */
 public final class GroupProcesses {
     private static final Logger LOG = LoggerFactory.getLogger(GroupProcesses.class);
-    private static final Path SETPRIV = Path.of("/usr/bin/setpriv");
     private static final int SIGTERM = 15;
     private static final long STOP_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
     /** How long the SIGKILL round of a stop may take before the stop is reported as failed. */
@@ -49,14 +54,18 @@ public final class GroupProcesses {
     private final GroupRegistry groups;
     private final AgentRegistration registration;
     private final boolean allowRoot;
+    private final Path stateDir;
+    private StubBinary stub;
 
-    public GroupProcesses(GroupRegistry groups, AgentRegistration registration, boolean allowRoot) {
+    public GroupProcesses(GroupRegistry groups, AgentRegistration registration, boolean allowRoot, Path stateDir) {
         this.groups = groups;
         this.registration = registration;
         this.allowRoot = allowRoot;
+        this.stateDir = stateDir;
     }
 
-    public RunReply run(RunRequest request) throws IOException {
+    public RunReply run(RunRequest wire) throws IOException {
+        RunRequest request = RecordedNames.inflate(wire);
         if (request.getArgvCount() == 0) {
             throw Status.INVALID_ARGUMENT.withDescription("run: no command given").asRuntimeException();
         }
@@ -81,21 +90,30 @@ public final class GroupProcesses {
                 .setUid(request.getUid())
                 .setGid(request.getGid())
                 .build();
+        requireRootAllowed(spec.getUid(), spec.getGid());
+        requireDirectory(spec.getCwd());
         List<String> command = new ArrayList<>(group.cgroup().entryCommand());
         // The agent's umask is 077; the application gets the one the agent was started with.
         command.addAll(PrivateFiles.inheritedUmaskPrefix());
-        command.addAll(dropPrivileges(spec.getUid(), spec.getGid()));
-        command.addAll(spec.getArgvList());
+        // Names are bytes: ProcessBuilder would pass argv, environment and cwd through the JVM's
+        // charset, so the stub's exec mode gets them as bytes on its stdin, drops to uid/gid and execs.
+        command.addAll(List.of(stub().path().toString(), "--exec", Integer.toUnsignedString(spec.getUid()),
+                Integer.toUnsignedString(spec.getGid())));
         Path logs = groups.logDir(group.name());
-        ProcessBuilder builder = new ProcessBuilder(command)
-                .directory(new File(spec.getCwd()))
-                .redirectInput(new File("/dev/null"));
+        ProcessBuilder builder = new ProcessBuilder(command).directory(new File("/"));
         builder.environment().clear();
-        builder.environment().putAll(spec.getEnvMap());
-        builder.environment().putAll(fromFile);
+        Map<String, String> environment = new TreeMap<>(spec.getEnvMap());
+        environment.putAll(fromFile);
         Path log = OutputLogs.create(logs, spec.getUid(), spec.getGid());
         builder.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         Process process = builder.start();
+        try (OutputStream in = process.getOutputStream()) {
+            in.write(execSpec(spec.getCwd(), spec.getArgvList(), environment));
+        } catch (IOException e) {
+            process.destroyForcibly();
+            throw new IOException("group " + group.name() + ": cannot hand the command to the starting process: "
+                    + e.getMessage(), e);
+        }
         int pid = (int) process.pid();
         // A pid set (SIGSTOP backend) has no entry command: the process joins right after it starts.
         if (group.cgroup().entryCommand().isEmpty()) {
@@ -105,8 +123,8 @@ public final class GroupProcesses {
         group.specs().put(pid, spec.toBuilder().setOutputLog(named.toString()).build());
         awaitInCgroup(group, process);
         joinBeforeReplying(group.name());
-        LOG.info("group {}: started pid {}: {}", group.name(), pid, String.join(" ", spec.getArgvList().subList(0,
-                Math.min(1, spec.getArgvCount()))) + (spec.getArgvCount() > 1 ? " … (" + spec.getArgvCount() + " args)" : ""));
+        LOG.info("group {}: started pid {}: {}", group.name(), pid, RawNames.display(spec.getArgv(0))
+                + (spec.getArgvCount() > 1 ? " … (" + spec.getArgvCount() + " args)" : ""));
         return RunReply.newBuilder().setPid(pid).build();
     }
 
@@ -137,16 +155,54 @@ public final class GroupProcesses {
         }
     }
 
-    /** The command prefix that runs the rest as uid/gid; nothing for root. */
-    private List<String> dropPrivileges(int uid, int gid) {
-        if (uid == 0 && gid == 0) {
-            if (!allowRoot) {
-                throw Status.PERMISSION_DENIED.withDescription("refusing to run a group command as root: pass a uid/gid, "
-                        + "or start the agent with --allow-root").asRuntimeException();
-            }
-            return List.of();
+    private void requireRootAllowed(int uid, int gid) {
+        if (uid == 0 && gid == 0 && !allowRoot) {
+            throw Status.PERMISSION_DENIED.withDescription("refusing to run a group command as root: pass a uid/gid, "
+                    + "or start the agent with --allow-root").asRuntimeException();
         }
-        return List.of(SETPRIV.toString(), "--reuid=" + uid, "--regid=" + gid, "--clear-groups", "--");
+    }
+
+    /** The program chdirs in its own process; a cwd that is not there is the caller's error, said now. */
+    private static void requireDirectory(String cwd) {
+        try {
+            if (!Native.lstat(Native.realpath(cwd)).isDirectory()) {
+                throw Status.FAILED_PRECONDITION.withDescription("run: working directory " + RawNames.display(cwd)
+                        + " is not a directory").asRuntimeException();
+            }
+        } catch (NativeException e) {
+            throw Status.FAILED_PRECONDITION.withDescription("run: working directory " + RawNames.display(cwd) + ": "
+                    + e.getMessage()).asRuntimeException();
+        }
+    }
+
+    private synchronized StubBinary stub() throws IOException {
+        if (stub == null) {
+            stub = StubBinary.installed(stateDir);
+        }
+        return stub;
+    }
+
+    /** What the stub's exec mode reads: NUL-terminated cwd, argc, argv, envc, NAME=value entries. */
+    static byte[] execSpec(String cwd, List<String> argv, Map<String, String> env) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        field(out, cwd);
+        field(out, Integer.toString(argv.size()));
+        argv.forEach(arg -> field(out, arg));
+        field(out, Integer.toString(env.size()));
+        env.forEach((name, value) -> field(out, name + "=" + value));
+        return out.toByteArray();
+    }
+
+    private static void field(ByteArrayOutputStream out, String name) {
+        byte[] bytes = RawNames.encode(name);
+        for (byte b : bytes) {
+            if (b == 0) {
+                throw Status.INVALID_ARGUMENT.withDescription("run: " + RawNames.display(name) + " contains a NUL byte")
+                        .asRuntimeException();
+            }
+        }
+        out.writeBytes(bytes);
+        out.write(0);
     }
 
     /**
@@ -240,16 +296,17 @@ public final class GroupProcesses {
 
     private static RestartSpec specFromProc(int pid) throws IOException {
         Path proc = Path.of("/proc", Integer.toString(pid));
+        // names are bytes: cmdline, environ and the cwd link are read raw, never through a charset
         RestartSpec.Builder spec = RestartSpec.newBuilder()
-                .addAllArgv(nulSeparated(Files.readAllBytes(proc.resolve("cmdline"))))
-                .setCwd(Files.readSymbolicLink(proc.resolve("cwd")).toString());
-        for (String entry : nulSeparated(Files.readAllBytes(proc.resolve("environ")))) {
+                .addAllArgv(RawNames.splitNul(Files.readAllBytes(proc.resolve("cmdline"))))
+                .setCwd(Native.readlink(proc.resolve("cwd").toString()));
+        for (String entry : RawNames.splitNul(Files.readAllBytes(proc.resolve("environ")))) {
             int eq = entry.indexOf('=');
             if (eq > 0) {
                 spec.putEnv(entry.substring(0, eq), entry.substring(eq + 1));
             }
         }
-        for (String line : Files.readAllLines(proc.resolve("status"))) {
+        for (String line : RawNames.decode(Files.readAllBytes(proc.resolve("status"))).lines().toList()) {
             if (line.startsWith("Uid:")) {
                 spec.setUid(Integer.parseInt(line.split("\\s+")[1]));
             } else if (line.startsWith("Gid:")) {
@@ -257,20 +314,5 @@ public final class GroupProcesses {
             }
         }
         return spec.build();
-    }
-
-    private static List<String> nulSeparated(byte[] data) {
-        List<String> parts = new ArrayList<>();
-        int start = 0;
-        for (int i = 0; i < data.length; i++) {
-            if (data[i] == 0) {
-                parts.add(new String(data, start, i - start, StandardCharsets.UTF_8));
-                start = i + 1;
-            }
-        }
-        if (start < data.length) {
-            parts.add(new String(data, start, data.length - start, StandardCharsets.UTF_8));
-        }
-        return parts;
     }
 }

@@ -1,5 +1,6 @@
 package io.lockstep.agent.server;
 
+import io.lockstep.names.RawNames;
 import io.lockstep.agent.nativeio.Native;
 import io.lockstep.agent.nativeio.NativeException;
 import io.lockstep.agent.proc.MountTable;
@@ -12,7 +13,6 @@ import io.lockstep.proto.IdentityKind;
 import io.lockstep.proto.MatchRule;
 import io.lockstep.proto.PathMapping;
 
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
 
@@ -41,7 +41,7 @@ public final class IdentityPathResolver implements PathResolver {
     }
 
     @Override
-    public Optional<Path> resolve(FdRecord fd) {
+    public Optional<String> resolve(FdRecord fd) {
         return lookup(fd).path();
     }
 
@@ -53,8 +53,8 @@ public final class IdentityPathResolver implements PathResolver {
         }
         if (identity.getKind() == IdentityKind.LOCAL && !identity.getHostId().equals(hostId)) {
             // Another host's local file is here only if the operator mapped it (--path-map).
-            Path recorded = Path.of(identity.getRelativePath());
-            Path moved = mapped(recorded);
+            String recorded = identity.getRelativePath();
+            String moved = mapped(recorded);
             return moved.equals(recorded)
                     ? Lookup.missing("a local file of host " + identity.getHostId() + " (no --path-map moves it here)")
                     : new Lookup(Optional.of(moved), Optional.empty(), false, "");
@@ -67,8 +67,8 @@ public final class IdentityPathResolver implements PathResolver {
             return Lookup.missing(identity.getKind() == IdentityKind.NETWORK ? mounts.whyMissing(identity, names)
                     : "not found on this host");
         }
-        Path found = located.get().path();
-        Path moved = mapped(found);
+        String found = located.get().path();
+        String moved = mapped(found);
         return new Lookup(Optional.of(moved), located.get().match(), moved.equals(found), "");
     }
 
@@ -84,7 +84,7 @@ public final class IdentityPathResolver implements PathResolver {
                 if (handle.isPresent() && FileHandles.same(handle.get(), identity.getHandleType(), recorded)) {
                     return Optional.of(new MountTable.Located(candidate.path(), candidate.match().map(m -> m.toBuilder()
                             .setRule(MatchRule.FILE_HANDLE)
-                            .setDetail(candidate.path() + " has the recorded file handle").build())));
+                            .setDetail(RawNames.display(candidate.path()) + " has the recorded file handle").build())));
                 }
             } catch (NativeException notThere) {
                 // no such file through this mount (ENOENT) or no handle for it: not the recorded file
@@ -93,12 +93,13 @@ public final class IdentityPathResolver implements PathResolver {
         return Optional.empty();
     }
 
-    private Path mapped(Path resolved) {
-        String text = resolved.toString();
+    private String mapped(String resolved) {
+        String text = resolved;
         for (PathMapping map : pathMaps) {
             String from = map.getFrom();
             if (text.equals(from) || text.startsWith(from.endsWith("/") ? from : from + "/")) {
-                return Path.of(map.getTo() + text.substring(from.length()));
+                String moved = (map.getTo() + text.substring(from.length())).replaceAll("/+", "/");
+                return moved.length() > 1 && moved.endsWith("/") ? moved.substring(0, moved.length() - 1) : moved;
             }
         }
         return resolved;

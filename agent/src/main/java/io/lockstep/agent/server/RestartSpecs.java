@@ -1,6 +1,7 @@
 package io.lockstep.agent.server;
 
 import io.lockstep.files.PrivateFiles;
+import io.lockstep.names.RecordedNames;
 import io.lockstep.proto.RestartSpec;
 
 import java.io.IOException;
@@ -33,7 +34,7 @@ public final class RestartSpecs {
                 String name = file.getFileName().toString();
                 int pid = Integer.parseInt(name.substring(0, name.length() - ".spec".length()));
                 if (livePids.contains(pid)) {
-                    byPid.put(pid, RestartSpec.parseFrom(Files.readAllBytes(file)));
+                    byPid.put(pid, RecordedNames.inflate(RestartSpec.parseFrom(Files.readAllBytes(file))));
                 } else {
                     Files.deleteIfExists(file);
                 }
@@ -43,7 +44,7 @@ public final class RestartSpecs {
 
     public void put(int pid, RestartSpec spec) throws IOException {
         PrivateFiles.createDirectories(dir);
-        PrivateFiles.writeAtomically(dir.resolve(pid + ".spec"), spec.toByteArray(), false);
+        PrivateFiles.writeAtomically(dir.resolve(pid + ".spec"), RecordedNames.deflate(spec).toByteArray(), false);
         byPid.put(pid, spec);
     }
 

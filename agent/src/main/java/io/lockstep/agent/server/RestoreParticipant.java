@@ -13,6 +13,7 @@ import io.lockstep.agent.restore.StubHandle;
 import io.lockstep.agent.restore.StubLauncher;
 import io.lockstep.agent.restore.StubPlanner;
 import io.lockstep.files.PrivateFiles;
+import io.lockstep.names.RawNames;
 import io.lockstep.proto.AbortRequest;
 import io.lockstep.proto.FileProblem;
 import io.lockstep.proto.HandOver;
@@ -680,7 +681,8 @@ public final class RestoreParticipant {
         for (LockRecord lock : LockHandOver.handedOver(process)) {
             handle.plan().getFdsList().stream().filter(f -> f.getFd() == lock.getFd()).findFirst().ifPresent(fd ->
                     pending.add(new HandOverCheck.Pending(HandOver.newBuilder().setSourceHostId(who.sourceHost())
-                            .setOldPid(who.oldPid()).setNewPid(handle.pid()).setLock(lock).setPath(fd.getPath()),
+                            .setOldPid(who.oldPid()).setNewPid(handle.pid()).setLock(lock)
+                            .setPath(RawNames.display(fd.getPath())),
                             fd.getDev(), fd.getInode())));
         }
         return pending;

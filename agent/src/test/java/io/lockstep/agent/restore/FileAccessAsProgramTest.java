@@ -43,7 +43,7 @@ class FileAccessAsProgramTest {
 
     private static final Xattrs XATTRS = LibraryLoader.create(Xattrs.class).load("c");
 
-    private final FileValidator validator = new FileValidator(fd -> Optional.of(Path.of(fd.getPath())).filter(Files::exists));
+    private final FileValidator validator = new FileValidator(fd -> Optional.of(fd.getPath()).filter(p -> Files.exists(Path.of(p))));
 
     @Test
     void aFileReadableOnlyThroughASupplementaryGroupIsRefusedBecauseTheStubDropsThatGroup() throws Exception {

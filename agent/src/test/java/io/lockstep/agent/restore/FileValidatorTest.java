@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class FileValidatorTest {
-    private static final PathResolver OLD_PATH = fd -> Optional.of(Path.of(fd.getPath())).filter(Files::exists);
+    private static final PathResolver OLD_PATH = fd -> Optional.of(fd.getPath()).filter(p -> Files.exists(Path.of(p)));
 
     @TempDir
     Path dir;

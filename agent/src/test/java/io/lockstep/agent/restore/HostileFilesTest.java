@@ -33,8 +33,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * can see; the stub refuses a file swapped between the agent's check and its own open.
  */
 class HostileFilesTest {
-    private static final PathResolver OLD_PATH = fd -> Optional.of(Path.of(fd.getPath())).filter(
-            p -> Files.exists(p, java.nio.file.LinkOption.NOFOLLOW_LINKS));
+    private static final PathResolver OLD_PATH = fd -> Optional.of(fd.getPath()).filter(
+            p -> Files.exists(Path.of(p), java.nio.file.LinkOption.NOFOLLOW_LINKS));
 
     private StubFixture fixture;
     private Path allowed;

@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 class StubPlannerTest {
     /** Files are where they were recorded: the resolver for same-host restores. */
-    private static final PathResolver OLD_PATH = fd -> Optional.of(Path.of(fd.getPath())).filter(Files::exists);
+    private static final PathResolver OLD_PATH = fd -> Optional.of(fd.getPath()).filter(p -> Files.exists(Path.of(p)));
 
     @TempDir
     Path dir;
@@ -105,7 +105,7 @@ class StubPlannerTest {
         assertRefused(p -> p.setFds(1, p.getFds(1).toBuilder().setPath("data")), "not absolute");
         assertRefused(p -> p.setFds(1, p.getFds(1).toBuilder().setPath(dir + "/../../etc/shadow")), "'..'");
         assertRefused(p -> p.setCwd("/tmp/../root"), "cwd", "'..'");
-        PathResolver escaping = fd -> Optional.of(Path.of("/srv/../etc/passwd"));
+        PathResolver escaping = fd -> Optional.of("/srv/../etc/passwd");
         ProcessRecord record = process();
         assertThatThrownBy(() -> new StubPlanner(escaping, 1024).plan(record, "c", false))
                 .isInstanceOf(PlanRefusedException.class).hasMessageContaining("'..'");

@@ -4,6 +4,7 @@ import io.lockstep.cli.JsonText;
 import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.manifest.ManifestFormatException;
 import io.lockstep.manifest.ManifestPrinter;
+import io.lockstep.names.RecordedNames;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.catalog.KnownGroups;
 import io.lockstep.coordinator.op.CoordinatorContext;
@@ -113,6 +114,8 @@ final class ShowCommand implements Callable<Integer> {
         Map<String, Object> json = JsonText.object();
         json.put("checkpoint", entry);
         Map<String, Manifest> printed = new LinkedHashMap<>(manifests);
+        // names as display strings, with their exact bytes (base64) in raw_* fields where they are not plain text
+        printed.replaceAll((host, manifest) -> RecordedNames.deflate(manifest));
         if (!showEnv) {
             printed.replaceAll((host, manifest) -> ManifestPrinter.withoutEnvironmentValues(manifest));
         }

@@ -222,7 +222,8 @@ public final class LocalCluster implements AutoCloseable {
                 setup + " && exec \"$0\" \"$@\""), serveOptions);
     }
 
-    private Process startAgentProcess(String host, List<String> prefix, List<String> extraOptions) throws Exception {
+    /** An agent JVM started through {@code prefix} (e.g. {@code env -i}, or unshare), with more `agent serve` options. */
+    public Process startAgentProcess(String host, List<String> prefix, List<String> extraOptions) throws Exception {
         AgentConfig config = agentConfig(host);
         Files.createDirectories(config.stateDir());
         List<String> command = new ArrayList<>(prefix);
@@ -324,6 +325,11 @@ public final class LocalCluster implements AutoCloseable {
     public int runAs(String host, String group, int uid, int gid, List<String> argv) throws Exception {
         return run(host, group, RunRequest.newBuilder().setCwd("/").setUid(uid).setGid(gid)
                 .putEnv("PATH", "/usr/local/bin:/usr/bin:/bin"), argv);
+    }
+
+    /** Sends {@code request} to the host's agent as it is (e.g. deflated names with their exact bytes). */
+    public int run(String host, RunRequest request) throws Exception {
+        return run(host, request.getGroup(), request.toBuilder().clearGroup(), List.of());
     }
 
     private int run(String host, String group, RunRequest.Builder request, List<String> argv) throws Exception {
