@@ -165,6 +165,19 @@ class RunCommandBytesTest {
                 assertThat(RawNames.splitNul(Files.readAllBytes(Path.of("/proc", Integer.toString(pid), "environ"))))
                         .as("environ of pid " + pid + " (from the env file)").contains("SECRET=s3cr=t");
             }
+            // The request carries the env file's name as text: a name that is not UTF-8 is refused, named.
+            byte[] latin1EnvFile = concat(base, "/".getBytes(StandardCharsets.UTF_8), LATIN1_ETE, ".env"
+                    .getBytes(StandardCharsets.UTF_8));
+            String refused = "printf 'SECRET=x\\n' > " + bytesOf(latin1EnvFile) + " && chmod 600 " + bytesOf(latin1EnvFile)
+                    + " && exec env -i PATH=/usr/bin:/bin " + locale + " '" + Path.of(System.getProperty("java.home"),
+                    "bin", "java") + "' -cp '" + System.getProperty("java.class.path") + "' " + AgentMain.class.getName()
+                    + " run --agent 127.0.0.1:" + agent.port() + " --group bytes --env-file " + bytesOf(latin1EnvFile)
+                    + " -- /bin/true";
+            Process cli = new ProcessBuilder("/bin/sh", "-c", refused).start();
+            String err = new String(cli.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(cli.waitFor()).as("agent run --env-file <not UTF-8>: " + err).isEqualTo(2);
+            assertThat(err).contains("--env-file " + RawNames.display(RawNames.decode(latin1EnvFile))
+                    + ": the name is not valid UTF-8");
         }
     }
 
