@@ -129,9 +129,15 @@ class LockHandOverRestoreTest {
     /**
      * sqlite3 itself, started directly, holds its database in a transaction (BEGIN EXCLUSIVE: one
      * POSIX write lock over its lock bytes), and a second sqlite3 waits for it through its busy
-     * timeout (polling, as SQLite does: it never blocks in the kernel, so no wait is recorded).
-     * POSIX locks stay with the stub's pid through the exec; the restarted sqlite3 takes them again
-     * as the same process. The holder's `.shell` child (sh, then sleep) has no restart spec.
+     * timeout (polling, as SQLite does: it never blocks in the kernel, so no wait is recorded and
+     * it is not held back). POSIX locks stay with the stub's pid through the exec, but the restarted
+     * sqlite3 drops them before it locks again: its shell opens and closes the database file once
+     * to read its header (closing any descriptor of a file drops all of the process's POSIX locks on
+     * it), and SQLite then climbs from a read lock. A polling waiter may take the database in that
+     * window (README "Limitations"), so the holder waits through its busy timeout too, and what is
+     * asserted is what is guaranteed: the restarted holder ends up with the same lock table, the
+     * waiter holds nothing while it does, and the waiter gets the database once the holder let go.
+     * The holder's `.shell` child (sh, then sleep) has no restart spec.
      */
     @Test
     void sqlite3HolderAndBusyWaiterRestoreOnSwappedHostsWithTheSameLockTable() throws Exception {
@@ -139,8 +145,9 @@ class LockHandOverRestoreTest {
         Process create = new ProcessBuilder("sqlite3", db.toString(), "CREATE TABLE t(x); INSERT INTO t VALUES (1);")
                 .inheritIO().start();
         assertThat(create.waitFor()).as("sqlite3 creates " + db).isZero();
-        int holder = cluster.run("h1", "app", List.of("sqlite3", "-cmd", "BEGIN EXCLUSIVE;", "-cmd",
-                ".shell echo HOLDING restored=${LOCKSTEP_RESTORED:-0} ; exec sleep 1000000", db.toString()));
+        int holder = cluster.run("h1", "app", List.of("sqlite3", "-cmd", ".timeout 600000", "-cmd",
+                "BEGIN EXCLUSIVE;", "-cmd", ".shell echo HOLDING restored=${LOCKSTEP_RESTORED:-0} ; exec sleep 1000000",
+                db.toString()));
         await("sqlite3 on h1 holds its database").atMost(Duration.ofSeconds(30))
                 .until(() -> cluster.output("h1", "app", holder).contains("HOLDING restored=0")
                         && !ProcLocksSnapshot.read().heldBy(holder).isEmpty());
@@ -162,7 +169,7 @@ class LockHandOverRestoreTest {
         await("the restored waiter runs and waits").atMost(Duration.ofSeconds(30))
                 .until(() -> cluster.output("h1", "app", newWaiter).contains("WAITING restored=1"));
         assertThat(ProcLocksSnapshot.read().heldBy(newWaiter)).as("the waiter holds nothing").isEmpty();
-        assertThat(cluster.output("h1", "app", newWaiter)).doesNotContain("GOT");
+        assertThat(posixKeys(newHolder)).as("the restored holder still holds its database").isEqualTo(heldBefore);
 
         killWithDescendants(newHolder);
         await("the waiter gets the database once the holder let go").atMost(Duration.ofSeconds(30))
