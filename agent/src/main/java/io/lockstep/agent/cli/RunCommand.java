@@ -37,7 +37,10 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--group", required = true, description = "The group the process joins.")
     String group;
 
-    /** A {@link RawNames} string, not a Path: the JVM's charset cannot hold every directory name. */
+    /**
+     * A {@link RawNames} string from the raw command line (see {@link RawArgs}), not a Path: the
+     * JVM's charset cannot hold every directory name.
+     */
     @Option(names = "--cwd", description = "Working directory (default: the current one).")
     String cwd;
 
@@ -54,7 +57,7 @@ final class RunCommand implements Callable<Integer> {
                     + "agent reads them from FILE now and again at restore, on the restoring host; the restart spec and "
                     + "manifests record only their names. FILE must be owned by the process's uid and "
                     + "writable by its owner only (e.g. mode 0600).")
-    Path envFile;
+    String envFile; // a RawNames string, like --cwd
 
     @Parameters(arity = "1..*", paramLabel = "COMMAND", description = "The command and its arguments (after --).")
     List<String> command;
@@ -92,14 +95,18 @@ final class RunCommand implements Callable<Integer> {
         // Names are bytes: argv (see RawArgs), environment and cwd go to the agent exactly as the
         // kernel holds them, never through the JVM's charset.
         String here = Native.readlink("/proc/self/cwd");
-        String workingDirectory = cwd == null ? here
-                : RawPaths.normalize(cwd.startsWith("/") ? cwd : RawPaths.resolve(here, cwd));
+        String workingDirectory = cwd == null ? here : absolute(here, cwd);
+        if (envFile != null && RawNames.hasEscapes(envFile)) {
+            // The request carries the env file's name as a proto string (UTF-8 only), unlike cwd.
+            throw new ParameterException(spec.commandLine(), "--env-file " + RawNames.display(envFile)
+                    + ": the name is not valid UTF-8; move the file to a UTF-8 path");
+        }
         RunRequest request = RunRequest.newBuilder()
                 .setGroup(group)
                 .addAllArgv(command)
                 .setCwd(workingDirectory)
                 .putAllEnv(RecordedNames.assignments(RawNames.splitNul(Files.readAllBytes(Path.of("/proc/self/environ")))))
-                .setEnvFile(envFile == null ? "" : envFile.toAbsolutePath().normalize().toString())
+                .setEnvFile(envFile == null ? "" : absolute(here, envFile))
                 .setUid(runUid)
                 .setGid(runGid)
                 .build();
@@ -110,6 +117,10 @@ final class RunCommand implements Callable<Integer> {
         } catch (StatusRuntimeException e) {
             return ClientErrors.report(spec, "run", agent.address, e);
         }
+    }
+
+    private static String absolute(String here, String name) {
+        return RawPaths.normalize(name.startsWith("/") ? name : RawPaths.resolve(here, name));
     }
 
     private static int currentId(String flag) throws Exception {

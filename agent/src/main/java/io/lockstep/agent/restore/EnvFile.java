@@ -1,20 +1,17 @@
 package io.lockstep.agent.restore;
 
+import io.lockstep.agent.nativeio.LibC;
+import io.lockstep.agent.nativeio.Native;
+import io.lockstep.names.RawNames;
+import jnr.ffi.Pointer;
+
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.channels.Channels;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
-import java.nio.file.NoSuchFileException;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermission;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
@@ -29,50 +26,61 @@ public final class EnvFile {
     private static final Pattern NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
     /** Far above any real environment file; stops a mistaken path to a large file. */
     private static final long MAX_BYTES = 1 << 20;
-    private static final Set<PosixFilePermission> WRITABLE_BY_OTHERS = Set.of(PosixFilePermission.GROUP_WRITE,
-            PosixFilePermission.OTHERS_WRITE);
+    private static final int WRITABLE_BY_GROUP_OR_OTHERS = 0022;
+    private static final int CHUNK = 64 * 1024;
 
     private EnvFile() {
     }
 
-    /** The file's variables, in file order; a name given twice keeps its last value. */
-    public static Map<String, String> read(Path file, int uid) throws IOException {
-        if (!file.isAbsolute()) {
-            throw new IOException("env file " + file + ": not an absolute path");
+    /**
+     * The file's variables, in file order; a name given twice keeps its last value. {@code file} is
+     * a {@link RawNames} string: it is opened on its exact bytes, never through the JVM's charset.
+     */
+    public static Map<String, String> read(String file, int uid) throws IOException {
+        String shown = RawNames.display(file);
+        if (!file.startsWith("/")) {
+            throw new IOException("env file " + shown + ": not an absolute path");
         }
-        Map<String, Object> attributes;
+        Native.Stat stat = Native.lstatIfExists(file)
+                .orElseThrow(() -> new IOException("env file " + shown + ": no such file"));
+        if (!stat.isRegularFile()) {
+            throw new IOException("env file " + shown + ": not a regular file (symbolic links are not followed)");
+        }
+        if (stat.uid() != uid) {
+            throw new IOException("env file " + shown + ": owned by uid " + Integer.toUnsignedString(stat.uid())
+                    + ", not by the process's uid " + Integer.toUnsignedString(uid));
+        }
+        if ((stat.mode() & WRITABLE_BY_GROUP_OR_OTHERS) != 0) {
+            throw new IOException("env file " + shown + ": writable by group or others; make it writable by its owner only");
+        }
+        if (stat.size() > MAX_BYTES) {
+            throw new IOException("env file " + shown + ": larger than " + MAX_BYTES + " bytes");
+        }
+        int fd = Native.open(file, LibC.O_RDONLY | LibC.O_NOFOLLOW | LibC.O_CLOEXEC, 0);
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try {
-            attributes = Files.readAttributes(file, "unix:uid,size,isRegularFile", LinkOption.NOFOLLOW_LINKS);
-        } catch (NoSuchFileException e) {
-            throw new IOException("env file " + file + ": no such file");
+            // The file checked above, not one swapped in since: the owner check must hold for what is read.
+            Native.FileId opened = Native.fileId(fd, shown);
+            if (opened.dev() != stat.dev() || opened.inode() != stat.inode()) {
+                throw new IOException("env file " + shown + ": replaced while being read; try again");
+            }
+            Pointer buffer = Native.allocate(CHUNK);
+            int n;
+            while ((n = Native.pread(fd, buffer, CHUNK, bytes.size(), shown)) > 0) {
+                byte[] chunk = new byte[n];
+                buffer.get(0, chunk, 0, n);
+                bytes.write(chunk, 0, n);
+                if (bytes.size() > MAX_BYTES) {
+                    throw new IOException("env file " + shown + ": larger than " + MAX_BYTES + " bytes");
+                }
+            }
+        } finally {
+            Native.close(fd);
         }
-        if (!(Boolean) attributes.get("isRegularFile")) {
-            throw new IOException("env file " + file + ": not a regular file (symbolic links are not followed)");
-        }
-        int owner = (Integer) attributes.get("uid");
-        if (owner != uid) {
-            throw new IOException("env file " + file + ": owned by uid " + owner + ", not by the process's uid "
-                    + Integer.toUnsignedString(uid));
-        }
-        Set<PosixFilePermission> mode = Files.getPosixFilePermissions(file, LinkOption.NOFOLLOW_LINKS);
-        if (mode.stream().anyMatch(WRITABLE_BY_OTHERS::contains)) {
-            throw new IOException("env file " + file + ": writable by group or others; make it writable by its owner only");
-        }
-        if ((Long) attributes.get("size") > MAX_BYTES) {
-            throw new IOException("env file " + file + ": larger than " + MAX_BYTES + " bytes");
-        }
-        byte[] bytes;
-        try (InputStream in = Channels.newInputStream(Files.newByteChannel(file, Set.of(StandardOpenOption.READ,
-                LinkOption.NOFOLLOW_LINKS)))) {
-            bytes = in.readNBytes((int) MAX_BYTES + 1);
-        }
-        if (bytes.length > MAX_BYTES) {
-            throw new IOException("env file " + file + ": larger than " + MAX_BYTES + " bytes");
-        }
-        return parse(file, bytes);
+        return parse(shown, bytes.toByteArray());
     }
 
-    static Map<String, String> parse(Path file, byte[] bytes) throws IOException {
+    static Map<String, String> parse(String file, byte[] bytes) throws IOException {
         String text;
         try {
             text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)

@@ -17,7 +17,6 @@ import io.lockstep.proto.StubFd;
 import io.lockstep.proto.StubLock;
 import io.lockstep.proto.StubPlan;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -198,7 +197,7 @@ public final class StubPlanner {
             return Map.of();
         }
         requireSafePath(who + " env file", restart.getEnvFile());
-        Path file = Path.of(restart.getEnvFile());
+        String file = restart.getEnvFile();
         Map<String, String> variables;
         try {
             variables = EnvFile.read(file, restart.getUid());
@@ -207,7 +206,7 @@ public final class StubPlanner {
         }
         for (String name : restart.getEnvFileNamesList()) {
             if (!variables.containsKey(name)) {
-                throw new PlanRefusedException(who + ": env file " + file + " no longer defines " + name
+                throw new PlanRefusedException(who + ": env file " + RawNames.display(file) + " no longer defines " + name
                         + ", which it did when the process was started");
             }
         }

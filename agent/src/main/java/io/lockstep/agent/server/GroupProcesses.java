@@ -73,8 +73,8 @@ public final class GroupProcesses {
         Map<String, String> fromFile = Map.of();
         if (!request.getEnvFile().isEmpty()) {
             try {
-                fromFile = EnvFile.read(Path.of(request.getEnvFile()), request.getUid());
-            } catch (IOException | java.nio.file.InvalidPathException e) {
+                fromFile = EnvFile.read(request.getEnvFile(), request.getUid());
+            } catch (IOException e) {
                 throw Status.FAILED_PRECONDITION.withDescription("run: " + e.getMessage()).asRuntimeException();
             }
             // A variable the file defines is never recorded, even when the caller's environment has it too.

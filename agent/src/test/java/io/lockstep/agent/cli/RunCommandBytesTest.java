@@ -110,6 +110,77 @@ class RunCommandBytesTest {
         }
     }
 
+    /**
+     * The issue's first finding: {@code agent run --cwd "…/répertoire de travail" -- prog données.lock}
+     * from a JVM in the C locale. Option values that name files ({@code --cwd}, {@code --env-file})
+     * are taken from the raw command line too: a UTF-8 directory name and one that is not UTF-8.
+     */
+    @ParameterizedTest(name = "agent run --cwd --env-file under env -i {0}")
+    @ValueSource(strings = {"", "LANG=C.UTF-8"})
+    void cwdAndEnvFileOptionsAreTakenAsBytes(String locale) throws Exception {
+        layout = CgroupLayout.detect(root);
+        byte[] base = RawNames.encode(dir.toString());
+        byte[] envDir = concat(base, "/réglages".getBytes(StandardCharsets.UTF_8));
+        byte[] envFile = concat(envDir, "/secrets-données.env".getBytes(StandardCharsets.UTF_8));
+        List<byte[]> workingDirectories = List.of(
+                concat(base, "/répertoire de travail".getBytes(StandardCharsets.UTF_8)),
+                concat(base, "/".getBytes(StandardCharsets.UTF_8), LATIN1_ETE));
+        List<byte[]> args = List.of("/bin/sh".getBytes(StandardCharsets.UTF_8),
+                "-c".getBytes(StandardCharsets.UTF_8),
+                "while :; do sleep 1; done".getBytes(StandardCharsets.UTF_8),
+                "données.lock".getBytes(StandardCharsets.UTF_8), LATIN1_ETE);
+        try (AgentServer agent = new AgentServer(new AgentConfig("h1", "127.0.0.1:0", zooKeeper.connectString(),
+                "/" + root, root, Optional.empty(), dir.resolve("agent-state"), Duration.ofSeconds(10), true)
+                .withTls(Optional.empty(), true)).start()) {
+            for (byte[] cwd : workingDirectories) {
+                StringBuilder script = new StringBuilder("mkdir -p " + bytesOf(cwd) + " " + bytesOf(envDir)
+                        + " && printf 'SECRET=s3cr=t\\n' > " + bytesOf(envFile) + " && chmod 600 " + bytesOf(envFile)
+                        + " && exec env -i PATH=/usr/bin:/bin");
+                if (!locale.isEmpty()) {
+                    script.append(' ').append(locale);
+                }
+                script.append(" '").append(Path.of(System.getProperty("java.home"), "bin", "java")).append("' -cp '")
+                        .append(System.getProperty("java.class.path")).append("' ").append(AgentMain.class.getName())
+                        .append(" run --agent 127.0.0.1:").append(agent.port()).append(" --group bytes --cwd ")
+                        .append(bytesOf(cwd)).append(" --env-file ").append(bytesOf(envFile)).append(" --");
+                for (byte[] arg : args) {
+                    script.append(' ').append(bytesOf(arg));
+                }
+                Process cli = new ProcessBuilder("/bin/sh", "-c", script.toString()).start();
+                String out = new String(cli.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                String err = new String(cli.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+                assertThat(cli.waitFor()).as("agent run --cwd " + RawNames.display(RawNames.decode(cwd)) + ": " + out
+                        + err).isZero();
+                int pid = Integer.parseInt(out.strip());
+
+                ByteArrayOutputStream cmdline = new ByteArrayOutputStream();
+                for (byte[] arg : args) {
+                    cmdline.writeBytes(arg);
+                    cmdline.write(0);
+                }
+                assertThat(Files.readAllBytes(Path.of("/proc", Integer.toString(pid), "cmdline")))
+                        .as("cmdline of pid " + pid).isEqualTo(cmdline.toByteArray());
+                assertThat(RawNames.encode(Native.readlink("/proc/" + pid + "/cwd"))).as("cwd of pid " + pid)
+                        .isEqualTo(cwd);
+                assertThat(RawNames.splitNul(Files.readAllBytes(Path.of("/proc", Integer.toString(pid), "environ"))))
+                        .as("environ of pid " + pid + " (from the env file)").contains("SECRET=s3cr=t");
+            }
+            // The request carries the env file's name as text: a name that is not UTF-8 is refused, named.
+            byte[] latin1EnvFile = concat(base, "/".getBytes(StandardCharsets.UTF_8), LATIN1_ETE, ".env"
+                    .getBytes(StandardCharsets.UTF_8));
+            String refused = "printf 'SECRET=x\\n' > " + bytesOf(latin1EnvFile) + " && chmod 600 " + bytesOf(latin1EnvFile)
+                    + " && exec env -i PATH=/usr/bin:/bin " + locale + " '" + Path.of(System.getProperty("java.home"),
+                    "bin", "java") + "' -cp '" + System.getProperty("java.class.path") + "' " + AgentMain.class.getName()
+                    + " run --agent 127.0.0.1:" + agent.port() + " --group bytes --env-file " + bytesOf(latin1EnvFile)
+                    + " -- /bin/true";
+            Process cli = new ProcessBuilder("/bin/sh", "-c", refused).start();
+            String err = new String(cli.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(cli.waitFor()).as("agent run --env-file <not UTF-8>: " + err).isEqualTo(2);
+            assertThat(err).contains("--env-file " + RawNames.display(RawNames.decode(latin1EnvFile))
+                    + ": the name is not valid UTF-8");
+        }
+    }
+
     /** A shell word for exact bytes, whatever the shell's locale: "$(printf %b '\0ooo…')". */
     private static String bytesOf(byte[] bytes) {
         StringBuilder out = new StringBuilder("\"$(printf %b '");

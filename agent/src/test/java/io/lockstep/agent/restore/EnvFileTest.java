@@ -29,25 +29,25 @@ class EnvFileTest {
     @Test
     void readsNameValueLinesSkippingCommentsAndBlanks() throws Exception {
         Path file = file("# comment\nDB_PASSWORD=a=b c \n\n  \r\nAPI_MODE=\nLAST=x\r\nLAST=y", "rw-------");
-        assertThat(EnvFile.read(file, ROOT)).containsExactly(Map.entry("DB_PASSWORD", "a=b c "),
+        assertThat(EnvFile.read(file.toString(), ROOT)).containsExactly(Map.entry("DB_PASSWORD", "a=b c "),
                 Map.entry("API_MODE", ""), Map.entry("LAST", "y"));
     }
 
     @Test
     void aBadLineIsNamedByNumberNeverByContent() throws Exception {
         Path file = file("OK=1\nhunter2-not-a-variable\n", "rw-------");
-        assertThatThrownBy(() -> EnvFile.read(file, ROOT)).isInstanceOf(IOException.class)
+        assertThatThrownBy(() -> EnvFile.read(file.toString(), ROOT)).isInstanceOf(IOException.class)
                 .hasMessageContaining(file + " line 2").hasMessageNotContaining("hunter2");
     }
 
     @Test
     void refusesFilesOthersCouldWriteOrAnotherUidOwnsOrLinks() throws Exception {
         Path writable = file("A=1\n", "rw-rw-r--");
-        assertThatThrownBy(() -> EnvFile.read(writable, ROOT)).hasMessageContaining("writable by group or others");
+        assertThatThrownBy(() -> EnvFile.read(writable.toString(), ROOT)).hasMessageContaining("writable by group or others");
         Path owned = file("A=1\n", "rw-------");
-        assertThatThrownBy(() -> EnvFile.read(owned, 1000)).hasMessageContaining("owned by uid 0, not by the process's uid 1000");
+        assertThatThrownBy(() -> EnvFile.read(owned.toString(), 1000)).hasMessageContaining("owned by uid 0, not by the process's uid 1000");
         Path link = Files.createSymbolicLink(dir.resolve("link.env"), owned);
-        assertThatThrownBy(() -> EnvFile.read(link, ROOT)).hasMessageContaining("not a regular file");
-        assertThatThrownBy(() -> EnvFile.read(dir.resolve("absent.env"), ROOT)).hasMessageContaining("no such file");
+        assertThatThrownBy(() -> EnvFile.read(link.toString(), ROOT)).hasMessageContaining("not a regular file");
+        assertThatThrownBy(() -> EnvFile.read(dir.resolve("absent.env").toString(), ROOT)).hasMessageContaining("no such file");
     }
 }
