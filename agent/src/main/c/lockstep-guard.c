@@ -255,11 +255,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     unlink(argv[1]);
-    umask(077);
+    /* The socket is owner-only like every file the agent writes: 0600 (a socket needs no x bit). */
+    umask(0177);
     if (bind(listener, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(listener, 8) < 0) {
         fprintf(stderr, "lockstep-guard: cannot listen on %s: %s\n", argv[1], strerror(errno));
         return 1;
     }
+    umask(077);
     for (int c = 0; c < MAX_CLIENTS; c++) {
         clients[c].fd = -1;
     }

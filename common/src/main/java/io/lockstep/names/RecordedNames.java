@@ -10,6 +10,7 @@ import io.lockstep.proto.RestartSpec;
 import io.lockstep.proto.RunRequest;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -38,14 +39,10 @@ public final class RecordedNames {
     }
 
     private static void deflate(ProcessRecord.Builder p) {
-        if (p.getRawArgvCount() == 0 && anyNeedsEscaping(p.getArgvList())) {
-            List<String> argv = new ArrayList<>(p.getArgvList());
-            p.clearArgv().addAllArgv(displays(argv)).addAllRawArgv(bytes(argv));
-        }
-        if (p.getRawCwd().isEmpty() && RawNames.needsEscaping(p.getCwd())) {
-            String cwd = p.getCwd();
-            p.setCwd(RawNames.display(cwd)).setRawCwd(RawNames.bytes(cwd));
-        }
+        Launch launch = Launch.of(p.getArgvList(), p.getRawArgvList(), p.getCwd(), p.getRawCwd(), Map.of(), List.of())
+                .deflated();
+        p.clearArgv().addAllArgv(launch.argv()).clearRawArgv().addAllRawArgv(launch.rawArgv())
+                .setCwd(launch.cwd()).setRawCwd(launch.rawCwd());
         if (p.hasCwdIdentity()) {
             p.setCwdIdentity(deflate(p.getCwdIdentity()));
         }
@@ -78,43 +75,11 @@ public final class RecordedNames {
     }
 
     public static RestartSpec deflate(RestartSpec spec) {
-        RestartSpec.Builder b = spec.toBuilder();
-        if (b.getRawArgvCount() == 0 && anyNeedsEscaping(b.getArgvList())) {
-            List<String> argv = new ArrayList<>(b.getArgvList());
-            b.clearArgv().addAllArgv(displays(argv)).addAllRawArgv(bytes(argv));
-        }
-        if (b.getRawCwd().isEmpty() && RawNames.needsEscaping(b.getCwd())) {
-            b.setCwd(RawNames.display(b.getCwd())).setRawCwd(RawNames.bytes(spec.getCwd()));
-        }
-        if (b.getRawEnvCount() == 0 && envNeedsEscaping(b.getEnvMap())) {
-            Map<String, String> env = new TreeMap<>(b.getEnvMap());
-            b.clearEnv();
-            env.forEach((name, value) -> {
-                b.putEnv(RawNames.display(name), RawNames.display(value));
-                b.addRawEnv(RawNames.bytes(name + "=" + value));
-            });
-        }
-        return b.build();
+        return launchInto(spec.toBuilder(), Launch.of(spec).deflated()).build();
     }
 
     public static RunRequest deflate(RunRequest request) {
-        RunRequest.Builder b = request.toBuilder();
-        if (b.getRawArgvCount() == 0 && anyNeedsEscaping(b.getArgvList())) {
-            List<String> argv = new ArrayList<>(b.getArgvList());
-            b.clearArgv().addAllArgv(displays(argv)).addAllRawArgv(bytes(argv));
-        }
-        if (b.getRawCwd().isEmpty() && RawNames.needsEscaping(b.getCwd())) {
-            b.setCwd(RawNames.display(b.getCwd())).setRawCwd(RawNames.bytes(request.getCwd()));
-        }
-        if (b.getRawEnvCount() == 0 && envNeedsEscaping(b.getEnvMap())) {
-            Map<String, String> env = new TreeMap<>(b.getEnvMap());
-            b.clearEnv();
-            env.forEach((name, value) -> {
-                b.putEnv(RawNames.display(name), RawNames.display(value));
-                b.addRawEnv(RawNames.bytes(name + "=" + value));
-            });
-        }
-        return b.build();
+        return launchInto(request.toBuilder(), Launch.of(request).deflated()).build();
     }
 
     // ---- inflate: display strings + bytes -> exact strings ----
@@ -128,13 +93,10 @@ public final class RecordedNames {
     }
 
     private static void inflate(ProcessRecord.Builder p) {
-        if (p.getRawArgvCount() > 0) {
-            List<ByteString> raw = new ArrayList<>(p.getRawArgvList());
-            p.clearArgv().clearRawArgv().addAllArgv(decoded(raw));
-        }
-        if (!p.getRawCwd().isEmpty()) {
-            p.setCwd(RawNames.decode(p.getRawCwd())).clearRawCwd();
-        }
+        Launch launch = Launch.of(p.getArgvList(), p.getRawArgvList(), p.getCwd(), p.getRawCwd(), Map.of(), List.of())
+                .inflated();
+        p.clearArgv().addAllArgv(launch.argv()).clearRawArgv().addAllRawArgv(launch.rawArgv())
+                .setCwd(launch.cwd()).setRawCwd(launch.rawCwd());
         if (p.hasCwdIdentity()) {
             p.setCwdIdentity(inflate(p.getCwdIdentity()));
         }
@@ -165,35 +127,81 @@ public final class RecordedNames {
     }
 
     public static RestartSpec inflate(RestartSpec spec) {
-        RestartSpec.Builder b = spec.toBuilder();
-        if (b.getRawArgvCount() > 0) {
-            List<ByteString> raw = new ArrayList<>(b.getRawArgvList());
-            b.clearArgv().clearRawArgv().addAllArgv(decoded(raw));
-        }
-        if (!b.getRawCwd().isEmpty()) {
-            b.setCwd(RawNames.decode(b.getRawCwd())).clearRawCwd();
-        }
-        if (b.getRawEnvCount() > 0) {
-            List<ByteString> raw = new ArrayList<>(b.getRawEnvList());
-            b.clearEnv().clearRawEnv().putAllEnv(environment(raw));
-        }
-        return b.build();
+        return launchInto(spec.toBuilder(), Launch.of(spec).inflated()).build();
     }
 
     public static RunRequest inflate(RunRequest request) {
-        RunRequest.Builder b = request.toBuilder();
-        if (b.getRawArgvCount() > 0) {
-            List<ByteString> raw = new ArrayList<>(b.getRawArgvList());
-            b.clearArgv().clearRawArgv().addAllArgv(decoded(raw));
+        return launchInto(request.toBuilder(), Launch.of(request).inflated()).build();
+    }
+
+    private static RestartSpec.Builder launchInto(RestartSpec.Builder b, Launch launch) {
+        b.clearArgv().addAllArgv(launch.argv()).clearRawArgv().addAllRawArgv(launch.rawArgv());
+        b.setCwd(launch.cwd()).setRawCwd(launch.rawCwd());
+        return b.clearEnv().putAllEnv(launch.env()).clearRawEnv().addAllRawEnv(launch.rawEnv());
+    }
+
+    private static RunRequest.Builder launchInto(RunRequest.Builder b, Launch launch) {
+        b.clearArgv().addAllArgv(launch.argv()).clearRawArgv().addAllRawArgv(launch.rawArgv());
+        b.setCwd(launch.cwd()).setRawCwd(launch.rawCwd());
+        return b.clearEnv().putAllEnv(launch.env()).clearRawEnv().addAllRawEnv(launch.rawEnv());
+    }
+
+    /**
+     * The argv, cwd and environment of a program to start, as a process record, a restart spec and a run
+     * request each carry them (a process record without the environment): one deflate and one inflate serve all.
+     */
+    private record Launch(List<String> argv, List<ByteString> rawArgv, String cwd, ByteString rawCwd,
+            Map<String, String> env, List<ByteString> rawEnv) {
+        static Launch of(List<String> argv, List<ByteString> rawArgv, String cwd, ByteString rawCwd,
+                Map<String, String> env, List<ByteString> rawEnv) {
+            return new Launch(List.copyOf(argv), List.copyOf(rawArgv), cwd, rawCwd, env, List.copyOf(rawEnv));
         }
-        if (!b.getRawCwd().isEmpty()) {
-            b.setCwd(RawNames.decode(b.getRawCwd())).clearRawCwd();
+
+        static Launch of(RestartSpec spec) {
+            return of(spec.getArgvList(), spec.getRawArgvList(), spec.getCwd(), spec.getRawCwd(), spec.getEnvMap(),
+                    spec.getRawEnvList());
         }
-        if (b.getRawEnvCount() > 0) {
-            List<ByteString> raw = new ArrayList<>(b.getRawEnvList());
-            b.clearEnv().clearRawEnv().putAllEnv(environment(raw));
+
+        static Launch of(RunRequest request) {
+            return of(request.getArgvList(), request.getRawArgvList(), request.getCwd(), request.getRawCwd(),
+                    request.getEnvMap(), request.getRawEnvList());
         }
-        return b.build();
+
+        /** Each name that is not plain UTF-8 text as its display form plus its bytes; already deflated parts stay. */
+        Launch deflated() {
+            List<String> newArgv = argv;
+            List<ByteString> newRawArgv = rawArgv;
+            if (rawArgv.isEmpty() && anyNeedsEscaping(argv)) {
+                newArgv = displays(argv);
+                newRawArgv = bytes(argv);
+            }
+            String newCwd = cwd;
+            ByteString newRawCwd = rawCwd;
+            if (rawCwd.isEmpty() && RawNames.needsEscaping(cwd)) {
+                newCwd = RawNames.display(cwd);
+                newRawCwd = RawNames.bytes(cwd);
+            }
+            Map<String, String> newEnv = env;
+            List<ByteString> newRawEnv = rawEnv;
+            if (rawEnv.isEmpty() && envNeedsEscaping(env)) {
+                // Sorted, so that the raw entries come in one order whatever order the map had.
+                newEnv = new LinkedHashMap<>();
+                newRawEnv = new ArrayList<>();
+                for (Map.Entry<String, String> e : new TreeMap<>(env).entrySet()) {
+                    newEnv.put(RawNames.display(e.getKey()), RawNames.display(e.getValue()));
+                    newRawEnv.add(RawNames.bytes(e.getKey() + "=" + e.getValue()));
+                }
+            }
+            return new Launch(newArgv, newRawArgv, newCwd, newRawCwd, newEnv, newRawEnv);
+        }
+
+        /** Each name recorded as bytes back as its exact string, the bytes dropped. */
+        Launch inflated() {
+            List<String> newArgv = rawArgv.isEmpty() ? argv : decoded(rawArgv);
+            String newCwd = rawCwd.isEmpty() ? cwd : RawNames.decode(rawCwd);
+            Map<String, String> newEnv = rawEnv.isEmpty() ? env : environment(rawEnv);
+            return new Launch(newArgv, List.of(), newCwd, ByteString.EMPTY, newEnv, List.of());
+        }
     }
 
     /** NAME=value entries as a map; an entry without '=' (possible in /proc/<pid>/environ) assigns nothing. */

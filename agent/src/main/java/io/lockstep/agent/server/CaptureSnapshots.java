@@ -72,8 +72,8 @@ final class CaptureSnapshots {
                 GroupSnapshots.declaredOwed(lowestNamedMember, declared, networkFsTypes));
         List<String> warnings = new java.util.ArrayList<>();
         try {
-            owed.addAll(snapshots.withoutCopying(GroupSnapshots.heldOnNetwork(config.hostId(), declared, manifest),
-                    warnings));
+            List<DataPath> held = GroupSnapshots.heldOnNetwork(config.hostId(), declared, manifest, warnings);
+            owed.addAll(snapshots.withoutCopying(held, warnings));
         } catch (SnapshotException e) {
             throw Status.ABORTED.withDescription("snapshot on host " + config.hostId() + " for checkpoint "
                     + op.getOpId() + " of group " + op.getGroup() + " failed: " + e.getMessage()).asRuntimeException();

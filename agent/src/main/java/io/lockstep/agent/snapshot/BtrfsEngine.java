@@ -27,19 +27,18 @@ public final class BtrfsEngine implements SnapshotEngine {
     @Override
     public Snapshot take(String checkpointId, DataPath dataPath) throws SnapshotException {
         long started = System.nanoTime();
-        Path subvolume;
         try {
             String type = Files.getFileStore(dataPath.path()).type();
             if (!type.equals("btrfs")) {
                 throw new SnapshotRefusedException("btrfs snapshot of " + dataPath.path() + " refused: it is on " + type
                         + ", not btrfs");
             }
-            subvolume = DataFiles.fileSystemRoot(dataPath.path());
         } catch (SnapshotException e) {
             throw e;
         } catch (IOException e) {
             throw new SnapshotException("btrfs snapshot of " + dataPath.path() + ": " + e.getMessage(), e);
         }
+        Path subvolume = DataFiles.snapshotFileSystemRoot(NAME, dataPath.path());
         Path parent = subvolume.resolve(DataFiles.SNAPSHOT_DIR);
         String name = checkpointId + "-" + dataPath.key();
         try {
@@ -73,7 +72,7 @@ public final class BtrfsEngine implements SnapshotEngine {
             for (Map.Entry<String, Path> file : DataFiles.regularFiles(copy).entrySet()) {
                 int mode = DataFiles.mode(file.getValue());
                 long size = Files.size(file.getValue());
-                wanted.put(file.getKey(), new StagedRollBack.Source(file.getValue(), true, Optional.empty(), size, mode));
+                wanted.put(file.getKey(), StagedRollBack.Source.cloneOf(file.getValue(), size, mode));
             }
         } catch (IOException e) {
             throw new RollBackException("roll-back of " + snapshot.dataPath() + " to checkpoint " + snapshot.checkpointId()

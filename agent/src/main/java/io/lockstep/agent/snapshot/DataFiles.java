@@ -70,6 +70,15 @@ public final class DataFiles {
         return current;
     }
 
+    /** {@link #fileSystemRoot} of a data path, where the engine keeps its snapshots; a failure fails the snapshot. */
+    static Path snapshotFileSystemRoot(String engine, Path dataPath) throws SnapshotException {
+        try {
+            return fileSystemRoot(dataPath);
+        } catch (IOException e) {
+            throw new SnapshotException(engine + " snapshot of " + dataPath + ": " + e.getMessage(), e);
+        }
+    }
+
     public static int mode(Path file) throws IOException {
         return (Integer) Files.getAttribute(file, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 07777;
     }

@@ -1,5 +1,6 @@
 package io.lockstep.agent.snapshot;
 
+import io.lockstep.names.RawNames;
 import io.lockstep.proto.DataPathRecord;
 import io.lockstep.proto.FdKind;
 import io.lockstep.proto.FdRecord;
@@ -10,6 +11,7 @@ import io.lockstep.proto.SnapshotFileRecord;
 import io.lockstep.proto.SnapshotRecord;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -63,7 +65,8 @@ public final class GroupSnapshots {
      * Every regular file the manifest's processes hold open on a network file system outside the declared
      * paths: snapshotted by default where that costs no copy (see {@link #withoutCopying}).
      */
-    public static List<DataPath> heldOnNetwork(String hostId, List<DataPathRecord> declared, Manifest manifest) {
+    public static List<DataPath> heldOnNetwork(String hostId, List<DataPathRecord> declared, Manifest manifest,
+                                               List<String> warnings) {
         List<DataPath> owed = new ArrayList<>();
         List<Path> declaredPaths = declared.stream().map(r -> Path.of(r.getPath())).toList();
         Set<Path> held = new java.util.TreeSet<>();
@@ -71,7 +74,16 @@ public final class GroupSnapshots {
             for (FdRecord fd : process.getFdsList()) {
                 if (fd.getKind() == FdKind.FD_REGULAR && !fd.getAgentOutput() && fd.hasIdentity()
                         && fd.getIdentity().getKind() == IdentityKind.NETWORK) {
-                    Path file = Path.of(fd.getPath());
+                    Path file;
+                    try {
+                        file = Path.of(fd.getPath());
+                    } catch (InvalidPathException e) {
+                        // A name that is not valid in the JVM's charset (names are bytes): the Path-based
+                        // engines cannot reach it, so it is named in a warning, as an uncloneable file is.
+                        warnings.add("not snapshotted: " + RawNames.display(fd.getPath()) + " is held open on a"
+                                + " network file system, and its name is not valid in this agent's charset");
+                        continue;
+                    }
                     if (declaredPaths.stream().noneMatch(file::startsWith)) {
                         held.add(file);
                     }

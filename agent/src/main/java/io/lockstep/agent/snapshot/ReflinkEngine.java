@@ -26,13 +26,8 @@ public final class ReflinkEngine implements SnapshotEngine {
     @Override
     public Snapshot take(String checkpointId, DataPath dataPath) throws SnapshotException {
         long started = System.nanoTime();
-        Path location;
-        try {
-            location = DataFiles.fileSystemRoot(dataPath.path()).resolve(DataFiles.SNAPSHOT_DIR).resolve(checkpointId)
-                    .resolve(dataPath.key());
-        } catch (IOException e) {
-            throw new SnapshotException("reflink snapshot of " + dataPath.path() + ": " + e.getMessage(), e);
-        }
+        Path location = DataFiles.snapshotFileSystemRoot(NAME, dataPath.path()).resolve(DataFiles.SNAPSHOT_DIR)
+                .resolve(checkpointId).resolve(dataPath.key());
         List<SnapshotFile> files = new ArrayList<>();
         long bytes = 0;
         Path current = dataPath.path();
@@ -80,7 +75,7 @@ public final class ReflinkEngine implements SnapshotEngine {
         Map<String, StagedRollBack.Source> wanted = new LinkedHashMap<>();
         for (SnapshotFile file : snapshot.files()) {
             Path source = cloneTarget(location, file.relativePath());
-            wanted.put(file.relativePath(), new StagedRollBack.Source(source, true, Optional.empty(), file.size(), file.mode()));
+            wanted.put(file.relativePath(), StagedRollBack.Source.cloneOf(source, file.size(), file.mode()));
         }
         return StagedRollBack.apply(snapshot.checkpointId(), snapshot.dataPath(), snapshot.directory(), wanted);
     }

@@ -25,6 +25,11 @@ final class StagedRollBack {
      * copied, with its sha256 when the checkpoint recorded one.
      */
     record Source(Path from, boolean byCloning, Optional<String> sha256, long size, int mode) {
+        /** A file put back by cloning {@code from}, a file of a btrfs or reflink snapshot. */
+        static Source cloneOf(Path from, long size, int mode) {
+            return new Source(from, true, Optional.empty(), size, mode);
+        }
+
         void writeTo(Path staged) throws IOException {
             if (byCloning) {
                 Clones.cloneFile(from, staged);

@@ -4,11 +4,8 @@ import io.lockstep.proto.DataPathRecord;
 import io.lockstep.zk.DataPaths;
 import io.lockstep.zk.ZkLayout;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
 import java.util.List;
@@ -24,16 +21,7 @@ import java.util.List;
 final class DataPathCommand {
     @Command(name = "add", mixinStandardHelpOptions = true,
             description = "Declares a data path of a group (or replaces its declaration); later checkpoints snapshot it.")
-    static final class Add implements java.util.concurrent.Callable<Integer> {
-        @Spec
-        CommandSpec spec;
-
-        @Mixin
-        ConnectionOptions connection;
-
-        @Option(names = "--group", required = true, paramLabel = "GROUP", description = "The group.")
-        String group;
-
+    static final class Add extends OnDataPaths {
         @Parameters(index = "0", paramLabel = "PATH", description = "An absolute directory or file.")
         String path;
 
@@ -61,36 +49,21 @@ final class DataPathCommand {
             DataPathRecord record = DataPaths.validate(DataPathRecord.newBuilder().setPath(path).setEngine(engine)
                     .setSnapshotCommand(snapshotCommand).setRollbackCommand(rollbackCommand)
                     .setDeleteCommand(deleteCommand).setCopyMaxBytes(copyMaxBytes).build());
-            try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr(),
-                    CoordinatorSession.StoreUse.NONE)) {
-                boolean replaced = new DataPaths(session.context().zk(), session.context().layout()).put(group, record);
-                PrintWriter out = spec.commandLine().getOut();
+            return onDataPaths((dataPaths, out) -> {
+                boolean replaced = dataPaths.put(group, record);
                 out.println((replaced ? "replaced" : "added") + " data path " + path + " of group " + group + " (engine "
                         + (engine.isEmpty() ? "chosen by the agent" : engine) + ")");
-                out.flush();
-            }
-            return ExitCode.OK.code();
+            });
         }
     }
 
     @Command(name = "list", mixinStandardHelpOptions = true, description = "Lists a group's data paths.")
-    static final class ListPaths implements java.util.concurrent.Callable<Integer> {
-        @Spec
-        CommandSpec spec;
-
-        @Mixin
-        ConnectionOptions connection;
-
-        @Option(names = "--group", required = true, paramLabel = "GROUP", description = "The group.")
-        String group;
-
+    static final class ListPaths extends OnDataPaths {
         @Override
         public Integer call() throws Exception {
             ZkLayout.checkName("group", group);
-            try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr(),
-                    CoordinatorSession.StoreUse.NONE)) {
-                List<DataPathRecord> records = new DataPaths(session.context().zk(), session.context().layout()).list(group);
-                PrintWriter out = spec.commandLine().getOut();
+            return onDataPaths((dataPaths, out) -> {
+                List<DataPathRecord> records = dataPaths.list(group);
                 if (records.isEmpty()) {
                     out.println("group " + group + " has no data paths");
                 }
@@ -98,39 +71,43 @@ final class DataPathCommand {
                     out.println(r.getPath() + "  engine " + (r.getEngine().isEmpty() ? "(best available)" : r.getEngine())
                             + (r.getCopyMaxBytes() > 0 ? "  copy-max-bytes " + r.getCopyMaxBytes() : ""));
                 }
-                out.flush();
-            }
-            return ExitCode.OK.code();
+            });
         }
     }
 
     @Command(name = "remove", mixinStandardHelpOptions = true,
             description = "Removes a data path of a group; existing checkpoints keep their snapshots of it.")
-    static final class Remove implements java.util.concurrent.Callable<Integer> {
-        @Spec
-        CommandSpec spec;
-
-        @Mixin
-        ConnectionOptions connection;
-
-        @Option(names = "--group", required = true, paramLabel = "GROUP", description = "The group.")
-        String group;
-
+    static final class Remove extends OnDataPaths {
         @Parameters(index = "0", paramLabel = "PATH", description = "The data path as declared.")
         String path;
 
         @Override
         public Integer call() throws Exception {
             ZkLayout.checkName("group", group);
-            try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr(),
-                    CoordinatorSession.StoreUse.NONE)) {
-                boolean removed = new DataPaths(session.context().zk(), session.context().layout()).remove(group, path);
-                PrintWriter out = spec.commandLine().getOut();
+            return onDataPaths((dataPaths, out) -> {
+                boolean removed = dataPaths.remove(group, path);
                 out.println(removed ? "removed data path " + path + " of group " + group
                         : "group " + group + " has no data path " + path + "; nothing removed");
+            });
+        }
+    }
+
+    /** A data-path subcommand: reads or changes the group's data paths in ZooKeeper, without the checkpoint store. */
+    abstract static class OnDataPaths extends GroupCommand {
+        /** Runs the step on the group's data paths and flushes what it printed. */
+        final Integer onDataPaths(DataPathsStep step) throws Exception {
+            try (CoordinatorSession session = CoordinatorSession.open(connection, spec.commandLine().getErr(),
+                    CoordinatorSession.StoreUse.NONE)) {
+                PrintWriter out = spec.commandLine().getOut();
+                step.run(new DataPaths(session.context().zk(), session.context().layout()), out);
                 out.flush();
             }
             return ExitCode.OK.code();
         }
+    }
+
+    @FunctionalInterface
+    interface DataPathsStep {
+        void run(DataPaths dataPaths, PrintWriter out) throws Exception;
     }
 }

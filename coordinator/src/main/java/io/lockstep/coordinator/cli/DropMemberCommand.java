@@ -4,14 +4,9 @@ import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.GroupLock;
 import io.lockstep.zk.ZkLayout;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
-import java.util.concurrent.Callable;
 
 @Command(name = "drop-member", mixinStandardHelpOptions = true,
         description = {
@@ -20,16 +15,7 @@ import java.util.concurrent.Callable;
                         + "host is gone for good with its processes: later checkpoints no longer include it.",
                 "Refused (exit 2) while the host's agent is live (the agent knows whether the group still has processes "
                         + "there), and while an operation holds the group (exit 6)."})
-final class DropMemberCommand implements Callable<Integer> {
-    @Spec
-    CommandSpec spec;
-
-    @Mixin
-    ConnectionOptions connection;
-
-    @Option(names = "--group", required = true, paramLabel = "GROUP", description = "The group.")
-    String group;
-
+final class DropMemberCommand extends GroupCommand {
     @Parameters(index = "0", paramLabel = "HOST", description = "The member host to drop.")
     String host;
 
