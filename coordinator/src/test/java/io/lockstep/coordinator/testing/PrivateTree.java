@@ -35,10 +35,11 @@ public final class PrivateTree {
             String mode = PrivateFiles.octal(Files.getPosixFilePermissions(path, LinkOption.NOFOLLOW_LINKS));
             if (Files.isDirectory(path, LinkOption.NOFOLLOW_LINKS)) {
                 assertThat(mode).as("mode of directory " + path).isEqualTo("0700");
-            } else if (path.getFileName().toString().startsWith("lockstep-stub-")) {
-                // The agent's copy of the native restore stub: a program without data, which the
-                // stub's dropped uid must be able to run; its directory is still owner-only.
-                assertThat(mode).as("mode of the stub binary " + path).isEqualTo("0555");
+            } else if (path.getFileName().toString().startsWith("lockstep-stub-")
+                    || path.getFileName().toString().startsWith("lockstep-guard-")) {
+                // The agent's copies of its native helpers (restore stub, freeze guard): programs without
+                // data, which the stub's dropped uid must be able to run; their directory is owner-only.
+                assertThat(mode).as("mode of the native helper binary " + path).isEqualTo("0555");
             } else {
                 assertThat(mode).as("mode of file " + path).isEqualTo("0600");
             }
