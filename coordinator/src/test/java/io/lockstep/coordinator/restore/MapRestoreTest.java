@@ -37,25 +37,15 @@ class MapRestoreTest {
 
     @AfterEach
     void tearDown() throws Exception {
-        try {
-            if (cluster != null) {
-                cluster.close();
-            }
-        } finally {
-            if (exportSource != null) {
-                new ProcessBuilder("umount", "-l", exportSource.toString()).inheritIO().start().waitFor();
-            }
+        if (cluster != null) {
+            cluster.close();
         }
     }
 
     @Test
     void processesOfOneHostRestoreOnAnotherThatMountsTheExportElsewhereFoundByIdentity() throws Exception {
         cluster = LocalCluster.start();
-        exportSource = Files.createDirectories(cluster.dir().resolve("export-src"));
-        String server = "nfs-" + cluster.id() + ":/export";
-        Process mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=8m", server, exportSource.toString())
-                .inheritIO().start();
-        assertThat(mount.waitFor()).as("mount tmpfs " + server).isZero();
+        exportSource = cluster.mountExport("export-src");
         Path onH1 = cluster.dir().resolve("mnt-h1");
         Path onH2 = cluster.dir().resolve("mnt-h2");
         cluster.startAgentProcessWithExportAt("h1", exportSource, onH1);
@@ -71,7 +61,7 @@ class MapRestoreTest {
                 checkpoint.checkpointId(), "h1", stored.getSha256(), stored.getSize()));
         LockRecord lock = manifest.getProcesses(0).getLocks(0);
         assertThat(lock.getIdentity().getKind()).isEqualTo(IdentityKind.NETWORK);
-        assertThat(lock.getIdentity().getSource()).isEqualTo(server);
+        assertThat(lock.getIdentity().getSource()).isEqualTo(cluster.exportServer());
         assertThat(lock.getIdentity().getRelativePath()).isEqualTo("data");
         cluster.killApplications();
 

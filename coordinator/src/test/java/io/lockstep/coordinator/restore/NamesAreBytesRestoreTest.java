@@ -80,14 +80,8 @@ class NamesAreBytesRestoreTest {
 
     @AfterEach
     void tearDown() throws Exception {
-        try {
-            if (cluster != null) {
-                cluster.close();
-            }
-        } finally {
-            if (exportSource != null) {
-                new ProcessBuilder("umount", "-l", exportSource.toString()).inheritIO().start().waitFor();
-            }
+        if (cluster != null) {
+            cluster.close();
         }
     }
 
@@ -122,11 +116,7 @@ class NamesAreBytesRestoreTest {
     void aProgramWithNamesNoCharsetDecodesRestoresOnAnotherHostThatMountsTheExportUnderANonAsciiName()
             throws Exception {
         cluster = LocalCluster.start();
-        exportSource = Files.createDirectories(cluster.dir().resolve("export-src"));
-        String server = "nfs-" + cluster.id() + ":/export";
-        Process mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=8m", server, exportSource.toString())
-                .inheritIO().start();
-        assertThat(mount.waitFor()).as("mount tmpfs " + server).isZero();
+        exportSource = cluster.mountExport("export-src");
         String onA = cluster.dir() + "/mnt-a";
         String onB = cluster.dir() + "/montage à " + LATIN1_ETE;
         startAgentSeeingExportAt("hA", onA);

@@ -53,10 +53,7 @@ class StrictOrderFallbackTest {
     @BeforeEach
     void setUp() throws Exception {
         cluster = LocalCluster.start();
-        export = Files.createDirectories(cluster.dir().resolve("export"));
-        Process mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=8m", "nfs-" + cluster.id() + ":/export",
-                export.toString()).inheritIO().start();
-        assertThat(mount.waitFor()).as("mount the shared export").isZero();
+        export = cluster.mountExport("export");
         for (String host : List.of("h1", "h2")) {
             cluster.startAgent(host, config -> config.withNetworkFsTypes(Set.of("tmpfs")));
         }
@@ -68,9 +65,8 @@ class StrictOrderFallbackTest {
             if (outsider != null) {
                 outsider.destroyForcibly().waitFor();
             }
-            cluster.close();
         } finally {
-            new ProcessBuilder("umount", "-l", export.toString()).inheritIO().start().waitFor();
+            cluster.close();
         }
     }
 

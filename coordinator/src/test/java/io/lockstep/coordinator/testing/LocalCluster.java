@@ -56,6 +56,7 @@ public final class LocalCluster implements AutoCloseable {
     private final Map<String, AgentServer> agents = new LinkedHashMap<>();
     private final Map<String, Process> agentProcesses = new LinkedHashMap<>();
     private final List<String> hostsEverStarted = new ArrayList<>();
+    private final List<Path> exports = new ArrayList<>();
     private CuratorFramework coordinatorZk;
     private CoordinatorContext context;
     private CheckpointStore store;
@@ -136,6 +137,28 @@ public final class LocalCluster implements AutoCloseable {
 
     public Path dir() {
         return dir;
+    }
+
+    /** The mount source of {@link #mountExport}'s exports, as a lock's network identity records it. */
+    public String exportServer() {
+        return "nfs-" + id + ":/export";
+    }
+
+    /**
+     * A tmpfs at {@code dir()/name} whose source reads {@code nfs-<id>:/export}: agents that count tmpfs
+     * as a network file system take it for a shared NFS export (this kernel has no NFS client).
+     * {@link #close()} unmounts it.
+     */
+    public Path mountExport(String name) throws IOException, InterruptedException {
+        Path export = Files.createDirectories(dir.resolve(name));
+        String server = exportServer();
+        Process mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=8m", server, export.toString())
+                .inheritIO().start();
+        if (mount.waitFor() != 0) {
+            throw new IOException("mount -t tmpfs " + server + " " + export + " exited " + mount.exitValue());
+        }
+        exports.add(export);
+        return export;
     }
 
     public String cgroupRoot(String host) {
@@ -436,6 +459,13 @@ public final class LocalCluster implements AutoCloseable {
         }
         if (zkServer != null) {
             zkServer.close();
+        }
+        for (Path export : exports) {
+            try {
+                new ProcessBuilder("umount", "-l", export.toString()).inheritIO().start().waitFor();
+            } catch (Exception e) {
+                first = first == null ? e : first;
+            }
         }
         try (Stream<Path> files = Files.walk(dir)) {
             files.sorted(Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
