@@ -107,7 +107,7 @@ public final class Invariants {
         }
     }
 
-    /** The decisions of a group's ops, in epoch order (op ids end in their epoch; checkpoints and restores interleave). */
+    /** The decisions of a group's ops, in epoch order (op ids carry their epoch; checkpoints and restores interleave). */
     public static List<Decision> decisions(LocalCluster cluster, String group) throws Exception {
         CuratorFramework zk = cluster.coordinator().zk();
         List<Decision> decisions = new ArrayList<>();
