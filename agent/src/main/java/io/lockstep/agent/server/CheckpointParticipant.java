@@ -138,8 +138,7 @@ public final class CheckpointParticipant {
         try {
             // A freeze still running when the guard fires would end frozen and unguarded.
             result = freezer.freeze(armed.guard().capDeadline(Instant.ofEpochMilli(request.getDeadlineUnixMs())));
-            zk.create().withMode(CreateMode.EPHEMERAL).forPath(layout.phaseEntry(op.getGroup(), op.getOpId(),
-                    Phase.FROZEN, config.hostId()));
+            FrozenEntry.enter(zk, layout, op, config.hostId());
         } catch (Exception e) {
             thawNow(group, armed, Thaw.UNDECIDED, "freeze failed: " + e.getMessage());
             throw e;

@@ -61,6 +61,10 @@ class FaultSchedulesProperty {
             edgeCases = EdgeCasesMode.NONE)
     @AddLifecycleHook(SoakOptions.class)
     void everyInvariantHoldsAfterEveryCycleOfAFaultSchedule(@ForAll("schedules") List<Cycle> schedule) throws Exception {
+        if (System.nanoTime() - SoakOptions.soakDeadlineNanos > 0) {
+            // A soak's time budget is spent: the tries left start nothing and are counted nowhere.
+            return;
+        }
         SUMMARY.scheduleStarted();
         System.out.println("fault schedule: " + schedule);
         try (ScheduleRun run = ScheduleRun.start(SUMMARY)) {
@@ -107,11 +111,22 @@ class FaultSchedulesProperty {
         return Arbitraries.frequencyOf(Tuple.of(1, Arbitraries.just(0)), Tuple.of(3, Arbitraries.integers().between(1, 999)));
     }
 
-    /** {@code -Dlockstep.soak.tries=N} and {@code -Dlockstep.soak.seed=S}; writes the summary with the seed. */
+    /**
+     * {@code -Dlockstep.soak.tries=N}, {@code -Dlockstep.soak.seed=S} and {@code -Dlockstep.soak.minutes=M}
+     * (no schedule starts after M minutes, so a soak ends on its own within M minutes plus one
+     * schedule); writes the summary with the seed.
+     */
     static final class SoakOptions implements AroundPropertyHook {
+        /** No schedule starts once System.nanoTime() passed this; far in the future without a budget. */
+        static volatile long soakDeadlineNanos = System.nanoTime() + Long.MAX_VALUE / 2;
+
         @Override
         public PropertyExecutionResult aroundProperty(PropertyLifecycleContext context, PropertyExecutor property)
                 throws Throwable {
+            Integer minutes = Integer.getInteger("lockstep.soak.minutes");
+            if (minutes != null) {
+                soakDeadlineNanos = System.nanoTime() + java.time.Duration.ofMinutes(minutes).toNanos();
+            }
             Integer tries = Integer.getInteger("lockstep.soak.tries");
             if (tries != null) {
                 context.attributes().setTries(tries);
