@@ -149,7 +149,7 @@ class AccessControlTest {
         Map<String, String> outcomes = everyRpcAs(NOBODY, ROOTS_GROUP, marker);
 
         assertThat(outcomes.keySet()).containsExactly("Freeze", "Capture", "Thaw", "Abort", "Validate", "RollBack", "Stage", "Prepare",
-                "Release", "Stop", "Run", "Adopt", "Status");
+                "Release", "Stop", "DeleteSnapshots", "Run", "Adopt", "Status");
         for (String operation : AccessPolicy.OPERATIONS) {
             assertThat(outcomes.get(operation)).as(operation)
                     .startsWith("PERMISSION_DENIED " + operation + " refused for local uid " + NOBODY)

@@ -89,7 +89,7 @@ final class AgentParts implements AutoCloseable {
         this.checkpoint = new CheckpointParticipant(config, zk, layout, admission, groups, timer, metrics, guards);
         this.restore = new RestoreParticipant(config, zk, layout, admission, groups, registration, timer);
         this.processes = new GroupProcesses(groups, registration, false, config.stateDir());
-        this.service = new AgentService(hostId, checkpoint, restore, processes,
+        this.service = new AgentService(hostId, checkpoint, restore, new SnapshotRetention(config, zk, layout), processes,
                 new AgentStatus(hostId, List.of(), groups, fence), metrics);
     }
 
