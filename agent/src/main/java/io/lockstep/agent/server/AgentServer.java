@@ -127,12 +127,8 @@ public final class AgentServer implements AutoCloseable {
         AccessInterceptor access = new AccessInterceptor(config.hostId(), new AccessPolicy(groups, config.allowRoot()),
                 config.allowedClients(), config.insecurePlaintext());
         ServerServiceDefinition api = ServerInterceptors.intercept(
-<<<<<<< HEAD
-                new AgentService(config.hostId(), checkpoint, hooks, restore, retention, processes, status, metrics), access);
-=======
                 new AgentService(config.hostId(), checkpoint, hooks, restore, retention, processes, status, metrics),
                 access);
->>>>>>> main
         // Health and reflection are read-only and open on every endpoint; the API is guarded by AccessPolicy.
         server = NettyServerBuilder.forAddress(bind, credentials)
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)

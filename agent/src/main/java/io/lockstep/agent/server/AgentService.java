@@ -52,12 +52,8 @@ final class AgentService extends AgentGrpc.AgentImplBase {
     private final AgentMetrics metrics;
 
     AgentService(String hostId, CheckpointParticipant checkpoint, CheckpointHooks hooks, RestoreParticipant restore,
-<<<<<<< HEAD
-                 SnapshotRetention retention, GroupProcesses processes, AgentStatus status, AgentMetrics metrics) {
-=======
                  SnapshotRetention retention,
                  GroupProcesses processes, AgentStatus status, AgentMetrics metrics) {
->>>>>>> main
         this.hostId = hostId;
         this.checkpoint = checkpoint;
         this.hooks = hooks;
