@@ -181,4 +181,44 @@ class SharedExportSnapshotTest {
             cluster = null;
         }
     }
+
+    @Test
+    void aCopySnapshotOfAnExportIsRolledBackByTheHostThatTookItWhenTheRestoreMapsItsProcessesElsewhere()
+            throws Exception {
+        cluster = LocalCluster.start();
+        Path exportSource = cluster.mountExport("export-src");
+        Path data = SnapshotRestoreTest.writeData(exportSource.resolve("data"));
+        Path onH1 = cluster.dir().resolve("mnt-h1");
+        Path onH2 = cluster.dir().resolve("mnt-h2");
+        cluster.startAgentProcessWithExportAt("h1", exportSource, onH1);
+        cluster.startAgentProcessWithExportAt("h2", exportSource, onH2);
+        new DataPaths(cluster.coordinator().zk(), cluster.layout()).put("app",
+                DataPathRecord.newBuilder().setPath(onH1.resolve("data").toString()).build());
+        int holder = cluster.run("h1", "app", LocalCluster.worker("fd", "500", onH1.resolve("data/state.db").toString(),
+                "lock", "posix", "write", "500", "0", "100", "ready", "sleep"));
+        cluster.awaitReady("h1", "app", holder);
+        Map<String, String> atCheckpoint = SnapshotRestoreTest.digests(data);
+        CheckpointResult checkpoint = new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
+                OperationListener.SILENT).run("app");
+        CatalogManifest stored = checkpoint.catalogEntry().getManifests(0);
+        SnapshotRecord snapshot = ManifestCodec.decode(cluster.coordinator().store().readVerified("app",
+                checkpoint.checkpointId(), "h1", stored.getSha256(), stored.getSize())).getSnapshots(0);
+        assertThat(snapshot.getEngine()).as("tmpfs cannot clone").isEqualTo("copy");
+        assertThat(snapshot.hasDataPathIdentity()).isTrue();
+        SnapshotRestoreTest.changeAfterCheckpoint(data);
+        cluster.killApplications();
+        await("the holder is gone").atMost(Duration.ofSeconds(10)).until(() -> ProcessHandle.of(holder).isEmpty());
+
+        RestoreResult restored = new RestoreOperation(cluster.coordinator(), RestoreOptions.defaults()
+                .withAllowRoot(true).withHostMap(Map.of("h1", "h2")), OperationListener.SILENT).run("app");
+
+        assertThat(SnapshotRestoreTest.digests(data)).as("sha256 of every file, rolled back by h1 from its copy store")
+                .isEqualTo(atCheckpoint);
+        int newHolder = restored.processesByHost().get("h2").stream().mapToInt(StagedProcess::getNewPid)
+                .findFirst().orElseThrow();
+        long inode = ProcLocksSnapshot.inodeOf(data.resolve("state.db"));
+        await("the holder restarted on h2 holds its lock on the rolled-back file").atMost(Duration.ofSeconds(30))
+                .until(() -> ProcLocksSnapshot.read().heldBy(newHolder).stream().anyMatch(l -> l.inode() == inode));
+        Invariants.assertAll(cluster);
+    }
 }
