@@ -283,8 +283,10 @@ class CheckpointOperationTest {
                 OperationListener.SILENT).run("app"))
                 .isInstanceOfSatisfying(OperationFailedException.class, e -> {
                     assertThat(e.reason()).isEqualTo(FailureReason.PROCESSES_GONE);
-                    assertThat(e.getMessage()).contains("group app has no live process on h1, h2",
-                            "its processes are gone", "the latest checkpoint is " + real.checkpointId(),
+                    // A member whose agent saw its last process exit has left the group already (durable
+                    // membership ends there), so the message names those of h1, h2 still members.
+                    assertThat(e.getMessage()).containsPattern("group app has no live process on (h1, h2|h1|h2): ")
+                            .contains("its processes are gone", "the latest checkpoint is " + real.checkpointId(),
                             "coordinator restore --group app --checkpoint " + real.checkpointId());
                 });
         Catalog catalog = new Catalog(cluster.coordinator());
