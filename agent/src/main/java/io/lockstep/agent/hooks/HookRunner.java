@@ -69,7 +69,8 @@ public final class HookRunner {
             }
         }
         if (!failures.isEmpty()) {
-            throw new HookFailedException("host " + hostId + ": the pre-freeze hook of " + String.join("; of ", failures)
+            // The gRPC answer gains "host H: RunHooks: " (GrpcErrors).
+            throw new HookFailedException("the pre-freeze hook of " + String.join("; of ", failures)
                     + "; checkpoint " + checkpointId + " aborts before any host froze");
         }
     }
