@@ -10,6 +10,8 @@ import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.CaptureRequest;
 import io.lockstep.proto.FreezeReply;
 import io.lockstep.proto.FreezeRequest;
+import io.lockstep.proto.HooksReply;
+import io.lockstep.proto.HooksRequest;
 import io.lockstep.proto.ManifestChunk;
 import io.lockstep.proto.PrepareReply;
 import io.lockstep.proto.PrepareRequest;
@@ -40,15 +42,17 @@ final class AgentService extends AgentGrpc.AgentImplBase {
 
     private final String hostId;
     private final CheckpointParticipant checkpoint;
+    private final CheckpointHooks hooks;
     private final RestoreParticipant restore;
     private final GroupProcesses processes;
     private final AgentStatus status;
     private final AgentMetrics metrics;
 
-    AgentService(String hostId, CheckpointParticipant checkpoint, RestoreParticipant restore, GroupProcesses processes,
-                 AgentStatus status, AgentMetrics metrics) {
+    AgentService(String hostId, CheckpointParticipant checkpoint, CheckpointHooks hooks, RestoreParticipant restore,
+                 GroupProcesses processes, AgentStatus status, AgentMetrics metrics) {
         this.hostId = hostId;
         this.checkpoint = checkpoint;
+        this.hooks = hooks;
         this.restore = restore;
         this.processes = processes;
         this.status = status;
@@ -94,6 +98,11 @@ final class AgentService extends AgentGrpc.AgentImplBase {
     private static <T> T checked(String group, T request) {
         ZkLayout.checkName("group", group);
         return request;
+    }
+
+    @Override
+    public void runHooks(HooksRequest request, StreamObserver<HooksReply> observer) {
+        phase("hooks", "RunHooks", observer, () -> hooks.run(checked(request.getCtx().getGroup(), request)));
     }
 
     @Override

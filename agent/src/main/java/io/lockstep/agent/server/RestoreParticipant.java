@@ -413,6 +413,14 @@ public final class RestoreParticipant {
             }
         }
         if (request.getLast()) {
+            // A stub with no lock to take (its process only waited, or held nothing) had no round: an empty one
+            // prepares it too, so that it also outlives this agent and waits for the decision (OrphanStubs).
+            for (RestoreSession.Staged staged : session.stubs().values()) {
+                if (!staged.handle().prepared() && !staged.handle().prepare(List.of(), false, deadline).prepared()) {
+                    throw Status.INTERNAL.withDescription("restore stub pid " + staged.handle().pid() + " on host "
+                            + config.hostId() + " refused an empty prepare round").asRuntimeException();
+                }
+            }
             createIfAbsent(layout.phaseEntry(op.getGroup(), op.getOpId(), Phase.PREPARED, config.hostId()));
             LOG.info("group {} op {} epoch {} host {}: prepared ({} locks in this round)", op.getGroup(), op.getOpId(),
                     op.getEpoch(), config.hostId(), taken);

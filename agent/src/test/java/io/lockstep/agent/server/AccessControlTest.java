@@ -148,7 +148,7 @@ class AccessControlTest {
 
         Map<String, String> outcomes = everyRpcAs(NOBODY, ROOTS_GROUP, marker);
 
-        assertThat(outcomes.keySet()).containsExactly("Freeze", "Capture", "Thaw", "Abort", "Validate", "RollBack", "Stage", "Prepare",
+        assertThat(outcomes.keySet()).containsExactly("RunHooks", "Freeze", "Capture", "Thaw", "Abort", "Validate", "RollBack", "Stage", "Prepare",
                 "Release", "Stop", "Run", "Adopt", "Status");
         for (String operation : AccessPolicy.OPERATIONS) {
             assertThat(outcomes.get(operation)).as(operation)

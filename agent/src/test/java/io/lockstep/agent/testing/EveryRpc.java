@@ -11,6 +11,7 @@ import io.lockstep.proto.AdoptRequest;
 import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.CaptureRequest;
 import io.lockstep.proto.FreezeRequest;
+import io.lockstep.proto.HooksRequest;
 import io.lockstep.proto.OpContext;
 import io.lockstep.proto.PrepareRequest;
 import io.lockstep.proto.ReleaseRequest;
@@ -49,6 +50,7 @@ public final class EveryRpc {
         int uid = (int) new com.sun.security.auth.module.UnixSystem().getUid();
         int gid = (int) new com.sun.security.auth.module.UnixSystem().getGid();
         Map<String, Callable<Object>> calls = new LinkedHashMap<>();
+        calls.put("RunHooks", () -> agent.runHooks(HooksRequest.newBuilder().setCtx(ctx).build()));
         calls.put("Freeze", () -> agent.freeze(FreezeRequest.newBuilder().setCtx(ctx).setDeadlineUnixMs(now + 10_000)
                 .setMaxFrozenMs(30_000).build()));
         calls.put("Capture", () -> agent.capture(CaptureRequest.newBuilder().setCtx(ctx).build()).hasNext());

@@ -10,6 +10,8 @@ import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.CaptureRequest;
 import io.lockstep.proto.FreezeReply;
 import io.lockstep.proto.FreezeRequest;
+import io.lockstep.proto.HooksReply;
+import io.lockstep.proto.HooksRequest;
 import io.lockstep.proto.ManifestChunk;
 import io.lockstep.proto.PrepareReply;
 import io.lockstep.proto.PrepareRequest;
@@ -69,6 +71,10 @@ public final class AgentClient {
             }
             throw new AgentCallException(hostId, name, e.getStatus());
         }
+    }
+
+    public HooksReply runHooks(HooksRequest request, Duration timeout) throws AgentCallException {
+        return call("RunHooks", () -> within(timeout).runHooks(request));
     }
 
     public FreezeReply freeze(FreezeRequest request, Duration timeout) throws AgentCallException {

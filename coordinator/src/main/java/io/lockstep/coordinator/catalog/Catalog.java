@@ -237,12 +237,18 @@ public final class Catalog {
         }
     }
 
-    /** Store directories with no catalog entry whose operation is over: aborted (or lost) leftovers. */
+    /**
+     * Store directories with no catalog entry whose operation this ZooKeeper recorded and is over:
+     * aborted (or lost) leftovers. A directory of an operation this ZooKeeper never recorded is
+     * another deployment's (a second or a reset ZooKeeper on the same store: ids are unique beyond
+     * one ZooKeeper, `OpIds`) and stays: it may be that ZooKeeper's committed checkpoint.
+     */
     private List<String> removeLeftovers(String group) throws Exception {
         Set<String> cataloged = new HashSet<>(children(layout.checkpoints(group)));
         List<String> removed = new ArrayList<>();
         for (String name : ctx.store().checkpointIds(group)) {
-            if (cataloged.contains(name) || !isValidName(name) || inProgress(group, name)) {
+            if (cataloged.contains(name) || !isValidName(name) || zk.checkExists().forPath(layout.op(group, name)) == null
+                    || inProgress(group, name)) {
                 continue;
             }
             ctx.store().delete(group, name);

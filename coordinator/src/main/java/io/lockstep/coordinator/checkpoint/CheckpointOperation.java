@@ -141,6 +141,7 @@ public final class CheckpointOperation {
 
         @Override
         protected CheckpointResult phases() throws Exception {
+            new PreFreezeHooks(fanout, op).run(until(deadline));
             Map<String, FreezeReply> frozen = freeze();
             CaptureTotals totals = capture();
             if (totals.processes == 0) {

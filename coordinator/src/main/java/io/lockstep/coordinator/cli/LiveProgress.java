@@ -77,6 +77,7 @@ final class LiveProgress implements OperationListener {
 
     private static String pastTense(String phase) {
         return switch (phase) {
+            case "hooks" -> "ready";
             case "arm" -> "armed";
             case "freeze" -> "frozen";
             case "capture" -> "captured";
