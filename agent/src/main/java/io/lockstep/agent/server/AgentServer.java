@@ -121,10 +121,14 @@ public final class AgentServer implements AutoCloseable {
         new Reconciler(zk, layout, config.hostId(), guards).reconcile(groups, registration, fence);
         new OrphanStubs(config, zk, layout, groups, timer).adopt();
         registration.sweepEvery(groups, AgentRegistration.SWEEP_INTERVAL);
+        SnapshotRetention retention = new SnapshotRetention(config, zk, layout);
+        List<String> groupNames = List.copyOf(groups.all().keySet());
+        timer.execute(() -> retention.catchUp(groupNames));
         AccessInterceptor access = new AccessInterceptor(config.hostId(), new AccessPolicy(groups, config.allowRoot()),
                 config.allowedClients(), config.insecurePlaintext());
         ServerServiceDefinition api = ServerInterceptors.intercept(
-                new AgentService(config.hostId(), checkpoint, hooks, restore, processes, status, metrics), access);
+                new AgentService(config.hostId(), checkpoint, hooks, restore, retention, processes, status, metrics),
+                access);
         // Health and reflection are read-only and open on every endpoint; the API is guarded by AccessPolicy.
         server = NettyServerBuilder.forAddress(bind, credentials)
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)

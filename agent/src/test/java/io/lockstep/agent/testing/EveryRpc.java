@@ -10,6 +10,7 @@ import io.lockstep.proto.AbortRequest;
 import io.lockstep.proto.AdoptRequest;
 import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.CaptureRequest;
+import io.lockstep.proto.DeleteSnapshotsRequest;
 import io.lockstep.proto.FreezeRequest;
 import io.lockstep.proto.HooksRequest;
 import io.lockstep.proto.OpContext;
@@ -62,6 +63,8 @@ public final class EveryRpc {
         calls.put("Prepare", () -> agent.prepare(PrepareRequest.newBuilder().setCtx(ctx).build()));
         calls.put("Release", () -> agent.release(ReleaseRequest.newBuilder().setCtx(ctx).build()));
         calls.put("Stop", () -> agent.stop(StopRequest.newBuilder().setGroup(group).build()));
+        calls.put("DeleteSnapshots", () -> agent.deleteSnapshots(DeleteSnapshotsRequest.newBuilder().setGroup(group)
+                .setCheckpointId("ckpt-7").build()));
         calls.put("Run", () -> agent.run(RunRequest.newBuilder().setGroup(group).addArgv("/bin/sh").addArgv("-c")
                 .addArgv("echo ran > " + marker).setCwd("/").setUid(uid).setGid(gid).build()));
         calls.put("Adopt", () -> agent.adopt(AdoptRequest.newBuilder().setGroup(group).setPid(1).build()));

@@ -4,6 +4,8 @@ import io.grpc.Deadline;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.lockstep.proto.DeleteSnapshotsReply;
+import io.lockstep.proto.DeleteSnapshotsRequest;
 import io.lockstep.proto.AbortReply;
 import io.lockstep.proto.AbortRequest;
 import io.lockstep.proto.AgentGrpc;
@@ -117,6 +119,10 @@ public final class AgentClient {
 
     public RollBackReply rollBack(RollBackRequest request, Duration timeout) throws AgentCallException {
         return call("RollBack", () -> within(timeout).rollBack(request));
+    }
+
+    public DeleteSnapshotsReply deleteSnapshots(DeleteSnapshotsRequest request, Duration timeout) throws AgentCallException {
+        return call("DeleteSnapshots", () -> within(timeout).deleteSnapshots(request));
     }
 
     public StageReply stage(StageRequest request, Duration timeout) throws AgentCallException {
