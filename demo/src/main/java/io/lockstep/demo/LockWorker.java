@@ -29,6 +29,7 @@ import java.util.concurrent.CountDownLatch;
  * ready                          print "READY pid" on stdout
  * await-file PATH                wait until PATH exists
  * tick FILE                      forever: write an increasing counter to FILE
+ * keep-appending MS FILE TEXT    forever: every MS milliseconds append "TEXT N pid=P restored=R" (N counts up)
  * threads N                      start N idle threads
  * child                          start a child process that sleeps (a grandchild of the agent)
  * sleep                          wait until killed
@@ -61,7 +62,7 @@ public final class LockWorker {
             case "fd", "append" -> 2;
             case "lock" -> 5;
             case "unlock" -> 4;
-            case "expect-held" -> 3;
+            case "expect-held", "keep-appending" -> 3;
             case "await-file", "tick", "threads" -> 1;
             case "ready", "child", "sleep" -> 0;
             default -> throw new IllegalArgumentException("unknown step '" + step + "'");
@@ -81,6 +82,7 @@ public final class LockWorker {
             }
             case "await-file" -> awaitFile(Path.of(a.get(0)));
             case "tick" -> tick(Path.of(a.get(0)));
+            case "keep-appending" -> keepAppending(Long.parseLong(a.get(0)), Path.of(a.get(1)), a.get(2));
             case "threads" -> startThreads(Integer.parseInt(a.get(0)));
             case "child" -> children.add(new ProcessBuilder("sleep", "infinity").start());
             case "sleep" -> new CountDownLatch(1).await();
@@ -153,6 +155,13 @@ public final class LockWorker {
         String line = text + " pid=" + ProcessHandle.current().pid() + " restored=" + (restored ? 1 : 0) + "\n";
         Files.write(file, line.getBytes(StandardCharsets.UTF_8), StandardOpenOption.CREATE, StandardOpenOption.APPEND,
                 StandardOpenOption.WRITE);
+    }
+
+    private void keepAppending(long millis, Path file, String text) throws IOException, InterruptedException {
+        for (long n = 1; ; n++) {
+            append(file, text + " " + n);
+            Thread.sleep(millis);
+        }
     }
 
     private static void awaitFile(Path path) throws InterruptedException {

@@ -55,6 +55,7 @@ public interface LibC {
     int EDEADLK = 35;
     int EOVERFLOW = 75;
     int EOPNOTSUPP = 95;
+    int EEXIST = 17;
     int ENODATA = 61;
     int ERANGE = 34;
     int ESRCH = 3;

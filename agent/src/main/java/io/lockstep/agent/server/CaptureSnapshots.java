@@ -78,7 +78,7 @@ final class CaptureSnapshots {
                 GroupSnapshots.declaredOwed(lowestNamedMember, declared, networkFsTypes));
         List<String> warnings = new java.util.ArrayList<>();
         try {
-            List<DataPath> held = GroupSnapshots.heldOnNetwork(config.hostId(), declared, manifest, warnings);
+            List<DataPath> held = GroupSnapshots.heldOnNetwork(declared, manifest, warnings);
             owed.addAll(snapshots.withoutCopying(held, warnings));
         } catch (SnapshotException e) {
             throw Status.ABORTED.withDescription("snapshot on host " + config.hostId() + " for checkpoint "

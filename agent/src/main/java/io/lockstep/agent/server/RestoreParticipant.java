@@ -124,8 +124,8 @@ public final class RestoreParticipant {
                     MountTable.ruleText(match));
         }
         if (request.getRollBack() && manifest.getSnapshotsCount() > 0) {
-            problems = rolledBackNotFatal(problems,
-                    SnapshotsOnThisHost.rollBackable(manifest, config.hostId(), resolver, new ArrayList<>()));
+            problems = rolledBackNotFatal(problems, SnapshotsOnThisHost.covered(manifest, config.hostId(), resolver,
+                    request.getCopiesRolledBackBySource()));
         }
         if (problems.stream().noneMatch(FileProblem::getFatal)) {
             problems.addAll(planRefusals(manifest, new StubPlanner(resolver, config.allowedRoots()), request));
@@ -164,8 +164,9 @@ public final class RestoreParticipant {
         admission.admit(op);
         Manifest manifest = ManifestCodec.decode(request.getManifest().toByteArray());
         List<String> skipped = new ArrayList<>();
-        List<SnapshotRecord> here = SnapshotsOnThisHost.rollBackable(manifest, config.hostId(),
-                resolver(request.getPathMapsList()), skipped);
+        List<SnapshotRecord> here = request.getCopiesKeptHere()
+                ? SnapshotsOnThisHost.copiesKeptHere(manifest, config.hostId())
+                : SnapshotsOnThisHost.rollBackable(manifest, config.hostId(), resolver(request.getPathMapsList()), skipped);
         List<RollBackReport> reports;
         try {
             reports = snapshots.rollBackAll(request.getCheckpointId(), here);

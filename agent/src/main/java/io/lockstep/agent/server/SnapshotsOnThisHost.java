@@ -2,6 +2,7 @@ package io.lockstep.agent.server;
 
 import io.lockstep.agent.restore.PathResolver;
 import io.lockstep.agent.snapshot.CommandEngine;
+import io.lockstep.agent.snapshot.CopyEngine;
 import io.lockstep.proto.FdRecord;
 import io.lockstep.proto.FileIdentity;
 import io.lockstep.proto.Manifest;
@@ -29,6 +30,11 @@ final class SnapshotsOnThisHost {
             String what = record.getEngine() + " snapshot of " + record.getDataPath() + " (taken on host "
                     + manifest.getHostId() + ")";
             boolean command = record.getEngine().equals(CommandEngine.NAME);
+            if (record.getEngine().equals(CopyEngine.NAME) && record.hasDataPathIdentity()) {
+                skipped.add(what + ": its content is in host " + manifest.getHostId() + "'s copy store; that host rolls"
+                        + " it back when its agent is up, else its files are validated as they are");
+                continue;
+            }
             if (!record.hasDataPathIdentity() || (!command && !record.hasLocationIdentity())) {
                 skipped.add(what + ": not on a network file system this host can share"
                         + (record.hasDataPathIdentity() ? " (the snapshot is kept in host " + manifest.getHostId()
@@ -47,6 +53,35 @@ final class SnapshotsOnThisHost {
             here.add(record.toBuilder().setDataPath(dataPath.path().get()).setLocation(location.path().get()).build());
         }
         return here;
+    }
+
+    /**
+     * On the host that took them, for a manifest restored elsewhere: its copy snapshots of network data paths,
+     * whose content only this host's copy store has (the target host rolls back the others).
+     */
+    static List<SnapshotRecord> copiesKeptHere(Manifest manifest, String hostId) {
+        if (!manifest.getHostId().equals(hostId)) {
+            return List.of();
+        }
+        return manifest.getSnapshotsList().stream()
+                .filter(r -> r.getEngine().equals(CopyEngine.NAME) && r.hasDataPathIdentity()).toList();
+    }
+
+    /**
+     * What validation on this host counts as rolled back: {@link #rollBackable}, plus, when the taking host rolls
+     * back its copy snapshots ({@code copiesBySource}), those found through this host's mounts.
+     */
+    static List<SnapshotRecord> covered(Manifest manifest, String hostId, PathResolver resolver, boolean copiesBySource) {
+        List<SnapshotRecord> covered = new ArrayList<>(rollBackable(manifest, hostId, resolver, new ArrayList<>()));
+        if (copiesBySource && !manifest.getHostId().equals(hostId)) {
+            for (SnapshotRecord record : manifest.getSnapshotsList()) {
+                if (record.getEngine().equals(CopyEngine.NAME) && record.hasDataPathIdentity()) {
+                    lookup(resolver, record.getDataPath(), record.getDataPathIdentity()).path()
+                            .ifPresent(found -> covered.add(record.toBuilder().setDataPath(found).build()));
+                }
+            }
+        }
+        return covered;
     }
 
     private static PathResolver.Lookup lookup(PathResolver resolver, String recorded, FileIdentity identity) {

@@ -18,11 +18,34 @@ final class Clones {
                     LibC.O_WRONLY | LibC.O_CREAT | LibC.O_EXCL | LibC.O_CLOEXEC | LibC.O_NOFOLLOW, 0600);
             try {
                 Native.ficlone(out, in, source + " -> " + target);
+            } catch (NativeException e) {
+                try {
+                    java.nio.file.Files.deleteIfExists(target);
+                } catch (java.io.IOException left) {
+                    e.addSuppressed(left);
+                }
+                throw e;
             } finally {
                 Native.close(out);
             }
         } finally {
             Native.close(in);
+        }
+    }
+
+    /**
+     * As {@link #cloneFile}, but a {@code target} that exists already (another host created it first on the
+     * shared file system) is not an error: returns whether this call created it.
+     */
+    static boolean cloneFileUnlessPresent(Path source, Path target) throws NativeException {
+        try {
+            cloneFile(source, target);
+            return true;
+        } catch (NativeException e) {
+            if (e.errno() == LibC.EEXIST) {
+                return false;
+            }
+            throw e;
         }
     }
 

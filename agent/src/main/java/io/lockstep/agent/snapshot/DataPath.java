@@ -7,12 +7,13 @@ import java.util.OptionalLong;
 /**
  * What one snapshot covers: a directory (every regular file below it; files created there after the
  * checkpoint are removed by a roll-back) or a single file, with the engine the operator chose, if any.
- * {@code key} names the snapshot inside a checkpoint's snapshot directory or store.
+ * {@code key} names the snapshot inside a checkpoint's snapshot directory or store. {@code shared}: other hosts
+ * may take the same snapshot (same key, same file system); the first to create it takes it.
  */
 public record DataPath(Path path, Optional<String> engine, Optional<SnapshotCommands> commands, String key,
-                       OptionalLong copyMaxBytes) {
+                       OptionalLong copyMaxBytes, boolean shared) {
     public DataPath(Path path, Optional<String> engine, Optional<SnapshotCommands> commands, String key) {
-        this(path, engine, commands, key, OptionalLong.empty());
+        this(path, engine, commands, key, OptionalLong.empty(), false);
     }
 
     public DataPath {
@@ -37,16 +38,17 @@ public record DataPath(Path path, Optional<String> engine, Optional<SnapshotComm
     }
 
     /**
-     * A file the group holds open on a network file system, found at capture by {@code host}: keyed by host
-     * too, as processes on two hosts may hold the same file and each host snapshots what its own hold.
+     * A file the group holds open on a network file system, found at capture: keyed by its export and its path
+     * there ({@code identity}), not by host, so that hosts holding the same file name the same snapshot and
+     * only the first to create it takes it ({@link #shared}).
      */
-    public static DataPath heldBy(String host, Path file) {
+    public static DataPath held(String exportSource, String pathInExport, Path file) {
         return new DataPath(file, Optional.empty(), Optional.empty(),
-                SnapshotKeys.of(host + "\0" + file.normalize()));
+                SnapshotKeys.of("held\0" + exportSource + "\0" + pathInExport), OptionalLong.empty(), true);
     }
 
     /** The same data path with its own bound on what the copy engine may copy inside the window. */
     public DataPath withCopyMaxBytes(long maxBytes) {
-        return new DataPath(path, engine, commands, key, OptionalLong.of(maxBytes));
+        return new DataPath(path, engine, commands, key, OptionalLong.of(maxBytes), shared);
     }
 }

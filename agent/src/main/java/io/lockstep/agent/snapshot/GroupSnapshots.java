@@ -65,11 +65,11 @@ public final class GroupSnapshots {
      * Every regular file the manifest's processes hold open on a network file system outside the declared
      * paths: snapshotted by default where that costs no copy (see {@link #withoutCopying}).
      */
-    public static List<DataPath> heldOnNetwork(String hostId, List<DataPathRecord> declared, Manifest manifest,
+    public static List<DataPath> heldOnNetwork(List<DataPathRecord> declared, Manifest manifest,
                                                List<String> warnings) {
         List<DataPath> owed = new ArrayList<>();
         List<Path> declaredPaths = declared.stream().map(r -> Path.of(r.getPath())).toList();
-        Set<Path> held = new java.util.TreeSet<>();
+        Map<Path, FdRecord> held = new java.util.TreeMap<>();
         for (ProcessRecord process : manifest.getProcessesList()) {
             for (FdRecord fd : process.getFdsList()) {
                 if (fd.getKind() == FdKind.FD_REGULAR && !fd.getAgentOutput() && fd.hasIdentity()
@@ -85,12 +85,13 @@ public final class GroupSnapshots {
                         continue;
                     }
                     if (declaredPaths.stream().noneMatch(file::startsWith)) {
-                        held.add(file);
+                        held.putIfAbsent(file, fd);
                     }
                 }
             }
         }
-        held.forEach(file -> owed.add(DataPath.heldBy(hostId, file)));
+        held.forEach((file, fd) -> owed.add(DataPath.held(fd.getIdentity().getSource(),
+                fd.getIdentity().getRelativePath(), file)));
         return owed;
     }
 
@@ -136,6 +137,9 @@ public final class GroupSnapshots {
     public void deleteAll(String checkpointId, List<SnapshotRecord> records) throws SnapshotException {
         SnapshotException failure = null;
         for (SnapshotRecord record : records) {
+            if (record.getTakenByAnotherHost()) {
+                continue;
+            }
             try {
                 engines.named(record.getEngine()).delete(fromRecord(checkpointId, record));
             } catch (SnapshotException e) {
@@ -210,7 +214,7 @@ public final class GroupSnapshots {
         SnapshotRecord.Builder record = SnapshotRecord.newBuilder().setEngine(snapshot.engine())
                 .setDataPath(snapshot.dataPath().toString()).setDirectory(snapshot.directory())
                 .setLocation(snapshot.location()).setBytes(snapshot.bytes()).setCopiedBytes(snapshot.copiedBytes())
-                .setCostNanos(snapshot.costNanos());
+                .setCostNanos(snapshot.costNanos()).setTakenByAnotherHost(snapshot.takenByAnotherHost());
         for (SnapshotFile file : snapshot.files()) {
             record.addFiles(SnapshotFileRecord.newBuilder().setRelativePath(file.relativePath()).setSize(file.size())
                     .setMode(file.mode()).setSha256(file.sha256().orElse("")));
@@ -230,7 +234,8 @@ public final class GroupSnapshots {
                 : Optional.of(new SnapshotCommands(record.getSnapshotCommand(), record.getRollbackCommand(),
                         record.getDeleteCommand()));
         return new Snapshot(checkpointId, record.getEngine(), Path.of(record.getDataPath()), record.getDirectory(),
-                record.getLocation(), files, record.getBytes(), record.getCopiedBytes(), record.getCostNanos(), commands);
+                record.getLocation(), files, record.getBytes(), record.getCopiedBytes(), record.getCostNanos(), commands,
+                record.getTakenByAnotherHost());
     }
 
     /** The sha256 of every file the roll-backs put back, by absolute path (for the restore's report). */

@@ -42,13 +42,31 @@ public final class ReflinkEngine implements SnapshotEngine {
                 if (directories.add(copy.getParent())) {
                     Files.createDirectories(copy.getParent());
                 }
-                Clones.cloneFile(file.getValue(), copy);
+                if (dataPath.shared() && !Clones.cloneFileUnlessPresent(file.getValue(), copy)) {
+                    // Another host holding the same file created this snapshot first: it is that host's to delete.
+                    long size = Files.size(file.getValue());
+                    return new Snapshot(checkpointId, NAME, dataPath.path(), false, location.toString(),
+                            List.of(new SnapshotFile("", size, DataFiles.mode(file.getValue()), Optional.empty())), size,
+                            0, System.nanoTime() - started, Optional.empty(), true);
+                }
+                if (!dataPath.shared()) {
+                    Clones.cloneFile(file.getValue(), copy);
+                }
                 long size = Files.size(copy);
                 files.add(new SnapshotFile(file.getKey(), size, DataFiles.mode(file.getValue()), Optional.empty()));
                 bytes += size;
             }
         } catch (IOException e) {
-            removeQuietly(location);
+            if (dataPath.shared()) {
+                // A shared location may hold another host's snapshot of the same file: only an empty one goes.
+                try {
+                    deleteIfEmpty(location);
+                } catch (IOException ignored) {
+                    // Best effort after a failed snapshot: what is left is named by the failure reported below.
+                }
+            } else {
+                removeQuietly(location);
+            }
             if (e instanceof NativeException n && Clones.unsupported(n)) {
                 throw new SnapshotRefusedException("reflink snapshot of " + dataPath.path() + " refused: the file system of "
                         + current + " cannot clone files (" + e.getMessage() + "); choose the copy engine");

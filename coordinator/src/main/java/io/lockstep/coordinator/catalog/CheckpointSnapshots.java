@@ -70,7 +70,9 @@ public final class CheckpointSnapshots {
         long now = ctx.clock().millis();
         List<SnapshotDeletion> byHost = new ArrayList<>();
         manifests.forEach((host, manifest) -> {
-            List<SnapshotRecord> snapshots = manifest.getSnapshotsList();
+            // A held file's snapshot another host took is that host's to delete (its manifest records it too).
+            List<SnapshotRecord> snapshots = manifest.getSnapshotsList().stream()
+                    .filter(s -> !s.getTakenByAnotherHost()).toList();
             if (!snapshots.isEmpty()) {
                 byHost.add(SnapshotDeletions.of(entry.getCheckpointId(), host, snapshots, now));
             }

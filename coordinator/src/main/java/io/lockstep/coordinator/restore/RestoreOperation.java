@@ -3,6 +3,7 @@ package io.lockstep.coordinator.restore;
 import io.lockstep.manifest.LockHandOver;
 import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.manifest.ManifestFormatException;
+import io.lockstep.coordinator.agents.AgentCallException;
 import io.lockstep.coordinator.agents.AgentClient;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.catalog.KnownGroups;
@@ -177,6 +178,8 @@ public final class RestoreOperation {
         private final CatalogEntry entry;
         private final List<SourceManifest> sources;
         private final List<StopReply> stopped;
+        /** Per source host: whether its agent is registered to roll back its copy snapshots (asked once). */
+        private final Map<String, Boolean> copiesBySource = new java.util.HashMap<>();
 
         Run(OperationSession session, OpenedOperation op, AgentFanout fanout, CatalogEntry entry,
             List<SourceManifest> sources, Instant deadline, List<StopReply> stopped) {
@@ -222,7 +225,8 @@ public final class RestoreOperation {
                 ValidateRequest request = ValidateRequest.newBuilder().setCtx(op.context()).setManifest(source.framed())
                         .addAllPathMaps(options.pathMaps()).setForce(options.force())
                         .setAllowRoot(options.allowRoot()).setSkipUnrestartable(options.skipUnrestartable())
-                        .setRollBack(rollsBack(source)).build();
+                        .setRollBack(rollsBack(source)).setCopiesRolledBackBySource(copiesRolledBackBySource(source))
+                        .build();
                 ValidateReply reply = fanout.on(List.of(source.targetHost()), "validate", FailureReason.VALIDATION_FAILED,
                         (host, agent) -> agent.validate(request, until(deadline)),
                         r -> r.getFilesChecked() + " files checked, " + r.getProblemsCount() + " problems")
@@ -278,6 +282,25 @@ public final class RestoreOperation {
         }
 
         /**
+         * A manifest restored elsewhere whose copy snapshots of network data paths the host that took them rolls
+         * back (their content is in its copy store): when that host's agent is registered, asked once per source.
+         */
+        private boolean copiesRolledBackBySource(SourceManifest source) throws Exception {
+            if (!rollsBack(source) || source.sourceHost().equals(source.targetHost())
+                    || source.manifest().getSnapshotsList().stream().noneMatch(
+                            s -> s.getEngine().equals("copy") && s.hasDataPathIdentity())) {
+                return false;
+            }
+            return copiesBySource.computeIfAbsent(source.sourceHost(), host -> {
+                try {
+                    return ctx.directory().host(host).isPresent();
+                } catch (Exception unreadable) {
+                    return false;
+                }
+            });
+        }
+
+        /**
          * Puts every snapshotted data path back to the checkpoint's content, on the host that restores the
          * manifest, after validation and before any stub opens a file or takes a lock. A failure aborts the
          * restore; the agent's report names the data path and file, and what it had already rolled back.
@@ -301,6 +324,24 @@ public final class RestoreOperation {
                         reply.getFilesCount(), reply.getRemovedList());
                 reply.getSkippedList().forEach(skipped -> LOG.warn("group {} op {}: host {} did not roll back the {}",
                         op.group(), op.opId(), source.targetHost(), skipped));
+                if (copiesRolledBackBySource(source)) {
+                    // The taking host need not be a participant of the restore: called directly, not through the fanout.
+                    RollBackRequest copies = request.toBuilder().setCopiesKeptHere(true).build();
+                    RollBackReply byTaker;
+                    try {
+                        byTaker = ctx.clients().forHost(ctx.directory().host(source.sourceHost()).orElseThrow(() ->
+                                new OperationFailedException(FailureReason.ROLLBACK_FAILED, source.sourceHost(), "host "
+                                        + source.sourceHost() + ", which keeps the copy snapshots, left before the"
+                                        + " roll-back")))
+                                .rollBack(copies, until(deadline));
+                    } catch (AgentCallException e) {
+                        throw new OperationFailedException(FailureReason.ROLLBACK_FAILED, source.sourceHost(),
+                                e.getMessage(), e);
+                    }
+                    LOG.info("group {} op {}: host {} rolled back its {} copy snapshots for host {} ({} files put back,"
+                            + " removed {})", op.group(), op.opId(), source.sourceHost(), byTaker.getSnapshots(),
+                            source.targetHost(), byTaker.getFilesCount(), byTaker.getRemovedList());
+                }
             }
             fanout.phaseEnded("roll-back", start);
         }
