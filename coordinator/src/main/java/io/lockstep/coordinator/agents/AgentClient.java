@@ -75,8 +75,12 @@ public final class AgentClient {
         return call("Freeze", () -> within(timeout).freeze(request));
     }
 
-    /** The captured manifest, reassembled from its chunks, with the agent's totals. */
-    public record CapturedManifest(byte[] framed, String sha256Hex, int processes, int locks, int files) {
+    /**
+     * The captured manifest, reassembled from its chunks, with the agent's totals and when it
+     * thawed (0: still frozen).
+     */
+    public record CapturedManifest(byte[] framed, String sha256Hex, int processes, int locks, int files,
+                                   long thawedAtUnixMicros) {
     }
 
     public CapturedManifest capture(CaptureRequest request, Duration timeout) throws AgentCallException {
@@ -89,7 +93,7 @@ public final class AgentClient {
                 if (chunk.getLast()) {
                     return new CapturedManifest(bytes.toByteArray(),
                             java.util.HexFormat.of().formatHex(chunk.getSha256().toByteArray()),
-                            chunk.getProcesses(), chunk.getLocks(), chunk.getFiles());
+                            chunk.getProcesses(), chunk.getLocks(), chunk.getFiles(), chunk.getThawedAtUnixMicros());
                 }
             }
             throw new StatusRuntimeException(io.grpc.Status.DATA_LOSS.withDescription(

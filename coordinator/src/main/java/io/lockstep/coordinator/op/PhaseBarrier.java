@@ -14,6 +14,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
  * Waits until every participant has its entry under ops/<op>/<phase>. One getChildren with a
@@ -37,11 +38,19 @@ public final class PhaseBarrier {
      */
     public Set<String> await(String group, String op, Phase phase, Collection<String> participants, Instant deadline)
             throws Exception {
+        return await(group, op, phase, participants, deadline, host -> {
+        });
+    }
+
+    /** As {@link #await(String, String, Phase, Collection, Instant)}, telling {@code arrived} each entry seen (repeats included). */
+    public Set<String> await(String group, String op, Phase phase, Collection<String> participants, Instant deadline,
+                             Consumer<String> arrived) throws Exception {
         String path = layout.phase(group, op, phase);
         while (true) {
             CountDownLatch changed = new CountDownLatch(1);
             List<String> present = zk.getChildren().usingWatcher(
                     (org.apache.zookeeper.Watcher) event -> changed.countDown()).forPath(path);
+            present.forEach(arrived);
             Set<String> missing = new TreeSet<>(participants);
             missing.removeAll(present);
             if (missing.isEmpty()) {
