@@ -45,6 +45,7 @@ final class BenchmarksPage {
         captureScaling();
         parse();
         checkpoint();
+        checkpointJvm();
         barrier();
         projection();
         store();
@@ -235,10 +236,29 @@ final class BenchmarksPage {
             line("- " + lat.caseName() + ": " + phases + (rpcs.isEmpty() ? "" : "; " + rpcs));
         }
         line("");
+        List<Result> firsts = run.of("checkpoint", "first-frozen-window");
+        if (!firsts.isEmpty()) {
+            line("The first checkpoint after the agents started (the agents warm their capture path at start-up, the"
+                    + " coordinator connects to the agents while the op opens), against the warm median of the same run:"
+                    + " " + String.join("; ", firsts.stream().map(r -> r.caseName() + " " + value(r.value(), "ms")
+                    + " (" + ratio(r.ratio()) + ")").toList()) + ".");
+            line("");
+        }
         line("All agents share this machine's cores, so the per-host work that separate hosts would do in parallel"
                 + " is serialized by the CPU here: the harness overstates how the time grows with agents, while the"
                 + " request counts are what separate hosts would send too.");
         line("");
+    }
+
+    private void checkpointJvm() {
+        line("## Checkpoint with the agents as deployed: one JVM per agent");
+        line("");
+        line("Each agent is its own `agent serve` JVM (2, 4, 8), one small process each, against the same 3-server"
+                + " ZooKeeper ensemble; the coordinator runs in the bench JVM (no CLI start in the latency). Host floor"
+                + " = the slowest host's freeze + capture + thaw done alone from the bench JVM on the agents' own"
+                + " cgroups. RPCs are counted on the coordinator's channels.");
+        line("");
+        suiteTable("checkpoint-jvm", "agents");
     }
 
     private void barrier() {

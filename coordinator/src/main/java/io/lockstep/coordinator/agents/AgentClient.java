@@ -1,6 +1,7 @@
 package io.lockstep.coordinator.agents;
 
 import io.grpc.Deadline;
+import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -51,6 +52,24 @@ public final class AgentClient {
 
     public String hostId() {
         return hostId;
+    }
+
+    /**
+     * Starts connecting (TCP, TLS, HTTP/2) without waiting: a caller that does this before the
+     * operation opens keeps the connection set-up out of the first call, where for a freeze it
+     * would land inside the hosts' frozen window.
+     */
+    public void connect() {
+        channel.getState(true);
+    }
+
+    /**
+     * Whether the connection to the agent failed: a dead agent's host refuses it at once, where
+     * waiting for its ZooKeeper session to expire would take a session timeout. A connection that
+     * closed is opened again (asked for, not waited for). Reads the channel's state only: no call.
+     */
+    public boolean connectionFailed() {
+        return channel.getState(true) == ConnectivityState.TRANSIENT_FAILURE;
     }
 
     private AgentGrpc.AgentBlockingStub within(Duration timeout) {

@@ -66,6 +66,8 @@ public final class CheckpointOperation {
      * the all-captured node: room for the two clocks' rates and the multi's own round trip.
      */
     static final Duration GUARD_MARGIN = Duration.ofMillis(500);
+    /** How often the captured barrier's wait looks at the agents' connections (their state only, no call). */
+    static final Duration CONNECTION_CHECK = Duration.ofMillis(100);
 
     private final CoordinatorContext ctx;
     private final CheckpointOptions options;
@@ -96,6 +98,8 @@ public final class CheckpointOperation {
             requireEveryMemberLive(group, members);
             List<String> participants = members.stream().map(AgentDirectory.Member::host).toList();
             Map<String, AgentClient> agents = session.agents(participants);
+            // The connections come up while the op opens (ZooKeeper round trips), not in the freeze call.
+            agents.values().forEach(AgentClient::connect);
             Instant deadline = ctx.clock().instant().plus(options.timeout());
             OpenedOperation op = session.open(OpRecord.newBuilder()
                     .setKind(OpKind.CHECKPOINT)
@@ -185,11 +189,23 @@ public final class CheckpointOperation {
             return replies;
         }
 
-        /** Every host captures into memory on all-frozen and enters the captured barrier; nothing travels yet. */
+        /**
+         * Every host captures into memory on all-frozen and enters the captured barrier; nothing
+         * travels yet. No call is open meanwhile, so a host whose agent died would only be missed
+         * at the deadline: a connection to it that fails ends the wait at once.
+         */
         private void awaitCaptured() throws Exception {
             long start = System.nanoTime();
             Set<String> missing = new PhaseBarrier(ctx.zk(), ctx.layout(), ctx.clock()).await(op.group(), op.opId(),
-                    Phase.CAPTURED, hosts, deadline, fanout.arrivals("capture", "captured into memory"));
+                    Phase.CAPTURED, hosts, deadline, fanout.arrivals("capture", "captured into memory"), () -> {
+                        for (String host : hosts) {
+                            if (fanout.agent(host).connectionFailed()) {
+                                throw new OperationFailedException(FailureReason.AGENT_UNAVAILABLE, host, "the agent of "
+                                        + "host " + host + " cannot be reached (its connection failed) while its group "
+                                        + "is frozen for " + op.opId() + "; its freeze guard thaws it");
+                            }
+                        }
+                    }, CONNECTION_CHECK);
             if (!missing.isEmpty()) {
                 throw new OperationFailedException(FailureReason.BARRIER_TIMEOUT, missing.iterator().next(),
                         Phase.CAPTURED.node() + " barrier not full by its deadline: missing " + missing);
