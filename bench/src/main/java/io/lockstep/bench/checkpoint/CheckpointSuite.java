@@ -63,8 +63,8 @@ public final class CheckpointSuite implements BenchSuite {
     private static final Duration MEMBERS_TIMEOUT = Duration.ofMinutes(2);
     /**
      * Longer deadlines than a production default: up to 256 agents share this machine's cores, and
-     * arming 256 freeze guards (a process start each) alone can take longer than the default
-     * freeze timeout on a loaded 2-core machine.
+     * freezing 256 groups alone can take longer than the default freeze timeout on a loaded
+     * 2-core machine.
      */
     static final CheckpointOptions OPTIONS = new CheckpointOptions(Duration.ofMinutes(3), Duration.ofSeconds(90),
             Duration.ofMinutes(3), Duration.ofSeconds(60));

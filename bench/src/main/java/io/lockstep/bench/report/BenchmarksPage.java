@@ -343,16 +343,17 @@ final class BenchmarksPage {
             line("");
             line("Of the writes per host, half are the host's barrier entries (`frozen`, `captured`) and half their"
                     + " deletes once the host saw the decision, outside the frozen window; the coordinator's fixed"
-                    + " writes include the `all-captured` node (one multi that checks every `captured` entry), on whose"
-                    + " creation every host thaws, and the commit, which comes after the thaw and the store write. The"
-                    + " arm round (one RPC per host, one line to the host's long-lived freeze guard) comes before the"
-                    + " freeze.");
+                    + " writes include the `all-frozen` node (one multi that checks every `frozen` entry), on whose"
+                    + " creation every host captures, the `all-captured` node (one multi that checks every `captured`"
+                    + " entry), on whose creation every host thaws, and the commit, which comes after the thaw and the"
+                    + " store write. Per host there are two calls: Freeze (which also arms the host's long-lived freeze"
+                    + " guard) and, after the thaw, Capture, which brings the manifest and the moment of the thaw.");
             line("");
         }
         line("What the projection leaves out:");
         line("");
         line("- It projects **this harness**, where all agents share one " + run.host().replaceAll(".*, (\\d+) cores.*", "$1")
-                + "-core machine: each host's own work (arming its guard, freezing, capturing, thawing) is serialized"
+                + "-core machine: each host's own work (freezing, capturing, thawing) is serialized"
                 + " by the CPU here and counted in the per-agent term, while separate hosts would do it in parallel."
                 + " How much of the per-agent term is that, and how much is the coordinator's and ZooKeeper's own"
                 + " per-host cost, is not measured.");
