@@ -112,6 +112,12 @@ public final class ManifestPrinter {
             out.append("  env file: ").append(restart.getEnvFile()).append(" (").append(String.join(" ",
                     restart.getEnvFileNamesList())).append("; read again at restore, never recorded)\n");
         }
+        if (restart.hasHook()) {
+            out.append("  hook:").append(restart.getHook().getCommand().isEmpty() ? ""
+                    : " command `" + restart.getHook().getCommand() + "`")
+                    .append(restart.getHook().getSignal() == 0 ? "" : " signal " + restart.getHook().getSignal())
+                    .append(", timeout ").append(restart.getHook().getTimeoutMs()).append(" ms\n");
+        }
     }
 
     private static String identity(FileIdentity id) {

@@ -122,4 +122,17 @@ public final class ZkLayout {
     public String dataPaths(String group) {
         return group(group) + "/data-paths";
     }
+
+    /** Persistent: snapshots of deleted checkpoints still to be deleted, {@code <checkpoint-id>/<host>} each. */
+    public String snapshotDeletions(String group) {
+        return group(group) + "/snapshot-deletions";
+    }
+
+    public String snapshotDeletions(String group, String checkpointId) {
+        return snapshotDeletions(group) + "/" + checkName("checkpoint", checkpointId);
+    }
+
+    public String snapshotDeletion(String group, String checkpointId, String host) {
+        return snapshotDeletions(group, checkpointId) + "/" + checkName("host", host);
+    }
 }

@@ -52,6 +52,11 @@ public final class StubHandle implements AutoCloseable {
         this.pid = (int) process.pid();
     }
 
+    /** Whether a lock round (or a reset) succeeded: the stub then outlives a lost agent (orphan wait). */
+    public boolean prepared() {
+        return state == State.PREPARED;
+    }
+
     /** The stub's pid; after a committed release, the restored program's pid. */
     public int pid() {
         return pid;

@@ -21,7 +21,8 @@ import java.util.Set;
  * Who may call what on the agent; every rule is here (README "Security" is this class in prose).
  *
  * <ul>
- *   <li>Operation RPCs (Freeze, Capture, Thaw, Abort, Validate, RollBack, Stage, Prepare, Release, and Stop of restore --replace): a
+ *   <li>Operation RPCs (RunHooks, Freeze, Capture, Thaw, Abort, Validate, RollBack, Stage, Prepare, Release, Stop
+ *       of restore --replace, and DeleteSnapshots of retention): a
  *       coordinator over mutual TLS whose certificate is on the agent's allowed list, or root on
  *       the local socket.</li>
  *   <li>Run and Adopt: callers on the local socket. One that is not root acts only as its own
@@ -34,8 +35,8 @@ import java.util.Set;
  * </ul>
  */
 final class AccessPolicy {
-    static final Set<String> OPERATIONS = Set.of("Freeze", "Capture", "Thaw", "Abort", "Validate", "RollBack", "Stage",
-            "Prepare", "Release", "Stop");
+    static final Set<String> OPERATIONS = Set.of("RunHooks", "Freeze", "Capture", "Thaw", "Abort", "Validate", "RollBack",
+            "Stage", "Prepare", "Release", "Stop", "DeleteSnapshots");
     static final Set<String> LOCAL = Set.of("Run", "Adopt", "Status");
 
     private final GroupRegistry groups;

@@ -64,6 +64,15 @@ public final class AgentMetrics {
         files.record(stats.files());
     }
 
+    /** A program's hook failed or timed out ({@code hook}: pre-freeze, post-thaw). */
+    void hookFailed(String hook) {
+        io.micrometer.core.instrument.Counter.builder("lockstep.agent.hook.failures")
+                .description("Application hooks that failed, timed out or were not acknowledged")
+                .tag("hook", hook)
+                .register(registry)
+                .increment();
+    }
+
     void thawed(long frozenMicros) {
         frozenWindow.record(frozenMicros, TimeUnit.MICROSECONDS);
     }

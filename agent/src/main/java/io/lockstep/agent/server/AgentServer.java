@@ -38,6 +38,7 @@ public final class AgentServer implements AutoCloseable {
     private LocalSocket socket;
     private AgentRegistration registration;
     private CheckpointParticipant checkpoint;
+    private CheckpointHooks hooks;
     private io.lockstep.agent.cgroup.GuardDaemon guards;
     private RestoreParticipant restore;
     private ScheduledExecutorService timer;
@@ -94,6 +95,7 @@ public final class AgentServer implements AutoCloseable {
                 io.lockstep.agent.cgroup.GuardDaemon.class, io.lockstep.agent.cgroup.GuardDaemon.NAME, config.stateDir()),
                 config.stateDir().resolve("guard.sock"));
         checkpoint = new CheckpointParticipant(config, zk, layout, admission, groups, timer, metrics, guards);
+        hooks = new CheckpointHooks(config, zk, layout, admission, groups, timer, metrics);
         List<String> capabilities = new ArrayList<>();
         capabilities.add("freezer=" + cgroups.backend());
         if (cgroups.degraded()) {
@@ -111,17 +113,22 @@ public final class AgentServer implements AutoCloseable {
         InetSocketAddress bind = parseListen(config.listen());
         registration = new AgentRegistration(zk, layout, config.hostId());
         restore = new RestoreParticipant(config, zk, layout, admission, groups, registration, timer);
-        GroupProcesses processes = new GroupProcesses(groups, registration, config.allowRoot(), config.stateDir());
+        GroupProcesses processes = new GroupProcesses(groups, registration, config.allowRoot(), config.stateDir(),
+                CheckpointHooks.hooksDir(config));
         AgentStatus status = new AgentStatus(config.hostId(), capabilities, groups, fence);
         // The reconciler runs before the host is registered, so that no coordinator sees this
         // host until it is consistent; the record needs the bound port, so the server starts first.
         new Reconciler(zk, layout, config.hostId(), guards).reconcile(groups, registration, fence);
         new OrphanStubs(config, zk, layout, groups, timer).adopt();
         registration.sweepEvery(groups, AgentRegistration.SWEEP_INTERVAL);
+        SnapshotRetention retention = new SnapshotRetention(config, zk, layout);
+        List<String> groupNames = List.copyOf(groups.all().keySet());
+        timer.execute(() -> retention.catchUp(groupNames));
         AccessInterceptor access = new AccessInterceptor(config.hostId(), new AccessPolicy(groups, config.allowRoot()),
                 config.allowedClients(), config.insecurePlaintext());
         ServerServiceDefinition api = ServerInterceptors.intercept(
-                new AgentService(config.hostId(), checkpoint, restore, processes, status, metrics), access);
+                new AgentService(config.hostId(), checkpoint, hooks, restore, retention, processes, status, metrics),
+                access);
         // Health and reflection are read-only and open on every endpoint; the API is guarded by AccessPolicy.
         server = NettyServerBuilder.forAddress(bind, credentials)
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
@@ -246,6 +253,9 @@ public final class AgentServer implements AutoCloseable {
             if (!timer.awaitTermination(10, TimeUnit.SECONDS)) {
                 timer.shutdownNow();
             }
+        }
+        if (hooks != null) {
+            hooks.close();
         }
         if (guards != null) {
             // After the queued clean-ups, which disarm; an entry still armed keeps the guard alive.

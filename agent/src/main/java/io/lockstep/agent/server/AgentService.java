@@ -8,8 +8,12 @@ import io.lockstep.proto.AdoptReply;
 import io.lockstep.proto.AdoptRequest;
 import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.CaptureRequest;
+import io.lockstep.proto.DeleteSnapshotsReply;
+import io.lockstep.proto.DeleteSnapshotsRequest;
 import io.lockstep.proto.FreezeReply;
 import io.lockstep.proto.FreezeRequest;
+import io.lockstep.proto.HooksReply;
+import io.lockstep.proto.HooksRequest;
 import io.lockstep.proto.ManifestChunk;
 import io.lockstep.proto.PrepareReply;
 import io.lockstep.proto.PrepareRequest;
@@ -40,16 +44,21 @@ final class AgentService extends AgentGrpc.AgentImplBase {
 
     private final String hostId;
     private final CheckpointParticipant checkpoint;
+    private final CheckpointHooks hooks;
     private final RestoreParticipant restore;
+    private final SnapshotRetention retention;
     private final GroupProcesses processes;
     private final AgentStatus status;
     private final AgentMetrics metrics;
 
-    AgentService(String hostId, CheckpointParticipant checkpoint, RestoreParticipant restore, GroupProcesses processes,
-                 AgentStatus status, AgentMetrics metrics) {
+    AgentService(String hostId, CheckpointParticipant checkpoint, CheckpointHooks hooks, RestoreParticipant restore,
+                 SnapshotRetention retention,
+                 GroupProcesses processes, AgentStatus status, AgentMetrics metrics) {
         this.hostId = hostId;
         this.checkpoint = checkpoint;
+        this.hooks = hooks;
         this.restore = restore;
+        this.retention = retention;
         this.processes = processes;
         this.status = status;
         this.metrics = metrics;
@@ -94,6 +103,11 @@ final class AgentService extends AgentGrpc.AgentImplBase {
     private static <T> T checked(String group, T request) {
         ZkLayout.checkName("group", group);
         return request;
+    }
+
+    @Override
+    public void runHooks(HooksRequest request, StreamObserver<HooksReply> observer) {
+        phase("hooks", "RunHooks", observer, () -> hooks.run(checked(request.getCtx().getGroup(), request)));
     }
 
     @Override
@@ -176,6 +190,11 @@ final class AgentService extends AgentGrpc.AgentImplBase {
     @Override
     public void release(ReleaseRequest request, StreamObserver<ReleaseReply> observer) {
         phase("release", "Release", observer, () -> restore.release(checked(request.getCtx().getGroup(), request)));
+    }
+
+    @Override
+    public void deleteSnapshots(DeleteSnapshotsRequest request, StreamObserver<DeleteSnapshotsReply> observer) {
+        unary("DeleteSnapshots", observer, () -> retention.delete(checked(request.getGroup(), request)));
     }
 
     @Override

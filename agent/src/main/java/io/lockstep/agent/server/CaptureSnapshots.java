@@ -1,11 +1,16 @@
 package io.lockstep.agent.server;
 
 import io.grpc.Status;
+import io.lockstep.agent.capture.PortableIdentities;
+import io.lockstep.agent.proc.MountTable;
+import io.lockstep.agent.snapshot.CommandEngine;
 import io.lockstep.agent.snapshot.DataPath;
 import io.lockstep.agent.snapshot.GroupSnapshots;
 import io.lockstep.agent.snapshot.SnapshotEngines;
 import io.lockstep.agent.snapshot.SnapshotException;
 import io.lockstep.proto.DataPathRecord;
+import io.lockstep.proto.FileIdentity;
+import io.lockstep.proto.IdentityKind;
 import io.lockstep.proto.Manifest;
 import io.lockstep.proto.OpContext;
 import io.lockstep.proto.SnapshotRecord;
@@ -13,6 +18,7 @@ import io.lockstep.zk.DataPaths;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
 import io.lockstep.zk.ZkLayout;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.Collections;
 import java.util.HashSet;
@@ -88,12 +94,49 @@ final class CaptureSnapshots {
             throw Status.ABORTED.withDescription("snapshot on host " + config.hostId() + " for checkpoint "
                     + op.getOpId() + " of group " + op.getGroup() + " failed: " + e.getMessage()).asRuntimeException();
         }
+        taken = withNetworkIdentities(taken);
         undecided.put(op.getOpId(), taken);
         long costMicros = taken.stream().mapToLong(SnapshotRecord::getCostNanos).sum() / 1000;
         LOG.info("group {} op {} host {}: {} snapshots inside the window ({} µs): {}", op.getGroup(), op.getOpId(),
                 config.hostId(), taken.size(), costMicros,
                 taken.stream().map(t -> t.getEngine() + " " + t.getDataPath()).toList());
         return manifest.toBuilder().addAllSnapshots(taken).addAllWarnings(warnings).build();
+    }
+
+    /**
+     * Adds, to each snapshot on a network file system, the identities (export + path in it) of its data path
+     * and location, by which a restore onto another host finds them through that host's own mount. The mount
+     * table is read once; the server's name was resolved (and cached) for the held files' identities already.
+     */
+    private List<SnapshotRecord> withNetworkIdentities(List<SnapshotRecord> taken) {
+        PortableIdentities identities;
+        try {
+            identities = new PortableIdentities(MountTable.read("self").withNetworkTypes(config.networkFsTypes()),
+                    config.hostId(), config.serverNames());
+        } catch (IOException e) {
+            LOG.warn("host {}: snapshots recorded without network identities (mount table unreadable: {}); a restore"
+                    + " onto another host will not roll them back", config.hostId(), e.getMessage());
+            return taken;
+        }
+        List<SnapshotRecord> identified = new java.util.ArrayList<>();
+        for (SnapshotRecord record : taken) {
+            SnapshotRecord.Builder builder = record.toBuilder();
+            networkIdentity(identities, record.getDataPath()).ifPresent(builder::setDataPathIdentity);
+            if (!record.getEngine().equals(CommandEngine.NAME)) {
+                networkIdentity(identities, record.getLocation()).ifPresent(builder::setLocationIdentity);
+            }
+            identified.add(builder.build());
+        }
+        return identified;
+    }
+
+    private static Optional<FileIdentity> networkIdentity(PortableIdentities identities, String path) {
+        try {
+            FileIdentity identity = identities.identify(path, -1);
+            return identity.getKind() == IdentityKind.NETWORK ? Optional.of(identity) : Optional.empty();
+        } catch (IllegalArgumentException noMount) {
+            return Optional.empty();
+        }
     }
 
     private boolean lowestNamedMember(String group) throws Exception {

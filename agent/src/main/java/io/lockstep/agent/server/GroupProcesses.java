@@ -1,6 +1,9 @@
 package io.lockstep.agent.server;
 
 import io.grpc.Status;
+import io.lockstep.agent.hooks.AckChannel;
+import io.lockstep.agent.hooks.HookRunner;
+import io.lockstep.agent.hooks.HookSignals;
 import io.lockstep.agent.restore.EnvFile;
 import io.lockstep.agent.restore.OutputLogs;
 import io.lockstep.agent.restore.StubBinary;
@@ -9,6 +12,7 @@ import io.lockstep.names.RecordedNames;
 import io.lockstep.files.PrivateFiles;
 import io.lockstep.proto.AdoptReply;
 import io.lockstep.proto.AdoptRequest;
+import io.lockstep.proto.Hook;
 import io.lockstep.proto.RestartSpec;
 import io.lockstep.proto.RunReply;
 import io.lockstep.proto.RunRequest;
@@ -55,13 +59,16 @@ public final class GroupProcesses {
     private final AgentRegistration registration;
     private final boolean allowRoot;
     private final Path stateDir;
+    private final Path hooksDir;
     private StubBinary stub;
 
-    public GroupProcesses(GroupRegistry groups, AgentRegistration registration, boolean allowRoot, Path stateDir) {
+    public GroupProcesses(GroupRegistry groups, AgentRegistration registration, boolean allowRoot, Path stateDir,
+                          Path hooksDir) {
         this.groups = groups;
         this.registration = registration;
         this.allowRoot = allowRoot;
         this.stateDir = stateDir;
+        this.hooksDir = hooksDir;
     }
 
     public RunReply run(RunRequest wire) throws IOException {
@@ -81,17 +88,29 @@ public final class GroupProcesses {
             recorded.keySet().removeAll(fromFile.keySet());
         }
         ManagedGroup group = groups.open(request.getGroup());
-        RestartSpec spec = RestartSpec.newBuilder()
+        Hook hook = request.hasHook() ? checkedHook(request.getHook()) : null;
+        AckChannel channel = hook != null && hook.getSignal() != 0 ? AckChannel.of(hooksDir, group.name(), hook.getAckId()) : null;
+        if (channel != null) {
+            // The channel's paths are recorded with the environment: a restored program keeps them.
+            recorded.putAll(channel.environment());
+        }
+        RestartSpec.Builder specBuilder = RestartSpec.newBuilder()
                 .addAllArgv(request.getArgvList())
                 .setCwd(request.getCwd().isEmpty() ? "/" : request.getCwd())
                 .putAllEnv(recorded)
                 .setEnvFile(request.getEnvFile())
                 .addAllEnvFileNames(new TreeSet<>(fromFile.keySet()))
                 .setUid(request.getUid())
-                .setGid(request.getGid())
-                .build();
+                .setGid(request.getGid());
+        if (hook != null) {
+            specBuilder.setHook(hook);
+        }
+        RestartSpec spec = specBuilder.build();
         requireRootAllowed(spec.getUid(), spec.getGid());
         requireDirectory(spec.getCwd());
+        if (channel != null) {
+            channel.prepare(spec.getUid(), spec.getGid());
+        }
         List<String> command = new ArrayList<>(group.cgroup().entryCommand());
         // The agent's umask is 077; the application gets the one the agent was started with.
         command.addAll(PrivateFiles.inheritedUmaskPrefix());
@@ -126,6 +145,32 @@ public final class GroupProcesses {
         LOG.info("group {}: started pid {}: {}", group.name(), pid, RawNames.display(spec.getArgv(0))
                 + (spec.getArgvCount() > 1 ? " … (" + spec.getArgvCount() + " args)" : ""));
         return RunReply.newBuilder().setPid(pid).build();
+    }
+
+    /** A hook as `agent run` asked for it, with a signal hook's channel id; refused when it can never answer. */
+    private static Hook checkedHook(Hook requested) {
+        if (requested.getCommand().isEmpty() && requested.getSignal() == 0) {
+            throw Status.INVALID_ARGUMENT.withDescription("run: a hook needs a command or a signal").asRuntimeException();
+        }
+        if (requested.getTimeoutMs() < 0) {
+            throw Status.INVALID_ARGUMENT.withDescription("run: hook timeout " + requested.getTimeoutMs()
+                    + " ms is negative").asRuntimeException();
+        }
+        Hook.Builder hook = requested.toBuilder();
+        if (requested.getSignal() != 0) {
+            try {
+                HookSignals.check(requested.getSignal());
+            } catch (IllegalArgumentException e) {
+                throw Status.INVALID_ARGUMENT.withDescription("run: hook " + e.getMessage()).asRuntimeException();
+            }
+            hook.setAckId(AckChannel.newId());
+        } else {
+            hook.clearAckId();
+        }
+        if (requested.getTimeoutMs() == 0) {
+            hook.setTimeoutMs(HookRunner.DEFAULT_TIMEOUT.toMillis());
+        }
+        return hook.build();
     }
 
     /**

@@ -16,8 +16,14 @@ final class GrpcErrors {
     }
 
     static StatusRuntimeException toStatus(String hostId, String call, Throwable error) {
-        if (error instanceof StatusRuntimeException status) {
-            return status;
+        String prefix = "host " + hostId + ": " + call + ": ";
+        if (error instanceof StatusRuntimeException chosen) {
+            // A participant chose the status (its code is what the coordinator acts on): it keeps
+            // code, cause and trailers, and gains the host and call like every other answer.
+            Status status = chosen.getStatus();
+            String description = status.getDescription() == null ? "" : status.getDescription();
+            return description.startsWith(prefix) ? chosen
+                    : status.withDescription(prefix + description).asRuntimeException(chosen.getTrailers());
         }
         Status status;
         if (error instanceof FreezeTimeoutException) {
@@ -32,7 +38,7 @@ final class GrpcErrors {
         } else {
             status = Status.INTERNAL;
         }
-        return status.withDescription("host " + hostId + ": " + call + ": " + error.getMessage()).withCause(error)
+        return status.withDescription(prefix + error.getMessage()).withCause(error)
                 .asRuntimeException();
     }
 }

@@ -124,7 +124,8 @@ public final class RestoreParticipant {
                     MountTable.ruleText(match));
         }
         if (request.getRollBack() && manifest.getSnapshotsCount() > 0) {
-            problems = rolledBackNotFatal(problems, manifest);
+            problems = rolledBackNotFatal(problems,
+                    SnapshotsOnThisHost.rollBackable(manifest, config.hostId(), resolver, new ArrayList<>()));
         }
         if (problems.stream().noneMatch(FileProblem::getFatal)) {
             problems.addAll(planRefusals(manifest, new StubPlanner(resolver, config.allowedRoots()), request));
@@ -142,10 +143,10 @@ public final class RestoreParticipant {
      * A problem with a file inside a snapshotted data path is not fatal when the restore rolls back: the
      * roll-back puts the file back as it was at the checkpoint before any stub opens it.
      */
-    private static List<FileProblem> rolledBackNotFatal(List<FileProblem> problems, Manifest manifest) {
+    private static List<FileProblem> rolledBackNotFatal(List<FileProblem> problems, List<SnapshotRecord> rolledBack) {
         List<FileProblem> kept = new java.util.ArrayList<>();
         for (FileProblem problem : problems) {
-            Optional<SnapshotRecord> covering = manifest.getSnapshotsList().stream()
+            Optional<SnapshotRecord> covering = rolledBack.stream()
                     .filter(s -> java.nio.file.Path.of(problem.getPath()).startsWith(s.getDataPath())).findFirst();
             kept.add(covering.isEmpty() || !problem.getFatal() ? problem : problem.toBuilder().setFatal(false)
                     .setProblem(problem.getProblem() + " (rolled back from the " + covering.get().getEngine()
@@ -162,23 +163,26 @@ public final class RestoreParticipant {
         OpContext op = request.getCtx();
         admission.admit(op);
         Manifest manifest = ManifestCodec.decode(request.getManifest().toByteArray());
+        List<String> skipped = new ArrayList<>();
+        List<SnapshotRecord> here = SnapshotsOnThisHost.rollBackable(manifest, config.hostId(),
+                resolver(request.getPathMapsList()), skipped);
         List<RollBackReport> reports;
         try {
-            reports = snapshots.rollBackAll(request.getCheckpointId(), manifest.getSnapshotsList());
+            reports = snapshots.rollBackAll(request.getCheckpointId(), here);
         } catch (SnapshotException e) {
             throw Status.ABORTED.withDescription("roll-back on host " + config.hostId() + " of checkpoint "
                     + request.getCheckpointId() + " failed: " + e.getMessage()).asRuntimeException();
         }
         RollBackReply.Builder reply = RollBackReply.newBuilder().setHostId(config.hostId())
-                .setSnapshots(manifest.getSnapshotsCount());
+                .setSnapshots(here.size()).addAllSkipped(skipped);
         GroupSnapshots.digests(reports).forEach((path, sha256) ->
                 reply.addFiles(RolledBackFile.newBuilder().setPath(path).setSha256(sha256)));
         for (RollBackReport report : reports) {
             report.removed().forEach(r -> reply.addRemoved(report.dataPath().resolve(r).toString()));
         }
         LOG.info("group {} op {} host {}: rolled back {} snapshots of checkpoint {} ({} files put back, {} created since"
-                + " removed)", op.getGroup(), op.getOpId(), config.hostId(), manifest.getSnapshotsCount(),
-                request.getCheckpointId(), reply.getFilesCount(), reply.getRemovedCount());
+                + " removed); not rolled back: {}", op.getGroup(), op.getOpId(), config.hostId(), here.size(),
+                request.getCheckpointId(), reply.getFilesCount(), reply.getRemovedCount(), skipped);
         return reply.build();
     }
 
@@ -413,6 +417,14 @@ public final class RestoreParticipant {
             }
         }
         if (request.getLast()) {
+            // A stub with no lock to take (its process only waited, or held nothing) had no round: an empty one
+            // prepares it too, so that it also outlives this agent and waits for the decision (OrphanStubs).
+            for (RestoreSession.Staged staged : session.stubs().values()) {
+                if (!staged.handle().prepared() && !staged.handle().prepare(List.of(), false, deadline).prepared()) {
+                    throw Status.INTERNAL.withDescription("restore stub pid " + staged.handle().pid() + " on host "
+                            + config.hostId() + " refused an empty prepare round").asRuntimeException();
+                }
+            }
             createIfAbsent(layout.phaseEntry(op.getGroup(), op.getOpId(), Phase.PREPARED, config.hostId()));
             LOG.info("group {} op {} epoch {} host {}: prepared ({} locks in this round)", op.getGroup(), op.getOpId(),
                     op.getEpoch(), config.hostId(), taken);

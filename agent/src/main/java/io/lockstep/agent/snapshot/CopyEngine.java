@@ -34,6 +34,9 @@ import io.lockstep.agent.nativeio.Native;
  */
 public final class CopyEngine implements SnapshotEngine {
     public static final String NAME = "copy";
+    /** The store's directory of indexes, {@code <checkpoint>-<key>} each. */
+    static final String INDEX_DIR = "index";
+    private static final java.util.regex.Pattern OBJECT_NAME = java.util.regex.Pattern.compile("[0-9a-f]{64}");
     /** One store is used by one agent; this orders a deletion's clean-up against a snapshot's writes. */
     private static final Object STORE_LOCK = new Object();
 
@@ -63,7 +66,7 @@ public final class CopyEngine implements SnapshotEngine {
         long started = System.nanoTime();
         synchronized (STORE_LOCK) {
             Path objects = store.resolve("objects");
-            Path index = store.resolve("index").resolve(checkpointId + "-" + dataPath.key());
+            Path index = store.resolve(INDEX_DIR).resolve(checkpointId + "-" + dataPath.key());
             List<Path> written = new ArrayList<>();
             Path current = dataPath.path();
             try {
@@ -203,7 +206,7 @@ public final class CopyEngine implements SnapshotEngine {
 
     /** The newest index of the same data path, by modification time; empty when there is none. */
     private Map<String, Entry> previousIndex(DataPath dataPath) throws IOException {
-        Path indexes = store.resolve("index");
+        Path indexes = store.resolve(INDEX_DIR);
         if (!Files.isDirectory(indexes)) {
             return Map.of();
         }
@@ -235,30 +238,45 @@ public final class CopyEngine implements SnapshotEngine {
         return StagedRollBack.apply(snapshot.checkpointId(), snapshot.dataPath(), snapshot.directory(), wanted);
     }
 
-    /** Removes the snapshot's index, then every object no remaining index refers to. */
+    /**
+     * Removes the snapshot's index, then every object no remaining index refers to: content another checkpoint
+     * shares stays; an object left by an earlier deletion that failed half-way goes now.
+     */
     @Override
     public void delete(Snapshot snapshot) throws SnapshotException {
         synchronized (STORE_LOCK) {
+            Path current = Path.of(snapshot.location());
             try {
-                Files.deleteIfExists(Path.of(snapshot.location()));
+                Files.deleteIfExists(current);
                 Set<String> referenced = new HashSet<>();
-                Path indexes = store.resolve("index");
+                Path indexes = store.resolve(INDEX_DIR);
                 if (Files.isDirectory(indexes)) {
                     try (Stream<Path> list = Files.list(indexes)) {
                         for (Path p : (Iterable<Path>) list::iterator) {
-                            readIndex(p).entries().values().forEach(e -> referenced.add(e.sha256()));
+                            current = p;
+                            // An index still being written (.incoming) names only objects of a snapshot in progress,
+                            // and no snapshot is in progress while this holds the store's lock.
+                            if (!p.getFileName().toString().endsWith(".incoming")) {
+                                readIndex(p).entries().values().forEach(e -> referenced.add(e.sha256()));
+                            }
                         }
                     }
                 }
-                for (SnapshotFile file : snapshot.files()) {
-                    String sha256 = file.sha256().orElseThrow();
-                    if (!referenced.contains(sha256)) {
-                        Files.deleteIfExists(store.resolve("objects").resolve(sha256));
+                Path objects = store.resolve("objects");
+                if (Files.isDirectory(objects)) {
+                    try (Stream<Path> list = Files.list(objects)) {
+                        for (Path object : (Iterable<Path>) list::iterator) {
+                            String name = object.getFileName().toString();
+                            if (OBJECT_NAME.matcher(name).matches() && !referenced.contains(name)) {
+                                current = object;
+                                Files.deleteIfExists(object);
+                            }
+                        }
                     }
                 }
-            } catch (IOException e) {
+            } catch (IOException | RuntimeException e) {
                 throw new SnapshotException("deleting the copy snapshot " + snapshot.location() + " of checkpoint "
-                        + snapshot.checkpointId() + " failed: " + e.getMessage(), e);
+                        + snapshot.checkpointId() + " failed at " + current + ": " + e.getMessage(), e);
             }
         }
     }

@@ -151,6 +151,45 @@ public final class GroupSnapshots {
         }
     }
 
+    /**
+     * Deletes the snapshots a deletion record names (retention): only ones whose location is this checkpoint's
+     * snapshot directory, subvolume or store index, so that a record can never point the agent at other files.
+     * Returns their locations.
+     */
+    public List<String> deleteRecorded(String checkpointId, List<SnapshotRecord> records) throws SnapshotException {
+        for (SnapshotRecord record : records) {
+            checkLocation(checkpointId, record);
+        }
+        deleteAll(checkpointId, records);
+        return records.stream().map(SnapshotRecord::getLocation).toList();
+    }
+
+    /** A reflink, btrfs or copy snapshot of checkpoint {@code id} lives in {@code .lockstep-snapshots/<id>[-key]} or {@code index/<id>-<key>}. */
+    static void checkLocation(String checkpointId, SnapshotRecord record) throws SnapshotRefusedException {
+        if (record.getEngine().equals(CommandEngine.NAME)) {
+            // Its location names the command that took it; deleting runs the operator's declared delete command.
+            return;
+        }
+        Path location;
+        try {
+            location = Path.of(record.getLocation()).normalize();
+        } catch (InvalidPathException e) {
+            location = Path.of("");
+        }
+        for (int i = 1; location.isAbsolute() && i < location.getNameCount(); i++) {
+            String container = location.getName(i - 1).toString();
+            String name = location.getName(i).toString();
+            if ((container.equals(DataFiles.SNAPSHOT_DIR) || container.equals(CopyEngine.INDEX_DIR))
+                    && (name.equals(checkpointId) || name.startsWith(checkpointId + "-"))) {
+                return;
+            }
+        }
+        throw new SnapshotRefusedException("refusing to delete " + record.getEngine() + " snapshot location '"
+                + record.getLocation() + "' of data path " + record.getDataPath() + ": it is not a snapshot of checkpoint "
+                + checkpointId + " (" + DataFiles.SNAPSHOT_DIR + "/" + checkpointId + "… or " + CopyEngine.INDEX_DIR + "/"
+                + checkpointId + "-…)");
+    }
+
     /** Rolls back every recorded snapshot in order; the first failure stops it, naming what was rolled back. */
     public List<RollBackReport> rollBackAll(String checkpointId, List<SnapshotRecord> records) throws SnapshotException {
         List<RollBackReport> reports = new ArrayList<>();

@@ -148,8 +148,8 @@ class AccessControlTest {
 
         Map<String, String> outcomes = everyRpcAs(NOBODY, ROOTS_GROUP, marker);
 
-        assertThat(outcomes.keySet()).containsExactly("Freeze", "Capture", "Thaw", "Abort", "Validate", "RollBack", "Stage", "Prepare",
-                "Release", "Stop", "Run", "Adopt", "Status");
+        assertThat(outcomes.keySet()).containsExactly("RunHooks", "Freeze", "Capture", "Thaw", "Abort", "Validate",
+                "RollBack", "Stage", "Prepare", "Release", "Stop", "DeleteSnapshots", "Run", "Adopt", "Status");
         for (String operation : AccessPolicy.OPERATIONS) {
             assertThat(outcomes.get(operation)).as(operation)
                     .startsWith("PERMISSION_DENIED " + operation + " refused for local uid " + NOBODY)

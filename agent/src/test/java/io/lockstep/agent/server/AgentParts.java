@@ -88,8 +88,10 @@ final class AgentParts implements AutoCloseable {
         this.guards = attachGuard(config);
         this.checkpoint = new CheckpointParticipant(config, zk, layout, admission, groups, timer, metrics, guards);
         this.restore = new RestoreParticipant(config, zk, layout, admission, groups, registration, timer);
-        this.processes = new GroupProcesses(groups, registration, false, config.stateDir());
-        this.service = new AgentService(hostId, checkpoint, restore, processes,
+        this.processes = new GroupProcesses(groups, registration, false, config.stateDir(), CheckpointHooks.hooksDir(config));
+        this.service = new AgentService(hostId, checkpoint,
+                new CheckpointHooks(config, zk, layout, admission, groups, timer, metrics), restore,
+                new SnapshotRetention(config, zk, layout), processes,
                 new AgentStatus(hostId, List.of(), groups, fence), metrics);
     }
 

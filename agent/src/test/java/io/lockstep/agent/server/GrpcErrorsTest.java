@@ -19,7 +19,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * Rule: each kind of agent failure reaches the coordinator as the status it acts on (bad input is
  * not retried, a failed capture aborts, ZooKeeper trouble is unavailable), with a message naming
- * the host and the call, and the original error as its cause. A status already chosen passes as is.
+ * the host and the call, and the original error as its cause. A status a participant chose keeps its code and
+ * gains host and call too.
  */
 class GrpcErrorsTest {
     @Test
@@ -46,10 +47,16 @@ class GrpcErrorsTest {
     }
 
     @Test
-    void aStatusChosenByAParticipantPassesUnchanged() {
+    void aStatusChosenByAParticipantKeepsItsCodeAndCauseAndGainsHostAndCall() {
+        IllegalStateException cause = new IllegalStateException("frozen by ckpt-2");
         StatusRuntimeException chosen = Status.FAILED_PRECONDITION.withDescription("group app is already frozen for op ckpt-2")
-                .asRuntimeException();
+                .withCause(cause).asRuntimeException();
 
-        assertThat(GrpcErrors.toStatus("h1", "Freeze", chosen)).isSameAs(chosen);
+        StatusRuntimeException answer = GrpcErrors.toStatus("h1", "Freeze", chosen);
+
+        assertThat(answer.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+        assertThat(answer.getStatus().getDescription()).isEqualTo("host h1: Freeze: group app is already frozen for op ckpt-2");
+        assertThat(answer.getStatus().getCause()).isSameAs(cause);
+        assertThat(GrpcErrors.toStatus("h1", "Freeze", answer)).as("an answer that names host and call already").isSameAs(answer);
     }
 }

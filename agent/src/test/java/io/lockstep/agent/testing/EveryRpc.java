@@ -10,7 +10,9 @@ import io.lockstep.proto.AbortRequest;
 import io.lockstep.proto.AdoptRequest;
 import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.CaptureRequest;
+import io.lockstep.proto.DeleteSnapshotsRequest;
 import io.lockstep.proto.FreezeRequest;
+import io.lockstep.proto.HooksRequest;
 import io.lockstep.proto.OpContext;
 import io.lockstep.proto.PrepareRequest;
 import io.lockstep.proto.ReleaseRequest;
@@ -49,6 +51,7 @@ public final class EveryRpc {
         int uid = (int) new com.sun.security.auth.module.UnixSystem().getUid();
         int gid = (int) new com.sun.security.auth.module.UnixSystem().getGid();
         Map<String, Callable<Object>> calls = new LinkedHashMap<>();
+        calls.put("RunHooks", () -> agent.runHooks(HooksRequest.newBuilder().setCtx(ctx).build()));
         calls.put("Freeze", () -> agent.freeze(FreezeRequest.newBuilder().setCtx(ctx).setDeadlineUnixMs(now + 10_000)
                 .setMaxFrozenMs(30_000).build()));
         calls.put("Capture", () -> agent.capture(CaptureRequest.newBuilder().setCtx(ctx).build()).hasNext());
@@ -60,6 +63,8 @@ public final class EveryRpc {
         calls.put("Prepare", () -> agent.prepare(PrepareRequest.newBuilder().setCtx(ctx).build()));
         calls.put("Release", () -> agent.release(ReleaseRequest.newBuilder().setCtx(ctx).build()));
         calls.put("Stop", () -> agent.stop(StopRequest.newBuilder().setGroup(group).build()));
+        calls.put("DeleteSnapshots", () -> agent.deleteSnapshots(DeleteSnapshotsRequest.newBuilder().setGroup(group)
+                .setCheckpointId("ckpt-7").build()));
         calls.put("Run", () -> agent.run(RunRequest.newBuilder().setGroup(group).addArgv("/bin/sh").addArgv("-c")
                 .addArgv("echo ran > " + marker).setCwd("/").setUid(uid).setGid(gid).build()));
         calls.put("Adopt", () -> agent.adopt(AdoptRequest.newBuilder().setGroup(group).setPid(1).build()));

@@ -5,12 +5,16 @@ import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.lockstep.proto.DeleteSnapshotsReply;
+import io.lockstep.proto.DeleteSnapshotsRequest;
 import io.lockstep.proto.AbortReply;
 import io.lockstep.proto.AbortRequest;
 import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.CaptureRequest;
 import io.lockstep.proto.FreezeReply;
 import io.lockstep.proto.FreezeRequest;
+import io.lockstep.proto.HooksReply;
+import io.lockstep.proto.HooksRequest;
 import io.lockstep.proto.ManifestChunk;
 import io.lockstep.proto.PrepareReply;
 import io.lockstep.proto.PrepareRequest;
@@ -90,6 +94,10 @@ public final class AgentClient {
         }
     }
 
+    public HooksReply runHooks(HooksRequest request, Duration timeout) throws AgentCallException {
+        return call("RunHooks", () -> within(timeout).runHooks(request));
+    }
+
     public FreezeReply freeze(FreezeRequest request, Duration timeout) throws AgentCallException {
         return call("Freeze", () -> within(timeout).freeze(request));
     }
@@ -134,6 +142,10 @@ public final class AgentClient {
 
     public RollBackReply rollBack(RollBackRequest request, Duration timeout) throws AgentCallException {
         return call("RollBack", () -> within(timeout).rollBack(request));
+    }
+
+    public DeleteSnapshotsReply deleteSnapshots(DeleteSnapshotsRequest request, Duration timeout) throws AgentCallException {
+        return call("DeleteSnapshots", () -> within(timeout).deleteSnapshots(request));
     }
 
     public StageReply stage(StageRequest request, Duration timeout) throws AgentCallException {

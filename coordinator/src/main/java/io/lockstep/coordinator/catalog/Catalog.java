@@ -1,6 +1,12 @@
 package io.lockstep.coordinator.catalog;
 
 import io.lockstep.coordinator.op.CoordinatorContext;
+import io.lockstep.coordinator.store.CheckpointStore;
+import io.lockstep.coordinator.store.StoreCorruptionException;
+import io.lockstep.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestFormatException;
+import io.lockstep.proto.Manifest;
+import io.lockstep.proto.SnapshotDeletion;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.GroupLock;
 import io.lockstep.coordinator.op.OperationFailedException;
@@ -10,6 +16,7 @@ import io.lockstep.proto.CatalogManifest;
 import io.lockstep.proto.OpRecord;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
+import io.lockstep.zk.SnapshotDeletions;
 import io.lockstep.zk.ZkJson;
 import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.CuratorFramework;
@@ -22,7 +29,9 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -120,25 +129,53 @@ public final class Catalog {
         return found.get(0);
     }
 
+    /** Reads every host's manifest, checked against the catalog, in the catalog's host order. */
+    public Map<String, Manifest> manifests(CatalogEntry entry) throws IOException {
+        CheckpointStore store = ctx.store();
+        Map<String, Manifest> manifests = new LinkedHashMap<>();
+        for (CatalogManifest stored : entry.getManifestsList()) {
+            byte[] bytes = store.readVerified(entry.getGroup(), entry.getCheckpointId(), stored.getHostId(),
+                    stored.getSha256(), stored.getSize());
+            try {
+                manifests.put(stored.getHostId(), ManifestCodec.decode(ctx.unsealFromStore(bytes)));
+            } catch (ManifestFormatException e) {
+                throw new StoreCorruptionException("manifest of host " + stored.getHostId() + " for checkpoint "
+                        + entry.getCheckpointId() + " ("
+                        + store.manifestUri(entry.getGroup(), entry.getCheckpointId(), stored.getHostId())
+                        + ") is unreadable: " + e.getMessage());
+            }
+        }
+        return manifests;
+    }
+
+    /** A deleted checkpoint, and what became of its snapshots. */
+    public record Deleted(CatalogEntry entry, CheckpointSnapshots.Outcome snapshots) {
+    }
+
     /**
-     * Deletes one checkpoint: one ZooKeeper transaction removes its entry and moves {@code latest}
-     * to the newest remaining one (or removes it); then its manifests leave the store.
+     * Deletes one checkpoint: one ZooKeeper transaction removes its entry, moves {@code latest}
+     * to the newest remaining one (or removes it) and records its snapshots for deletion; then its
+     * manifests leave the store and the agents that took the snapshots delete them (and every
+     * deletion still pending in the group).
      */
-    public CatalogEntry delete(String group, String id) throws Exception {
+    public Deleted delete(String group, String id) throws Exception {
         try (GroupLock lock = GroupLock.acquire(zk, layout, group, ctx.lockHolder("delete-" + id))) {
             CatalogEntry entry = resolve(group, id);
-            removeEntry(group, entry);
+            CheckpointSnapshots snapshots = new CheckpointSnapshots(ctx);
+            List<String> unknown = new ArrayList<>();
+            removeEntry(group, entry, snapshots.recordedIn(entry, unknown));
             ctx.store().delete(group, entry.getCheckpointId());
-            return entry;
+            return new Deleted(entry, snapshots.deletePending(group).withUnknown(unknown));
         }
     }
 
     /**
      * What {@link #retain} removed, and the checkpoints it left because their manifests are not in
-     * the store (each with why): an operator's matter, never a reason to delete.
+     * the store (each with why): an operator's matter, never a reason to delete. {@code snapshots}: the
+     * snapshots deleted with them (and pending from earlier deletions), and the ones left where they are.
      */
     public record Retention(List<String> deletedCheckpoints, List<String> removedLeftovers, List<String> removedOpRecords,
-                            List<String> unreadable) {
+                            List<String> unreadable, CheckpointSnapshots.Outcome snapshots) {
     }
 
     /**
@@ -172,8 +209,10 @@ public final class Catalog {
                     .toList();
             List<String> deleted = new ArrayList<>();
             List<String> opRecords = new ArrayList<>();
+            CheckpointSnapshots snapshots = new CheckpointSnapshots(ctx);
+            List<String> unknown = new ArrayList<>();
             for (CatalogEntry entry : doomed) {
-                removeEntry(group, entry);
+                removeEntry(group, entry, snapshots.recordedIn(entry, unknown));
                 ctx.store().delete(group, entry.getCheckpointId());
                 deleted.add(entry.getCheckpointId());
                 if (removeDecidedOp(group, entry.getOpId())) {
@@ -184,7 +223,8 @@ public final class Catalog {
             // With no checkpoint left there is no later commit to prove an ABORT is old: keep them all.
             long oldestKept = list(group).stream().mapToLong(CatalogEntry::getEpoch).min().orElse(Long.MIN_VALUE);
             opRecords.addAll(removeOldAbortedOps(group, oldestKept));
-            return new Retention(deleted, leftovers, opRecords, unreadable);
+            return new Retention(deleted, leftovers, opRecords, unreadable,
+                    snapshots.deletePending(group).withUnknown(unknown));
         }
     }
 
@@ -205,7 +245,8 @@ public final class Catalog {
         return Optional.empty();
     }
 
-    private void removeEntry(String group, CatalogEntry entry) throws Exception {
+    /** Removes the catalog entry and records its snapshots for deletion, in one transaction. */
+    private void removeEntry(String group, CatalogEntry entry, List<SnapshotDeletion> snapshots) throws Exception {
         String id = entry.getCheckpointId();
         Stat entryStat = zk.checkExists().forPath(layout.checkpoint(group, id));
         if (entryStat == null) {
@@ -213,6 +254,11 @@ public final class Catalog {
         }
         List<CuratorOp> ops = new ArrayList<>();
         ops.add(zk.transactionOp().delete().withVersion(entryStat.getVersion()).forPath(layout.checkpoint(group, id)));
+        if (!snapshots.isEmpty()) {
+            SnapshotDeletions deletions = new SnapshotDeletions(zk, layout);
+            deletions.ensureParent(group);
+            ops.addAll(deletions.recordOps(group, id, snapshots));
+        }
         Stat latestStat = new Stat();
         Optional<String> latest = readLatest(group, latestStat);
         if (latest.isPresent() && latest.get().equals(id)) {
@@ -237,12 +283,18 @@ public final class Catalog {
         }
     }
 
-    /** Store directories with no catalog entry whose operation is over: aborted (or lost) leftovers. */
+    /**
+     * Store directories with no catalog entry whose operation this ZooKeeper recorded and is over:
+     * aborted (or lost) leftovers. A directory of an operation this ZooKeeper never recorded is
+     * another deployment's (a second or a reset ZooKeeper on the same store: ids are unique beyond
+     * one ZooKeeper, `OpIds`) and stays: it may be that ZooKeeper's committed checkpoint.
+     */
     private List<String> removeLeftovers(String group) throws Exception {
         Set<String> cataloged = new HashSet<>(children(layout.checkpoints(group)));
         List<String> removed = new ArrayList<>();
         for (String name : ctx.store().checkpointIds(group)) {
-            if (cataloged.contains(name) || !isValidName(name) || inProgress(group, name)) {
+            if (cataloged.contains(name) || !isValidName(name) || zk.checkExists().forPath(layout.op(group, name)) == null
+                    || inProgress(group, name)) {
                 continue;
             }
             ctx.store().delete(group, name);

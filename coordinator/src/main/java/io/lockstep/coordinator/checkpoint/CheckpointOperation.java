@@ -144,6 +144,7 @@ public final class CheckpointOperation {
 
         @Override
         protected CheckpointResult phases() throws Exception {
+            new PreFreezeHooks(fanout, op).run(until(deadline));
             Map<String, FreezeReply> frozen = freeze();
             awaitCaptured();
             // The frozen window ends here: what follows runs while the application runs.

@@ -1,8 +1,8 @@
 package io.lockstep.coordinator.cli;
 
 import io.lockstep.coordinator.catalog.Catalog;
+import io.lockstep.coordinator.catalog.CheckpointSnapshots;
 import io.lockstep.coordinator.catalog.KnownGroups;
-import io.lockstep.proto.CatalogEntry;
 import io.lockstep.zk.ZkLayout;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -21,6 +21,9 @@ import java.util.concurrent.Callable;
                 "Deletes one checkpoint by id (`latest` then moves to the newest remaining one), or applies "
                         + "retention with --keep N: keeps the newest N committed checkpoints and never the one "
                         + "`latest` points to, and removes aborted leftovers from the store.",
+                "A deleted checkpoint's snapshots are deleted by the agents that took them; those of a host that is "
+                        + "down stay recorded and are named, and the next delete or retention of the group (or that "
+                        + "agent, when it starts) deletes them.",
                 "Takes the group's operation lock: it fails (exit 6) while a checkpoint or restore runs."})
 final class DeleteCommand implements Callable<Integer> {
     @Spec
@@ -53,9 +56,10 @@ final class DeleteCommand implements Callable<Integer> {
             Catalog catalog = session.catalog();
             PrintWriter out = spec.commandLine().getOut();
             if (id != null) {
-                CatalogEntry deleted = catalog.delete(group, id);
-                out.println("deleted checkpoint " + deleted.getCheckpointId() + " of group " + group + "; latest is now "
-                        + catalog.latestId(group).orElse("none"));
+                Catalog.Deleted deleted = catalog.delete(group, id);
+                out.println("deleted checkpoint " + deleted.entry().getCheckpointId() + " of group " + group
+                        + "; latest is now " + catalog.latestId(group).orElse("none"));
+                report(deleted.snapshots());
             } else {
                 Catalog.Retention retention = catalog.retain(group, keep);
                 out.println("group " + group + ": deleted " + describe(retention.deletedCheckpoints())
@@ -65,10 +69,18 @@ final class DeleteCommand implements Callable<Integer> {
                 retention.unreadable().forEach(problem -> spec.commandLine().getErr().println("lockstep: kept checkpoint "
                         + problem + " — its manifests are not in store " + session.context().store().uri()
                         + "; delete it by id once it is known to be lost"));
+                report(retention.snapshots());
             }
             out.flush();
         }
         return ExitCode.OK.code();
+    }
+
+    /** Snapshots deleted on stdout; the ones left, and where, on stderr. */
+    private void report(CheckpointSnapshots.Outcome snapshots) {
+        snapshots.deleted().forEach(line -> spec.commandLine().getOut().println("deleted snapshots of " + line));
+        snapshots.left().forEach(line -> spec.commandLine().getErr().println("lockstep: snapshots of " + line));
+        snapshots.unknown().forEach(line -> spec.commandLine().getErr().println("lockstep: " + line));
     }
 
     private static String describe(List<String> ids) {

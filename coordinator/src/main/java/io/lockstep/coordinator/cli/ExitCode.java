@@ -10,7 +10,7 @@ public enum ExitCode {
     OK(0, "success"),
     INTERNAL_ERROR(1, "internal error (a bug, or an unexpected I/O failure)"),
     USAGE(2, "bad arguments or usage"),
-    ABORTED(3, "the operation was aborted (freeze, capture, store or commit failed); nothing was committed"),
+    ABORTED(3, "the operation was aborted (a pre-freeze hook, freeze, capture, store or commit failed); nothing was committed"),
     NO_AGENTS(4, "no such group, or no live process of the group on any agent"),
     ZK_UNAVAILABLE(5, "ZooKeeper unreachable or lost"),
     GROUP_BUSY(6, "another operation holds the group"),
@@ -45,7 +45,7 @@ public enum ExitCode {
             case NO_PARTICIPANTS, UNKNOWN_GROUP, PROCESSES_GONE -> NO_AGENTS;
             case GROUP_RUNNING -> GROUP_RUNNING;
             case AGENT_UNAVAILABLE -> AGENT_UNAVAILABLE;
-            case FREEZE_FAILED, CAPTURE_FAILED, STORE_FAILED, COMMIT_FAILED, STALE_EPOCH, ABORTED_ELSEWHERE,
+            case HOOK_FAILED, FREEZE_FAILED, CAPTURE_FAILED, STORE_FAILED, COMMIT_FAILED, STALE_EPOCH, ABORTED_ELSEWHERE,
                  STAGE_FAILED, ROLLBACK_FAILED -> ABORTED;
             case BARRIER_TIMEOUT, TIMEOUT -> TIMEOUT;
             case ZK_UNAVAILABLE -> ZK_UNAVAILABLE;

@@ -77,6 +77,7 @@ final class LiveProgress implements OperationListener {
 
     private static String pastTense(String phase) {
         return switch (phase) {
+            case "hooks" -> "ready";
             case "freeze" -> "frozen";
             case "capture" -> "captured";
             case "thaw" -> "thawed";

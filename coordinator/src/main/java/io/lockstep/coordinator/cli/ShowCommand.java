@@ -1,15 +1,11 @@
 package io.lockstep.coordinator.cli;
 
 import io.lockstep.cli.JsonText;
-import io.lockstep.manifest.ManifestCodec;
-import io.lockstep.manifest.ManifestFormatException;
 import io.lockstep.manifest.ManifestPrinter;
 import io.lockstep.names.RecordedNames;
 import io.lockstep.coordinator.catalog.Catalog;
 import io.lockstep.coordinator.catalog.KnownGroups;
 import io.lockstep.coordinator.op.CoordinatorContext;
-import io.lockstep.coordinator.store.CheckpointStore;
-import io.lockstep.coordinator.store.StoreCorruptionException;
 import io.lockstep.proto.CatalogEntry;
 import io.lockstep.proto.CatalogManifest;
 import io.lockstep.proto.Manifest;
@@ -77,21 +73,7 @@ final class ShowCommand implements Callable<Integer> {
 
     /** Reads every host's manifest, checked against the catalog, in the catalog's host order. */
     static Map<String, Manifest> readManifests(CoordinatorContext ctx, CatalogEntry entry) throws IOException {
-        CheckpointStore store = ctx.store();
-        Map<String, Manifest> manifests = new LinkedHashMap<>();
-        for (CatalogManifest stored : entry.getManifestsList()) {
-            byte[] bytes = store.readVerified(entry.getGroup(), entry.getCheckpointId(), stored.getHostId(),
-                    stored.getSha256(), stored.getSize());
-            try {
-                manifests.put(stored.getHostId(), ManifestCodec.decode(ctx.unsealFromStore(bytes)));
-            } catch (ManifestFormatException e) {
-                throw new StoreCorruptionException("manifest of host " + stored.getHostId() + " for checkpoint "
-                        + entry.getCheckpointId() + " ("
-                        + store.manifestUri(entry.getGroup(), entry.getCheckpointId(), stored.getHostId())
-                        + ") is unreadable: " + e.getMessage());
-            }
-        }
-        return manifests;
+        return new Catalog(ctx).manifests(entry);
     }
 
     private static String toText(CatalogEntry entry, Map<String, Manifest> manifests, boolean showEnv) {

@@ -14,6 +14,8 @@ public enum FailureReason {
     GROUP_RUNNING,
     /** A participating agent is registered but does not answer. */
     AGENT_UNAVAILABLE,
+    /** Checkpoint: a program's pre-freeze hook failed, timed out or was not acknowledged; nothing was frozen. */
+    HOOK_FAILED,
     /** An agent could not freeze its part of the group by the deadline. */
     FREEZE_FAILED,
     /** A barrier did not fill before the deadline. */

@@ -1,6 +1,5 @@
 package io.lockstep.coordinator.op;
 
-import io.lockstep.proto.OpKind;
 import io.lockstep.proto.OpRecord;
 import io.lockstep.zk.Phase;
 import io.lockstep.zk.ZkJson;
@@ -13,7 +12,6 @@ import org.apache.zookeeper.data.Stat;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 
 /**
  * Step "Open": bumps the group's epoch (the version of groups/<g>/epoch) and writes the op record,
@@ -22,15 +20,16 @@ import java.util.Locale;
 public final class OperationOpener {
     private final CuratorFramework zk;
     private final ZkLayout layout;
+    private final OpIds ids;
 
     public OperationOpener(CuratorFramework zk, ZkLayout layout) {
-        this.zk = zk;
-        this.layout = layout;
+        this(zk, layout, OpIds.random());
     }
 
-    public static String opId(OpKind kind, long epoch) {
-        String prefix = kind == OpKind.RESTORE ? "restore" : "ckpt";
-        return String.format(Locale.ROOT, "%s-%06d", prefix, epoch);
+    public OperationOpener(CuratorFramework zk, ZkLayout layout, OpIds ids) {
+        this.zk = zk;
+        this.layout = layout;
+        this.ids = ids;
     }
 
     /** Opens the op while {@code lock} is held: the transaction fails if the lock was lost meanwhile. */
@@ -48,7 +47,7 @@ public final class OperationOpener {
             current = zk.checkExists().forPath(epochPath);
         }
         long epoch = current.getVersion() + 1L;
-        OpRecord record = template.clone().setEpoch(epoch).setOpId(opId(template.getKind(), epoch)).build();
+        OpRecord record = template.clone().setEpoch(epoch).setOpId(ids.next(template.getKind(), epoch, template.getOpenedUnixMs())).build();
         String op = record.getOpId();
         List<CuratorOp> ops = new ArrayList<>();
         ops.add(lock.heldCheck());

@@ -45,6 +45,7 @@ import io.lockstep.proto.StopReply;
 import io.lockstep.proto.ValidateReply;
 import io.lockstep.proto.RollBackReply;
 import io.lockstep.proto.RollBackRequest;
+import io.lockstep.proto.SnapshotRecord;
 import io.lockstep.proto.ValidateRequest;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Phase;
@@ -265,13 +266,15 @@ public final class RestoreOperation {
         }
 
         /**
-         * Whether this manifest's snapshots are rolled back: by default when it has any, and only on the host
-         * that took them (a copy snapshot lives in that agent's state directory; a restore onto another host
-         * validates the files as they are).
+         * Whether this manifest's snapshots are rolled back: by default when it has any; on a restore onto
+         * another host only when some are on a network file system (the target's agent rolls back those it
+         * reaches through its own mount of the export and names the others, whose files it validates as they
+         * are: a copy snapshot lives in the taking agent's state directory, a local one on that host).
          */
         private boolean rollsBack(SourceManifest source) {
             return !options.noRollBack() && source.manifest().getSnapshotsCount() > 0
-                    && source.sourceHost().equals(source.targetHost());
+                    && (source.sourceHost().equals(source.targetHost())
+                    || source.manifest().getSnapshotsList().stream().anyMatch(SnapshotRecord::hasDataPathIdentity));
         }
 
         /**
@@ -288,7 +291,7 @@ public final class RestoreOperation {
             fanout.expect("roll-back", withSnapshots.size());
             for (SourceManifest source : withSnapshots) {
                 RollBackRequest request = RollBackRequest.newBuilder().setCtx(op.context()).setManifest(source.framed())
-                        .setCheckpointId(entry.getCheckpointId()).build();
+                        .setCheckpointId(entry.getCheckpointId()).addAllPathMaps(options.pathMaps()).build();
                 RollBackReply reply = fanout.on(List.of(source.targetHost()), "roll-back", FailureReason.ROLLBACK_FAILED,
                         (host, agent) -> agent.rollBack(request, until(deadline)),
                         r -> r.getSnapshots() + " snapshots, " + r.getFilesCount() + " files put back, "
@@ -296,6 +299,8 @@ public final class RestoreOperation {
                 LOG.info("group {} op {}: host {} rolled back {} snapshots of host {} ({} files put back, removed {})",
                         op.group(), op.opId(), source.targetHost(), reply.getSnapshots(), source.sourceHost(),
                         reply.getFilesCount(), reply.getRemovedList());
+                reply.getSkippedList().forEach(skipped -> LOG.warn("group {} op {}: host {} did not roll back the {}",
+                        op.group(), op.opId(), source.targetHost(), skipped));
             }
             fanout.phaseEnded("roll-back", start);
         }

@@ -140,6 +140,9 @@ public final class PeriodicCheckpoints implements AutoCloseable {
                     removed.deletedCheckpoints().isEmpty() ? "nothing" : removed.deletedCheckpoints());
             removed.unreadable().forEach(problem -> LOG.warn("serve {}: checkpoint kept but not restorable from store {}: {}",
                     group, ctx.store().uri(), problem));
+            // Snapshots left on a host that is down are logged (with where) by CheckpointSnapshots and retried next tick.
+            removed.snapshots().deleted().forEach(line -> LOG.info("serve {}: deleted snapshots of {}", group, line));
+            removed.snapshots().unknown().forEach(line -> LOG.warn("serve {}: {}", group, line));
             return new Tick(TickOutcome.COMMITTED, Optional.of(result.checkpointId()), removed.deletedCheckpoints(), committed);
         } catch (Exception e) {
             LOG.warn("serve {}: retention after {} failed: {}", group, result.checkpointId(), e.toString());

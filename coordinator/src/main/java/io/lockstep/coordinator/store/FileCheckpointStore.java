@@ -65,8 +65,8 @@ public final class FileCheckpointStore implements CheckpointStore {
             publish(temp, target);
         } catch (FileAlreadyExistsException e) {
             throw new FileAlreadyExistsException(target.toString(), null, "refusing to overwrite manifest " + target
-                    + " of checkpoint " + checkpointId + " of group " + group + ": a store never overwrites (a checkpoint"
-                    + " id reused by a second or a reset ZooKeeper?)");
+                    + " of checkpoint " + checkpointId + " of group " + group + ": a store never overwrites (checkpoint ids"
+                    + " are unique, so something other than this operation put that name there)");
         } catch (IOException e) {
             throw new IOException("cannot write manifest of host " + hostId + " to " + temp + ": " + e.getMessage(), e);
         }

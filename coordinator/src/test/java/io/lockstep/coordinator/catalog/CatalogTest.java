@@ -180,7 +180,7 @@ class CatalogTest {
     }
 
     @Test
-    void retainRemovesAbortedAndOrphanedLeftoversButNotARunningOperation() throws Exception {
+    void retainRemovesAbortedAndOrphanedLeftoversButNotARunningOperationNorAnotherDeployments() throws Exception {
         checkpoints.abortedLeftover("web", "ckpt-000001", 1, "a");
         checkpoints.commit("web", "ckpt-000002", 2, "a");
         checkpoints.orphan("web", "ckpt-000003", 3, "a");
@@ -190,7 +190,9 @@ class CatalogTest {
         Catalog.Retention retention = catalog.retain("web", 5);
 
         assertThat(retention.deletedCheckpoints()).isEmpty();
-        assertThat(retention.removedLeftovers()).containsExactly("ckpt-000001", "ckpt-000003", "stray-dir");
+        assertThat(retention.removedLeftovers()).containsExactly("ckpt-000001", "ckpt-000003");
+        assertThat(store.checkpointDir("web", "stray-dir")).as("an op this ZooKeeper never recorded: another deployment's")
+                .isDirectory();
         assertThat(store.checkpointDir("web", "ckpt-000001")).doesNotExist();
         assertThat(store.checkpointDir("web", "ckpt-000003")).doesNotExist();
         assertThat(store.checkpointDir("web", "ckpt-000004")).isDirectory();

@@ -7,20 +7,14 @@ import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
+import io.lockstep.coordinator.testing.ZooKeeperLostAfterCommit;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
 import io.lockstep.zk.ZkClients;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.framework.api.transaction.CuratorMultiTransaction;
-import org.apache.curator.framework.api.transaction.CuratorOp;
-import org.apache.zookeeper.KeeperException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-import java.lang.reflect.InvocationHandler;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Method;
-import java.lang.reflect.Proxy;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -62,7 +56,7 @@ class LostCommitReplyTest {
         // The losing coordinator's own client gives up on a stopped server after 1 s per attempt (not
         // the cluster's 5 s): its retries still run out while ZooKeeper is down, in seconds.
         losingZk = ZkClients.connect(cluster.zkConnect(), LocalCluster.SESSION_TIMEOUT, Duration.ofSeconds(1));
-        CoordinatorContext losing = CoordinatorContext.create(zooKeeperLostAfterTheCommitMulti(losingZk),
+        CoordinatorContext losing = CoordinatorContext.create(ZooKeeperLostAfterCommit.wrap(losingZk, () -> cluster.zkServer().stop()),
                 real.layout(), real.store(), Clock.systemUTC());
         AtomicReference<String> opId = new AtomicReference<>();
         OperationListener opened = new OperationListener() {
@@ -85,50 +79,5 @@ class LostCommitReplyTest {
         assertThat(failure.reason()).isEqualTo(FailureReason.ZK_UNAVAILABLE);
         assertThat(failure.getMessage()).contains("whether " + opId.get() + " committed is unknown");
         Invariants.assertNothingFrozen(cluster);
-    }
-
-    /**
-     * A client whose commit multi (the transaction that creates a decision) reaches the server,
-     * after which the server stops before the answer is read: the answer is lost with ZooKeeper.
-     */
-    private CuratorFramework zooKeeperLostAfterTheCommitMulti(CuratorFramework zk) {
-        return proxy(CuratorFramework.class, zk, (method, result, args) -> {
-            if (!method.getName().equals("transaction")) {
-                return result;
-            }
-            return proxy(CuratorMultiTransaction.class, (CuratorMultiTransaction) result, (txMethod, applied, txArgs) -> {
-                if (txMethod.getName().equals("forOperations") && createsDecision(txArgs)) {
-                    cluster.zkServer().stop();
-                    throw new KeeperException.ConnectionLossException();
-                }
-                return applied;
-            });
-        });
-    }
-
-    private static boolean createsDecision(Object[] args) {
-        Object ops = args == null || args.length == 0 ? null : args[0];
-        List<?> list = ops instanceof List<?> l ? l : ops instanceof Object[] array ? List.of(array) : List.of();
-        return list.stream().anyMatch(op -> op instanceof CuratorOp curatorOp
-                && curatorOp.get().getPath().endsWith("/decision"));
-    }
-
-    @FunctionalInterface
-    private interface AfterCall {
-        Object after(Method method, Object result, Object[] args) throws Exception;
-    }
-
-    /** Calls go to {@code target}; {@code after} sees each call's result and may replace it. */
-    private static <T> T proxy(Class<T> type, T target, AfterCall after) {
-        InvocationHandler handler = (self, method, args) -> {
-            Object result;
-            try {
-                result = method.invoke(target, args);
-            } catch (InvocationTargetException e) {
-                throw e.getCause();
-            }
-            return after.after(method, result, args);
-        };
-        return type.cast(Proxy.newProxyInstance(type.getClassLoader(), new Class<?>[]{type}, handler));
     }
 }

@@ -396,16 +396,16 @@ class CoordinatorCliTest {
             CliRun json = coordinator("checkpoint", "--group", "web", "--json", "--no-progress");
 
             assertThat(text.exit()).as(text.toString()).isZero();
-            assertThat(text.out()).contains("checkpoint ckpt-000001 of group web committed (epoch 1)",
-                    "hosts      2: host-a, host-b", "processes  2", "locks      2", "phases     arm ", ", freeze ");
+            assertThat(text.out()).containsPattern("checkpoint ckpt-\\d{8}T\\d{6}Z-000001-[0-9a-f]{6} of group web committed \\(epoch 1\\)")
+                    .contains("hosts      2: host-a, host-b", "processes  2", "locks      2", "phases     arm ", ", freeze ");
             // Off a terminal the progress is one plain line per event, on stderr.
             assertThat(text.err()).contains("freeze: started on 2 hosts", "capture: host-b", "thaw: done in");
             assertThat(json.exit()).as(json.toString()).isZero();
             assertThat(json.err()).isEmpty();
-            assertThat(json.json().getFieldsOrThrow("checkpointId").getStringValue()).isEqualTo("ckpt-000002");
+            assertThat(json.json().getFieldsOrThrow("checkpointId").getStringValue()).matches("ckpt-\\d{8}T\\d{6}Z-000002-[0-9a-f]{6}");
             assertThat(coordinator("show", "latest", "--group", "web").out()).contains("== host host-b");
             // The frozen window is known only after the thaw; the catalog entry has it too.
-            assertThat(coordinator("list", "--group", "web").out()).containsPattern("ckpt-000001 .* [1-9]\\d* ms");
+            assertThat(coordinator("list", "--group", "web").out()).containsPattern("ckpt-\\S+-000001-\\S+ .* [1-9]\\d* ms");
         }
     }
 
@@ -427,7 +427,7 @@ class CoordinatorCliTest {
             assertThat(run.err().strip()).startsWith("lockstep: Freeze on host host-dead failed (agent unreachable)")
                     .doesNotContain("\n");
             assertThat(coordinator("list", "--group", "web").out()).contains("group web has no checkpoints");
-            assertThat(store.checkpointDir("web", "ckpt-000001")).doesNotExist();
+            assertThat(store.checkpointIds("web")).as("checkpoint directories of group web in the store").isEmpty();
         }
     }
 

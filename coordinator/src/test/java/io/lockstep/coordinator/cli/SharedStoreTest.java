@@ -30,7 +30,7 @@ import static org.awaitility.Awaitility.await;
  */
 @Timeout(value = 6, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class SharedStoreTest {
-    private static final Pattern COMMITTED = Pattern.compile("serve app: checkpoint (ckpt-\\d+) .*committed");
+    private static final Pattern COMMITTED = Pattern.compile("serve app: checkpoint (ckpt-[0-9A-Za-z-]+) .*committed");
     private final List<Process> coordinators = new ArrayList<>();
     private LocalCluster cluster;
 

@@ -74,7 +74,7 @@ class CoordinatorCrashBoundariesTest {
 
         Invariants.assertNothingFrozen(cluster);
         GroupUsable.checkpointCommits(cluster, group);
-        assertFirstOpDecided(group, "ckpt-000001", committed, onlyTheCoordinatorKnew);
+        assertFirstOpDecided(group, 1, committed, onlyTheCoordinatorKnew);
         Invariants.assertAll(cluster);
     }
 
@@ -113,7 +113,7 @@ class CoordinatorCrashBoundariesTest {
         await("the restored holder holds its lock on " + data).atMost(Duration.ofSeconds(30))
                 .until(() -> ProcLocksSnapshot.heldOnInode(inode));
         GroupUsable.checkpointCommits(cluster, group);
-        assertFirstOpDecided(group, "restore-000002", committed, onlyTheCoordinatorKnew);
+        assertFirstOpDecided(group, 2, committed, onlyTheCoordinatorKnew);
         Invariants.assertAll(cluster);
     }
 
@@ -132,8 +132,9 @@ class CoordinatorCrashBoundariesTest {
     }
 
     /** The dead coordinator's op: decided, truthfully, and by the stale-op clean-up where no agent had a watch on it. */
-    private void assertFirstOpDecided(String group, String op, boolean committed, boolean onlyTheCoordinatorKnew)
+    private void assertFirstOpDecided(String group, long epoch, boolean committed, boolean onlyTheCoordinatorKnew)
             throws Exception {
+        String op = Invariants.opOfEpoch(cluster, group, epoch);
         Decision decision = new Decisions(cluster.coordinator().zk(), cluster.layout()).read(group, op)
                 .orElseThrow(() -> new AssertionError("op " + op + " of the dead coordinator was never decided"));
         assertThat(decision.isCommit()).as("decision " + decision).isEqualTo(committed);

@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.netfaults;
 
+import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.NetnsCluster;
 import org.junit.jupiter.api.AfterAll;
@@ -70,7 +71,7 @@ class PausedAgentTest {
         assertThat(cluster.frozen("h2", group)).as("h2's group while h2 is stopped").isEqualTo(stoppedFrozen);
         assertThat(cluster.awaitOutcome(stale)).as("the checkpoint with a stopped host").startsWith("FAILED ");
         String staleOp = cluster.call("ops", group);
-        long staleEpoch = Long.parseLong(staleOp.substring(staleOp.lastIndexOf('-') + 1));
+        long staleEpoch = Invariants.epochOf(staleOp);
         assertThat(cluster.call("decision", group, staleOp)).startsWith("ABORT");
         assertThat(cluster.frozen("h1", group)).as("h1 thawed on the ABORT").isFalse();
 

@@ -33,7 +33,7 @@ class OperationOpenerTest {
 
     @BeforeEach
     void takeTheGroup() throws Exception {
-        opener = new OperationOpener(root.zk(), root.layout());
+        opener = new OperationOpener(root.zk(), root.layout(), OpIds.withRandomPart("0c0ffe"));
         lock = GroupLock.acquire(root.zk(), root.layout(), "g", holder());
     }
 
@@ -48,7 +48,8 @@ class OperationOpenerTest {
     }
 
     private static OpRecord.Builder checkpoint() {
-        return OpRecord.newBuilder().setKind(OpKind.CHECKPOINT).setCoordinatorId("c1").addParticipants("h1");
+        return OpRecord.newBuilder().setKind(OpKind.CHECKPOINT).setCoordinatorId("c1").addParticipants("h1")
+                .setOpenedUnixMs(Instant.parse("2026-01-02T03:04:05Z").toEpochMilli());
     }
 
     @Test
@@ -56,7 +57,7 @@ class OperationOpenerTest {
         OpenedOperation op = opener.open("g", checkpoint(), lock);
 
         assertThat(op.epoch()).isEqualTo(1);
-        assertThat(op.opId()).isEqualTo("ckpt-000001");
+        assertThat(op.opId()).isEqualTo("ckpt-20260102T030405Z-000001-0c0ffe");
         assertThat(root.zk().checkExists().forPath(root.layout().epoch("g")).getVersion()).isEqualTo(1);
         byte[] record = root.zk().getData().forPath(root.layout().op("g", op.opId()));
         assertThat(ZkJson.parse(record, OpRecord.getDefaultInstance(), "op record")).isEqualTo(op.record());
@@ -78,7 +79,7 @@ class OperationOpenerTest {
         OpenedOperation restore = opener.open("g", checkpoint().setKind(OpKind.RESTORE), lock);
 
         assertThat(restore.epoch()).isEqualTo(2);
-        assertThat(restore.opId()).isEqualTo("restore-000002");
+        assertThat(restore.opId()).isEqualTo("restore-20260102T030405Z-000002-0c0ffe");
     }
 
     @Test
@@ -93,8 +94,8 @@ class OperationOpenerTest {
 
     @Test
     void anOpenThatMeetsAnotherOpenersOpIsRefusedAsBusyAndBumpsNoEpoch() throws Exception {
-        // Another opener's transaction created ckpt-000001 between this one's epoch read and its multi.
-        root.zk().create().creatingParentsIfNeeded().forPath(root.layout().op("g", "ckpt-000001"));
+        // Another opener's transaction created this op id between this one's epoch read and its multi.
+        root.zk().create().creatingParentsIfNeeded().forPath(root.layout().op("g", "ckpt-20260102T030405Z-000001-0c0ffe"));
 
         assertThatThrownBy(() -> opener.open("g", checkpoint(), lock))
                 .isInstanceOfSatisfying(OperationFailedException.class,

@@ -25,7 +25,7 @@ import static org.awaitility.Awaitility.await;
  * it by a session timeout, so the restore commits. Its prepared stub keeps its lock while no agent
  * runs, and the restarted agent, reading COMMIT, records the restart spec and lets the stub become
  * its program, which holds the lock it held at the checkpoint. The agent is a JVM of its own,
- * SIGKILLed.
+ * SIGKILLed. A process that holds no lock is restored the same way: its stub gets an empty round.
  */
 class PreparedStubsSurviveTheirAgentTest {
     private LocalCluster cluster;
@@ -45,6 +45,9 @@ class PreparedStubsSurviveTheirAgentTest {
         int holder = cluster.run("h2", "app", LocalCluster.worker("fd", "500", data.toString(),
                 "lock", "posix", "write", "500", "0", "10", "ready", "sleep"));
         cluster.awaitReady("h2", "app", holder);
+        // holds nothing, so its stub has no lock to take: it must outlive the agent all the same
+        int idle = cluster.run("h2", "app", LocalCluster.worker("ready", "sleep"));
+        cluster.awaitReady("h2", "app", idle);
         new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
         cluster.killApplications();
         long inode = ProcLocksSnapshot.inodeOf(data);
@@ -70,13 +73,18 @@ class PreparedStubsSurviveTheirAgentTest {
         assertThat(killed).isTrue();
         assertThat(restored.releaseFailures()).as("h2's agent was dead when the coordinator released").containsKey("h2");
         List<Long> stubs = Invariants.stubPids(cluster);
-        assertThat(stubs).as("h2's stub outlived its agent").hasSize(1);
-        int survivor = stubs.get(0).intValue();
-        assertThat(ProcLocksSnapshot.read().heldBy(survivor)).as("the surviving stub's locks").hasSize(1);
+        assertThat(stubs).as("h2's stubs, the lock holder's and the lockless one's, outlived their agent").hasSize(2);
+        ProcLocksSnapshot whileDead = ProcLocksSnapshot.read();
+        int survivor = stubs.stream().filter(pid -> !whileDead.heldBy(pid.intValue()).isEmpty()).findFirst()
+                .orElseThrow(() -> new AssertionError("no surviving stub holds the lock: " + stubs)).intValue();
+        int idleSurvivor = stubs.stream().filter(pid -> pid != survivor).findFirst().orElseThrow().intValue();
+        assertThat(whileDead.heldBy(survivor)).as("the surviving stub's locks").hasSize(1);
 
         cluster.startAgentProcess("h2");
 
         cluster.awaitReady("h2", "app", survivor);
+        cluster.awaitReady("h2", "app", idleSurvivor);
+        assertThat(ProcessHandle.of(idleSurvivor)).as("the lockless process restored by the restarted agent").isPresent();
         assertThat(ProcLocksSnapshot.read().heldBy(survivor)).as("the restored program's locks").hasSize(1);
         Invariants.assertAll(cluster);
         GroupUsable.checkpointCommits(cluster, "app");

@@ -19,14 +19,32 @@ enum FaultKind {
     /** The checkpoint's store directory cannot be created: the manifest write fails. */
     STORE_WRITE_FAILURE,
     /** Every restore stub of h2 is SIGKILLed between its prepare and the commit (its locks go with it). */
-    STUB_KILL;
+    STUB_KILL,
+    /** h2's agent is stopped with SIGTERM before the checkpoint begins (its application runs on); restarted after. */
+    AGENT_STOPPED,
+    /**
+     * The commit multi reaches ZooKeeper, which is then lost before the answer is read, and stays down
+     * until the coordinator's client ran out of retries: the coordinator cannot know the outcome.
+     */
+    ZK_LOST_COMMIT_REPLY,
+    /**
+     * The coordinator's clock is minutes ahead or behind every agent's for the whole operation. An
+     * agent reads no time of another host: deadlines arrive as durations and become instants on its
+     * own clock (`LocalDeadline`), its guard counts on CLOCK_MONOTONIC. So what one agent's skewed
+     * clock changes is exactly its difference from the coordinator's, which this skews.
+     */
+    CLOCK_SKEW,
+    /** Every restore stub of h2 is SIGKILLed once the last host answered the confirm round, before the release. */
+    STUB_KILL_AFTER_CONFIRM;
 
     static final String START = "start";
 
     static List<FaultKind> forOperation(Operation op) {
         return op == Operation.CHECKPOINT
-                ? List.of(NONE, AGENT_KILL, AGENT_PAUSE, COORDINATOR_CRASH, ZK_OUTAGE, STALE_EPOCH_RPC, STORE_WRITE_FAILURE)
-                : List.of(NONE, AGENT_KILL, AGENT_PAUSE, COORDINATOR_CRASH, ZK_OUTAGE, STALE_EPOCH_RPC, STUB_KILL);
+                ? List.of(NONE, AGENT_KILL, AGENT_PAUSE, COORDINATOR_CRASH, ZK_OUTAGE, STALE_EPOCH_RPC, STORE_WRITE_FAILURE,
+                        AGENT_STOPPED, ZK_LOST_COMMIT_REPLY, CLOCK_SKEW)
+                : List.of(NONE, AGENT_KILL, AGENT_PAUSE, COORDINATOR_CRASH, ZK_OUTAGE, STALE_EPOCH_RPC, STUB_KILL, CLOCK_SKEW,
+                        STUB_KILL_AFTER_CONFIRM);
     }
 
     /** "start" is when the operation's first agent call begins, "after P" when its phase P ended. */
@@ -52,6 +70,22 @@ enum FaultKind {
             // Exactly at the end of prepare, before the confirm round: never delayed into the
             // release, where a killed stub would leave a committed restore without its process.
             case STUB_KILL -> List.of("prepare");
+            // Before the operation begins, during its commit multi, and the whole operation.
+            case AGENT_STOPPED, CLOCK_SKEW -> List.of(START);
+            case ZK_LOST_COMMIT_REPLY -> List.of("commit");
+            // The confirm round has no phase end of its own: the last host's answer ends it (MomentTrigger).
+            case STUB_KILL_AFTER_CONFIRM -> List.of("confirm");
+        };
+    }
+
+    /**
+     * Faults that MomentTrigger injects at their moment; the others are set up around the whole
+     * operation by the schedule itself (a crash, a stopped agent, a losing ZooKeeper client, a clock).
+     */
+    boolean triggered() {
+        return switch (this) {
+            case NONE, COORDINATOR_CRASH, AGENT_STOPPED, ZK_LOST_COMMIT_REPLY, CLOCK_SKEW -> false;
+            default -> true;
         };
     }
 

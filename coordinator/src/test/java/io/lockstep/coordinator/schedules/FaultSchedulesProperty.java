@@ -26,7 +26,9 @@ import java.util.stream.Stream;
  * Randomized fault schedules: each try runs, on one real cluster ({@link ScheduleRun}), one cycle
  * for every fault kind (agent SIGKILL and restart, agent SIGSTOP/SIGCONT, coordinator killed at a
  * phase boundary, ZooKeeper stopped and restarted, a stale-epoch RPC from an old coordinator, a
- * store write failure) and one without a fault, in a drawn order; each cycle draws its operation
+ * store write failure, restore stubs killed after prepare and after the confirm round, an agent
+ * stopped before a checkpoint, ZooKeeper lost with the commit's answer, a coordinator clock minutes
+ * off the agents') and one without a fault, in a drawn order; each cycle draws its operation
  * (checkpoint or restore) and its moment (a phase boundary plus a delay drawn as a share of what
  * remains of the operation, as measured on the same cluster), and every docs/DESIGN.md invariant
  * is checked after it. A fault counts as injected only if it landed while its operation was in
@@ -86,9 +88,15 @@ class FaultSchedulesProperty {
         List<Operation> operations = Stream.of(Operation.values())
                 .filter(op -> FaultKind.forOperation(op).contains(fault)).toList();
         return Arbitraries.of(operations).flatMap(op -> Combinators.combine(Arbitraries.of(fault.moments(op)), delays(),
-                        Arbitraries.of(false, true))
-                .as((moment, delay, pastSessionTimeout) -> new Cycle(op, fault, moment,
-                        fault.delayable() ? delay : 0, fault.hasDuration() && pastSessionTimeout)));
+                        Arbitraries.of(false, true), skewMinutes())
+                .as((moment, delay, pastSessionTimeout, skew) -> new Cycle(op, fault, moment,
+                        fault.delayable() ? delay : 0, fault.hasDuration() && pastSessionTimeout,
+                        fault == FaultKind.CLOCK_SKEW ? skew : 0)));
+    }
+
+    /** Minutes, ahead or behind: 2 to 10 either way. */
+    private static Arbitrary<Integer> skewMinutes() {
+        return Arbitraries.integers().between(-10, 10).filter(minutes -> Math.abs(minutes) >= 2);
     }
 
     /**

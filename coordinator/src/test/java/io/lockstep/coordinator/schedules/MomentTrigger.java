@@ -57,6 +57,14 @@ final class MomentTrigger implements OperationListener {
         }
     }
 
+    /** The restore's confirm round reports no phase end: its last host's answer ends it. */
+    @Override
+    public void hostDone(String phase, String hostId, int done, int total, String detail) {
+        if (phase.equals("confirm") && done == total) {
+            phaseEnded(phase, 0);
+        }
+    }
+
     @Override
     public void checkpointCommitted(CheckpointResult result) {
         operationEnded();
@@ -78,7 +86,7 @@ final class MomentTrigger implements OperationListener {
     }
 
     private void fire() {
-        if (cycle.fault() == FaultKind.NONE || !fired.compareAndSet(false, true)) {
+        if (!cycle.fault().triggered() || !fired.compareAndSet(false, true)) {
             return;
         }
         if (delayMs == 0) {

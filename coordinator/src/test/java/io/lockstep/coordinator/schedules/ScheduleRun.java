@@ -10,6 +10,7 @@ import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.op.CoordinatorContext;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
+import io.lockstep.coordinator.op.RestoreResult;
 import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.schedules.FaultKind.Operation;
@@ -17,6 +18,7 @@ import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.PausingCoordinator;
 import io.lockstep.coordinator.testing.ProcLocksSnapshot;
+import io.lockstep.coordinator.testing.ZooKeeperLostAfterCommit;
 import io.lockstep.proto.AbortRequest;
 import io.lockstep.proto.CatalogEntry;
 import io.lockstep.proto.CatalogManifest;
@@ -28,12 +30,14 @@ import io.lockstep.proto.ProcessRecord;
 import io.lockstep.proto.ThawRequest;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
+import io.lockstep.zk.ZkClients;
 import io.lockstep.zk.ZkJson;
 import org.apache.zookeeper.KeeperException;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -104,6 +108,8 @@ final class ScheduleRun implements AutoCloseable {
     private final AtomicBoolean agentKilled = new AtomicBoolean();
     private final AtomicReference<Path> storeBlock = new AtomicReference<>();
     private final AtomicReference<String> staleRpcOutcome = new AtomicReference<>();
+    /** Set when a ZK_LOST_COMMIT_REPLY cycle's commit multi reached ZooKeeper and ZooKeeper was lost after it. */
+    private final AtomicBoolean commitReplyLost = new AtomicBoolean();
     private Process coordinatorJvm;
     private OpContext previousOp;
     private String lastRecoveryFailure = "";
@@ -128,6 +134,7 @@ final class ScheduleRun implements AutoCloseable {
                         "write", "500", "0", "10", "ready", "sleep"));
                 run.cluster.awaitReady(host, GROUP, pid);
             }
+            run.startWaiter();
             run.proveUsable();
             run.measureARestore();
             return run;
@@ -165,18 +172,34 @@ final class ScheduleRun implements AutoCloseable {
             boolean paused = crashCoordinatorAfter(cycle);
             landedIn = paused ? Optional.of("after " + cycle.moment()) : Optional.empty();
             returned = paused ? "coordinator killed" : "coordinator ended before " + cycle.moment();
+        } else if (cycle.fault() == FaultKind.AGENT_STOPPED) {
+            stopFaultyAgent();
+            landedIn = Optional.of("before start");
+            returned = runInProcess(cycle.operation(), coordinator(), OperationListener.SILENT);
         } else {
             long delayMs = delayMs(cycle);
             MomentTrigger trigger = new MomentTrigger(cycle, delayMs, () -> inject(cycle, epochBefore), timer);
             PhaseTimeline timeline = new PhaseTimeline();
-            returned = runInProcess(cycle.operation(), trigger.and(timeline));
+            commitReplyLost.set(false);
+            CoordinatorContext driving = coordinatorFor(cycle);
+            try {
+                returned = runInProcess(cycle.operation(), driving, trigger.and(timeline));
+            } finally {
+                if (cycle.fault() == FaultKind.ZK_LOST_COMMIT_REPLY) {
+                    driving.zk().close();
+                }
+            }
             trigger.operationEnded();
             timeline.ended();
             if (cycle.fault() == FaultKind.NONE && returned.startsWith(COMMITTED)) {
                 measuredRemainingMillis.put(cycle.operation(), timeline.remainingMillis());
             }
             trigger.awaitSettled(Duration.ofSeconds(30));
-            landedIn = trigger.landedIn();
+            landedIn = switch (cycle.fault()) {
+                case CLOCK_SKEW -> Optional.of("the whole operation");
+                case ZK_LOST_COMMIT_REPLY -> commitReplyLost.get() ? Optional.of("during commit") : Optional.empty();
+                default -> trigger.landedIn();
+            };
             injectionErrors = trigger.injectionErrors();
             if (delayMs > 0) {
                 returned += "; fault delay " + delayMs + " ms";
@@ -186,20 +209,29 @@ final class ScheduleRun implements AutoCloseable {
         heal();
         Optional<String> opId = newestOp().filter(record -> record.getEpoch() > epochBefore).map(OpRecord::getOpId);
         Optional<Decision> decision = checkInvariants(cycle, cycleStartNanos, opId, restoredCheckpoint, injected,
-                injectionErrors, membersBefore);
-        if (cycle.operation() == Operation.RESTORE && decision.map(Decision::isCommit).orElse(false)) {
+                injectionErrors, membersBefore, returned);
+        boolean committed = decision.map(Decision::isCommit).orElse(false);
+        // Stubs killed after the confirm round and a committed restore: h2's processes are gone.
+        boolean committedWithoutH2 = cycle.fault() == FaultKind.STUB_KILL_AFTER_CONFIRM && injected && committed;
+        if (cycle.operation() == Operation.RESTORE && committed && !committedWithoutH2) {
             awaitRestoredWorkersReady();
         }
-        if (cycle.fault() != FaultKind.COORDINATOR_CRASH) {
+        if (cycle.fault() == FaultKind.ZK_LOST_COMMIT_REPLY && injected) {
+            assertThat(returned).as("the coordinator's answer when ZooKeeper was lost with the commit's answer")
+                    .contains("committed is unknown");
+        } else if (cycle.fault() != FaultKind.COORDINATOR_CRASH) {
             assertThat(returned.startsWith(COMMITTED)).as("the coordinator's answer '" + returned
-                    + "' tells the decision " + decision).isEqualTo(decision.map(Decision::isCommit).orElse(false));
+                    + "' tells the decision " + decision).isEqualTo(committed);
         }
         String outcome = opId.isEmpty() ? "no op opened" : decision.map(d -> d.isCommit() ? "COMMIT" : "ABORT")
                 .orElse("orphaned");
         System.out.println("cycle " + cycle + ": " + outcome + ", fault " + landedIn.map(p -> "landed " + p)
                 .orElse(cycle.fault() == FaultKind.NONE ? "none" : "not injected (the operation ended first)")
                 + " (" + returned + ")");
-        if (cycle.operation() == Operation.RESTORE && !decision.map(Decision::isCommit).orElse(false)) {
+        if (committedWithoutH2) {
+            killApplication();
+        }
+        if (cycle.operation() == Operation.RESTORE && (!committed || committedWithoutH2)) {
             restoreAgain(restoredCheckpoint);
         }
         proveUsable();
@@ -212,12 +244,14 @@ final class ScheduleRun implements AutoCloseable {
         actsCountedBefore = acts;
     }
 
-    private String runInProcess(Operation operation, OperationListener listener) {
+    private String runInProcess(Operation operation, CoordinatorContext driving, OperationListener listener) {
         try {
             if (operation == Operation.CHECKPOINT) {
-                return COMMITTED + new CheckpointOperation(coordinator(), CHECKPOINT, listener).run(GROUP).checkpointId();
+                return COMMITTED + new CheckpointOperation(driving, CHECKPOINT, listener).run(GROUP).checkpointId();
             }
-            return COMMITTED + new RestoreOperation(coordinator(), RESTORE, listener).run(GROUP).opId();
+            RestoreResult restored = new RestoreOperation(driving, RESTORE, listener).run(GROUP);
+            return COMMITTED + restored.opId() + (restored.fullyReleased() ? ""
+                    : "; release failed on " + String.join(", ", restored.releaseFailures().keySet()));
         } catch (OperationFailedException failed) {
             return "failed " + failed.reason() + ": " + failed.getMessage();
         } catch (Exception other) {
@@ -261,7 +295,9 @@ final class ScheduleRun implements AutoCloseable {
                     schedule(this::restartZooKeeper, duration(cycle));
                 }
                 case STALE_EPOCH_RPC -> staleRpcOutcome.set(sendStaleRpc(cycle.operation()));
-                case STUB_KILL -> {
+                case AGENT_STOPPED, ZK_LOST_COMMIT_REPLY, CLOCK_SKEW -> {
+                }
+                case STUB_KILL, STUB_KILL_AFTER_CONFIRM -> {
                     // h2's group holds only the restore's stubs now (the application was killed before).
                     Set<Integer> stubs = cluster.cgroups(FAULTY_HOST).forGroup(GROUP).pids();
                     assertThat(stubs).as("h2's prepared stubs").isNotEmpty();
@@ -367,6 +403,8 @@ final class ScheduleRun implements AutoCloseable {
         for (ScheduledFuture<?> heal : heals) {
             heal.get(60, TimeUnit.SECONDS);
         }
+        // ZooKeeper lost with a commit's answer stays down until the operation gave up: back now.
+        restartZooKeeper();
         if (coordinatorJvm != null) {
             coordinatorJvm.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
             coordinatorJvm = null;
@@ -384,8 +422,8 @@ final class ScheduleRun implements AutoCloseable {
 
     private Optional<Decision> checkInvariants(Cycle cycle, long cycleStartNanos, Optional<String> opId,
                                                String restoredCheckpoint, boolean injected,
-                                               List<Throwable> injectionErrors, List<String> membersBefore)
-            throws Exception {
+                                               List<Throwable> injectionErrors, List<String> membersBefore,
+                                               String returned) throws Exception {
         assertThat(injectionErrors).as("faults that could not be injected").isEmpty();
         assertThawedByTheProtocol(cycleStartNanos);
         Invariants.assertNoStubs(cluster);
@@ -417,17 +455,35 @@ final class ScheduleRun implements AutoCloseable {
             assertThat(decision).as("decision of a restore whose stubs were killed after prepare")
                     .hasValueSatisfying(d -> assertThat(d.isCommit()).isFalse());
         }
+        if (cycle.fault() == FaultKind.AGENT_STOPPED) {
+            assertThat(returned).as("a checkpoint while member " + FAULTY_HOST + "'s agent is stopped")
+                    .startsWith("failed AGENT_UNAVAILABLE").contains(FAULTY_HOST);
+            assertThat(decision.map(Decision::isCommit).orElse(false))
+                    .as("a checkpoint while a member's agent is stopped committed").isFalse();
+        }
+        if (cycle.fault() == FaultKind.ZK_LOST_COMMIT_REPLY && injected) {
+            // The multi reached ZooKeeper: COMMIT, latest, and manifests in the store (checked above).
+            assertThat(decision).as("decision of the checkpoint whose commit answer was lost").contains(Decision.commit());
+            assertThat(latest()).as("latest after the lost commit answer").isEqualTo(opId.orElseThrow());
+        }
+        if (cycle.fault() == FaultKind.STUB_KILL_AFTER_CONFIRM && injected && decision.map(Decision::isCommit).orElse(false)) {
+            assertThat(returned).as("a committed restore whose stubs on " + FAULTY_HOST + " died before the release")
+                    .contains("release failed on").contains(FAULTY_HOST);
+        }
         if (cycle.fault() == FaultKind.STORE_WRITE_FAILURE && injected) {
             assertThat(decision).as("decision of the op whose manifest could not be written")
                     .hasValueSatisfying(d -> assertThat(d.isCommit()).isFalse());
         }
         if (cycle.operation() == Operation.RESTORE) {
             if (decision.map(Decision::isCommit).orElse(false)) {
-                assertHeldLocksAreTheManifests(restoredCheckpoint);
+                if (!(cycle.fault() == FaultKind.STUB_KILL_AFTER_CONFIRM && injected)) {
+                    assertHeldLocksAreTheManifests(restoredCheckpoint);
+                }
             } else {
                 assertNothingLockedOnData();
             }
         }
+        assertNoWaiterRanWhileItsHolderLives();
         return decision;
     }
 
@@ -444,6 +500,90 @@ final class ScheduleRun implements AutoCloseable {
         await("no group of cluster " + cluster.id() + " is frozen, thawed by the protocol within " + atMost.toSeconds()
                 + " s (guards fire after " + CHECKPOINT.maxFrozen().toSeconds() + " s)").atMost(atMost)
                 .until(() -> Invariants.frozenGroups(cluster).isEmpty());
+    }
+
+    /**
+     * The context that drives the cycle's operation: for a lost commit answer, one whose own client
+     * (1 s connection timeout, so its retries run out in seconds) loses ZooKeeper right after the
+     * commit multi reached it; for a clock skew, one whose clock is the drawn minutes off; else the cluster's.
+     */
+    private CoordinatorContext coordinatorFor(Cycle cycle) throws Exception {
+        CoordinatorContext real = coordinator();
+        return switch (cycle.fault()) {
+            case ZK_LOST_COMMIT_REPLY -> CoordinatorContext.create(ZooKeeperLostAfterCommit.wrap(
+                    ZkClients.connect(cluster.zkConnect(), LocalCluster.SESSION_TIMEOUT, Duration.ofSeconds(1)), () -> {
+                        zkDown.set(true);
+                        cluster.zkServer().stop();
+                        commitReplyLost.set(true);
+                    }), real.layout(), real.store(), Clock.systemUTC(), real.clients());
+            case CLOCK_SKEW -> CoordinatorContext.create(real.zk(), real.layout(), real.store(),
+                    Clock.offset(Clock.systemUTC(), Duration.ofMinutes(cycle.clockSkewMinutes())), real.clients());
+            default -> real;
+        };
+    }
+
+    /** SIGTERM to h2's agent JVM, as an operator's stop; its application runs on, and it stays a member. */
+    private void stopFaultyAgent() throws Exception {
+        epochs.scan(agentLogs());
+        Process agent = cluster.agentProcess(FAULTY_HOST).orElseThrow();
+        signal("TERM", agent.pid());
+        agentKilled.set(true);
+        assertThat(agent.waitFor(60, TimeUnit.SECONDS)).as(FAULTY_HOST + "'s agent ends on SIGTERM").isTrue();
+        await(FAULTY_HOST + "'s registration is gone").atMost(Duration.ofSeconds(30))
+                .until(() -> coordinator().directory().host(FAULTY_HOST).isEmpty());
+        assertThat(cluster.cgroups(FAULTY_HOST).forGroup(GROUP).pids()).as(FAULTY_HOST + "'s application after its agent "
+                + "stopped").isNotEmpty();
+    }
+
+    /**
+     * A worker on h1 that waits (F_SETLKW) for the lock h2's worker holds and prints READY once it
+     * gets it: checkpointed while it waits, restored as a waiter.
+     */
+    private void startWaiter() throws Exception {
+        int pid = cluster.run(STEADY_HOST, GROUP, LocalCluster.worker("fd", "501", dataFiles.get(FAULTY_HOST).toString(),
+                "lock", "posix", "write", "501", "0", "10", "ready", "sleep"));
+        await("h1's waiter blocks on h2's lock").atMost(Duration.ofSeconds(60))
+                .until(() -> !ProcLocksSnapshot.read().waitingOf(pid).isEmpty());
+    }
+
+    /**
+     * No restored waiter ran before its holder's lock was held again: while h2's worker (the
+     * holder) lives, h1's waiter has not got the lock (it prints READY when it does).
+     */
+    private void assertNoWaiterRanWhileItsHolderLives() throws Exception {
+        String holderData = dataFiles.get(FAULTY_HOST).toString();
+        List<Integer> holders = workersOn(FAULTY_HOST, holderData);
+        if (holders.isEmpty()) {
+            return;
+        }
+        for (int waiter : workersOn(STEADY_HOST, holderData)) {
+            assertThat(output(waiter)).as("output of h1's waiter (pid " + waiter + ") for the lock on " + holderData
+                    + " while its holder lives (pid " + holders + ")").doesNotContain("READY");
+        }
+    }
+
+    /** The group's processes on {@code host} whose command line names {@code file} (stubs name none). */
+    private List<Integer> workersOn(String host, String file) throws Exception {
+        List<Integer> found = new ArrayList<>();
+        for (int pid : cluster.cgroups(host).forGroup(GROUP).pids()) {
+            try {
+                String cmdline = Files.readString(Path.of("/proc", Integer.toString(pid), "cmdline")).replace('\0', ' ');
+                if (cmdline.contains(file)) {
+                    found.add(pid);
+                }
+            } catch (java.io.IOException gone) {
+                // exited meanwhile
+            }
+        }
+        return found;
+    }
+
+    private static String output(int pid) {
+        try {
+            return Files.readString(Files.readSymbolicLink(Path.of("/proc", Integer.toString(pid), "fd", "1")));
+        } catch (java.io.IOException gone) {
+            return "";
+        }
     }
 
     private Optional<Decision> decisionOf(String opId) throws Exception {

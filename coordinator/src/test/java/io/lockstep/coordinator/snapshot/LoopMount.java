@@ -21,6 +21,20 @@ final class LoopMount implements AutoCloseable {
     }
 
     static LoopMount make(Path image, Path mountPoint, String... mkfs) throws IOException {
+        return make(image, mountPoint, null, mkfs);
+    }
+
+    /**
+     * As {@link #make}, mounted from a device node named {@code <names>/<server>:/export}, so that mountinfo
+     * shows the source {@code server:/export} as an NFS mount's (this kernel has no NFS client): an agent that
+     * counts the file system type as a network file system takes it for a shared export.
+     */
+    static LoopMount makeAsExport(Path image, Path mountPoint, Path names, String server, String... mkfs)
+            throws IOException {
+        return make(image, mountPoint, new String[] {names.toString(), server}, mkfs);
+    }
+
+    private static LoopMount make(Path image, Path mountPoint, String[] export, String... mkfs) throws IOException {
         LoopMount mount = new LoopMount(image, mountPoint);
         try {
             try (RandomAccessFile file = new RandomAccessFile(image.toFile(), "rw")) {
@@ -30,7 +44,16 @@ final class LoopMount implements AutoCloseable {
             command.add(image.toString());
             run(command.toArray(String[]::new));
             mount.device = run("losetup", "--find", "--show", image.toString()).strip();
-            run("mount", mount.device, mountPoint.toString());
+            if (export == null) {
+                run("mount", mount.device, mountPoint.toString());
+            } else {
+                Path node = Files.createDirectories(Path.of(export[0], export[1] + ":")).resolve("export");
+                String[] majorMinor = run("stat", "-c", "%t %T", mount.device).strip().split(" ");
+                run("mknod", node.toString(), "b", Integer.toString(Integer.parseInt(majorMinor[0], 16)),
+                        Integer.toString(Integer.parseInt(majorMinor[1], 16)));
+                run("/bin/sh", "-c", "cd '" + export[0] + "' && mount --no-canonicalize -t " + mkfs[0].substring("mkfs.".length()) + " '" + export[1] + ":/export' '"
+                        + mountPoint + "'");
+            }
             mount.mounted = true;
             return mount;
         } catch (IOException | RuntimeException e) {

@@ -56,7 +56,7 @@ class SnapshotRestoreTest {
         }
     }
 
-    private static Path writeData(Path data) throws IOException {
+    static Path writeData(Path data) throws IOException {
         Files.createDirectories(data.resolve("sub"));
         StringBuilder log = new StringBuilder();
         for (int i = 0; i < 50; i++) {
@@ -69,7 +69,7 @@ class SnapshotRestoreTest {
         return data;
     }
 
-    private static void changeAfterCheckpoint(Path data) throws IOException {
+    static void changeAfterCheckpoint(Path data) throws IOException {
         Files.writeString(data.resolve("app.log"), "after the checkpoint\n", StandardOpenOption.APPEND);
         try (FileChannel channel = FileChannel.open(data.resolve("state.db"), StandardOpenOption.WRITE)) {
             channel.truncate(100);
@@ -78,7 +78,7 @@ class SnapshotRestoreTest {
         Files.writeString(data.resolve("sub/created-since.txt"), "not in the checkpoint\n");
     }
 
-    private static Map<String, String> digests(Path data) throws Exception {
+    static Map<String, String> digests(Path data) throws Exception {
         Map<String, String> digests = new TreeMap<>();
         try (Stream<Path> files = Files.walk(data)) {
             for (Path file : (Iterable<Path>) files.filter(Files::isRegularFile)::iterator) {

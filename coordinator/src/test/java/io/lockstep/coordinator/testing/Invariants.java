@@ -107,16 +107,28 @@ public final class Invariants {
         }
     }
 
-    /** The decisions of a group's ops, in epoch order (op ids end in their epoch; checkpoints and restores interleave). */
+    /** The decisions of a group's ops, in epoch order (op ids carry their epoch; checkpoints and restores interleave). */
     public static List<Decision> decisions(LocalCluster cluster, String group) throws Exception {
         CuratorFramework zk = cluster.coordinator().zk();
         List<Decision> decisions = new ArrayList<>();
         List<String> ops = new ArrayList<>(children(zk, cluster.layout().ops(group)));
-        ops.sort(java.util.Comparator.comparingLong(op -> Long.parseLong(op.substring(op.lastIndexOf('-') + 1))));
+        ops.sort(java.util.Comparator.comparingLong(Invariants::epochOf));
         for (String op : ops) {
             new Decisions(zk, cluster.layout()).read(group, op).ifPresent(decisions::add);
         }
         return decisions;
+    }
+
+    /** The epoch an op id carries ({@code ckpt-<UTC second>-<epoch>-<random>}, `OpIds`). */
+    public static long epochOf(String opId) {
+        return Long.parseLong(opId.split("-")[2]);
+    }
+
+    /** The id of the group's op opened at {@code epoch}. */
+    public static String opOfEpoch(LocalCluster cluster, String group, long epoch) throws Exception {
+        return children(cluster.coordinator().zk(), cluster.layout().ops(group)).stream()
+                .filter(op -> epochOf(op) == epoch).findFirst()
+                .orElseThrow(() -> new AssertionError("group " + group + " has no op of epoch " + epoch));
     }
 
     private static List<String> children(CuratorFramework zk, String path) throws Exception {

@@ -1,0 +1,8 @@
+package io.lockstep.agent.hooks;
+
+/** A pre-freeze hook that failed, timed out or was not acknowledged; the message names host, pid, program and what happened. */
+public final class HookFailedException extends Exception {
+    public HookFailedException(String message) {
+        super(message);
+    }
+}
