@@ -397,7 +397,7 @@ class CoordinatorCliTest {
 
             assertThat(text.exit()).as(text.toString()).isZero();
             assertThat(text.out()).containsPattern("checkpoint ckpt-\\d{8}T\\d{6}Z-000001-[0-9a-f]{6} of group web committed \\(epoch 1\\)")
-                    .contains("hosts      2: host-a, host-b", "processes  2", "locks      2", "phases     arm ", ", freeze ");
+                    .contains("hosts      2: host-a, host-b", "processes  2", "locks      2", "phases     hooks ", ", arm ", ", freeze ");
             // Off a terminal the progress is one plain line per event, on stderr.
             assertThat(text.err()).contains("freeze: started on 2 hosts", "capture: host-b", "thaw: done in");
             assertThat(json.exit()).as(json.toString()).isZero();
@@ -424,7 +424,7 @@ class CoordinatorCliTest {
             CliRun run = coordinator("checkpoint", "--group", "web", "--timeout", "10s", "--no-progress");
 
             assertThat(run.exit()).as(run.toString()).isEqualTo(ExitCode.AGENT_UNAVAILABLE.code());
-            assertThat(run.err().strip()).startsWith("lockstep: Freeze on host host-dead failed (agent unreachable)")
+            assertThat(run.err().strip()).startsWith("lockstep: RunHooks on host host-dead failed (agent unreachable)")
                     .doesNotContain("\n");
             assertThat(coordinator("list", "--group", "web").out()).contains("group web has no checkpoints");
             assertThat(store.checkpointIds("web")).as("checkpoint directories of group web in the store").isEmpty();

@@ -11,6 +11,8 @@ import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.CaptureRequest;
 import io.lockstep.proto.FreezeReply;
 import io.lockstep.proto.FreezeRequest;
+import io.lockstep.proto.HooksReply;
+import io.lockstep.proto.HooksRequest;
 import io.lockstep.proto.HostRecord;
 import io.lockstep.proto.ManifestChunk;
 import io.lockstep.proto.OpContext;
@@ -52,6 +54,13 @@ public final class FakeAgent extends AgentGrpc.AgentImplBase implements AutoClos
         for (String group : groups) {
             zk.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(layout.member(group, hostId));
         }
+    }
+
+    @Override
+    public void runHooks(HooksRequest request, StreamObserver<HooksReply> reply) {
+        // no process of a fake agent has a pre-freeze hook
+        reply.onNext(HooksReply.newBuilder().setHostId(hostId).build());
+        reply.onCompleted();
     }
 
     @Override
