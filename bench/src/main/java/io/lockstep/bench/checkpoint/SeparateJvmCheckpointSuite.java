@@ -139,7 +139,7 @@ public final class SeparateJvmCheckpointSuite implements BenchSuite {
                             win.medianMillis(), "the first checkpoint after the agents started; floor = the warm "
                             + "median window of the same run"),
                     Result.of(name(), c, "rpcs-per-checkpoint", (double) rpcTotal / runs, "calls", 0,
-                            "coordinator to agents, per checkpoint: " + rpcs));
+                            "coordinator to agents, in all " + runs + " checkpoints: " + rpcs));
         } finally {
             stop(agents, cgroupRoots);
             CheckpointSuite.deleteRoot(connect, root);
