@@ -9,7 +9,7 @@ public interface BenchSuite {
 
     /**
      * The most wall time the suite may take in a full run (a quick one takes less): the budgets
-     * of all suites plus the build add up to the 15 minutes a full run may take on 2 cores.
+     * of all suites plus the build add up to at most {@link BenchMain#FULL_RUN_AT_MOST}.
      */
     Duration budget();
 

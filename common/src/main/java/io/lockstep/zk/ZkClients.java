@@ -10,7 +10,6 @@ import java.util.concurrent.TimeUnit;
 
 /** Builds connected Curator clients with the timeouts Lockstep's safety arguments rely on. */
 public final class ZkClients {
-    public static final Duration DEFAULT_SESSION_TIMEOUT = Duration.ofSeconds(10);
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
 
     private ZkClients() {

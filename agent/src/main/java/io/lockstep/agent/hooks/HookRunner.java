@@ -69,7 +69,8 @@ public final class HookRunner {
             }
         }
         if (!failures.isEmpty()) {
-            throw new HookFailedException("host " + hostId + ": the pre-freeze hook of " + String.join("; of ", failures)
+            // The gRPC answer gains "host H: RunHooks: " (GrpcErrors).
+            throw new HookFailedException("the pre-freeze hook of " + String.join("; of ", failures)
                     + "; checkpoint " + checkpointId + " aborts before any host froze");
         }
     }
@@ -136,6 +137,12 @@ public final class HookRunner {
     private Optional<String> signal(HookedProcess process, Hook hook, String checkpointId, Map<String, String> variables,
                                     Duration timeout, long deadline, boolean awaitAck) throws IOException {
         AckChannel channel = AckChannel.of(hooksDir, process.group(), hook.getAckId());
+        String told = process.spec().getEnvMap().get(AckChannel.ACK_VARIABLE);
+        if (!channel.ack().toString().equals(told)) {
+            // Restored onto a host whose agent keeps its hooks elsewhere: the program would answer where nobody looks.
+            return Optional.of(process.describe() + " cannot answer " + HookSignals.name(hook.getSignal()) + ": its "
+                    + AckChannel.ACK_VARIABLE + " is " + told + ", but this agent's hooks directory is " + hooksDir);
+        }
         // A restored program's host may not have its directory yet.
         channel.prepare(process.spec().getUid(), process.spec().getGid());
         Map<String, String> request = new LinkedHashMap<>(variables);

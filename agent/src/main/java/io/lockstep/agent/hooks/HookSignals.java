@@ -6,8 +6,8 @@ import java.util.Map;
 /** Signal names and numbers for {@code agent run --hook-signal} (Linux numbering). */
 public final class HookSignals {
     private static final Map<String, Integer> BY_NAME = Map.ofEntries(Map.entry("HUP", 1), Map.entry("INT", 2),
-            Map.entry("QUIT", 3), Map.entry("USR1", 10), Map.entry("USR2", 12), Map.entry("ALRM", 14),
-            Map.entry("TERM", 15), Map.entry("CONT", 18), Map.entry("URG", 23), Map.entry("WINCH", 28),
+            Map.entry("QUIT", 3), Map.entry("KILL", 9), Map.entry("USR1", 10), Map.entry("USR2", 12), Map.entry("ALRM", 14),
+            Map.entry("TERM", 15), Map.entry("CONT", 18), Map.entry("STOP", 19), Map.entry("URG", 23), Map.entry("WINCH", 28),
             Map.entry("PWR", 30));
     private static final int SIGKILL = 9;
     private static final int SIGSTOP = 19;
@@ -52,12 +52,6 @@ public final class HookSignals {
 
     /** "SIGUSR1", or "signal 40" for one without a name here. */
     public static String name(int number) {
-        if (number == SIGKILL) {
-            return "SIGKILL";
-        }
-        if (number == SIGSTOP) {
-            return "SIGSTOP";
-        }
         return BY_NAME.entrySet().stream().filter(entry -> entry.getValue() == number).map(entry -> "SIG" + entry.getKey())
                 .findFirst().orElse("signal " + number);
     }

@@ -81,19 +81,21 @@ final class CheckpointHooks implements AutoCloseable {
 
     HooksReply run(HooksRequest request) throws Exception {
         OpContext op = request.getCtx();
-        admission.admitNew(op);
         HooksReply.Builder reply = HooksReply.newBuilder().setHostId(config.hostId());
         ManagedGroup group = groups.find(op.getGroup()).orElse(null);
         List<HookedProcess> hooked = group == null ? List.of() : hooked(group);
         if (hooked.isEmpty()) {
+            // Nothing runs, so nothing to fence: no ZooKeeper read either (the arm admits the op).
             return reply.build();
         }
+        // A stale or decided op must not make programs flush (as a first Freeze would refuse it).
+        admission.admitNew(op);
         long start = System.nanoTime();
         try {
             runner.preFreeze(op.getOpId(), hooked);
         } catch (HookFailedException e) {
             metrics.hookFailed(HookRunner.PRE_FREEZE);
-            LOG.warn("group {} op {}: {}", op.getGroup(), op.getOpId(), e.getMessage());
+            LOG.warn("group {} op {} host {}: {}", op.getGroup(), op.getOpId(), config.hostId(), e.getMessage());
             throw Status.ABORTED.withDescription(e.getMessage()).asRuntimeException();
         } finally {
             // Whatever the hooks answered, the programs learn the outcome: the decision, or ABORT

@@ -162,6 +162,12 @@ class AgentCliTest {
                 "--metrics-listen must be HOST:PORT, not '9464'");
         assertBadArguments(run("serve", "--host-id", "h1", "--zk", "127.0.0.1:1", "--session-timeout", "soon"), "soon");
         assertBadArguments(run("status", "--rpc-timeout", "x"), "'x'");
+        assertBadArguments(run("run", "--group", "g", "--hook-signal", "KILL", "--", "true"),
+                "--hook-signal: signal 9 (SIGKILL) cannot be caught, so the program could never answer it");
+        assertBadArguments(run("run", "--group", "g", "--hook-signal", "USR3", "--", "true"),
+                "--hook-signal: unknown signal USR3 (use a name such as USR1, USR2, HUP, or a number 1-64)");
+        assertBadArguments(run("run", "--group", "g", "--hook-command", "true", "--hook-timeout", "0s", "--", "true"),
+                "'0s' is not a positive duration");
     }
 
     @Test

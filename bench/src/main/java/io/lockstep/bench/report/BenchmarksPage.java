@@ -1,5 +1,6 @@
 package io.lockstep.bench.report;
 
+import io.lockstep.bench.BenchMain;
 import io.lockstep.bench.Result;
 import io.lockstep.bench.harness.ResultsFile;
 
@@ -63,7 +64,8 @@ final class BenchmarksPage {
                 + " every figure stands next to a floor measured **in the same run**, and the ratio figure ÷ floor:");
         line("");
         line("```bash");
-        line("bench/run.sh                    # full run, at most 15 minutes on 2 cores (each suite has a hard time budget)");
+        line("bench/run.sh                    # full run, at most " + BenchMain.FULL_RUN_AT_MOST.toMinutes()
+                + " minutes on 2 cores (each suite has a hard time budget)");
         line("bench/run.sh --quick            # a few minutes: fewer samples and sizes");
         line("bench/run.sh --suite checkpoint # one suite; suites: freeze, capture, capture-scaling, parse, checkpoint, barrier, store, restore, snapshot");
         line("bench/run.sh --suite barrier --merge  # re-measure one suite, keep the other suites' figures in the file");

@@ -2,7 +2,6 @@ package io.lockstep.coordinator.cli;
 
 import io.lockstep.tls.TlsOptions;
 import io.lockstep.zk.ZkAuthOption;
-import io.lockstep.zk.ZkClients;
 import io.lockstep.zk.ZkLayout;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -27,6 +26,12 @@ final class ConnectionOptions {
     @Option(names = "--zk-connect-timeout", paramLabel = "DURATION", defaultValue = "5s",
             description = "Give up when ZooKeeper does not answer within this (default: ${DEFAULT-VALUE}).")
     Duration zkConnectTimeout;
+
+    @Option(names = "--zk-session-timeout", paramLabel = "DURATION", defaultValue = "10s",
+            description = "ZooKeeper session timeout of this coordinator: when it dies without a goodbye, its group "
+                    + "locks and its leadership of `serve` pass to another coordinator this long after (the ensemble "
+                    + "bounds it to 2-20 ticks) (default: ${DEFAULT-VALUE}).")
+    Duration zkSessionTimeout;
 
     @Option(names = "--store", paramLabel = "URI",
             description = "Checkpoint store: file:///PATH or a path (a directory every coordinator mounts), or "
@@ -65,8 +70,4 @@ final class ConnectionOptions {
     /** The coordinator's client certificate, required by agents that serve mutual TLS. */
     @Mixin
     TlsOptions tls;
-
-    Duration sessionTimeout() {
-        return ZkClients.DEFAULT_SESSION_TIMEOUT;
-    }
 }

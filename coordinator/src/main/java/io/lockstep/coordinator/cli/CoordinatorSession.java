@@ -68,7 +68,7 @@ final class CoordinatorSession implements AutoCloseable {
         CheckpointStore store = StoreLocation.open(storeLocation, options.storeEndpoint,
                 ServerSideEncryption.parse(options.storeSse), options.storeInstanceRole);
         AgentClients clients = new AgentClients(options.tls.config());
-        CuratorFramework zk = ZkClients.connect(connectString, options.sessionTimeout(), options.zkConnectTimeout,
+        CuratorFramework zk = ZkClients.connect(connectString, options.zkSessionTimeout, options.zkConnectTimeout,
                 options.zkAuth.resolve(), options.zkRoot);
         CoordinatorSession session = new CoordinatorSession(zk, CoordinatorContext.create(zk, layout, store,
                 Clock.systemUTC(), clients).withManifestKey(manifestKey));

@@ -42,6 +42,7 @@ import static org.awaitility.Awaitility.await;
  */
 class ApplicationHooksTest {
     private static final List<String> SLEEPER = List.of("/bin/sleep", "600");
+    private static final int NOBODY = 65534;
     private LocalCluster cluster;
 
     @AfterEach
@@ -122,6 +123,30 @@ class ApplicationHooksTest {
         assertThat(events(events).lines().toList()).containsExactly("pre-freeze " + id + " - pid=" + p1 + " group=app",
                 "post-thaw " + id + " COMMIT pid=" + p1 + " group=app");
         Invariants.assertAll(cluster);
+    }
+
+    @Test
+    void aHookCommandRunsAsTheProgramsUserAndGroupInItsWorkingDirectory() throws Exception {
+        cluster = LocalCluster.start("h1");
+        // The program's own directory, open to its user (the cluster's directory is root's alone).
+        Path home = Files.createTempDirectory("lockstep-hook-home-");
+        try {
+            Files.setPosixFilePermissions(home, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
+            cluster.run("h1", RunRequest.newBuilder().setGroup("app").setCwd(home.toString()).setUid(NOBODY).setGid(NOBODY)
+                    .putEnv("PATH", "/usr/bin:/bin").addAllArgv(SLEEPER)
+                    .setHook(Hook.newBuilder().setCommand("if [ \"$LOCKSTEP_HOOK\" = pre-freeze ]; then "
+                            + "echo \"$(id -u):$(id -g) $(pwd)\" > who; fi")).build());
+
+            checkpoint(OperationListener.SILENT);
+
+            assertThat(Files.readString(home.resolve("who"))).isEqualTo(NOBODY + ":" + NOBODY + " " + home + "\n");
+            assertThat(Files.getAttribute(home.resolve("who"), "unix:uid")).isEqualTo(NOBODY);
+        } finally {
+            cluster.killApplications();
+            try (var files = Files.walk(home)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
+            }
+        }
     }
 
     @Test

@@ -105,7 +105,7 @@ class S3StoreCheckpointTest {
         assertThatThrownBy(this::checkpoint).isInstanceOfSatisfying(OperationFailedException.class, e -> {
             assertThat(e.reason()).isEqualTo(FailureReason.STORE_FAILED);
             assertThat(e.getMessage()).containsPattern("cannot write manifest of host h[12] to s3://" + bucket
-                    + "/deploy/app/ckpt-\\d+/h[12]\\.manifest");
+                    + "/deploy/app/ckpt-[0-9TZ]+-\\d+-[0-9a-f]+/h[12]\\.manifest");
         });
         assertThat(relay.hasCut()).as("the server was stopped during a manifest's PUT").isTrue();
         assertThat(new Catalog(cluster.coordinator()).list("app")).as("nothing committed").isEmpty();
@@ -136,7 +136,7 @@ class S3StoreCheckpointTest {
         assertThatThrownBy(this::checkpoint).isInstanceOfSatisfying(OperationFailedException.class, e -> {
             assertThat(e.reason()).isEqualTo(FailureReason.STORE_FAILED);
             assertThat(e.getMessage()).containsPattern("cannot write manifest of host h[12] to s3://" + missingBucket
-                    + "/deploy/app/ckpt-\\d+/h[12]\\.manifest: HTTP 404 NoSuchBucket");
+                    + "/deploy/app/ckpt-[0-9TZ]+-\\d+-[0-9a-f]+/h[12]\\.manifest: HTTP 404 NoSuchBucket");
         });
         assertThat(new Catalog(cluster.coordinator()).list("app")).isEmpty();
         assertThat(Invariants.decisions(cluster, "app")).singleElement().matches(decision -> !decision.isCommit());

@@ -54,7 +54,9 @@ class SharedStoreTest {
         List<String> command = List.of(LocalCluster.javaBinary(), "-XX:TieredStopAtLevel=1", "-Xmx256m",
                 "-cp", System.getProperty("java.class.path"), CoordinatorMain.class.getName(), "serve", "-v",
                 "--group", "app", "--interval", "1s", "--keep", "10", "--zk", cluster.zkConnect(),
-                "--zk-root", cluster.zkRoot(), "--state-dir", stateDir.toString(), "--store", store);
+                "--zk-root", cluster.zkRoot(), "--state-dir", stateDir.toString(), "--store", store,
+                // A killed leader's group lock and leadership pass on when its session expires.
+                "--zk-session-timeout", "3s");
         Process process = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(cluster.dir().resolve("serve-" + name + ".log").toFile()).start();
         coordinators.add(process);

@@ -1,7 +1,6 @@
 package io.lockstep.coordinator.deploy;
 
 import io.lockstep.coordinator.testing.NamespacedServices;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -32,7 +31,6 @@ import static org.awaitility.Awaitility.await;
  * committed by {@code coordinator serve} over mutual TLS and ACL-protected ZooKeeper, and every
  * /metrics port scraped from the compose network.
  */
-@Tag("serial") // runs alone: short deadlines over many JVMs (coordinator/pom.xml)
 class ComposeDeploymentTest {
     private static final List<String> ZOOKEEPERS = List.of("zk1", "zk2", "zk3");
     private static final List<String> AGENTS = List.of("agent1", "agent2", "agent3");

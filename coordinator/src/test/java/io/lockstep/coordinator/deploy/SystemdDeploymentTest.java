@@ -2,7 +2,6 @@ package io.lockstep.coordinator.deploy;
 
 import io.lockstep.coordinator.cli.CliRun;
 import io.lockstep.coordinator.testing.NamespacedServices;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -33,7 +32,6 @@ import static org.awaitility.Awaitility.await;
  * a checkpoint committed by the coordinator unit over mutual TLS and ACL-protected ZooKeeper, and
  * every /metrics port scraped.
  */
-@Tag("serial") // runs alone: short deadlines over many JVMs (coordinator/pom.xml)
 class SystemdDeploymentTest {
     private static final Path UNITS = repositoryRoot().resolve("packaging/systemd");
     private static final List<String> ZOOKEEPERS = List.of("zk1", "zk2", "zk3");

@@ -62,8 +62,13 @@ public final class NetnsCluster implements AutoCloseable {
         try {
             cluster.startZooKeeper();
             cluster.startCoordinator();
+            // The agent JVMs start side by side: on a loaded machine one start takes seconds.
+            Map<String, Process> started = new LinkedHashMap<>();
             for (String host : hostIds) {
-                cluster.startAgent(host);
+                started.put(host, cluster.launchAgent(host));
+            }
+            for (Map.Entry<String, Process> agent : started.entrySet()) {
+                cluster.awaitRegistered(agent.getKey(), agent.getValue());
             }
             return cluster;
         } catch (Exception | AssertionError e) {
@@ -144,6 +149,12 @@ public final class NetnsCluster implements AutoCloseable {
 
     /** Starts host's agent (its gRPC on the host's lab address) and waits until it is registered. */
     public Process startAgent(String host) throws Exception {
+        Process agent = launchAgent(host);
+        awaitRegistered(host, agent);
+        return agent;
+    }
+
+    private Process launchAgent(String host) throws IOException {
         Files.createDirectories(stateDir(host));
         Process agent = new ProcessBuilder(java(host, "io.lockstep.agent.cli.AgentMain", "serve", "--host-id", host,
                 "--listen", lab.address(host) + ":" + AGENT_PORT, "--insecure-plaintext", "--zk", zkConnect(),
@@ -154,12 +165,15 @@ public final class NetnsCluster implements AutoCloseable {
         if (!hosts.contains(host)) {
             hosts.add(host);
         }
+        return agent;
+    }
+
+    private void awaitRegistered(String host, Process agent) throws IOException {
         await("agent " + host + " registers").atMost(Duration.ofSeconds(60))
                 .until(() -> registered(host) || !agent.isAlive());
         if (!agent.isAlive()) {
             throw new IllegalStateException("agent " + host + " exited: " + agentLogText(host));
         }
-        return agent;
     }
 
     public long agentPid(String host) {

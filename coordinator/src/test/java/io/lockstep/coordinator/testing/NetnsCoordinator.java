@@ -55,14 +55,17 @@ import java.util.concurrent.TimeUnit;
  * {@code resume}. Points: {@code started:PHASE} (before the phase's calls go out) and
  * {@code done:PHASE:HOST} (the host's reply to the phase arrived, the phase not yet ended).
  *
- * <p>Deadlines are short so that a cut host costs seconds, not minutes: a checkpoint has 12 s
- * (freeze barrier 6 s), a restore 15 s, abort/thaw calls 5 s; the maximum frozen time is 20 s.
+ * <p>Deadlines are short so that a cut host costs seconds, not minutes (an operation that loses a
+ * host runs to its deadline, then spends an abort call on it): a checkpoint has 8 s (freeze
+ * barrier 4 s), a restore 10 s, abort/thaw calls 3 s; one that commits took 1-4 s here at a load
+ * average of 15. The maximum frozen time is 20 s: a cut or stopped host's guard must not
+ * thaw before its session expired (3 s) and the test looked.
  */
 public final class NetnsCoordinator {
-    static final CheckpointOptions CHECKPOINT = new CheckpointOptions(Duration.ofSeconds(12), Duration.ofSeconds(6),
-            Duration.ofSeconds(20), Duration.ofSeconds(5));
+    static final CheckpointOptions CHECKPOINT = new CheckpointOptions(Duration.ofSeconds(8), Duration.ofSeconds(4),
+            Duration.ofSeconds(20), Duration.ofSeconds(3));
     static final RestoreOptions RESTORE = new RestoreOptions("latest", Map.of(), List.of(), false, true, false,
-            Duration.ofSeconds(15), Duration.ofSeconds(5), java.util.Optional.empty());
+            Duration.ofSeconds(10), Duration.ofSeconds(3), java.util.Optional.empty());
 
     private final PrintStream out;
     private final CoordinatorContext ctx;
