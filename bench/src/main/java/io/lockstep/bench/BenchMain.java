@@ -4,6 +4,7 @@ import io.lockstep.bench.capture.CaptureScalingSuite;
 import io.lockstep.bench.capture.CaptureSuite;
 import io.lockstep.bench.checkpoint.BarrierSuite;
 import io.lockstep.bench.checkpoint.CheckpointSuite;
+import io.lockstep.bench.checkpoint.SeparateJvmCheckpointSuite;
 import io.lockstep.bench.checkpoint.StoreSuite;
 import io.lockstep.bench.report.BenchmarksRenderer;
 import io.lockstep.bench.report.RunResults;
@@ -39,7 +40,8 @@ import java.util.concurrent.TimeoutException;
 public final class BenchMain {
     /** Every suite, in the order they run. */
     static final List<BenchSuite> SUITES = List.of(new FreezeSuite(), new GuardSuite(), new CaptureSuite(),
-            new CaptureScalingSuite(), new ParseSuite(), new CheckpointSuite(), new BarrierSuite(), new StoreSuite(),
+            new CaptureScalingSuite(), new ParseSuite(), new CheckpointSuite(), new SeparateJvmCheckpointSuite(), new BarrierSuite(),
+            new StoreSuite(),
             new RestoreSuite(),
             new SnapshotSuite());
     /**

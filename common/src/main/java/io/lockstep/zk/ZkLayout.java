@@ -91,6 +91,14 @@ public final class ZkLayout {
     }
 
     /**
+     * A checkpoint's "all frozen" signal: created by the coordinator, in one multi that checks the
+     * owner and every participant's {@code frozen} entry; every host captures on its creation.
+     */
+    public String allFrozen(String group, String op) {
+        return op(group, op) + "/all-frozen";
+    }
+
+    /**
      * A checkpoint's "all captured" signal: created by the coordinator, in one multi that checks
      * every participant's {@code captured} entry, and the signal on which every host thaws.
      */

@@ -118,16 +118,18 @@ final class AgentService extends AgentGrpc.AgentImplBase {
 
     @Override
     public void capture(CaptureRequest request, StreamObserver<ManifestChunk> observer) {
+        // The capture itself runs on the all-frozen signal (metric phase "capture"); this call
+        // fetches its manifest after the thaw.
         CheckpointParticipant.Captured captured;
         long start = System.nanoTime();
         try {
             captured = checkpoint.capture(checked(request.getCtx().getGroup(), request));
         } catch (Exception | Error e) {
-            metrics.phase("capture", System.nanoTime() - start, false);
+            metrics.phase("fetch", System.nanoTime() - start, false);
             observer.onError(GrpcErrors.toStatus(hostId, "Capture", e));
             return;
         }
-        metrics.phase("capture", System.nanoTime() - start, true);
+        metrics.phase("fetch", System.nanoTime() - start, true);
         byte[] framed = captured.framed();
         for (int offset = 0; offset < framed.length || offset == 0; offset += CHUNK_BYTES) {
             int length = Math.min(CHUNK_BYTES, framed.length - offset);
@@ -139,7 +141,8 @@ final class AgentService extends AgentGrpc.AgentImplBase {
                         .setTotalLength(framed.length)
                         .setProcesses(captured.stats().processes())
                         .setLocks(captured.stats().locks())
-                        .setFiles(captured.stats().files());
+                        .setFiles(captured.stats().files())
+                        .setThawedAtUnixMicros(captured.thawedAtUnixMicros());
             }
             observer.onNext(chunk.build());
             if (last) {

@@ -38,7 +38,10 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ScheduledExecutorService;
 
 /**
- * This host's part of a checkpoint: freeze (with its guard and watchdog), capture, thaw, abort.
+ * This host's part of a checkpoint (docs/DESIGN.md, "Checkpoint"): one call arms the guard and
+ * freezes; from then on the host moves on ZooKeeper signals — it captures into memory when the
+ * op's all-frozen node appears and thaws when its all-captured node appears — and the manifest
+ * travels to the coordinator after the thaw. Abort and the watchdog end it on any other path.
  * The group thaws exactly once per freeze, on whichever safe path comes first.
  */
 public final class CheckpointParticipant {
@@ -71,9 +74,8 @@ public final class CheckpointParticipant {
     }
 
     /**
-     * Step 1 (arm_only): admit the op and arm the freeze guard, so that starting a process is not
-     * part of any frozen window. Step 2: freeze, and enter the freeze barrier. A request without
-     * arm_only does both.
+     * Admits the op, arms the freeze guard and the watch ({@link #arm}), then freezes and enters
+     * the frozen barrier ({@link #freezeArmed}). With arm_only it stops after arming.
      */
     public FreezeReply freeze(FreezeRequest received) throws Exception {
         FreezeRequest request = LocalDeadline.onThisClock(received);
@@ -112,9 +114,12 @@ public final class CheckpointParticipant {
         // One line to the agent's long-lived guard: microseconds, no process start.
         ArmedGuard guard = guards.arm(guardId(op), group.cgroup().freezer(), maxFrozen,
                 () -> timer.execute(() -> guardFired(group, op, maxFrozen)));
+        // Two signals, one exists watch each (no host lists the barriers): every host frozen →
+        // capture; every host captured → thaw, which ends what the maximum frozen time bounds.
         OpWatch watch = new OpWatch(zk, layout, op, config.hostId(), config.sessionTimeout(), timer, true,
                 verdict -> onVerdict(group, op, verdict))
-                .onSignal(layout.allCaptured(op.getGroup(), op.getOpId()), () -> thawOnAllCaptured(group, op));
+                .onSignal(layout.allFrozen(op.getGroup(), op.getOpId()), false, () -> captureOnAllFrozen(group, op))
+                .onSignal(layout.allCaptured(op.getGroup(), op.getOpId()), true, () -> thawOnAllCaptured(group, op));
         FrozenState armed = new FrozenState(op, guard, watch, null, 0);
         group.frozen(armed);
         watch.start(maxFrozen);
@@ -181,23 +186,59 @@ public final class CheckpointParticipant {
         }
     }
 
-    /** The framed manifest of the frozen group, and its totals. */
-    public record Captured(byte[] framed, String sha256Hex, CaptureStats stats) {
+    /**
+     * The framed manifest of the frozen group, its totals, and when this host thawed for the op
+     * (0 while it is still frozen).
+     */
+    public record Captured(byte[] framed, String sha256Hex, CaptureStats stats, long thawedAtUnixMicros) {
+        Captured thawedAt(long atUnixMicros) {
+            return new Captured(framed, sha256Hex, stats, atUnixMicros);
+        }
     }
 
+    /**
+     * The Capture RPC: this host's manifest of the op, captured on the all-frozen signal (or now,
+     * when the signal has not come yet: the caller vouches that every host is frozen), with the
+     * moment of its thaw. Called after all-captured exists, it thaws the group if the watch has
+     * not yet (the same rule as {@link #thaw}).
+     */
     public Captured capture(CaptureRequest request) throws Exception {
         OpContext op = request.getCtx();
         admission.admit(op);
-        ManagedGroup group = requireFrozenFor(op);
+        ManagedGroup group = groups.find(op.getGroup()).orElseThrow(() -> Status.FAILED_PRECONDITION
+                .withDescription("group " + op.getGroup() + " is not managed by host " + config.hostId()).asRuntimeException());
+        Captured captured = group.captured(op.getOpId());
+        if (captured == null) {
+            captured = captureFrozen(group, op);
+        }
+        OptionalLong thawed = group.thawedOnSignal(op.getOpId());
+        if (thawed.isEmpty() && zk.checkExists().forPath(layout.allCaptured(op.getGroup(), op.getOpId())) != null) {
+            thawed = thawIfFrozenFor(Optional.of(group), op, Thaw.ALL_CAPTURED, "manifest fetched, every host captured");
+        }
+        return captured.thawedAt(thawed.orElse(0));
+    }
+
+    /**
+     * The single "every host is frozen, now capture" point: processes, locks and files, then the
+     * snapshots (issue 15) — the same cut — all into memory; the captured entry only if the group
+     * stayed frozen and its guard armed throughout. At most once per op: the manifest is kept for
+     * the coordinator, who fetches it after the thaw.
+     */
+    private Captured captureFrozen(ManagedGroup group, OpContext op) throws Exception {
+        long started = System.nanoTime();
         Manifest manifest;
         synchronized (group) {
+            Captured already = group.captured(op.getOpId());
+            if (already != null) {
+                return already;
+            }
             requireFrozenFor(op);
             FrozenState state = group.frozen();
             Set<Integer> pids = group.cgroup().pids();
             manifest = capturer.capture(new CaptureScope(op.getGroup(), config.hostId(), op.getOpId(), op.getEpoch(),
                     state.result().backend().toString(), state.result().degraded(), new ArrayList<>(pids),
                     group.specs().forPids(pids))).toBuilder().setGroupOwnerUid(group.owner()).build();
-            // Inside the window, after every host froze (capture follows the freeze barrier): the same cut as the locks.
+            // Inside the window, after every host froze: the same cut as the locks.
             manifest = snapshots.take(op, manifest);
             // The cut is consistent only if the group stayed frozen throughout.
             if (!state.guard().isArmed() || !group.cgroup().isFrozen()) {
@@ -205,15 +246,54 @@ public final class CheckpointParticipant {
                 throw Status.ABORTED.withDescription("group " + op.getGroup() + " on host " + config.hostId()
                         + " was thawed (by its freeze guard) during the capture of op " + op.getOpId()).asRuntimeException();
             }
+            byte[] framed = ManifestCodec.encode(manifest);
+            group.captured(op.getOpId(), new Captured(framed, ManifestCodec.sha256Hex(framed), CaptureStats.of(manifest), 0));
         }
-        byte[] framed = ManifestCodec.encode(manifest);
-        zk.create().withMode(CreateMode.EPHEMERAL).forPath(layout.phaseEntry(op.getGroup(), op.getOpId(),
-                Phase.CAPTURED, config.hostId()));
-        CaptureStats stats = CaptureStats.of(manifest);
-        metrics.captured(stats);
+        try {
+            zk.create().withMode(CreateMode.EPHEMERAL).forPath(layout.phaseEntry(op.getGroup(), op.getOpId(),
+                    Phase.CAPTURED, config.hostId()));
+        } catch (Exception e) {
+            group.forgetCapture(op.getOpId());
+            throw e;
+        }
+        Captured captured = group.captured(op.getOpId());
+        metrics.captured(captured.stats());
+        metrics.phase("capture", System.nanoTime() - started, true);
         LOG.info("group {} op {} epoch {} host {}: captured {} processes, {} locks, {} files ({} bytes)", op.getGroup(),
-                op.getOpId(), op.getEpoch(), config.hostId(), stats.processes(), stats.locks(), stats.files(), framed.length);
-        return new Captured(framed, ManifestCodec.sha256Hex(framed), stats);
+                op.getOpId(), op.getEpoch(), config.hostId(), captured.stats().processes(), captured.stats().locks(),
+                captured.stats().files(), captured.framed().length);
+        return captured;
+    }
+
+    /**
+     * The all-frozen signal: capture. A capture that fails cannot be reported to anyone waiting
+     * on a call, so the host decides ABORT itself (naming host and cause) and thaws; it never
+     * created its captured entry, so no commit can include it even when ABORT cannot be written.
+     */
+    private void captureOnAllFrozen(ManagedGroup group, OpContext op) {
+        try {
+            captureFrozen(group, op);
+        } catch (Exception e) {
+            metrics.phase("capture", 0, false);
+            String reason = "capture of group " + op.getGroup() + " on host " + config.hostId() + " failed: "
+                    + (e instanceof io.grpc.StatusRuntimeException status && status.getStatus().getDescription() != null
+                    ? status.getStatus().getDescription() : e.toString());
+            Thaw why = Thaw.UNDECIDED;
+            String standing = "no decision written";
+            try {
+                standing = "decision " + new Decisions(zk, layout).decide(op.getGroup(), op.getOpId(), Decision.abort(reason));
+                why = Thaw.DECIDED;
+            } catch (Exception zkFailure) {
+                LOG.error("op {} host {}: {}; cannot write ABORT: {}", op.getOpId(), config.hostId(), reason,
+                        zkFailure.toString());
+            }
+            try {
+                thawIfFrozenFor(Optional.of(group), op, why, reason + "; " + standing);
+            } catch (IOException thawFailure) {
+                LOG.error("group {} op {} host {}: thaw after a failed capture failed ({}); the freeze guard thaws at "
+                        + "its deadline", op.getGroup(), op.getOpId(), config.hostId(), thawFailure.toString());
+            }
+        }
     }
 
     private ManagedGroup requireFrozenFor(OpContext op) {
@@ -317,6 +397,8 @@ public final class CheckpointParticipant {
 
     /** The watch's verdict: thaw if still frozen; a group thawed on all-captured only removes its entries now. */
     private void onVerdict(ManagedGroup group, OpContext op, OpWatch.Verdict verdict) {
+        // Decided: the coordinator fetched the manifest before its commit, or will never need it.
+        group.forgetCapture(op.getOpId());
         try {
             OptionalLong thawed = thawIfFrozenFor(Optional.of(group), op,
                     verdict.decision().isPresent() ? Thaw.DECIDED : Thaw.UNDECIDED, verdict.reason());
@@ -374,6 +456,10 @@ public final class CheckpointParticipant {
         long thawedAt = nowMicros();
         group.frozen(null);
         OpContext op = state.op();
+        if (why != Thaw.ALL_CAPTURED) {
+            // The op cannot commit with this host (or is decided): nobody will fetch its manifest.
+            group.forgetCapture(op.getOpId());
+        }
         if (why != Thaw.UNDECIDED) {
             group.thawedOnSignal(op.getOpId(), thawedAt);
         }

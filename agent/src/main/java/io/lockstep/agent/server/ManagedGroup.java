@@ -17,6 +17,8 @@ public final class ManagedGroup {
     private RestoreSession lastRestore;
     /** The last thaw that followed a decision; read without the monitor by the Thaw RPC. */
     private volatile DecidedThaw lastDecidedThaw;
+    /** The last checkpoint capture, read without the monitor by the Capture RPC. */
+    private volatile KeptCapture lastCapture;
     private java.util.concurrent.CompletableFuture<Void> cleanup = java.util.concurrent.CompletableFuture.completedFuture(null);
 
     ManagedGroup(String name, GroupCgroup cgroup, RestartSpecs specs, int owner) {
@@ -72,6 +74,28 @@ public final class ManagedGroup {
     }
 
     private record DecidedThaw(String opId, long atUnixMicros) {
+    }
+
+    /** The manifest captured for {@code opId}, kept in memory until the coordinator fetched it, or null. */
+    CheckpointParticipant.Captured captured(String opId) {
+        KeptCapture kept = lastCapture;
+        return kept != null && kept.opId().equals(opId) ? kept.captured() : null;
+    }
+
+    /** Caller holds the monitor. */
+    void captured(String opId, CheckpointParticipant.Captured captured) {
+        this.lastCapture = new KeptCapture(opId, captured);
+    }
+
+    /** The op ended here (its decision, or a thaw that rules out its commit): its manifest is no longer wanted. */
+    void forgetCapture(String opId) {
+        KeptCapture kept = lastCapture;
+        if (kept != null && kept.opId().equals(opId)) {
+            lastCapture = null;
+        }
+    }
+
+    private record KeptCapture(String opId, CheckpointParticipant.Captured captured) {
     }
 
     RestoreSession restore() {

@@ -14,7 +14,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -52,10 +54,8 @@ public final class OpWatch implements AutoCloseable {
     private final ConnectionStateListener connectionListener = this::onConnectionState;
     private volatile ScheduledFuture<?> maxTimer;
     private volatile ScheduledFuture<?> sessionLossTimer;
-    /** A node whose creation is a signal to act on before the verdict (a checkpoint's "all captured"), or null. */
-    private volatile String signalPath;
-    private volatile Runnable onSignal;
-    private final AtomicBoolean signalled = new AtomicBoolean();
+    /** Nodes whose creation is a signal to act on before the verdict (a checkpoint's "all frozen", "all captured"). */
+    private final List<Signal> signals = new CopyOnWriteArrayList<>();
     /** Set when the connection is seen lost: the server cannot have heard from this session after that moment. */
     private volatile boolean disconnected;
     private volatile long disconnectedSinceNanos;
@@ -78,14 +78,19 @@ public final class OpWatch implements AutoCloseable {
         this.onVerdict = onVerdict;
     }
 
+    /** A node to watch for, what to run once it exists, and whether that ends the maximum time. */
+    private record Signal(String path, Runnable action, boolean endsMaxTime, AtomicBoolean fired) {
+    }
+
     /**
-     * Also watch for {@code path} to be created, and run {@code action} once when it is (on the
-     * timer). From then on the maximum time no longer runs: the signal ends what it bounded (a
-     * frozen group), and the watch goes on only to report the decision. Call before {@link #start}.
+     * Also watch for {@code path} to be created (an exists watch on that one node: no listing of
+     * anyone's entries), and run {@code action} once when it is (on the timer). With
+     * {@code endsMaxTime} the maximum time no longer runs from then on: the signal ends what it
+     * bounded (a frozen group), and the watch goes on only to report the decision. Call before
+     * {@link #start}.
      */
-    public OpWatch onSignal(String path, Runnable action) {
-        this.signalPath = path;
-        this.onSignal = action;
+    public OpWatch onSignal(String path, boolean endsMaxTime, Runnable action) {
+        signals.add(new Signal(path, action, endsMaxTime, new AtomicBoolean()));
         return this;
     }
 
@@ -110,10 +115,12 @@ public final class OpWatch implements AutoCloseable {
         // The decision appeared: read it at once. One round trip instead of check()'s exists +
         // read, on the path from the commit to the thaw that every host takes at the same moment.
         boolean created = event.getType() == Watcher.Event.EventType.NodeCreated;
-        if (created && event.getPath().equals(signalPath)) {
-            // The creation is the whole signal: nothing to read.
-            timer.execute(this::signal);
-            return;
+        for (Signal signal : signals) {
+            if (created && event.getPath().equals(signal.path())) {
+                // The creation is the whole signal: nothing to read.
+                timer.execute(() -> signal(signal));
+                return;
+            }
         }
         boolean decided = created && layout.decision(op.getGroup(), op.getOpId()).equals(event.getPath());
         timer.execute(decided ? this::readDecision : this::check);
@@ -149,9 +156,10 @@ public final class OpWatch implements AutoCloseable {
                 fire(new Verdict(Optional.of(decision), "decision " + decision));
                 return;
             }
-            if (signalPath != null && !signalled.get()
-                    && zk.checkExists().usingWatcher(nodeWatcher).forPath(signalPath) != null) {
-                signal();
+            for (Signal signal : signals) {
+                if (!signal.fired().get() && zk.checkExists().usingWatcher(nodeWatcher).forPath(signal.path()) != null) {
+                    signal(signal);
+                }
             }
             if (zk.checkExists().usingWatcher(nodeWatcher).forPath(layout.owner(op.getGroup(), op.getOpId())) == null) {
                 abortAndReport("coordinator of " + op.getOpId() + " lost (owner node gone) before a decision, seen by host "
@@ -163,15 +171,15 @@ public final class OpWatch implements AutoCloseable {
         }
     }
 
-    private void signal() {
-        if (closed.get() || !signalled.compareAndSet(false, true)) {
+    private void signal(Signal signal) {
+        if (closed.get() || !signal.fired().compareAndSet(false, true)) {
             return;
         }
         ScheduledFuture<?> max = maxTimer;
-        if (max != null) {
+        if (signal.endsMaxTime() && max != null) {
             max.cancel(false);
         }
-        onSignal.run();
+        signal.action().run();
     }
 
     private void abortAndReport(String reason) {

@@ -33,7 +33,7 @@ import static org.awaitility.Awaitility.await;
 /**
  * This host's part of a checkpoint, through CheckpointParticipant's public calls, on a real cgroup v2
  * group with a real process counting into a file: freeze, capture and thaw (docs/DESIGN.md,
- * "Checkpoint"); a thaw waits for a decision; abort writes ABORT and thaws; a freeze deadline is a
+ * "Checkpoint"), also on the all-frozen and all-captured signals alone; a thaw waits for a decision; abort writes ABORT and thaws; a freeze deadline is a
  * duration counted on this host's clock. No test leaves a group frozen.
  */
 class CheckpointParticipantTest {
@@ -117,6 +117,56 @@ class CheckpointParticipantTest {
         await("the barrier entries go once the decision is seen").atMost(Duration.ofSeconds(10))
                 .until(() -> agent.zk.checkExists().forPath(captured) == null && agent.zk.checkExists()
                         .forPath(agent.layout.phaseEntry(group, op.getOpId(), Phase.FROZEN, "h1")) == null);
+    }
+
+    @Test
+    void onTheAllFrozenNodeTheHostCapturesByItselfAndItsManifestTravelsAfterTheThaw() throws Exception {
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        agent.checkpoint.freeze(freezeOf(op));
+        String captured = agent.layout.phaseEntry(group, op.getOpId(), Phase.CAPTURED, "h1");
+
+        agent.zk.create().forPath(agent.layout.allFrozen(group, op.getOpId()));
+
+        await("the host captures on the all-frozen node, with no call").atMost(Duration.ofSeconds(10))
+                .until(() -> agent.zk.checkExists().forPath(captured) != null);
+        assertThat(agent.cgroup(group).isFrozen()).as("the capture leaves the group frozen").isTrue();
+
+        agent.zk.create().forPath(agent.layout.allCaptured(group, op.getOpId()));
+        await("the group thaws on the all-captured node").atMost(Duration.ofSeconds(10))
+                .until(() -> !agent.cgroup(group).isFrozen());
+        long before = count();
+        await("the process counts again").atMost(Duration.ofSeconds(10)).until(() -> count() > before);
+
+        CheckpointParticipant.Captured fetched = agent.checkpoint.capture(CaptureRequest.newBuilder().setCtx(op).build());
+        assertThat(ManifestCodec.decode(fetched.framed()).getProcessesList()).extracting(ProcessRecord::getPid)
+                .as("the manifest was taken while frozen, kept in memory, and fetched after the thaw").contains(pid);
+        assertThat(fetched.thawedAtUnixMicros()).as("the moment of the thaw travels with it").isPositive();
+
+        agent.decide(op, Decision.commit());
+        await("the barrier entries go once the decision is seen").atMost(Duration.ofSeconds(10))
+                .until(() -> agent.zk.checkExists().forPath(captured) == null);
+    }
+
+    @Test
+    void aCaptureThatFailsOnTheAllFrozenNodeDecidesAbortNamingTheHostAndNeverEntersTheCapturedBarrier()
+            throws Exception {
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        agent.checkpoint.freeze(freezeOf(op));
+        // Thawed behind the agent's back: the cut of this host is no longer consistent.
+        agent.cgroup(group).freezer().thaw();
+
+        agent.zk.create().forPath(agent.layout.allFrozen(group, op.getOpId()));
+
+        await("the host decides ABORT itself").atMost(Duration.ofSeconds(10))
+                .until(() -> agent.zk.checkExists().forPath(agent.layout.decision(group, op.getOpId())) != null);
+        Decision standing = new io.lockstep.zk.Decisions(agent.zk, agent.layout).read(group, op.getOpId()).orElseThrow();
+        assertThat(standing.isCommit()).isFalse();
+        assertThat(standing.reason()).contains("capture of group " + group + " on host h1 failed", "was thawed");
+        assertThat(agent.zk.checkExists().forPath(agent.layout.phaseEntry(group, op.getOpId(), Phase.CAPTURED, "h1")))
+                .as("no commit can include this host").isNull();
+        assertThatThrownBy(() -> agent.checkpoint.capture(CaptureRequest.newBuilder().setCtx(op).build()))
+                .isInstanceOf(StatusRuntimeException.class).hasMessageContaining("is not frozen for op " + op.getOpId());
+        assertThat(agent.cgroup(group).isFrozen()).isFalse();
     }
 
     @Test

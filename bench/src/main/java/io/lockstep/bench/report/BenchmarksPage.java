@@ -46,6 +46,7 @@ final class BenchmarksPage {
         captureScaling();
         parse();
         checkpoint();
+        checkpointJvm();
         barrier();
         projection();
         store();
@@ -237,10 +238,29 @@ final class BenchmarksPage {
             line("- " + lat.caseName() + ": " + phases + (rpcs.isEmpty() ? "" : "; " + rpcs));
         }
         line("");
+        List<Result> firsts = run.of("checkpoint", "first-frozen-window");
+        if (!firsts.isEmpty()) {
+            line("The first checkpoint after the agents started (the agents warm their capture path at start-up, the"
+                    + " coordinator connects to the agents while the op opens), against the warm median of the same run:"
+                    + " " + String.join("; ", firsts.stream().map(r -> r.caseName() + " " + value(r.value(), "ms")
+                    + " (" + ratio(r.ratio()) + ")").toList()) + ".");
+            line("");
+        }
         line("All agents share this machine's cores, so the per-host work that separate hosts would do in parallel"
                 + " is serialized by the CPU here: the harness overstates how the time grows with agents, while the"
                 + " request counts are what separate hosts would send too.");
         line("");
+    }
+
+    private void checkpointJvm() {
+        line("## Checkpoint with the agents as deployed: one JVM per agent");
+        line("");
+        line("Each agent is its own `agent serve` JVM (2, 4, 8), one small process each, against the same 3-server"
+                + " ZooKeeper ensemble; the coordinator runs in the bench JVM (no CLI start in the latency). Host floor"
+                + " = the slowest host's freeze + capture + thaw done alone from the bench JVM on the agents' own"
+                + " cgroups. RPCs are counted on the coordinator's channels.");
+        line("");
+        suiteTable("checkpoint-jvm", "agents");
     }
 
     private void barrier() {
@@ -325,16 +345,17 @@ final class BenchmarksPage {
             line("");
             line("Of the writes per host, half are the host's barrier entries (`frozen`, `captured`) and half their"
                     + " deletes once the host saw the decision, outside the frozen window; the coordinator's fixed"
-                    + " writes include the `all-captured` node (one multi that checks every `captured` entry), on whose"
-                    + " creation every host thaws, and the commit, which comes after the thaw and the store write. The"
-                    + " arm round (one RPC per host, one line to the host's long-lived freeze guard) comes before the"
-                    + " freeze.");
+                    + " writes include the `all-frozen` node (one multi that checks every `frozen` entry), on whose"
+                    + " creation every host captures, the `all-captured` node (one multi that checks every `captured`"
+                    + " entry), on whose creation every host thaws, and the commit, which comes after the thaw and the"
+                    + " store write. Per host there are two calls: Freeze (which also arms the host's long-lived freeze"
+                    + " guard) and, after the thaw, Capture, which brings the manifest and the moment of the thaw.");
             line("");
         }
         line("What the projection leaves out:");
         line("");
         line("- It projects **this harness**, where all agents share one " + run.host().replaceAll(".*, (\\d+) cores.*", "$1")
-                + "-core machine: each host's own work (arming its guard, freezing, capturing, thawing) is serialized"
+                + "-core machine: each host's own work (freezing, capturing, thawing) is serialized"
                 + " by the CPU here and counted in the per-agent term, while separate hosts would do it in parallel."
                 + " How much of the per-agent term is that, and how much is the coordinator's and ZooKeeper's own"
                 + " per-host cost, is not measured.");

@@ -1,6 +1,7 @@
 package io.lockstep.coordinator.agents;
 
 import io.grpc.Deadline;
+import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -57,6 +58,24 @@ public final class AgentClient {
         return hostId;
     }
 
+    /**
+     * Starts connecting (TCP, TLS, HTTP/2) without waiting: a caller that does this before the
+     * operation opens keeps the connection set-up out of the first call, where for a freeze it
+     * would land inside the hosts' frozen window.
+     */
+    public void connect() {
+        channel.getState(true);
+    }
+
+    /**
+     * Whether the connection to the agent failed: a dead agent's host refuses it at once, where
+     * waiting for its ZooKeeper session to expire would take a session timeout. A connection that
+     * closed is opened again (asked for, not waited for). Reads the channel's state only: no call.
+     */
+    public boolean connectionFailed() {
+        return channel.getState(true) == ConnectivityState.TRANSIENT_FAILURE;
+    }
+
     private AgentGrpc.AgentBlockingStub within(Duration timeout) {
         return stub.withDeadline(Deadline.after(Math.max(1, timeout.toMillis()), TimeUnit.MILLISECONDS));
     }
@@ -83,8 +102,12 @@ public final class AgentClient {
         return call("Freeze", () -> within(timeout).freeze(request));
     }
 
-    /** The captured manifest, reassembled from its chunks, with the agent's totals. */
-    public record CapturedManifest(byte[] framed, String sha256Hex, int processes, int locks, int files) {
+    /**
+     * The captured manifest, reassembled from its chunks, with the agent's totals and when it
+     * thawed (0: still frozen).
+     */
+    public record CapturedManifest(byte[] framed, String sha256Hex, int processes, int locks, int files,
+                                   long thawedAtUnixMicros) {
     }
 
     public CapturedManifest capture(CaptureRequest request, Duration timeout) throws AgentCallException {
@@ -97,7 +120,7 @@ public final class AgentClient {
                 if (chunk.getLast()) {
                     return new CapturedManifest(bytes.toByteArray(),
                             java.util.HexFormat.of().formatHex(chunk.getSha256().toByteArray()),
-                            chunk.getProcesses(), chunk.getLocks(), chunk.getFiles());
+                            chunk.getProcesses(), chunk.getLocks(), chunk.getFiles(), chunk.getThawedAtUnixMicros());
                 }
             }
             throw new StatusRuntimeException(io.grpc.Status.DATA_LOSS.withDescription(

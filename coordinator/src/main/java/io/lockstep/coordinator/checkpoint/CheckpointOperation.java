@@ -25,8 +25,6 @@ import io.lockstep.proto.FreezeReply;
 import io.lockstep.proto.FreezeRequest;
 import io.lockstep.proto.OpKind;
 import io.lockstep.proto.OpRecord;
-import io.lockstep.proto.ThawReply;
-import io.lockstep.proto.ThawRequest;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
 import io.lockstep.zk.Phase;
@@ -53,10 +51,11 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One coordinated checkpoint of a group (docs/DESIGN.md, "Checkpoint"): open, arm, freeze barrier,
- * capture into memory and the captured barrier, all-captured and thaw — the frozen window ends
- * here — then the durable store write and the commit. Any failure before the decision ends in
- * ABORT, with the group thawed and the partial manifests removed.
+ * One coordinated checkpoint of a group (docs/DESIGN.md, "Checkpoint"): open; one call per host
+ * that arms its guard and freezes; all-frozen, on which every host captures into memory by
+ * itself; the captured barrier; all-captured, on which every host thaws — the frozen window ends
+ * here — then the manifests travel, the durable store write and the commit. Any failure before
+ * the decision ends in ABORT, with the group thawed and the partial manifests removed.
  */
 public final class CheckpointOperation {
     private static final Logger LOG = LoggerFactory.getLogger(CheckpointOperation.class);
@@ -67,6 +66,8 @@ public final class CheckpointOperation {
      * the all-captured node: room for the two clocks' rates and the multi's own round trip.
      */
     static final Duration GUARD_MARGIN = Duration.ofMillis(500);
+    /** How often the captured barrier's wait looks at the agents' connections (their state only, no call). */
+    static final Duration CONNECTION_CHECK = Duration.ofMillis(100);
 
     private final CoordinatorContext ctx;
     private final CheckpointOptions options;
@@ -97,6 +98,8 @@ public final class CheckpointOperation {
             requireEveryMemberLive(group, members);
             List<String> participants = members.stream().map(AgentDirectory.Member::host).toList();
             Map<String, AgentClient> agents = session.agents(participants);
+            // The connections come up while the op opens (ZooKeeper round trips), not in the freeze call.
+            agents.values().forEach(AgentClient::connect);
             Instant deadline = ctx.clock().instant().plus(options.timeout());
             OpenedOperation op = session.open(OpRecord.newBuilder()
                     .setKind(OpKind.CHECKPOINT)
@@ -143,13 +146,13 @@ public final class CheckpointOperation {
         protected CheckpointResult phases() throws Exception {
             new PreFreezeHooks(fanout, op).run(until(deadline));
             Map<String, FreezeReply> frozen = freeze();
-            CaptureTotals totals = capture();
+            awaitCaptured();
+            // The frozen window ends here: what follows runs while the application runs.
+            CaptureTotals totals = thawAndFetch();
+            long window = frozenWindowMicros(frozen, totals.captured);
             if (totals.processes == 0) {
                 throw processesGone();
             }
-            // The frozen window ends here: what follows runs while the application runs.
-            Map<String, ThawReply> thawed = thaw();
-            long window = frozenWindowMicros(frozen, thawed);
             store(totals);
             CatalogEntry entry = commit(totals, window);
             LOG.info("group {} op {} epoch {}: COMMIT checkpoint {} ({} hosts, {} processes, {} locks, {} files, frozen {} ms)",
@@ -159,24 +162,22 @@ public final class CheckpointOperation {
                     totals.locks, totals.files, window, fanout.phaseMicros(), entry);
         }
 
+        /**
+         * One call per host arms its freeze guard (one line to the agent's long-lived guard) and
+         * freezes; each host answers once it is frozen and its frozen entry exists. Then the
+         * all-frozen node, in a multi that checks the owner and every frozen entry: the signal
+         * on which every host captures, with no further call.
+         */
         private Map<String, FreezeReply> freeze() throws Exception {
             long start = System.nanoTime();
             armSentNanos = start;
             Instant freezeDeadline = earlier(ctx.clock().instant().plus(options.freezeTimeout()), deadline);
             // Deadlines travel as durations: each agent counts them on its own clock.
-            FreezeRequest arm = FreezeRequest.newBuilder()
+            FreezeRequest request = FreezeRequest.newBuilder()
                     .setCtx(op.context())
                     .setTimeoutMs(until(freezeDeadline).toMillis())
                     .setMaxFrozenMs(options.maxFrozen().toMillis())
-                    .setArmOnly(true)
                     .build();
-            // Step 1 arms every host's freeze guard (a process start each), so that no host's
-            // set-up lands inside another host's frozen window; step 2 freezes.
-            fanout.all("arm", FailureReason.FREEZE_FAILED, (host, agent) -> agent.freeze(arm, until(freezeDeadline)),
-                    reply -> "freeze guard armed");
-            fanout.phaseEnded("arm", start);
-            long frozenStart = System.nanoTime();
-            FreezeRequest request = arm.toBuilder().setArmOnly(false).setTimeoutMs(until(freezeDeadline).toMillis()).build();
             // The call outlives the freeze deadline a little: an agent that misses it thaws and
             // answers with the tasks it could not freeze, and that answer is the operator's report.
             Map<String, FreezeReply> replies = fanout.all("freeze", FailureReason.FREEZE_FAILED,
@@ -184,29 +185,47 @@ public final class CheckpointOperation {
                     reply -> reply.getTasks() + " tasks frozen in " + String.format(Locale.ROOT, "%.3f ms",
                             reply.getFreezeMicros() / 1000.0) + " ("
                             + reply.getFreezer() + (reply.getDegraded() ? ", degraded" : "") + ")");
-            awaitBarrier(Phase.FROZEN, freezeDeadline);
-            fanout.phaseEnded("freeze", frozenStart);
+            signal(Phase.FROZEN, ctx.layout().allFrozen(op.group(), op.opId()), "all-frozen");
+            fanout.phaseEnded("freeze", start);
             return replies;
         }
 
-        /** Every host captures into memory while frozen; the manifests travel here and wait for the thaw. */
-        private CaptureTotals capture() throws Exception {
+        /**
+         * Every host captures into memory on all-frozen and enters the captured barrier; nothing
+         * travels yet. No call is open meanwhile, so a host whose agent died would only be missed
+         * at the deadline: a connection to it that fails ends the wait at once.
+         */
+        private void awaitCaptured() throws Exception {
             long start = System.nanoTime();
-            CaptureRequest request = CaptureRequest.newBuilder().setCtx(op.context()).build();
-            CaptureTotals totals = new CaptureTotals();
-            fanout.all("capture", FailureReason.CAPTURE_FAILED, (host, agent) -> {
-                AgentClient.CapturedManifest manifest = agent.capture(request, until(deadline));
-                String actual = CheckpointStore.sha256Hex(manifest.framed());
-                if (!actual.equals(manifest.sha256Hex())) {
-                    throw new OperationFailedException(FailureReason.CAPTURE_FAILED, host, "manifest from host " + host
-                            + " arrived damaged: sha256 " + actual + ", the agent sent " + manifest.sha256Hex());
-                }
-                totals.add(host, manifest);
-                return manifest;
-            }, manifest -> manifest.framed().length + " bytes captured");
-            awaitBarrier(Phase.CAPTURED, deadline);
+            Set<String> missing = new PhaseBarrier(ctx.zk(), ctx.layout(), ctx.clock()).await(op.group(), op.opId(),
+                    Phase.CAPTURED, hosts, deadline, fanout.arrivals("capture", "captured into memory"), () -> {
+                        for (String host : hosts) {
+                            if (fanout.agent(host).connectionFailed()) {
+                                throw new OperationFailedException(FailureReason.AGENT_UNAVAILABLE, host, "the agent of "
+                                        + "host " + host + " cannot be reached (its connection failed) while its group "
+                                        + "is frozen for " + op.opId() + "; its freeze guard thaws it");
+                            }
+                        }
+                    }, CONNECTION_CHECK);
+            if (!missing.isEmpty()) {
+                throw new OperationFailedException(FailureReason.BARRIER_TIMEOUT, missing.iterator().next(),
+                        Phase.CAPTURED.node() + " barrier not full by its deadline: missing " + missing);
+            }
             fanout.phaseEnded("capture", start);
-            return totals;
+        }
+
+        /**
+         * Creates {@code signal} in one multi that checks the owner node (this coordinator's session,
+         * and with it the group lock) and every host's entry of {@code phase}.
+         */
+        private void signal(Phase phase, String signal, String step) throws Exception {
+            List<CuratorOp> ops = new ArrayList<>(entryChecks(phase));
+            ops.add(ctx.zk().transactionOp().create().withMode(CreateMode.PERSISTENT).forPath(signal));
+            try {
+                ctx.zk().transaction().forOperations(ops);
+            } catch (KeeperException e) {
+                throw commitRefused(e, step, phase);
+            }
         }
 
         /**
@@ -239,15 +258,6 @@ public final class CheckpointOperation {
                     + "checkpoint of nothing is not committed; " + restoreFrom(group));
         }
 
-        private void awaitBarrier(Phase phase, Instant until) throws Exception {
-            Set<String> missing = new PhaseBarrier(ctx.zk(), ctx.layout(), ctx.clock())
-                    .await(op.group(), op.opId(), phase, hosts, until);
-            if (!missing.isEmpty()) {
-                throw new OperationFailedException(FailureReason.BARRIER_TIMEOUT, missing.iterator().next(),
-                        phase.node() + " barrier not full by its deadline: missing " + missing);
-            }
-        }
-
         /**
          * Step "Decide", after the thaw: one multi that checks the owner, the group lock and the
          * epoch, and every host's captured entry (gone when its session expired; a host that thawed
@@ -276,7 +286,7 @@ public final class CheckpointOperation {
                         .setSha256(file.sha256()).setSize(file.size()));
             }
             CatalogEntry catalogEntry = entry.build();
-            List<CuratorOp> ops = new ArrayList<>(capturedChecks());
+            List<CuratorOp> ops = new ArrayList<>(entryChecks(Phase.CAPTURED));
             ops.add(zk.transactionOp().create().withMode(CreateMode.PERSISTENT)
                     .forPath(layout.decision(group, op.opId()), Decision.commit().toBytes()));
             zk.createContainers(layout.checkpoints(group));
@@ -291,24 +301,24 @@ public final class CheckpointOperation {
             try {
                 commitMulti(ops);
             } catch (KeeperException e) {
-                throw commitRefused(e, "commit");
+                throw commitRefused(e, "commit", Phase.CAPTURED);
             }
             fanout.phaseEnded("commit", start);
             return catalogEntry;
         }
 
-        /** The owner node (this coordinator's session, and with it the group lock), and every host's captured entry. */
-        private List<CuratorOp> capturedChecks() throws Exception {
+        /** The owner node (this coordinator's session, and with it the group lock), and every host's entry of {@code phase}. */
+        private List<CuratorOp> entryChecks(Phase phase) throws Exception {
             CuratorFramework zk = ctx.zk();
             List<CuratorOp> ops = new ArrayList<>();
             ops.add(zk.transactionOp().check().forPath(ctx.layout().owner(op.group(), op.opId())));
             for (String host : hosts) {
-                ops.add(zk.transactionOp().check().forPath(ctx.layout().phaseEntry(op.group(), op.opId(), Phase.CAPTURED, host)));
+                ops.add(zk.transactionOp().check().forPath(ctx.layout().phaseEntry(op.group(), op.opId(), phase, host)));
             }
             return ops;
         }
 
-        private OperationFailedException commitRefused(KeeperException e, String step) throws Exception {
+        private OperationFailedException commitRefused(KeeperException e, String step, Phase phase) throws Exception {
             Stat epoch = ctx.zk().checkExists().forPath(ctx.layout().epoch(op.group()));
             if (epoch != null && epoch.getVersion() != op.epoch()) {
                 return new OperationFailedException(FailureReason.STALE_EPOCH, null, step + " refused: a later operation "
@@ -320,9 +330,10 @@ public final class CheckpointOperation {
                         + op.opId() + " is gone (this coordinator's ZooKeeper session expired, and the group lock with it)", e);
             }
             for (String host : hosts) {
-                if (ctx.zk().checkExists().forPath(ctx.layout().phaseEntry(op.group(), op.opId(), Phase.CAPTURED, host)) == null) {
+                if (ctx.zk().checkExists().forPath(ctx.layout().phaseEntry(op.group(), op.opId(), phase, host)) == null) {
                     return new OperationFailedException(FailureReason.COMMIT_FAILED, host, step + " refused: host " + host
-                            + " no longer has its captured entry for this operation (its ZooKeeper session expired)", e);
+                            + " no longer has its " + phase.node() + " entry for this operation (its ZooKeeper session "
+                            + "expired, or it thawed on its own)", e);
                 }
             }
             Decision standing = new Decisions(ctx.zk(), ctx.layout()).read(op.group(), op.opId()).orElse(null);
@@ -337,10 +348,11 @@ public final class CheckpointOperation {
          * The end of the frozen window. The all-captured node is created in one multi that checks
          * every captured entry, and only before the earliest moment a freeze guard can fire: so
          * every host captured while no host had thawed (a host that thaws otherwise wrote ABORT or
-         * lost its session, and the commit fails). Every agent thaws on the node's creation; the
-         * Thaw RPC is the fallback and brings each host's moment of thaw.
+         * lost its session, and the commit fails). Every agent thaws on the node's creation; then
+         * the manifests travel here, each with its host's moment of thaw (an agent whose watch has
+         * not fired yet thaws on this call).
          */
-        private Map<String, ThawReply> thaw() throws Exception {
+        private CaptureTotals thawAndFetch() throws Exception {
             long start = System.nanoTime();
             long guardsFireNanos = armSentNanos + options.maxFrozen().toNanos() - GUARD_MARGIN.toNanos();
             if (start - guardsFireNanos >= 0) {
@@ -349,27 +361,21 @@ public final class CheckpointOperation {
                         + GUARD_MARGIN.toMillis() + " ms of their maximum frozen time of " + options.maxFrozen().toMillis()
                         + " ms: a guard may have thawed a host before the others captured");
             }
-            List<CuratorOp> ops = new ArrayList<>(capturedChecks());
-            ops.add(ctx.zk().transactionOp().create().withMode(CreateMode.PERSISTENT)
-                    .forPath(ctx.layout().allCaptured(op.group(), op.opId())));
-            try {
-                ctx.zk().transaction().forOperations(ops);
-            } catch (KeeperException e) {
-                throw commitRefused(e, "all-captured");
-            }
-            ThawRequest request = ThawRequest.newBuilder().setCtx(op.context()).build();
-            Map<String, ThawReply> replies = new LinkedHashMap<>();
-            fanout.bestEffort("thaw", (host, agent) -> agent.thaw(request, options.rpcTimeout())).forEach((host, outcome) -> {
-                if (outcome.ok()) {
-                    replies.put(host, outcome.value());
-                } else {
-                    // Every host captured already; the agent thaws on the all-captured node by itself.
-                    LOG.warn("op {}: thaw RPC failed, the agent thaws on the all-captured node: {}", op.opId(),
-                            ParallelCalls.describe(outcome.failure()));
+            signal(Phase.CAPTURED, ctx.layout().allCaptured(op.group(), op.opId()), "all-captured");
+            CaptureRequest request = CaptureRequest.newBuilder().setCtx(op.context()).build();
+            CaptureTotals totals = new CaptureTotals();
+            fanout.all("thaw", FailureReason.CAPTURE_FAILED, (host, agent) -> {
+                AgentClient.CapturedManifest manifest = agent.capture(request, until(deadline));
+                String actual = CheckpointStore.sha256Hex(manifest.framed());
+                if (!actual.equals(manifest.sha256Hex())) {
+                    throw new OperationFailedException(FailureReason.CAPTURE_FAILED, host, "manifest from host " + host
+                            + " arrived damaged: sha256 " + actual + ", the agent sent " + manifest.sha256Hex());
                 }
-            });
+                totals.add(host, manifest);
+                return manifest;
+            }, manifest -> "thawed, " + manifest.framed().length + " bytes of manifest");
             fanout.phaseEnded("thaw", start);
-            return replies;
+            return totals;
         }
 
         @Override
@@ -399,10 +405,10 @@ public final class CheckpointOperation {
                 .orElse("the group has no checkpoint to restore from");
     }
 
-        /** First freeze started → last thaw, over all hosts, from the agents' own clocks. */
-    static long frozenWindowMicros(Map<String, FreezeReply> frozen, Map<String, ThawReply> thawed) {
+    /** First freeze started → last thaw, over all hosts, from the agents' own clocks. */
+    static long frozenWindowMicros(Map<String, FreezeReply> frozen, Map<String, AgentClient.CapturedManifest> thawed) {
         long first = frozen.values().stream().mapToLong(FreezeReply::getFreezeStartedUnixMicros).min().orElse(0);
-        long last = thawed.values().stream().mapToLong(ThawReply::getThawedAtUnixMicros).max().orElse(first);
+        long last = thawed.values().stream().mapToLong(AgentClient.CapturedManifest::thawedAtUnixMicros).max().orElse(first);
         return Math.max(0, last - first);
     }
 

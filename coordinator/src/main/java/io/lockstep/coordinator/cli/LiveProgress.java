@@ -78,7 +78,6 @@ final class LiveProgress implements OperationListener {
     private static String pastTense(String phase) {
         return switch (phase) {
             case "hooks" -> "ready";
-            case "arm" -> "armed";
             case "freeze" -> "frozen";
             case "capture" -> "captured";
             case "thaw" -> "thawed";

@@ -81,6 +81,22 @@ public final class AgentFanout implements AutoCloseable {
         return values;
     }
 
+    /**
+     * Progress of a phase the hosts report through ZooKeeper rather than through a call (their
+     * barrier entries): the phase starts now, and each host is done once, when its entry is seen.
+     */
+    public java.util.function.Consumer<String> arrivals(String phase, String detail) {
+        listener.phaseStarted(phase, hosts.size());
+        java.util.Set<String> seen = new java.util.LinkedHashSet<>();
+        return host -> {
+            synchronized (seen) {
+                if (hosts.contains(host) && seen.add(host)) {
+                    listener.hostDone(phase, host, seen.size(), hosts.size(), detail);
+                }
+            }
+        };
+    }
+
     /** Calls every host, best effort: failures are returned, not thrown (abort, thaw, release). */
     public <T> Map<String, ParallelCalls.Outcome<T>> bestEffort(String phase, AgentCall<T> call) {
         listener.phaseStarted(phase, hosts.size());

@@ -7,6 +7,7 @@ import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.CuratorFramework;
 
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.Collection;
 import java.util.List;
@@ -14,6 +15,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
  * Waits until every participant has its entry under ops/<op>/<phase>. One getChildren with a
@@ -25,6 +27,12 @@ public final class PhaseBarrier {
     private final CuratorFramework zk;
     private final ZkLayout layout;
     private final Clock clock;
+    /** Something that may end a wait besides the entries and a decision (e.g. a participant found gone). */
+    @FunctionalInterface
+    public interface Check {
+        /** Throws to end the wait. */
+        void stillWaiting() throws OperationFailedException;
+    }
 
     public PhaseBarrier(CuratorFramework zk, ZkLayout layout, Clock clock) {
         this.zk = zk;
@@ -37,11 +45,24 @@ public final class PhaseBarrier {
      */
     public Set<String> await(String group, String op, Phase phase, Collection<String> participants, Instant deadline)
             throws Exception {
+        return await(group, op, phase, participants, deadline, host -> {
+        }, () -> {
+        }, null);
+    }
+
+    /**
+     * As {@link #await(String, String, Phase, Collection, Instant)}, telling {@code arrived} each
+     * entry seen (repeats included), and running {@code check} before every wait and at least
+     * every {@code checkEvery} (null: only on changes).
+     */
+    public Set<String> await(String group, String op, Phase phase, Collection<String> participants, Instant deadline,
+                             Consumer<String> arrived, Check check, Duration checkEvery) throws Exception {
         String path = layout.phase(group, op, phase);
         while (true) {
             CountDownLatch changed = new CountDownLatch(1);
             List<String> present = zk.getChildren().usingWatcher(
                     (org.apache.zookeeper.Watcher) event -> changed.countDown()).forPath(path);
+            present.forEach(arrived);
             Set<String> missing = new TreeSet<>(participants);
             missing.removeAll(present);
             if (missing.isEmpty()) {
@@ -54,9 +75,17 @@ public final class PhaseBarrier {
                         missing.iterator().next(), op + " was decided " + standing + " while the " + phase.node()
                         + " barrier waited for " + missing);
             }
-            long remaining = deadline.toEpochMilli() - clock.millis();
-            if (remaining <= 0 || !changed.await(remaining, TimeUnit.MILLISECONDS)) {
-                return missing;
+            // Until a watch fires: the check runs meanwhile, with the watches left as they are.
+            while (true) {
+                check.stillWaiting();
+                long remaining = deadline.toEpochMilli() - clock.millis();
+                if (remaining <= 0) {
+                    return missing;
+                }
+                long slice = checkEvery == null ? remaining : Math.min(remaining, checkEvery.toMillis());
+                if (changed.await(slice, TimeUnit.MILLISECONDS)) {
+                    break;
+                }
             }
         }
     }

@@ -137,7 +137,7 @@ class FrozenWindowTest {
                             assertThat(e.getMessage()).contains("cannot write manifest of host");
                         });
 
-        assertThat(phasesBeforeTheStore).containsExactly("hooks", "arm", "freeze", "capture", "thaw");
+        assertThat(phasesBeforeTheStore).containsExactly("hooks", "freeze", "capture", "thaw");
         assertThat(frozenWhileStoring.get()).containsOnly(Map.entry("h1", false), Map.entry("h2", false));
         assertThat(Invariants.decisions(cluster, "app")).singleElement()
                 .satisfies(decision -> assertThat(decision.isCommit()).isFalse());

@@ -397,7 +397,7 @@ class CoordinatorCliTest {
 
             assertThat(text.exit()).as(text.toString()).isZero();
             assertThat(text.out()).containsPattern("checkpoint ckpt-\\d{8}T\\d{6}Z-000001-[0-9a-f]{6} of group web committed \\(epoch 1\\)")
-                    .contains("hosts      2: host-a, host-b", "processes  2", "locks      2", "phases     hooks ", ", arm ", ", freeze ");
+                    .contains("hosts      2: host-a, host-b", "processes  2", "locks      2", "phases     hooks ", ", freeze ", ", capture ");
             // Off a terminal the progress is one plain line per event, on stderr.
             assertThat(text.err()).contains("freeze: started on 2 hosts", "capture: host-b", "thaw: done in");
             assertThat(json.exit()).as(json.toString()).isZero();

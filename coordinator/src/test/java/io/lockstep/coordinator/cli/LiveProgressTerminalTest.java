@@ -27,7 +27,7 @@ import static org.awaitility.Awaitility.await;
  */
 class LiveProgressTerminalTest {
     private static final String GROUP = "app";
-    private static final List<String> PHASES = List.of("arm", "freeze", "capture", "thaw", "store", "commit");
+    private static final List<String> PHASES = List.of("freeze", "capture", "thaw", "store", "commit");
 
     private LocalCluster cluster;
     private String tmuxSocket;
@@ -80,18 +80,18 @@ class LiveProgressTerminalTest {
         Path script = cluster.dir().resolve("checkpoint-on-a-terminal.sh");
         Files.writeString(script, "export LANG=C.UTF-8\n" + String.join(" ", checkpointCommand().stream()
                 .map(arg -> "'" + arg + "'").toList()) + "\necho \"EXIT=$?\"\nsleep 300\n");
-        // Holding h3's group makes its agent's first call of the checkpoint (arming the freeze
-        // guard) wait, so the display must show the other two hosts done and h3 outstanding.
+        // Holding h3's group makes its agent's first call of the checkpoint (arm and freeze)
+        // wait, so the display must show the other two hosts frozen and h3 outstanding.
         ManagedGroup h3 = cluster.agent("h3").groups().find(GROUP).orElseThrow();
         String during;
         synchronized (h3) {
             tmux("new-session", "-d", "-s", "ckpt", "-x", "120", "-y", "40", "bash " + script);
-            await("the terminal shows 2 of 3 hosts armed").atMost(Duration.ofSeconds(90))
-                    .until(() -> screen().contains("2/3 hosts armed"));
+            await("the terminal shows 2 of 3 hosts frozen").atMost(Duration.ofSeconds(90))
+                    .until(() -> screen().contains("2/3 hosts frozen"));
             during = screen();
         }
-        assertThat(lineStartingWith(during, "arm")).contains("arm").contains("2/3 hosts armed");
-        assertThat(during).containsPattern("(?m)^ +h1  freeze guard armed$").containsPattern("(?m)^ +h2  freeze guard armed$")
+        assertThat(lineStartingWith(during, "freeze")).contains("freeze").contains("2/3 hosts frozen");
+        assertThat(during).containsPattern("(?m)^ +h1  \\d+ tasks frozen in ").containsPattern("(?m)^ +h2  \\d+ tasks frozen in ")
                 .doesNotContainPattern("(?m)^ +h3 ");
 
         await("the checkpoint command exits").atMost(Duration.ofSeconds(120)).until(() -> screen().contains("EXIT="));
@@ -102,7 +102,7 @@ class LiveProgressTerminalTest {
             assertThat(Pattern.compile("(?m)^\\S+ +" + phase + " ").matcher(after).results().count())
                     .as("lines of phase %s on\n%s", phase, after).isEqualTo(1);
         }
-        for (String phase : List.of("arm", "freeze", "capture", "thaw")) {
+        for (String phase : List.of("freeze", "capture", "thaw")) {
             assertThat(lineStartingWith(after, phase)).contains("3/3 hosts");
         }
         assertThat(after).doesNotContainPattern("(?m)^ +h[123]  ");
@@ -121,7 +121,7 @@ class LiveProgressTerminalTest {
         String stderr = Files.readString(err, StandardCharsets.UTF_8);
         assertThat(process.exitValue()).as(stderr).isZero();
         assertThat(stdout + stderr).doesNotContain("\u001B");
-        for (String phase : List.of("arm", "freeze", "capture", "thaw")) {
+        for (String phase : List.of("freeze", "capture", "thaw")) {
             assertThat(stderr).contains(phase + ": started on 3 hosts\n");
             for (String host : cluster.hosts()) {
                 assertThat(stderr).containsPattern("(?m)^" + phase + ": " + host + " \\([123]/3\\): ");

@@ -60,10 +60,10 @@ class CoordinatorCrashBoundariesTest {
 
     @ParameterizedTest(name = "checkpoint coordinator killed at {0}")
     @CsvSource({
-            "start:arm,    false, true",
-            "start:freeze, false, false",
-            "end:thaw,     false, false",
-            "end:commit,   true,  false",
+            "start:freeze,  false, true",
+            "start:capture, false, false",
+            "end:thaw,      false, false",
+            "end:commit,    true,  false",
     })
     void aSecondCoordinatorCheckpointsAfterTheFirstDiedAt(String boundary, boolean committed, boolean onlyTheCoordinatorKnew)
             throws Exception {

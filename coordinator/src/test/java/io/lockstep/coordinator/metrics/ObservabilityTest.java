@@ -41,7 +41,7 @@ import static org.awaitility.Awaitility.await;
 class ObservabilityTest {
     private static final String GROUP = "app";
     private static final List<String> HOSTS = List.of("h1", "h2");
-    private static final List<String> CHECKPOINT_PHASES = List.of("arm", "freeze", "capture", "thaw", "store", "commit");
+    private static final List<String> CHECKPOINT_PHASES = List.of("freeze", "capture", "thaw", "store", "commit");
 
     private static LocalCluster cluster;
 
@@ -105,7 +105,7 @@ class ObservabilityTest {
             for (String host : HOSTS) {
                 PrometheusText before = agentsBefore.get(host);
                 PrometheusText after = PrometheusText.scrape(agentEndpoints.get(host).port());
-                for (String phase : List.of("arm", "freeze", "capture", "thaw")) {
+                for (String phase : List.of("freeze", "capture", "fetch")) {
                     assertThat(after.value("lockstep_agent_phase_seconds_count", "phase", phase, "outcome", "ok", "host", host)
                             - before.valueOrZero("lockstep_agent_phase_seconds_count", "phase", phase, "outcome", "ok"))
                             .as("%s on %s", phase, host).isEqualTo(1);
@@ -144,7 +144,7 @@ class ObservabilityTest {
                 OperationListener.SILENT).run("solo");
 
         PrometheusText scrape = PrometheusText.scrape(port);
-        for (String phase : List.of("arm", "freeze", "capture", "thaw")) {
+        for (String phase : List.of("freeze", "capture", "fetch")) {
             assertThat(scrape.value("lockstep_agent_phase_seconds_count", "phase", phase, "outcome", "ok", "host", "h3"))
                     .as(phase).isEqualTo(1);
         }
@@ -170,7 +170,7 @@ class ObservabilityTest {
             await("every agent logged its thaw of " + result.checkpointId()).atMost(Duration.ofSeconds(30))
                     .until(() -> count(lines, CheckpointParticipant.class, op + " host ", ": thawed") == HOSTS.size());
             for (String host : HOSTS) {
-                for (String phase : List.of("arm", "freeze", "capture", "thaw")) {
+                for (String phase : List.of("freeze", "capture", "thaw")) {
                     assertThat(count(lines, PhaseLog.class, op + " host " + host + ": " + phase + " ", ""))
                             .as("coordinator lines for %s on %s", phase, host).isEqualTo(1);
                 }

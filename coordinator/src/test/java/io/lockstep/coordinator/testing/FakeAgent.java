@@ -32,7 +32,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * An agent that freezes nothing: it registers in ZooKeeper with its own session, joins barriers
- * and returns a fixed manifest, so that the coordinator's side of a checkpoint runs for real.
+ * (its captured entry on the op's all-frozen node, as a real agent) and returns a fixed manifest,
+ * so that the coordinator's side of a checkpoint runs for real.
  */
 public final class FakeAgent extends AgentGrpc.AgentImplBase implements AutoCloseable {
     private static final long FREEZE_TOOK_MS = 50;
@@ -70,7 +71,20 @@ public final class FakeAgent extends AgentGrpc.AgentImplBase implements AutoClos
             reply.onCompleted();
             return;
         }
-        enterBarrier(request.getCtx(), Phase.FROZEN);
+        OpContext ctx = request.getCtx();
+        enterBarrier(ctx, Phase.FROZEN);
+        try {
+            String allFrozen = layout.allFrozen(ctx.getGroup(), ctx.getOpId());
+            if (zk.checkExists().usingWatcher((org.apache.zookeeper.Watcher) event -> {
+                if (event.getType() == org.apache.zookeeper.Watcher.Event.EventType.NodeCreated) {
+                    enterBarrier(ctx, Phase.CAPTURED);
+                }
+            }).forPath(allFrozen) != null) {
+                enterBarrier(ctx, Phase.CAPTURED);
+            }
+        } catch (Exception e) {
+            throw new IllegalStateException("host " + hostId + " cannot watch the all-frozen node", e);
+        }
         // Reports the freeze as begun a while ago, so that the frozen window is never rounded to zero.
         long startedMicros = TimeUnit.MILLISECONDS.toMicros(System.currentTimeMillis() - FREEZE_TOOK_MS);
         reply.onNext(FreezeReply.newBuilder().setHostId(hostId).setFreezer("cgroup-v2").setTasks(1)
@@ -85,7 +99,8 @@ public final class FakeAgent extends AgentGrpc.AgentImplBase implements AutoClos
         enterBarrier(ctx, Phase.CAPTURED);
         reply.onNext(ManifestChunk.newBuilder().setData(ByteString.copyFrom(framed)).setLast(true)
                 .setSha256(ByteString.copyFrom(HexFormat.of().parseHex(ManifestCodec.sha256Hex(framed))))
-                .setTotalLength(framed.length).setProcesses(1).setLocks(1).setFiles(1).build());
+                .setTotalLength(framed.length).setProcesses(1).setLocks(1).setFiles(1)
+                .setThawedAtUnixMicros(TimeUnit.MILLISECONDS.toMicros(System.currentTimeMillis())).build());
         reply.onCompleted();
     }
 
@@ -102,9 +117,12 @@ public final class FakeAgent extends AgentGrpc.AgentImplBase implements AutoClos
         reply.onCompleted();
     }
 
+    /** Creates this host's entry of {@code phase}, once (the all-frozen signal and a Capture call may both ask). */
     private void enterBarrier(OpContext ctx, Phase phase) {
         try {
             zk.create().withMode(CreateMode.EPHEMERAL).forPath(layout.phaseEntry(ctx.getGroup(), ctx.getOpId(), phase, hostId));
+        } catch (org.apache.zookeeper.KeeperException.NodeExistsException entered) {
+            // Entered already.
         } catch (Exception e) {
             throw new IllegalStateException("host " + hostId + " cannot enter barrier " + phase.node(), e);
         }

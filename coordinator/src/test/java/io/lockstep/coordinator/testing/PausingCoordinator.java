@@ -21,7 +21,7 @@ import java.util.concurrent.CountDownLatch;
  * it prints "PAUSED <boundary>" and waits to be SIGKILLed, as a crashed coordinator would leave things.
  *
  * <p>Arguments: ZK_CONNECT ZK_ROOT STORE_DIR GROUP BOUNDARY [restore]: a checkpoint by default
- * (phases arm, freeze, capture, commit, thaw), a restore of the latest checkpoint with "restore"
+ * (phases freeze, capture, thaw, store, commit), a restore of the latest checkpoint with "restore"
  * (phases validate, stage, prepare, commit, release). BOUNDARY is {@code start:<phase>},
  * {@code end:<phase>}, or a bare phase name for its end.
  */
