@@ -1,0 +1,82 @@
+package io.lockstep.agent.server;
+
+import io.lockstep.proto.OpContext;
+import io.lockstep.zk.Phase;
+import io.lockstep.zk.ZkLayout;
+import io.lockstep.zk.testing.ZkTestRoot;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.utils.ZKPaths;
+import org.apache.zookeeper.CreateMode;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * Rule: a host enters the freeze barrier only while its op is the group's current one — no later op
+ * opened (epoch node version), its coordinator still owns it, and it is not decided. The freeze is
+ * one call now (admission, guard, freeze, entry), so a later op opening inside that call cannot be
+ * timed from the coordinator (LateFreezeTest reaches the admission fence); here each late case is
+ * set up in ZooKeeper directly.
+ */
+class FrozenEntryTest {
+    private static final long EPOCH = 3;
+
+    @RegisterExtension
+    final ZkTestRoot root = new ZkTestRoot();
+    private CuratorFramework zk;
+    private ZkLayout layout;
+    private OpContext op;
+
+    @BeforeEach
+    void openOp() throws Exception {
+        zk = root.zk();
+        layout = root.layout();
+        String epochPath = layout.epoch("app");
+        zk.create().creatingParentsIfNeeded().forPath(epochPath);
+        while (zk.checkExists().forPath(epochPath).getVersion() < EPOCH) {
+            zk.setData().forPath(epochPath, new byte[0]);
+        }
+        op = OpContext.newBuilder().setGroup("app").setOpId("ckpt-3").setEpoch(EPOCH).build();
+        zk.create().creatingParentsIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(layout.owner("app", "ckpt-3"));
+        // the barrier's parent exists once the op is open
+        zk.create().creatingParentsIfNeeded().forPath(
+                ZKPaths.getPathAndNode(layout.phaseEntry("app", "ckpt-3", Phase.FROZEN, "h1")).getPath());
+    }
+
+    private boolean entered() throws Exception {
+        return zk.checkExists().forPath(layout.phaseEntry("app", "ckpt-3", Phase.FROZEN, "h1")) != null;
+    }
+
+    @Test
+    void theCurrentOwnedUndecidedOpEntersTheBarrier() throws Exception {
+        FrozenEntry.enter(zk, layout, op, "h1");
+        assertThat(entered()).isTrue();
+    }
+
+    @Test
+    void aLaterOpOpeningBeforeTheEntryRefusesItNamingTheNewEpoch() throws Exception {
+        zk.setData().forPath(layout.epoch("app"), new byte[0]);
+        assertThatThrownBy(() -> FrozenEntry.enter(zk, layout, op, "h1"))
+                .hasMessageContaining("a later operation opened group app (epoch now 4) before host h1 was frozen");
+        assertThat(entered()).isFalse();
+    }
+
+    @Test
+    void anOpWhoseCoordinatorIsGoneIsRefused() throws Exception {
+        zk.delete().forPath(layout.owner("app", "ckpt-3"));
+        assertThatThrownBy(() -> FrozenEntry.enter(zk, layout, op, "h1"))
+                .hasMessageContaining("lost its coordinator").hasMessageContaining("before host h1 was frozen");
+        assertThat(entered()).isFalse();
+    }
+
+    @Test
+    void aDecidedOpIsRefusedAndItsEntryRemoved() throws Exception {
+        zk.create().forPath(layout.decision("app", "ckpt-3"), "ABORT".getBytes());
+        assertThatThrownBy(() -> FrozenEntry.enter(zk, layout, op, "h1"))
+                .hasMessageContaining("was decided").hasMessageContaining("before host h1 was frozen");
+        assertThat(entered()).isFalse();
+    }
+}
