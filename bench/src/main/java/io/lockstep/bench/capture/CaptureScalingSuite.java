@@ -100,10 +100,10 @@ public final class CaptureScalingSuite implements BenchSuite {
             CaptureScope scope = new CaptureScope("bench", "bench-host", "bench-op", 1, "cgroup-v2", false,
                     pids, Map.of());
             boolean large = w.processes() >= LARGE;
-            // The agent is a long-running daemon: its capture path is judged compiled. Three warm-up runs left
-            // the 200-process capture still partly interpreted (its median was above the frozen window measured
-            // right after it, which contains a capture), so small cases warm up as long as they are measured.
-            int warmUp = large ? 1 : config.runs(9, 1);
+            // The agent is a long-running daemon: its capture path is judged compiled (JMH's practice of
+            // warm-up iterations). With 3, and still with 9, warm-up runs the 200-process capture median was
+            // about twice the frozen window measured right after it, which contains a capture: not yet compiled.
+            int warmUp = large ? 1 : config.runs(30, 1);
             int runs = large ? 3 : config.runs(9, 5);
             String sizes = pids.size() + " processes, " + group.tids().size() + " threads";
             try (FreezeGuard guard = FreezeGuard.arm(group.freezer(), MAX_FROZEN)) {
