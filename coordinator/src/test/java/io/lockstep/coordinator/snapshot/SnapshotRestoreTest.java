@@ -236,8 +236,11 @@ class SnapshotRestoreTest {
                 return left.findAny().isEmpty();
             }
         });
-        try (Stream<Path> objects = Files.list(index.resolveSibling("objects"))) {
-            assertThat(objects).as("objects left in the copy store").isEmpty();
+        try (Stream<Path> packs = Files.list(index.resolveSibling("packs"))) {
+            assertThat(packs).as("packs left in the copy store").isEmpty();
+        }
+        try (Stream<Path> pending = Files.list(index.resolveSibling("pending").resolve("late"))) {
+            assertThat(pending).as("pending snapshot records left").isEmpty();
         }
         Invariants.assertAll(cluster);
     }
