@@ -58,17 +58,15 @@ public final class CheckpointParticipant {
     private final GuardDaemon guards;
     private final CaptureSnapshots snapshots;
 
-    public CheckpointParticipant(AgentConfig config, CuratorFramework zk, ZkLayout layout, OpAdmission admission,
-                                 GroupRegistry groups, ScheduledExecutorService timer, AgentMetrics metrics,
-                                 GuardDaemon guards) {
-        this.config = config;
-        this.zk = zk;
-        this.layout = layout;
-        this.admission = admission;
-        this.groups = groups;
-        this.timer = timer;
+    CheckpointParticipant(CheckpointParts parts, GuardDaemon guards) {
+        this.config = parts.config();
+        this.zk = parts.zk();
+        this.layout = parts.layout();
+        this.admission = parts.admission();
+        this.groups = parts.groups();
+        this.timer = parts.timer();
         this.capturer = new GroupCapturer(java.time.Clock.systemUTC(), config.networkFsTypes(), config.serverNames());
-        this.metrics = metrics;
+        this.metrics = parts.metrics();
         this.guards = guards;
         this.snapshots = new CaptureSnapshots(config, zk, layout);
     }

@@ -1,10 +1,7 @@
 package io.lockstep.coordinator.snapshot;
 
 import io.lockstep.coordinator.catalog.Catalog;
-import io.lockstep.coordinator.checkpoint.CheckpointOperation;
-import io.lockstep.coordinator.checkpoint.CheckpointOptions;
 import io.lockstep.coordinator.op.CheckpointResult;
-import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.manifest.ManifestCodec;
@@ -51,11 +48,6 @@ class SnapshotRetentionTest {
         }
     }
 
-    private CheckpointResult checkpoint(String group) throws Exception {
-        return new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT)
-                .run(group);
-    }
-
     private SnapshotRecord snapshotOf(CheckpointResult checkpoint, String group) throws Exception {
         CatalogManifest stored = checkpoint.catalogEntry().getManifests(0);
         return ManifestCodec.decode(cluster.coordinator().store().readVerified(group, checkpoint.checkpointId(),
@@ -71,9 +63,9 @@ class SnapshotRetentionTest {
         new DataPaths(cluster.coordinator().zk(), cluster.layout()).put(group,
                 DataPathRecord.newBuilder().setPath(data.toString()).setEngine("copy").build());
         cluster.runSleepers(group, "h1");
-        CheckpointResult first = checkpoint(group);
+        CheckpointResult first = cluster.checkpoint(group);
         Files.writeString(data.resolve("app.log"), "second line\n", StandardOpenOption.APPEND);
-        CheckpointResult second = checkpoint(group);
+        CheckpointResult second = cluster.checkpoint(group);
         return List.of(first, second);
     }
 
@@ -154,9 +146,9 @@ class SnapshotRetentionTest {
             new DataPaths(cluster.coordinator().zk(), cluster.layout()).put("xret",
                     DataPathRecord.newBuilder().setPath(data.toString()).build());
             cluster.runSleepers("xret", "h1");
-            CheckpointResult first = checkpoint("xret");
+            CheckpointResult first = cluster.checkpoint("xret");
             Files.writeString(data.resolve("app.log"), "second line\n", StandardOpenOption.APPEND);
-            CheckpointResult second = checkpoint("xret");
+            CheckpointResult second = cluster.checkpoint("xret");
             assertThat(snapshotOf(first, "xret").getEngine()).isEqualTo("reflink");
             Path snapshots = mount.resolve(".lockstep-snapshots");
             assertThat(names(snapshots)).contains(first.checkpointId(), second.checkpointId());

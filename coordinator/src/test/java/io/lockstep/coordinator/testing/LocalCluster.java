@@ -6,7 +6,14 @@ import io.lockstep.agent.cgroup.CgroupLayout;
 import io.lockstep.agent.server.AgentConfig;
 import io.lockstep.agent.server.AgentServer;
 import io.lockstep.agent.server.ManagedGroup;
+import io.lockstep.coordinator.checkpoint.CheckpointOperation;
+import io.lockstep.coordinator.checkpoint.CheckpointOptions;
+import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.op.CoordinatorContext;
+import io.lockstep.coordinator.op.OperationListener;
+import io.lockstep.coordinator.op.RestoreResult;
+import io.lockstep.coordinator.restore.RestoreOperation;
+import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.FileCheckpointStore;
 import io.lockstep.proto.AdoptReply;
@@ -319,6 +326,16 @@ public final class LocalCluster implements AutoCloseable {
                     store != null ? store : new FileCheckpointStore(dir.resolve("store")), Clock.systemUTC());
         }
         return context;
+    }
+
+    /** A checkpoint of {@code group} by this cluster's coordinator, with the default options and no listener. */
+    public CheckpointResult checkpoint(String group) throws Exception {
+        return new CheckpointOperation(coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run(group);
+    }
+
+    /** A restore of {@code group}'s latest checkpoint by this cluster's coordinator, with no listener. */
+    public RestoreResult restore(String group, RestoreOptions options) throws Exception {
+        return new RestoreOperation(coordinator(), options, OperationListener.SILENT).run(group);
     }
 
     /** The coordinator's store instead of the file: store in this cluster's directory; before {@link #coordinator}. */
