@@ -124,7 +124,10 @@ public final class AgentServer implements AutoCloseable {
         registration.sweepEvery(groups, AgentRegistration.SWEEP_INTERVAL);
         SnapshotRetention retention = new SnapshotRetention(config, zk, layout);
         List<String> groupNames = List.copyOf(groups.all().keySet());
-        timer.execute(() -> retention.catchUp(groupNames));
+        timer.execute(() -> {
+            retention.catchUp(groupNames);
+            checkpoint.settleLeftSnapshots();
+        });
         AccessInterceptor access = new AccessInterceptor(config.hostId(), new AccessPolicy(groups, config.allowRoot()),
                 config.allowedClients(), config.insecurePlaintext());
         ServerServiceDefinition api = ServerInterceptors.intercept(

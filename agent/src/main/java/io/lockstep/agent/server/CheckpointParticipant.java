@@ -194,6 +194,11 @@ public final class CheckpointParticipant {
         }
     }
 
+    /** At start-up: the snapshots an earlier agent process took for ops it never settled (issue 15). */
+    void settleLeftSnapshots() {
+        snapshots.settleLeftPending();
+    }
+
     /**
      * The Capture RPC: this host's manifest of the op, captured on the all-frozen signal (or now,
      * when the signal has not come yet: the caller vouches that every host is frozen), with the
@@ -213,6 +218,9 @@ public final class CheckpointParticipant {
         if (thawed.isEmpty() && zk.checkExists().forPath(layout.allCaptured(op.getGroup(), op.getOpId())) != null) {
             thawed = thawIfFrozenFor(Optional.of(group), op, Thaw.ALL_CAPTURED, "manifest fetched, every host captured");
         }
+        // The snapshots' durability is needed before the commit, not before the thaw: the coordinator commits only
+        // with every host's manifest, which this call brings.
+        snapshots.makeDurable(op);
         return captured.thawedAt(thawed.orElse(0));
     }
 

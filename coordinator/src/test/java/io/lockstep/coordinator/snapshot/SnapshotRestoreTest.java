@@ -226,8 +226,53 @@ class SnapshotRestoreTest {
                 return left.findAny().isEmpty();
             }
         });
-        try (Stream<Path> objects = Files.list(index.resolveSibling("objects"))) {
-            assertThat(objects).as("objects left in the copy store").isEmpty();
+        try (Stream<Path> packs = Files.list(index.resolveSibling("packs"))) {
+            assertThat(packs).as("packs left in the copy store").isEmpty();
+        }
+        try (Stream<Path> pending = Files.list(index.resolveSibling("pending").resolve("late"))) {
+            assertThat(pending).as("pending snapshot records left").isEmpty();
+        }
+        Invariants.assertAll(cluster);
+    }
+
+    @Test
+    void theSnapshotOfACheckpointAbortedWhileItsAgentWasDownIsDeletedWhenTheAgentStartsAgain() throws Exception {
+        cluster = LocalCluster.start("h1");
+        Path data = writeData(cluster.dir().resolve("data"));
+        declare("down", DataPathRecord.newBuilder().setPath(data.toString()).setEngine("copy").build());
+        startHolder("down", data);
+        OperationListener agentStopsAfterItsManifestArrived = new OperationListener() {
+            @Override
+            public void phaseEnded(String phase, long micros) {
+                if (phase.equals("thaw")) {
+                    try {
+                        cluster.stopAgent("h1");
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                    throw new IllegalStateException("h1 stopped before the decision");
+                }
+            }
+        };
+
+        assertThatThrownBy(() -> new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
+                agentStopsAfterItsManifestArrived).run("down")).isInstanceOf(OperationFailedException.class)
+                .hasMessageContaining("h1 stopped before the decision");
+
+        Path store = cluster.agentConfig("h1").stateDir().resolve("snapshots");
+        try (Stream<Path> left = Files.list(store.resolve("index"))) {
+            assertThat(left).as("the aborted checkpoint's snapshot, while the agent that took it is down").hasSize(1);
+        }
+        cluster.startAgent("h1");
+        await("the restarted agent deleted the aborted checkpoint's snapshot and its pending record")
+                .atMost(Duration.ofSeconds(20)).until(() -> {
+                    try (Stream<Path> index = Files.list(store.resolve("index"));
+                         Stream<Path> pending = Files.list(store.resolve("pending").resolve("down"))) {
+                        return index.findAny().isEmpty() && pending.findAny().isEmpty();
+                    }
+                });
+        try (Stream<Path> packs = Files.list(store.resolve("packs"))) {
+            assertThat(packs).as("packs left in the copy store").isEmpty();
         }
         Invariants.assertAll(cluster);
     }

@@ -16,6 +16,8 @@ import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.FileCheckpointStore;
+import io.lockstep.proto.AdoptReply;
+import io.lockstep.proto.AdoptRequest;
 import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.HostRecord;
 import io.lockstep.proto.RunRequest;
@@ -380,6 +382,18 @@ public final class LocalCluster implements AutoCloseable {
             return AgentGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
                     .run(request.setGroup(group).addAllArgv(argv).build())
                     .getPid();
+        } finally {
+            channel.shutdownNow();
+        }
+    }
+
+    /** Sends an Adopt request to the host's agent, as `agent adopt` does. */
+    public AdoptReply adopt(String host, AdoptRequest request) throws Exception {
+        String endpoint = coordinator().directory().host(host)
+                .orElseThrow(() -> new IllegalStateException("no agent registered for " + host)).getEndpoint();
+        ManagedChannel channel = NettyChannelBuilder.forTarget(endpoint).usePlaintext().build();
+        try {
+            return AgentGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS).adopt(request);
         } finally {
             channel.shutdownNow();
         }
