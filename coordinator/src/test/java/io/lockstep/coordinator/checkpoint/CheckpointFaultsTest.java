@@ -115,10 +115,8 @@ class CheckpointFaultsTest {
         startTicker("h1", "app");
         startTicker("h2", "app");
         Path out = cluster.dir().resolve("coordinator.out");
-        coordinator = new ProcessBuilder(LocalCluster.javaBinary(), "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
-                PausingCoordinator.class.getName(), cluster.zkConnect(), cluster.zkRoot(),
-                cluster.fileStore().root().toString(), "app", phase)
-                .redirectErrorStream(true).redirectOutput(out.toFile()).start();
+        coordinator = new ProcessBuilder(PausingCoordinator.command(cluster, "app", phase, false)).redirectErrorStream(true)
+                .redirectOutput(out.toFile()).start();
         await("coordinator reaches the end of " + phase).atMost(Duration.ofSeconds(60))
                 .until(() -> Files.readString(out).contains("PAUSED " + phase) || !coordinator.isAlive());
         assertThat(coordinator.isAlive()).as(Files.readString(out)).isTrue();
