@@ -122,10 +122,13 @@ final class ScheduleRun implements AutoCloseable {
     }
 
     static ScheduleRun start(ScheduleSummary summary) throws Exception {
+        Laps laps = new Laps();
         ScheduleRun run = new ScheduleRun(LocalCluster.start(), summary);
         try {
+            laps.lap("zookeeper");
             run.cluster.startAgent(STEADY_HOST);
             run.cluster.startAgentProcess(FAULTY_HOST);
+            laps.lap("agents");
             Path export = Files.createDirectories(run.cluster.dir().resolve("export"));
             for (String host : HOSTS) {
                 Path data = export.resolve("data-" + host);
@@ -134,9 +137,15 @@ final class ScheduleRun implements AutoCloseable {
                         "write", "500", "0", "10", "ready", "sleep"));
                 run.cluster.awaitReady(host, GROUP, pid);
             }
+            laps.lap("workers");
             run.startWaiter();
+            laps.lap("waiter");
             run.proveUsable();
+            laps.lap("first checkpoint");
             run.measureARestore();
+            laps.lap("measured restore");
+            System.out.println("schedule set-up: " + laps);
+            summary.setUpEnded(laps);
             return run;
         } catch (Throwable e) {
             run.close();
@@ -158,6 +167,7 @@ final class ScheduleRun implements AutoCloseable {
 
     private void runCycle(Cycle cycle) throws Exception {
         long cycleStartNanos = System.nanoTime();
+        Laps laps = new Laps();
         long epochBefore = newestOp().map(OpRecord::getEpoch).orElse(0L);
         List<String> membersBefore = children(cluster.layout().members(GROUP));
         String restoredCheckpoint = latest();
@@ -206,15 +216,18 @@ final class ScheduleRun implements AutoCloseable {
             }
         }
         boolean injected = landedIn.isPresent();
-        heal();
+        laps.lap("operation");
+        heal(laps);
         Optional<String> opId = newestOp().filter(record -> record.getEpoch() > epochBefore).map(OpRecord::getOpId);
         Optional<Decision> decision = checkInvariants(cycle, cycleStartNanos, opId, restoredCheckpoint, injected,
                 injectionErrors, membersBefore, returned);
+        laps.lap("checks");
         boolean committed = decision.map(Decision::isCommit).orElse(false);
         // Stubs killed after the confirm round and a committed restore: h2's processes are gone.
         boolean committedWithoutH2 = cycle.fault() == FaultKind.STUB_KILL_AFTER_CONFIRM && injected && committed;
         if (cycle.operation() == Operation.RESTORE && committed && !committedWithoutH2) {
             awaitRestoredWorkersReady();
+            laps.lap("restored workers ready");
         }
         if (cycle.fault() == FaultKind.ZK_LOST_COMMIT_REPLY && injected) {
             assertThat(returned).as("the coordinator's answer when ZooKeeper was lost with the commit's answer")
@@ -233,14 +246,18 @@ final class ScheduleRun implements AutoCloseable {
         }
         if (cycle.operation() == Operation.RESTORE && (!committed || committedWithoutH2)) {
             restoreAgain(restoredCheckpoint);
+            laps.lap("restore again");
         }
         proveUsable();
+        laps.lap("checkpoint after");
         if (opId.isPresent() && decision.isEmpty()) {
             assertThat(decisionOf(opId.get())).as("orphaned op " + opId.get() + " after the next operation opened")
                     .hasValueSatisfying(d -> assertThat(d.isCommit()).isFalse());
         }
         int acts = epochs.actsChecked();
-        summary.cycleEnded(cycle, landedIn, outcome, acts - actsCountedBefore);
+        laps.lap("checks");
+        System.out.println("cycle time " + cycle.fault() + ": " + laps);
+        summary.cycleEnded(cycle, landedIn, outcome, acts - actsCountedBefore, laps);
         actsCountedBefore = acts;
     }
 
@@ -394,7 +411,7 @@ final class ScheduleRun implements AutoCloseable {
     }
 
     /** Undoes every fault: resumes the paused agent, restarts ZooKeeper and a killed agent, unblocks the store. */
-    private void heal() throws Exception {
+    private void heal(Laps laps) throws Exception {
         List<ScheduledFuture<?>> heals;
         synchronized (pendingHeals) {
             heals = new ArrayList<>(pendingHeals);
@@ -403,6 +420,7 @@ final class ScheduleRun implements AutoCloseable {
         for (ScheduledFuture<?> heal : heals) {
             heal.get(60, TimeUnit.SECONDS);
         }
+        laps.lap("fault's end");
         // ZooKeeper lost with a commit's answer stays down until the operation gave up: back now.
         restartZooKeeper();
         if (coordinatorJvm != null) {
@@ -417,7 +435,9 @@ final class ScheduleRun implements AutoCloseable {
             epochs.scan(agentLogs());
             epochs.fileRestarted(agentLog(FAULTY_HOST));
             cluster.startAgentProcess(FAULTY_HOST);
+            laps.lap("agent restart");
         }
+        laps.lap("heal");
     }
 
     private Optional<Decision> checkInvariants(Cycle cycle, long cycleStartNanos, Optional<String> opId,
