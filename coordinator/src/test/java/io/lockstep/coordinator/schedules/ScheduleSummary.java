@@ -27,7 +27,9 @@ final class ScheduleSummary {
     private int noFaultDrawn;
     private final Map<String, Integer> outcomes = new TreeMap<>();
     private final long startedNanos = System.nanoTime();
+    private final List<Laps> clusterStarts = new ArrayList<>();
     private final List<Laps> setUps = new ArrayList<>();
+    private final List<Laps> resets = new ArrayList<>();
     private final Map<FaultKind, List<Laps>> cycleTimes = new EnumMap<>(FaultKind.class);
 
     synchronized void scheduleStarted() {
@@ -36,6 +38,14 @@ final class ScheduleSummary {
 
     synchronized void setUpEnded(Laps laps) {
         setUps.add(laps);
+    }
+
+    synchronized void clusterStarted(Laps laps) {
+        clusterStarts.add(laps);
+    }
+
+    synchronized void resetEnded(Laps laps) {
+        resets.add(laps);
     }
 
     synchronized void cycleEnded(Cycle cycle, Optional<String> faultLandedIn, String outcome, int agentActs, Laps laps) {
@@ -76,7 +86,10 @@ final class ScheduleSummary {
         text.append("\noutcomes:");
         outcomes.forEach((outcome, count) -> text.append(' ').append(outcome).append('=').append(count));
         text.append("\nagent acts checked for epoch order: ").append(agentActsChecked);
+        text.append("\nseconds (mean) of a cluster's start (shared by the schedules until one fails): ")
+                .append(mean(clusterStarts));
         text.append("\nseconds (mean) of a schedule's set-up: ").append(mean(setUps));
+        text.append("\nseconds (mean) of a schedule's reset: ").append(mean(resets));
         text.append("\nseconds (mean) of a cycle by fault kind:");
         cycleTimes.forEach((kind, laps) -> text.append("\n  ").append(kind).append(": ").append(mean(laps)));
         text.append("\nfailed schedules (invariant violations, timeouts, errors): ").append(violations).append('\n');

@@ -23,12 +23,15 @@ import java.util.concurrent.CountDownLatch;
  * <p>Arguments: ZK_CONNECT ZK_ROOT STORE_DIR GROUP BOUNDARY [restore]: a checkpoint by default
  * (phases freeze, capture, thaw, store, commit), a restore of the latest checkpoint with "restore"
  * (phases validate, stage, prepare, commit, release). BOUNDARY is {@code start:<phase>},
- * {@code end:<phase>}, or a bare phase name for its end.
+ * {@code end:<phase>}, or a bare phase name for its end. Its ZooKeeper session times out after
+ * {@code -Dlockstep.test.sessionTimeoutMs} (default {@link LocalCluster#SESSION_TIMEOUT}), as its cluster's.
  */
 public final class PausingCoordinator {
     public static void main(String[] args) throws Exception {
         String boundary = args[4].contains(":") ? args[4] : "end:" + args[4];
-        CuratorFramework zk = ZkClients.connect(args[0], LocalCluster.SESSION_TIMEOUT, Duration.ofSeconds(5));
+        Duration session = Duration.ofMillis(Long.getLong("lockstep.test.sessionTimeoutMs",
+                LocalCluster.SESSION_TIMEOUT.toMillis()));
+        CuratorFramework zk = ZkClients.connect(args[0], session, Duration.ofSeconds(5));
         CoordinatorContext ctx = CoordinatorContext.create(zk, new ZkLayout(args[1]), new FileCheckpointStore(Path.of(args[2])),
                 Clock.systemUTC());
         OperationListener stopDead = new PhaseTrigger(boundary, () -> {
