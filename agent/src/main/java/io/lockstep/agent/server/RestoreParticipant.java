@@ -535,7 +535,11 @@ public final class RestoreParticipant {
             } else {
                 session.ending(reason);
                 for (Map.Entry<RestoreSession.Recorded, RestoreSession.Staged> e : session.stubs().entrySet()) {
-                    if (!commit || heldBackToo || !session.heldBack().contains(e.getKey())) {
+                    // A held-back stub that died has nothing left to hold back: it goes with the
+                    // others, so that a session of dead stubs ends now, not at the hand-over fallback
+                    // (meanwhile every new restore of the group on this host was refused).
+                    if (!commit || heldBackToo || !session.heldBack().contains(e.getKey())
+                            || !e.getValue().handle().process().isAlive()) {
                         selected.put(e.getKey(), e.getValue());
                     }
                 }
