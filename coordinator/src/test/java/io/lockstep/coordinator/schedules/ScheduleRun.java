@@ -95,12 +95,13 @@ final class ScheduleRun implements AutoCloseable {
     /** The nothing-frozen check ends at least this long before a guard armed in the cycle could fire. */
     private static final Duration GUARD_MARGIN = Duration.ofSeconds(5);
     /**
-     * RPCs of 8 s, not 30: the RPC timeout is also the hand-over timeout, after which (plus a
+     * RPCs of 15 s, not 30: the RPC timeout is also the hand-over timeout, after which (plus a
      * session) an agent whose first release round failed releases its held-back waiters itself; a
-     * schedule waits for that (the no-stubs check) before the next operation.
+     * schedule waits for that (the no-stubs check, 20 s) before the next operation. With 8 s a
+     * restarted holder JVM under load average 16 did not take its OFD lock again in time.
      */
     private static final RestoreOptions RESTORE = new RestoreOptions("latest", Map.of(), List.of(), false, true, false,
-            Duration.ofSeconds(30), Duration.ofSeconds(8), Optional.empty(), false);
+            Duration.ofSeconds(30), Duration.ofSeconds(15), Optional.empty(), false);
     private static final Duration RECOVERY = Duration.ofSeconds(90);
     private static final String COMMITTED = "committed ";
 
