@@ -90,7 +90,7 @@ class FreezeGuardTest {
         TestGroup t = on(backend);
         List<Path> counters = t.startTree();
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("lockstep.testClasspath") + java.io.File.pathSeparator + System.getProperty("java.class.path"),
+                "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("lockstep.testClasspath") + java.io.File.pathSeparator + System.getProperty("java.class.path"),
                 FreezeAndDie.class.getName(), t.layout.root(), backend.name(), t.group.name(), Long.toString(MAX_FROZEN.toMillis())));
         if (t.group.entryCommand().isEmpty()) {
             // A pid set lives in the agent's memory: the new "agent" learns it as it would from its state.

@@ -115,7 +115,7 @@ class CheckpointFaultsTest {
         startTicker("h1", "app");
         startTicker("h2", "app");
         Path out = cluster.dir().resolve("coordinator.out");
-        coordinator = new ProcessBuilder(LocalCluster.javaBinary(), "-Xmx128m", "-cp", System.getProperty("java.class.path"),
+        coordinator = new ProcessBuilder(LocalCluster.javaBinary(), "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
                 PausingCoordinator.class.getName(), cluster.zkConnect(), cluster.zkRoot(),
                 cluster.fileStore().root().toString(), "app", phase)
                 .redirectErrorStream(true).redirectOutput(out.toFile()).start();

@@ -119,7 +119,7 @@ class RestoreFaultsTest {
 
     private Path startPausingRestore(String phase) throws Exception {
         Path out = cluster.dir().resolve("coordinator-" + phase + ".out");
-        coordinator = new ProcessBuilder(LocalCluster.javaBinary(), "-Xmx128m", "-cp", System.getProperty("java.class.path"),
+        coordinator = new ProcessBuilder(LocalCluster.javaBinary(), "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
                 PausingCoordinator.class.getName(), cluster.zkConnect(), cluster.zkRoot(),
                 cluster.fileStore().root().toString(), "app", phase, "restore")
                 .redirectErrorStream(true).redirectOutput(out.toFile()).start();

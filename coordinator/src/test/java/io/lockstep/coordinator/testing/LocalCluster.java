@@ -6,9 +6,18 @@ import io.lockstep.agent.cgroup.CgroupLayout;
 import io.lockstep.agent.server.AgentConfig;
 import io.lockstep.agent.server.AgentServer;
 import io.lockstep.agent.server.ManagedGroup;
+import io.lockstep.coordinator.checkpoint.CheckpointOperation;
+import io.lockstep.coordinator.checkpoint.CheckpointOptions;
+import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.op.CoordinatorContext;
+import io.lockstep.coordinator.op.OperationListener;
+import io.lockstep.coordinator.op.RestoreResult;
+import io.lockstep.coordinator.restore.RestoreOperation;
+import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.FileCheckpointStore;
+import io.lockstep.proto.AdoptReply;
+import io.lockstep.proto.AdoptRequest;
 import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.HostRecord;
 import io.lockstep.proto.RunRequest;
@@ -340,6 +349,16 @@ public final class LocalCluster implements AutoCloseable {
         return context;
     }
 
+    /** A checkpoint of {@code group} by this cluster's coordinator, with the default options and no listener. */
+    public CheckpointResult checkpoint(String group) throws Exception {
+        return new CheckpointOperation(coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run(group);
+    }
+
+    /** A restore of {@code group}'s latest checkpoint by this cluster's coordinator, with no listener. */
+    public RestoreResult restore(String group, RestoreOptions options) throws Exception {
+        return new RestoreOperation(coordinator(), options, OperationListener.SILENT).run(group);
+    }
+
     /** The coordinator's store instead of the file: store in this cluster's directory; before {@link #coordinator}. */
     public synchronized void useStore(CheckpointStore other) {
         if (context != null) {
@@ -384,6 +403,18 @@ public final class LocalCluster implements AutoCloseable {
             return AgentGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
                     .run(request.setGroup(group).addAllArgv(argv).build())
                     .getPid();
+        } finally {
+            channel.shutdownNow();
+        }
+    }
+
+    /** Sends an Adopt request to the host's agent, as `agent adopt` does. */
+    public AdoptReply adopt(String host, AdoptRequest request) throws Exception {
+        String endpoint = coordinator().directory().host(host)
+                .orElseThrow(() -> new IllegalStateException("no agent registered for " + host)).getEndpoint();
+        ManagedChannel channel = NettyChannelBuilder.forTarget(endpoint).usePlaintext().build();
+        try {
+            return AgentGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS).adopt(request);
         } finally {
             channel.shutdownNow();
         }
