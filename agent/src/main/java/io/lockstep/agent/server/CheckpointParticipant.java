@@ -105,7 +105,7 @@ public final class CheckpointParticipant {
 
     /** Caller holds the group's monitor. */
     private FrozenState arm(ManagedGroup group, OpContext op, FreezeRequest request, List<String> participants)
-            throws IOException {
+            throws Exception {
         try {
             group.cleanup().get(30, java.util.concurrent.TimeUnit.SECONDS);
         } catch (InterruptedException e) {
@@ -114,6 +114,7 @@ public final class CheckpointParticipant {
         } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
             throw new IOException("the previous freeze of group " + group.name() + " was not cleaned up: " + e, e);
         }
+        snapshots.prepare(op);
         Duration maxFrozen = Duration.ofMillis(Math.max(request.getMaxFrozenMs(), config.minimumMaxFrozen().toMillis()));
         // One line to the agent's long-lived guard: microseconds, no process start.
         ArmedGuard guard = guards.arm(guardId(op), group.cgroup().freezer(), maxFrozen,
@@ -259,7 +260,7 @@ public final class CheckpointParticipant {
                     state.result().backend().toString(), state.result().degraded(), new ArrayList<>(pids),
                     group.specs().forPids(pids))).toBuilder().setGroupOwnerUid(group.owner()).build();
             // Inside the window, after every host froze: the same cut as the locks.
-            manifest = snapshots.take(op, manifest);
+            manifest = snapshots.take(op, manifest, state.participants());
             // The cut is consistent only if the group stayed frozen throughout.
             if (!state.guard().isArmed() || !group.cgroup().isFrozen()) {
                 snapshots.discard(op);
@@ -527,19 +528,36 @@ public final class CheckpointParticipant {
     /**
      * In the background: with ZooKeeper out of reach (the usual reason for a thaw without the
      * coordinator) a blocking delete would hold a watchdog thread through all its retries. The
-     * nodes are ephemeral; an expired session has removed them already.
+     * nodes are ephemeral; an expired session has removed them already. Both entries go in one
+     * multi (one write); when one of them is missing (never captured, or gone with a session) each
+     * goes on its own.
      */
     private void removeEntries(OpContext op) {
-        for (Phase phase : new Phase[] {Phase.CAPTURED, Phase.FROZEN}) {
+        String captured = layout.phaseEntry(op.getGroup(), op.getOpId(), Phase.CAPTURED, config.hostId());
+        String frozen = layout.phaseEntry(op.getGroup(), op.getOpId(), Phase.FROZEN, config.hostId());
+        try {
+            zk.transaction().inBackground((client, event) -> {
+                if (event.getResultCode() != KeeperException.Code.OK.intValue()) {
+                    removeEach(op, captured, frozen);
+                }
+            }).forOperations(zk.transactionOp().delete().forPath(captured), zk.transactionOp().delete().forPath(frozen));
+        } catch (Exception e) {
+            removeEach(op, captured, frozen);
+        }
+    }
+
+    private void removeEach(OpContext op, String... entries) {
+        for (String entry : entries) {
             try {
                 zk.delete().quietly().inBackground((client, event) -> {
-                    if (event.getResultCode() != KeeperException.Code.OK.intValue()) {
-                        LOG.warn("op {} host {}: cannot remove {} node: {}", op.getOpId(), config.hostId(), phase.node(),
-                                KeeperException.Code.get(event.getResultCode()));
+                    int code = event.getResultCode();
+                    if (code != KeeperException.Code.OK.intValue() && code != KeeperException.Code.NONODE.intValue()) {
+                        LOG.warn("op {} host {}: cannot remove {}: {}", op.getOpId(), config.hostId(), entry,
+                                KeeperException.Code.get(code));
                     }
-                }).forPath(layout.phaseEntry(op.getGroup(), op.getOpId(), phase, config.hostId()));
+                }).forPath(entry);
             } catch (Exception e) {
-                LOG.warn("op {} host {}: cannot remove {} node: {}", op.getOpId(), config.hostId(), phase.node(), e.toString());
+                LOG.warn("op {} host {}: cannot remove {}: {}", op.getOpId(), config.hostId(), entry, e.toString());
             }
         }
     }
