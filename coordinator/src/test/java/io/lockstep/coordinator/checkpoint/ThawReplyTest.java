@@ -10,15 +10,24 @@ import io.lockstep.proto.OpContext;
 import io.lockstep.proto.ThawReply;
 import io.lockstep.proto.ThawRequest;
 import io.grpc.Status;
+import io.lockstep.proto.DataPathRecord;
+import io.lockstep.zk.DataPaths;
+import io.lockstep.zk.Phase;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Map;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
@@ -66,48 +75,74 @@ class ThawReplyTest {
 
     @Test
     void aThawBeforeTheAllCapturedSignalOrADecisionIsRefusedAndTheGroupStaysFrozen() throws Exception {
-        cluster = LocalCluster.start("h1");
+        cluster = LocalCluster.start("h1", "h2");
         startTicker("h1");
+        startTicker("h2");
+        // Both hosts snapshot the group's declared (local) data path inside their capture. The operator's
+        // snapshot command lets the first host that runs it wait on a FIFO, so that host stays in its capture
+        // while the other has captured: the other is frozen and captured, and neither all-captured nor a
+        // decision exists. A Thaw of it now could cut into the first host's capture.
+        Path data = Files.createDirectories(cluster.dir().resolve("data"));
+        Path release = cluster.dir().resolve("release-first-capture");
+        assertThat(new ProcessBuilder("mkfifo", release.toString()).inheritIO().start().waitFor()).isZero();
+        String firstWaits = "if mkdir " + cluster.dir().resolve("first-snapshot") + " 2>/dev/null; then cat " + release
+                + " > /dev/null; fi";
+        new DataPaths(cluster.coordinator().zk(), cluster.layout()).put("app", DataPathRecord.newBuilder()
+                .setPath(data.toString()).setEngine("command").setSnapshotCommand(firstWaits)
+                .setRollbackCommand("true").setDeleteCommand("true").build());
         AtomicReference<OpContext> opened = new AtomicReference<>();
-        AtomicReference<Throwable> premature = new AtomicReference<>();
-        AtomicReference<Map<String, Boolean>> frozenAfter = new AtomicReference<>();
-        // Frozen and captured, but no all-captured node and no decision yet: a Thaw now could cut
-        // into another host's capture.
-        OperationListener thawBeforeDecision = new OperationListener() {
+        OperationListener remembersTheOp = new OperationListener() {
             @Override
             public void opened(String kind, String group, String opId, long epoch) {
                 opened.set(OpContext.newBuilder().setGroup(group).setOpId(opId).setEpoch(epoch).build());
             }
-
-            @Override
-            public void phaseEnded(String phase, long micros) {
-                if (phase.equals("capture")) {
-                    try {
-                        agent("h1").thaw(ThawRequest.newBuilder().setCtx(opened.get()).build(), RPC_TIMEOUT);
-                    } catch (Throwable e) {
-                        premature.set(e);
-                    }
-                    try {
-                        frozenAfter.set(Invariants.frozenState(cluster, "app"));
-                    } catch (Exception e) {
-                        throw new IllegalStateException(e);
-                    }
-                }
-            }
         };
-
-        CheckpointResult result = new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
-                thawBeforeDecision).run("app");
-
-        assertThat(premature.get()).isInstanceOfSatisfying(AgentCallException.class, e -> {
-            assertThat(e.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
-            assertThat(e.getMessage()).contains("h1").contains("neither a decision nor every host's capture")
-                    .contains(result.checkpointId());
+        CompletableFuture<CheckpointResult> run = CompletableFuture.supplyAsync(() -> {
+            try {
+                return new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), remembersTheOp)
+                        .run("app");
+            } catch (Exception e) {
+                throw new CompletionException(e);
+            }
         });
-        assertThat(frozenAfter.get()).as("still frozen after the refused thaw").containsExactly(Map.entry("h1", true));
-        assertThat(result.hosts()).containsExactly("h1");
+        try {
+            String captured = await("one host captured while the other is still in its capture")
+                    .atMost(Duration.ofSeconds(20)).until(() -> capturedHosts(opened.get()), hosts -> hosts.size() == 1)
+                    .get(0);
+            OpContext op = opened.get();
+            assertThat(cluster.coordinator().zk().checkExists().forPath(cluster.layout().allCaptured("app", op.getOpId())))
+                    .as("no all-captured signal while a host captures").isNull();
+
+            assertThatThrownBy(() -> agent(captured).thaw(ThawRequest.newBuilder().setCtx(op).build(), RPC_TIMEOUT))
+                    .isInstanceOfSatisfying(AgentCallException.class, e -> {
+                        assertThat(e.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+                        assertThat(e.getMessage()).contains(captured)
+                                .contains("neither a decision nor every host's capture").contains(op.getOpId());
+                    });
+            assertThat(Invariants.frozenState(cluster, "app")).as("both still frozen after the refused thaw")
+                    .containsEntry("h1", true).containsEntry("h2", true);
+        } finally {
+            Files.writeString(release, "go\n"); // opens the FIFO: the waiting snapshot command ends
+        }
+
+        CheckpointResult result = run.get(60, TimeUnit.SECONDS);
+        assertThat(result.hosts()).containsExactly("h1", "h2");
         Invariants.assertAll(cluster);
         assertThat(Invariants.decisions(cluster, "app")).singleElement().satisfies(d -> assertThat(d.isCommit()).isTrue());
+    }
+
+    private List<String> capturedHosts(OpContext op) throws Exception {
+        if (op == null) {
+            return List.of();
+        }
+        List<String> hosts = new ArrayList<>();
+        for (String host : cluster.hosts()) {
+            if (cluster.coordinator().zk().checkExists().forPath(
+                    cluster.layout().phaseEntry("app", op.getOpId(), Phase.CAPTURED, host)) != null) {
+                hosts.add(host);
+            }
+        }
+        return hosts;
     }
 
     private AgentClient agent(String host) throws Exception {
