@@ -493,9 +493,13 @@ final class BenchmarksPage {
         line("## Snapshot (agent): what each engine adds to the frozen window");
         line("");
         line("`SnapshotEngine.take` per engine at 10 and 1000 files and at 1 GiB, on file systems made on loop devices"
-                + " (sparse images on the machine's disk). Floors: reflink = one raw `FICLONE` per file; btrfs = the"
-                + " snapshot ioctl alone; copy = a sequential write of the same bytes with fsync to the store's disk, as"
-                + " a rate (there the ratio is copy rate ÷ disk rate, higher is better).");
+                + " (sparse images on the machine's disk), after warm-up snapshots (10, or 1 at 1 GiB; 3 with --quick)."
+                + " Floors: reflink = one raw `FICLONE` per file; btrfs = the snapshot ioctl alone; copy = a sequential"
+                + " write of the same bytes with fsync to the store's disk, as a rate (there the ratio is copy rate ÷ disk"
+                + " rate, higher is better). The copy engine appends the changed files to one pack and leaves its fsync to"
+                + " `SnapshotEngine.makeDurable`, which the agent calls after the thaw and before the manifest reaches the"
+                + " coordinator: `copy-rate-median` is the window (take), `durable-rate-median` take + makeDurable, both"
+                + " against the same floor.");
         line("");
         suiteTable("snapshot", "engine and data");
     }
