@@ -25,7 +25,8 @@ import java.util.concurrent.CountDownLatch;
  * <p>Arguments: ZK_CONNECT ZK_ROOT STORE_DIR GROUP BOUNDARY [restore]: a checkpoint by default
  * (phases freeze, capture, thaw, store, commit), a restore of the latest checkpoint with "restore"
  * (phases validate, stage, prepare, commit, release). BOUNDARY is {@code start:<phase>},
- * {@code end:<phase>}, or a bare phase name for its end.
+ * {@code end:<phase>}, or a bare phase name for its end. Its ZooKeeper session times out after
+ * {@code -Dlockstep.test.sessionTimeoutMs} (default {@link LocalCluster#SESSION_TIMEOUT}), as its cluster's.
  */
 public final class PausingCoordinator {
     /**
@@ -34,7 +35,7 @@ public final class PausingCoordinator {
      * ZooKeeper expires it). Started otherwise, it takes {@link LocalCluster#SESSION_TIMEOUT}.
      */
     public static final Duration KILLED_SESSION_TIMEOUT = Duration.ofSeconds(2);
-    private static final String SESSION_PROPERTY = "lockstep.pausingCoordinator.sessionMs";
+    private static final String SESSION_PROPERTY = "lockstep.test.sessionTimeoutMs";
 
     /** The command line of a coordinator JVM on {@code cluster} that stops at {@code boundary} of a checkpoint or restore. */
     public static List<String> command(LocalCluster cluster, String group, String boundary, boolean restore)
