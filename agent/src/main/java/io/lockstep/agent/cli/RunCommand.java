@@ -1,13 +1,10 @@
 package io.lockstep.agent.cli;
 
 import io.grpc.StatusRuntimeException;
-import io.lockstep.agent.hooks.HookSignals;
 import io.lockstep.agent.nativeio.Native;
-import io.lockstep.cli.DurationConverter;
 import io.lockstep.names.RawNames;
 import io.lockstep.names.RawPaths;
 import io.lockstep.names.RecordedNames;
-import io.lockstep.proto.Hook;
 import io.lockstep.proto.RunReply;
 import io.lockstep.proto.RunRequest;
 import picocli.CommandLine.Command;
@@ -20,7 +17,6 @@ import picocli.CommandLine.Model.CommandSpec;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -63,31 +59,8 @@ final class RunCommand implements Callable<Integer> {
                     + "writable by its owner only (e.g. mode 0600).")
     String envFile; // a RawNames string, like --cwd
 
-    @Option(names = "--hook-command", paramLabel = "CMD",
-            description = {"Before every checkpoint freezes the group (on any host), run CMD with /bin/sh -c as this "
-                    + "program's user, in its working directory, with its environment plus LOCKSTEP_HOOK=pre-freeze, "
-                    + "LOCKSTEP_CHECKPOINT=<id>, LOCKSTEP_PID=<its pid>, LOCKSTEP_GROUP. Exit status 0 means ready "
-                    + "(e.g. the program flushed its state); any other status, or no exit within --hook-timeout, "
-                    + "aborts the checkpoint, naming this program. After the checkpoint's decision, once the host "
-                    + "thawed, CMD runs again with LOCKSTEP_HOOK=post-thaw and LOCKSTEP_OUTCOME=COMMIT or ABORT "
-                    + "(not waited for). Its output goes to the program's output file. Kept across agent restarts "
-                    + "and restores."})
-    String hookCommand;
-
-    @Option(names = "--hook-signal", paramLabel = "SIG",
-            description = {"Before every checkpoint freezes the group, send SIG (e.g. USR1, SIGUSR2, 10) to the program. "
-                    + "It finds the request in the file $LOCKSTEP_HOOK_REQUEST (shell assignments: LOCKSTEP_HOOK, "
-                    + "LOCKSTEP_CHECKPOINT, LOCKSTEP_PID, LOCKSTEP_GROUP) and answers ready by writing the "
-                    + "LOCKSTEP_CHECKPOINT value to the file $LOCKSTEP_HOOK_ACK within --hook-timeout, or the "
-                    + "checkpoint aborts. After the decision: SIG again, the request then saying "
-                    + "LOCKSTEP_HOOK=post-thaw and LOCKSTEP_OUTCOME=COMMIT or ABORT (no answer expected). With "
-                    + "--hook-command too, the command runs first."})
-    String hookSignal;
-
-    @Option(names = "--hook-timeout", paramLabel = "DURATION", defaultValue = "10s", converter = DurationConverter.class,
-            description = "How long a pre-freeze hook may take before the checkpoint aborts (500ms, 10s, 1m; default: "
-                    + "${DEFAULT-VALUE}). The post-thaw hook command is killed after as long.")
-    Duration hookTimeout;
+    @Mixin
+    HookOptions hooks;
 
     @Parameters(arity = "1..*", paramLabel = "COMMAND", description = "The command and its arguments (after --).")
     List<String> command;
@@ -139,9 +112,7 @@ final class RunCommand implements Callable<Integer> {
                 .setEnvFile(envFile == null ? "" : absolute(here, envFile))
                 .setUid(runUid)
                 .setGid(runGid);
-        if (hookCommand != null || hookSignal != null) {
-            request.setHook(hook());
-        }
+        hooks.hook().ifPresent(request::setHook);
         try (AgentAddress.Connection connection = agent.connect()) {
             RunReply reply = connection.stub().run(RecordedNames.deflate(request.build()));
             spec.commandLine().getOut().println(reply.getPid());
@@ -149,24 +120,6 @@ final class RunCommand implements Callable<Integer> {
         } catch (StatusRuntimeException e) {
             return ClientErrors.report(spec, "run", agent.address, e);
         }
-    }
-
-    private Hook hook() {
-        Hook.Builder hook = Hook.newBuilder().setTimeoutMs(hookTimeout.toMillis());
-        if (hookCommand != null) {
-            if (hookCommand.isBlank()) {
-                throw new ParameterException(spec.commandLine(), "--hook-command is empty");
-            }
-            hook.setCommand(hookCommand);
-        }
-        if (hookSignal != null) {
-            try {
-                hook.setSignal(HookSignals.parse(hookSignal));
-            } catch (IllegalArgumentException e) {
-                throw new ParameterException(spec.commandLine(), "--hook-signal: " + e.getMessage());
-            }
-        }
-        return hook.build();
     }
 
     private static String absolute(String here, String name) {

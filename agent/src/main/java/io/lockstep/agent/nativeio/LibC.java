@@ -93,6 +93,12 @@ public interface LibC {
 
     int fstat(int fd, Pointer stat);
 
+    /** statx(2): its struct has one layout on every architecture, unlike struct stat. */
+    int statx(int dirfd, byte[] path, int flags, int mask, Pointer statx);
+
+    /** getdents64(2) (glibc 2.30+): the directory's entries with their d_type, no stat per entry. */
+    long getdents64(int fd, Pointer buffer, long count);
+
     int close(int fd);
 
     long pread(int fd, Pointer buf, long count, long offset);

@@ -8,6 +8,8 @@ import jnr.ffi.Pointer;
 import jnr.ffi.Runtime;
 import jnr.ffi.byref.IntByReference;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -210,6 +212,99 @@ public final class Native {
             throw failure("fstat", path + ", fd " + fd);
         }
         return new FileId(stat.getLong(0), stat.getLong(8));
+    }
+
+    /** An open file's size and permission bits (st_mode & 07777), read with one statx(2). */
+    public record SizeAndMode(long size, int mode) {
+    }
+
+    private static final int AT_EMPTY_PATH = 0x1000;
+    private static final int STATX_MODE = 0x2;
+    private static final int STATX_SIZE = 0x200;
+    private static final byte[] EMPTY_PATH = {0};
+
+    /** statx(2) of {@code fd}: stx_mode (u16) at offset 28 and stx_size (u64) at 40, on every architecture. */
+    public static SizeAndMode sizeAndMode(int fd, Pointer buffer, String path) throws NativeException {
+        if (LIBC.statx(fd, EMPTY_PATH, AT_EMPTY_PATH, STATX_MODE | STATX_SIZE, buffer) != 0) {
+            throw failure("statx", path + ", fd " + fd);
+        }
+        return new SizeAndMode(buffer.getLong(40), buffer.getShort(28) & 07777);
+    }
+
+    /** What a snapshot compares to see whether a file changed: size, mtime, ctime (ns since the epoch), inode, mode & 07777. */
+    public record FileState(long size, long mtimeNanos, long ctimeNanos, long inode, int mode) {
+    }
+
+    private static final int AT_SYMLINK_NOFOLLOW = 0x100;
+    private static final int STATX_BASIC_STATS = 0x7ff;
+
+    /**
+     * statx(2) of {@code path} (a {@link RawNames} string, not following a final link): stx_mode at 28, stx_ino at 40-8,
+     * stx_size at 40, stx_ctime at 96 and stx_mtime at 112 (tv_sec s64, tv_nsec u32), on every architecture.
+     */
+    public static FileState fileState(String path, Pointer buffer) throws NativeException {
+        if (LIBC.statx(LibC.AT_FDCWD, cPath(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer) != 0) {
+            throw failure("statx", RawNames.display(path));
+        }
+        return new FileState(buffer.getLong(40), buffer.getLong(112) * 1_000_000_000L + (buffer.getInt(120) & 0xffffffffL),
+                buffer.getLong(96) * 1_000_000_000L + (buffer.getInt(104) & 0xffffffffL), buffer.getLong(32),
+                buffer.getShort(28) & 07777);
+    }
+
+    /** A buffer for {@link #sizeAndMode} and {@link #fileState} (struct statx is 256 bytes). */
+    public static Pointer statxBuffer() {
+        return allocate(256);
+    }
+
+    /** d_type values of getdents64(2). */
+    public static final int DT_UNKNOWN = 0;
+    public static final int DT_DIR = 4;
+    public static final int DT_REG = 8;
+
+    /** One directory entry: its name as a {@link RawNames} string and its d_type ({@link #DT_UNKNOWN} when the file system does not say). */
+    public record DirectoryEntry(String name, int type) {
+    }
+
+    /** A buffer for {@link #readDirectory}. */
+    public static Pointer directoryBuffer() {
+        return allocate(DIRECTORY_BUFFER);
+    }
+
+    private static final int DIRECTORY_BUFFER = 32 << 10;
+
+    /**
+     * Every entry of the open directory {@code fd} but . and .., by getdents64(2): struct linux_dirent64 is
+     * d_ino (8), d_off (8), d_reclen (u16), d_type (u8), then the NUL-terminated name.
+     */
+    public static List<DirectoryEntry> readDirectory(int fd, Pointer buffer, String path) throws NativeException {
+        List<DirectoryEntry> entries = new ArrayList<>();
+        byte[] bytes = new byte[DIRECTORY_BUFFER];
+        while (true) {
+            long n = LIBC.getdents64(fd, buffer, DIRECTORY_BUFFER);
+            if (n < 0) {
+                throw failure("getdents64", RawNames.display(path));
+            }
+            if (n == 0) {
+                return entries;
+            }
+            buffer.get(0, bytes, 0, (int) n);
+            for (int at = 0; at < n; ) {
+                int length = buffer.getShort(at + 16) & 0xffff;
+                int type = bytes[at + 18] & 0xff;
+                int nameStart = at + 19;
+                int nameEnd = nameStart;
+                while (bytes[nameEnd] != 0) {
+                    nameEnd++;
+                }
+                int nameLength = nameEnd - nameStart;
+                boolean dots = (nameLength == 1 && bytes[nameStart] == '.')
+                        || (nameLength == 2 && bytes[nameStart] == '.' && bytes[nameStart + 1] == '.');
+                if (!dots) {
+                    entries.add(new DirectoryEntry(RawNames.decode(bytes, nameStart, nameLength), type));
+                }
+                at += length;
+            }
+        }
     }
 
     public static void close(int fd) throws NativeException {

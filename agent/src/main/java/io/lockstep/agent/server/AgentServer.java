@@ -94,8 +94,9 @@ public final class AgentServer implements AutoCloseable {
         guards = io.lockstep.agent.cgroup.GuardDaemon.attach(io.lockstep.agent.restore.StubBinary.program(
                 io.lockstep.agent.cgroup.GuardDaemon.class, io.lockstep.agent.cgroup.GuardDaemon.NAME, config.stateDir()),
                 config.stateDir().resolve("guard.sock"));
-        checkpoint = new CheckpointParticipant(config, zk, layout, admission, groups, timer, metrics, guards);
-        hooks = new CheckpointHooks(config, zk, layout, admission, groups, timer, metrics);
+        CheckpointParts checkpointParts = new CheckpointParts(config, zk, layout, admission, groups, timer, metrics);
+        checkpoint = new CheckpointParticipant(checkpointParts, guards);
+        hooks = new CheckpointHooks(checkpointParts);
         List<String> capabilities = new ArrayList<>();
         capabilities.add("freezer=" + cgroups.backend());
         if (cgroups.degraded()) {
@@ -123,7 +124,10 @@ public final class AgentServer implements AutoCloseable {
         registration.sweepEvery(groups, AgentRegistration.SWEEP_INTERVAL);
         SnapshotRetention retention = new SnapshotRetention(config, zk, layout);
         List<String> groupNames = List.copyOf(groups.all().keySet());
-        timer.execute(() -> retention.catchUp(groupNames));
+        timer.execute(() -> {
+            retention.catchUp(groupNames);
+            checkpoint.settleLeftSnapshots();
+        });
         AccessInterceptor access = new AccessInterceptor(config.hostId(), new AccessPolicy(groups, config.allowRoot()),
                 config.allowedClients(), config.insecurePlaintext());
         ServerServiceDefinition api = ServerInterceptors.intercept(

@@ -18,7 +18,11 @@ import io.lockstep.zk.DataPaths;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
 import io.lockstep.zk.ZkLayout;
+import io.lockstep.proto.SnapshotDeletion;
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.Collections;
 import java.util.HashSet;
@@ -48,6 +52,14 @@ final class CaptureSnapshots {
     private final Set<String> networkFsTypes;
     /** Snapshots taken for an op whose decision this host has not yet seen, by op id. */
     private final Map<String, List<SnapshotRecord>> undecided = new ConcurrentHashMap<>();
+    /** Ops whose snapshots were made durable (the Capture call may come more than once). */
+    private final Set<String> durable = ConcurrentHashMap.newKeySet();
+    /**
+     * {@code <state dir>/snapshots/pending/<group>/<op>}: the snapshots of an op whose decision this agent has not
+     * acted on, written inside the window, removed once it has. What an agent that died (or never read the
+     * decision) left here is settled by the next agent: an aborted checkpoint leaves no snapshot behind.
+     */
+    private final Path pendingDir;
     /** Per op, the declared data paths read before its freeze ({@link #prepare}), until its capture or thaw. */
     private final Map<String, List<DataPathRecord>> declaredByOp = new ConcurrentHashMap<>();
 
@@ -56,6 +68,7 @@ final class CaptureSnapshots {
         this.zk = zk;
         this.layout = layout;
         this.snapshots = groupSnapshots(config);
+        this.pendingDir = config.stateDir().resolve("snapshots").resolve("pending");
         Set<String> types = new HashSet<>(Set.of("nfs", "nfs4"));
         types.addAll(config.networkFsTypes());
         this.networkFsTypes = Collections.unmodifiableSet(types);
@@ -100,6 +113,7 @@ final class CaptureSnapshots {
         }
         taken = withNetworkIdentities(taken);
         undecided.put(op.getOpId(), taken);
+        recordPending(op, taken);
         long costMicros = taken.stream().mapToLong(SnapshotRecord::getCostNanos).sum() / 1000;
         LOG.info("group {} op {} host {}: {} snapshots inside the window ({} µs): {}", op.getGroup(), op.getOpId(),
                 config.hostId(), taken.size(), costMicros,
@@ -152,12 +166,118 @@ final class CaptureSnapshots {
         declaredByOp.put(op.getOpId(), new DataPaths(zk, layout).list(op.getGroup()));
     }
 
+    /**
+     * Written in the window, not made durable: it guards against an agent that dies, and a host that crashes loses
+     * with it only snapshots that were not durable either (no commit can have counted on them).
+     */
+    private void recordPending(OpContext op, List<SnapshotRecord> taken) {
+        Path file = pendingDir.resolve(op.getGroup()).resolve(op.getOpId());
+        try {
+            Files.createDirectories(file.getParent());
+            Path incoming = file.resolveSibling(op.getOpId() + ".incoming");
+            Files.write(incoming, SnapshotDeletion.newBuilder().setCheckpointId(op.getOpId())
+                    .setHostId(config.hostId()).addAllSnapshots(taken.stream().map(r -> r.toBuilder().clearFiles().build())
+                            .toList()).build().toByteArray());
+            Files.move(incoming, file, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            LOG.warn("group {} op {} host {}: its snapshots are not recorded at {} ({}); if this agent stops before"
+                    + " the decision they stay: {}", op.getGroup(), op.getOpId(), config.hostId(), file, e.toString(),
+                    locations(taken));
+        }
+    }
+
+    private void forgetPending(String group, String opId) {
+        try {
+            Files.deleteIfExists(pendingDir.resolve(group).resolve(opId));
+        } catch (IOException e) {
+            LOG.warn("group {} op {} host {}: cannot remove its pending snapshot record: {}", group, opId,
+                    config.hostId(), e.toString());
+        }
+    }
+
+    /**
+     * After the thaw, before the manifest goes to the coordinator (so before any commit): the op's snapshots reach
+     * the disk (the copy engine's pack and index, the clones' names). A failure aborts the checkpoint.
+     */
+    void makeDurable(OpContext op) {
+        List<SnapshotRecord> taken = undecided.get(op.getOpId());
+        if (taken == null || durable.contains(op.getOpId())) {
+            return;
+        }
+        try {
+            snapshots.makeDurableAll(op.getOpId(), taken);
+        } catch (SnapshotException e) {
+            throw Status.ABORTED.withDescription("snapshot on host " + config.hostId() + " for checkpoint "
+                    + op.getOpId() + " of group " + op.getGroup() + " could not be made durable: " + e.getMessage())
+                    .asRuntimeException();
+        }
+        durable.add(op.getOpId());
+    }
+
     /** The capture failed after the snapshots: delete them now. */
     void discard(OpContext op) {
         declaredByOp.remove(op.getOpId());
         List<SnapshotRecord> taken = undecided.remove(op.getOpId());
-        if (taken != null) {
-            delete(op, taken, "the capture failed");
+        durable.remove(op.getOpId());
+        if (taken != null && delete(op.getGroup(), op.getOpId(), taken, "the capture failed")) {
+            forgetPending(op.getGroup(), op.getOpId());
+        }
+    }
+
+    /**
+     * Settles what an earlier agent process (or this one, when it could not read a decision) left pending: ABORT, or
+     * an op that is gone with neither decision nor catalog entry (only retention removes op records), deletes the
+     * snapshots; COMMIT, or a checkpoint in the catalog, keeps them; an op still undecided waits for its decision.
+     */
+    void settleLeftPending() {
+        if (!Files.isDirectory(pendingDir)) {
+            return;
+        }
+        try (var groupDirs = Files.list(pendingDir)) {
+            for (Path groupDir : (Iterable<Path>) groupDirs::iterator) {
+                String group = groupDir.getFileName().toString();
+                try (var files = Files.list(groupDir)) {
+                    for (Path file : (Iterable<Path>) files::iterator) {
+                        String opId = file.getFileName().toString();
+                        if (!opId.endsWith(".incoming")) {
+                            settleLeft(group, opId, file);
+                        }
+                    }
+                }
+            }
+        } catch (IOException e) {
+            LOG.warn("host {}: pending snapshot records in {} unreadable: {}", config.hostId(), pendingDir, e.toString());
+        }
+    }
+
+    private void settleLeft(String group, String opId, Path file) {
+        try {
+            List<SnapshotRecord> taken = SnapshotDeletion.parseFrom(Files.readAllBytes(file)).getSnapshotsList();
+            Optional<Decision> decision = new Decisions(zk, layout).read(group, opId);
+            boolean aborted;
+            String why;
+            if (decision.isPresent()) {
+                aborted = !decision.get().isCommit();
+                why = aborted ? "the checkpoint was aborted (" + decision.get().reason() + ")" : "";
+            } else if (zk.checkExists().forPath(layout.checkpoint(group, opId)) != null) {
+                aborted = false;
+                why = "";
+            } else if (zk.checkExists().forPath(layout.op(group, opId)) == null) {
+                aborted = true;
+                why = "its op ended with neither a decision nor a catalog entry (it aborted)";
+            } else {
+                LOG.info("group {} op {} host {}: still undecided; its snapshots wait for the decision: {}", group, opId,
+                        config.hostId(), locations(taken));
+                return;
+            }
+            if (!aborted || delete(group, opId, taken, why + ", settled later")) {
+                Files.deleteIfExists(file);
+                undecided.remove(opId);
+                durable.remove(opId);
+            }
+        } catch (Exception e) {
+            LOG.warn("group {} op {} host {}: pending snapshots not settled ({}); the next start or checkpoint retries",
+                    group, opId, config.hostId(), e.toString());
         }
     }
 
@@ -182,19 +302,26 @@ final class CaptureSnapshots {
             return;
         }
         undecided.remove(op.getOpId());
-        if (!decision.get().isCommit()) {
-            delete(op, taken, "the checkpoint was aborted (" + decision.get().reason() + ")");
+        durable.remove(op.getOpId());
+        if (decision.get().isCommit() || delete(op.getGroup(), op.getOpId(), taken,
+                "the checkpoint was aborted (" + decision.get().reason() + ")")) {
+            forgetPending(op.getGroup(), op.getOpId());
         }
+        // Whatever an earlier agent process left, or a decision that was unreadable before: settled now.
+        settleLeftPending();
     }
 
-    private void delete(OpContext op, List<SnapshotRecord> taken, String why) {
+    /** Whether the snapshots are gone; a failure is logged, and their pending record stays for a retry. */
+    private boolean delete(String group, String opId, List<SnapshotRecord> taken, String why) {
         try {
-            snapshots.deleteAll(op.getOpId(), taken);
-            LOG.info("group {} op {} host {}: deleted its snapshots, {}: {}", op.getGroup(), op.getOpId(),
-                    config.hostId(), why, locations(taken));
+            snapshots.deleteAll(opId, taken);
+            LOG.info("group {} op {} host {}: deleted its snapshots, {}: {}", group, opId, config.hostId(), why,
+                    locations(taken));
+            return true;
         } catch (SnapshotException e) {
-            LOG.error("group {} op {} host {}: {}, but deleting its snapshots failed: {}", op.getGroup(), op.getOpId(),
+            LOG.error("group {} op {} host {}: {}, but deleting its snapshots failed: {}", group, opId,
                     config.hostId(), why, e.getMessage());
+            return false;
         }
     }
 

@@ -53,15 +53,14 @@ final class CheckpointHooks implements AutoCloseable {
     private final HookRunner runner;
     private StubBinary stub;
 
-    CheckpointHooks(AgentConfig config, CuratorFramework zk, ZkLayout layout, OpAdmission admission, GroupRegistry groups,
-                    ScheduledExecutorService timer, AgentMetrics metrics) {
-        this.config = config;
-        this.zk = zk;
-        this.layout = layout;
-        this.admission = admission;
-        this.groups = groups;
-        this.timer = timer;
-        this.metrics = metrics;
+    CheckpointHooks(CheckpointParts parts) {
+        this.config = parts.config();
+        this.zk = parts.zk();
+        this.layout = parts.layout();
+        this.admission = parts.admission();
+        this.groups = parts.groups();
+        this.timer = parts.timer();
+        this.metrics = parts.metrics();
         this.hookThreads = Executors.newCachedThreadPool(runnable -> {
             Thread thread = new Thread(runnable, "lockstep-hook-" + config.hostId());
             thread.setDaemon(true);

@@ -62,17 +62,15 @@ public final class CheckpointParticipant {
     private final GuardDaemon guards;
     private final CaptureSnapshots snapshots;
 
-    public CheckpointParticipant(AgentConfig config, CuratorFramework zk, ZkLayout layout, OpAdmission admission,
-                                 GroupRegistry groups, ScheduledExecutorService timer, AgentMetrics metrics,
-                                 GuardDaemon guards) {
-        this.config = config;
-        this.zk = zk;
-        this.layout = layout;
-        this.admission = admission;
-        this.groups = groups;
-        this.timer = timer;
+    CheckpointParticipant(CheckpointParts parts, GuardDaemon guards) {
+        this.config = parts.config();
+        this.zk = parts.zk();
+        this.layout = parts.layout();
+        this.admission = parts.admission();
+        this.groups = parts.groups();
+        this.timer = parts.timer();
         this.capturer = new GroupCapturer(java.time.Clock.systemUTC(), config.networkFsTypes(), config.serverNames());
-        this.metrics = metrics;
+        this.metrics = parts.metrics();
         this.guards = guards;
         this.snapshots = new CaptureSnapshots(config, zk, layout);
     }
@@ -256,6 +254,11 @@ public final class CheckpointParticipant {
         }
     }
 
+    /** At start-up: the snapshots an earlier agent process took for ops it never settled (issue 15). */
+    void settleLeftSnapshots() {
+        snapshots.settleLeftPending();
+    }
+
     /**
      * The Capture RPC: this host's manifest of the op, captured on the all-frozen signal (or now,
      * when the signal has not come yet: the caller vouches that every host is frozen), with the
@@ -275,6 +278,9 @@ public final class CheckpointParticipant {
         if (thawed.isEmpty() && zk.checkExists().forPath(layout.allCaptured(op.getGroup(), op.getOpId())) != null) {
             thawed = thawIfFrozenFor(Optional.of(group), op, Thaw.ALL_CAPTURED, "manifest fetched, every host captured");
         }
+        // The snapshots' durability is needed before the commit, not before the thaw: the coordinator commits only
+        // with every host's manifest, which this call brings.
+        snapshots.makeDurable(op);
         return captured.thawedAt(thawed.orElse(0));
     }
 

@@ -88,7 +88,7 @@ public final class GroupProcesses {
             recorded.keySet().removeAll(fromFile.keySet());
         }
         ManagedGroup group = groups.open(request.getGroup());
-        Hook hook = request.hasHook() ? checkedHook(request.getHook()) : null;
+        Hook hook = request.hasHook() ? checkedHook("run", request.getHook()) : null;
         AckChannel channel = hook != null && hook.getSignal() != 0 ? AckChannel.of(hooksDir, group.name(), hook.getAckId()) : null;
         if (channel != null) {
             // The channel's paths are recorded with the environment: a restored program keeps them.
@@ -147,13 +147,13 @@ public final class GroupProcesses {
         return RunReply.newBuilder().setPid(pid).build();
     }
 
-    /** A hook as `agent run` asked for it, with a signal hook's channel id; refused when it can never answer. */
-    private static Hook checkedHook(Hook requested) {
+    /** A hook as `agent run`/`adopt` asked for it, with a signal hook's channel id; refused when it can never answer. */
+    private static Hook checkedHook(String rpc, Hook requested) {
         if (requested.getCommand().isEmpty() && requested.getSignal() == 0) {
-            throw Status.INVALID_ARGUMENT.withDescription("run: a hook needs a command or a signal").asRuntimeException();
+            throw Status.INVALID_ARGUMENT.withDescription(rpc + ": a hook needs a command or a signal").asRuntimeException();
         }
         if (requested.getTimeoutMs() < 0) {
-            throw Status.INVALID_ARGUMENT.withDescription("run: hook timeout " + requested.getTimeoutMs()
+            throw Status.INVALID_ARGUMENT.withDescription(rpc + ": hook timeout " + requested.getTimeoutMs()
                     + " ms is negative").asRuntimeException();
         }
         Hook.Builder hook = requested.toBuilder();
@@ -161,7 +161,7 @@ public final class GroupProcesses {
             try {
                 HookSignals.check(requested.getSignal());
             } catch (IllegalArgumentException e) {
-                throw Status.INVALID_ARGUMENT.withDescription("run: hook " + e.getMessage()).asRuntimeException();
+                throw Status.INVALID_ARGUMENT.withDescription(rpc + ": hook " + e.getMessage()).asRuntimeException();
             }
             hook.setAckId(AckChannel.newId());
         } else {
@@ -300,15 +300,34 @@ public final class GroupProcesses {
         if (!Files.isDirectory(proc)) {
             throw Status.NOT_FOUND.withDescription("adopt: no process " + root).asRuntimeException();
         }
+        Hook hook = request.hasHook() ? checkedHook("adopt", request.getHook()) : null;
         ManagedGroup group = groups.open(request.getGroup());
+        // The hook is the adopted program's (the root of the tree), as `agent run` gives it to the program it starts.
+        RestartSpec rootSpec = specFromProc(root);
+        AckChannel channel = null;
+        if (hook != null) {
+            RestartSpec.Builder hooked = rootSpec.toBuilder().setHook(hook);
+            if (hook.getSignal() != 0) {
+                channel = AckChannel.of(hooksDir, group.name(), hook.getAckId());
+                // Recorded with the environment: a restored program finds the files there; this one is told below.
+                hooked.putAllEnv(channel.environment());
+                channel.prepare(rootSpec.getUid(), rootSpec.getGid());
+            }
+            rootSpec = hooked.build();
+        }
         Set<Integer> tree = descendants(root);
         for (int pid : tree) {
             group.cgroup().addProcess(pid);
-            group.specs().put(pid, specFromProc(pid));
+            group.specs().put(pid, pid == root ? rootSpec : specFromProc(pid));
         }
         joinBeforeReplying(group.name());
-        LOG.info("group {}: adopted pid {} with {} processes", group.name(), root, tree.size());
-        return AdoptReply.newBuilder().setPid(root).setTasks(tree.size()).build();
+        LOG.info("group {}: adopted pid {} with {} processes{}", group.name(), root, tree.size(),
+                hook == null ? "" : ", with its pre-freeze hook");
+        AdoptReply.Builder reply = AdoptReply.newBuilder().setPid(root).setTasks(tree.size());
+        if (channel != null) {
+            reply.setHookRequest(channel.request().toString()).setHookAck(channel.ack().toString());
+        }
+        return reply.build();
     }
 
     static Set<Integer> descendants(int root) throws IOException {

@@ -525,6 +525,7 @@ public final class RestoreParticipant {
         RestoreSession session;
         Map<RestoreSession.Recorded, RestoreSession.Staged> selected = new LinkedHashMap<>();
         boolean ended;
+        boolean releasedBefore = false;
         CompletableFuture<List<StagedProcess>> round = new CompletableFuture<>();
         synchronized (group) {
             session = group.restore();
@@ -534,7 +535,11 @@ public final class RestoreParticipant {
             } else {
                 session.ending(reason);
                 for (Map.Entry<RestoreSession.Recorded, RestoreSession.Staged> e : session.stubs().entrySet()) {
-                    if (!commit || heldBackToo || !session.heldBack().contains(e.getKey())) {
+                    // A held-back stub that died has nothing left to hold back: it goes with the
+                    // others, so that a session of dead stubs ends now, not at the hand-over fallback
+                    // (meanwhile every new restore of the group on this host was refused).
+                    if (!commit || heldBackToo || !session.heldBack().contains(e.getKey())
+                            || !e.getValue().handle().process().isAlive()) {
                         selected.put(e.getKey(), e.getValue());
                     }
                 }
@@ -543,14 +548,19 @@ public final class RestoreParticipant {
                 if (ended) {
                     group.restore(null);
                 }
-                if (commit) {
+                if (commit && selected.isEmpty()) {
+                    // An earlier release of the same kind (the watchdog's on the COMMIT, or the
+                    // fallback for held-back waiters) took them all; only held-back waiters are left.
+                    releasedBefore = true;
+                } else if (commit) {
+                    LastRelease.Round mine = new LastRelease.Round(heldBackToo, round);
                     lastRelease.compute(group.name(), (name, last) -> last != null && last.opId().equals(op.getOpId())
-                            ? last.with(round) : new LastRelease(op.getOpId(), List.of(round)));
+                            ? last.with(mine) : new LastRelease(op.getOpId(), List.of(mine)));
                 }
             }
         }
-        if (session == null) {
-            return releasedBefore(group.name(), op, commit);
+        if (session == null || releasedBefore) {
+            return releasedBefore(group.name(), op, commit, heldBackToo);
         }
         try {
             List<StagedProcess> released = release(group, op, commit, reason, session, selected, ended);
@@ -637,20 +647,26 @@ public final class RestoreParticipant {
     }
 
     /**
-     * What the releases of this op did so far (the watchdog releases on the COMMIT by itself, often
-     * before the coordinator's Release arrives): their processes, once they are done, or their
-     * failure, so that the coordinator's count of released processes is right whoever released them.
+     * What the releases of this op of the same kind did so far (the watchdog releases on the COMMIT
+     * by itself, often before the coordinator's Release arrives; held-back waiters go in a round of
+     * their own, the coordinator's second or the agent's fallback): their processes, once they are
+     * done, or their failure, so that the coordinator's count of released processes (the sum of
+     * its two rounds) is right whoever released them.
      */
-    private List<StagedProcess> releasedBefore(String group, OpContext op, boolean commit) throws IOException {
+    private List<StagedProcess> releasedBefore(String group, OpContext op, boolean commit, boolean heldBackRound)
+            throws IOException {
         LastRelease last = lastRelease.get(group);
         if (!commit || last == null || !last.opId().equals(op.getOpId())) {
             return List.of();
         }
         List<StagedProcess> released = new ArrayList<>();
         long waitMillis = releaseWaitMillis();
-        for (CompletableFuture<List<StagedProcess>> round : last.rounds()) {
+        for (LastRelease.Round round : last.rounds()) {
+            if (round.heldBackToo() != heldBackRound) {
+                continue;
+            }
             try {
-                released.addAll(round.get(waitMillis, TimeUnit.MILLISECONDS));
+                released.addAll(round.released().get(waitMillis, TimeUnit.MILLISECONDS));
             } catch (java.util.concurrent.ExecutionException e) {
                 throw new IOException(e.getCause().getMessage(), e.getCause());
             } catch (java.util.concurrent.TimeoutException e) {
@@ -679,9 +695,13 @@ public final class RestoreParticipant {
     }
 
     /** The release rounds of the newest restore of a group on this host. */
-    private record LastRelease(String opId, List<CompletableFuture<List<StagedProcess>>> rounds) {
-        LastRelease with(CompletableFuture<List<StagedProcess>> round) {
-            List<CompletableFuture<List<StagedProcess>>> all = new ArrayList<>(rounds);
+    private record LastRelease(String opId, List<Round> rounds) {
+        /** One release of the op's stubs: of held-back waiters too (a second or fallback round) or not. */
+        record Round(boolean heldBackToo, CompletableFuture<List<StagedProcess>> released) {
+        }
+
+        LastRelease with(Round round) {
+            List<Round> all = new ArrayList<>(rounds);
             all.add(round);
             return new LastRelease(opId, List.copyOf(all));
         }

@@ -3,8 +3,8 @@ package io.lockstep.agent.snapshot;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -22,23 +22,34 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.UUID;
 import java.util.stream.Stream;
 import io.lockstep.agent.nativeio.Native;
+import jnr.ffi.Pointer;
 
 /**
- * Portable: copies the data path's files into a content-addressed store ({@code objects/<sha256>}) with an
- * index per snapshot ({@code index/<checkpoint>-<key>}). Only files changed since the data path's previous
- * snapshot (size, mtime, ctime or inode differ) are read; the others keep their recorded digest. A snapshot
- * that would copy more than the bound is refused before anything is written, so the window stays bounded.
+ * Portable: copies the data path's changed files into one pack file per snapshot ({@code packs/<checkpoint>-<key>},
+ * the blobs one after the other) with an index per snapshot ({@code index/<checkpoint>-<key>}: each file's sha256,
+ * and the pack and offset of its content). Content stays addressed by sha256: only files changed since the data
+ * path's previous snapshot (size, mtime, ctime or inode differ) are read, the others keep their recorded blob, and a
+ * changed file whose content an earlier index or this pack holds already is not kept twice. One file written per
+ * snapshot instead of one per file, and its durability ({@link #makeDurable}: one fsync of the pack and of the
+ * index) after the thaw: the window pays reading, hashing and writing into the page cache. A snapshot that would
+ * copy more than the bound is refused before anything is written, so the window stays bounded. Stores of an earlier
+ * release (loose {@code objects/<sha256>}) are still read, rolled back and cleaned.
  */
 public final class CopyEngine implements SnapshotEngine {
     public static final String NAME = "copy";
     /** The store's directory of indexes, {@code <checkpoint>-<key>} each. */
     static final String INDEX_DIR = "index";
+    /** The store's directory of packs, named as their snapshot's index. */
+    static final String PACK_DIR = "packs";
+    /** Loose objects, {@code objects/<sha256>}, as stores of an earlier release hold them. */
+    static final String OBJECT_DIR = "objects";
+    private static final String INDEX_FORMAT = "lockstep-copy-index\t2";
     private static final java.util.regex.Pattern OBJECT_NAME = java.util.regex.Pattern.compile("[0-9a-f]{64}");
     /** One store is used by one agent; this orders a deletion's clean-up against a snapshot's writes. */
     private static final Object STORE_LOCK = new Object();
+    private static final int BUFFER = 1 << 20;
 
     private final Path store;
     private final long maxBytes;
@@ -53,11 +64,19 @@ public final class CopyEngine implements SnapshotEngine {
         return NAME;
     }
 
-    /** A file's state as the index keeps it. */
-    private record Entry(String sha256, long size, long mtimeNanos, long ctimeNanos, long inode, int mode) {
+    /**
+     * A file's state as the index keeps it: its content's sha256 and where that content is, in {@code pack} (a
+     * pack's name) at {@code offset}, or a loose object when {@code pack} is empty.
+     */
+    private record Entry(String sha256, long size, long mtimeNanos, long ctimeNanos, long inode, int mode, String pack,
+                         long offset) {
         boolean sameFileAs(Entry other) {
             return size == other.size && mtimeNanos == other.mtimeNanos && ctimeNanos == other.ctimeNanos
                     && inode == other.inode;
+        }
+
+        Entry withContent(Entry blob) {
+            return new Entry(blob.sha256, size, mtimeNanos, ctimeNanos, inode, mode, blob.pack, blob.offset);
         }
     }
 
@@ -65,26 +84,35 @@ public final class CopyEngine implements SnapshotEngine {
     public Snapshot take(String checkpointId, DataPath dataPath) throws SnapshotException {
         long started = System.nanoTime();
         synchronized (STORE_LOCK) {
-            Path objects = store.resolve("objects");
-            Path index = store.resolve(INDEX_DIR).resolve(checkpointId + "-" + dataPath.key());
+            String name = checkpointId + "-" + dataPath.key();
+            Path index = store.resolve(INDEX_DIR).resolve(name);
+            Path pack = store.resolve(PACK_DIR).resolve(name);
             List<Path> written = new ArrayList<>();
             Path current = dataPath.path();
             try {
-                Map<String, Path> present = DataFiles.regularFiles(dataPath.path());
+                // One getdents64 per directory and one statx per file, no Path or attribute map per file.
+                List<String> present = DataFiles.regularFileNames(dataPath.path()).orElse(null);
+                if (present == null) {
+                    present = new ArrayList<>(DataFiles.regularFiles(dataPath.path()).keySet());
+                }
                 Map<String, Entry> previous = previousIndex(dataPath);
+                Map<String, Boolean> blobsPresent = new HashMap<>();
                 Map<String, Entry> now = new LinkedHashMap<>();
                 List<String> changed = new ArrayList<>();
                 long changedBytes = 0;
-                for (Map.Entry<String, Path> file : present.entrySet()) {
-                    Entry stat = stat(file.getValue());
-                    Entry before = previous.get(file.getKey());
-                    if (before != null && before.sameFileAs(stat) && Files.exists(objects.resolve(before.sha256()))) {
-                        now.put(file.getKey(), new Entry(before.sha256(), stat.size(), stat.mtimeNanos(),
-                                stat.ctimeNanos(), stat.inode(), stat.mode()));
+                String root = dataPath.path().toString();
+                Pointer statx = Native.statxBuffer();
+                for (String relative : present) {
+                    Native.FileState state = Native.fileState(relative.isEmpty() ? root : root + "/" + relative, statx);
+                    Entry stat = new Entry("", state.size(), state.mtimeNanos(), state.ctimeNanos(), state.inode(),
+                            state.mode(), "", 0);
+                    Entry before = previous.get(relative);
+                    if (before != null && before.sameFileAs(stat) && blobPresent(before, blobsPresent)) {
+                        now.put(relative, stat.withContent(before));
                     } else {
-                        changed.add(file.getKey());
+                        changed.add(relative);
                         changedBytes += stat.size();
-                        now.put(file.getKey(), stat);
+                        now.put(relative, stat);
                     }
                 }
                 long bound = dataPath.copyMaxBytes().orElse(maxBytes);
@@ -93,35 +121,40 @@ public final class CopyEngine implements SnapshotEngine {
                             + changedBytes + " bytes in " + changed.size() + " changed files exceed the bound of "
                             + bound + " bytes (data-path --copy-max-bytes); choose a reflink, btrfs or command engine");
                 }
-                Files.createDirectories(objects);
                 Files.createDirectories(index.getParent());
-                Map<String, Path> incoming = new LinkedHashMap<>();
-                for (String relative : changed) {
-                    current = present.get(relative);
-                    Entry stat = now.get(relative);
-                    Path temporary = objects.resolve("incoming-" + UUID.randomUUID());
-                    written.add(temporary);
-                    String sha256 = copyHashing(current, temporary);
-                    if (incoming.putIfAbsent(sha256, temporary) != null) {
-                        // Two changed files with the same content: one object.
-                        Files.delete(temporary);
-                        written.remove(temporary);
+                long copied = 0;
+                if (!changed.isEmpty()) {
+                    Files.createDirectories(pack.getParent());
+                    // Content an earlier snapshot holds (a file changed back, or moved): its blob, not a new one.
+                    Map<String, Entry> known = new HashMap<>();
+                    previous.values().forEach(e -> known.putIfAbsent(e.sha256(), e));
+                    byte[] buffer = new byte[BUFFER];
+                    try (FileChannel out = FileChannel.open(pack, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                        written.add(pack);
+                        for (String relative : changed) {
+                            current = relative.isEmpty() ? dataPath.path() : dataPath.path().resolve(relative);
+                            long offset = out.position();
+                            Copied blob = appendHashing(current, out, buffer);
+                            Entry stat = now.get(relative);
+                            Entry fresh = new Entry(blob.sha256(), blob.size(), stat.mtimeNanos(), stat.ctimeNanos(),
+                                    stat.inode(), stat.mode(), name, offset);
+                            Entry same = known.get(blob.sha256());
+                            if (same != null && (same.pack().equals(name) || blobPresent(same, blobsPresent))) {
+                                out.truncate(offset);
+                                out.position(offset);
+                                now.put(relative, fresh.withContent(same));
+                            } else {
+                                known.put(blob.sha256(), fresh);
+                                now.put(relative, fresh);
+                                copied += blob.size();
+                            }
+                        }
                     }
-                    now.put(relative, new Entry(sha256, stat.size(), stat.mtimeNanos(), stat.ctimeNanos(), stat.inode(),
-                            stat.mode()));
-                }
-                // One syncfs for all copies instead of an fsync per file; only then are they named by digest.
-                current = store;
-                Native.syncfs(store.toString());
-                for (Map.Entry<String, Path> object : incoming.entrySet()) {
-                    Path named = objects.resolve(object.getKey());
-                    if (Files.exists(named)) {
-                        Files.delete(object.getValue());
-                    } else {
-                        Files.move(object.getValue(), named, StandardCopyOption.ATOMIC_MOVE);
-                        written.add(named);
+                    if (copied == 0) {
+                        // Every changed file's content was known: no pack.
+                        Files.delete(pack);
+                        written.remove(pack);
                     }
-                    written.remove(object.getValue());
                 }
                 current = index;
                 writeIndex(index, dataPath.path(), now);
@@ -145,44 +178,72 @@ public final class CopyEngine implements SnapshotEngine {
         }
     }
 
-    private static Entry stat(Path file) throws IOException {
-        Map<String, Object> a = Files.readAttributes(file, "unix:size,lastModifiedTime,ctime,ino,mode",
-                LinkOption.NOFOLLOW_LINKS);
-        return new Entry("", (Long) a.get("size"), nanos(a.get("lastModifiedTime")), nanos(a.get("ctime")),
-                (Long) a.get("ino"), (Integer) a.get("mode") & 07777);
+    /**
+     * Makes the snapshot durable, before the checkpoint may commit: one fsync of its pack and of its index, and of
+     * the directories naming them. The agent calls this after the thaw (the Capture call that brings the manifest).
+     */
+    @Override
+    public void makeDurable(Snapshot snapshot) throws SnapshotException {
+        Path index = Path.of(snapshot.location());
+        Path pack = store.resolve(PACK_DIR).resolve(index.getFileName().toString());
+        Path current = pack;
+        try {
+            if (Files.exists(pack)) {
+                force(pack);
+                force(pack.getParent());
+            }
+            current = index;
+            force(index);
+            force(index.getParent());
+        } catch (IOException e) {
+            throw new SnapshotException("making the copy snapshot " + index + " of checkpoint " + snapshot.checkpointId()
+                    + " durable failed at " + current + ": " + e.getMessage(), e);
+        }
     }
 
-    private static long nanos(Object fileTime) {
-        java.time.Instant i = ((java.nio.file.attribute.FileTime) fileTime).toInstant();
-        return i.getEpochSecond() * 1_000_000_000L + i.getNano();
+    private static void force(Path path) throws IOException {
+        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
+            channel.force(true);
+        }
     }
 
-    /** Copies {@code source} into {@code temporary} (which must not exist), returning the sha256 of what it copied. */
-    private static String copyHashing(Path source, Path temporary) throws IOException {
+    /** Whether an entry's content is still in the store: its pack, or its loose object. */
+    private boolean blobPresent(Entry entry, Map<String, Boolean> known) {
+        String where = entry.pack().isEmpty() ? OBJECT_DIR + "/" + entry.sha256() : PACK_DIR + "/" + entry.pack();
+        return known.computeIfAbsent(where, w -> Files.exists(store.resolve(w)));
+    }
+
+    private record Copied(String sha256, long size) {
+    }
+
+    /** Appends {@code source} to {@code out}, returning the sha256 and length of what it copied. */
+    private static Copied appendHashing(Path source, FileChannel out, byte[] buffer) throws IOException {
         MessageDigest digest = DataFiles.newSha256();
-        byte[] buffer = new byte[1 << 20];
-        try (InputStream in = Files.newInputStream(source, LinkOption.NOFOLLOW_LINKS);
-             OutputStream out = Files.newOutputStream(temporary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            for (int n; (n = in.read(buffer)) > 0; ) {
+        long size = 0;
+        try (InputStream in = Files.newInputStream(source, LinkOption.NOFOLLOW_LINKS)) {
+            for (int n; (n = in.readNBytes(buffer, 0, buffer.length)) > 0; ) {
                 digest.update(buffer, 0, n);
-                out.write(buffer, 0, n);
+                ByteBuffer chunk = ByteBuffer.wrap(buffer, 0, n);
+                while (chunk.hasRemaining()) {
+                    out.write(chunk);
+                }
+                size += n;
             }
         }
-        return HexFormat.of().formatHex(digest.digest());
+        return new Copied(HexFormat.of().formatHex(digest.digest()), size);
     }
 
+    /** Written under a temporary name and renamed: an index is whole or absent. Its durability: {@link #makeDurable}. */
     private static void writeIndex(Path index, Path dataPath, Map<String, Entry> entries) throws IOException {
         Path temporary = index.resolveSibling(index.getFileName() + ".incoming");
         try (BufferedWriter w = Files.newBufferedWriter(temporary, StandardCharsets.UTF_8)) {
+            w.write(INDEX_FORMAT + "\n");
             w.write("data-path\t" + dataPath + "\n");
             for (Map.Entry<String, Entry> e : entries.entrySet()) {
                 Entry v = e.getValue();
                 w.write(v.sha256() + "\t" + v.size() + "\t" + v.mtimeNanos() + "\t" + v.ctimeNanos() + "\t" + v.inode()
-                        + "\t" + v.mode() + "\t" + e.getKey() + "\n");
+                        + "\t" + v.mode() + "\t" + v.pack() + "\t" + v.offset() + "\t" + e.getKey() + "\n");
             }
-        }
-        try (FileChannel channel = FileChannel.open(temporary, StandardOpenOption.WRITE)) {
-            channel.force(true);
         }
         Files.move(temporary, index, StandardCopyOption.ATOMIC_MOVE);
     }
@@ -190,18 +251,22 @@ public final class CopyEngine implements SnapshotEngine {
     private record Index(Path dataPath, Map<String, Entry> entries) {
     }
 
+    /** Reads an index: this release's (packs), or an earlier one's (loose objects, seven fields a line). */
     private static Index readIndex(Path index) throws IOException {
         List<String> lines = Files.readAllLines(index, StandardCharsets.UTF_8);
-        if (lines.isEmpty() || !lines.get(0).startsWith("data-path\t")) {
+        boolean packed = !lines.isEmpty() && lines.get(0).equals(INDEX_FORMAT);
+        List<String> body = packed ? lines.subList(1, lines.size()) : lines;
+        if (body.isEmpty() || !body.get(0).startsWith("data-path\t")) {
             throw new IOException("snapshot index " + index + " has no data-path header");
         }
         Map<String, Entry> entries = new LinkedHashMap<>();
-        for (String line : lines.subList(1, lines.size())) {
-            String[] f = line.split("\t", 7);
-            entries.put(f[6], new Entry(f[0], Long.parseLong(f[1]), Long.parseLong(f[2]), Long.parseLong(f[3]),
-                    Long.parseLong(f[4]), Integer.parseInt(f[5])));
+        for (String line : body.subList(1, body.size())) {
+            String[] f = line.split("\t", packed ? 9 : 7);
+            entries.put(f[packed ? 8 : 6], new Entry(f[0], Long.parseLong(f[1]), Long.parseLong(f[2]),
+                    Long.parseLong(f[3]), Long.parseLong(f[4]), Integer.parseInt(f[5]), packed ? f[6] : "",
+                    packed ? Long.parseLong(f[7]) : 0));
         }
-        return new Index(Path.of(lines.get(0).substring("data-path\t".length())), entries);
+        return new Index(Path.of(body.get(0).substring("data-path\t".length())), entries);
     }
 
     /** The newest index of the same data path, by modification time; empty when there is none. */
@@ -229,18 +294,36 @@ public final class CopyEngine implements SnapshotEngine {
 
     @Override
     public RollBackReport rollBack(Snapshot snapshot) throws SnapshotException {
-        Path objects = store.resolve("objects");
+        Path indexPath = Path.of(snapshot.location());
+        Index index;
+        try {
+            index = readIndex(indexPath);
+        } catch (IOException | RuntimeException e) {
+            throw new RollBackException("roll-back of " + snapshot.dataPath() + " to checkpoint " + snapshot.checkpointId()
+                    + " failed: its copy index " + indexPath + " is unreadable (" + e.getMessage()
+                    + "); the current files are untouched", e);
+        }
         Map<String, StagedRollBack.Source> wanted = new LinkedHashMap<>();
         for (SnapshotFile file : snapshot.files()) {
-            Path object = objects.resolve(file.sha256().orElseThrow());
-            wanted.put(file.relativePath(), new StagedRollBack.Source(object, false, file.sha256(), file.size(), file.mode()));
+            Entry entry = index.entries().get(file.relativePath());
+            if (entry == null || !entry.sha256().equals(file.sha256().orElseThrow())) {
+                throw new RollBackException("roll-back of " + snapshot.dataPath() + " to checkpoint "
+                        + snapshot.checkpointId() + " failed at " + file.relativePath() + ": its copy index " + indexPath
+                        + " does not hold sha256 " + file.sha256().orElseThrow() + "; the current files are untouched",
+                        null);
+            }
+            wanted.put(file.relativePath(), entry.pack().isEmpty()
+                    ? new StagedRollBack.Source(store.resolve(OBJECT_DIR).resolve(entry.sha256()), false, file.sha256(),
+                            file.size(), file.mode())
+                    : StagedRollBack.Source.regionOf(store.resolve(PACK_DIR).resolve(entry.pack()), entry.offset(),
+                            file.sha256(), file.size(), file.mode()));
         }
         return StagedRollBack.apply(snapshot.checkpointId(), snapshot.dataPath(), snapshot.directory(), wanted);
     }
 
     /**
-     * Removes the snapshot's index, then every object no remaining index refers to: content another checkpoint
-     * shares stays; an object left by an earlier deletion that failed half-way goes now.
+     * Removes the snapshot's index, then every pack and loose object no remaining index refers to: content another
+     * checkpoint shares stays; what a deletion that failed half-way left goes now.
      */
     @Override
     public void delete(Snapshot snapshot) throws SnapshotException {
@@ -254,22 +337,27 @@ public final class CopyEngine implements SnapshotEngine {
                     try (Stream<Path> list = Files.list(indexes)) {
                         for (Path p : (Iterable<Path>) list::iterator) {
                             current = p;
-                            // An index still being written (.incoming) names only objects of a snapshot in progress,
+                            // An index still being written (.incoming) names only content of a snapshot in progress,
                             // and no snapshot is in progress while this holds the store's lock.
                             if (!p.getFileName().toString().endsWith(".incoming")) {
-                                readIndex(p).entries().values().forEach(e -> referenced.add(e.sha256()));
+                                readIndex(p).entries().values().forEach(e -> referenced.add(
+                                        e.pack().isEmpty() ? OBJECT_DIR + "/" + e.sha256() : PACK_DIR + "/" + e.pack()));
                             }
                         }
                     }
                 }
-                Path objects = store.resolve("objects");
-                if (Files.isDirectory(objects)) {
-                    try (Stream<Path> list = Files.list(objects)) {
-                        for (Path object : (Iterable<Path>) list::iterator) {
-                            String name = object.getFileName().toString();
-                            if (OBJECT_NAME.matcher(name).matches() && !referenced.contains(name)) {
-                                current = object;
-                                Files.deleteIfExists(object);
+                for (String dir : List.of(OBJECT_DIR, PACK_DIR)) {
+                    Path blobs = store.resolve(dir);
+                    if (!Files.isDirectory(blobs)) {
+                        continue;
+                    }
+                    try (Stream<Path> list = Files.list(blobs)) {
+                        for (Path blob : (Iterable<Path>) list::iterator) {
+                            String name = blob.getFileName().toString();
+                            boolean ours = dir.equals(PACK_DIR) || OBJECT_NAME.matcher(name).matches();
+                            if (ours && !referenced.contains(dir + "/" + name)) {
+                                current = blob;
+                                Files.deleteIfExists(blob);
                             }
                         }
                     }

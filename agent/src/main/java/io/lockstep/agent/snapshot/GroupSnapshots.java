@@ -133,6 +133,15 @@ public final class GroupSnapshots {
         return taken.stream().map(GroupSnapshots::toRecord).toList();
     }
 
+    /** Makes every snapshot this host took durable (after the thaw, before the commit); the first failure is thrown. */
+    public void makeDurableAll(String checkpointId, List<SnapshotRecord> records) throws SnapshotException {
+        for (SnapshotRecord record : records) {
+            if (!record.getTakenByAnotherHost()) {
+                engines.named(record.getEngine()).makeDurable(fromRecord(checkpointId, record));
+            }
+        }
+    }
+
     /** Deletes every snapshot recorded; tries them all and throws the first failure with the others suppressed. */
     public void deleteAll(String checkpointId, List<SnapshotRecord> records) throws SnapshotException {
         SnapshotException failure = null;

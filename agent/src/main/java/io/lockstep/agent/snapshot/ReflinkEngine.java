@@ -4,11 +4,15 @@ import io.lockstep.agent.nativeio.NativeException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import io.lockstep.agent.nativeio.Native;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import jnr.ffi.Pointer;
 
 /**
  * Clones every file of the data path (FICLONE) into {@code .lockstep-snapshots/<checkpoint>/<key>} at the
@@ -26,35 +30,47 @@ public final class ReflinkEngine implements SnapshotEngine {
     @Override
     public Snapshot take(String checkpointId, DataPath dataPath) throws SnapshotException {
         long started = System.nanoTime();
-        Path location = DataFiles.snapshotFileSystemRoot(NAME, dataPath.path()).resolve(DataFiles.SNAPSHOT_DIR)
-                .resolve(checkpointId).resolve(dataPath.key());
+        Path snapshots = fileSystemRoot(dataPath.path()).resolve(DataFiles.SNAPSHOT_DIR);
+        Path location = snapshots.resolve(checkpointId).resolve(dataPath.key());
         List<SnapshotFile> files = new ArrayList<>();
         long bytes = 0;
-        Path current = dataPath.path();
+        String current = dataPath.path().toString();
         try {
-            Map<String, Path> present = DataFiles.regularFiles(dataPath.path());
-            Files.createDirectories(location);
-            // Each directory of the copy is created once, not checked once per file: the window pays per syscall.
-            java.util.Set<Path> directories = new java.util.HashSet<>(java.util.List.of(location));
-            for (Map.Entry<String, Path> file : present.entrySet()) {
-                current = file.getValue();
-                Path copy = cloneTarget(location, file.getKey());
-                if (directories.add(copy.getParent())) {
-                    Files.createDirectories(copy.getParent());
+            List<String> names = DataFiles.regularFileNames(dataPath.path()).orElse(null);
+            if (names == null) {
+                names = new ArrayList<>(DataFiles.regularFiles(dataPath.path()).keySet());
+            }
+            createLocation(snapshots, location);
+            // Native paths built as strings, one statx per file from the source's open fd, no Path per file:
+            // the window pays the syscalls of the clone and little else. Each directory is created once.
+            String from = dataPath.path().toString();
+            String to = location.toString();
+            Pointer statx = Native.statxBuffer();
+            Set<String> directories = new HashSet<>();
+            for (String relative : names) {
+                int slash = relative.lastIndexOf('/');
+                if (slash > 0 && directories.add(relative.substring(0, slash))) {
+                    Files.createDirectories(location.resolve(relative.substring(0, slash)));
                 }
-                if (dataPath.shared() && !Clones.cloneFileUnlessPresent(file.getValue(), copy)) {
-                    // Another host holding the same file created this snapshot first: it is that host's to delete.
-                    long size = Files.size(file.getValue());
-                    return new Snapshot(checkpointId, NAME, dataPath.path(), false, location.toString(),
-                            List.of(new SnapshotFile("", size, DataFiles.mode(file.getValue()), Optional.empty())), size,
-                            0, System.nanoTime() - started, Optional.empty(), true);
+                String source = relative.isEmpty() ? from : from + "/" + relative;
+                current = source;
+                String target = to + "/" + (relative.isEmpty() ? "file" : relative);
+                Native.SizeAndMode cloned;
+                if (dataPath.shared()) {
+                    Optional<Native.SizeAndMode> created = Clones.cloneFileUnlessPresent(source, target, statx);
+                    if (created.isEmpty()) {
+                        // Another host holding the same file created this snapshot first: it is that host's to delete.
+                        long size = Files.size(dataPath.path());
+                        return new Snapshot(checkpointId, NAME, dataPath.path(), false, location.toString(),
+                                List.of(new SnapshotFile("", size, DataFiles.mode(dataPath.path()), Optional.empty())), size,
+                                0, System.nanoTime() - started, Optional.empty(), true);
+                    }
+                    cloned = created.get();
+                } else {
+                    cloned = Clones.cloneFile(source, target, statx);
                 }
-                if (!dataPath.shared()) {
-                    Clones.cloneFile(file.getValue(), copy);
-                }
-                long size = Files.size(copy);
-                files.add(new SnapshotFile(file.getKey(), size, DataFiles.mode(file.getValue()), Optional.empty()));
-                bytes += size;
+                files.add(new SnapshotFile(relative, cloned.size(), cloned.mode(), Optional.empty()));
+                bytes += cloned.size();
             }
         } catch (IOException e) {
             if (dataPath.shared()) {
@@ -76,6 +92,59 @@ public final class ReflinkEngine implements SnapshotEngine {
         }
         return new Snapshot(checkpointId, NAME, dataPath.path(), Files.isDirectory(dataPath.path()), location.toString(),
                 files, bytes, 0, System.nanoTime() - started, Optional.empty());
+    }
+
+    /**
+     * The file system root of a data path, found once (a stat per ancestor) and then only checked: the data path
+     * still has the st_dev it had. The window pays one stat for it.
+     */
+    private Path fileSystemRoot(Path dataPath) throws SnapshotException {
+        try {
+            Object dev = Files.getAttribute(dataPath, "unix:dev", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            KnownRoot known = roots.get(dataPath);
+            if (known != null && known.dev().equals(dev)) {
+                return known.root();
+            }
+            Path root = DataFiles.fileSystemRoot(dataPath);
+            roots.put(dataPath, new KnownRoot(dev, root));
+            return root;
+        } catch (IOException e) {
+            throw new SnapshotException(NAME + " snapshot of " + dataPath + ": " + e.getMessage(), e);
+        }
+    }
+
+    private record KnownRoot(Object dev, Path root) {
+    }
+
+    private final Map<Path, KnownRoot> roots = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** {@code .lockstep-snapshots/<checkpoint>/<key>}, directory by directory: no failed mkdir or access check per level. */
+    private static void createLocation(Path snapshots, Path location) throws IOException {
+        if (!Files.isDirectory(snapshots, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            Files.createDirectories(snapshots);
+        }
+        for (Path dir : List.of(location.getParent(), location)) {
+            try {
+                Files.createDirectory(dir);
+            } catch (java.nio.file.FileAlreadyExistsException another) {
+                // Another data path of the same checkpoint on this file system, or another host holding the same
+                // shared file, created it; a file of that name is an error.
+                if (!Files.isDirectory(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    throw another;
+                }
+            }
+        }
+    }
+
+    /** The clones' names and extents reach the disk with one syncfs of their file system, after the thaw. */
+    @Override
+    public void makeDurable(Snapshot snapshot) throws SnapshotException {
+        try {
+            Native.syncfs(snapshot.location());
+        } catch (IOException e) {
+            throw new SnapshotException("making the reflink snapshot " + snapshot.location() + " of checkpoint "
+                    + snapshot.checkpointId() + " durable failed: " + e.getMessage(), e);
+        }
     }
 
     /** The clone of a data path that is one file is named "file" in the snapshot directory. */

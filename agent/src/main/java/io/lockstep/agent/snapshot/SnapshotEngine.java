@@ -16,6 +16,13 @@ public interface SnapshotEngine {
     Snapshot take(String checkpointId, DataPath dataPath) throws SnapshotException;
 
     /**
+     * Makes a snapshot {@link #take} left in the page cache durable. Called after the thaw, before the checkpoint may
+     * commit (the Capture call that brings the manifest to the coordinator): a failure aborts the checkpoint.
+     */
+    default void makeDurable(Snapshot snapshot) throws SnapshotException {
+    }
+
+    /**
      * Puts the data path back to the snapshot's content. Either every file is replaced (each atomically)
      * or, on a {@link RollBackException}, none is.
      */

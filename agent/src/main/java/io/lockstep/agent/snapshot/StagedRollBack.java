@@ -24,17 +24,40 @@ final class StagedRollBack {
      * Where a file's checkpoint content comes from: a file of the snapshot, cloned (same file system) or
      * copied, with its sha256 when the checkpoint recorded one.
      */
-    record Source(Path from, boolean byCloning, Optional<String> sha256, long size, int mode) {
+    record Source(Path from, boolean byCloning, Optional<String> sha256, long size, int mode, long offset) {
+        /** The whole of {@code from}, cloned or copied. */
+        Source(Path from, boolean byCloning, Optional<String> sha256, long size, int mode) {
+            this(from, byCloning, sha256, size, mode, -1);
+        }
+
         /** A file put back by cloning {@code from}, a file of a btrfs or reflink snapshot. */
         static Source cloneOf(Path from, long size, int mode) {
             return new Source(from, true, Optional.empty(), size, mode);
         }
 
+        /** A file put back by copying {@code size} bytes at {@code offset} of a copy snapshot's pack. */
+        static Source regionOf(Path pack, long offset, Optional<String> sha256, long size, int mode) {
+            return new Source(pack, false, sha256, size, mode, offset);
+        }
+
         void writeTo(Path staged) throws IOException {
             if (byCloning) {
                 Clones.cloneFile(from, staged);
-            } else {
+            } else if (offset < 0) {
                 Files.copy(from, staged);
+            } else {
+                try (FileChannel in = FileChannel.open(from, StandardOpenOption.READ);
+                     FileChannel out = FileChannel.open(staged, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                    long copied = 0;
+                    while (copied < size) {
+                        long n = in.transferTo(offset + copied, size - copied, out);
+                        if (n <= 0) {
+                            throw new IOException("pack " + from + " ends at " + (offset + copied) + ", before the "
+                                    + size + " bytes at offset " + offset + " were read");
+                        }
+                        copied += n;
+                    }
+                }
             }
         }
     }

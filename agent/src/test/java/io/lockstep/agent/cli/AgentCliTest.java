@@ -164,6 +164,8 @@ class AgentCliTest {
         assertBadArguments(run("status", "--rpc-timeout", "x"), "'x'");
         assertBadArguments(run("run", "--group", "g", "--hook-signal", "KILL", "--", "true"),
                 "--hook-signal: signal 9 (SIGKILL) cannot be caught, so the program could never answer it");
+        assertBadArguments(run("adopt", "--group", "g", "--hook-signal", "KILL", "1"),
+                "--hook-signal: signal 9 (SIGKILL) cannot be caught, so the program could never answer it");
         assertBadArguments(run("run", "--group", "g", "--hook-signal", "USR3", "--", "true"),
                 "--hook-signal: unknown signal USR3 (use a name such as USR1, USR2, HUP, or a number 1-64)");
         assertBadArguments(run("run", "--group", "g", "--hook-command", "true", "--hook-timeout", "0s", "--", "true"),

@@ -79,7 +79,7 @@ class RunCommandBytesTest {
             for (byte[] entry : environment) {
                 script.append(' ').append(bytesOf(entry));
             }
-            script.append(" '").append(Path.of(System.getProperty("java.home"), "bin", "java")).append("' -cp '")
+            script.append(" '").append(Path.of(System.getProperty("java.home"), "bin", "java")).append("' -XX:TieredStopAtLevel=1 -cp '")
                     .append(System.getProperty("java.class.path")).append("' ").append(AgentMain.class.getName())
                     .append(" run --agent 127.0.0.1:").append(agent.port()).append(" --group bytes --");
             for (byte[] arg : args) {
@@ -139,7 +139,7 @@ class RunCommandBytesTest {
                 if (!locale.isEmpty()) {
                     script.append(' ').append(locale);
                 }
-                script.append(" '").append(Path.of(System.getProperty("java.home"), "bin", "java")).append("' -cp '")
+                script.append(" '").append(Path.of(System.getProperty("java.home"), "bin", "java")).append("' -XX:TieredStopAtLevel=1 -cp '")
                         .append(System.getProperty("java.class.path")).append("' ").append(AgentMain.class.getName())
                         .append(" run --agent 127.0.0.1:").append(agent.port()).append(" --group bytes --cwd ")
                         .append(bytesOf(cwd)).append(" --env-file ").append(bytesOf(envFile)).append(" --");
@@ -170,7 +170,7 @@ class RunCommandBytesTest {
                     .getBytes(StandardCharsets.UTF_8));
             String refused = "printf 'SECRET=x\\n' > " + bytesOf(latin1EnvFile) + " && chmod 600 " + bytesOf(latin1EnvFile)
                     + " && exec env -i PATH=/usr/bin:/bin " + locale + " '" + Path.of(System.getProperty("java.home"),
-                    "bin", "java") + "' -cp '" + System.getProperty("java.class.path") + "' " + AgentMain.class.getName()
+                    "bin", "java") + "' -XX:TieredStopAtLevel=1 -cp '" + System.getProperty("java.class.path") + "' " + AgentMain.class.getName()
                     + " run --agent 127.0.0.1:" + agent.port() + " --group bytes --env-file " + bytesOf(latin1EnvFile)
                     + " -- /bin/true";
             Process cli = new ProcessBuilder("/bin/sh", "-c", refused).start();

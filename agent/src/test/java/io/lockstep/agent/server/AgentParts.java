@@ -86,11 +86,12 @@ final class AgentParts implements AutoCloseable {
         AgentMetrics metrics = new AgentMetrics(hostId);
         this.registration = new AgentRegistration(zk, layout, hostId);
         this.guards = attachGuard(config);
-        this.checkpoint = new CheckpointParticipant(config, zk, layout, admission, groups, timer, metrics, guards);
+        CheckpointParts checkpointParts = new CheckpointParts(config, zk, layout, admission, groups, timer, metrics);
+        this.checkpoint = new CheckpointParticipant(checkpointParts, guards);
         this.restore = new RestoreParticipant(config, zk, layout, admission, groups, registration, timer);
         this.processes = new GroupProcesses(groups, registration, false, config.stateDir(), CheckpointHooks.hooksDir(config));
         this.service = new AgentService(hostId, checkpoint,
-                new CheckpointHooks(config, zk, layout, admission, groups, timer, metrics), restore,
+                new CheckpointHooks(checkpointParts), restore,
                 new SnapshotRetention(config, zk, layout), processes,
                 new AgentStatus(hostId, List.of(), groups, fence), metrics);
     }

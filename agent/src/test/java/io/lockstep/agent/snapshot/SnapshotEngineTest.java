@@ -61,12 +61,24 @@ class SnapshotEngineTest {
         return digests;
     }
 
+    /** Overwrites the start of a file's content in the copy snapshot's pack, where its index says it is. */
+    private static void damageInItsPack(Snapshot snapshot, String relativePath, Path store) throws IOException {
+        String[] entry = Files.readAllLines(Path.of(snapshot.location())).stream()
+                .filter(line -> line.endsWith("\t" + relativePath)).findFirst().orElseThrow().split("\t");
+        try (java.nio.channels.FileChannel pack = java.nio.channels.FileChannel.open(
+                store.resolve(CopyEngine.PACK_DIR).resolve(entry[6]), StandardOpenOption.WRITE)) {
+            pack.write(java.nio.ByteBuffer.wrap("damaged in the store".getBytes(StandardCharsets.UTF_8)),
+                    Long.parseLong(entry[7]));
+        }
+    }
+
     /** Snapshot, change, roll back, compare; then delete the snapshot. Returns the snapshot taken. */
     private static Snapshot roundTrip(SnapshotEngine engine, DataPath dataPath) throws IOException {
         Path data = dataPath.path();
         Map<String, String> atCheckpoint = digests(data);
         Snapshot snapshot = engine.take(checkpointId(), dataPath);
         assertThat(snapshot.engine()).isEqualTo(engine.name());
+        engine.makeDurable(snapshot);
         changeAfterCheckpoint(data);
         assertThat(digests(data)).isNotEqualTo(atCheckpoint);
 
@@ -176,9 +188,14 @@ class SnapshotEngineTest {
             Snapshot second = roundTrip(engine, DataPath.of(data));
 
             assertThat(second.copiedBytes()).as("only app.log changed since the first snapshot").isEqualTo(appLogSize);
+            try (Stream<Path> packs = Files.list(store.resolve(CopyEngine.PACK_DIR))) {
+                assertThat(packs).as("packs left once the second snapshot is deleted: the first's, which it shared")
+                        .singleElement().satisfies(pack -> assertThat(pack.getFileName().toString())
+                                .isEqualTo(Path.of(first.location()).getFileName().toString()));
+            }
             engine.delete(first);
-            try (Stream<Path> objects = Files.list(store.resolve("objects"))) {
-                assertThat(objects).as("objects left after both snapshots are deleted").isEmpty();
+            try (Stream<Path> packs = Files.list(store.resolve(CopyEngine.PACK_DIR))) {
+                assertThat(packs).as("packs left after both snapshots are deleted").isEmpty();
             }
         }
     }
@@ -228,9 +245,7 @@ class SnapshotEngineTest {
             Snapshot snapshot = engine.take(checkpointId(), DataPath.of(data));
             changeAfterCheckpoint(data);
             Map<String, String> now = digests(data);
-            String stateDb = snapshot.files().stream().filter(f -> f.relativePath().equals("state.db")).findFirst()
-                    .orElseThrow().sha256().orElseThrow();
-            Files.writeString(store.resolve("objects").resolve(stateDb), "damaged in the store", StandardCharsets.UTF_8);
+            damageInItsPack(snapshot, "state.db", store);
 
             assertThatThrownBy(() -> engine.rollBack(snapshot))
                     .isInstanceOf(RollBackException.class)

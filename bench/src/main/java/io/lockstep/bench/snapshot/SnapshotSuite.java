@@ -25,9 +25,12 @@ import java.util.UUID;
 
 /**
  * What a snapshot adds to the frozen window, per engine, at 10 and 1000 files and at 1 GiB: the time of
- * {@link SnapshotEngine#take}. Floors, measured on the same file system in the same run: reflink against
- * one raw FICLONE per file; btrfs against the raw snapshot ioctl on the same subvolume; copy against a
- * sequential write of the same bytes (with fsync) to the same disk as the store, as a rate.
+ * {@link SnapshotEngine#take}, after warm-up snapshots (an agent's snapshot code is as warm as its checkpoints
+ * make it; JMH practice). Floors, measured on the same file system in the same run: reflink against one raw
+ * FICLONE per file; btrfs against the raw snapshot ioctl on the same subvolume; copy against a sequential write
+ * of the same bytes (with fsync) to the same disk as the store, as a rate. The copy engine's durability (one
+ * fsync of its pack and index, {@link SnapshotEngine#makeDurable}) comes after the thaw: shown as its own rate,
+ * take + makeDurable, against the same floor.
  */
 public final class SnapshotSuite implements BenchSuite {
     private record Layout(String name, int files, int bytesPerFile) {
@@ -57,7 +60,7 @@ public final class SnapshotSuite implements BenchSuite {
             try (BenchFileSystem xfs = BenchFileSystem.make(3072, "mkfs.xfs", "-q", "-f", "-m", "reflink=1")) {
                 Path data = writeData(xfs.root().resolve("data"), layout);
                 results.addAll(reflink(config, layout, data));
-                results.add(copy(config, layout, data, xfs.diskDirectory("store")));
+                results.addAll(copy(config, layout, data, xfs.diskDirectory("store")));
             } catch (IOException e) {
                 results.add(Result.failure(name(), layout.name(), e));
             }
@@ -87,9 +90,17 @@ public final class SnapshotSuite implements BenchSuite {
         return layout.bytesPerFile() > (1 << 20) ? config.runs(3, 2) : config.runs(9, 5);
     }
 
+    private int warmUp(BenchConfig config, Layout layout) {
+        return layout.bytesPerFile() > (1 << 20) ? 1 : config.runs(10, 3);
+    }
+
     private List<Result> reflink(BenchConfig config, Layout layout, Path data) throws IOException {
         ReflinkEngine engine = new ReflinkEngine();
         int runs = runs(config, layout);
+        int warmUp = warmUp(config, layout);
+        for (int i = 0; i < warmUp; i++) {
+            engine.delete(engine.take("bench-" + UUID.randomUUID(), DataPath.of(data)));
+        }
         long[] take = new long[runs];
         long[] floor = new long[runs];
         Path rawDir = data.resolveSibling("raw-clones");
@@ -109,8 +120,9 @@ public final class SnapshotSuite implements BenchSuite {
         }
         Samples taken = new Samples(take);
         Samples raw = new Samples(floor);
-        String notes = runs + " snapshots of " + layout.files() + " files of " + layout.bytesPerFile() / 1024
-                + " KiB on XFS (reflink=1, loop device); floor: one FICLONE per file into a fresh file";
+        String notes = runs + " snapshots after " + warmUp + " warm-up, " + layout.files() + " files of "
+                + layout.bytesPerFile() / 1024 + " KiB on XFS (reflink=1, loop device); floor: one FICLONE per file into"
+                + " a fresh file";
         return List.of(
                 Result.of(name(), "reflink " + layout.name(), "window-added-median", taken.medianMillis(), "ms",
                         raw.medianMillis(), notes),
@@ -153,17 +165,26 @@ public final class SnapshotSuite implements BenchSuite {
     }
 
     /** Copy rate (MB/s) against the disk's sequential write rate into the same directory, both with fsync. */
-    private Result copy(BenchConfig config, Layout layout, Path data, Path store) throws IOException {
+    private List<Result> copy(BenchConfig config, Layout layout, Path data, Path store) throws IOException {
         CopyEngine engine = new CopyEngine(store, Long.MAX_VALUE);
         int runs = runs(config, layout);
+        int warmUp = warmUp(config, layout);
+        for (int i = 0; i < warmUp; i++) {
+            engine.delete(engine.take("bench-" + UUID.randomUUID(), DataPath.of(data)));
+        }
         long[] take = new long[runs];
+        long[] durable = new long[runs];
         long[] floor = new long[runs];
         long total = (long) layout.files() * layout.bytesPerFile();
         ByteBuffer block = ByteBuffer.allocateDirect(1 << 20);
         new Random(9).ints(block.capacity() / 4).forEach(block::putInt);
         for (int i = 0; i < runs; i++) {
+            Native.syncfs(store.toString());
             Snapshot snapshot = engine.take("bench-" + UUID.randomUUID(), DataPath.of(data));
             take[i] = snapshot.costNanos();
+            long t0 = System.nanoTime();
+            engine.makeDurable(snapshot);
+            durable[i] = take[i] + System.nanoTime() - t0;
             engine.delete(snapshot);
             Native.syncfs(store.toString());
             Path sequential = store.resolve("sequential-write");
@@ -179,10 +200,14 @@ public final class SnapshotSuite implements BenchSuite {
             Files.delete(sequential);
         }
         double copyRate = total / 1e6 / (new Samples(take).medianMillis() / 1000);
+        double durableRate = total / 1e6 / (new Samples(durable).medianMillis() / 1000);
         double diskRate = total / 1e6 / (new Samples(floor).medianMillis() / 1000);
-        return Result.of(name(), "copy " + layout.name(), "copy-rate-median", copyRate, "MB/s", diskRate,
-                runs + " copy snapshots of " + layout.files() + " files of " + layout.bytesPerFile() / 1024
-                        + " KiB (read from XFS on a loop device, hashed, written to the disk under /var/tmp, one syncfs);"
-                        + " floor: one sequential write of the same bytes with one fsync, same directory");
+        String notes = runs + " copy snapshots after " + warmUp + " warm-up, " + layout.files() + " files of "
+                + layout.bytesPerFile() / 1024 + " KiB (read from XFS on a loop device, hashed, appended to one pack on"
+                + " the disk under /var/tmp); floor: one sequential write of the same bytes with one fsync, same directory";
+        return List.of(Result.of(name(), "copy " + layout.name(), "copy-rate-median", copyRate, "MB/s", diskRate,
+                        notes + "; in the window: no fsync"),
+                Result.of(name(), "copy " + layout.name(), "durable-rate-median", durableRate, "MB/s", diskRate,
+                        notes + "; take + makeDurable (one fsync of pack and index, after the thaw)"));
     }
 }

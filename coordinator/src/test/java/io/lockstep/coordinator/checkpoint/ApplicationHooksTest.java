@@ -10,6 +10,8 @@ import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.manifest.ManifestCodec;
+import io.lockstep.proto.AdoptReply;
+import io.lockstep.proto.AdoptRequest;
 import io.lockstep.proto.CatalogManifest;
 import io.lockstep.proto.DataPathRecord;
 import io.lockstep.proto.Hook;
@@ -218,6 +220,44 @@ class ApplicationHooksTest {
         await("the post-thaw ABORT signal of " + opId.get()).atMost(Duration.ofSeconds(20))
                 .until(() -> events(events).contains("post-thaw " + opId.get() + " ABORT"));
         Invariants.assertAll(cluster);
+    }
+
+    @Test
+    void anAdoptedProgramGetsItsSignalHookAsAStartedOneDoesOnceToldWhereItsFilesAre() throws Exception {
+        cluster = LocalCluster.start("h1");
+        Path events = cluster.dir().resolve("events");
+        Path told = cluster.dir().resolve("hook-files");
+        // A program started outside Lockstep has no LOCKSTEP_HOOK_* variables: `agent adopt` prints the files'
+        // names, and the operator tells the program (here: a file its handler reads).
+        String handler = ". " + told + "; . \"$LOCKSTEP_HOOK_REQUEST\"; echo \"$LOCKSTEP_HOOK $LOCKSTEP_CHECKPOINT"
+                + " ${LOCKSTEP_OUTCOME:--}\" >> " + events + "; if [ \"$LOCKSTEP_HOOK\" = pre-freeze ]; then"
+                + " echo \"$LOCKSTEP_CHECKPOINT\" > \"$LOCKSTEP_HOOK_ACK\"; fi";
+        Process program = new ProcessBuilder("/bin/bash", "-c", "trap '" + handler + "' USR1; while :; do sleep 0.05; done")
+                .start();
+        try {
+            int pid = (int) program.pid();
+            AdoptReply reply = cluster.adopt("h1", AdoptRequest.newBuilder().setGroup("app").setPid(pid)
+                    .setHook(Hook.newBuilder().setSignal(10).setTimeoutMs(5000)).build());
+            assertThat(reply.getHookRequest()).as("the request file adopt names").endsWith("/request");
+            Files.writeString(told, "LOCKSTEP_HOOK_REQUEST=" + reply.getHookRequest() + "\nLOCKSTEP_HOOK_ACK="
+                    + reply.getHookAck() + "\n");
+
+            CheckpointResult result = checkpoint(OperationListener.SILENT);
+
+            String id = result.checkpointId();
+            assertThat(events(events)).startsWith("pre-freeze " + id + " -\n");
+            await("the post-thaw signal of " + id + " to the adopted pid " + pid).atMost(Duration.ofSeconds(20))
+                    .until(() -> events(events).contains("post-thaw " + id + " COMMIT"));
+            ProcessRecord adopted = manifest(result, "h1").getProcessesList().stream().filter(p -> p.getPid() == pid)
+                    .findFirst().orElseThrow();
+            assertThat(adopted.getRestart().getHook().getSignal()).as("the hook travels in the manifest").isEqualTo(10);
+            assertThat(adopted.getRestart().getEnvMap()).as("a restored program finds its files in its environment")
+                    .containsEntry("LOCKSTEP_HOOK_REQUEST", reply.getHookRequest())
+                    .containsEntry("LOCKSTEP_HOOK_ACK", reply.getHookAck());
+            Invariants.assertAll(cluster);
+        } finally {
+            program.destroyForcibly();
+        }
     }
 
     @Test

@@ -8,7 +8,6 @@ import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.time.Clock;
@@ -21,31 +20,23 @@ import static org.assertj.core.api.Assertions.assertThat;
  * (here: the coordinator's a minute behind) changes no deadline.
  */
 class ClockSkewTest {
-    private LocalCluster cluster;
-
-    @AfterEach
-    void tearDown() throws Exception {
-        if (cluster != null) {
-            cluster.close();
-        }
-    }
-
     @Test
     void agentsWhoseClocksRunAMinuteAheadOfTheCoordinatorsStillCheckpointAndRestore() throws Exception {
-        cluster = LocalCluster.startTwoHostsRunning("app");
-        CoordinatorContext real = cluster.coordinator();
-        CoordinatorContext behind = CoordinatorContext.create(real.zk(), real.layout(), real.store(),
-                Clock.offset(Clock.systemUTC(), Duration.ofMinutes(-1)));
+        try (LocalCluster cluster = LocalCluster.startTwoHostsRunning("app")) {
+            CoordinatorContext real = cluster.coordinator();
+            CoordinatorContext behind = CoordinatorContext.create(real.zk(), real.layout(), real.store(),
+                    Clock.offset(Clock.systemUTC(), Duration.ofMinutes(-1)));
 
-        CheckpointResult checkpoint = new CheckpointOperation(behind, CheckpointOptions.defaults(),
-                OperationListener.SILENT).run("app");
-        assertThat(checkpoint.hosts()).containsExactly("h1", "h2");
-        Invariants.assertAll(cluster);
+            CheckpointResult checkpoint = new CheckpointOperation(behind, CheckpointOptions.defaults(),
+                    OperationListener.SILENT).run("app");
+            assertThat(checkpoint.hosts()).containsExactly("h1", "h2");
+            Invariants.assertAll(cluster);
 
-        cluster.killApplications();
-        RestoreResult restored = new RestoreOperation(behind, RestoreOptions.defaults().withAllowRoot(true),
-                OperationListener.SILENT).run("app");
-        assertThat(restored.processesByHost()).containsOnlyKeys("h1", "h2");
-        Invariants.assertAll(cluster);
+            cluster.killApplications();
+            RestoreResult restored = new RestoreOperation(behind, RestoreOptions.defaults().withAllowRoot(true),
+                    OperationListener.SILENT).run("app");
+            assertThat(restored.processesByHost()).containsOnlyKeys("h1", "h2");
+            Invariants.assertAll(cluster);
+        }
     }
 }

@@ -6,7 +6,6 @@ import io.lockstep.coordinator.testing.GroupUsable;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.PhaseTrigger;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -21,34 +20,26 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
  * and only the commit multi refused the checkpoint.
  */
 class LateFreezeTest {
-    private LocalCluster cluster;
-
-    @AfterEach
-    void tearDown() throws Exception {
-        if (cluster != null) {
-            cluster.close();
-        }
-    }
-
     @Test
     void aFreezeAfterALaterOperationOpenedIsRefusedWhenTheHostEntersTheBarrierAndTheHostThaws() throws Exception {
-        cluster = LocalCluster.startTwoHostsRunning("app");
-        // What a later operation's open does to the group's epoch node; no agent has seen it.
-        PhaseTrigger laterOpOpens = new PhaseTrigger("end:hooks",
-                () -> cluster.coordinator().zk().setData().forPath(cluster.layout().epoch("app"), new byte[0]));
+        try (LocalCluster cluster = LocalCluster.startTwoHostsRunning("app")) {
+            // What a later operation's open does to the group's epoch node; no agent has seen it.
+            PhaseTrigger laterOpOpens = new PhaseTrigger("end:hooks",
+                    () -> cluster.coordinator().zk().setData().forPath(cluster.layout().epoch("app"), new byte[0]));
 
-        OperationFailedException refused = catchThrowableOfType(OperationFailedException.class,
-                () -> new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), laterOpOpens).run("app"));
+            OperationFailedException refused = catchThrowableOfType(OperationFailedException.class,
+                    () -> new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), laterOpOpens).run("app"));
 
-        assertThat(laterOpOpens.fired()).isTrue();
-        assertThat(refused).as("the checkpoint whose op a later one superseded before the freeze").isNotNull();
-        assertThat(refused.reason()).isEqualTo(FailureReason.STALE_EPOCH);
-        // The freeze is one call: the agent's admission reads the moved epoch (its fence), or, should the epoch
-        // move inside the call, FrozenEntry's multi refuses (FrozenEntryTest sets that case up directly).
-        assertThat(refused.getMessage()).contains("Freeze on host h").containsPattern(
-                "this agent has seen epoch 2|a later operation opened group app \\(epoch now 2\\) before host h");
-        Invariants.assertNothingFrozen(cluster);
-        GroupUsable.checkpointCommits(cluster, "app");
-        Invariants.assertAll(cluster);
+            assertThat(laterOpOpens.fired()).isTrue();
+            assertThat(refused).as("the checkpoint whose op a later one superseded before the freeze").isNotNull();
+            assertThat(refused.reason()).isEqualTo(FailureReason.STALE_EPOCH);
+            // The freeze is one call: the agent's admission reads the moved epoch (its fence), or, should the epoch
+            // move inside the call, FrozenEntry's multi refuses (FrozenEntryTest sets that case up directly).
+            assertThat(refused.getMessage()).contains("Freeze on host h").containsPattern(
+                    "this agent has seen epoch 2|a later operation opened group app \\(epoch now 2\\) before host h");
+            Invariants.assertNothingFrozen(cluster);
+            GroupUsable.checkpointCommits(cluster, "app");
+            Invariants.assertAll(cluster);
+        }
     }
 }

@@ -68,7 +68,7 @@ class LiveProgressTerminalTest {
         } catch (java.net.URISyntaxException e) {
             throw new IOException(e);
         }
-        Files.writeString(argFile, "-Dlogback.configurationFile=\"" + logback + "\"\n-cp \""
+        Files.writeString(argFile, "-XX:TieredStopAtLevel=1\n-Dlogback.configurationFile=\"" + logback + "\"\n-cp \""
                 + System.getProperty("java.class.path") + "\"\n" + CoordinatorMain.class.getName() + "\n");
         return List.of(LocalCluster.javaBinary(), "@" + argFile, "checkpoint", "--group", GROUP, "--zk", cluster.zkConnect(),
                 "--zk-root", cluster.zkRoot(), "--store", cluster.dir().resolve("store").toString(),

@@ -2,12 +2,9 @@ package io.lockstep.coordinator.restore;
 
 import io.lockstep.coordinator.op.RestoreResult;
 import io.lockstep.manifest.ManifestCodec;
-import io.lockstep.coordinator.checkpoint.CheckpointOperation;
-import io.lockstep.coordinator.checkpoint.CheckpointOptions;
 import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OperationFailedException;
-import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.ProcLocksSnapshot;
@@ -43,15 +40,6 @@ class RestoreOperationTest {
         }
     }
 
-    private CheckpointResult checkpoint(String group) throws Exception {
-        return new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT)
-                .run(group);
-    }
-
-    private RestoreResult restore(String group, RestoreOptions options) throws Exception {
-        return new RestoreOperation(cluster.coordinator(), options, OperationListener.SILENT).run(group);
-    }
-
     /** The test's workers run as root (their jars live under /root): restoring them needs allow-root. */
     private static RestoreOptions asRoot() {
         return RestoreOptions.defaults().withAllowRoot(true);
@@ -80,13 +68,13 @@ class RestoreOperationTest {
         await("P2 waits for P1's lock").atMost(Duration.ofSeconds(10))
                 .until(() -> ProcLocksSnapshot.read().waitingOf(p2).size() == 1);
 
-        CheckpointResult checkpoint = checkpoint("app");
+        CheckpointResult checkpoint = cluster.checkpoint("app");
         cluster.killApplications();
         // A killed process leaves its cgroup before the kernel has dropped all of its locks.
         await("the killed holder's locks are gone").atMost(Duration.ofSeconds(10))
                 .until(() -> ProcLocksSnapshot.read().heldBy(p1).isEmpty());
 
-        RestoreResult restored = restore("app", asRoot());
+        RestoreResult restored = cluster.restore("app", asRoot());
 
         int q1 = newPid(restored, "h1", p1);
         int q2 = newPid(restored, "h2", p2);
@@ -126,10 +114,10 @@ class RestoreOperationTest {
         int stubborn = cluster.run("h2", "app", List.of("/bin/sh", "-c",
                 "trap '' TERM; echo READY; while :; do sleep 1; done"));
         cluster.awaitReady("h2", "app", stubborn);
-        checkpoint("app");
+        cluster.checkpoint("app");
         int opsBefore = Invariants.decisions(cluster, "app").size();
 
-        assertThatThrownBy(() -> restore("app", asRoot()))
+        assertThatThrownBy(() -> cluster.restore("app", asRoot()))
                 .isInstanceOfSatisfying(OperationFailedException.class, e -> {
                     assertThat(e.reason()).isEqualTo(FailureReason.GROUP_RUNNING);
                     assertThat(e.getMessage()).contains("group app is still running", "host h1 pids " + holder,
@@ -140,7 +128,7 @@ class RestoreOperationTest {
         assertThat(ProcessHandle.of(holder)).as("the running holder was left alone").isPresent();
 
         // The shell's sleep child has no restart spec of its own: left out, as an operator would.
-        RestoreResult restored = restore("app", asRoot().withReplace(Duration.ofSeconds(1)).withSkipUnrestartable(true));
+        RestoreResult restored = cluster.restore("app", asRoot().withReplace(Duration.ofSeconds(1)).withSkipUnrestartable(true));
 
         Map<String, StopReply> stopped = new java.util.TreeMap<>();
         restored.stopped().forEach(reply -> stopped.put(reply.getHostId(), reply));
@@ -185,11 +173,11 @@ class RestoreOperationTest {
         int p1 = cluster.run("h1", "app", LocalCluster.worker("fd", "500", data.toString(), "fd", "501", extra.toString(),
                 "lock", "posix", "write", "500", "0", "10", "ready", "sleep"));
         cluster.awaitReady("h1", "app", p1);
-        checkpoint("app");
+        cluster.checkpoint("app");
         cluster.killApplications();
 
         Files.writeString(extra, "grown");
-        assertThatThrownBy(() -> restore("app", asRoot()))
+        assertThatThrownBy(() -> cluster.restore("app", asRoot()))
                 .isInstanceOfSatisfying(OperationFailedException.class, e -> {
                     assertThat(e.reason()).isEqualTo(FailureReason.VALIDATION_FAILED);
                     assertThat(e.getMessage()).contains(extra.toString()).contains("size drift");
@@ -197,7 +185,7 @@ class RestoreOperationTest {
         Invariants.assertAll(cluster);
 
         Files.delete(extra);
-        assertThatThrownBy(() -> restore("app", asRoot().withForce(true)))
+        assertThatThrownBy(() -> cluster.restore("app", asRoot().withForce(true)))
                 .isInstanceOfSatisfying(OperationFailedException.class, e -> {
                     assertThat(e.reason()).isEqualTo(FailureReason.VALIDATION_FAILED);
                     assertThat(e.getMessage()).contains(extra.toString()).contains("missing");
@@ -206,7 +194,7 @@ class RestoreOperationTest {
         Invariants.assertAll(cluster);
 
         Files.writeString(extra, "back, different size");
-        RestoreResult forced = restore("app", asRoot().withForce(true));
+        RestoreResult forced = cluster.restore("app", asRoot().withForce(true));
         assertThat(forced.processesByHost().get("h1")).hasSize(1);
         Invariants.assertAll(cluster);
     }
@@ -219,13 +207,13 @@ class RestoreOperationTest {
         int p1 = cluster.run("h1", "app", LocalCluster.worker("fd", "500", data, "lock", "posix", "write", "500", "0", "10",
                 "ready", "sleep"));
         cluster.awaitReady("h1", "app", p1);
-        checkpoint("app");
+        cluster.checkpoint("app");
         cluster.killApplications();
         int outsider = cluster.run("h1", "outside", LocalCluster.worker("fd", "500", data, "lock", "posix", "read", "500",
                 "5", "1", "ready", "sleep"));
         cluster.awaitReady("h1", "outside", outsider);
 
-        assertThatThrownBy(() -> restore("app", asRoot().withTimeout(Duration.ofSeconds(5))))
+        assertThatThrownBy(() -> cluster.restore("app", asRoot().withTimeout(Duration.ofSeconds(5))))
                 .isInstanceOfSatisfying(OperationFailedException.class, e -> {
                     assertThat(e.reason()).isEqualTo(FailureReason.LOCK_CONFLICT);
                     assertThat(e.getMessage()).contains(data).contains("pid " + outsider);

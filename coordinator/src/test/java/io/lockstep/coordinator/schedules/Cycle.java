@@ -7,10 +7,10 @@ import io.lockstep.coordinator.schedules.FaultKind.Operation;
  * boundary plus a delay), and for lasting faults whether they outlast the ZooKeeper session. The
  * delay is drawn as a share (per mille) of what remains of the operation after the boundary, as
  * measured on this cluster ({@link PhaseTimeline}), so that a delayed fault lands inside it. A clock
- * skew is drawn in minutes, ahead or behind.
+ * skew is drawn in minutes, ahead or behind; a single stub killed is h2's holder's or its waiter's.
  */
 record Cycle(Operation operation, FaultKind fault, String moment, int delayPermille, boolean pastSessionTimeout,
-             int clockSkewMinutes) {
+             int clockSkewMinutes, boolean waiterStub) {
     @Override
     public String toString() {
         return operation.name().toLowerCase() + " with " + fault + (fault == FaultKind.NONE ? ""
@@ -18,6 +18,7 @@ record Cycle(Operation operation, FaultKind fault, String moment, int delayPermi
                 + (delayPermille > 0 ? " +" + delayPermille + "‰ of the rest" : "")
                 + (fault.hasDuration() ? (pastSessionTimeout ? " (past session timeout)" : " (short)") : "")
                 + (fault == FaultKind.CLOCK_SKEW ? " (coordinator's clock " + (clockSkewMinutes > 0 ? "+" : "")
-                + clockSkewMinutes + " min)" : ""));
+                + clockSkewMinutes + " min)" : "")
+                + (fault == FaultKind.ONE_STUB_KILL ? (waiterStub ? " (h2's waiter's stub)" : " (h2's holder's stub)") : ""));
     }
 }

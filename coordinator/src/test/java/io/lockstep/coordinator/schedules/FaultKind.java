@@ -35,7 +35,12 @@ enum FaultKind {
      */
     CLOCK_SKEW,
     /** Every restore stub of h2 is SIGKILLed once the last host answered the confirm round, before the release. */
-    STUB_KILL_AFTER_CONFIRM;
+    STUB_KILL_AFTER_CONFIRM,
+    /**
+     * One restore stub of h2 — its holder's or its waiter's, drawn — is SIGKILLed while the other
+     * lives: at the end of prepare or of the confirm round (between prepare and release).
+     */
+    ONE_STUB_KILL;
 
     static final String START = "start";
 
@@ -44,7 +49,7 @@ enum FaultKind {
                 ? List.of(NONE, AGENT_KILL, AGENT_PAUSE, COORDINATOR_CRASH, ZK_OUTAGE, STALE_EPOCH_RPC, STORE_WRITE_FAILURE,
                         AGENT_STOPPED, ZK_LOST_COMMIT_REPLY, CLOCK_SKEW)
                 : List.of(NONE, AGENT_KILL, AGENT_PAUSE, COORDINATOR_CRASH, ZK_OUTAGE, STALE_EPOCH_RPC, STUB_KILL, CLOCK_SKEW,
-                        STUB_KILL_AFTER_CONFIRM);
+                        STUB_KILL_AFTER_CONFIRM, ONE_STUB_KILL);
     }
 
     /** "start" is when the operation's first agent call begins, "after P" when its phase P ended. */
@@ -75,6 +80,7 @@ enum FaultKind {
             case ZK_LOST_COMMIT_REPLY -> List.of("commit");
             // The confirm round has no phase end of its own: the last host's answer ends it (MomentTrigger).
             case STUB_KILL_AFTER_CONFIRM -> List.of("confirm");
+            case ONE_STUB_KILL -> List.of("prepare", "confirm");
         };
     }
 

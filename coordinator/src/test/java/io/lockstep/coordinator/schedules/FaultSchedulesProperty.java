@@ -60,22 +60,65 @@ class FaultSchedulesProperty {
     @Property(tries = CI_TRIES, shrinking = ShrinkingMode.OFF, afterFailure = AfterFailureMode.RANDOM_SEED,
             edgeCases = EdgeCasesMode.NONE)
     @AddLifecycleHook(SoakOptions.class)
-    void everyInvariantHoldsAfterEveryCycleOfAFaultSchedule(@ForAll("schedules") List<Cycle> schedule) throws Exception {
+    void everyInvariantHoldsAfterEveryCycleOfAFaultSchedule(@ForAll("applications") Application application,
+                                                             @ForAll("schedules") List<Cycle> schedule) throws Exception {
         if (System.nanoTime() - SoakOptions.soakDeadlineNanos > 0) {
             // A soak's time budget is spent: the tries left start nothing and are counted nowhere.
             return;
         }
         SUMMARY.scheduleStarted();
-        System.out.println("fault schedule: " + schedule);
-        try (ScheduleRun run = ScheduleRun.start(SUMMARY)) {
-            for (Cycle cycle : schedule) {
-                run.cycle(cycle);
+        System.out.println("fault schedule (" + application + "): " + schedule);
+        try {
+            ScheduleCluster cluster = sharedCluster();
+            try (ScheduleRun run = ScheduleRun.start(cluster, application, SUMMARY)) {
+                for (Cycle cycle : schedule) {
+                    run.cycle(cycle);
+                }
+                run.endAndCheckNothingLeft();
             }
         } catch (Throwable failure) {
             // Timeouts and exceptions too: a try that could not finish its checks proved nothing.
             SUMMARY.violation();
+            // What the failed schedule left is not for the next one to start from.
+            closeSharedCluster();
             throw failure;
         }
+    }
+
+    private static ScheduleCluster shared;
+
+    private static synchronized ScheduleCluster sharedCluster() throws Exception {
+        if (shared == null) {
+            Laps laps = new Laps();
+            shared = ScheduleCluster.start();
+            laps.lap("zookeeper and agents");
+            SUMMARY.clusterStarted(laps);
+        }
+        return shared;
+    }
+
+    private static synchronized void closeSharedCluster() throws Exception {
+        ScheduleCluster closing = shared;
+        shared = null;
+        if (closing != null) {
+            closing.close();
+        }
+    }
+
+    /**
+     * The application's lock kinds: each holder's POSIX, OFD or flock; each waiter's a kind that
+     * conflicts with its holder's (flock for flock, POSIX or OFD for POSIX and OFD).
+     */
+    @Provide
+    Arbitrary<Application> applications() {
+        Arbitrary<String> holder = Arbitraries.of(Application.POSIX, Application.OFD, Application.FLOCK);
+        return Combinators.combine(holder, holder, Arbitraries.of(false, true), Arbitraries.of(false, true))
+                .as((h1, h2, h1WaitsOfd, h2WaitsOfd) -> new Application(h1, h2, waiterFor(h2, h1WaitsOfd),
+                        waiterFor(h1, h2WaitsOfd)));
+    }
+
+    private static String waiterFor(String holder, boolean ofd) {
+        return holder.equals(Application.FLOCK) ? Application.FLOCK : ofd ? Application.OFD : Application.POSIX;
     }
 
     /**
@@ -92,10 +135,10 @@ class FaultSchedulesProperty {
         List<Operation> operations = Stream.of(Operation.values())
                 .filter(op -> FaultKind.forOperation(op).contains(fault)).toList();
         return Arbitraries.of(operations).flatMap(op -> Combinators.combine(Arbitraries.of(fault.moments(op)), delays(),
-                        Arbitraries.of(false, true), skewMinutes())
-                .as((moment, delay, pastSessionTimeout, skew) -> new Cycle(op, fault, moment,
+                        Arbitraries.of(false, true), skewMinutes(), Arbitraries.of(false, true))
+                .as((moment, delay, pastSessionTimeout, skew, waiterStub) -> new Cycle(op, fault, moment,
                         fault.delayable() ? delay : 0, fault.hasDuration() && pastSessionTimeout,
-                        fault == FaultKind.CLOCK_SKEW ? skew : 0)));
+                        fault == FaultKind.CLOCK_SKEW ? skew : 0, fault == FaultKind.ONE_STUB_KILL && waiterStub)));
     }
 
     /** Minutes, ahead or behind: 2 to 10 either way. */
@@ -135,7 +178,12 @@ class FaultSchedulesProperty {
             if (seed != null) {
                 context.attributes().setSeed(seed);
             }
-            PropertyExecutionResult result = property.execute();
+            PropertyExecutionResult result;
+            try {
+                result = property.execute();
+            } finally {
+                closeSharedCluster();
+            }
             String seedNote = "seed " + result.seed().orElse("unknown") + " (replay: -Dlockstep.soak.seed=…)";
             SUMMARY.write(SUMMARY_FILE, seedNote);
             System.out.print(SUMMARY.render(seedNote));

@@ -58,21 +58,30 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 /**
- * One schedule on its own cluster: ZooKeeper, host h1 as an agent in this JVM, host h2 as an
- * agent JVM (so that a kill or a pause is real), one lock-holding worker per host. Each cycle
+ * One schedule, with a group of its own on the soak's shared {@link ScheduleCluster}: on each host
+ * a lock holder and a waiter for the other host's holder (lock kinds drawn: {@link Application}). Each cycle
  * runs one operation with its fault, heals the fault, checks every invariant, and proves the
  * group usable again (a restore that aborted is retried without fault, then a checkpoint must
  * commit), so the next cycle starts from a known state. {@link #close} undoes every fault and
- * removes everything, also after a failed check.
+ * kills the group's processes, also after a failed check; {@link #endAndCheckNothingLeft} proves
+ * that the group left nothing behind on the shared cluster.
  */
 final class ScheduleRun implements AutoCloseable {
-    static final String GROUP = "app";
-    private static final String STEADY_HOST = "h1";
-    private static final String FAULTY_HOST = "h2";
+    private static final String STEADY_HOST = ScheduleCluster.STEADY_HOST;
+    private static final String FAULTY_HOST = ScheduleCluster.FAULTY_HOST;
     private static final List<String> HOSTS = List.of(STEADY_HOST, FAULTY_HOST);
-    private static final Duration SHORT_FAULT = Duration.ofMillis(1500);
-    /** Past the ZooKeeper session timeout (4 s): sessions expire, agents act on their own. */
-    private static final Duration LONG_FAULT = LocalCluster.SESSION_TIMEOUT.plusSeconds(3);
+    /** A quarter of the ZooKeeper session timeout: well within it. */
+    private static final Duration SHORT_FAULT = ScheduleCluster.SESSION_TIMEOUT.dividedBy(4);
+    /** Past the ZooKeeper session timeout: sessions expire, agents act on their own. */
+    private static final Duration LONG_FAULT = ScheduleCluster.SESSION_TIMEOUT.plusMillis(1500);
+    /**
+     * The holder's fd of its own data file, the waiter's fd of the other host's: far above what a
+     * worker JVM opens itself (with this class path it opens jars at fd 500 and beyond). A holder's
+     * handed-over fd closes at its execve; at 500 the restarted JVM put a jar there, which the
+     * worker, finding the fd open, took for its restored file (the OFD lock call then failed).
+     */
+    private static final String HOLDER_FD = "1500";
+    private static final String WAITER_FD = "1501";
     /**
      * Deadlines shorter than the defaults so that a cycle whose fault blocks the operation ends in
      * bounded time; the maximum frozen time (the agents' own limit and their external guards)
@@ -85,14 +94,23 @@ final class ScheduleRun implements AutoCloseable {
     private static final Duration NOTHING_FROZEN_WAIT = Duration.ofSeconds(40);
     /** The nothing-frozen check ends at least this long before a guard armed in the cycle could fire. */
     private static final Duration GUARD_MARGIN = Duration.ofSeconds(5);
-    private static final RestoreOptions RESTORE = RestoreOptions.defaults().withAllowRoot(true)
-            .withTimeout(Duration.ofSeconds(30));
+    /**
+     * RPCs of 15 s, not 30: the RPC timeout is also the hand-over timeout, after which (plus a
+     * session) an agent whose first release round failed releases its held-back waiters itself; a
+     * schedule waits for that (the no-stubs check, 20 s) before the next operation. With 8 s a
+     * restarted holder JVM under load average 16 did not take its OFD lock again in time.
+     */
+    private static final RestoreOptions RESTORE = new RestoreOptions("latest", Map.of(), List.of(), false, true, false,
+            Duration.ofSeconds(30), Duration.ofSeconds(15), Optional.empty(), false);
     private static final Duration RECOVERY = Duration.ofSeconds(90);
     private static final String COMMITTED = "committed ";
 
+    private final ScheduleCluster shared;
     private final LocalCluster cluster;
+    private final String group;
+    private final Application application;
     private final ScheduleSummary summary;
-    private final AgentEpochLog epochs = new AgentEpochLog();
+    private final AgentEpochLog epochs;
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(runnable -> {
         Thread thread = new Thread(runnable, "fault-schedule-timer");
         thread.setDaemon(true);
@@ -100,8 +118,8 @@ final class ScheduleRun implements AutoCloseable {
     });
     private final Map<String, Path> dataFiles = new HashMap<>();
     private final Map<String, Decision> decisionsSeen = new HashMap<>();
-    /** Per operation, the time left after each moment in its latest run without fault. */
-    private final Map<Operation, Map<String, Long>> measuredRemainingMillis = new java.util.EnumMap<>(Operation.class);
+    /** Per operation, the time left after each moment in its latest run without fault (kept by the cluster). */
+    private final Map<Operation, Map<String, Long>> measuredRemainingMillis;
     private final List<ScheduledFuture<?>> pendingHeals = new ArrayList<>();
     private final AtomicBoolean zkDown = new AtomicBoolean();
     private final AtomicReference<Long> pausedAgentPid = new AtomicReference<>();
@@ -114,29 +132,38 @@ final class ScheduleRun implements AutoCloseable {
     private OpContext previousOp;
     private String lastRecoveryFailure = "";
     private int actsCountedBefore;
-    /** How often each host's worker has printed READY into its (restored) stdout: once per start and committed restore. */
 
-    private ScheduleRun(LocalCluster cluster, ScheduleSummary summary) {
-        this.cluster = cluster;
+    private ScheduleRun(ScheduleCluster shared, Application application, ScheduleSummary summary) {
+        this.shared = shared;
+        this.cluster = shared.cluster;
+        this.epochs = shared.epochs;
+        this.measuredRemainingMillis = shared.measuredRemainingMillis;
+        this.group = shared.nextGroup();
+        this.application = application;
         this.summary = summary;
+        this.actsCountedBefore = epochs.actsChecked();
     }
 
-    static ScheduleRun start(ScheduleSummary summary) throws Exception {
-        ScheduleRun run = new ScheduleRun(LocalCluster.start(), summary);
+    static ScheduleRun start(ScheduleCluster shared, Application application, ScheduleSummary summary) throws Exception {
+        Laps laps = new Laps();
+        ScheduleRun run = new ScheduleRun(shared, application, summary);
         try {
-            run.cluster.startAgent(STEADY_HOST);
-            run.cluster.startAgentProcess(FAULTY_HOST);
-            Path export = Files.createDirectories(run.cluster.dir().resolve("export"));
+            Path export = Files.createDirectories(shared.export.resolve(run.group));
             for (String host : HOSTS) {
-                Path data = export.resolve("data-" + host);
-                run.dataFiles.put(host, data);
-                int pid = run.cluster.run(host, GROUP, LocalCluster.worker("fd", "500", data.toString(), "lock", "posix",
-                        "write", "500", "0", "10", "ready", "sleep"));
-                run.cluster.awaitReady(host, GROUP, pid);
+                run.dataFiles.put(host, export.resolve("data-" + host));
             }
-            run.startWaiter();
+            run.startHolders();
+            laps.lap("holders");
+            run.startWaiters();
+            laps.lap("waiters");
             run.proveUsable();
-            run.measureARestore();
+            laps.lap("first checkpoint");
+            if (!run.measuredRemainingMillis.containsKey(Operation.RESTORE)) {
+                run.measureARestore();
+                laps.lap("measured restore");
+            }
+            System.out.println("schedule set-up (group " + run.group + ", " + application + "): " + laps);
+            summary.setUpEnded(laps);
             return run;
         } catch (Throwable e) {
             run.close();
@@ -158,8 +185,9 @@ final class ScheduleRun implements AutoCloseable {
 
     private void runCycle(Cycle cycle) throws Exception {
         long cycleStartNanos = System.nanoTime();
+        Laps laps = new Laps();
         long epochBefore = newestOp().map(OpRecord::getEpoch).orElse(0L);
-        List<String> membersBefore = children(cluster.layout().members(GROUP));
+        List<String> membersBefore = children(cluster.layout().members(group));
         String restoredCheckpoint = latest();
         if (cycle.operation() == Operation.RESTORE) {
             killApplication();
@@ -206,15 +234,18 @@ final class ScheduleRun implements AutoCloseable {
             }
         }
         boolean injected = landedIn.isPresent();
-        heal();
+        laps.lap("operation");
+        heal(laps);
         Optional<String> opId = newestOp().filter(record -> record.getEpoch() > epochBefore).map(OpRecord::getOpId);
         Optional<Decision> decision = checkInvariants(cycle, cycleStartNanos, opId, restoredCheckpoint, injected,
                 injectionErrors, membersBefore, returned);
+        laps.lap("checks");
         boolean committed = decision.map(Decision::isCommit).orElse(false);
-        // Stubs killed after the confirm round and a committed restore: h2's processes are gone.
-        boolean committedWithoutH2 = cycle.fault() == FaultKind.STUB_KILL_AFTER_CONFIRM && injected && committed;
+        // Stubs killed after the confirm round and a committed restore: h2's processes (or one) are gone.
+        boolean committedWithoutH2 = stubsKilledAfterConfirm(cycle, injected) && committed;
         if (cycle.operation() == Operation.RESTORE && committed && !committedWithoutH2) {
             awaitRestoredWorkersReady();
+            laps.lap("restored workers ready");
         }
         if (cycle.fault() == FaultKind.ZK_LOST_COMMIT_REPLY && injected) {
             assertThat(returned).as("the coordinator's answer when ZooKeeper was lost with the commit's answer")
@@ -233,23 +264,27 @@ final class ScheduleRun implements AutoCloseable {
         }
         if (cycle.operation() == Operation.RESTORE && (!committed || committedWithoutH2)) {
             restoreAgain(restoredCheckpoint);
+            laps.lap("restore again");
         }
         proveUsable();
+        laps.lap("checkpoint after");
         if (opId.isPresent() && decision.isEmpty()) {
             assertThat(decisionOf(opId.get())).as("orphaned op " + opId.get() + " after the next operation opened")
                     .hasValueSatisfying(d -> assertThat(d.isCommit()).isFalse());
         }
         int acts = epochs.actsChecked();
-        summary.cycleEnded(cycle, landedIn, outcome, acts - actsCountedBefore);
+        laps.lap("checks");
+        System.out.println("cycle time " + cycle.fault() + ": " + laps);
+        summary.cycleEnded(cycle, landedIn, outcome, acts - actsCountedBefore, laps);
         actsCountedBefore = acts;
     }
 
     private String runInProcess(Operation operation, CoordinatorContext driving, OperationListener listener) {
         try {
             if (operation == Operation.CHECKPOINT) {
-                return COMMITTED + new CheckpointOperation(driving, CHECKPOINT, listener).run(GROUP).checkpointId();
+                return COMMITTED + new CheckpointOperation(driving, CHECKPOINT, listener).run(group).checkpointId();
             }
-            RestoreResult restored = new RestoreOperation(driving, RESTORE, listener).run(GROUP);
+            RestoreResult restored = new RestoreOperation(driving, RESTORE, listener).run(group);
             return COMMITTED + restored.opId() + (restored.fullyReleased() ? ""
                     : "; release failed on " + String.join(", ", restored.releaseFailures().keySet()));
         } catch (OperationFailedException failed) {
@@ -297,9 +332,10 @@ final class ScheduleRun implements AutoCloseable {
                 case STALE_EPOCH_RPC -> staleRpcOutcome.set(sendStaleRpc(cycle.operation()));
                 case AGENT_STOPPED, ZK_LOST_COMMIT_REPLY, CLOCK_SKEW -> {
                 }
+                case ONE_STUB_KILL -> killOneStub(cycle);
                 case STUB_KILL, STUB_KILL_AFTER_CONFIRM -> {
                     // h2's group holds only the restore's stubs now (the application was killed before).
-                    Set<Integer> stubs = cluster.cgroups(FAULTY_HOST).forGroup(GROUP).pids();
+                    Set<Integer> stubs = cluster.cgroups(FAULTY_HOST).forGroup(group).pids();
                     assertThat(stubs).as("h2's prepared stubs").isNotEmpty();
                     for (int pid : stubs) {
                         ProcessHandle.of(pid).ifPresent(stub -> {
@@ -311,7 +347,7 @@ final class ScheduleRun implements AutoCloseable {
                 case STORE_WRITE_FAILURE -> {
                     // A file where the operation's store directory must go: the manifest write fails.
                     String opId = newestOp().filter(op -> op.getEpoch() > epochBefore).orElseThrow().getOpId();
-                    Path blocked = cluster.fileStore().checkpointDir(GROUP, opId);
+                    Path blocked = cluster.fileStore().checkpointDir(group, opId);
                     Files.createDirectories(blocked.getParent());
                     Files.writeString(blocked, "store fault injected by the fault schedule");
                     storeBlock.set(blocked);
@@ -320,6 +356,38 @@ final class ScheduleRun implements AutoCloseable {
         } catch (Exception e) {
             throw new IllegalStateException("could not inject " + cycle.fault() + ": " + e, e);
         }
+    }
+
+    /** Stubs of h2 (all of them, or one) were killed once the confirm round was over, before the release. */
+    private static boolean stubsKilledAfterConfirm(Cycle cycle, boolean injected) {
+        return injected && (cycle.fault() == FaultKind.STUB_KILL_AFTER_CONFIRM
+                || cycle.fault() == FaultKind.ONE_STUB_KILL && cycle.moment().equals("confirm"));
+    }
+
+    /**
+     * The one stub of h2 that restores its holder (its fd on h2's data file) or its waiter (its fd
+     * on h1's data file), as the cycle drew; the other stubs of h2 live on.
+     */
+    private void killOneStub(Cycle cycle) throws Exception {
+        Set<Integer> stubs = cluster.cgroups(FAULTY_HOST).forGroup(group).pids();
+        String fd = cycle.waiterStub() ? WAITER_FD : HOLDER_FD;
+        Path file = dataFiles.get(cycle.waiterStub() ? STEADY_HOST : FAULTY_HOST);
+        List<Integer> chosen = new ArrayList<>();
+        for (int pid : stubs) {
+            try {
+                if (Files.readSymbolicLink(Path.of("/proc", Integer.toString(pid), "fd", fd)).equals(file)) {
+                    chosen.add(pid);
+                }
+            } catch (java.io.IOException noSuchFd) {
+                // the other stub, or gone
+            }
+        }
+        assertThat(stubs).as(FAULTY_HOST + "'s prepared stubs").hasSizeGreaterThan(1);
+        assertThat(chosen).as(FAULTY_HOST + "'s stub with fd " + fd + " on " + file + " among " + stubs).hasSize(1);
+        ProcessHandle.of(chosen.get(0)).ifPresent(stub -> {
+            stub.destroyForcibly();
+            stub.onExit().join();
+        });
     }
 
     private static Duration duration(Cycle cycle) {
@@ -379,8 +447,9 @@ final class ScheduleRun implements AutoCloseable {
     private boolean crashCoordinatorAfter(Cycle cycle) throws Exception {
         Path out = cluster.dir().resolve("coordinator-" + System.nanoTime() + ".out");
         List<String> command = new ArrayList<>(List.of(LocalCluster.javaBinary(), "-Xmx128m", "-XX:TieredStopAtLevel=1",
+                "-Dlockstep.test.sessionTimeoutMs=" + cluster.sessionTimeout().toMillis(),
                 "-cp", System.getProperty("java.class.path"), PausingCoordinator.class.getName(), cluster.zkConnect(),
-                cluster.zkRoot(), cluster.fileStore().root().toString(), GROUP, cycle.moment()));
+                cluster.zkRoot(), cluster.fileStore().root().toString(), group, cycle.moment()));
         if (cycle.operation() == Operation.RESTORE) {
             command.add("restore");
         }
@@ -394,7 +463,7 @@ final class ScheduleRun implements AutoCloseable {
     }
 
     /** Undoes every fault: resumes the paused agent, restarts ZooKeeper and a killed agent, unblocks the store. */
-    private void heal() throws Exception {
+    private void heal(Laps laps) throws Exception {
         List<ScheduledFuture<?>> heals;
         synchronized (pendingHeals) {
             heals = new ArrayList<>(pendingHeals);
@@ -403,6 +472,7 @@ final class ScheduleRun implements AutoCloseable {
         for (ScheduledFuture<?> heal : heals) {
             heal.get(60, TimeUnit.SECONDS);
         }
+        laps.lap("fault's end");
         // ZooKeeper lost with a commit's answer stays down until the operation gave up: back now.
         restartZooKeeper();
         if (coordinatorJvm != null) {
@@ -416,8 +486,10 @@ final class ScheduleRun implements AutoCloseable {
         if (agentKilled.getAndSet(false)) {
             epochs.scan(agentLogs());
             epochs.fileRestarted(agentLog(FAULTY_HOST));
-            cluster.startAgentProcess(FAULTY_HOST);
+            ScheduleCluster.startFaultyAgent(cluster);
+            laps.lap("agent restart");
         }
+        laps.lap("heal");
     }
 
     private Optional<Decision> checkInvariants(Cycle cycle, long cycleStartNanos, Optional<String> opId,
@@ -431,7 +503,7 @@ final class ScheduleRun implements AutoCloseable {
         if (opId.isPresent()) {
             // Decided by its coordinator or by an agent; or orphaned (its coordinator's session is gone
             // before any agent watched it), for the next operation to abort.
-            String path = cluster.layout().owner(GROUP, opId.get());
+            String path = cluster.layout().owner(group, opId.get());
             await("op " + opId.get() + " is decided or has no owner").atMost(Duration.ofSeconds(60))
                     .until(() -> decisionOf(opId.get()).isPresent()
                             || coordinator().zk().checkExists().forPath(path) == null);
@@ -446,12 +518,13 @@ final class ScheduleRun implements AutoCloseable {
                     == Operation.CHECKPOINT ? "Thaw" : "Abort")).isEqualTo("refused as stale");
         }
         if (cycle.operation() == Operation.CHECKPOINT && decision.map(Decision::isCommit).orElse(false)) {
-            CatalogEntry committed = new Catalog(coordinator()).resolve(GROUP, opId.orElseThrow());
+            CatalogEntry committed = new Catalog(coordinator()).resolve(group, opId.orElseThrow());
             assertThat(committed.getManifestsList().stream().map(CatalogManifest::getHostId).toList())
                     .as("hosts of committed checkpoint " + opId.get() + ": every member when it opened")
                     .containsExactlyInAnyOrderElementsOf(membersBefore);
         }
-        if (cycle.fault() == FaultKind.STUB_KILL && injected) {
+        if ((cycle.fault() == FaultKind.STUB_KILL || cycle.fault() == FaultKind.ONE_STUB_KILL
+                && cycle.moment().equals("prepare")) && injected) {
             assertThat(decision).as("decision of a restore whose stubs were killed after prepare")
                     .hasValueSatisfying(d -> assertThat(d.isCommit()).isFalse());
         }
@@ -466,9 +539,15 @@ final class ScheduleRun implements AutoCloseable {
             assertThat(decision).as("decision of the checkpoint whose commit answer was lost").contains(Decision.commit());
             assertThat(latest()).as("latest after the lost commit answer").isEqualTo(opId.orElseThrow());
         }
-        if (cycle.fault() == FaultKind.STUB_KILL_AFTER_CONFIRM && injected && decision.map(Decision::isCommit).orElse(false)) {
+        if (stubsKilledAfterConfirm(cycle, injected) && decision.map(Decision::isCommit).orElse(false)) {
             assertThat(returned).as("a committed restore whose stubs on " + FAULTY_HOST + " died before the release")
                     .contains("release failed on").contains(FAULTY_HOST);
+        }
+        if (cycle.operation() == Operation.RESTORE && decision.map(Decision::isCommit).orElse(false)
+                && (cycle.fault() == FaultKind.NONE || cycle.fault() == FaultKind.CLOCK_SKEW
+                || cycle.fault() == FaultKind.STALE_EPOCH_RPC)) {
+            // Faults that leave every agent and stub alive: every process must be released.
+            assertThat(returned).as("a committed restore whose fault killed nothing").doesNotContain("release failed");
         }
         if (cycle.fault() == FaultKind.STORE_WRITE_FAILURE && injected) {
             assertThat(decision).as("decision of the op whose manifest could not be written")
@@ -476,7 +555,7 @@ final class ScheduleRun implements AutoCloseable {
         }
         if (cycle.operation() == Operation.RESTORE) {
             if (decision.map(Decision::isCommit).orElse(false)) {
-                if (!(cycle.fault() == FaultKind.STUB_KILL_AFTER_CONFIRM && injected)) {
+                if (!stubsKilledAfterConfirm(cycle, injected)) {
                     assertHeldLocksAreTheManifests(restoredCheckpoint);
                 }
             } else {
@@ -504,14 +583,14 @@ final class ScheduleRun implements AutoCloseable {
 
     /**
      * The context that drives the cycle's operation: for a lost commit answer, one whose own client
-     * (1 s connection timeout, so its retries run out in seconds) loses ZooKeeper right after the
+     * (300 ms connection timeout, so its retries run out in about a second) loses ZooKeeper right after the
      * commit multi reached it; for a clock skew, one whose clock is the drawn minutes off; else the cluster's.
      */
     private CoordinatorContext coordinatorFor(Cycle cycle) throws Exception {
         CoordinatorContext real = coordinator();
         return switch (cycle.fault()) {
             case ZK_LOST_COMMIT_REPLY -> CoordinatorContext.create(ZooKeeperLostAfterCommit.wrap(
-                    ZkClients.connect(cluster.zkConnect(), LocalCluster.SESSION_TIMEOUT, Duration.ofSeconds(1)), () -> {
+                    ZkClients.connect(cluster.zkConnect(), cluster.sessionTimeout(), Duration.ofMillis(300)), () -> {
                         zkDown.set(true);
                         cluster.zkServer().stop();
                         commitReplyLost.set(true);
@@ -531,41 +610,124 @@ final class ScheduleRun implements AutoCloseable {
         assertThat(agent.waitFor(60, TimeUnit.SECONDS)).as(FAULTY_HOST + "'s agent ends on SIGTERM").isTrue();
         await(FAULTY_HOST + "'s registration is gone").atMost(Duration.ofSeconds(30))
                 .until(() -> coordinator().directory().host(FAULTY_HOST).isEmpty());
-        assertThat(cluster.cgroups(FAULTY_HOST).forGroup(GROUP).pids()).as(FAULTY_HOST + "'s application after its agent "
+        assertThat(cluster.cgroups(FAULTY_HOST).forGroup(group).pids()).as(FAULTY_HOST + "'s application after its agent "
                 + "stopped").isNotEmpty();
     }
 
-    /**
-     * A worker on h1 that waits (F_SETLKW) for the lock h2's worker holds and prints READY once it
-     * gets it: checkpointed while it waits, restored as a waiter.
-     */
-    private void startWaiter() throws Exception {
-        int pid = cluster.run(STEADY_HOST, GROUP, LocalCluster.worker("fd", "501", dataFiles.get(FAULTY_HOST).toString(),
-                "lock", "posix", "write", "501", "0", "10", "ready", "sleep"));
-        await("h1's waiter blocks on h2's lock").atMost(Duration.ofSeconds(60))
-                .until(() -> !ProcLocksSnapshot.read().waitingOf(pid).isEmpty());
+    /** The other host: whose holder the waiter on {@code host} waits for. */
+    private static String otherHost(String host) {
+        return host.equals(STEADY_HOST) ? FAULTY_HOST : STEADY_HOST;
+    }
+
+    /** Each host's holder: locks its own data file with its drawn kind and prints READY. */
+    private void startHolders() throws Exception {
+        for (String host : HOSTS) {
+            int pid = cluster.run(host, group, LocalCluster.worker("fd", HOLDER_FD, dataFiles.get(host).toString(), "lock",
+                    application.holderOn(host), "write", HOLDER_FD, "0", "10", "ready", "sleep"));
+            cluster.awaitReady(host, group, pid);
+        }
     }
 
     /**
-     * No restored waiter ran before its holder's lock was held again: while h2's worker (the
-     * holder) lives, h1's waiter has not got the lock (it prints READY when it does).
+     * Each host's waiter: waits (F_SETLKW, F_OFD_SETLKW or flock) for the lock the other host's
+     * holder holds and prints READY once it gets it: checkpointed while it waits, restored as a waiter.
+     */
+    private void startWaiters() throws Exception {
+        for (String host : HOSTS) {
+            Path holderFile = dataFiles.get(otherHost(host));
+            cluster.run(host, group, LocalCluster.worker("fd", WAITER_FD, holderFile.toString(), "lock",
+                    application.waiterOn(host), "write", WAITER_FD, "0", "10", "ready", "sleep"));
+        }
+        awaitWaitersBlocked();
+    }
+
+    /**
+     * Both waiters wait in the kernel: /proc/locks lists a waiting lock on each holder's file (by
+     * inode: an OFD lock shows no pid there). A checkpoint taken before that would record a waiter
+     * that does not wait yet, whose restore nothing holds back.
+     */
+    private void awaitWaitersBlocked() throws Exception {
+        for (String host : HOSTS) {
+            long inode = ProcLocksSnapshot.inodeOf(dataFiles.get(otherHost(host)));
+            await(host + "'s waiter (" + application.waiterOn(host) + ") blocks on " + otherHost(host) + "'s "
+                    + application.holderOn(otherHost(host)) + " lock").atMost(Duration.ofSeconds(60))
+                    .until(() -> ProcLocksSnapshot.read().entries().stream().anyMatch(l -> l.waiter() && l.inode() == inode));
+        }
+    }
+
+    /**
+     * No restored waiter ran before its holder's lock was held again: while a host's holder lives,
+     * the other host's waiter has not got its lock (it prints READY when it does). Both directions,
+     * whatever the lock kinds.
      */
     private void assertNoWaiterRanWhileItsHolderLives() throws Exception {
-        String holderData = dataFiles.get(FAULTY_HOST).toString();
-        List<Integer> holders = workersOn(FAULTY_HOST, holderData);
-        if (holders.isEmpty()) {
-            return;
+        for (String holderHost : HOSTS) {
+            String holderData = dataFiles.get(holderHost).toString();
+            List<Integer> holders = workersOn(holderHost, holderData);
+            if (holders.isEmpty()) {
+                continue;
+            }
+            String waiterHost = otherHost(holderHost);
+            for (int waiter : workersOn(waiterHost, holderData)) {
+                assertThat(output(waiter)).as("output of " + waiterHost + "'s " + application.waiterOn(waiterHost)
+                        + " waiter (pid " + waiter + ") for the " + application.holderOn(holderHost) + " lock on "
+                        + holderData + " while its holder on " + holderHost + " lives (pid " + holders + "); "
+                        + processesAndLocks())
+                        .doesNotContain("READY");
+            }
         }
-        for (int waiter : workersOn(STEADY_HOST, holderData)) {
-            assertThat(output(waiter)).as("output of h1's waiter (pid " + waiter + ") for the lock on " + holderData
-                    + " while its holder lives (pid " + holders + ")").doesNotContain("READY");
+    }
+
+    /**
+     * For a failure's message: each process of the group (host, pid, state, command line, the
+     * holder's and the waiter's fds with their locks from fdinfo, its output) and the /proc/locks lines on the group's files.
+     */
+    private String processesAndLocks() {
+        StringBuilder text = new StringBuilder("processes:");
+        try {
+            for (String host : HOSTS) {
+                for (int pid : cluster.cgroups(host).forGroup(group).pids()) {
+                    Path proc = Path.of("/proc", Integer.toString(pid));
+                    text.append("\n  ").append(host).append(" pid ").append(pid);
+                    try {
+                        String state = Files.readAllLines(proc.resolve("status")).stream()
+                                .filter(line -> line.startsWith("State:")).findFirst().orElse("State: ?");
+                        text.append(' ').append(state.replace('\t', ' ')).append(" wchan=")
+                                .append(Files.readString(proc.resolve("wchan"))).append(" cmdline=")
+                                .append(Files.readString(proc.resolve("cmdline")).replace('\0', ' ').replaceAll(".*LockWorker ", "LockWorker "));
+                        for (String fd : List.of(HOLDER_FD, WAITER_FD)) {
+                            Path link = proc.resolve("fd").resolve(fd);
+                            if (Files.exists(link, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                                text.append("\n    fd ").append(fd).append(" -> ").append(Files.readSymbolicLink(link))
+                                        .append(" fdinfo: ").append(Files.readString(proc.resolve("fdinfo").resolve(fd))
+                                                .replace('\n', ' ').replace('\t', ' '));
+                            }
+                        }
+                        text.append("\n    output: ").append(output(pid).replace('\n', '|'));
+                    } catch (java.io.IOException gone) {
+                        text.append(" (gone)");
+                    }
+                }
+            }
+            Set<Long> inodes = dataInodes();
+            text.append("\n/proc/locks on the group's files (inodes ").append(inodes).append("):");
+            for (String line : Files.readAllLines(Path.of("/proc/locks"))) {
+                for (long inode : inodes) {
+                    if (line.contains(":" + inode + " ")) {
+                        text.append("\n  ").append(line);
+                    }
+                }
+            }
+        } catch (Exception e) {
+            text.append(" (could not read: ").append(e).append(')');
         }
+        return text.toString();
     }
 
     /** The group's processes on {@code host} whose command line names {@code file} (stubs name none). */
     private List<Integer> workersOn(String host, String file) throws Exception {
         List<Integer> found = new ArrayList<>();
-        for (int pid : cluster.cgroups(host).forGroup(GROUP).pids()) {
+        for (int pid : cluster.cgroups(host).forGroup(group).pids()) {
             try {
                 String cmdline = Files.readString(Path.of("/proc", Integer.toString(pid), "cmdline")).replace('\0', ' ');
                 if (cmdline.contains(file)) {
@@ -587,13 +749,13 @@ final class ScheduleRun implements AutoCloseable {
     }
 
     private Optional<Decision> decisionOf(String opId) throws Exception {
-        return new Decisions(coordinator().zk(), cluster.layout()).read(GROUP, opId);
+        return new Decisions(coordinator().zk(), cluster.layout()).read(group, opId);
     }
 
     private void assertDecisionsNeverChange() throws Exception {
         Decisions decisions = new Decisions(coordinator().zk(), cluster.layout());
-        for (String opId : children(cluster.layout().ops(GROUP))) {
-            Optional<Decision> now = decisions.read(GROUP, opId);
+        for (String opId : children(cluster.layout().ops(group))) {
+            Optional<Decision> now = decisions.read(group, opId);
             Decision before = decisionsSeen.get(opId);
             if (before != null) {
                 assertThat(now).as("decision of op " + opId + " once it was " + before).contains(before);
@@ -605,9 +767,9 @@ final class ScheduleRun implements AutoCloseable {
     /** After a committed restore, /proc/locks holds exactly the checkpoint's held locks, owned by the group's processes. */
     private void assertHeldLocksAreTheManifests(String checkpointId) throws Exception {
         Set<String> expected = new TreeSet<>();
-        CatalogEntry entry = new Catalog(coordinator()).resolve(GROUP, checkpointId);
+        CatalogEntry entry = new Catalog(coordinator()).resolve(group, checkpointId);
         for (CatalogManifest stored : entry.getManifestsList()) {
-            Manifest manifest = ManifestCodec.decode(coordinator().store().readVerified(GROUP, checkpointId,
+            Manifest manifest = ManifestCodec.decode(coordinator().store().readVerified(group, checkpointId,
                     stored.getHostId(), stored.getSha256(), stored.getSize()));
             for (ProcessRecord process : manifest.getProcessesList()) {
                 for (LockRecord lock : process.getLocksList()) {
@@ -625,15 +787,15 @@ final class ScheduleRun implements AutoCloseable {
                 return actual.get().equals(expected);
             });
         } catch (org.awaitility.core.ConditionTimeoutException e) {
-            assertThat(actual.get()).as("/proc/locks of the restored group vs checkpoint " + checkpointId)
-                    .isEqualTo(expected);
+            assertThat(actual.get()).as("/proc/locks of the restored group vs checkpoint " + checkpointId + "; "
+                    + application + "; " + processesAndLocks()).isEqualTo(expected);
         }
     }
 
     private Set<String> groupHeldLocks() throws Exception {
         List<Integer> pids = new ArrayList<>();
         for (String host : HOSTS) {
-            pids.addAll(cluster.cgroups(host).forGroup(GROUP).pids());
+            pids.addAll(cluster.cgroups(host).forGroup(group).pids());
         }
         Set<String> keys = new TreeSet<>();
         ProcLocksSnapshot.read().heldKeysOf(pids).forEach(key -> keys.add(withoutPid(key)));
@@ -668,7 +830,7 @@ final class ScheduleRun implements AutoCloseable {
     /** A restore that did not commit left the group dead: one without fault must bring it back. */
     private void restoreAgain(String checkpointId) throws Exception {
         await("a restore without fault commits (last failure: see message)").atMost(RECOVERY)
-                .pollInterval(Duration.ofSeconds(2))
+                .pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(500))
                 .until(() -> attempt(this::measuredRestore), Objects::nonNull);
         Invariants.assertAll(cluster);
         assertHeldLocksAreTheManifests(checkpointId);
@@ -681,16 +843,18 @@ final class ScheduleRun implements AutoCloseable {
      * The next checkpoint waits until every host's restored worker is that far, so that it captures
      * a worker that runs, not one still starting.
      */
-    private void awaitRestoredWorkersReady() {
+    private void awaitRestoredWorkersReady() throws Exception {
         for (String host : HOSTS) {
-            await("the restored worker on " + host + " has printed READY").atMost(Duration.ofSeconds(60))
+            await("the restored holder on " + host + " has printed READY").atMost(Duration.ofSeconds(60))
                     .until(() -> readyLines(host) >= 1);
         }
+        awaitWaitersBlocked();
     }
 
+    /** READY lines in the output of the host's holder. */
     private int readyLines(String host) throws Exception {
         int ready = 0;
-        for (int pid : cluster.cgroups(host).forGroup(GROUP).pids()) {
+        for (int pid : workersOn(host, dataFiles.get(host).toString())) {
             try {
                 String out = Files.readString(Files.readSymbolicLink(Path.of("/proc", Integer.toString(pid), "fd", "1")));
                 ready = Math.max(ready, out.split("READY", -1).length - 1);
@@ -704,8 +868,11 @@ final class ScheduleRun implements AutoCloseable {
     /** A restore without fault that commits; what remained of it after each moment is kept for drawing delays. */
     private String measuredRestore() throws Exception {
         PhaseTimeline timeline = new PhaseTimeline();
-        String opId = new RestoreOperation(coordinator(), RESTORE, timeline).run(GROUP).opId();
+        RestoreResult restored = new RestoreOperation(coordinator(), RESTORE, timeline).run(group);
         timeline.ended();
+        assertThat(restored.releaseFailures()).as("release failures of a restore without fault").isEmpty();
+        assertThat(restored.handOverTimeouts()).as("hand-over timeouts of a restore without fault").isEmpty();
+        String opId = restored.opId();
         measuredRemainingMillis.put(Operation.RESTORE, timeline.remainingMillis());
         return opId;
     }
@@ -722,19 +889,20 @@ final class ScheduleRun implements AutoCloseable {
     private void proveUsable() throws Exception {
         AtomicReference<CheckpointResult> result = new AtomicReference<>();
         try {
-            await("a checkpoint without fault commits").atMost(RECOVERY).pollInterval(Duration.ofSeconds(2))
+            await("a checkpoint without fault commits").atMost(RECOVERY).pollDelay(Duration.ZERO)
+                    .pollInterval(Duration.ofMillis(500))
                     .until(() -> attempt(() -> {
                         PhaseTimeline timeline = new PhaseTimeline();
-                        result.set(new CheckpointOperation(coordinator(), CHECKPOINT, timeline).run(GROUP));
+                        result.set(new CheckpointOperation(coordinator(), CHECKPOINT, timeline).run(group));
                         timeline.ended();
                         measuredRemainingMillis.put(Operation.CHECKPOINT, timeline.remainingMillis());
                         return result.get().checkpointId();
                     }), Objects::nonNull);
         } catch (org.awaitility.core.ConditionTimeoutException e) {
-            throw new AssertionError("group " + GROUP + " not usable again: " + lastRecoveryFailure, e);
+            throw new AssertionError("group " + group + " not usable again: " + lastRecoveryFailure, e);
         }
         Invariants.assertAll(cluster);
-        previousOp = OpContext.newBuilder().setGroup(GROUP).setOpId(result.get().checkpointId())
+        previousOp = OpContext.newBuilder().setGroup(group).setOpId(result.get().checkpointId())
                 .setEpoch(result.get().epoch()).build();
     }
 
@@ -753,8 +921,8 @@ final class ScheduleRun implements AutoCloseable {
 
     private Optional<OpRecord> newestOp() throws Exception {
         OpRecord newest = null;
-        for (String opId : children(cluster.layout().ops(GROUP))) {
-            String path = cluster.layout().op(GROUP, opId);
+        for (String opId : children(cluster.layout().ops(group))) {
+            String path = cluster.layout().op(group, opId);
             try {
                 OpRecord record = ZkJson.parse(coordinator().zk().getData().forPath(path), OpRecord.getDefaultInstance(), path);
                 if (newest == null || record.getEpoch() > newest.getEpoch()) {
@@ -768,7 +936,7 @@ final class ScheduleRun implements AutoCloseable {
     }
 
     private String latest() throws Exception {
-        return new String(coordinator().zk().getData().forPath(cluster.layout().latest(GROUP)), StandardCharsets.UTF_8);
+        return new String(coordinator().zk().getData().forPath(cluster.layout().latest(group)), StandardCharsets.UTF_8);
     }
 
     private List<String> children(String path) throws Exception {
@@ -797,8 +965,35 @@ final class ScheduleRun implements AutoCloseable {
                 coordinatorJvm.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
             }
         } finally {
-            epochs.close();
-            cluster.close();
+            cluster.killApplications();
         }
+    }
+
+    /**
+     * The schedule's end on the shared cluster: its group's processes killed, and nothing of the
+     * group left behind for the next schedule — no process or stub in any cgroup of the cluster,
+     * nothing frozen, no lock on its files, no member left, no op undecided, both agents live.
+     */
+    void endAndCheckNothingLeft() throws Exception {
+        Laps laps = new Laps();
+        killApplication();
+        Invariants.assertAll(cluster);
+        for (String host : HOSTS) {
+            assertThat(cluster.cgroups(host).forGroup(group).pids()).as("processes of group " + group + " on " + host
+                    + " after the schedule's end").isEmpty();
+            assertThat(coordinator().directory().host(host)).as("registration of " + host + "'s agent after the schedule")
+                    .isPresent();
+        }
+        await("no host is a member of group " + group + " once its processes are gone").atMost(Duration.ofSeconds(30))
+                .until(() -> children(cluster.layout().members(group)).isEmpty());
+        for (String opId : children(cluster.layout().ops(group))) {
+            assertThat(decisionOf(opId)).as("decision of op " + opId + " of group " + group + " after the schedule")
+                    .isPresent();
+        }
+        epochs.scan(agentLogs());
+        assertThat(epochs.violations()).as("agents acting on an epoch older than one they had seen").isEmpty();
+        laps.lap("reset");
+        System.out.println("schedule reset (group " + group + "): " + laps);
+        summary.resetEnded(laps);
     }
 }

@@ -3,7 +3,10 @@ package io.lockstep.coordinator.schedules;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
@@ -24,13 +27,30 @@ final class ScheduleSummary {
     private int noFaultDrawn;
     private final Map<String, Integer> outcomes = new TreeMap<>();
     private final long startedNanos = System.nanoTime();
+    private final List<Laps> clusterStarts = new ArrayList<>();
+    private final List<Laps> setUps = new ArrayList<>();
+    private final List<Laps> resets = new ArrayList<>();
+    private final Map<FaultKind, List<Laps>> cycleTimes = new EnumMap<>(FaultKind.class);
 
     synchronized void scheduleStarted() {
         schedules++;
     }
 
-    synchronized void cycleEnded(Cycle cycle, Optional<String> faultLandedIn, String outcome, int agentActs) {
+    synchronized void setUpEnded(Laps laps) {
+        setUps.add(laps);
+    }
+
+    synchronized void clusterStarted(Laps laps) {
+        clusterStarts.add(laps);
+    }
+
+    synchronized void resetEnded(Laps laps) {
+        resets.add(laps);
+    }
+
+    synchronized void cycleEnded(Cycle cycle, Optional<String> faultLandedIn, String outcome, int agentActs, Laps laps) {
         cycles++;
+        cycleTimes.computeIfAbsent(cycle.fault(), kind -> new ArrayList<>()).add(laps);
         agentActsChecked += agentActs;
         if (cycle.fault() == FaultKind.NONE) {
             noFaultDrawn++;
@@ -66,8 +86,31 @@ final class ScheduleSummary {
         text.append("\noutcomes:");
         outcomes.forEach((outcome, count) -> text.append(' ').append(outcome).append('=').append(count));
         text.append("\nagent acts checked for epoch order: ").append(agentActsChecked);
+        text.append("\nseconds (mean) of a cluster's start (shared by the schedules until one fails): ")
+                .append(mean(clusterStarts));
+        text.append("\nseconds (mean) of a schedule's set-up: ").append(mean(setUps));
+        text.append("\nseconds (mean) of a schedule's reset: ").append(mean(resets));
+        text.append("\nseconds (mean) of a cycle by fault kind:");
+        cycleTimes.forEach((kind, laps) -> text.append("\n  ").append(kind).append(": ").append(mean(laps)));
         text.append("\nfailed schedules (invariant violations, timeouts, errors): ").append(violations).append('\n');
         return text.toString();
+    }
+
+    /** "N× total s (section s, …)": means over {@code laps}, sections in their first order. */
+    private static String mean(List<Laps> laps) {
+        if (laps.isEmpty()) {
+            return "none";
+        }
+        Map<String, Long> sums = new LinkedHashMap<>();
+        long total = 0;
+        for (Laps one : laps) {
+            total += one.totalMillis();
+            one.millis().forEach((section, ms) -> sums.merge(section, ms, Long::sum));
+        }
+        StringBuilder text = new StringBuilder(laps.size() + "× " + Laps.seconds(total / laps.size()) + " s (");
+        sums.forEach((section, ms) -> text.append(section).append(' ').append(Laps.seconds(ms / laps.size())).append(", "));
+        text.setLength(text.length() - 2);
+        return text.append(')').toString();
     }
 
     synchronized void write(Path file, String seedNote) throws IOException {

@@ -27,6 +27,7 @@ import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BiConsumer;
 import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -75,41 +76,15 @@ class SharedExportSnapshotTest {
             Path onH2 = cluster.dir().resolve("mnt-h2");
             startAgentSeeingExportAt("h1", exportSource, onH1);
             startAgentSeeingExportAt("h2", exportSource, onH2);
-            new DataPaths(cluster.coordinator().zk(), cluster.layout()).put("app",
-                    DataPathRecord.newBuilder().setPath(onH1.resolve("data").toString()).build());
-            int holder = cluster.run("h1", "app", LocalCluster.worker("fd", "500", onH1.resolve("data/state.db").toString(),
-                    "lock", "posix", "write", "500", "0", "100", "ready", "sleep"));
-            cluster.awaitReady("h1", "app", holder);
-            Map<String, String> atCheckpoint = SnapshotRestoreTest.digests(data);
-
-            CheckpointResult checkpoint = new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
-                    OperationListener.SILENT).run("app");
-
-            CatalogManifest stored = checkpoint.catalogEntry().getManifests(0);
-            SnapshotRecord snapshot = ManifestCodec.decode(cluster.coordinator().store().readVerified("app",
-                    checkpoint.checkpointId(), "h1", stored.getSha256(), stored.getSize())).getSnapshots(0);
-            assertThat(snapshot.getEngine()).isEqualTo("reflink");
-            assertThat(snapshot.getDataPath()).isEqualTo(onH1.resolve("data").toString());
-            assertThat(snapshot.getDataPathIdentity().getKind()).isEqualTo(IdentityKind.NETWORK);
-            assertThat(snapshot.getDataPathIdentity().getSource()).isEqualTo("localhost:/export");
-            assertThat(snapshot.getDataPathIdentity().getRelativePath()).isEqualTo("data");
-            assertThat(snapshot.getLocationIdentity().getRelativePath())
-                    .startsWith(".lockstep-snapshots/" + checkpoint.checkpointId() + "/");
-            SnapshotRestoreTest.changeAfterCheckpoint(data);
-            cluster.killApplications();
-            await("the holder is gone").atMost(Duration.ofSeconds(10)).until(() -> ProcessHandle.of(holder).isEmpty());
-
-            RestoreResult restored = new RestoreOperation(cluster.coordinator(), RestoreOptions.defaults()
-                    .withAllowRoot(true).withHostMap(Map.of("h1", "h2")), OperationListener.SILENT).run("app");
-
-            assertThat(SnapshotRestoreTest.digests(data)).as("sha256 of every file after the restore on h2")
-                    .isEqualTo(atCheckpoint);
-            int newHolder = restored.processesByHost().get("h2").stream().mapToInt(StagedProcess::getNewPid)
-                    .findFirst().orElseThrow();
-            long inode = ProcLocksSnapshot.inodeOf(data.resolve("state.db"));
-            await("the holder restarted on h2 holds its lock on the rolled-back file").atMost(Duration.ofSeconds(30))
-                    .until(() -> ProcLocksSnapshot.read().heldBy(newHolder).stream().anyMatch(l -> l.inode() == inode));
-            Invariants.assertAll(cluster);
+            checkpointChangeAndRestoreOnH2(data, onH1, (checkpointId, snapshot) -> {
+                assertThat(snapshot.getEngine()).isEqualTo("reflink");
+                assertThat(snapshot.getDataPath()).isEqualTo(onH1.resolve("data").toString());
+                assertThat(snapshot.getDataPathIdentity().getKind()).isEqualTo(IdentityKind.NETWORK);
+                assertThat(snapshot.getDataPathIdentity().getSource()).isEqualTo("localhost:/export");
+                assertThat(snapshot.getDataPathIdentity().getRelativePath()).isEqualTo("data");
+                assertThat(snapshot.getLocationIdentity().getRelativePath())
+                        .startsWith(".lockstep-snapshots/" + checkpointId + "/");
+            });
             cluster.killApplications();
             cluster.close();
             cluster = null;
@@ -192,6 +167,20 @@ class SharedExportSnapshotTest {
         Path onH2 = cluster.dir().resolve("mnt-h2");
         cluster.startAgentProcessWithExportAt("h1", exportSource, onH1);
         cluster.startAgentProcessWithExportAt("h2", exportSource, onH2);
+        checkpointChangeAndRestoreOnH2(data, onH1, (checkpointId, snapshot) -> {
+            assertThat(snapshot.getEngine()).as("tmpfs cannot clone").isEqualTo("copy");
+            assertThat(snapshot.hasDataPathIdentity()).isTrue();
+        });
+    }
+
+    /**
+     * The two --map h1=h2 restores: declares {@code onH1/data} (h1's mount of the export holding {@code data}), runs a
+     * lock holder there on h1, checkpoints, lets {@code checkSnapshot} look at the snapshot h1 recorded, changes the
+     * files and kills the application, restores onto h2; then every file has its checkpoint content and the holder
+     * restarted on h2 holds its lock on the rolled-back file.
+     */
+    private void checkpointChangeAndRestoreOnH2(Path data, Path onH1, BiConsumer<String, SnapshotRecord> checkSnapshot)
+            throws Exception {
         new DataPaths(cluster.coordinator().zk(), cluster.layout()).put("app",
                 DataPathRecord.newBuilder().setPath(onH1.resolve("data").toString()).build());
         int holder = cluster.run("h1", "app", LocalCluster.worker("fd", "500", onH1.resolve("data/state.db").toString(),
@@ -201,10 +190,8 @@ class SharedExportSnapshotTest {
         CheckpointResult checkpoint = new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
                 OperationListener.SILENT).run("app");
         CatalogManifest stored = checkpoint.catalogEntry().getManifests(0);
-        SnapshotRecord snapshot = ManifestCodec.decode(cluster.coordinator().store().readVerified("app",
-                checkpoint.checkpointId(), "h1", stored.getSha256(), stored.getSize())).getSnapshots(0);
-        assertThat(snapshot.getEngine()).as("tmpfs cannot clone").isEqualTo("copy");
-        assertThat(snapshot.hasDataPathIdentity()).isTrue();
+        checkSnapshot.accept(checkpoint.checkpointId(), ManifestCodec.decode(cluster.coordinator().store().readVerified(
+                "app", checkpoint.checkpointId(), "h1", stored.getSha256(), stored.getSize())).getSnapshots(0));
         SnapshotRestoreTest.changeAfterCheckpoint(data);
         cluster.killApplications();
         await("the holder is gone").atMost(Duration.ofSeconds(10)).until(() -> ProcessHandle.of(holder).isEmpty());
@@ -212,7 +199,7 @@ class SharedExportSnapshotTest {
         RestoreResult restored = new RestoreOperation(cluster.coordinator(), RestoreOptions.defaults()
                 .withAllowRoot(true).withHostMap(Map.of("h1", "h2")), OperationListener.SILENT).run("app");
 
-        assertThat(SnapshotRestoreTest.digests(data)).as("sha256 of every file, rolled back by h1 from its copy store")
+        assertThat(SnapshotRestoreTest.digests(data)).as("sha256 of every file after the restore on h2")
                 .isEqualTo(atCheckpoint);
         int newHolder = restored.processesByHost().get("h2").stream().mapToInt(StagedProcess::getNewPid)
                 .findFirst().orElseThrow();

@@ -7,7 +7,6 @@ import io.lockstep.coordinator.op.FailureReason;
 import io.lockstep.coordinator.op.OperationFailedException;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.op.RestoreResult;
-import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
@@ -93,15 +92,6 @@ class SnapshotRestoreTest {
         new DataPaths(cluster.coordinator().zk(), cluster.layout()).put(group, record);
     }
 
-    private CheckpointResult checkpoint(String group) throws Exception {
-        return new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT)
-                .run(group);
-    }
-
-    private RestoreResult restore(String group, RestoreOptions options) throws Exception {
-        return new RestoreOperation(cluster.coordinator(), options, OperationListener.SILENT).run(group);
-    }
-
     private Manifest manifest(CheckpointResult checkpoint, String group) throws Exception {
         CatalogManifest stored = checkpoint.catalogEntry().getManifests(0);
         return ManifestCodec.decode(cluster.coordinator().store().readVerified(group, checkpoint.checkpointId(),
@@ -162,7 +152,7 @@ class SnapshotRestoreTest {
         int holder = startHolder(group, data);
         Map<String, String> atCheckpoint = digests(data);
 
-        CheckpointResult checkpoint = checkpoint(group);
+        CheckpointResult checkpoint = cluster.checkpoint(group);
 
         SnapshotRecord snapshot = manifest(checkpoint, group).getSnapshots(0);
         assertThat(snapshot.getDataPath()).isEqualTo(data.toString());
@@ -170,12 +160,12 @@ class SnapshotRestoreTest {
         cluster.killApplications();
         await("the holder is gone").atMost(Duration.ofSeconds(10)).until(() -> ProcessHandle.of(holder).isEmpty());
 
-        assertThatThrownBy(() -> restore(group, RestoreOptions.defaults().withAllowRoot(true).withNoRollBack(true)))
+        assertThatThrownBy(() -> cluster.restore(group, RestoreOptions.defaults().withAllowRoot(true).withNoRollBack(true)))
                 .as("--no-rollback keeps today's validation").isInstanceOf(OperationFailedException.class)
                 .satisfies(e -> assertThat(((OperationFailedException) e).reason()).isEqualTo(FailureReason.VALIDATION_FAILED))
                 .hasMessageContaining("state.db");
 
-        RestoreResult restored = restore(group, RestoreOptions.defaults().withAllowRoot(true));
+        RestoreResult restored = cluster.restore(group, RestoreOptions.defaults().withAllowRoot(true));
 
         assertThat(digests(data)).as("sha256 of every file after the restore").isEqualTo(atCheckpoint);
         int newHolder = restored.processesByHost().get("h1").stream().filter(p -> p.getOldPid() == holder)
@@ -197,7 +187,7 @@ class SnapshotRestoreTest {
                 .build());
         int holder = startHolder("big", data);
 
-        assertThatThrownBy(() -> checkpoint("big")).isInstanceOf(OperationFailedException.class)
+        assertThatThrownBy(() -> cluster.checkpoint("big")).isInstanceOf(OperationFailedException.class)
                 .hasMessageContaining("snapshot on host h1")
                 .hasMessageContaining("copy snapshot of " + data + " refused")
                 .hasMessageContaining("exceed the bound of 1024 bytes");
@@ -236,8 +226,53 @@ class SnapshotRestoreTest {
                 return left.findAny().isEmpty();
             }
         });
-        try (Stream<Path> objects = Files.list(index.resolveSibling("objects"))) {
-            assertThat(objects).as("objects left in the copy store").isEmpty();
+        try (Stream<Path> packs = Files.list(index.resolveSibling("packs"))) {
+            assertThat(packs).as("packs left in the copy store").isEmpty();
+        }
+        try (Stream<Path> pending = Files.list(index.resolveSibling("pending").resolve("late"))) {
+            assertThat(pending).as("pending snapshot records left").isEmpty();
+        }
+        Invariants.assertAll(cluster);
+    }
+
+    @Test
+    void theSnapshotOfACheckpointAbortedWhileItsAgentWasDownIsDeletedWhenTheAgentStartsAgain() throws Exception {
+        cluster = LocalCluster.start("h1");
+        Path data = writeData(cluster.dir().resolve("data"));
+        declare("down", DataPathRecord.newBuilder().setPath(data.toString()).setEngine("copy").build());
+        startHolder("down", data);
+        OperationListener agentStopsAfterItsManifestArrived = new OperationListener() {
+            @Override
+            public void phaseEnded(String phase, long micros) {
+                if (phase.equals("thaw")) {
+                    try {
+                        cluster.stopAgent("h1");
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                    throw new IllegalStateException("h1 stopped before the decision");
+                }
+            }
+        };
+
+        assertThatThrownBy(() -> new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
+                agentStopsAfterItsManifestArrived).run("down")).isInstanceOf(OperationFailedException.class)
+                .hasMessageContaining("h1 stopped before the decision");
+
+        Path store = cluster.agentConfig("h1").stateDir().resolve("snapshots");
+        try (Stream<Path> left = Files.list(store.resolve("index"))) {
+            assertThat(left).as("the aborted checkpoint's snapshot, while the agent that took it is down").hasSize(1);
+        }
+        cluster.startAgent("h1");
+        await("the restarted agent deleted the aborted checkpoint's snapshot and its pending record")
+                .atMost(Duration.ofSeconds(20)).until(() -> {
+                    try (Stream<Path> index = Files.list(store.resolve("index"));
+                         Stream<Path> pending = Files.list(store.resolve("pending").resolve("down"))) {
+                        return index.findAny().isEmpty() && pending.findAny().isEmpty();
+                    }
+                });
+        try (Stream<Path> packs = Files.list(store.resolve("packs"))) {
+            assertThat(packs).as("packs left in the copy store").isEmpty();
         }
         Invariants.assertAll(cluster);
     }

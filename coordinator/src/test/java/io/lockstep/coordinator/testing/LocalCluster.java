@@ -6,9 +6,18 @@ import io.lockstep.agent.cgroup.CgroupLayout;
 import io.lockstep.agent.server.AgentConfig;
 import io.lockstep.agent.server.AgentServer;
 import io.lockstep.agent.server.ManagedGroup;
+import io.lockstep.coordinator.checkpoint.CheckpointOperation;
+import io.lockstep.coordinator.checkpoint.CheckpointOptions;
+import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.op.CoordinatorContext;
+import io.lockstep.coordinator.op.OperationListener;
+import io.lockstep.coordinator.op.RestoreResult;
+import io.lockstep.coordinator.restore.RestoreOperation;
+import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.FileCheckpointStore;
+import io.lockstep.proto.AdoptReply;
+import io.lockstep.proto.AdoptRequest;
 import io.lockstep.proto.AgentGrpc;
 import io.lockstep.proto.HostRecord;
 import io.lockstep.proto.RunRequest;
@@ -46,12 +55,16 @@ import static org.awaitility.Awaitility.await;
  */
 public final class LocalCluster implements AutoCloseable {
     public static final Duration SESSION_TIMEOUT = Duration.ofSeconds(4);
+    /** The shortest session the clusters' ZooKeeper servers grant (curator-test: one tick of 1 s). */
+    public static final Duration MIN_SESSION_TIMEOUT = Duration.ofSeconds(1);
 
     private final String id = UUID.randomUUID().toString().substring(0, 8);
     /** The single server this cluster started and owns; null on an ensemble. */
     private final TestingServer zkServer;
     private final String zkConnect;
     private final Path dir;
+    /** Of the agents and the coordinator: {@link #SESSION_TIMEOUT} unless started with another. */
+    private final Duration sessionTimeout;
     private final String zkRoot = "/lockstep-test-" + id;
     private final Map<String, AgentServer> agents = new LinkedHashMap<>();
     private final Map<String, Process> agentProcesses = new LinkedHashMap<>();
@@ -61,17 +74,30 @@ public final class LocalCluster implements AutoCloseable {
     private CoordinatorContext context;
     private CheckpointStore store;
 
-    private LocalCluster(TestingServer zkServer, String zkConnect) throws IOException {
+    private LocalCluster(TestingServer zkServer, String zkConnect, Duration sessionTimeout) throws IOException {
         this.zkServer = zkServer;
         this.zkConnect = zkConnect;
+        this.sessionTimeout = sessionTimeout;
         this.dir = Files.createTempDirectory("lockstep-" + id + "-");
     }
 
     public static LocalCluster start(String... hostIds) throws Exception {
+        return startWithSessionTimeout(SESSION_TIMEOUT, hostIds);
+    }
+
+    /**
+     * As {@link #start}, with agents and coordinator on ZooKeeper sessions of {@code sessionTimeout}
+     * (at least {@link #MIN_SESSION_TIMEOUT}): what waits for an expiry waits that long.
+     */
+    public static LocalCluster startWithSessionTimeout(Duration sessionTimeout, String... hostIds) throws Exception {
+        if (sessionTimeout.compareTo(MIN_SESSION_TIMEOUT) < 0) {
+            throw new IllegalArgumentException("session timeout " + sessionTimeout + " below the server's minimum "
+                    + MIN_SESSION_TIMEOUT);
+        }
         TestingServer server = new TestingServer(true);
         LocalCluster cluster;
         try {
-            cluster = new LocalCluster(server, server.getConnectString());
+            cluster = new LocalCluster(server, server.getConnectString(), sessionTimeout);
         } catch (IOException e) {
             server.close();
             throw e;
@@ -97,7 +123,7 @@ public final class LocalCluster implements AutoCloseable {
 
     /** Agents and a coordinator on an ensemble the caller owns (and may share between clusters). */
     public static LocalCluster startOn(ZkEnsemble ensemble, String... hostIds) throws Exception {
-        return startAgents(new LocalCluster(null, ensemble.connectString()), hostIds);
+        return startAgents(new LocalCluster(null, ensemble.connectString(), SESSION_TIMEOUT), hostIds);
     }
 
     private static LocalCluster startAgents(LocalCluster cluster, String... hostIds) throws Exception {
@@ -125,6 +151,10 @@ public final class LocalCluster implements AutoCloseable {
 
     public String zkConnect() {
         return zkConnect;
+    }
+
+    public Duration sessionTimeout() {
+        return sessionTimeout;
     }
 
     public String zkRoot() {
@@ -172,7 +202,7 @@ public final class LocalCluster implements AutoCloseable {
      */
     public AgentConfig agentConfig(String host) {
         return new AgentConfig(host, "127.0.0.1:0", zkConnect(), zkRoot, cgroupRoot(host), Optional.empty(),
-                dir.resolve("agent-" + host), SESSION_TIMEOUT, true)
+                dir.resolve("agent-" + host), sessionTimeout, true)
                 .withTls(Optional.empty(), true)
                 .withSocket(socket(host), AgentConfig.DEFAULT_SOCKET_GROUP);
     }
@@ -255,7 +285,7 @@ public final class LocalCluster implements AutoCloseable {
                 "--host-id", host, "--listen", "127.0.0.1:0", "--zk", zkConnect(), "--zk-root", zkRoot,
                 "--cgroup-root", cgroupRoot(host), "--state-dir", config.stateDir().toString(), "--allow-root",
                 "--insecure-plaintext", "--socket", socket(host).toString(),
-                "--session-timeout", SESSION_TIMEOUT.toMillis() + "ms"));
+                "--session-timeout", sessionTimeout.toMillis() + "ms"));
         command.addAll(extraOptions);
         Process process = new ProcessBuilder(command)
                 .redirectErrorStream(true)
@@ -312,11 +342,21 @@ public final class LocalCluster implements AutoCloseable {
 
     public synchronized CoordinatorContext coordinator() throws Exception {
         if (context == null) {
-            coordinatorZk = ZkClients.connect(zkConnect(), SESSION_TIMEOUT, Duration.ofSeconds(5));
+            coordinatorZk = ZkClients.connect(zkConnect(), sessionTimeout, Duration.ofSeconds(5));
             context = CoordinatorContext.create(coordinatorZk, layout(),
                     store != null ? store : new FileCheckpointStore(dir.resolve("store")), Clock.systemUTC());
         }
         return context;
+    }
+
+    /** A checkpoint of {@code group} by this cluster's coordinator, with the default options and no listener. */
+    public CheckpointResult checkpoint(String group) throws Exception {
+        return new CheckpointOperation(coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run(group);
+    }
+
+    /** A restore of {@code group}'s latest checkpoint by this cluster's coordinator, with no listener. */
+    public RestoreResult restore(String group, RestoreOptions options) throws Exception {
+        return new RestoreOperation(coordinator(), options, OperationListener.SILENT).run(group);
     }
 
     /** The coordinator's store instead of the file: store in this cluster's directory; before {@link #coordinator}. */
@@ -363,6 +403,18 @@ public final class LocalCluster implements AutoCloseable {
             return AgentGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
                     .run(request.setGroup(group).addAllArgv(argv).build())
                     .getPid();
+        } finally {
+            channel.shutdownNow();
+        }
+    }
+
+    /** Sends an Adopt request to the host's agent, as `agent adopt` does. */
+    public AdoptReply adopt(String host, AdoptRequest request) throws Exception {
+        String endpoint = coordinator().directory().host(host)
+                .orElseThrow(() -> new IllegalStateException("no agent registered for " + host)).getEndpoint();
+        ManagedChannel channel = NettyChannelBuilder.forTarget(endpoint).usePlaintext().build();
+        try {
+            return AgentGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS).adopt(request);
         } finally {
             channel.shutdownNow();
         }

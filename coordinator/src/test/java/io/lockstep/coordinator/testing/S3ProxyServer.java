@@ -66,7 +66,7 @@ public final class S3ProxyServer implements AutoCloseable {
             throw new IllegalStateException("S3Proxy jar " + jar + " is missing: the build copies it (mvn process-test-resources)");
         }
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-        process = new ProcessBuilder(List.of(java.toString(), "-Xmx256m", "-jar", jar, "--properties",
+        process = new ProcessBuilder(List.of(java.toString(), "-Xmx256m", "-XX:TieredStopAtLevel=1", "-jar", jar, "--properties",
                 dir.resolve("s3proxy.conf").toString()))
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve("s3proxy.log").toFile()))
