@@ -353,13 +353,16 @@ final class BenchmarksPage {
             line(countRow("ZooKeeper reads", measured(run.of("checkpoint", "zk-reads-per-checkpoint"))));
             line(countRow("agent RPCs", measured(run.of("checkpoint", "rpcs-per-checkpoint"))));
             line("");
-            line("Of the writes per host, half are the host's barrier entries (`frozen`, `captured`) and half their"
-                    + " deletes once the host saw the decision, outside the frozen window; the coordinator's fixed"
-                    + " writes include the `all-frozen` node (one multi that checks every `frozen` entry), on whose"
-                    + " creation every host captures, the `all-captured` node (one multi that checks every `captured`"
-                    + " entry), on whose creation every host thaws, and the commit, which comes after the thaw and the"
-                    + " store write. Per host there are two calls: Freeze (which also arms the host's long-lived freeze"
-                    + " guard) and, after the thaw, Capture, which brings the manifest and the moment of the thaw.");
+            line("Per host there are three writes: the host's two barrier entries (`frozen`, `captured`, each one"
+                    + " multi that also counts it) and one multi that deletes both once the host saw the decision,"
+                    + " outside the frozen window. The host whose entry completes a barrier adds one write, the multi"
+                    + " that checks every entry and creates `all-frozen` (on whose creation every host captures) or"
+                    + " `all-captured` (on whose creation every host thaws): two in all per checkpoint (none at one"
+                    + " host, who creates them with its entries). The coordinator's fixed writes are its lock, the"
+                    + " open, the commit (after the thaw and the store write) and their clean-up; it creates a signal"
+                    + " only when no host did. Per host there are two calls: Freeze (which also arms the host's"
+                    + " long-lived freeze guard) and, after the thaw, Capture, which brings the manifest and the"
+                    + " moment of the thaw.");
             line("");
         }
         line("What the projection leaves out:");
