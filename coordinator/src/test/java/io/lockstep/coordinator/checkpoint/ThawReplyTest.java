@@ -4,19 +4,17 @@ import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.agents.AgentCallException;
 import io.lockstep.coordinator.agents.AgentClient;
 import io.lockstep.coordinator.op.OperationListener;
+import io.lockstep.coordinator.testing.HeldCapture;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.proto.OpContext;
 import io.lockstep.proto.ThawReply;
 import io.lockstep.proto.ThawRequest;
 import io.grpc.Status;
-import io.lockstep.proto.DataPathRecord;
-import io.lockstep.zk.DataPaths;
 import io.lockstep.zk.Phase;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -78,18 +76,10 @@ class ThawReplyTest {
         cluster = LocalCluster.start("h1", "h2");
         startTicker("h1");
         startTicker("h2");
-        // Both hosts snapshot the group's declared (local) data path inside their capture. The operator's
-        // snapshot command lets the first host that runs it wait on a FIFO, so that host stays in its capture
-        // while the other has captured: the other is frozen and captured, and neither all-captured nor a
-        // decision exists. A Thaw of it now could cut into the first host's capture.
-        Path data = Files.createDirectories(cluster.dir().resolve("data"));
-        Path release = cluster.dir().resolve("release-first-capture");
-        assertThat(new ProcessBuilder("mkfifo", release.toString()).inheritIO().start().waitFor()).isZero();
-        String firstWaits = "if mkdir " + cluster.dir().resolve("first-snapshot") + " 2>/dev/null; then cat " + release
-                + " > /dev/null; fi";
-        new DataPaths(cluster.coordinator().zk(), cluster.layout()).put("app", DataPathRecord.newBuilder()
-                .setPath(data.toString()).setEngine("command").setSnapshotCommand(firstWaits)
-                .setRollbackCommand("true").setDeleteCommand("true").build());
+        // One host is held in its capture (HeldCapture) while the other has captured: the other is frozen and
+        // captured, and neither all-captured nor a decision exists. A Thaw of it now could cut into the held
+        // host's capture.
+        HeldCapture held = HeldCapture.ofNextCheckpoint(cluster, "app");
         AtomicReference<OpContext> opened = new AtomicReference<>();
         OperationListener remembersTheOp = new OperationListener() {
             @Override
@@ -122,7 +112,7 @@ class ThawReplyTest {
             assertThat(Invariants.frozenState(cluster, "app")).as("both still frozen after the refused thaw")
                     .containsEntry("h1", true).containsEntry("h2", true);
         } finally {
-            Files.writeString(release, "go\n"); // opens the FIFO: the waiting snapshot command ends
+            held.close();
         }
 
         CheckpointResult result = run.get(60, TimeUnit.SECONDS);
