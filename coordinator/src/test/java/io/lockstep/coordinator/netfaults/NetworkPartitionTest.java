@@ -1,6 +1,7 @@
 package io.lockstep.coordinator.netfaults;
 
 import io.lockstep.agent.proc.ProcLocks;
+import io.lockstep.coordinator.testing.HeldCapture;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.NetnsCluster;
 import org.junit.jupiter.api.AfterAll;
@@ -69,14 +70,19 @@ class NetworkPartitionTest {
     void aCheckpointLosingAHostDoesNotCommitAndTheCutHostThawsOnlyAfterItsSessionExpired(String phase) throws Exception {
         String group = "cut-" + phase;
         startTickers(group);
-        // freeze: h2 froze and answered, the freeze barrier is not complete yet; capture: everyone
-        // is frozen and the barrier is full, no capture request has gone out.
+        // freeze: h2 froze and answered, the coordinator has not seen every Freeze answer yet; capture:
+        // the coordinator saw them all. The hosts end the window by themselves (the last closes each
+        // barrier and they thaw on all-captured), so in both cases one host is held inside its capture
+        // (HeldCapture) until after the cut: the window is still open when h2 loses its link.
+        HeldCapture held = HeldCapture.releasedThrough(Path.of(
+                cluster.call("hold-capture", group, Files.createDirectories(cluster.dir().resolve("held")).toString())));
         String pausePoint = phase.equals("freeze") ? "done:freeze:h2" : "started:capture";
         String checkpoint = cluster.startOperation("checkpoint", group, pausePoint);
         cluster.awaitPaused(pausePoint);
         assertThat(cluster.frozen("h2", group)).as("h2 frozen before the cut").isTrue();
 
         cluster.lab().cut("h2");
+        held.close();
         cluster.resume();
         assertFrozenUntilSessionExpired("h2", group);
 

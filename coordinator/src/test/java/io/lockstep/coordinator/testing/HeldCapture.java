@@ -2,6 +2,8 @@ package io.lockstep.coordinator.testing;
 
 import io.lockstep.proto.DataPathRecord;
 import io.lockstep.zk.DataPaths;
+import io.lockstep.zk.ZkLayout;
+import org.apache.curator.framework.CuratorFramework;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -25,7 +27,17 @@ public final class HeldCapture implements AutoCloseable {
 
     /** Holds the first capture of the next checkpoint of {@code group} on {@code cluster}. */
     public static HeldCapture ofNextCheckpoint(LocalCluster cluster, String group) throws Exception {
-        Path dir = Files.createTempDirectory(cluster.dir(), "held-capture-");
+        return new HeldCapture(declare(cluster.coordinator().zk(), cluster.layout(), cluster.dir(), group));
+    }
+
+    /** The hold of a FIFO that {@link #declare} made (by a coordinator in another process). */
+    public static HeldCapture releasedThrough(Path release) {
+        return new HeldCapture(release);
+    }
+
+    /** Declares the holding data path for {@code group} in a new directory under {@code parent}; returns its FIFO. */
+    public static Path declare(CuratorFramework zk, ZkLayout layout, Path parent, String group) throws Exception {
+        Path dir = Files.createTempDirectory(parent, "held-capture-");
         Path data = Files.createDirectories(dir.resolve("data"));
         Path release = dir.resolve("release");
         Process mkfifo = new ProcessBuilder("mkfifo", release.toString()).inheritIO().start();
@@ -33,10 +45,10 @@ public final class HeldCapture implements AutoCloseable {
             throw new IOException("mkfifo " + release + " failed (exit " + mkfifo.exitValue() + ")");
         }
         String firstWaits = "if mkdir " + dir.resolve("first") + " 2>/dev/null; then cat " + release + " > /dev/null; fi";
-        new DataPaths(cluster.coordinator().zk(), cluster.layout()).put(group, DataPathRecord.newBuilder()
+        new DataPaths(zk, layout).put(group, DataPathRecord.newBuilder()
                 .setPath(data.toString()).setEngine("command").setSnapshotCommand(firstWaits)
                 .setRollbackCommand("true").setDeleteCommand("true").build());
-        return new HeldCapture(release);
+        return release;
     }
 
     /** Lets the held capture end (opening the FIFO returns once the snapshot command reads it). */

@@ -130,6 +130,8 @@ public final class NetnsCoordinator {
                 yield String.join(" ", entries);
             }
             case "checkpoints" -> verifiedCheckpoints(a[0]);
+            // Holds the first capture of group a[0]'s next checkpoint (HeldCapture); answers the FIFO that lets it go.
+            case "hold-capture" -> HeldCapture.declare(zk, layout, Path.of(a[1]), a[0]).toString();
             case "registered" -> zk.checkExists().forPath(layout.host(a[0])) != null ? "yes" : "no";
             case "member" -> zk.checkExists().forPath(layout.member(a[0], a[1])) != null ? "yes" : "no";
             case "freeze" -> {
