@@ -553,9 +553,14 @@ public final class RestoreParticipant {
                 if (ended) {
                     group.restore(null);
                 }
-                if (commit && selected.isEmpty()) {
+                LastRelease earlier = lastRelease.get(group.name());
+                boolean earlierOfThisKind = earlier != null && earlier.opId().equals(op.getOpId())
+                        && earlier.rounds().stream().anyMatch(r -> r.heldBackToo() == heldBackToo);
+                if (commit && selected.isEmpty() && earlierOfThisKind) {
                     // An earlier release of the same kind (the watchdog's on the COMMIT, or the
                     // fallback for held-back waiters) took them all; only held-back waiters are left.
+                    // Without one (a host whose only stubs are held-back waiters), this is the first
+                    // round: it releases nothing and arms the hand-over fallback below.
                     releasedBefore = true;
                 } else if (commit) {
                     LastRelease.Round mine = new LastRelease.Round(heldBackToo, round);
