@@ -49,7 +49,7 @@ import java.util.stream.Stream;
  *
  * <p>Shrinking is off: one try costs a minute or more of real processes and timeouts, and
  * shrinking would re-run dozens of schedules for many minutes; the printed schedule of a failed
- * try (8 cycles) is small enough to read.
+ * try (13 cycles) is small enough to read.
  *
  * <p>The summary (schedules, cycles, faults injected by kind, outcomes, invariant violations, and
  * where the time went: the cluster's start, each schedule's set-up and reset, each cycle by fault
