@@ -32,7 +32,6 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -61,6 +60,8 @@ final class CaptureSnapshots {
      * decision) left here is settled by the next agent: an aborted checkpoint leaves no snapshot behind.
      */
     private final Path pendingDir;
+    /** Per op, the declared data paths read before its freeze ({@link #prepare}), until its capture or thaw. */
+    private final Map<String, List<DataPathRecord>> declaredByOp = new ConcurrentHashMap<>();
 
     CaptureSnapshots(AgentConfig config, CuratorFramework zk, ZkLayout layout) {
         this.config = config;
@@ -83,10 +84,13 @@ final class CaptureSnapshots {
      * Takes the snapshots this host owes for the op and adds them to the manifest. A failure deletes the
      * ones taken and aborts the capture (the coordinator then aborts the checkpoint, which thaws).
      */
-    Manifest take(OpContext op, Manifest manifest) throws Exception {
-        List<DataPathRecord> declared = new DataPaths(zk, layout).list(op.getGroup());
-        // Only a declared path on a network file system needs the members (one ZooKeeper read fewer otherwise).
-        boolean lowestNamedMember = declared.isEmpty() || lowestNamedMember(op.getGroup());
+    Manifest take(OpContext op, Manifest manifest, List<String> participants) throws Exception {
+        List<DataPathRecord> declared = declaredByOp.remove(op.getOpId());
+        if (declared == null) {
+            declared = new DataPaths(zk, layout).list(op.getGroup());
+        }
+        // The op's participants are every member when it opened: no ZooKeeper read inside the window.
+        boolean lowestNamedMember = participants.stream().sorted().findFirst().map(config.hostId()::equals).orElse(true);
         List<DataPath> owed = new java.util.ArrayList<>(
                 GroupSnapshots.declaredOwed(lowestNamedMember, declared, networkFsTypes));
         List<String> warnings = new java.util.ArrayList<>();
@@ -153,13 +157,13 @@ final class CaptureSnapshots {
         }
     }
 
-    private boolean lowestNamedMember(String group) throws Exception {
-        try {
-            return zk.getChildren().forPath(layout.members(group)).stream().sorted().findFirst()
-                    .map(config.hostId()::equals).orElse(true);
-        } catch (KeeperException.NoNodeException e) {
-            return true;
-        }
+    /**
+     * Before the freeze: reads the group's declared data paths for the op's capture, so that the
+     * frozen window holds no ZooKeeper read for them (a path declared after this is the next
+     * checkpoint's, as one declared during the capture would be).
+     */
+    void prepare(OpContext op) throws Exception {
+        declaredByOp.put(op.getOpId(), new DataPaths(zk, layout).list(op.getGroup()));
     }
 
     /**
@@ -212,6 +216,7 @@ final class CaptureSnapshots {
 
     /** The capture failed after the snapshots: delete them now. */
     void discard(OpContext op) {
+        declaredByOp.remove(op.getOpId());
         List<SnapshotRecord> taken = undecided.remove(op.getOpId());
         durable.remove(op.getOpId());
         if (taken != null && delete(op.getGroup(), op.getOpId(), taken, "the capture failed")) {
@@ -278,6 +283,7 @@ final class CaptureSnapshots {
 
     /** After the thaw: ABORT deletes the op's snapshots, COMMIT keeps them (retention deletes them later). */
     void settle(OpContext op) {
+        declaredByOp.remove(op.getOpId());
         List<SnapshotRecord> taken = undecided.get(op.getOpId());
         if (taken == null) {
             return;

@@ -15,6 +15,7 @@ import io.lockstep.proto.FreezeReply;
 import io.lockstep.proto.FreezeRequest;
 import io.lockstep.proto.Manifest;
 import io.lockstep.proto.OpContext;
+import io.lockstep.proto.OpRecord;
 import io.lockstep.proto.ThawReply;
 import io.lockstep.proto.ThawRequest;
 import io.lockstep.zk.Decision;
@@ -22,7 +23,7 @@ import io.lockstep.zk.Decisions;
 import io.lockstep.zk.Phase;
 import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.zookeeper.CreateMode;
+import org.apache.curator.framework.api.transaction.CuratorOp;
 import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,6 +32,7 @@ import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
@@ -86,20 +88,22 @@ public final class CheckpointParticipant {
                         + current.op().getOpId()).asRuntimeException();
             }
             if (current == null) {
-                admission.admitNew(op);
-                current = arm(group, op, request);
+                OpRecord record = admission.admitNew(op);
+                current = arm(group, op, request, record.getParticipantsList());
             } else {
                 admission.admit(op);
             }
             if (request.getArmOnly() || current.frozen()) {
-                return reply(group, current);
+                return reply(group, current, false);
             }
-            return reply(group, freezeArmed(group, current, request));
+            Frozen frozen = freezeArmed(group, current, request);
+            return reply(group, frozen.state(), frozen.closedAllFrozen());
         }
     }
 
     /** Caller holds the group's monitor. */
-    private FrozenState arm(ManagedGroup group, OpContext op, FreezeRequest request) throws IOException {
+    private FrozenState arm(ManagedGroup group, OpContext op, FreezeRequest request, List<String> participants)
+            throws Exception {
         try {
             group.cleanup().get(30, java.util.concurrent.TimeUnit.SECONDS);
         } catch (InterruptedException e) {
@@ -108,6 +112,7 @@ public final class CheckpointParticipant {
         } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
             throw new IOException("the previous freeze of group " + group.name() + " was not cleaned up: " + e, e);
         }
+        snapshots.prepare(op);
         Duration maxFrozen = Duration.ofMillis(Math.max(request.getMaxFrozenMs(), config.minimumMaxFrozen().toMillis()));
         // One line to the agent's long-lived guard: microseconds, no process start.
         ArmedGuard guard = guards.arm(guardId(op), group.cgroup().freezer(), maxFrozen,
@@ -118,7 +123,7 @@ public final class CheckpointParticipant {
                 verdict -> onVerdict(group, op, verdict))
                 .onSignal(layout.allFrozen(op.getGroup(), op.getOpId()), false, () -> captureOnAllFrozen(group, op))
                 .onSignal(layout.allCaptured(op.getGroup(), op.getOpId()), true, () -> thawOnAllCaptured(group, op));
-        FrozenState armed = new FrozenState(op, guard, watch, null, 0);
+        FrozenState armed = new FrozenState(op, participants, guard, watch, null, 0);
         group.frozen(armed);
         watch.start(maxFrozen);
         LOG.info("group {} op {} epoch {} host {}: armed the freeze guard (it thaws the group after {} ms)", op.getGroup(),
@@ -132,29 +137,41 @@ public final class CheckpointParticipant {
     }
 
     /** Caller holds the group's monitor. On failure the group is thawed and disarmed. */
-    private FrozenState freezeArmed(ManagedGroup group, FrozenState armed, FreezeRequest request) throws Exception {
+    private Frozen freezeArmed(ManagedGroup group, FrozenState armed, FreezeRequest request) throws Exception {
         OpContext op = armed.op();
         Freezer freezer = group.cgroup().freezer();
         // The frozen window is what the application feels: from the freeze request to the thaw.
         long startedMicros = nowMicros();
         FreezeResult result;
+        boolean closedAllFrozen;
         try {
             // A freeze still running when the guard fires would end frozen and unguarded.
             result = freezer.freeze(armed.guard().capDeadline(Instant.ofEpochMilli(request.getDeadlineUnixMs())));
-            FrozenEntry.enter(zk, layout, op, config.hostId());
+            closedAllFrozen = FrozenEntry.enter(zk, layout, op, config.hostId(), armed.participants());
         } catch (Exception e) {
             thawNow(group, armed, Thaw.UNDECIDED, "freeze failed: " + e.getMessage());
             throw e;
         }
         FrozenState frozen = armed.frozenWith(result, startedMicros);
         group.frozen(frozen);
-        LOG.info("group {} op {} epoch {} host {}: frozen {} tasks in {} µs ({})", op.getGroup(), op.getOpId(),
-                op.getEpoch(), config.hostId(), result.tasks(), result.micros(), result.backend());
-        return frozen;
+        LOG.info("group {} op {} epoch {} host {}: frozen {} tasks in {} µs ({}){}", op.getGroup(), op.getOpId(),
+                op.getEpoch(), config.hostId(), result.tasks(), result.micros(), result.backend(),
+                closedAllFrozen ? ", the last: every host is frozen" : "");
+        if (closedAllFrozen) {
+            // This host created all-frozen: capture now rather than on the notification of its own
+            // write (on the timer: the capture needs the group's monitor, which this call holds).
+            String allFrozen = layout.allFrozen(op.getGroup(), op.getOpId());
+            timer.execute(() -> frozen.watch().signalled(allFrozen));
+        }
+        return new Frozen(frozen, closedAllFrozen);
     }
 
-    private FreezeReply reply(ManagedGroup group, FrozenState state) {
-        FreezeReply.Builder reply = FreezeReply.newBuilder().setHostId(config.hostId())
+    /** A freeze done: the group's state, and whether this host's entry completed the barrier and it created all-frozen. */
+    private record Frozen(FrozenState state, boolean closedAllFrozen) {
+    }
+
+    private FreezeReply reply(ManagedGroup group, FrozenState state, boolean closedAllFrozen) {
+        FreezeReply.Builder reply = FreezeReply.newBuilder().setHostId(config.hostId()).setClosedAllFrozen(closedAllFrozen)
                 .setFreezer(group.cgroup().backend().toString())
                 .setDegraded(group.cgroup().backend().degraded());
         if (state.frozen()) {
@@ -233,6 +250,8 @@ public final class CheckpointParticipant {
     private Captured captureFrozen(ManagedGroup group, OpContext op) throws Exception {
         long started = System.nanoTime();
         Manifest manifest;
+        List<String> participants;
+        OpWatch watch;
         synchronized (group) {
             Captured already = group.captured(op.getOpId());
             if (already != null) {
@@ -240,12 +259,14 @@ public final class CheckpointParticipant {
             }
             requireFrozenFor(op);
             FrozenState state = group.frozen();
+            participants = state.participants();
+            watch = state.watch();
             Set<Integer> pids = group.cgroup().pids();
             manifest = capturer.capture(new CaptureScope(op.getGroup(), config.hostId(), op.getOpId(), op.getEpoch(),
                     state.result().backend().toString(), state.result().degraded(), new ArrayList<>(pids),
                     group.specs().forPids(pids))).toBuilder().setGroupOwnerUid(group.owner()).build();
             // Inside the window, after every host froze: the same cut as the locks.
-            manifest = snapshots.take(op, manifest);
+            manifest = snapshots.take(op, manifest, state.participants());
             // The cut is consistent only if the group stayed frozen throughout.
             if (!state.guard().isArmed() || !group.cgroup().isFrozen()) {
                 snapshots.discard(op);
@@ -255,12 +276,23 @@ public final class CheckpointParticipant {
             byte[] framed = ManifestCodec.encode(manifest);
             group.captured(op.getOpId(), new Captured(framed, ManifestCodec.sha256Hex(framed), CaptureStats.of(manifest), 0));
         }
+        BarrierSignal barrier = new BarrierSignal(zk, layout, op, Phase.CAPTURED, participants);
+        boolean closedAllCaptured;
         try {
-            zk.create().withMode(CreateMode.EPHEMERAL).forPath(layout.phaseEntry(op.getGroup(), op.getOpId(),
-                    Phase.CAPTURED, config.hostId()));
+            // A host alone in the op creates all-captured with its entry: under the same checks as a close.
+            List<CuratorOp> guards = barrier.alone() ? List.of(
+                    zk.transactionOp().check().forPath(layout.owner(op.getGroup(), op.getOpId())),
+                    zk.transactionOp().check().withVersion(Math.toIntExact(op.getEpoch())).forPath(layout.epoch(op.getGroup())))
+                    : List.of();
+            closedAllCaptured = barrier.closeIfLast(zk.transaction().forOperations(barrier.entryOps(config.hostId(), guards)),
+                    config.hostId());
         } catch (Exception e) {
             group.forgetCapture(op.getOpId());
             throw e;
+        }
+        if (closedAllCaptured) {
+            // This host created all-captured: thaw now rather than on the notification of its own write.
+            watch.signalled(layout.allCaptured(op.getGroup(), op.getOpId()));
         }
         Captured captured = group.captured(op.getOpId());
         metrics.captured(captured.stats());
@@ -502,19 +534,36 @@ public final class CheckpointParticipant {
     /**
      * In the background: with ZooKeeper out of reach (the usual reason for a thaw without the
      * coordinator) a blocking delete would hold a watchdog thread through all its retries. The
-     * nodes are ephemeral; an expired session has removed them already.
+     * nodes are ephemeral; an expired session has removed them already. Both entries go in one
+     * multi (one write); when one of them is missing (never captured, or gone with a session) each
+     * goes on its own.
      */
     private void removeEntries(OpContext op) {
-        for (Phase phase : new Phase[] {Phase.CAPTURED, Phase.FROZEN}) {
+        String captured = layout.phaseEntry(op.getGroup(), op.getOpId(), Phase.CAPTURED, config.hostId());
+        String frozen = layout.phaseEntry(op.getGroup(), op.getOpId(), Phase.FROZEN, config.hostId());
+        try {
+            zk.transaction().inBackground((client, event) -> {
+                if (event.getResultCode() != KeeperException.Code.OK.intValue()) {
+                    removeEach(op, captured, frozen);
+                }
+            }).forOperations(zk.transactionOp().delete().forPath(captured), zk.transactionOp().delete().forPath(frozen));
+        } catch (Exception e) {
+            removeEach(op, captured, frozen);
+        }
+    }
+
+    private void removeEach(OpContext op, String... entries) {
+        for (String entry : entries) {
             try {
                 zk.delete().quietly().inBackground((client, event) -> {
-                    if (event.getResultCode() != KeeperException.Code.OK.intValue()) {
-                        LOG.warn("op {} host {}: cannot remove {} node: {}", op.getOpId(), config.hostId(), phase.node(),
-                                KeeperException.Code.get(event.getResultCode()));
+                    int code = event.getResultCode();
+                    if (code != KeeperException.Code.OK.intValue() && code != KeeperException.Code.NONODE.intValue()) {
+                        LOG.warn("op {} host {}: cannot remove {}: {}", op.getOpId(), config.hostId(), entry,
+                                KeeperException.Code.get(code));
                     }
-                }).forPath(layout.phaseEntry(op.getGroup(), op.getOpId(), phase, config.hostId()));
+                }).forPath(entry);
             } catch (Exception e) {
-                LOG.warn("op {} host {}: cannot remove {} node: {}", op.getOpId(), config.hostId(), phase.node(), e.toString());
+                LOG.warn("op {} host {}: cannot remove {}: {}", op.getOpId(), config.hostId(), entry, e.toString());
             }
         }
     }

@@ -7,10 +7,11 @@ import io.lockstep.zk.Decisions;
 import io.lockstep.zk.Phase;
 import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.zookeeper.CreateMode;
+import org.apache.curator.framework.api.transaction.CuratorTransactionResult;
 import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.data.Stat;
 
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -28,14 +29,20 @@ final class FrozenEntry {
     private FrozenEntry() {
     }
 
-    static void enter(CuratorFramework zk, ZkLayout layout, OpContext op, String hostId) throws Exception {
+    /**
+     * @return whether {@code all-frozen} exists now: this host's entry completed the barrier and it
+     *     created the signal ({@link BarrierSignal}), and the op was not decided
+     */
+    static boolean enter(CuratorFramework zk, ZkLayout layout, OpContext op, String hostId, List<String> participants)
+            throws Exception {
         String group = op.getGroup();
         String entry = layout.phaseEntry(group, op.getOpId(), Phase.FROZEN, hostId);
+        BarrierSignal barrier = new BarrierSignal(zk, layout, op, Phase.FROZEN, participants);
+        List<CuratorTransactionResult> results;
         try {
-            zk.transaction().forOperations(
+            results = zk.transaction().forOperations(barrier.entryOps(hostId, List.of(
                     zk.transactionOp().check().withVersion(Math.toIntExact(op.getEpoch())).forPath(layout.epoch(group)),
-                    zk.transactionOp().check().forPath(layout.owner(group, op.getOpId())),
-                    zk.transactionOp().create().withMode(CreateMode.EPHEMERAL).forPath(entry));
+                    zk.transactionOp().check().forPath(layout.owner(group, op.getOpId())))));
         } catch (KeeperException.BadVersionException later) {
             Stat epoch = zk.checkExists().forPath(layout.epoch(group));
             throw Status.FAILED_PRECONDITION.withDescription("stale epoch " + op.getEpoch() + " for op " + op.getOpId()
@@ -53,5 +60,6 @@ final class FrozenEntry {
             throw Status.FAILED_PRECONDITION.withDescription("op " + op.getOpId() + " of group " + group
                     + " was decided (" + decided.get() + ") before host " + hostId + " was frozen").asRuntimeException();
         }
+        return barrier.closeIfLast(results, hostId);
     }
 }

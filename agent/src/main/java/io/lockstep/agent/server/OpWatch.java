@@ -171,6 +171,20 @@ public final class OpWatch implements AutoCloseable {
         }
     }
 
+    /**
+     * This host created {@code path} itself (its entry completed the barrier): run its action now,
+     * in the caller's thread, instead of on the notification of its own write. Once, like any signal.
+     */
+    public void signalled(String path) {
+        for (Signal signal : signals) {
+            if (signal.path().equals(path)) {
+                signal(signal);
+                return;
+            }
+        }
+        throw new IllegalArgumentException("no signal " + path + " in the watch of " + op.getOpId());
+    }
+
     private void signal(Signal signal) {
         if (closed.get() || !signal.fired().compareAndSet(false, true)) {
             return;

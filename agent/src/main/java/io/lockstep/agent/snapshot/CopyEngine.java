@@ -23,6 +23,8 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Stream;
+import io.lockstep.agent.nativeio.Native;
+import jnr.ffi.Pointer;
 
 /**
  * Portable: copies the data path's changed files into one pack file per snapshot ({@code packs/<checkpoint>-<key>},
@@ -88,21 +90,29 @@ public final class CopyEngine implements SnapshotEngine {
             List<Path> written = new ArrayList<>();
             Path current = dataPath.path();
             try {
-                Map<String, Path> present = DataFiles.regularFiles(dataPath.path());
+                // One getdents64 per directory and one statx per file, no Path or attribute map per file.
+                List<String> present = DataFiles.regularFileNames(dataPath.path()).orElse(null);
+                if (present == null) {
+                    present = new ArrayList<>(DataFiles.regularFiles(dataPath.path()).keySet());
+                }
                 Map<String, Entry> previous = previousIndex(dataPath);
                 Map<String, Boolean> blobsPresent = new HashMap<>();
                 Map<String, Entry> now = new LinkedHashMap<>();
                 List<String> changed = new ArrayList<>();
                 long changedBytes = 0;
-                for (Map.Entry<String, Path> file : present.entrySet()) {
-                    Entry stat = stat(file.getValue());
-                    Entry before = previous.get(file.getKey());
+                String root = dataPath.path().toString();
+                Pointer statx = Native.statxBuffer();
+                for (String relative : present) {
+                    Native.FileState state = Native.fileState(relative.isEmpty() ? root : root + "/" + relative, statx);
+                    Entry stat = new Entry("", state.size(), state.mtimeNanos(), state.ctimeNanos(), state.inode(),
+                            state.mode(), "", 0);
+                    Entry before = previous.get(relative);
                     if (before != null && before.sameFileAs(stat) && blobPresent(before, blobsPresent)) {
-                        now.put(file.getKey(), stat.withContent(before));
+                        now.put(relative, stat.withContent(before));
                     } else {
-                        changed.add(file.getKey());
+                        changed.add(relative);
                         changedBytes += stat.size();
-                        now.put(file.getKey(), stat);
+                        now.put(relative, stat);
                     }
                 }
                 long bound = dataPath.copyMaxBytes().orElse(maxBytes);
@@ -122,7 +132,7 @@ public final class CopyEngine implements SnapshotEngine {
                     try (FileChannel out = FileChannel.open(pack, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                         written.add(pack);
                         for (String relative : changed) {
-                            current = present.get(relative);
+                            current = relative.isEmpty() ? dataPath.path() : dataPath.path().resolve(relative);
                             long offset = out.position();
                             Copied blob = appendHashing(current, out, buffer);
                             Entry stat = now.get(relative);
@@ -201,18 +211,6 @@ public final class CopyEngine implements SnapshotEngine {
     private boolean blobPresent(Entry entry, Map<String, Boolean> known) {
         String where = entry.pack().isEmpty() ? OBJECT_DIR + "/" + entry.sha256() : PACK_DIR + "/" + entry.pack();
         return known.computeIfAbsent(where, w -> Files.exists(store.resolve(w)));
-    }
-
-    private static Entry stat(Path file) throws IOException {
-        Map<String, Object> a = Files.readAttributes(file, "unix:size,lastModifiedTime,ctime,ino,mode",
-                LinkOption.NOFOLLOW_LINKS);
-        return new Entry("", (Long) a.get("size"), nanos(a.get("lastModifiedTime")), nanos(a.get("ctime")),
-                (Long) a.get("ino"), (Integer) a.get("mode") & 07777, "", 0);
-    }
-
-    private static long nanos(Object fileTime) {
-        java.time.Instant i = ((java.nio.file.attribute.FileTime) fileTime).toInstant();
-        return i.getEpochSecond() * 1_000_000_000L + i.getNano();
     }
 
     private record Copied(String sha256, long size) {

@@ -30,8 +30,8 @@ public final class ReflinkEngine implements SnapshotEngine {
     @Override
     public Snapshot take(String checkpointId, DataPath dataPath) throws SnapshotException {
         long started = System.nanoTime();
-        Path location = DataFiles.snapshotFileSystemRoot(NAME, dataPath.path()).resolve(DataFiles.SNAPSHOT_DIR)
-                .resolve(checkpointId).resolve(dataPath.key());
+        Path snapshots = fileSystemRoot(dataPath.path()).resolve(DataFiles.SNAPSHOT_DIR);
+        Path location = snapshots.resolve(checkpointId).resolve(dataPath.key());
         List<SnapshotFile> files = new ArrayList<>();
         long bytes = 0;
         String current = dataPath.path().toString();
@@ -40,7 +40,7 @@ public final class ReflinkEngine implements SnapshotEngine {
             if (names == null) {
                 names = new ArrayList<>(DataFiles.regularFiles(dataPath.path()).keySet());
             }
-            Files.createDirectories(location);
+            createLocation(snapshots, location);
             // Native paths built as strings, one statx per file from the source's open fd, no Path per file:
             // the window pays the syscalls of the clone and little else. Each directory is created once.
             String from = dataPath.path().toString();
@@ -92,6 +92,48 @@ public final class ReflinkEngine implements SnapshotEngine {
         }
         return new Snapshot(checkpointId, NAME, dataPath.path(), Files.isDirectory(dataPath.path()), location.toString(),
                 files, bytes, 0, System.nanoTime() - started, Optional.empty());
+    }
+
+    /**
+     * The file system root of a data path, found once (a stat per ancestor) and then only checked: the data path
+     * still has the st_dev it had. The window pays one stat for it.
+     */
+    private Path fileSystemRoot(Path dataPath) throws SnapshotException {
+        try {
+            Object dev = Files.getAttribute(dataPath, "unix:dev", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            KnownRoot known = roots.get(dataPath);
+            if (known != null && known.dev().equals(dev)) {
+                return known.root();
+            }
+            Path root = DataFiles.fileSystemRoot(dataPath);
+            roots.put(dataPath, new KnownRoot(dev, root));
+            return root;
+        } catch (IOException e) {
+            throw new SnapshotException(NAME + " snapshot of " + dataPath + ": " + e.getMessage(), e);
+        }
+    }
+
+    private record KnownRoot(Object dev, Path root) {
+    }
+
+    private final Map<Path, KnownRoot> roots = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** {@code .lockstep-snapshots/<checkpoint>/<key>}, directory by directory: no failed mkdir or access check per level. */
+    private static void createLocation(Path snapshots, Path location) throws IOException {
+        if (!Files.isDirectory(snapshots, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            Files.createDirectories(snapshots);
+        }
+        for (Path dir : List.of(location.getParent(), location)) {
+            try {
+                Files.createDirectory(dir);
+            } catch (java.nio.file.FileAlreadyExistsException another) {
+                // Another data path of the same checkpoint on this file system, or another host holding the same
+                // shared file, created it; a file of that name is an error.
+                if (!Files.isDirectory(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    throw another;
+                }
+            }
+        }
     }
 
     /** The clones' names and extents reach the disk with one syncfs of their file system, after the thaw. */

@@ -38,6 +38,11 @@ import static org.awaitility.Awaitility.await;
  */
 class CheckpointParticipantTest {
     private static final Duration BUDGET = Duration.ofSeconds(30);
+    /**
+     * A second participant of the ops, played by the test: it never enters a barrier, so h1's entries
+     * never complete one, and the test creates the signals (or calls) itself.
+     */
+    private static final String PLAYED_BY_THE_TEST = "h2";
     @RegisterExtension
     final ZkTestRoot zooKeeper = new ZkTestRoot();
     private AgentParts agent;
@@ -71,7 +76,7 @@ class CheckpointParticipantTest {
 
     @Test
     void freezeCaptureAndThawOnTheDecisionRecordTheFrozenProcessAndLetItRunAgain() throws Exception {
-        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET, "h1", PLAYED_BY_THE_TEST);
 
         FreezeReply frozen = agent.checkpoint.freeze(freezeOf(op));
 
@@ -100,7 +105,7 @@ class CheckpointParticipantTest {
 
     @Test
     void theAllCapturedNodeThawsTheGroupAndTheCapturedEntryStaysForTheCommitUntilTheDecision() throws Exception {
-        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET, "h1", PLAYED_BY_THE_TEST);
         agent.checkpoint.freeze(freezeOf(op));
         agent.checkpoint.capture(CaptureRequest.newBuilder().setCtx(op).build());
         String captured = agent.layout.phaseEntry(group, op.getOpId(), Phase.CAPTURED, "h1");
@@ -121,7 +126,7 @@ class CheckpointParticipantTest {
 
     @Test
     void onTheAllFrozenNodeTheHostCapturesByItselfAndItsManifestTravelsAfterTheThaw() throws Exception {
-        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET, "h1", PLAYED_BY_THE_TEST);
         agent.checkpoint.freeze(freezeOf(op));
         String captured = agent.layout.phaseEntry(group, op.getOpId(), Phase.CAPTURED, "h1");
 
@@ -150,7 +155,7 @@ class CheckpointParticipantTest {
     @Test
     void aCaptureThatFailsOnTheAllFrozenNodeDecidesAbortNamingTheHostAndNeverEntersTheCapturedBarrier()
             throws Exception {
-        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET, "h1", PLAYED_BY_THE_TEST);
         agent.checkpoint.freeze(freezeOf(op));
         // Thawed behind the agent's back: the cut of this host is no longer consistent.
         agent.cgroup(group).freezer().thaw();
@@ -174,7 +179,7 @@ class CheckpointParticipantTest {
 
     @Test
     void aThawBeforeAnyDecisionIsRefusedAndTheGroupStaysFrozen() throws Exception {
-        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET, "h1", PLAYED_BY_THE_TEST);
         agent.checkpoint.freeze(freezeOf(op));
 
         assertThatThrownBy(() -> agent.checkpoint.thaw(ThawRequest.newBuilder().setCtx(op).build()))
@@ -189,7 +194,7 @@ class CheckpointParticipantTest {
 
     @Test
     void abortWritesAbortThawsTheGroupAndACaptureAfterItIsRefused() throws Exception {
-        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET, "h1", PLAYED_BY_THE_TEST);
         agent.checkpoint.freeze(freezeOf(op));
 
         agent.checkpoint.abort(AbortRequest.newBuilder().setCtx(op).setReason("operator gave up").build());
@@ -207,7 +212,7 @@ class CheckpointParticipantTest {
 
     @Test
     void anAbortNeverOverridesACommitThatAlreadyStands() throws Exception {
-        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET, "h1", PLAYED_BY_THE_TEST);
         agent.checkpoint.freeze(freezeOf(op));
         agent.decide(op, Decision.commit());
 
@@ -219,7 +224,7 @@ class CheckpointParticipantTest {
 
     @Test
     void aFreezeDeadlineIsADurationCountedOnThisHostsClock() throws Exception {
-        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET, "h1", PLAYED_BY_THE_TEST);
         // The coordinator's clock is a minute behind: its absolute deadline has passed here already.
         long coordinatorDeadline = System.currentTimeMillis() - Duration.ofMinutes(1).toMillis();
 
@@ -231,7 +236,7 @@ class CheckpointParticipantTest {
 
     @Test
     void aFreezeWhoseOnlyDeadlineHasPassedFailsAndLeavesTheGroupThawedAndDisarmed() throws Exception {
-        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET, "h1", PLAYED_BY_THE_TEST);
         FreezeRequest absoluteOnly = FreezeRequest.newBuilder().setCtx(op).setMaxFrozenMs(BUDGET.toMillis())
                 .setDeadlineUnixMs(System.currentTimeMillis() - 1).build();
 
@@ -245,13 +250,58 @@ class CheckpointParticipantTest {
 
     @Test
     void aGroupFrozenForOneOpRefusesTheFreezeOfAnother() throws Exception {
-        OpContext first = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        OpContext first = agent.open(group, OpKind.CHECKPOINT, BUDGET, "h1", PLAYED_BY_THE_TEST);
         agent.checkpoint.freeze(freezeOf(first));
-        OpContext second = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+        OpContext second = agent.open(group, OpKind.CHECKPOINT, BUDGET, "h1", PLAYED_BY_THE_TEST);
 
         assertThatThrownBy(() -> agent.checkpoint.freeze(freezeOf(second)))
                 .hasMessageContaining("group " + group + " is already frozen for op " + first.getOpId());
 
         agent.checkpoint.abort(AbortRequest.newBuilder().setCtx(first).build());
+    }
+
+    @Test
+    void aHostAloneInTheOpClosesBothBarriersItselfAndKeepsItsCapturedEntryForTheCommit() throws Exception {
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET);
+
+        FreezeReply frozen = agent.checkpoint.freeze(freezeOf(op));
+
+        assertThat(frozen.getClosedAllFrozen()).as("its entry completes the barrier").isTrue();
+        await("the host captures and thaws with no signal from anyone").atMost(Duration.ofSeconds(10))
+                .until(() -> !agent.cgroup(group).isFrozen());
+        assertThat(agent.zk.checkExists().forPath(agent.layout.allFrozen(group, op.getOpId()))).isNotNull();
+        assertThat(agent.zk.checkExists().forPath(agent.layout.allCaptured(group, op.getOpId()))).isNotNull();
+        String captured = agent.layout.phaseEntry(group, op.getOpId(), Phase.CAPTURED, "h1");
+        assertThat(agent.zk.checkExists().forPath(captured)).as("the commit checks it after the thaw").isNotNull();
+        long before = count();
+        await("the process counts again before any decision").atMost(Duration.ofSeconds(10)).until(() -> count() > before);
+        CheckpointParticipant.Captured fetched = agent.checkpoint.capture(CaptureRequest.newBuilder().setCtx(op).build());
+        assertThat(ManifestCodec.decode(fetched.framed()).getProcessesList()).extracting(ProcessRecord::getPid).contains(pid);
+        assertThat(fetched.thawedAtUnixMicros()).isPositive();
+
+        agent.decide(op, Decision.commit());
+        await("the barrier entries go once the decision is seen").atMost(Duration.ofSeconds(10))
+                .until(() -> agent.zk.checkExists().forPath(captured) == null);
+    }
+
+    @Test
+    void theHostWhoseCapturedEntryCompletesTheBarrierCreatesAllCapturedAndThaws() throws Exception {
+        OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET, "h1", PLAYED_BY_THE_TEST);
+        FreezeReply frozen = agent.checkpoint.freeze(freezeOf(op));
+        assertThat(frozen.getClosedAllFrozen()).as("h2 has not entered the frozen barrier").isFalse();
+        // h2 froze and captured already, as its agent would have: its entries, counted
+        for (Phase phase : new Phase[] {Phase.FROZEN, Phase.CAPTURED}) {
+            agent.zk.create().withMode(org.apache.zookeeper.CreateMode.EPHEMERAL)
+                    .forPath(agent.layout.phaseEntry(group, op.getOpId(), phase, PLAYED_BY_THE_TEST));
+            agent.zk.setData().forPath(agent.layout.phase(group, op.getOpId(), phase), new byte[0]);
+        }
+
+        agent.zk.create().forPath(agent.layout.allFrozen(group, op.getOpId()));
+
+        await("h1 captures, counts the last captured entry, creates all-captured and thaws").atMost(Duration.ofSeconds(10))
+                .until(() -> !agent.cgroup(group).isFrozen());
+        assertThat(agent.zk.checkExists().forPath(agent.layout.allCaptured(group, op.getOpId()))).isNotNull();
+        assertThat(agent.decision(op)).as("nothing decided: the coordinator commits").isEmpty();
+        agent.checkpoint.abort(AbortRequest.newBuilder().setCtx(op).build());
     }
 }

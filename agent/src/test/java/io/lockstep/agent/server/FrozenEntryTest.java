@@ -11,6 +11,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
+import java.util.List;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -23,6 +25,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  */
 class FrozenEntryTest {
     private static final long EPOCH = 3;
+    private static final List<String> TWO_HOSTS = List.of("h1", "h2");
 
     @RegisterExtension
     final ZkTestRoot root = new ZkTestRoot();
@@ -52,14 +55,14 @@ class FrozenEntryTest {
 
     @Test
     void theCurrentOwnedUndecidedOpEntersTheBarrier() throws Exception {
-        FrozenEntry.enter(zk, layout, op, "h1");
+        FrozenEntry.enter(zk, layout, op, "h1", TWO_HOSTS);
         assertThat(entered()).isTrue();
     }
 
     @Test
     void aLaterOpOpeningBeforeTheEntryRefusesItNamingTheNewEpoch() throws Exception {
         zk.setData().forPath(layout.epoch("app"), new byte[0]);
-        assertThatThrownBy(() -> FrozenEntry.enter(zk, layout, op, "h1"))
+        assertThatThrownBy(() -> FrozenEntry.enter(zk, layout, op, "h1", TWO_HOSTS))
                 .hasMessageContaining("a later operation opened group app (epoch now 4) before host h1 was frozen");
         assertThat(entered()).isFalse();
     }
@@ -67,7 +70,7 @@ class FrozenEntryTest {
     @Test
     void anOpWhoseCoordinatorIsGoneIsRefused() throws Exception {
         zk.delete().forPath(layout.owner("app", "ckpt-3"));
-        assertThatThrownBy(() -> FrozenEntry.enter(zk, layout, op, "h1"))
+        assertThatThrownBy(() -> FrozenEntry.enter(zk, layout, op, "h1", TWO_HOSTS))
                 .hasMessageContaining("lost its coordinator").hasMessageContaining("before host h1 was frozen");
         assertThat(entered()).isFalse();
     }
@@ -75,8 +78,50 @@ class FrozenEntryTest {
     @Test
     void aDecidedOpIsRefusedAndItsEntryRemoved() throws Exception {
         zk.create().forPath(layout.decision("app", "ckpt-3"), "ABORT".getBytes());
-        assertThatThrownBy(() -> FrozenEntry.enter(zk, layout, op, "h1"))
+        assertThatThrownBy(() -> FrozenEntry.enter(zk, layout, op, "h1", TWO_HOSTS))
                 .hasMessageContaining("was decided").hasMessageContaining("before host h1 was frozen");
         assertThat(entered()).isFalse();
+    }
+
+    private boolean allFrozen() throws Exception {
+        return zk.checkExists().forPath(layout.allFrozen("app", "ckpt-3")) != null;
+    }
+
+    @Test
+    void theHostWhoseEntryCompletesTheBarrierCreatesAllFrozenAndTheFirstDoesNot() throws Exception {
+        assertThat(FrozenEntry.enter(zk, layout, op, "h2", TWO_HOSTS)).isFalse();
+        assertThat(allFrozen()).isFalse();
+        assertThat(FrozenEntry.enter(zk, layout, op, "h1", TWO_HOSTS)).isTrue();
+        assertThat(allFrozen()).isTrue();
+    }
+
+    @Test
+    void aHostAloneInTheOpCreatesAllFrozenWithItsEntry() throws Exception {
+        assertThat(FrozenEntry.enter(zk, layout, op, "h1", List.of("h1"))).isTrue();
+        assertThat(entered()).isTrue();
+        assertThat(allFrozen()).isTrue();
+    }
+
+    @Test
+    void theLastCountedEntryDoesNotCreateAllFrozenWhenAnotherHostsEntryIsGone() throws Exception {
+        FrozenEntry.enter(zk, layout, op, "h2", TWO_HOSTS);
+        // h2 thawed on its own (its session expired, or it saw ABORT): its entry is gone
+        zk.delete().forPath(layout.phaseEntry("app", "ckpt-3", Phase.FROZEN, "h2"));
+        assertThat(FrozenEntry.enter(zk, layout, op, "h1", TWO_HOSTS)).isFalse();
+        assertThat(entered()).isTrue();
+        assertThat(allFrozen()).isFalse();
+    }
+
+    @Test
+    void theLastCountedEntryDoesNotCreateAllFrozenOnceTheCoordinatorIsGone() throws Exception {
+        FrozenEntry.enter(zk, layout, op, "h2", TWO_HOSTS);
+        // the owner goes between h1's entry (made here as its multi would, counted second) and its close
+        zk.create().forPath(layout.phaseEntry("app", "ckpt-3", Phase.FROZEN, "h1"));
+        zk.delete().forPath(layout.owner("app", "ckpt-3"));
+        BarrierSignal barrier = new BarrierSignal(zk, layout, op, Phase.FROZEN, TWO_HOSTS);
+        assertThat(barrier.closeIfLast(zk.transaction().forOperations(
+                zk.transactionOp().setData().forPath(layout.phase("app", "ckpt-3", Phase.FROZEN), new byte[0])), "h1"))
+                .isFalse();
+        assertThat(allFrozen()).isFalse();
     }
 }

@@ -70,6 +70,8 @@ public final class CheckpointSuite implements BenchSuite {
             Duration.ofMinutes(3), Duration.ofSeconds(60));
     /** Agents start this many at a time: a start is mostly waiting on ZooKeeper. */
     private static final int STARTERS = 8;
+    /** Samples of each ZooKeeper hop floor per agent count. */
+    private static final int HOP_SAMPLES = 20;
 
     @Override
     public String name() {
@@ -151,10 +153,17 @@ public final class CheckpointSuite implements BenchSuite {
                     zkAt.add(zkCounter.counts());
                     rpcAt.add(rpcCounter.counts());
                     long start = System.nanoTime();
-                    CheckpointResult result = new CheckpointOperation(ctx, OPTIONS,
-                            OperationListener.SILENT).run("bench");
+                    long[] openedAt = new long[1];
+                    CheckpointResult result = new CheckpointOperation(ctx, OPTIONS, new OperationListener() {
+                        @Override
+                        public void opened(String kind, String group, String opId, long epoch) {
+                            openedAt[0] = System.nanoTime();
+                        }
+                    }).run("bench");
                     latency[r] = System.nanoTime() - start;
                     window[r] = result.frozenWindowMicros() * 1000;
+                    // open: lock, stale-op check, members, op record (what precedes the phases)
+                    phases.computeIfAbsent("open", k -> new ArrayList<>()).add((openedAt[0] - start) / 1000);
                     result.phaseMicros().forEach((phase, micros) ->
                             phases.computeIfAbsent(phase, k -> new ArrayList<>()).add(micros));
                     // the agents' barrier clean-up after the thaw belongs to this checkpoint's count
@@ -167,6 +176,7 @@ public final class CheckpointSuite implements BenchSuite {
                 phases.forEach((phase, micros) -> phaseNotes.append(' ').append(phase).append(' ')
                         .append(micros.stream().sorted().toList().get(micros.size() / 2) / 1000).append("ms"));
                 long[] floor = hostFloor(agents, runs);
+                ZkHopFloor.Samples hops = ZkHopFloor.measure(zk, observer, root, HOP_SAMPLES);
                 ctx.clients().close();
                 Samples lat = new Samples(latency);
                 Samples win = new Samples(window);
@@ -181,6 +191,12 @@ public final class CheckpointSuite implements BenchSuite {
                         Result.of(name(), c, "first-frozen-window", first.frozenWindowMicros() / 1000.0, "ms",
                                 win.medianMillis(), "the first checkpoint after the agents started; floor = the warm "
                                 + "median window of the same run"),
+                        Result.of(name(), c, "zk-write-floor", new Samples(hops.write()).medianMillis(), "ms", 0,
+                                HOP_SAMPLES + " creates of an ephemeral node on the same ensemble, each answered: the"
+                                + " floor of one ZooKeeper write (a multi) inside the window"),
+                        Result.of(name(), c, "zk-signal-floor", new Samples(hops.signal()).medianMillis(), "ms", 0,
+                                HOP_SAMPLES + " creates on one session until another session's exists watch is notified:"
+                                + " the floor of one signal between hosts inside the window"),
                         Result.of(name(), c, "zk-writes-per-checkpoint", counts.zkWrites(), "requests", 0,
                                 counts.notes() + "; coordinator and every agent, a multi counts once; by kind " + counts.zkByKind()),
                         Result.of(name(), c, "zk-reads-per-checkpoint", counts.zkReads(), "requests", 0,

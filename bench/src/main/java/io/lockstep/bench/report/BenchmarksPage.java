@@ -238,6 +238,16 @@ final class BenchmarksPage {
             line("- " + lat.caseName() + ": " + phases + (rpcs.isEmpty() ? "" : "; " + rpcs));
         }
         line("");
+        List<Result> writeFloors = run.of("checkpoint", "zk-write-floor");
+        if (!writeFloors.isEmpty()) {
+            line("The fixed cost of each ZooKeeper hop left in the window, measured on the same ensemble in the same run"
+                    + " (median of 20): one write (a create, answered) and one signal (a create on one session until"
+                    + " another session's exists watch is notified): " + String.join("; ", writeFloors.stream()
+                    .map(w -> w.caseName() + ": write " + value(w.value(), "ms") + ", signal "
+                            + run.find("checkpoint", w.caseName(), "zk-signal-floor").map(s -> value(s.value(), "ms"))
+                            .orElse("-")).toList()) + ".");
+            line("");
+        }
         List<Result> firsts = run.of("checkpoint", "first-frozen-window");
         if (!firsts.isEmpty()) {
             line("The first checkpoint after the agents started (the agents warm their capture path at start-up, the"

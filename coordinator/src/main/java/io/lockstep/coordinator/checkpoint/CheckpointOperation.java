@@ -185,7 +185,12 @@ public final class CheckpointOperation {
                     reply -> reply.getTasks() + " tasks frozen in " + String.format(Locale.ROOT, "%.3f ms",
                             reply.getFreezeMicros() / 1000.0) + " ("
                             + reply.getFreezer() + (reply.getDegraded() ? ", degraded" : "") + ")");
-            signal(Phase.FROZEN, ctx.layout().allFrozen(op.group(), op.opId()), "all-frozen");
+            // The host whose entry completed the barrier created all-frozen already (and every host
+            // is capturing); when none says so, its close failed or never came: the multi here
+            // checks every entry again and names the host whose entry is missing.
+            if (replies.values().stream().noneMatch(FreezeReply::getClosedAllFrozen)) {
+                signal(Phase.FROZEN, ctx.layout().allFrozen(op.group(), op.opId()), "all-frozen");
+            }
             fanout.phaseEnded("freeze", start);
             return replies;
         }
@@ -223,6 +228,8 @@ public final class CheckpointOperation {
             ops.add(ctx.zk().transactionOp().create().withMode(CreateMode.PERSISTENT).forPath(signal));
             try {
                 ctx.zk().transaction().forOperations(ops);
+            } catch (KeeperException.NodeExistsException closedByAHost) {
+                // The host whose entry completed the barrier created it meanwhile, under the same checks.
             } catch (KeeperException e) {
                 throw commitRefused(e, step, phase);
             }
@@ -354,16 +361,42 @@ public final class CheckpointOperation {
          */
         private CaptureTotals thawAndFetch() throws Exception {
             long start = System.nanoTime();
+            String allCaptured = ctx.layout().allCaptured(op.group(), op.opId());
+            // Usually the host whose captured entry completed the barrier created all-captured (and
+            // every host thaws on it). Seen now, it was created before now: so every capture came
+            // before now, and no guard fired before now if now is before the earliest moment one can.
+            boolean created = ctx.zk().checkExists().forPath(allCaptured) != null;
+            long seen = System.nanoTime();
             long guardsFireNanos = armSentNanos + options.maxFrozen().toNanos() - GUARD_MARGIN.toNanos();
-            if (start - guardsFireNanos >= 0) {
+            if (seen - guardsFireNanos >= 0) {
                 throw new OperationFailedException(FailureReason.BARRIER_TIMEOUT, null, "every host captured only "
-                        + (start - armSentNanos) / 1_000_000 + " ms after the freeze guards were armed, within "
+                        + (seen - armSentNanos) / 1_000_000 + " ms after the freeze guards were armed, within "
                         + GUARD_MARGIN.toMillis() + " ms of their maximum frozen time of " + options.maxFrozen().toMillis()
                         + " ms: a guard may have thawed a host before the others captured");
             }
-            signal(Phase.CAPTURED, ctx.layout().allCaptured(op.group(), op.opId()), "all-captured");
+            if (!created) {
+                signal(Phase.CAPTURED, allCaptured, "all-captured");
+            }
             CaptureRequest request = CaptureRequest.newBuilder().setCtx(op.context()).build();
             CaptureTotals totals = new CaptureTotals();
+            try {
+                fetch(request, totals);
+            } catch (OperationFailedException e) {
+                // A host that aborted meanwhile (its guard fired, its watchdog) has dropped its manifest:
+                // the decision it wrote is the cause, not the fetch.
+                Decision standing = new Decisions(ctx.zk(), ctx.layout()).read(op.group(), op.opId()).orElse(null);
+                if (standing != null && !standing.isCommit()) {
+                    throw new OperationFailedException(FailureReason.ABORTED_ELSEWHERE, e.hostId().orElse(null), "manifests not "
+                            + "fetched: the operation was already decided " + standing + " (" + e.getMessage() + ")", e);
+                }
+                throw e;
+            }
+            fanout.phaseEnded("thaw", start);
+            return totals;
+        }
+
+        /** Every host's manifest, checked against the sha256 its agent sent, into {@code totals}. */
+        private void fetch(CaptureRequest request, CaptureTotals totals) throws Exception {
             fanout.all("thaw", FailureReason.CAPTURE_FAILED, (host, agent) -> {
                 AgentClient.CapturedManifest manifest = agent.capture(request, until(deadline));
                 String actual = CheckpointStore.sha256Hex(manifest.framed());
@@ -374,8 +407,6 @@ public final class CheckpointOperation {
                 totals.add(host, manifest);
                 return manifest;
             }, manifest -> "thawed, " + manifest.framed().length + " bytes of manifest");
-            fanout.phaseEnded("thaw", start);
-            return totals;
         }
 
         @Override

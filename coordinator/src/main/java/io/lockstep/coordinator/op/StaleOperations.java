@@ -6,8 +6,14 @@ import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.zookeeper.KeeperException;
 
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Cleans up after coordinators that died mid-operation: an op with no decision and no owner can
@@ -15,6 +21,8 @@ import java.util.List;
  * Run while holding the group lock.
  */
 public final class StaleOperations {
+    /** How long the pipelined decision reads may take together (a synchronous read's retries end sooner). */
+    private static final Duration READ_TIMEOUT = Duration.ofSeconds(30);
     private final CuratorFramework zk;
     private final ZkLayout layout;
     private final Decisions decisions;
@@ -34,13 +42,32 @@ public final class StaleOperations {
         } catch (KeeperException.NoNodeException none) {
             return aborted;
         }
+        // Every op's decision is asked for at once (pipelined on the session: one round trip, not
+        // one per op, however many op records the group keeps); only an undecided one's owner is read.
+        Map<String, CompletableFuture<Boolean>> decided = new LinkedHashMap<>();
         for (String op : ops) {
-            boolean decided = zk.checkExists().forPath(layout.decision(group, op)) != null;
-            boolean owned = zk.checkExists().forPath(layout.owner(group, op)) != null;
-            if (!decided && !owned) {
-                Decision standing = decisions.decide(group, op, Decision.abort("coordinator lost before a decision"));
+            CompletableFuture<Boolean> exists = new CompletableFuture<>();
+            zk.checkExists().inBackground((client, event) -> {
+                int code = event.getResultCode();
+                if (code == KeeperException.Code.OK.intValue() || code == KeeperException.Code.NONODE.intValue()) {
+                    exists.complete(code == KeeperException.Code.OK.intValue());
+                } else {
+                    exists.completeExceptionally(KeeperException.create(KeeperException.Code.get(code), event.getPath()));
+                }
+            }).forPath(layout.decision(group, op));
+            decided.put(op, exists);
+        }
+        for (Map.Entry<String, CompletableFuture<Boolean>> op : decided.entrySet()) {
+            boolean isDecided;
+            try {
+                isDecided = op.getValue().get(READ_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (ExecutionException e) {
+                throw e.getCause() instanceof Exception cause ? cause : e;
+            }
+            if (!isDecided && zk.checkExists().forPath(layout.owner(group, op.getKey())) == null) {
+                Decision standing = decisions.decide(group, op.getKey(), Decision.abort("coordinator lost before a decision"));
                 if (!standing.isCommit()) {
-                    aborted.add(op);
+                    aborted.add(op.getKey());
                 }
             }
         }

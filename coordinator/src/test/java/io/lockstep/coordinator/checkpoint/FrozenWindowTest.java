@@ -46,6 +46,12 @@ class FrozenWindowTest {
         cluster = LocalCluster.start("h1", "h2");
         startTicker("h1");
         startTicker("h2");
+        // The hosts move from freeze to capture to thaw on their own signals, so the test orders them
+        // through their groups' monitors (a freeze and a capture each take it): h1 freezes only after
+        // h2 froze, so h1 completes the frozen barrier; h2 captures only once h1's guard fired and h1
+        // decided ABORT — h1 captured, thawed by its guard, while h2 was still frozen.
+        HeldMonitor h1Freeze = HeldMonitor.hold(cluster.agent("h1").groups().find("app").orElseThrow());
+        AtomicReference<HeldMonitor> h2Capture = new AtomicReference<>();
         AtomicReference<String> opId = new AtomicReference<>();
         AtomicReference<Map<String, Boolean>> frozenAfterTheGuard = new AtomicReference<>();
         OperationListener fireH1sGuardOnceCaptured = new OperationListener() {
@@ -56,26 +62,42 @@ class FrozenWindowTest {
 
             @Override
             public void hostDone(String phase, String hostId, int done, int total, String detail) {
+                if (phase.equals("freeze") && hostId.equals("h2")) {
+                    // h2 froze first: no all-frozen yet, so h2 has not started its capture.
+                    h2Capture.set(HeldMonitor.hold(cluster.agent("h2").groups().find("app").orElseThrow()));
+                    h1Freeze.release();
+                }
                 if (phase.equals("capture") && hostId.equals("h1")) {
                     try {
                         fireGuardOf("h1", opId.get());
                         await("h1's guard thawed its group").atMost(Duration.ofSeconds(20))
                                 .until(() -> !cluster.cgroups("h1").forGroup("app").isFrozen());
                         frozenAfterTheGuard.set(Invariants.frozenState(cluster, "app"));
+                        await("h1's agent decides ABORT on its guard").atMost(Duration.ofSeconds(20))
+                                .until(() -> !Invariants.decisions(cluster, "app").isEmpty());
                     } catch (Exception e) {
                         throw new IllegalStateException("could not fire h1's freeze guard", e);
+                    } finally {
+                        h2Capture.get().release();
                     }
                 }
             }
         };
 
-        assertThatThrownBy(() -> new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
-                fireH1sGuardOnceCaptured).run("app"))
-                .isInstanceOfSatisfying(OperationFailedException.class, e -> assertThat(e.reason())
-                        .isIn(FailureReason.ABORTED_ELSEWHERE, FailureReason.COMMIT_FAILED));
+        try {
+            assertThatThrownBy(() -> new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
+                    fireH1sGuardOnceCaptured).run("app"))
+                    .isInstanceOfSatisfying(OperationFailedException.class, e -> assertThat(e.reason())
+                            .isIn(FailureReason.ABORTED_ELSEWHERE, FailureReason.COMMIT_FAILED));
+        } finally {
+            h1Freeze.release();
+            if (h2Capture.get() != null) {
+                h2Capture.get().release();
+            }
+        }
 
         // h1 ran again while h2 was still frozen: exactly the thaw the commit must never include.
-        assertThat(frozenAfterTheGuard.get()).containsEntry("h1", false);
+        assertThat(frozenAfterTheGuard.get()).containsEntry("h1", false).containsEntry("h2", true);
         List<Decision> decisions = Invariants.decisions(cluster, "app");
         assertThat(decisions).singleElement().satisfies(decision -> {
             assertThat(decision.isCommit()).isFalse();
@@ -143,6 +165,41 @@ class FrozenWindowTest {
                 .satisfies(decision -> assertThat(decision.isCommit()).isFalse());
         assertThat(cluster.coordinator().zk().checkExists().forPath(cluster.layout().latest("app"))).isNull();
         Invariants.assertAll(cluster);
+    }
+
+    /** A thread that holds an object's monitor until released: what the agent's freeze and capture of a group wait for. */
+    private static final class HeldMonitor {
+        private final java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+
+        static HeldMonitor hold(Object monitor) {
+            HeldMonitor held = new HeldMonitor();
+            java.util.concurrent.CountDownLatch holding = new java.util.concurrent.CountDownLatch(1);
+            Thread holder = new Thread(() -> {
+                synchronized (monitor) {
+                    holding.countDown();
+                    try {
+                        held.release.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            }, "test-holds-a-group");
+            holder.setDaemon(true);
+            holder.start();
+            try {
+                if (!holding.await(20, java.util.concurrent.TimeUnit.SECONDS)) {
+                    throw new IllegalStateException("the group's monitor was not free within 20 s");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+            return held;
+        }
+
+        void release() {
+            release.countDown();
+        }
     }
 
     /**

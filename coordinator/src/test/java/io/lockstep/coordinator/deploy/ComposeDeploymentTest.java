@@ -66,6 +66,7 @@ class ComposeDeploymentTest {
                 start(deployment, agent, service, volumes);
             }
             for (String agent : AGENTS) {
+                awaitServing(deployment, agent);
                 await(agent + " answers `agent status` on its socket").atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofSeconds(2))
                         .until(() -> exitedOrAnswers(deployment, agent, environment(map(services, agent))));
             }
@@ -76,7 +77,7 @@ class ComposeDeploymentTest {
 
             start(deployment, "coordinator", map(services, "coordinator"), volumes);
             await("coordinator serve commits a checkpoint of demo").atMost(Duration.ofSeconds(180))
-                    .pollInterval(Duration.ofSeconds(3))
+                    .pollInterval(Duration.ofSeconds(1))
                     .until(() -> !deployment.process("coordinator").isAlive()
                             || scrape(deployment, "coordinator").contains(
                             "lockstep_operations_total{kind=\"checkpoint\",outcome=\"committed\",reason=\"none\"} 1.0"));
@@ -130,6 +131,20 @@ class ComposeDeploymentTest {
             throw new AssertionError(name + " did not end within 120 s: " + deployment.logText(name));
         }
         return new NamespacedServices.Exec(process.exitValue(), deployment.logText(name));
+    }
+
+    /**
+     * Until the agent logs that it serves, reading its log: every poll of `agent status` is a JVM start, which on
+     * 2 cores slows the agents it waits for.
+     */
+    static void awaitServing(NamespacedServices deployment, String agent) {
+        await(agent + " logs that it serves").atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(200))
+                .until(() -> {
+                    if (!deployment.process(agent).isAlive()) {
+                        throw new AssertionError(agent + " exited: " + deployment.logText(agent));
+                    }
+                    return deployment.logText(agent).contains(" serving on ");
+                });
     }
 
     private static boolean exitedOrAnswers(NamespacedServices deployment, String agent, Map<String, String> env) throws Exception {

@@ -81,6 +81,7 @@ class SystemdDeploymentTest {
                         new NamespacedServices.Mount(tls, Path.of("/etc/lockstep/tls"))));
             }
             for (String node : NODES) {
+                ComposeDeploymentTest.awaitServing(deployment, node);
                 await(node + " answers `agent status` on its socket").atMost(Duration.ofSeconds(120))
                         .pollInterval(Duration.ofSeconds(2)).until(() -> {
                             if (!deployment.process(node).isAlive()) {
@@ -103,7 +104,7 @@ class SystemdDeploymentTest {
                     List.of(new NamespacedServices.Mount(deployment.dir().resolve("state-coordinator"), Path.of("/var/lib/lockstep")),
                             new NamespacedServices.Mount(coordinatorTls, Path.of("/etc/lockstep/tls"))));
             await("the coordinator unit commits a checkpoint of demo").atMost(Duration.ofSeconds(180))
-                    .pollInterval(Duration.ofSeconds(3))
+                    .pollInterval(Duration.ofSeconds(1))
                     .until(() -> !deployment.process("coordinator").isAlive()
                             || ComposeDeploymentTest.scrape(deployment, "coordinator").contains(
                             "lockstep_operations_total{kind=\"checkpoint\",outcome=\"committed\",reason=\"none\"} 1.0"));

@@ -119,13 +119,8 @@ class CoordinatorCrashBoundariesTest {
 
     private void pauseCoordinatorAt(String group, String boundary, boolean restore) throws Exception {
         Path out = cluster.dir().resolve("coordinator-" + group + ".out");
-        List<String> command = new java.util.ArrayList<>(List.of(LocalCluster.javaBinary(), "-Xmx128m",
-                "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"), PausingCoordinator.class.getName(),
-                cluster.zkConnect(), cluster.zkRoot(), cluster.fileStore().root().toString(), group, boundary));
-        if (restore) {
-            command.add("restore");
-        }
-        coordinator = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out.toFile()).start();
+        coordinator = new ProcessBuilder(PausingCoordinator.command(cluster, group, boundary, restore)).redirectErrorStream(true)
+                .redirectOutput(out.toFile()).start();
         await("coordinator reaches " + boundary).atMost(Duration.ofSeconds(90))
                 .until(() -> Files.readString(out).contains("PAUSED " + boundary) || !coordinator.isAlive());
         assertThat(coordinator.isAlive()).as(Files.readString(out)).isTrue();

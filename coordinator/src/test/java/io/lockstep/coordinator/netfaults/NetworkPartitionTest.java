@@ -6,7 +6,6 @@ import io.lockstep.coordinator.testing.NetnsCluster;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -29,7 +28,6 @@ import static org.awaitility.Awaitility.await;
  * that, a commit could still count its frozen node) and thaw after it, the other host thaws on the
  * ABORT, and once the link is back the agent rejoins and the next operation commits.
  */
-@Tag("serial") // runs alone: short deadlines over many JVMs (coordinator/pom.xml)
 class NetworkPartitionTest {
     private static NetnsCluster cluster;
 

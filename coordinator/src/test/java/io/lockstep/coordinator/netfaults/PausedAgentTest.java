@@ -6,7 +6,6 @@ import io.lockstep.coordinator.testing.NetnsCluster;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -23,7 +22,6 @@ import static org.awaitility.Awaitility.await;
  * The stale operation must get nothing from it: no freeze, no barrier entry, no acceptance of the
  * old epoch. Its group ends thawed and it takes part in the next checkpoint.
  */
-@Tag("serial") // runs alone: short deadlines over many JVMs (coordinator/pom.xml)
 class PausedAgentTest {
     private static NetnsCluster cluster;
 

@@ -119,10 +119,8 @@ class RestoreFaultsTest {
 
     private Path startPausingRestore(String phase) throws Exception {
         Path out = cluster.dir().resolve("coordinator-" + phase + ".out");
-        coordinator = new ProcessBuilder(LocalCluster.javaBinary(), "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
-                PausingCoordinator.class.getName(), cluster.zkConnect(), cluster.zkRoot(),
-                cluster.fileStore().root().toString(), "app", phase, "restore")
-                .redirectErrorStream(true).redirectOutput(out.toFile()).start();
+        coordinator = new ProcessBuilder(PausingCoordinator.command(cluster, "app", phase, true)).redirectErrorStream(true)
+                .redirectOutput(out.toFile()).start();
         await("restoring coordinator reaches the end of " + phase).atMost(Duration.ofSeconds(90))
                 .until(() -> Files.readString(out).contains("PAUSED " + phase) || !coordinator.isAlive());
         assertThat(coordinator.isAlive()).as(Files.readString(out)).isTrue();

@@ -14,6 +14,8 @@ import org.apache.curator.framework.CuratorFramework;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -27,10 +29,30 @@ import java.util.concurrent.CountDownLatch;
  * {@code -Dlockstep.test.sessionTimeoutMs} (default {@link LocalCluster#SESSION_TIMEOUT}), as its cluster's.
  */
 public final class PausingCoordinator {
+    /**
+     * The session of a coordinator started with {@link #command}: shorter than the cluster's, because the
+     * test SIGKILLs it and then waits this session out (its group lock and op owner node go only when
+     * ZooKeeper expires it). Started otherwise, it takes {@link LocalCluster#SESSION_TIMEOUT}.
+     */
+    public static final Duration KILLED_SESSION_TIMEOUT = Duration.ofSeconds(2);
+    private static final String SESSION_PROPERTY = "lockstep.test.sessionTimeoutMs";
+
+    /** The command line of a coordinator JVM on {@code cluster} that stops at {@code boundary} of a checkpoint or restore. */
+    public static List<String> command(LocalCluster cluster, String group, String boundary, boolean restore)
+            throws Exception {
+        List<String> command = new ArrayList<>(List.of(LocalCluster.javaBinary(), "-Xmx128m", "-XX:TieredStopAtLevel=1",
+                "-D" + SESSION_PROPERTY + "=" + KILLED_SESSION_TIMEOUT.toMillis(), "-cp",
+                System.getProperty("java.class.path"), PausingCoordinator.class.getName(), cluster.zkConnect(),
+                cluster.zkRoot(), cluster.fileStore().root().toString(), group, boundary));
+        if (restore) {
+            command.add("restore");
+        }
+        return command;
+    }
+
     public static void main(String[] args) throws Exception {
         String boundary = args[4].contains(":") ? args[4] : "end:" + args[4];
-        Duration session = Duration.ofMillis(Long.getLong("lockstep.test.sessionTimeoutMs",
-                LocalCluster.SESSION_TIMEOUT.toMillis()));
+        Duration session = Duration.ofMillis(Long.getLong(SESSION_PROPERTY, LocalCluster.SESSION_TIMEOUT.toMillis()));
         CuratorFramework zk = ZkClients.connect(args[0], session, Duration.ofSeconds(5));
         CoordinatorContext ctx = CoordinatorContext.create(zk, new ZkLayout(args[1]), new FileCheckpointStore(Path.of(args[2])),
                 Clock.systemUTC());
