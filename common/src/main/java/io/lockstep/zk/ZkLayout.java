@@ -48,6 +48,15 @@ public final class ZkLayout {
         return groups() + "/" + checkName("group", group);
     }
 
+    /**
+     * Ephemeral and short-lived: an agent's start-up runs the frozen window's ZooKeeper calls (a
+     * counting multi, an exists watch's notification, a read, a deleting multi) on this node of its
+     * own, so that the first checkpoint after a start does not load and compile them inside its window.
+     */
+    public String warmUp(String host) {
+        return root + "/warm-up/" + checkName("host", host);
+    }
+
     public String members(String group) {
         return group(group) + "/members";
     }

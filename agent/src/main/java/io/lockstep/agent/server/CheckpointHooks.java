@@ -11,8 +11,6 @@ import io.lockstep.proto.HooksReply;
 import io.lockstep.proto.HooksRequest;
 import io.lockstep.proto.OpContext;
 import io.lockstep.proto.RestartSpec;
-import io.lockstep.zk.ZkLayout;
-import org.apache.curator.framework.CuratorFramework;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -29,7 +27,6 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -42,25 +39,15 @@ final class CheckpointHooks implements AutoCloseable {
     /** How often a notification whose decision came while the group is still frozen looks again: the thaw follows at once. */
     private static final long THAW_RECHECK_MILLIS = 10;
 
+    private final CheckpointParts parts;
     private final AgentConfig config;
-    private final CuratorFramework zk;
-    private final ZkLayout layout;
-    private final OpAdmission admission;
-    private final GroupRegistry groups;
-    private final ScheduledExecutorService timer;
-    private final AgentMetrics metrics;
     private final ExecutorService hookThreads;
     private final HookRunner runner;
     private StubBinary stub;
 
     CheckpointHooks(CheckpointParts parts) {
+        this.parts = parts;
         this.config = parts.config();
-        this.zk = parts.zk();
-        this.layout = parts.layout();
-        this.admission = parts.admission();
-        this.groups = parts.groups();
-        this.timer = parts.timer();
-        this.metrics = parts.metrics();
         this.hookThreads = Executors.newCachedThreadPool(runnable -> {
             Thread thread = new Thread(runnable, "lockstep-hook-" + config.hostId());
             thread.setDaemon(true);
@@ -81,26 +68,26 @@ final class CheckpointHooks implements AutoCloseable {
     HooksReply run(HooksRequest request) throws Exception {
         OpContext op = request.getCtx();
         HooksReply.Builder reply = HooksReply.newBuilder().setHostId(config.hostId());
-        ManagedGroup group = groups.find(op.getGroup()).orElse(null);
+        ManagedGroup group = parts.groups().find(op.getGroup()).orElse(null);
         List<HookedProcess> hooked = group == null ? List.of() : hooked(group);
         if (hooked.isEmpty()) {
             // Nothing runs, so nothing to fence: no ZooKeeper read either (the arm admits the op).
             return reply.build();
         }
         // A stale or decided op must not make programs flush (as a first Freeze would refuse it).
-        admission.admitNew(op);
+        parts.admission().admitNew(op);
         long start = System.nanoTime();
         try {
             runner.preFreeze(op.getOpId(), hooked);
         } catch (HookFailedException e) {
-            metrics.hookFailed(HookRunner.PRE_FREEZE);
+            parts.metrics().hookFailed(HookRunner.PRE_FREEZE);
             LOG.warn("group {} op {} host {}: {}", op.getGroup(), op.getOpId(), config.hostId(), e.getMessage());
             throw Status.ABORTED.withDescription(e.getMessage()).asRuntimeException();
         } finally {
             // Whatever the hooks answered, the programs learn the outcome: the decision, or ABORT
             // written by this watch once the op's owner is gone or its time passed.
             Duration bound = Duration.ofMillis(Math.max(request.getTimeoutMs(), 0)).plus(config.sessionTimeout());
-            new OpWatch(zk, layout, op, config.hostId(), config.sessionTimeout(), timer, false,
+            new OpWatch(parts.zk(), parts.layout(), op, config.hostId(), config.sessionTimeout(), parts.timer(), false,
                     verdict -> verdict.decision().ifPresentOrElse(
                             decision -> notifyOnceThawed(group, op, decision.isCommit() ? "COMMIT" : "ABORT", hooked),
                             () -> LOG.warn("group {} op {}: no decision known ({}); no post-thaw notification",
@@ -128,13 +115,13 @@ final class CheckpointHooks implements AutoCloseable {
         synchronized (group) {
             FrozenState state = group.frozen();
             if (state != null && state.op().getOpId().equals(op.getOpId())) {
-                timer.schedule(() -> notifyOnceThawed(group, op, outcome, hooked), THAW_RECHECK_MILLIS, TimeUnit.MILLISECONDS);
+                parts.timer().schedule(() -> notifyOnceThawed(group, op, outcome, hooked), THAW_RECHECK_MILLIS, TimeUnit.MILLISECONDS);
                 return;
             }
         }
         LOG.info("group {} op {} host {}: {}; post-thaw hooks of {} processes", op.getGroup(), op.getOpId(),
                 config.hostId(), outcome, hooked.size());
-        runner.postThaw(op.getOpId(), outcome, hooked, failure -> metrics.hookFailed(HookRunner.POST_THAW));
+        runner.postThaw(op.getOpId(), outcome, hooked, failure -> parts.metrics().hookFailed(HookRunner.POST_THAW));
     }
 
     /** As the program was started (GroupProcesses.run): the stub's exec mode drops to its uid/gid and chdirs; not in its cgroup. */

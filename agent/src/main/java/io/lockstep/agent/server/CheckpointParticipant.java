@@ -48,6 +48,8 @@ import java.util.concurrent.ScheduledExecutorService;
  */
 public final class CheckpointParticipant {
     private static final Logger LOG = LoggerFactory.getLogger(CheckpointParticipant.class);
+    /** How long the start-up's warm-up waits for the notification of its own write. */
+    private static final Duration WARM_UP_NOTIFICATION = Duration.ofSeconds(2);
 
     private final AgentConfig config;
     private final CuratorFramework zk;
@@ -183,11 +185,52 @@ public final class CheckpointParticipant {
     }
 
     /**
-     * Runs the capture path once on the agent's own process (nothing frozen, nothing kept): the
-     * classes it loads and the code the JIT compiles would otherwise be paid inside the first
-     * checkpoint's frozen window after a start.
+     * Runs the capture path once on the agent's own process (nothing frozen, nothing kept) and the
+     * window's ZooKeeper calls once on a node of its own: the classes they load and the code the
+     * JIT compiles would otherwise be paid inside the first checkpoint's frozen window after a start.
      */
     public void warmUp() {
+        warmUpCapture();
+        warmUpSignals();
+    }
+
+    /**
+     * The ZooKeeper calls of the window, on a node of this host's own ({@link ZkLayout#warmUp}):
+     * the multi that creates and counts an entry, the notification of an exists watch, a read,
+     * the multi that deletes. Bounded; a failure only costs the first checkpoint's speed.
+     */
+    private void warmUpSignals() {
+        long started = System.nanoTime();
+        String node = layout.warmUp(config.hostId());
+        try {
+            zk.createContainers(node.substring(0, node.lastIndexOf('/')));
+            java.util.concurrent.CountDownLatch created = new java.util.concurrent.CountDownLatch(1);
+            zk.checkExists().usingWatcher((org.apache.zookeeper.Watcher) event -> created.countDown()).forPath(node);
+            zk.transaction().forOperations(
+                    zk.transactionOp().create().withMode(org.apache.zookeeper.CreateMode.EPHEMERAL).forPath(node),
+                    zk.transactionOp().setData().forPath(node, new byte[0]),
+                    zk.transactionOp().check().forPath(node));
+            if (!created.await(WARM_UP_NOTIFICATION.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                LOG.debug("host {}: no notification of {} within {} ms", config.hostId(), node, WARM_UP_NOTIFICATION.toMillis());
+            }
+            zk.getData().forPath(node);
+            zk.transaction().forOperations(zk.transactionOp().delete().forPath(node));
+            LOG.debug("host {}: the window's ZooKeeper calls warmed up in {} ms", config.hostId(),
+                    (System.nanoTime() - started) / 1_000_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Exception e) {
+            LOG.warn("host {}: warming up the window's ZooKeeper calls on {} failed: {}", config.hostId(), node, e.toString());
+            try {
+                zk.delete().quietly().forPath(node);
+            } catch (Exception ignored) {
+                // ephemeral: it goes with the session at the latest
+            }
+        }
+    }
+
+    /** The capture path on the agent's own process. */
+    private void warmUpCapture() {
         long started = System.nanoTime();
         try {
             Manifest manifest = capturer.capture(new CaptureScope("warm-up", config.hostId(), "warm-up", 0, "none", false,

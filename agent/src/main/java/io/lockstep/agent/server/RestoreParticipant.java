@@ -123,9 +123,14 @@ public final class RestoreParticipant {
                     request.getCtx().getOpId(), config.hostId(), match.getRecorded(), match.getLocal(),
                     MountTable.ruleText(match));
         }
+        List<SnapshotRecord> rolledBack = new ArrayList<>(
+                SnapshotsOnThisHost.locatedHere(request.getRolledBackByOthersList(), resolver));
         if (request.getRollBack() && manifest.getSnapshotsCount() > 0) {
-            problems = rolledBackNotFatal(problems, SnapshotsOnThisHost.covered(manifest, config.hostId(), resolver,
+            rolledBack.addAll(SnapshotsOnThisHost.covered(manifest, config.hostId(), resolver,
                     request.getCopiesRolledBackBySource()));
+        }
+        if (!rolledBack.isEmpty()) {
+            problems = rolledBackNotFatal(problems, rolledBack);
         }
         if (problems.stream().noneMatch(FileProblem::getFatal)) {
             problems.addAll(planRefusals(manifest, new StubPlanner(resolver, config.allowedRoots()), request));

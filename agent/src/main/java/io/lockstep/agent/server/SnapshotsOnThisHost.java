@@ -84,6 +84,18 @@ final class SnapshotsOnThisHost {
         return covered;
     }
 
+    /** Network data-path snapshots (another manifest's), each named by where its data path is on this host. */
+    static List<SnapshotRecord> locatedHere(List<SnapshotRecord> records, PathResolver resolver) {
+        List<SnapshotRecord> located = new ArrayList<>();
+        for (SnapshotRecord record : records) {
+            if (record.hasDataPathIdentity()) {
+                lookup(resolver, record.getDataPath(), record.getDataPathIdentity()).path()
+                        .ifPresent(found -> located.add(record.toBuilder().setDataPath(found).build()));
+            }
+        }
+        return located;
+    }
+
     private static PathResolver.Lookup lookup(PathResolver resolver, String recorded, FileIdentity identity) {
         return resolver.lookup(FdRecord.newBuilder().setPath(recorded).setIdentity(identity).build());
     }

@@ -353,13 +353,16 @@ final class BenchmarksPage {
             line(countRow("ZooKeeper reads", measured(run.of("checkpoint", "zk-reads-per-checkpoint"))));
             line(countRow("agent RPCs", measured(run.of("checkpoint", "rpcs-per-checkpoint"))));
             line("");
-            line("Of the writes per host, half are the host's barrier entries (`frozen`, `captured`) and half their"
-                    + " deletes once the host saw the decision, outside the frozen window; the coordinator's fixed"
-                    + " writes include the `all-frozen` node (one multi that checks every `frozen` entry), on whose"
-                    + " creation every host captures, the `all-captured` node (one multi that checks every `captured`"
-                    + " entry), on whose creation every host thaws, and the commit, which comes after the thaw and the"
-                    + " store write. Per host there are two calls: Freeze (which also arms the host's long-lived freeze"
-                    + " guard) and, after the thaw, Capture, which brings the manifest and the moment of the thaw.");
+            line("Per host there are three writes: the host's two barrier entries (`frozen`, `captured`, each one"
+                    + " multi that also counts it) and one multi that deletes both once the host saw the decision,"
+                    + " outside the frozen window. The host whose entry completes a barrier adds one write, the multi"
+                    + " that checks every entry and creates `all-frozen` (on whose creation every host captures) or"
+                    + " `all-captured` (on whose creation every host thaws): two in all per checkpoint (none at one"
+                    + " host, who creates them with its entries). The coordinator's fixed writes are its lock, the"
+                    + " open, the commit (after the thaw and the store write) and their clean-up; it creates a signal"
+                    + " only when no host did. Per host there are two calls: Freeze (which also arms the host's"
+                    + " long-lived freeze guard) and, after the thaw, Capture, which brings the manifest and the"
+                    + " moment of the thaw.");
             line("");
         }
         line("What the projection leaves out:");
@@ -493,9 +496,13 @@ final class BenchmarksPage {
         line("## Snapshot (agent): what each engine adds to the frozen window");
         line("");
         line("`SnapshotEngine.take` per engine at 10 and 1000 files and at 1 GiB, on file systems made on loop devices"
-                + " (sparse images on the machine's disk). Floors: reflink = one raw `FICLONE` per file; btrfs = the"
-                + " snapshot ioctl alone; copy = a sequential write of the same bytes with fsync to the store's disk, as"
-                + " a rate (there the ratio is copy rate ÷ disk rate, higher is better).");
+                + " (sparse images on the machine's disk), after warm-up snapshots (10, or 1 at 1 GiB; 3 with --quick)."
+                + " Floors: reflink = one raw `FICLONE` per file; btrfs = the snapshot ioctl alone; copy = a sequential"
+                + " write of the same bytes with fsync to the store's disk, as a rate (there the ratio is copy rate ÷ disk"
+                + " rate, higher is better). The copy engine appends the changed files to one pack and leaves its fsync to"
+                + " `SnapshotEngine.makeDurable`, which the agent calls after the thaw and before the manifest reaches the"
+                + " coordinator: `copy-rate-median` is the window (take), `durable-rate-median` take + makeDurable, both"
+                + " against the same floor.");
         line("");
         suiteTable("snapshot", "engine and data");
     }

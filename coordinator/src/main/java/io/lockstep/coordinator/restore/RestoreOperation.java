@@ -226,7 +226,7 @@ public final class RestoreOperation {
                         .addAllPathMaps(options.pathMaps()).setForce(options.force())
                         .setAllowRoot(options.allowRoot()).setSkipUnrestartable(options.skipUnrestartable())
                         .setRollBack(rollsBack(source)).setCopiesRolledBackBySource(copiesRolledBackBySource(source))
-                        .build();
+                        .addAllRolledBackByOthers(networkSnapshotsRolledBackBesides(source)).build();
                 ValidateReply reply = fanout.on(List.of(source.targetHost()), "validate", FailureReason.VALIDATION_FAILED,
                         (host, agent) -> agent.validate(request, until(deadline)),
                         r -> r.getFilesChecked() + " files checked, " + r.getProblemsCount() + " problems")
@@ -275,6 +275,18 @@ public final class RestoreOperation {
          * reaches through its own mount of the export and names the others, whose files it validates as they
          * are: a copy snapshot lives in the taking agent's state directory, a local one on that host).
          */
+        /** The network data-path snapshots that the other manifests' roll-backs put back. */
+        private List<SnapshotRecord> networkSnapshotsRolledBackBesides(SourceManifest source) {
+            List<SnapshotRecord> others = new ArrayList<>();
+            for (SourceManifest other : sources) {
+                if (other != source && rollsBack(other)) {
+                    other.manifest().getSnapshotsList().stream().filter(SnapshotRecord::hasDataPathIdentity)
+                            .map(s -> s.toBuilder().clearFiles().build()).forEach(others::add);
+                }
+            }
+            return others;
+        }
+
         private boolean rollsBack(SourceManifest source) {
             return !options.noRollBack() && source.manifest().getSnapshotsCount() > 0
                     && (source.sourceHost().equals(source.targetHost())

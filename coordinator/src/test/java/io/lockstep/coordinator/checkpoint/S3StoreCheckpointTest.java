@@ -10,13 +10,17 @@ import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.S3ProxyServer;
 import io.lockstep.manifest.ManifestCodec;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.model.S3Object;
 
 import java.net.URI;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
@@ -30,9 +34,24 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  */
 @Timeout(value = 6, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class S3StoreCheckpointTest {
+    /** One server for the class (a JVM start is seconds of CPU); every case has buckets of its own. */
+    @TempDir
+    static Path serverDir;
+    private static S3ProxyServer server;
     private LocalCluster cluster;
-    private S3ProxyServer server;
     private CuttingRelay relay;
+
+    @BeforeAll
+    static void startServer() throws Exception {
+        server = S3ProxyServer.start(serverDir);
+    }
+
+    @AfterAll
+    static void stopServer() throws Exception {
+        if (server != null) {
+            server.close();
+        }
+    }
 
     @AfterEach
     void tearDown() throws Exception {
@@ -40,8 +59,9 @@ class S3StoreCheckpointTest {
             if (relay != null) {
                 relay.close();
             }
-            if (server != null) {
-                server.close();
+            // A case that killed the server and failed before its restart must not fail the next one.
+            if (!server.running()) {
+                server.restart();
             }
         } finally {
             if (cluster != null) {
@@ -50,9 +70,8 @@ class S3StoreCheckpointTest {
         }
     }
 
-    private void startClusterAndServer() throws Exception {
+    private void startCluster() throws Exception {
         cluster = LocalCluster.start("h1", "h2");
-        server = S3ProxyServer.start(cluster.dir().resolve("s3proxy"));
     }
 
     /** After {@link LocalCluster#useStore}: starting processes makes the cluster's coordinator. */
@@ -73,7 +92,7 @@ class S3StoreCheckpointTest {
 
     @Test
     void aCheckpointCommitsItsManifestsToTheObjectStoreAndTheyVerify() throws Exception {
-        startClusterAndServer();
+        startCluster();
         String bucket = server.createBucket(unique("ckpt"));
         cluster.useStore(S3ProxyServer.store(bucket, "deploy/one", server.endpoint()));
         startApplication();
@@ -89,7 +108,7 @@ class S3StoreCheckpointTest {
 
     @Test
     void theServerStoppedInTheMiddleOfAWriteAbortsTheCheckpointWithNothingCommittedOrHalfPublished() throws Exception {
-        startClusterAndServer();
+        startCluster();
         String bucket = server.createBucket(unique("cut"));
         relay = CuttingRelay.start(server.port(), "PUT /" + bucket + "/deploy/app/", () -> {
             try {
@@ -128,7 +147,7 @@ class S3StoreCheckpointTest {
 
     @Test
     void anErrorAnswerAbortsTheCheckpointNamingTheObjectAndTheServersWords() throws Exception {
-        startClusterAndServer();
+        startCluster();
         String missingBucket = unique("never-created");
         cluster.useStore(S3ProxyServer.store(missingBucket, "deploy", server.endpoint()));
         startApplication();

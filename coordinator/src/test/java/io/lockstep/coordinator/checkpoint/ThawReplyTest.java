@@ -4,21 +4,28 @@ import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.agents.AgentCallException;
 import io.lockstep.coordinator.agents.AgentClient;
 import io.lockstep.coordinator.op.OperationListener;
+import io.lockstep.coordinator.testing.HeldCapture;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.proto.OpContext;
 import io.lockstep.proto.ThawReply;
 import io.lockstep.proto.ThawRequest;
 import io.grpc.Status;
+import io.lockstep.zk.Phase;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Map;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
@@ -66,48 +73,66 @@ class ThawReplyTest {
 
     @Test
     void aThawBeforeTheAllCapturedSignalOrADecisionIsRefusedAndTheGroupStaysFrozen() throws Exception {
-        cluster = LocalCluster.start("h1");
+        cluster = LocalCluster.start("h1", "h2");
         startTicker("h1");
+        startTicker("h2");
+        // One host is held in its capture (HeldCapture) while the other has captured: the other is frozen and
+        // captured, and neither all-captured nor a decision exists. A Thaw of it now could cut into the held
+        // host's capture.
+        HeldCapture held = HeldCapture.ofNextCheckpoint(cluster, "app");
         AtomicReference<OpContext> opened = new AtomicReference<>();
-        AtomicReference<Throwable> premature = new AtomicReference<>();
-        AtomicReference<Map<String, Boolean>> frozenAfter = new AtomicReference<>();
-        // Frozen and captured, but no all-captured node and no decision yet: a Thaw now could cut
-        // into another host's capture.
-        OperationListener thawBeforeDecision = new OperationListener() {
+        OperationListener remembersTheOp = new OperationListener() {
             @Override
             public void opened(String kind, String group, String opId, long epoch) {
                 opened.set(OpContext.newBuilder().setGroup(group).setOpId(opId).setEpoch(epoch).build());
             }
-
-            @Override
-            public void phaseEnded(String phase, long micros) {
-                if (phase.equals("capture")) {
-                    try {
-                        agent("h1").thaw(ThawRequest.newBuilder().setCtx(opened.get()).build(), RPC_TIMEOUT);
-                    } catch (Throwable e) {
-                        premature.set(e);
-                    }
-                    try {
-                        frozenAfter.set(Invariants.frozenState(cluster, "app"));
-                    } catch (Exception e) {
-                        throw new IllegalStateException(e);
-                    }
-                }
-            }
         };
-
-        CheckpointResult result = new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
-                thawBeforeDecision).run("app");
-
-        assertThat(premature.get()).isInstanceOfSatisfying(AgentCallException.class, e -> {
-            assertThat(e.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
-            assertThat(e.getMessage()).contains("h1").contains("neither a decision nor every host's capture")
-                    .contains(result.checkpointId());
+        CompletableFuture<CheckpointResult> run = CompletableFuture.supplyAsync(() -> {
+            try {
+                return new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), remembersTheOp)
+                        .run("app");
+            } catch (Exception e) {
+                throw new CompletionException(e);
+            }
         });
-        assertThat(frozenAfter.get()).as("still frozen after the refused thaw").containsExactly(Map.entry("h1", true));
-        assertThat(result.hosts()).containsExactly("h1");
+        try {
+            String captured = await("one host captured while the other is still in its capture")
+                    .atMost(Duration.ofSeconds(20)).until(() -> capturedHosts(opened.get()), hosts -> hosts.size() == 1)
+                    .get(0);
+            OpContext op = opened.get();
+            assertThat(cluster.coordinator().zk().checkExists().forPath(cluster.layout().allCaptured("app", op.getOpId())))
+                    .as("no all-captured signal while a host captures").isNull();
+
+            assertThatThrownBy(() -> agent(captured).thaw(ThawRequest.newBuilder().setCtx(op).build(), RPC_TIMEOUT))
+                    .isInstanceOfSatisfying(AgentCallException.class, e -> {
+                        assertThat(e.code()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+                        assertThat(e.getMessage()).contains(captured)
+                                .contains("neither a decision nor every host's capture").contains(op.getOpId());
+                    });
+            assertThat(Invariants.frozenState(cluster, "app")).as("both still frozen after the refused thaw")
+                    .containsEntry("h1", true).containsEntry("h2", true);
+        } finally {
+            held.close();
+        }
+
+        CheckpointResult result = run.get(60, TimeUnit.SECONDS);
+        assertThat(result.hosts()).containsExactly("h1", "h2");
         Invariants.assertAll(cluster);
         assertThat(Invariants.decisions(cluster, "app")).singleElement().satisfies(d -> assertThat(d.isCommit()).isTrue());
+    }
+
+    private List<String> capturedHosts(OpContext op) throws Exception {
+        if (op == null) {
+            return List.of();
+        }
+        List<String> hosts = new ArrayList<>();
+        for (String host : cluster.hosts()) {
+            if (cluster.coordinator().zk().checkExists().forPath(
+                    cluster.layout().phaseEntry("app", op.getOpId(), Phase.CAPTURED, host)) != null) {
+                hosts.add(host);
+            }
+        }
+        return hosts;
     }
 
     private AgentClient agent(String host) throws Exception {

@@ -8,6 +8,7 @@ import io.lockstep.coordinator.op.CheckpointResult;
 import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
+import io.lockstep.coordinator.testing.HeldCapture;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.ProcLocksSnapshot;
@@ -76,7 +77,13 @@ class StaleEpochRpcTest {
             }
         };
 
-        CheckpointResult current = checkpoint(atTheFrozenMoment);
+        // The hosts end the window by themselves: one is held in its capture so that the stale calls meet a
+        // frozen group whatever the timing; it is let go once they were made and looked at.
+        HeldCapture held = HeldCapture.ofNextCheckpoint(cluster, "app");
+        CheckpointResult current;
+        try (held) {
+            current = checkpoint(releasingAfter(atTheFrozenMoment, held));
+        }
 
         assertThat(current.epoch()).isGreaterThan(previous.epoch());
         assertThat(answers).hasSize(6).allSatisfy((call, answer) -> assertThat(answer).as(call)
@@ -85,6 +92,23 @@ class StaleEpochRpcTest {
                 .containsOnly(Map.entry("h1", true), Map.entry("h2", true));
         assertThat(Invariants.decisions(cluster, "app")).containsExactly(Decision.commit(), Decision.commit());
         Invariants.assertAll(cluster);
+    }
+
+    /** {@code listener}, then the held capture let go at the end of the same phase. */
+    private static OperationListener releasingAfter(OperationListener listener, HeldCapture held) {
+        return new OperationListener() {
+            @Override
+            public void phaseEnded(String phase, long micros) {
+                listener.phaseEnded(phase, micros);
+                if (phase.equals("freeze")) {
+                    try {
+                        held.close();
+                    } catch (java.io.IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                }
+            }
+        };
     }
 
     @Test

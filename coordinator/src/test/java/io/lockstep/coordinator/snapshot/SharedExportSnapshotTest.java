@@ -173,6 +173,44 @@ class SharedExportSnapshotTest {
         });
     }
 
+    @Test
+    void aFileOnlyHeldOpenOnAnotherHostInsideTheDeclaredDataPathIsPutBackByThatPathsRollBack() throws Exception {
+        cluster = LocalCluster.start();
+        Path exportSource = cluster.mountExport("export-src");
+        Path data = SnapshotRestoreTest.writeData(exportSource.resolve("data"));
+        Files.writeString(data.resolve("notes"), "a note before the checkpoint\n");
+        Path onH1 = cluster.dir().resolve("mnt-h1");
+        Path onH2 = cluster.dir().resolve("mnt-h2");
+        cluster.startAgentProcessWithExportAt("h1", exportSource, onH1);
+        cluster.startAgentProcessWithExportAt("h2", exportSource, onH2);
+        // Declared as h1 sees it; h1, the lowest-named member, snapshots the shared export's data path.
+        new DataPaths(cluster.coordinator().zk(), cluster.layout()).put("app",
+                DataPathRecord.newBuilder().setPath(onH1.resolve("data").toString()).build());
+        int holder = cluster.run("h1", "app", LocalCluster.worker("fd", "500", onH1.resolve("data/state.db").toString(),
+                "lock", "posix", "write", "500", "0", "100", "ready", "sleep"));
+        // h2's process only holds data/notes open, through h2's own mount: h2's manifest records the file (size,
+        // mtime) and has no snapshot of its own (tmpfs cannot clone a held file).
+        int writer = cluster.run("h2", "app", LocalCluster.worker("fd", "501", onH2.resolve("data/notes").toString(),
+                "ready", "sleep"));
+        cluster.awaitReady("h1", "app", holder);
+        cluster.awaitReady("h2", "app", writer);
+        Map<String, String> atCheckpoint = SnapshotRestoreTest.digests(data);
+        CheckpointResult checkpoint = new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(),
+                OperationListener.SILENT).run("app");
+        assertThat(checkpoint.hosts()).containsExactly("h1", "h2");
+        Files.writeString(data.resolve("notes"), "a note after the checkpoint\n", StandardOpenOption.APPEND);
+        cluster.killApplications();
+
+        // Without the other manifest's snapshot, h2's validation would refuse notes ("size drift").
+        RestoreResult restored = new RestoreOperation(cluster.coordinator(), RestoreOptions.defaults()
+                .withAllowRoot(true), OperationListener.SILENT).run("app");
+
+        assertThat(restored.processesByHost()).containsOnlyKeys("h1", "h2");
+        assertThat(SnapshotRestoreTest.digests(data)).as("sha256 of every file, notes too, after the restore")
+                .isEqualTo(atCheckpoint);
+        Invariants.assertAll(cluster);
+    }
+
     /**
      * The two --map h1=h2 restores: declares {@code onH1/data} (h1's mount of the export holding {@code data}), runs a
      * lock holder there on h1, checkpoints, lets {@code checkSnapshot} look at the snapshot h1 recorded, changes the

@@ -100,6 +100,11 @@ public final class S3ProxyServer implements AutoCloseable {
         }
     }
 
+    /** Whether the server's JVM runs (it may still be starting). */
+    public synchronized boolean running() {
+        return process != null && process.isAlive();
+    }
+
     public int port() {
         return port;
     }
