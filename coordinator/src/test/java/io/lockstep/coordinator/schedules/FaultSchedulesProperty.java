@@ -23,19 +23,22 @@ import java.util.List;
 import java.util.stream.Stream;
 
 /**
- * Randomized fault schedules: each try runs, on one real cluster ({@link ScheduleRun}), one cycle
- * for every fault kind (agent SIGKILL and restart, agent SIGSTOP/SIGCONT, coordinator killed at a
- * phase boundary, ZooKeeper stopped and restarted, a stale-epoch RPC from an old coordinator, a
- * store write failure, restore stubs killed after prepare and after the confirm round, an agent
- * stopped before a checkpoint, ZooKeeper lost with the commit's answer, a coordinator clock minutes
- * off the agents') and one without a fault, in a drawn order; each cycle draws its operation
+ * Randomized fault schedules: each try runs, with a group of its own on the run's shared real
+ * cluster ({@link ScheduleCluster}, {@link ScheduleRun}) and an application of drawn lock kinds
+ * ({@link Application}: a POSIX, OFD or flock holder on each host and a waiter for it on the
+ * other), one cycle for every fault kind (agent SIGKILL and restart, agent SIGSTOP/SIGCONT,
+ * coordinator killed at a phase boundary, ZooKeeper stopped and restarted, a stale-epoch RPC from
+ * an old coordinator, a store write failure, restore stubs killed after prepare and after the
+ * confirm round, one of h2's stubs killed, an agent stopped before a checkpoint, ZooKeeper lost
+ * with the commit's answer, a coordinator clock minutes off the agents') and one without a fault,
+ * in a drawn order; each cycle draws its operation
  * (checkpoint or restore) and its moment (a phase boundary plus a delay drawn as a share of what
  * remains of the operation, as measured on the same cluster), and every docs/DESIGN.md invariant
  * is checked after it. A fault counts as injected only if it landed while its operation was in
  * progress; any failure of a try — an assertion, a timed-out wait, an exception — counts.
  *
  * <p><b>CI</b> ({@code mvn verify}; surefire includes {@code *Property}) runs {@value #CI_TRIES}
- * schedule: every fault kind once (about 3 minutes on a loaded 2-core machine).
+ * schedule: every fault kind once (about 3 minutes on a 2-core machine at load average 12-16).
  * <b>Soak</b> by hand, one flag:
  * {@code mvn -B -ntp -pl coordinator -am test -Dtest=FaultSchedulesProperty -Dsurefire.failIfNoSpecifiedTests=false -Dlockstep.soak.tries=20}.
  *
@@ -46,10 +49,11 @@ import java.util.stream.Stream;
  *
  * <p>Shrinking is off: one try costs a minute or more of real processes and timeouts, and
  * shrinking would re-run dozens of schedules for many minutes; the printed schedule of a failed
- * try (8 cycles) is small enough to read.
+ * try (13 cycles) is small enough to read.
  *
- * <p>The summary (schedules, cycles, faults injected by kind, outcomes, invariant violations) is
- * printed and written to {@code coordinator/target/fault-schedules-summary.txt}.
+ * <p>The summary (schedules, cycles, faults injected by kind, outcomes, invariant violations, and
+ * where the time went: the cluster's start, each schedule's set-up and reset, each cycle by fault
+ * kind and section) is printed and written to {@code coordinator/target/fault-schedules-summary.txt}.
  */
 @Tag("serial") // runs alone: short deadlines over many JVMs (coordinator/pom.xml)
 class FaultSchedulesProperty {
