@@ -30,17 +30,18 @@ public final class NamespacedServices implements AutoCloseable {
     private final Path dir;
     private final Path hosts;
     private final Map<String, Process> running = new LinkedHashMap<>();
-    private final List<Path> createdTargets = new ArrayList<>();
+    private final SharedMountTargets mountTargets;
     private final List<String> cgroupRoots = new ArrayList<>();
 
     /** A volume or bind mount: {@code source} on this machine at {@code target} in the service. */
     public record Mount(Path source, Path target) {
     }
 
-    private NamespacedServices(NetnsLab lab, Path dir, Path hosts) {
+    private NamespacedServices(NetnsLab lab, Path dir, Path hosts) throws IOException {
         this.lab = lab;
         this.dir = dir;
         this.hosts = hosts;
+        this.mountTargets = SharedMountTargets.join();
     }
 
     /**
@@ -97,14 +98,9 @@ public final class NamespacedServices implements AutoCloseable {
             if (mount.source().equals(mount.target())) {
                 continue;
             }
-            Path missing = mount.target();
-            while (missing.getParent() != null && !Files.exists(missing.getParent())) {
-                missing = missing.getParent();
-            }
-            Path created = missing;
-            if (!Files.exists(mount.target()) && createdTargets.stream().noneMatch(created::startsWith)) {
-                createdTargets.add(created);
-            }
+            // Created here, before the service starts, and removed only by the last deployment to end: another
+            // deployment running beside this one may have its services' mounts on the same fixed paths.
+            mountTargets.create(mount.target());
             Files.createDirectories(mount.source());
             script.append(" mkdir -p '").append(mount.target()).append("'; mount --bind '").append(mount.source()).append("' '")
                     .append(mount.target()).append("';");
@@ -201,13 +197,10 @@ public final class NamespacedServices implements AutoCloseable {
         } catch (Exception e) {
             first = first == null ? e : first;
         }
-        for (Path target : createdTargets) {
-            if (!Files.exists(target)) {
-                continue;
-            }
-            try (Stream<Path> files = Files.walk(target)) {
-                files.sorted(Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
-            }
+        try {
+            mountTargets.close();
+        } catch (IOException e) {
+            first = first == null ? e : first;
         }
         try (Stream<Path> files = Files.walk(dir)) {
             files.sorted(Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
