@@ -9,6 +9,7 @@ import io.lockstep.coordinator.restore.RestoreOperation;
 import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.op.RestoreResult;
 import io.lockstep.coordinator.testing.GroupUsable;
+import io.lockstep.coordinator.testing.HeldCapture;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.PhaseTrigger;
@@ -134,7 +135,13 @@ class ZooKeeperEnsembleFaultsTest {
     void aCheckpointThatLosesQuorumAbortsAndTheAgentsThawWithoutZooKeeper() throws Exception {
         String group = "ck-quorum-lost";
         cluster.runSleepers(group, "h1", "h2");
-        PhaseTrigger loseQuorum = new PhaseTrigger("start:capture", ensemble::loseQuorum);
+        // The hosts end the window by themselves: one is held inside its capture so that the quorum is lost
+        // while the window is open, then let go (it cannot enter the captured barrier without ZooKeeper).
+        HeldCapture held = HeldCapture.ofNextCheckpoint(cluster, group);
+        PhaseTrigger loseQuorum = new PhaseTrigger("start:capture", () -> {
+            ensemble.loseQuorum();
+            held.close();
+        });
         CompletableFuture<Object> checkpoint = CompletableFuture.supplyAsync(() -> uncheckedOutcome(() ->
                 new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), loseQuorum).run(group)));
 
