@@ -74,12 +74,8 @@ final class SnapshotsOnThisHost {
     static List<SnapshotRecord> covered(Manifest manifest, String hostId, PathResolver resolver, boolean copiesBySource) {
         List<SnapshotRecord> covered = new ArrayList<>(rollBackable(manifest, hostId, resolver, new ArrayList<>()));
         if (copiesBySource && !manifest.getHostId().equals(hostId)) {
-            for (SnapshotRecord record : manifest.getSnapshotsList()) {
-                if (record.getEngine().equals(CopyEngine.NAME) && record.hasDataPathIdentity()) {
-                    lookup(resolver, record.getDataPath(), record.getDataPathIdentity()).path()
-                            .ifPresent(found -> covered.add(record.toBuilder().setDataPath(found).build()));
-                }
-            }
+            covered.addAll(locatedHere(manifest.getSnapshotsList().stream()
+                    .filter(record -> record.getEngine().equals(CopyEngine.NAME)).toList(), resolver));
         }
         return covered;
     }
