@@ -14,8 +14,6 @@ import org.junit.jupiter.api.Test;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
-import java.util.Set;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -44,10 +42,7 @@ class HeldBackReleaseCountTest {
     @BeforeEach
     void setUp() throws Exception {
         cluster = LocalCluster.start();
-        export = cluster.mountExport("export");
-        for (String host : List.of("h1", "h2")) {
-            cluster.startAgent(host, config -> config.withNetworkFsTypes(Set.of("tmpfs")));
-        }
+        export = cluster.startAgentsSharingExport("export", "h1", "h2");
     }
 
     @AfterEach

@@ -50,10 +50,7 @@ class LockHandOverRestoreTest {
     @BeforeEach
     void setUp() throws Exception {
         cluster = LocalCluster.start();
-        export = cluster.mountExport("export");
-        for (String host : List.of("h1", "h2")) {
-            cluster.startAgent(host, config -> config.withNetworkFsTypes(Set.of("tmpfs")));
-        }
+        export = cluster.startAgentsSharingExport("export", "h1", "h2");
     }
 
     @AfterEach

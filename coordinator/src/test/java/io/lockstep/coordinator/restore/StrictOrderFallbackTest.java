@@ -18,8 +18,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
-import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -53,10 +51,7 @@ class StrictOrderFallbackTest {
     @BeforeEach
     void setUp() throws Exception {
         cluster = LocalCluster.start();
-        export = cluster.mountExport("export");
-        for (String host : List.of("h1", "h2")) {
-            cluster.startAgent(host, config -> config.withNetworkFsTypes(Set.of("tmpfs")));
-        }
+        export = cluster.startAgentsSharingExport("export", "h1", "h2");
     }
 
     @AfterEach

@@ -191,6 +191,18 @@ public final class LocalCluster implements AutoCloseable {
         return export;
     }
 
+    /**
+     * Mounts export {@code name} ({@link #mountExport}) and starts in-JVM agents on {@code hosts} that count its
+     * tmpfs as a network file system, so that they see the same shared files (the restore tests' lab).
+     */
+    public Path startAgentsSharingExport(String name, String... hosts) throws Exception {
+        Path export = mountExport(name);
+        for (String host : hosts) {
+            startAgent(host, config -> config.withNetworkFsTypes(java.util.Set.of("tmpfs")));
+        }
+        return export;
+    }
+
     public String cgroupRoot(String host) {
         return "lockstep-test-" + id + "-" + host;
     }
