@@ -354,13 +354,13 @@ final class BenchmarksPage {
             line(countRow("agent RPCs", measured(run.of("checkpoint", "rpcs-per-checkpoint"))));
             line("");
             line("Per host there are three writes: the host's two barrier entries (`frozen`, `captured`, each one"
-                    + " multi that also counts it) and one multi that deletes both once the host saw the decision,"
-                    + " outside the frozen window. The host whose entry completes a barrier adds one write, the multi"
-                    + " that checks every entry and creates `all-frozen` (on whose creation every host captures) or"
-                    + " `all-captured` (on whose creation every host thaws): two in all per checkpoint (none at one"
-                    + " host, who creates them with its entries). The coordinator's fixed writes are its lock, the"
-                    + " open, the commit (after the thaw and the store write) and their clean-up; it creates a signal"
-                    + " only when no host did. Per host there are two calls: Freeze (which also arms the host's"
+                    + " multi that also adds a child to the barrier's count) and one multi that deletes both once the"
+                    + " host saw the decision, outside the frozen window. No write closes a barrier: the count child"
+                    + " of its last entry is its signal, `all-frozen` (on whose creation every host captures) or"
+                    + " `all-captured` (on whose creation every host thaws). A host alone in its op writes nothing"
+                    + " inside the window: it captures, thaws, then makes both entries in one multi. The coordinator's"
+                    + " fixed writes are its lock, the open, the commit (after the thaw and the store write) and their"
+                    + " clean-up. Per host there are two calls: Freeze (which also arms the host's"
                     + " long-lived freeze guard) and, after the thaw, Capture, which brings the manifest and the"
                     + " moment of the thaw.");
             line("");
