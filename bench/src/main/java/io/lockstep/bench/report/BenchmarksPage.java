@@ -248,6 +248,16 @@ final class BenchmarksPage {
                             .orElse("-")).toList()) + ".");
             line("");
         }
+        List<Result> protocol = run.of("checkpoint", "frozen-window-vs-protocol-floor");
+        if (!protocol.isEmpty()) {
+            line("The window against what this protocol cannot do without, measured in the same run: the slowest host's"
+                    + " freeze + capture + thaw, plus, for more than one host, per barrier one ZooKeeper write (the last"
+                    + " entry, whose count child is the signal) and one notification (a host alone has no ZooKeeper hop"
+                    + " inside its window): " + String.join("; ", protocol.stream().map(r -> r.caseName() + " "
+                    + value(r.value(), "ms") + " against " + value(r.floor(), "ms") + " (" + ratio(r.ratio()) + ")")
+                    .toList()) + ".");
+            line("");
+        }
         List<Result> firsts = run.of("checkpoint", "first-frozen-window");
         if (!firsts.isEmpty()) {
             line("The first checkpoint after the agents started (the agents warm their capture path at start-up, the"
