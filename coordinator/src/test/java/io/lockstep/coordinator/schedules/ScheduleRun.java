@@ -30,8 +30,10 @@ import io.lockstep.proto.ProcessRecord;
 import io.lockstep.proto.ThawRequest;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
-import io.lockstep.zk.ZkClients;
 import io.lockstep.zk.ZkJson;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.retry.RetryNTimes;
 import org.apache.zookeeper.KeeperException;
 
 import java.nio.charset.StandardCharsets;
@@ -76,9 +78,9 @@ final class ScheduleRun implements AutoCloseable {
     private static final Duration LONG_FAULT = ScheduleCluster.SESSION_TIMEOUT.plusMillis(1500);
     /**
      * The holder's fd of its own data file, the waiter's fd of the other host's: far above what a
-     * worker JVM opens itself (with this class path it opens jars at fd 500 and beyond). A holder's
-     * handed-over fd closes at its execve; at 500 the restarted JVM put a jar there, which the
-     * worker, finding the fd open, took for its restored file (the OFD lock call then failed).
+     * worker opens itself. A holder's handed-over fd closes at its execve; when the workers were
+     * JVMs, at 500 the restarted JVM put a jar there, which the worker, finding the fd open, took
+     * for its restored file (the OFD lock call then failed).
      */
     private static final String HOLDER_FD = "1500";
     private static final String WAITER_FD = "1501";
@@ -95,13 +97,14 @@ final class ScheduleRun implements AutoCloseable {
     /** The nothing-frozen check ends at least this long before a guard armed in the cycle could fire. */
     private static final Duration GUARD_MARGIN = Duration.ofSeconds(5);
     /**
-     * RPCs of 15 s, not 30: the RPC timeout is also the hand-over timeout, after which (plus a
-     * session) an agent whose first release round failed releases its held-back waiters itself; a
-     * schedule waits for that (the no-stubs check, 20 s) before the next operation. With 8 s a
-     * restarted holder JVM under load average 16 did not take its OFD lock again in time.
+     * RPCs of 8 s, not 30 (also the crashing coordinator's): the RPC timeout is also the hand-over
+     * timeout, after which (plus a session) an agent whose first release round failed releases its
+     * held-back waiters itself; a schedule waits for that (the no-stubs check) before the next
+     * operation. A restarted worker takes its lock again within milliseconds ({@link PythonLockWorker});
+     * with worker JVMs, 8 s had been too short under load average 16, and the schedules used 15 s.
      */
     private static final RestoreOptions RESTORE = new RestoreOptions("latest", Map.of(), List.of(), false, true, false,
-            Duration.ofSeconds(30), Duration.ofSeconds(15), Optional.empty(), false);
+            Duration.ofSeconds(30), Duration.ofSeconds(8), Optional.empty(), false);
     private static final Duration RECOVERY = Duration.ofSeconds(90);
     private static final String COMMITTED = "committed ";
 
@@ -448,6 +451,7 @@ final class ScheduleRun implements AutoCloseable {
         Path out = cluster.dir().resolve("coordinator-" + System.nanoTime() + ".out");
         List<String> command = new ArrayList<>(List.of(LocalCluster.javaBinary(), "-Xmx128m", "-XX:TieredStopAtLevel=1",
                 "-Dlockstep.test.sessionTimeoutMs=" + cluster.sessionTimeout().toMillis(),
+                "-D" + PausingCoordinator.RESTORE_RPC_TIMEOUT_PROPERTY + "=" + RESTORE.rpcTimeout().toMillis(),
                 "-cp", System.getProperty("java.class.path"), PausingCoordinator.class.getName(), cluster.zkConnect(),
                 cluster.zkRoot(), cluster.fileStore().root().toString(), group, cycle.moment()));
         if (cycle.operation() == Operation.RESTORE) {
@@ -498,10 +502,10 @@ final class ScheduleRun implements AutoCloseable {
                                                String returned) throws Exception {
         assertThat(injectionErrors).as("faults that could not be injected").isEmpty();
         assertThawedByTheProtocol(cycleStartNanos);
-        // Held-back waiters of a committed restore whose coordinator died before its release
-        // (PausingCoordinator: default 30 s RPCs) are released by their agents after the hand-over
+        // Held-back waiters of a committed restore whose coordinator died before its release, or
+        // whose first release round failed, are released by their agents after the hand-over
         // timeout and a session: the wait covers that, and no more (seed 20261211 found 20 s short).
-        Duration handOverFallback = RestoreOptions.defaults().rpcTimeout().plus(cluster.sessionTimeout());
+        Duration handOverFallback = RESTORE.rpcTimeout().plus(cluster.sessionTimeout());
         await("no restore stub of cluster " + cluster.id() + " runs once the hand-over fallback ("
                 + handOverFallback.toSeconds() + " s) passed").atMost(handOverFallback.plusSeconds(10))
                 .until(() -> Invariants.stubPids(cluster).isEmpty());
@@ -589,14 +593,13 @@ final class ScheduleRun implements AutoCloseable {
 
     /**
      * The context that drives the cycle's operation: for a lost commit answer, one whose own client
-     * (300 ms connection timeout, so its retries run out in about a second) loses ZooKeeper right after the
-     * commit multi reached it; for a clock skew, one whose clock is the drawn minutes off; else the cluster's.
+     * ({@link #clientThatGivesUpAtOnce}) loses ZooKeeper right after the commit multi reached it; for a
+     * clock skew, one whose clock is the drawn minutes off; else the cluster's.
      */
     private CoordinatorContext coordinatorFor(Cycle cycle) throws Exception {
         CoordinatorContext real = coordinator();
         return switch (cycle.fault()) {
-            case ZK_LOST_COMMIT_REPLY -> CoordinatorContext.create(ZooKeeperLostAfterCommit.wrap(
-                    ZkClients.connect(cluster.zkConnect(), cluster.sessionTimeout(), Duration.ofMillis(300)), () -> {
+            case ZK_LOST_COMMIT_REPLY -> CoordinatorContext.create(ZooKeeperLostAfterCommit.wrap(clientThatGivesUpAtOnce(), () -> {
                         zkDown.set(true);
                         cluster.zkServer().stop();
                         commitReplyLost.set(true);
@@ -605,6 +608,26 @@ final class ScheduleRun implements AutoCloseable {
                     Clock.offset(Clock.systemUTC(), Duration.ofMinutes(cycle.clockSkewMinutes())), real.clients());
             default -> real;
         };
+    }
+
+    /**
+     * A coordinator client whose calls fail 300 ms after ZooKeeper is lost, without retries. With
+     * ZkClients' retries (3, backing off up to 1 s) each of the eight or so calls the coordinator
+     * makes after the lost commit answer (read the decision, try to record ABORT, delete its owner
+     * node and group lock) took about 2.4 s, 20 s a cycle. ZooKeeper stays stopped until the
+     * operation gave up, so no retry could have reached it: what the cycle checks is the same.
+     */
+    private CuratorFramework clientThatGivesUpAtOnce() throws InterruptedException {
+        CuratorFramework client = CuratorFrameworkFactory.builder().connectString(cluster.zkConnect())
+                .sessionTimeoutMs(Math.toIntExact(cluster.sessionTimeout().toMillis())).connectionTimeoutMs(300)
+                .retryPolicy(new RetryNTimes(0, 0)).build();
+        client.start();
+        if (!client.blockUntilConnected(30, TimeUnit.SECONDS)) {
+            client.close();
+            throw new IllegalStateException("the lost-commit coordinator's client did not connect to ZooKeeper at "
+                    + cluster.zkConnect() + " within 30 s");
+        }
+        return client;
     }
 
     /** SIGTERM to h2's agent JVM, as an operator's stop; its application runs on, and it stays a member. */
@@ -628,8 +651,8 @@ final class ScheduleRun implements AutoCloseable {
     /** Each host's holder: locks its own data file with its drawn kind and prints READY. */
     private void startHolders() throws Exception {
         for (String host : HOSTS) {
-            int pid = cluster.run(host, group, LocalCluster.worker("fd", HOLDER_FD, dataFiles.get(host).toString(), "lock",
-                    application.holderOn(host), "write", HOLDER_FD, "0", "10", "ready", "sleep"));
+            int pid = cluster.run(host, group, PythonLockWorker.command(HOLDER_FD, dataFiles.get(host),
+                    application.holderOn(host)));
             cluster.awaitReady(host, group, pid);
         }
     }
@@ -641,8 +664,7 @@ final class ScheduleRun implements AutoCloseable {
     private void startWaiters() throws Exception {
         for (String host : HOSTS) {
             Path holderFile = dataFiles.get(otherHost(host));
-            cluster.run(host, group, LocalCluster.worker("fd", WAITER_FD, holderFile.toString(), "lock",
-                    application.waiterOn(host), "write", WAITER_FD, "0", "10", "ready", "sleep"));
+            cluster.run(host, group, PythonLockWorker.command(WAITER_FD, holderFile, application.waiterOn(host)));
         }
         awaitWaitersBlocked();
     }
@@ -700,7 +722,7 @@ final class ScheduleRun implements AutoCloseable {
                                 .filter(line -> line.startsWith("State:")).findFirst().orElse("State: ?");
                         text.append(' ').append(state.replace('\t', ' ')).append(" wchan=")
                                 .append(Files.readString(proc.resolve("wchan"))).append(" cmdline=")
-                                .append(Files.readString(proc.resolve("cmdline")).replace('\0', ' ').replaceAll(".*LockWorker ", "LockWorker "));
+                                .append(PythonLockWorker.shortened(Files.readString(proc.resolve("cmdline")).replace('\0', ' ')));
                         for (String fd : List.of(HOLDER_FD, WAITER_FD)) {
                             Path link = proc.resolve("fd").resolve(fd);
                             if (Files.exists(link, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {

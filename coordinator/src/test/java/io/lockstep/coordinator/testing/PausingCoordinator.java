@@ -27,6 +27,8 @@ import java.util.concurrent.CountDownLatch;
  * (phases validate, stage, prepare, commit, release). BOUNDARY is {@code start:<phase>},
  * {@code end:<phase>}, or a bare phase name for its end. Its ZooKeeper session times out after
  * {@code -Dlockstep.test.sessionTimeoutMs} (default {@link LocalCluster#SESSION_TIMEOUT}), as its cluster's.
+ * A restore's RPCs (and so its hand-over timeout) time out after {@code -Dlockstep.test.restoreRpcTimeoutMs}
+ * (default: {@link RestoreOptions#defaults()}), as the restores its test runs itself.
  */
 public final class PausingCoordinator {
     /**
@@ -36,6 +38,7 @@ public final class PausingCoordinator {
      */
     public static final Duration KILLED_SESSION_TIMEOUT = Duration.ofSeconds(2);
     private static final String SESSION_PROPERTY = "lockstep.test.sessionTimeoutMs";
+    public static final String RESTORE_RPC_TIMEOUT_PROPERTY = "lockstep.test.restoreRpcTimeoutMs";
 
     /** The command line of a coordinator JVM on {@code cluster} that stops at {@code boundary} of a checkpoint or restore. */
     public static List<String> command(LocalCluster cluster, String group, String boundary, boolean restore)
@@ -62,7 +65,12 @@ public final class PausingCoordinator {
             new CountDownLatch(1).await();
         });
         if (args.length > 5 && args[5].equals("restore")) {
-            new RestoreOperation(ctx, RestoreOptions.defaults().withAllowRoot(true), stopDead).run(args[3]);
+            RestoreOptions defaults = RestoreOptions.defaults();
+            Duration rpcTimeout = Duration.ofMillis(Long.getLong(RESTORE_RPC_TIMEOUT_PROPERTY, defaults.rpcTimeout().toMillis()));
+            RestoreOptions options = new RestoreOptions(defaults.checkpoint(), defaults.hostMap(), defaults.pathMaps(),
+                    defaults.force(), true, defaults.skipUnrestartable(), defaults.timeout(), rpcTimeout,
+                    defaults.replaceGrace(), defaults.noRollBack());
+            new RestoreOperation(ctx, options, stopDead).run(args[3]);
         } else {
             new CheckpointOperation(ctx, CheckpointOptions.defaults(), stopDead).run(args[3]);
         }
