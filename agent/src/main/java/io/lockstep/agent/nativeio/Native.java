@@ -522,6 +522,33 @@ public final class Native {
         }
     }
 
+    /**
+     * sendfile(2) from one regular file to another, in the kernel (no copy through Java): moves up to {@code count}
+     * bytes from {@code inFd}'s file position to {@code outFd}'s, both advancing, retried on EINTR. Returns the bytes
+     * moved, fewer than {@code count} only where {@code inFd} ends first.
+     */
+    public static long sendfile(int outFd, int inFd, long count, String subject) throws NativeException {
+        long moved = 0;
+        while (moved < count) {
+            long n = LIBC.sendfile(outFd, inFd, null, count - moved);
+            if (n > 0) {
+                moved += n;
+            } else if (n == 0) {
+                return moved;
+            } else if (LastError.getLastError(RUNTIME) != LibC.EINTR) {
+                throw failure("sendfile", subject);
+            }
+        }
+        return moved;
+    }
+
+    /** fallocate(2) punching a hole: the range's blocks are freed and read as zeros; the file keeps its size. */
+    public static void punchHole(int fd, long offset, long length, String subject) throws NativeException {
+        if (LIBC.fallocate(fd, LibC.FALLOC_FL_PUNCH_HOLE | LibC.FALLOC_FL_KEEP_SIZE, offset, length) != 0) {
+            throw failure("fallocate(PUNCH_HOLE)", subject);
+        }
+    }
+
     public static void fsync(int fd, String path) throws NativeException {
         if (LIBC.fsync(fd) != 0) {
             throw failure("fsync", path + ", fd " + fd);

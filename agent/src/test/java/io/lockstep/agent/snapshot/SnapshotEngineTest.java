@@ -76,9 +76,8 @@ class SnapshotEngineTest {
     private static Snapshot roundTrip(SnapshotEngine engine, DataPath dataPath) throws IOException {
         Path data = dataPath.path();
         Map<String, String> atCheckpoint = digests(data);
-        Snapshot snapshot = engine.take(checkpointId(), dataPath);
+        Snapshot snapshot = engine.makeDurable(engine.take(checkpointId(), dataPath));
         assertThat(snapshot.engine()).isEqualTo(engine.name());
-        engine.makeDurable(snapshot);
         changeAfterCheckpoint(data);
         assertThat(digests(data)).isNotEqualTo(atCheckpoint);
 
@@ -179,8 +178,12 @@ class SnapshotEngineTest {
                     .isEqualTo(CopyEngine.NAME);
             CopyEngine engine = new CopyEngine(store, 1 << 30);
 
-            Snapshot first = engine.take(checkpointId(), DataPath.of(data));
-            assertThat(first.files()).allSatisfy(f -> assertThat(f.sha256()).isPresent());
+            Snapshot taken = engine.take(checkpointId(), DataPath.of(data));
+            assertThat(taken.files()).as("inside the window: copied, not hashed")
+                    .allSatisfy(f -> assertThat(f.sha256()).isEmpty());
+            Snapshot first = engine.makeDurable(taken);
+            assertThat(first.files().stream().collect(java.util.stream.Collectors.toMap(SnapshotFile::relativePath,
+                    f -> f.sha256().orElseThrow()))).as("after the thaw: every file's sha256").isEqualTo(digests(data));
             assertThat(first.copiedBytes()).isEqualTo(first.bytes());
             Files.writeString(data.resolve("app.log"), "one more record\n", StandardOpenOption.APPEND);
             long appLogSize = Files.size(data.resolve("app.log"));
@@ -242,7 +245,7 @@ class SnapshotEngineTest {
             writeData(data);
             Path store = fs.root().resolve("store");
             CopyEngine engine = new CopyEngine(store, 1 << 30);
-            Snapshot snapshot = engine.take(checkpointId(), DataPath.of(data));
+            Snapshot snapshot = engine.makeDurable(engine.take(checkpointId(), DataPath.of(data)));
             changeAfterCheckpoint(data);
             Map<String, String> now = digests(data);
             damageInItsPack(snapshot, "state.db", store);

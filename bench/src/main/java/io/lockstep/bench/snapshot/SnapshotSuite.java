@@ -75,11 +75,14 @@ public final class SnapshotSuite implements BenchSuite {
         }
     }
 
+    /** Random bytes, each file's own (its number in its first bytes): the copy engine keeps no file as another's. */
     private static Path writeData(Path data, Layout layout) throws IOException {
         Files.createDirectories(data);
         byte[] bytes = new byte[layout.bytesPerFile()];
         new Random(7).nextBytes(bytes);
+        ByteBuffer stamp = ByteBuffer.wrap(bytes);
         for (int i = 0; i < layout.files(); i++) {
+            stamp.putLong(0, i);
             Files.write(data.resolve("file-" + i), bytes);
         }
         BenchFileSystem.run("sync");
