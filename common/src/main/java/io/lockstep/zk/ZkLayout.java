@@ -7,6 +7,9 @@ import java.util.regex.Pattern;
  * builds paths, so that agents and coordinators can never disagree about them.
  */
 public final class ZkLayout {
+    /** The name of a barrier count's children before their sequence number ({@link #phaseCount}). */
+    private static final String COUNT_CHILD_PREFIX = "n-";
+
     public static final String DEFAULT_ROOT = "/lockstep";
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
 
@@ -100,19 +103,43 @@ public final class ZkLayout {
     }
 
     /**
-     * A checkpoint's "all frozen" signal: created by the coordinator, in one multi that checks the
-     * owner and every participant's {@code frozen} entry; every host captures on its creation.
+     * The count of a checkpoint barrier: each host's entry multi also creates one persistent
+     * sequential child {@code n-<10 digits>} here, numbered from 0 (the parent is created with the
+     * op and nothing else creates or deletes children under it), so the n-th entry made creates
+     * child n-1 ({@link #phaseCounted}), and that child's creation is the barrier's signal.
      */
-    public String allFrozen(String group, String op) {
-        return op(group, op) + "/all-frozen";
+    public String phaseCount(String group, String op, Phase phase) {
+        return op(group, op) + "/" + phase.node() + "-count";
+    }
+
+    /** What a host's entry multi creates under {@link #phaseCount}, with a sequential suffix. */
+    public String phaseCountChild(String group, String op, Phase phase) {
+        return phaseCount(group, op, phase) + "/" + COUNT_CHILD_PREFIX;
+    }
+
+    /** The count's child that the n-th entry of the barrier created (n from 1). */
+    public String phaseCounted(String group, String op, Phase phase, int n) {
+        if (n < 1) {
+            throw new IllegalArgumentException("a barrier of " + n + " participants");
+        }
+        return phaseCountChild(group, op, phase) + String.format(java.util.Locale.ROOT, "%010d", n - 1);
     }
 
     /**
-     * A checkpoint's "all captured" signal: created by the coordinator, in one multi that checks
-     * every participant's {@code captured} entry, and the signal on which every host thaws.
+     * A checkpoint's "all frozen" signal: the count child of the last of its {@code participants}
+     * frozen entries, each made in a multi that checked the op's owner and epoch; every host
+     * captures on its creation.
      */
-    public String allCaptured(String group, String op) {
-        return op(group, op) + "/all-captured";
+    public String allFrozen(String group, String op, int participants) {
+        return phaseCounted(group, op, Phase.FROZEN, participants);
+    }
+
+    /**
+     * A checkpoint's "all captured" signal: the count child of the last captured entry, and the
+     * signal on which every host thaws.
+     */
+    public String allCaptured(String group, String op, int participants) {
+        return phaseCounted(group, op, Phase.CAPTURED, participants);
     }
 
     public String checkpoints(String group) {

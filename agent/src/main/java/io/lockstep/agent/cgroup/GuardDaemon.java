@@ -35,6 +35,7 @@ public final class GuardDaemon implements AutoCloseable {
     public static final String NAME = "lockstep-guard";
     private static final List<Path> SETSID = List.of(Path.of("/usr/bin/setsid"), Path.of("/bin/setsid"));
     private static final Duration START_TIMEOUT = Duration.ofSeconds(5);
+    private static final int START_ATTEMPTS = 5;
     private static final Duration REPLY_TIMEOUT = Duration.ofSeconds(5);
     private static final String FIRED_EVENT = "EVENT FIRED ";
 
@@ -63,25 +64,42 @@ public final class GuardDaemon implements AutoCloseable {
 
     /**
      * Attaches to the guard that listens on {@code socket}, or starts {@code binary} there (in its
-     * own session) when none answers.
+     * own session) when none answers. A start whose process exits before the guard answers is
+     * tried again, up to {@link #START_ATTEMPTS} times: the exec of a binary this JVM has just
+     * written fails with ETXTBSY while a process another thread spawned still holds the write
+     * descriptor it inherited (many agents starting in one JVM, e.g. the checkpoint bench); the
+     * guard's stderr ({@code lockstep-guard.err} beside the socket) names the cause when all fail.
      */
     public static GuardDaemon attach(Path binary, Path socket) throws IOException {
         try {
             return new GuardDaemon(socket, connect(socket));
         } catch (IOException noneRunning) {
-            start(binary, socket);
+            // start one below
         }
+        Path errors = socket.resolveSibling(NAME + ".err");
         IOException last = null;
-        long end = System.nanoTime() + START_TIMEOUT.toNanos();
-        while (System.nanoTime() < end) {
-            try {
-                return new GuardDaemon(socket, connect(socket));
-            } catch (IOException notYet) {
-                last = notYet;
+        for (int attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
+            Process started = start(binary, socket, errors);
+            long end = System.nanoTime() + START_TIMEOUT.toNanos();
+            while (System.nanoTime() < end) {
+                try {
+                    return new GuardDaemon(socket, connect(socket));
+                } catch (IOException notYet) {
+                    last = notYet;
+                }
+                if (!started.isAlive()) {
+                    break;
+                }
                 java.util.concurrent.locks.LockSupport.parkNanos(2_000_000);
             }
+            if (started.isAlive()) {
+                started.destroyForcibly();
+                break;
+            }
         }
-        throw new IOException("the freeze guard " + binary + " did not answer on " + socket + " within " + START_TIMEOUT, last);
+        String said = Files.exists(errors) ? Files.readString(errors, StandardCharsets.UTF_8).strip() : "";
+        throw new IOException("the freeze guard " + binary + " did not answer on " + socket + " within " + START_TIMEOUT
+                + (said.isEmpty() ? "" : "; it wrote: " + said.substring(said.lastIndexOf('\n') + 1)), last);
     }
 
     private static SocketChannel connect(Path socket) throws IOException {
@@ -95,14 +113,14 @@ public final class GuardDaemon implements AutoCloseable {
         }
     }
 
-    private static void start(Path binary, Path socket) throws IOException {
+    private static Process start(Path binary, Path socket, Path errors) throws IOException {
         Path setsid = SETSID.stream().filter(Files::isExecutable).findFirst()
                 .orElseThrow(() -> new IOException("cannot start the freeze guard: no setsid in " + SETSID));
         Files.createDirectories(socket.getParent());
-        new ProcessBuilder(setsid.toString(), binary.toString(), socket.toString())
+        return new ProcessBuilder(setsid.toString(), binary.toString(), socket.toString())
                 .redirectInput(new File("/dev/null"))
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                .redirectError(ProcessBuilder.Redirect.DISCARD)
+                .redirectError(ProcessBuilder.Redirect.to(errors.toFile()))
                 .start();
     }
 

@@ -50,6 +50,8 @@ public final class CheckpointParticipant {
     private static final Logger LOG = LoggerFactory.getLogger(CheckpointParticipant.class);
     /** How long the start-up's warm-up waits for the notification of its own write. */
     private static final Duration WARM_UP_NOTIFICATION = Duration.ofSeconds(2);
+    /** Captures at start-up, so that the JIT has compiled the capture path before the first checkpoint (the checkpoint bench suite's first-frozen-window shows what is left). */
+    private static final int WARM_UP_CAPTURES = 10;
 
     private final AgentConfig config;
     private final CuratorFramework zk;
@@ -123,8 +125,10 @@ public final class CheckpointParticipant {
         // capture; every host captured → thaw, which ends what the maximum frozen time bounds.
         OpWatch watch = new OpWatch(zk, layout, op, config.hostId(), config.sessionTimeout(), timer, true,
                 verdict -> onVerdict(group, op, verdict))
-                .onSignal(layout.allFrozen(op.getGroup(), op.getOpId()), false, () -> captureOnAllFrozen(group, op))
-                .onSignal(layout.allCaptured(op.getGroup(), op.getOpId()), true, () -> thawOnAllCaptured(group, op));
+                .onSignal(layout.allFrozen(op.getGroup(), op.getOpId(), participants.size()), false,
+                        () -> captureOnAllFrozen(group, op))
+                .onSignal(layout.allCaptured(op.getGroup(), op.getOpId(), participants.size()), true,
+                        () -> thawOnAllCaptured(group, op));
         FrozenState armed = new FrozenState(op, participants, guard, watch, null, 0);
         group.frozen(armed);
         watch.start(maxFrozen);
@@ -149,9 +153,12 @@ public final class CheckpointParticipant {
         try {
             // A freeze still running when the guard fires would end frozen and unguarded.
             result = freezer.freeze(armed.guard().capDeadline(Instant.ofEpochMilli(request.getDeadlineUnixMs())));
+            if (armed.participants().size() == 1) {
+                return windowAlone(group, armed.frozenWith(result, startedMicros));
+            }
             closedAllFrozen = FrozenEntry.enter(zk, layout, op, config.hostId(), armed.participants());
         } catch (Exception e) {
-            thawNow(group, armed, Thaw.UNDECIDED, "freeze failed: " + e.getMessage());
+            thawIfFrozenFor(Optional.of(group), op, Thaw.UNDECIDED, "freeze failed: " + e.getMessage());
             throw e;
         }
         FrozenState frozen = armed.frozenWith(result, startedMicros);
@@ -162,10 +169,38 @@ public final class CheckpointParticipant {
         if (closedAllFrozen) {
             // This host created all-frozen: capture now rather than on the notification of its own
             // write (on the timer: the capture needs the group's monitor, which this call holds).
-            String allFrozen = layout.allFrozen(op.getGroup(), op.getOpId());
+            String allFrozen = layout.allFrozen(op.getGroup(), op.getOpId(), armed.participants().size());
             timer.execute(() -> frozen.watch().signalled(allFrozen));
         }
         return new Frozen(frozen, closedAllFrozen);
+    }
+
+    /**
+     * The window of a host alone in its op: nothing inside it waits for another host, so nothing
+     * inside it waits for ZooKeeper either. It captures while frozen, thaws, and only then enters
+     * both barriers and creates both signals in one multi, under the frozen entry's checks
+     * ({@link FrozenEntry#enterAlone}). The cut holds: the host was frozen throughout its own
+     * capture, and there is no other host to thaw before it. A late, stale or decided op fails
+     * that multi: the capture and its snapshots are dropped and the Freeze is refused, as a late
+     * Freeze of several hosts is — the application was frozen for one capture. Caller holds the
+     * group's monitor.
+     */
+    private Frozen windowAlone(ManagedGroup group, FrozenState frozen) throws Exception {
+        OpContext op = frozen.op();
+        group.frozen(frozen);
+        captureIntoMemory(group, op);
+        thawNow(group, frozen, Thaw.ALL_CAPTURED, "alone in the op, captured while frozen");
+        try {
+            FrozenEntry.enterAlone(zk, layout, op, config.hostId());
+        } catch (Exception e) {
+            group.forgetCapture(op.getOpId());
+            snapshots.discard(op);
+            throw e;
+        }
+        logCaptured(op, group.captured(op.getOpId()));
+        // The signals exist: the watch goes on to the decision, whose verdict removes the entries.
+        frozen.watch().signalled(layout.allCaptured(op.getGroup(), op.getOpId(), 1));
+        return new Frozen(frozen, true);
     }
 
     /** A freeze done: the group's state, and whether this host's entry completed the barrier and it created all-frozen. */
@@ -229,18 +264,31 @@ public final class CheckpointParticipant {
         }
     }
 
-    /** The capture path on the agent's own process. */
+    /**
+     * The capture path, {@link #WARM_UP_CAPTURES} times, on a child process of the agent's own (a
+     * {@code sleep}: its fds do not change while it is read, as a frozen group's do not; the
+     * agent's own fds do, and a capture of them fails at random). Killed afterwards.
+     */
     private void warmUpCapture() {
         long started = System.nanoTime();
+        Process child = null;
         try {
-            Manifest manifest = capturer.capture(new CaptureScope("warm-up", config.hostId(), "warm-up", 0, "none", false,
-                    java.util.List.of((int) ProcessHandle.current().pid()), java.util.Map.of()));
-            ManifestCodec.sha256Hex(ManifestCodec.encode(manifest));
-            CaptureStats.of(manifest);
+            child = new ProcessBuilder("sleep", "60").redirectErrorStream(true).start();
+            CaptureScope scope = new CaptureScope("warm-up", config.hostId(), "warm-up", 0, "none", false,
+                    List.of((int) child.pid()), java.util.Map.of());
+            for (int i = 0; i < WARM_UP_CAPTURES; i++) {
+                Manifest manifest = capturer.capture(scope);
+                ManifestCodec.sha256Hex(ManifestCodec.encode(manifest));
+                CaptureStats.of(manifest);
+            }
             LOG.debug("host {}: capture path warmed up in {} ms", config.hostId(), (System.nanoTime() - started) / 1_000_000);
         } catch (Exception e) {
             // Only the first checkpoint's speed depends on it.
             LOG.warn("host {}: warming up the capture path failed: {}", config.hostId(), e.toString());
+        } finally {
+            if (child != null) {
+                child.destroyForcibly();
+            }
         }
     }
 
@@ -275,8 +323,11 @@ public final class CheckpointParticipant {
             captured = captureFrozen(group, op);
         }
         OptionalLong thawed = group.thawedOnSignal(op.getOpId());
-        if (thawed.isEmpty() && zk.checkExists().forPath(layout.allCaptured(op.getGroup(), op.getOpId())) != null) {
-            thawed = thawIfFrozenFor(Optional.of(group), op, Thaw.ALL_CAPTURED, "manifest fetched, every host captured");
+        if (thawed.isEmpty()) {
+            Optional<String> allCaptured = frozenFor(Optional.of(group), op).map(state -> allCaptured(state));
+            if (allCaptured.isPresent() && zk.checkExists().forPath(allCaptured.get()) != null) {
+                thawed = thawIfFrozenFor(Optional.of(group), op, Thaw.ALL_CAPTURED, "manifest fetched, every host captured");
+            }
         }
         // The snapshots' durability, and the copy engine's digests in the manifest, are needed before the commit, not
         // before the thaw: the coordinator commits only with every host's manifest, which this call brings.
@@ -298,8 +349,6 @@ public final class CheckpointParticipant {
      * the coordinator, who fetches it after the thaw.
      */
     private Captured captureFrozen(ManagedGroup group, OpContext op) throws Exception {
-        long started = System.nanoTime();
-        Manifest manifest;
         List<String> participants;
         OpWatch watch;
         synchronized (group) {
@@ -307,52 +356,65 @@ public final class CheckpointParticipant {
             if (already != null) {
                 return already;
             }
-            requireFrozenFor(op);
-            FrozenState state = group.frozen();
-            participants = state.participants();
-            watch = state.watch();
-            Set<Integer> pids = group.cgroup().pids();
-            manifest = capturer.capture(new CaptureScope(op.getGroup(), config.hostId(), op.getOpId(), op.getEpoch(),
-                    state.result().backend().toString(), state.result().degraded(), new ArrayList<>(pids),
-                    group.specs().forPids(pids))).toBuilder().setGroupOwnerUid(group.owner()).build();
-            // Inside the window, after every host froze: the same cut as the locks.
-            manifest = snapshots.take(op, manifest, state.participants());
-            // The cut is consistent only if the group stayed frozen throughout.
-            if (!state.guard().isArmed() || !group.cgroup().isFrozen()) {
-                snapshots.discard(op);
-                throw Status.ABORTED.withDescription("group " + op.getGroup() + " on host " + config.hostId()
-                        + " was thawed (by its freeze guard) during the capture of op " + op.getOpId()).asRuntimeException();
-            }
-            byte[] framed = ManifestCodec.encode(manifest);
-            group.captured(op.getOpId(), new Captured(framed, ManifestCodec.sha256Hex(framed), CaptureStats.of(manifest), 0));
+            captureIntoMemory(group, op);
+            participants = group.frozen().participants();
+            watch = group.frozen().watch();
         }
-        BarrierSignal barrier = new BarrierSignal(zk, layout, op, Phase.CAPTURED, participants);
+        BarrierSignal barrier = new BarrierSignal(zk, layout, op, Phase.CAPTURED, participants.size());
         boolean closedAllCaptured;
         try {
             // The entry only while the op is still its coordinator's and no later op opened (as the frozen entry):
             // a host that resumes after its op ended (SIGSTOP past its session) must not enter the barrier of a
-            // decided op, whose entry would outlive the op (PausedAgentTest). A host alone in the op also creates
-            // all-captured with its entry: these are the same checks as a close.
+            // decided op, whose entry would outlive the op (PausedAgentTest). They are also the close's checks.
             List<CuratorOp> guards = List.of(
                     zk.transactionOp().check().forPath(layout.owner(op.getGroup(), op.getOpId())),
                     zk.transactionOp().check().withVersion(Math.toIntExact(op.getEpoch())).forPath(layout.epoch(op.getGroup())));
-            closedAllCaptured = barrier.closeIfLast(zk.transaction().forOperations(barrier.entryOps(config.hostId(), guards)),
-                    config.hostId());
+            closedAllCaptured = barrier.enter(config.hostId(), guards);
         } catch (Exception e) {
             group.forgetCapture(op.getOpId());
             throw e;
         }
         if (closedAllCaptured) {
             // This host created all-captured: thaw now rather than on the notification of its own write.
-            watch.signalled(layout.allCaptured(op.getGroup(), op.getOpId()));
+            watch.signalled(layout.allCaptured(op.getGroup(), op.getOpId(), participants.size()));
         }
         Captured captured = group.captured(op.getOpId());
-        metrics.captured(captured.stats());
-        metrics.phase("capture", System.nanoTime() - started, true);
+        logCaptured(op, captured);
+        return captured;
+    }
+
+    private void logCaptured(OpContext op, Captured captured) {
         LOG.info("group {} op {} epoch {} host {}: captured {} processes, {} locks, {} files ({} bytes)", op.getGroup(),
                 op.getOpId(), op.getEpoch(), config.hostId(), captured.stats().processes(), captured.stats().locks(),
                 captured.stats().files(), captured.framed().length);
-        return captured;
+    }
+
+    /**
+     * Processes, locks and files of the frozen group, then the snapshots (issue 15) — the same cut
+     * — into memory, kept on the group for the coordinator; only if the group stayed frozen and its
+     * guard armed throughout. Caller holds the group's monitor.
+     */
+    private void captureIntoMemory(ManagedGroup group, OpContext op) throws Exception {
+        long started = System.nanoTime();
+        requireFrozenFor(op);
+        FrozenState state = group.frozen();
+        Set<Integer> pids = group.cgroup().pids();
+        Manifest manifest = capturer.capture(new CaptureScope(op.getGroup(), config.hostId(), op.getOpId(), op.getEpoch(),
+                state.result().backend().toString(), state.result().degraded(), new ArrayList<>(pids),
+                group.specs().forPids(pids))).toBuilder().setGroupOwnerUid(group.owner()).build();
+        // Inside the window, after every host froze: the same cut as the locks.
+        manifest = snapshots.take(op, manifest, state.participants());
+        // The cut is consistent only if the group stayed frozen throughout.
+        if (!state.guard().isArmed() || !group.cgroup().isFrozen()) {
+            snapshots.discard(op);
+            throw Status.ABORTED.withDescription("group " + op.getGroup() + " on host " + config.hostId()
+                    + " was thawed (by its freeze guard) during the capture of op " + op.getOpId()).asRuntimeException();
+        }
+        byte[] framed = ManifestCodec.encode(manifest);
+        Captured captured = new Captured(framed, ManifestCodec.sha256Hex(framed), CaptureStats.of(manifest), 0);
+        group.captured(op.getOpId(), captured);
+        metrics.captured(captured.stats());
+        metrics.phase("capture", System.nanoTime() - started, true);
     }
 
     /**
@@ -386,6 +448,16 @@ public final class CheckpointParticipant {
         }
     }
 
+    /** The group's frozen (or armed) state, when it is for this op. */
+    private static Optional<FrozenState> frozenFor(Optional<ManagedGroup> group, OpContext op) {
+        return group.map(ManagedGroup::frozen).filter(state -> state.op().getOpId().equals(op.getOpId()));
+    }
+
+    /** The op's all-captured signal: it depends on how many hosts take part. */
+    private String allCaptured(FrozenState state) {
+        return layout.allCaptured(state.op().getGroup(), state.op().getOpId(), state.participants().size());
+    }
+
     private ManagedGroup requireFrozenFor(OpContext op) {
         ManagedGroup group = groups.find(op.getGroup()).orElseThrow(() -> Status.FAILED_PRECONDITION
                 .withDescription("group " + op.getGroup() + " is not managed by host " + config.hostId()).asRuntimeException());
@@ -411,14 +483,17 @@ public final class CheckpointParticipant {
         if (thawedBefore.isPresent()) {
             return thawReply(false, thawedBefore.getAsLong());
         }
+        Optional<FrozenState> state = frozenFor(group, op);
         OptionalLong thawedNow;
-        if (zk.checkExists().forPath(layout.allCaptured(op.getGroup(), op.getOpId())) != null) {
+        if (state.isEmpty()) {
+            thawedNow = OptionalLong.empty();
+        } else if (zk.checkExists().forPath(allCaptured(state.get())) != null) {
             thawedNow = thawIfFrozenFor(group, op, Thaw.ALL_CAPTURED, "thaw requested, every host captured");
         } else {
             Optional<Decision> decision = new Decisions(zk, layout).read(op.getGroup(), op.getOpId());
             if (decision.isEmpty()) {
                 throw Status.FAILED_PRECONDITION.withDescription("op " + op.getOpId() + " has neither a decision nor "
-                        + "every host's capture (" + layout.allCaptured(op.getGroup(), op.getOpId()) + ") yet: host "
+                        + "every host's capture (" + allCaptured(state.get()) + ") yet: host "
                         + config.hostId() + " does not thaw before one of them exists").asRuntimeException();
             }
             thawedNow = thawIfFrozenFor(group, op, Thaw.DECIDED, "thaw requested after " + decision.get());

@@ -7,12 +7,14 @@ import io.lockstep.zk.Decisions;
 import io.lockstep.zk.Phase;
 import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.framework.api.transaction.CuratorTransactionResult;
+import org.apache.curator.framework.api.transaction.CuratorOp;
 import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.data.Stat;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.Callable;
 
 /**
  * A host enters the freeze barrier ({@code frozen/<host>}) only while its op is still the group's
@@ -30,19 +32,43 @@ final class FrozenEntry {
     }
 
     /**
-     * @return whether {@code all-frozen} exists now: this host's entry completed the barrier and it
-     *     created the signal ({@link BarrierSignal}), and the op was not decided
+     * @return whether this host's entry completed the barrier — its count child is the all-frozen
+     *     signal ({@link BarrierSignal}) — and the op was not decided
      */
     static boolean enter(CuratorFramework zk, ZkLayout layout, OpContext op, String hostId, List<String> participants)
             throws Exception {
+        BarrierSignal barrier = new BarrierSignal(zk, layout, op, Phase.FROZEN, participants.size());
+        return checked(zk, layout, op, hostId, () -> barrier.enter(hostId, guards(zk, layout, op)));
+    }
+
+    /**
+     * A host alone in its op, after its capture and thaw: its frozen and captured entries and both
+     * signals in one multi, under the same checks (docs/DESIGN.md, "A host alone in its op").
+     */
+    static void enterAlone(CuratorFramework zk, ZkLayout layout, OpContext op, String hostId) throws Exception {
+        List<CuratorOp> ops = new ArrayList<>(new BarrierSignal(zk, layout, op, Phase.FROZEN, 1)
+                .entryOps(hostId, guards(zk, layout, op)));
+        ops.addAll(new BarrierSignal(zk, layout, op, Phase.CAPTURED, 1).entryOps(hostId, List.of()));
+        checked(zk, layout, op, hostId, () -> {
+            zk.transaction().forOperations(ops);
+            return true;
+        });
+    }
+
+    /** No later op opened the group (the epoch node's version), and the op's coordinator still owns it. */
+    private static List<CuratorOp> guards(CuratorFramework zk, ZkLayout layout, OpContext op) throws Exception {
+        return List.of(
+                zk.transactionOp().check().withVersion(Math.toIntExact(op.getEpoch())).forPath(layout.epoch(op.getGroup())),
+                zk.transactionOp().check().forPath(layout.owner(op.getGroup(), op.getOpId())));
+    }
+
+    /** Runs the entry multi; names a stale epoch or a lost coordinator; refuses (and removes its entries) once decided. */
+    private static boolean checked(CuratorFramework zk, ZkLayout layout, OpContext op, String hostId,
+                                   Callable<Boolean> entry) throws Exception {
         String group = op.getGroup();
-        String entry = layout.phaseEntry(group, op.getOpId(), Phase.FROZEN, hostId);
-        BarrierSignal barrier = new BarrierSignal(zk, layout, op, Phase.FROZEN, participants);
-        List<CuratorTransactionResult> results;
+        boolean closed;
         try {
-            results = zk.transaction().forOperations(barrier.entryOps(hostId, List.of(
-                    zk.transactionOp().check().withVersion(Math.toIntExact(op.getEpoch())).forPath(layout.epoch(group)),
-                    zk.transactionOp().check().forPath(layout.owner(group, op.getOpId())))));
+            closed = entry.call();
         } catch (KeeperException.BadVersionException later) {
             Stat epoch = zk.checkExists().forPath(layout.epoch(group));
             throw Status.FAILED_PRECONDITION.withDescription("stale epoch " + op.getEpoch() + " for op " + op.getOpId()
@@ -56,10 +82,12 @@ final class FrozenEntry {
         }
         Optional<Decision> decided = new Decisions(zk, layout).read(group, op.getOpId());
         if (decided.isPresent()) {
-            zk.delete().quietly().forPath(entry);
+            for (Phase phase : List.of(Phase.CAPTURED, Phase.FROZEN)) {
+                zk.delete().quietly().forPath(layout.phaseEntry(group, op.getOpId(), phase, hostId));
+            }
             throw Status.FAILED_PRECONDITION.withDescription("op " + op.getOpId() + " of group " + group
                     + " was decided (" + decided.get() + ") before host " + hostId + " was frozen").asRuntimeException();
         }
-        return barrier.closeIfLast(results, hostId);
+        return closed;
     }
 }

@@ -99,4 +99,21 @@ class GuardDaemonTest {
         await("the guard exits with nothing left to guard").atMost(Duration.ofSeconds(20))
                 .until(() -> ProcessHandle.of(guardPid).map(process -> !process.isAlive()).orElse(true));
     }
+
+    @Test
+    void aGuardStartThatFailsIsTriedAgainAndTheErrorNamesWhatTheProgramWrote() throws Exception {
+        // A program that fails as an exec of a binary still open for writing does (ETXTBSY): it
+        // counts its starts and says why it cannot run.
+        Path starts = dir.resolve("starts");
+        Path failing = dir.resolve("failing-guard");
+        java.nio.file.Files.writeString(failing, "#!/bin/sh\necho start >> " + starts
+                + "\necho \"failing-guard: Text file busy\" >&2\nexit 1\n");
+        failing.toFile().setExecutable(true);
+
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> GuardDaemon.attach(failing, dir.resolve("guard.sock")))
+                .isInstanceOf(IOException.class)
+                .hasMessageContaining("did not answer on " + dir.resolve("guard.sock"))
+                .hasMessageContaining("it wrote: failing-guard: Text file busy");
+        assertThat(java.nio.file.Files.readAllLines(starts)).as("every start was tried").hasSize(5);
+    }
 }

@@ -140,7 +140,21 @@ final class AgentParts implements AutoCloseable {
         for (Phase phase : Phase.values()) {
             zk.create().forPath(layout.phase(group, opId, phase));
         }
+        if (kind == OpKind.CHECKPOINT) {
+            for (Phase counted : List.of(Phase.FROZEN, Phase.CAPTURED)) {
+                zk.create().forPath(layout.phaseCount(group, opId, counted));
+            }
+        }
         return OpContext.newBuilder().setGroup(group).setOpId(opId).setEpoch(epoch).build();
+    }
+
+    /** Another host's entry in a checkpoint barrier, made as its agent makes it: the entry and its count child. */
+    void enterAs(OpContext op, Phase phase, String host) throws Exception {
+        zk.transaction().forOperations(
+                zk.transactionOp().create().withMode(CreateMode.EPHEMERAL)
+                        .forPath(layout.phaseEntry(op.getGroup(), op.getOpId(), phase, host)),
+                zk.transactionOp().create().withMode(CreateMode.PERSISTENT_SEQUENTIAL)
+                        .forPath(layout.phaseCountChild(op.getGroup(), op.getOpId(), phase)));
     }
 
     Decision decide(OpContext op, Decision decision) throws Exception {

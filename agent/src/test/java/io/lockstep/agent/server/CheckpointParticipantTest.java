@@ -110,7 +110,8 @@ class CheckpointParticipantTest {
         agent.checkpoint.capture(CaptureRequest.newBuilder().setCtx(op).build());
         String captured = agent.layout.phaseEntry(group, op.getOpId(), Phase.CAPTURED, "h1");
 
-        agent.zk.create().forPath(agent.layout.allCaptured(group, op.getOpId()));
+        // h2's captured entry, the last: its count child is all-captured
+        agent.enterAs(op, Phase.CAPTURED, PLAYED_BY_THE_TEST);
 
         await("the group thaws on the all-captured node alone").atMost(Duration.ofSeconds(10))
                 .until(() -> !agent.cgroup(group).isFrozen());
@@ -130,13 +131,13 @@ class CheckpointParticipantTest {
         agent.checkpoint.freeze(freezeOf(op));
         String captured = agent.layout.phaseEntry(group, op.getOpId(), Phase.CAPTURED, "h1");
 
-        agent.zk.create().forPath(agent.layout.allFrozen(group, op.getOpId()));
+        agent.enterAs(op, Phase.FROZEN, PLAYED_BY_THE_TEST);
 
         await("the host captures on the all-frozen node, with no call").atMost(Duration.ofSeconds(10))
                 .until(() -> agent.zk.checkExists().forPath(captured) != null);
         assertThat(agent.cgroup(group).isFrozen()).as("the capture leaves the group frozen").isTrue();
 
-        agent.zk.create().forPath(agent.layout.allCaptured(group, op.getOpId()));
+        agent.enterAs(op, Phase.CAPTURED, PLAYED_BY_THE_TEST);
         await("the group thaws on the all-captured node").atMost(Duration.ofSeconds(10))
                 .until(() -> !agent.cgroup(group).isFrozen());
         long before = count();
@@ -160,7 +161,7 @@ class CheckpointParticipantTest {
         // Thawed behind the agent's back: the cut of this host is no longer consistent.
         agent.cgroup(group).freezer().thaw();
 
-        agent.zk.create().forPath(agent.layout.allFrozen(group, op.getOpId()));
+        agent.enterAs(op, Phase.FROZEN, PLAYED_BY_THE_TEST);
 
         await("the host decides ABORT itself").atMost(Duration.ofSeconds(10))
                 .until(() -> agent.zk.checkExists().forPath(agent.layout.decision(group, op.getOpId())) != null);
@@ -269,8 +270,8 @@ class CheckpointParticipantTest {
         assertThat(frozen.getClosedAllFrozen()).as("its entry completes the barrier").isTrue();
         await("the host captures and thaws with no signal from anyone").atMost(Duration.ofSeconds(10))
                 .until(() -> !agent.cgroup(group).isFrozen());
-        assertThat(agent.zk.checkExists().forPath(agent.layout.allFrozen(group, op.getOpId()))).isNotNull();
-        assertThat(agent.zk.checkExists().forPath(agent.layout.allCaptured(group, op.getOpId()))).isNotNull();
+        assertThat(agent.zk.checkExists().forPath(agent.layout.allFrozen(group, op.getOpId(), 1))).isNotNull();
+        assertThat(agent.zk.checkExists().forPath(agent.layout.allCaptured(group, op.getOpId(), 1))).isNotNull();
         String captured = agent.layout.phaseEntry(group, op.getOpId(), Phase.CAPTURED, "h1");
         assertThat(agent.zk.checkExists().forPath(captured)).as("the commit checks it after the thaw").isNotNull();
         long before = count();
@@ -289,18 +290,14 @@ class CheckpointParticipantTest {
         OpContext op = agent.open(group, OpKind.CHECKPOINT, BUDGET, "h1", PLAYED_BY_THE_TEST);
         FreezeReply frozen = agent.checkpoint.freeze(freezeOf(op));
         assertThat(frozen.getClosedAllFrozen()).as("h2 has not entered the frozen barrier").isFalse();
-        // h2 froze and captured already, as its agent would have: its entries, counted
-        for (Phase phase : new Phase[] {Phase.FROZEN, Phase.CAPTURED}) {
-            agent.zk.create().withMode(org.apache.zookeeper.CreateMode.EPHEMERAL)
-                    .forPath(agent.layout.phaseEntry(group, op.getOpId(), phase, PLAYED_BY_THE_TEST));
-            agent.zk.setData().forPath(agent.layout.phase(group, op.getOpId(), phase), new byte[0]);
-        }
-
-        agent.zk.create().forPath(agent.layout.allFrozen(group, op.getOpId()));
+        // h2 captured already, as its agent would have: its captured entry, counted first; then its
+        // frozen entry, the last, whose count child is all-frozen
+        agent.enterAs(op, Phase.CAPTURED, PLAYED_BY_THE_TEST);
+        agent.enterAs(op, Phase.FROZEN, PLAYED_BY_THE_TEST);
 
         await("h1 captures, counts the last captured entry, creates all-captured and thaws").atMost(Duration.ofSeconds(10))
                 .until(() -> !agent.cgroup(group).isFrozen());
-        assertThat(agent.zk.checkExists().forPath(agent.layout.allCaptured(group, op.getOpId()))).isNotNull();
+        assertThat(agent.zk.checkExists().forPath(agent.layout.allCaptured(group, op.getOpId(), 2))).isNotNull();
         assertThat(agent.decision(op)).as("nothing decided: the coordinator commits").isEmpty();
         agent.checkpoint.abort(AbortRequest.newBuilder().setCtx(op).build());
     }

@@ -5,8 +5,8 @@ import io.lockstep.zk.Phase;
 import io.lockstep.zk.ZkLayout;
 import io.lockstep.zk.testing.ZkTestRoot;
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.utils.ZKPaths;
 import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.KeeperException;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -44,9 +44,9 @@ class FrozenEntryTest {
         }
         op = OpContext.newBuilder().setGroup("app").setOpId("ckpt-3").setEpoch(EPOCH).build();
         zk.create().creatingParentsIfNeeded().withMode(CreateMode.EPHEMERAL).forPath(layout.owner("app", "ckpt-3"));
-        // the barrier's parent exists once the op is open
-        zk.create().creatingParentsIfNeeded().forPath(
-                ZKPaths.getPathAndNode(layout.phaseEntry("app", "ckpt-3", Phase.FROZEN, "h1")).getPath());
+        // the barrier's parent and its count exist once the op is open
+        zk.create().creatingParentsIfNeeded().forPath(layout.phase("app", "ckpt-3", Phase.FROZEN));
+        zk.create().forPath(layout.phaseCount("app", "ckpt-3", Phase.FROZEN));
     }
 
     private boolean entered() throws Exception {
@@ -83,45 +83,68 @@ class FrozenEntryTest {
         assertThat(entered()).isFalse();
     }
 
-    private boolean allFrozen() throws Exception {
-        return zk.checkExists().forPath(layout.allFrozen("app", "ckpt-3")) != null;
+    private boolean allFrozen(int participants) throws Exception {
+        return zk.checkExists().forPath(layout.allFrozen("app", "ckpt-3", participants)) != null;
+    }
+
+    private int counted() throws Exception {
+        return zk.getChildren().forPath(layout.phaseCount("app", "ckpt-3", Phase.FROZEN)).size();
     }
 
     @Test
-    void theHostWhoseEntryCompletesTheBarrierCreatesAllFrozenAndTheFirstDoesNot() throws Exception {
+    void theHostWhoseEntryCompletesTheBarrierCreatesAllFrozenWithItAndTheFirstDoesNot() throws Exception {
         assertThat(FrozenEntry.enter(zk, layout, op, "h2", TWO_HOSTS)).isFalse();
-        assertThat(allFrozen()).isFalse();
+        assertThat(allFrozen(2)).isFalse();
         assertThat(FrozenEntry.enter(zk, layout, op, "h1", TWO_HOSTS)).isTrue();
-        assertThat(allFrozen()).isTrue();
+        assertThat(allFrozen(2)).isTrue();
     }
 
     @Test
     void aHostAloneInTheOpCreatesAllFrozenWithItsEntry() throws Exception {
         assertThat(FrozenEntry.enter(zk, layout, op, "h1", List.of("h1"))).isTrue();
         assertThat(entered()).isTrue();
-        assertThat(allFrozen()).isTrue();
+        assertThat(allFrozen(1)).isTrue();
     }
 
     @Test
-    void theLastCountedEntryDoesNotCreateAllFrozenWhenAnotherHostsEntryIsGone() throws Exception {
-        FrozenEntry.enter(zk, layout, op, "h2", TWO_HOSTS);
-        // h2 thawed on its own (its session expired, or it saw ABORT): its entry is gone
-        zk.delete().forPath(layout.phaseEntry("app", "ckpt-3", Phase.FROZEN, "h2"));
-        assertThat(FrozenEntry.enter(zk, layout, op, "h1", TWO_HOSTS)).isFalse();
-        assertThat(entered()).isTrue();
-        assertThat(allFrozen()).isFalse();
+    void aRepeatedEntryIsRefusedAndNotCountedTwiceSoOneHostCannotCompleteTheBarrier() throws Exception {
+        FrozenEntry.enter(zk, layout, op, "h1", TWO_HOSTS);
+        // a retry of the multi whose answer was lost: the entry exists, the whole multi fails
+        assertThatThrownBy(() -> FrozenEntry.enter(zk, layout, op, "h1", TWO_HOSTS))
+                .isInstanceOf(KeeperException.NodeExistsException.class);
+        assertThat(counted()).isEqualTo(1);
+        assertThat(allFrozen(2)).isFalse();
     }
 
     @Test
-    void theLastCountedEntryDoesNotCreateAllFrozenOnceTheCoordinatorIsGone() throws Exception {
-        FrozenEntry.enter(zk, layout, op, "h2", TWO_HOSTS);
-        // the owner goes between h1's entry (made here as its multi would, counted second) and its close
-        zk.create().forPath(layout.phaseEntry("app", "ckpt-3", Phase.FROZEN, "h1"));
+    void refusedEntriesAreNotCounted() throws Exception {
         zk.delete().forPath(layout.owner("app", "ckpt-3"));
-        BarrierSignal barrier = new BarrierSignal(zk, layout, op, Phase.FROZEN, TWO_HOSTS);
-        assertThat(barrier.closeIfLast(zk.transaction().forOperations(
-                zk.transactionOp().setData().forPath(layout.phase("app", "ckpt-3", Phase.FROZEN), new byte[0])), "h1"))
-                .isFalse();
-        assertThat(allFrozen()).isFalse();
+        assertThatThrownBy(() -> FrozenEntry.enter(zk, layout, op, "h1", TWO_HOSTS)).hasMessageContaining("lost its coordinator");
+        zk.setData().forPath(layout.epoch("app"), new byte[0]);
+        assertThatThrownBy(() -> FrozenEntry.enter(zk, layout, op, "h2", TWO_HOSTS)).hasMessageContaining("stale epoch");
+        assertThat(counted()).isZero();
+    }
+
+    @Test
+    void aHostAloneMakesBothEntriesAndBothSignalsInOneMultiOrNothing() throws Exception {
+        zk.create().forPath(layout.phase("app", "ckpt-3", Phase.CAPTURED));
+        zk.create().forPath(layout.phaseCount("app", "ckpt-3", Phase.CAPTURED));
+        FrozenEntry.enterAlone(zk, layout, op, "h1");
+        assertThat(entered()).isTrue();
+        assertThat(zk.checkExists().forPath(layout.phaseEntry("app", "ckpt-3", Phase.CAPTURED, "h1"))).isNotNull();
+        assertThat(allFrozen(1)).isTrue();
+        assertThat(zk.checkExists().forPath(layout.allCaptured("app", "ckpt-3", 1))).isNotNull();
+    }
+
+    @Test
+    void aHostAloneWhoseOpIsStaleMakesNoEntryAndNoSignal() throws Exception {
+        zk.create().forPath(layout.phase("app", "ckpt-3", Phase.CAPTURED));
+        zk.create().forPath(layout.phaseCount("app", "ckpt-3", Phase.CAPTURED));
+        zk.setData().forPath(layout.epoch("app"), new byte[0]);
+        assertThatThrownBy(() -> FrozenEntry.enterAlone(zk, layout, op, "h1"))
+                .hasMessageContaining("a later operation opened group app (epoch now 4)");
+        assertThat(entered()).isFalse();
+        assertThat(allFrozen(1)).isFalse();
+        assertThat(zk.checkExists().forPath(layout.allCaptured("app", "ckpt-3", 1))).isNull();
     }
 }

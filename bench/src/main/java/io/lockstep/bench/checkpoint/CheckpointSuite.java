@@ -183,11 +183,20 @@ public final class CheckpointSuite implements BenchSuite {
                 Samples fl = new Samples(floor);
                 String c = agentCount + " agents";
                 String notes = runs + " runs, 1 process per agent, " + EnsembleMain.SERVERS + "-server ZooKeeper ensemble";
+                // What the protocol cannot do without: the hosts' own work, and (for more than one host)
+                // per barrier one write (the last entry, whose count child is the signal) and one notification.
+                double barrierHops = agentCount == 1 ? 0 : 2 * (new Samples(hops.write()).medianMillis()
+                        + new Samples(hops.signal()).medianMillis());
+                double protocolFloor = fl.medianMillis() + barrierHops;
                 return List.of(
                         Result.of(name(), c, "checkpoint-latency-median", lat.medianMillis(), "ms", fl.medianMillis(),
                                 notes + phaseNotes),
                         Result.of(name(), c, "frozen-window-median", win.medianMillis(), "ms", fl.medianMillis(),
                                 notes + "; floor = slowest host's freeze+capture+thaw alone"),
+                        Result.of(name(), c, "frozen-window-vs-protocol-floor", win.medianMillis(), "ms", protocolFloor,
+                                "floor = slowest host's freeze+capture+thaw alone" + (agentCount == 1 ? " (a host alone has no "
+                                + "ZooKeeper hop inside its window)" : " + 2 × (ZooKeeper write floor + signal floor): the two"
+                                + " barriers' last entries and notifications, measured in the same run")),
                         Result.of(name(), c, "first-frozen-window", first.frozenWindowMicros() / 1000.0, "ms",
                                 win.medianMillis(), "the first checkpoint after the agents started; floor = the warm "
                                 + "median window of the same run"),

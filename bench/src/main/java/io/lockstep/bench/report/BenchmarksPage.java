@@ -248,6 +248,16 @@ final class BenchmarksPage {
                             .orElse("-")).toList()) + ".");
             line("");
         }
+        List<Result> protocol = run.of("checkpoint", "frozen-window-vs-protocol-floor");
+        if (!protocol.isEmpty()) {
+            line("The window against what this protocol cannot do without, measured in the same run: the slowest host's"
+                    + " freeze + capture + thaw, plus, for more than one host, per barrier one ZooKeeper write (the last"
+                    + " entry, whose count child is the signal) and one notification (a host alone has no ZooKeeper hop"
+                    + " inside its window): " + String.join("; ", protocol.stream().map(r -> r.caseName() + " "
+                    + value(r.value(), "ms") + " against " + value(r.floor(), "ms") + " (" + ratio(r.ratio()) + ")")
+                    .toList()) + ".");
+            line("");
+        }
         List<Result> firsts = run.of("checkpoint", "first-frozen-window");
         if (!firsts.isEmpty()) {
             line("The first checkpoint after the agents started (the agents warm their capture path at start-up, the"
@@ -354,13 +364,13 @@ final class BenchmarksPage {
             line(countRow("agent RPCs", measured(run.of("checkpoint", "rpcs-per-checkpoint"))));
             line("");
             line("Per host there are three writes: the host's two barrier entries (`frozen`, `captured`, each one"
-                    + " multi that also counts it) and one multi that deletes both once the host saw the decision,"
-                    + " outside the frozen window. The host whose entry completes a barrier adds one write, the multi"
-                    + " that checks every entry and creates `all-frozen` (on whose creation every host captures) or"
-                    + " `all-captured` (on whose creation every host thaws): two in all per checkpoint (none at one"
-                    + " host, who creates them with its entries). The coordinator's fixed writes are its lock, the"
-                    + " open, the commit (after the thaw and the store write) and their clean-up; it creates a signal"
-                    + " only when no host did. Per host there are two calls: Freeze (which also arms the host's"
+                    + " multi that also adds a child to the barrier's count) and one multi that deletes both once the"
+                    + " host saw the decision, outside the frozen window. No write closes a barrier: the count child"
+                    + " of its last entry is its signal, `all-frozen` (on whose creation every host captures) or"
+                    + " `all-captured` (on whose creation every host thaws). A host alone in its op writes nothing"
+                    + " inside the window: it captures, thaws, then makes both entries in one multi. The coordinator's"
+                    + " fixed writes are its lock, the open, the commit (after the thaw and the store write) and their"
+                    + " clean-up. Per host there are two calls: Freeze (which also arms the host's"
                     + " long-lived freeze guard) and, after the thaw, Capture, which brings the manifest and the"
                     + " moment of the thaw.");
             line("");

@@ -46,8 +46,13 @@ final class Targets {
     private static final String BTRFS = "btrfs snapshot adds ≤ 20 ms to the window";
     private static final String REFLINK = "reflink adds ≤ 0.1 ms per file";
     private static final String COPY = "copy ≥ 50% of the disk's sequential write rate";
+    private static final String WINDOW_FLOOR = "frozen window ≤ 3× the slowest host's freeze + capture + thaw + 10 ms";
+    private static final double WINDOW_FLOOR_SLACK_MS = 10;
+    private static final String FIRST_WINDOW = "first checkpoint's window ≤ 2× the warm median";
+    private static final String LATENCY = "checkpoint latency ≤ 50 ms at 4 agents";
+    private static final double LATENCY_BUDGET_MS = 50;
     private static final List<String> ALL = List.of(FREEZE, CAPTURE, CAPTURE_SCALING, SCALING_WINDOW, PREPARE, WINDOW,
-            BARRIER, RESTORE, STAGE, BTRFS, REFLINK, COPY);
+            WINDOW_FLOOR, FIRST_WINDOW, LATENCY, BARRIER, RESTORE, STAGE, BTRFS, REFLINK, COPY);
 
     private Targets() {
     }
@@ -75,6 +80,15 @@ final class Targets {
             checks.add(new Check(WINDOW, "64 vs 4 agents", at64.get().value(),
                     at4.get().value(), "ms", 2));
         }
+        // issue 13: the window against the hosts' own work, the first window, the latency (absolute)
+        for (Result r : run.of("checkpoint", "frozen-window-median")) {
+            if (Double.isFinite(r.value()) && Double.isFinite(r.floor()) && r.floor() > 0) {
+                checks.add(new Check(WINDOW_FLOOR, r.caseName(), r.value(), r.floor(), r.unit(), 3, WINDOW_FLOOR_SLACK_MS));
+            }
+        }
+        perCase(run, checks, "checkpoint", "first-frozen-window", FIRST_WINDOW, 2);
+        run.find("checkpoint", "4 agents", "checkpoint-latency-median").filter(r -> Double.isFinite(r.value()))
+                .ifPresent(r -> checks.add(new Check(LATENCY, r.caseName(), r.value(), LATENCY_BUDGET_MS, r.unit(), 1)));
         perCase(run, checks, "barrier", "barrier-median", BARRIER, 1);
         perCase(run, checks, "restore", "restore-median", RESTORE, 3);
         for (Result r : run.of("restore", "stage-median")) {

@@ -185,12 +185,8 @@ public final class CheckpointOperation {
                     reply -> reply.getTasks() + " tasks frozen in " + String.format(Locale.ROOT, "%.3f ms",
                             reply.getFreezeMicros() / 1000.0) + " ("
                             + reply.getFreezer() + (reply.getDegraded() ? ", degraded" : "") + ")");
-            // The host whose entry completed the barrier created all-frozen already (and every host
-            // is capturing); when none says so, its close failed or never came: the multi here
-            // checks every entry again and names the host whose entry is missing.
-            if (replies.values().stream().noneMatch(FreezeReply::getClosedAllFrozen)) {
-                signal(Phase.FROZEN, ctx.layout().allFrozen(op.group(), op.opId()), "all-frozen");
-            }
+            // Every host answered once its entry multi was applied, so all-frozen — the count child
+            // of the last entry — exists, and every host is capturing.
             fanout.phaseEnded("freeze", start);
             return replies;
         }
@@ -217,22 +213,6 @@ public final class CheckpointOperation {
                         Phase.CAPTURED.node() + " barrier not full by its deadline: missing " + missing);
             }
             fanout.phaseEnded("capture", start);
-        }
-
-        /**
-         * Creates {@code signal} in one multi that checks the owner node (this coordinator's session,
-         * and with it the group lock) and every host's entry of {@code phase}.
-         */
-        private void signal(Phase phase, String signal, String step) throws Exception {
-            List<CuratorOp> ops = new ArrayList<>(entryChecks(phase));
-            ops.add(ctx.zk().transactionOp().create().withMode(CreateMode.PERSISTENT).forPath(signal));
-            try {
-                ctx.zk().transaction().forOperations(ops);
-            } catch (KeeperException.NodeExistsException closedByAHost) {
-                // The host whose entry completed the barrier created it meanwhile, under the same checks.
-            } catch (KeeperException e) {
-                throw commitRefused(e, step, phase);
-            }
         }
 
         /**
@@ -352,19 +332,20 @@ public final class CheckpointOperation {
         }
 
         /**
-         * The end of the frozen window. The all-captured node is created in one multi that checks
-         * every captured entry, and only before the earliest moment a freeze guard can fire: so
-         * every host captured while no host had thawed (a host that thaws otherwise wrote ABORT or
-         * lost its session, and the commit fails). Every agent thaws on the node's creation; then
+         * The end of the frozen window. The all-captured node is the count child of the last
+         * captured entry; the op goes on only if it was created before the earliest moment a freeze
+         * guard can fire: so every host captured while no host had thawed (a host that thaws
+         * otherwise wrote ABORT or lost its session and its captured entry, and the commit, which
+         * checks every captured entry, fails). Every agent thaws on the node's creation; then
          * the manifests travel here, each with its host's moment of thaw (an agent whose watch has
          * not fired yet thaws on this call).
          */
         private CaptureTotals thawAndFetch() throws Exception {
             long start = System.nanoTime();
-            String allCaptured = ctx.layout().allCaptured(op.group(), op.opId());
-            // Usually the host whose captured entry completed the barrier created all-captured (and
-            // every host thaws on it). Seen now, it was created before now: so every capture came
-            // before now, and no guard fired before now if now is before the earliest moment one can.
+            String allCaptured = ctx.layout().allCaptured(op.group(), op.opId(), hosts.size());
+            // The last captured entry's multi created all-captured (every host thaws on it). Seen
+            // now, it was created before now: so every capture came before now, and no guard fired
+            // before now if now is before the earliest moment one can.
             boolean created = ctx.zk().checkExists().forPath(allCaptured) != null;
             long seen = System.nanoTime();
             long guardsFireNanos = armSentNanos + options.maxFrozen().toNanos() - GUARD_MARGIN.toNanos();
@@ -375,7 +356,9 @@ public final class CheckpointOperation {
                         + " ms: a guard may have thawed a host before the others captured");
             }
             if (!created) {
-                signal(Phase.CAPTURED, allCaptured, "all-captured");
+                // Every captured entry was seen, and each came in a multi with its count child.
+                throw new OperationFailedException(FailureReason.INTERNAL, null, "every host's captured entry exists but "
+                        + allCaptured + ", the count child of the last of them, does not");
             }
             CaptureRequest request = CaptureRequest.newBuilder().setCtx(op.context()).build();
             CaptureTotals totals = new CaptureTotals();

@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.op;
 
+import io.lockstep.proto.OpKind;
 import io.lockstep.proto.OpRecord;
 import io.lockstep.zk.Phase;
 import io.lockstep.zk.ZkJson;
@@ -59,6 +60,12 @@ public final class OperationOpener {
                 record.getCoordinatorId().getBytes(java.nio.charset.StandardCharsets.UTF_8)));
         for (Phase phase : Phase.values()) {
             ops.add(zk.transactionOp().create().withMode(CreateMode.PERSISTENT).forPath(layout.phase(group, op, phase)));
+        }
+        if (record.getKind() == OpKind.CHECKPOINT) {
+            // The counts whose last child is each checkpoint barrier's signal (ZkLayout.phaseCount).
+            for (Phase counted : List.of(Phase.FROZEN, Phase.CAPTURED)) {
+                ops.add(zk.transactionOp().create().withMode(CreateMode.PERSISTENT).forPath(layout.phaseCount(group, op, counted)));
+            }
         }
         try {
             zk.transaction().forOperations(ops);

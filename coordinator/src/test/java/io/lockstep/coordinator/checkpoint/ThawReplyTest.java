@@ -100,7 +100,7 @@ class ThawReplyTest {
                     .atMost(Duration.ofSeconds(20)).until(() -> capturedHosts(opened.get()), hosts -> hosts.size() == 1)
                     .get(0);
             OpContext op = opened.get();
-            assertThat(cluster.coordinator().zk().checkExists().forPath(cluster.layout().allCaptured("app", op.getOpId())))
+            assertThat(cluster.coordinator().zk().checkExists().forPath(cluster.layout().allCaptured("app", op.getOpId(), cluster.hosts().size())))
                     .as("no all-captured signal while a host captures").isNull();
 
             assertThatThrownBy(() -> agent(captured).thaw(ThawRequest.newBuilder().setCtx(op).build(), RPC_TIMEOUT))

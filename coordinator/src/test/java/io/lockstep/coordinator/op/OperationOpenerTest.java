@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.time.Instant;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -69,6 +70,10 @@ class OperationOpenerTest {
         for (Phase phase : Phase.values()) {
             assertThat(root.zk().checkExists().forPath(root.layout().phase("g", op.opId(), phase))).as(phase.node())
                     .isNotNull();
+        }
+        for (Phase counted : List.of(Phase.FROZEN, Phase.CAPTURED)) {
+            assertThat(root.zk().checkExists().forPath(root.layout().phaseCount("g", op.opId(), counted)))
+                    .as("the count of a checkpoint's " + counted.node() + " barrier").isNotNull();
         }
     }
 

@@ -16,6 +16,7 @@ import io.lockstep.proto.HooksRequest;
 import io.lockstep.proto.HostRecord;
 import io.lockstep.proto.ManifestChunk;
 import io.lockstep.proto.OpContext;
+import io.lockstep.proto.OpRecord;
 import io.lockstep.proto.ThawReply;
 import io.lockstep.proto.ThawRequest;
 import io.lockstep.zk.Phase;
@@ -74,7 +75,10 @@ public final class FakeAgent extends AgentGrpc.AgentImplBase implements AutoClos
         OpContext ctx = request.getCtx();
         enterBarrier(ctx, Phase.FROZEN);
         try {
-            String allFrozen = layout.allFrozen(ctx.getGroup(), ctx.getOpId());
+            String opPath = layout.op(ctx.getGroup(), ctx.getOpId());
+            int participants = ZkJson.parse(zk.getData().forPath(opPath), OpRecord.getDefaultInstance(), opPath)
+                    .getParticipantsCount();
+            String allFrozen = layout.allFrozen(ctx.getGroup(), ctx.getOpId(), participants);
             if (zk.checkExists().usingWatcher((org.apache.zookeeper.Watcher) event -> {
                 if (event.getType() == org.apache.zookeeper.Watcher.Event.EventType.NodeCreated) {
                     enterBarrier(ctx, Phase.CAPTURED);
@@ -120,7 +124,12 @@ public final class FakeAgent extends AgentGrpc.AgentImplBase implements AutoClos
     /** Creates this host's entry of {@code phase}, once (the all-frozen signal and a Capture call may both ask). */
     private void enterBarrier(OpContext ctx, Phase phase) {
         try {
-            zk.create().withMode(CreateMode.EPHEMERAL).forPath(layout.phaseEntry(ctx.getGroup(), ctx.getOpId(), phase, hostId));
+            // As a real agent's entry multi: the entry and its barrier count's child (ZkLayout.phaseCount).
+            zk.transaction().forOperations(
+                    zk.transactionOp().create().withMode(CreateMode.EPHEMERAL)
+                            .forPath(layout.phaseEntry(ctx.getGroup(), ctx.getOpId(), phase, hostId)),
+                    zk.transactionOp().create().withMode(CreateMode.PERSISTENT_SEQUENTIAL)
+                            .forPath(layout.phaseCountChild(ctx.getGroup(), ctx.getOpId(), phase)));
         } catch (org.apache.zookeeper.KeeperException.NodeExistsException entered) {
             // Entered already.
         } catch (Exception e) {
