@@ -90,6 +90,8 @@ public interface LibC {
     /** Paths are NUL-terminated bytes ({@link Native} encodes them): never through the JVM's charset. */
     int open(byte[] path, int flags, int mode);
 
+    int openat(int dirfd, byte[] path, int flags, int mode);
+
     long readlink(byte[] path, byte[] buf, long size);
 
     Pointer realpath(byte[] path, byte[] resolved);

@@ -109,6 +109,18 @@ public final class Native {
         return fd;
     }
 
+    /**
+     * openat(2) of {@code path} (a {@link RawNames} string) under the directory open as {@code dirFd}, or of an
+     * absolute {@code path} (then {@code dirFd} is ignored); {@code display} names the file in errors.
+     */
+    public static int openAt(int dirFd, String path, int flags, int mode, String display) throws NativeException {
+        int fd = LIBC.openat(dirFd, cPath(path), flags, mode);
+        if (fd < 0) {
+            throw failure("open", RawNames.display(display));
+        }
+        return fd;
+    }
+
     /** readlink(2): the link's target as a {@link RawNames} string, exactly its bytes. */
     public static String readlink(String path) throws NativeException {
         byte[] link = cPath(path);
@@ -243,8 +255,16 @@ public final class Native {
      * stx_size at 40, stx_ctime at 96 and stx_mtime at 112 (tv_sec s64, tv_nsec u32), on every architecture.
      */
     public static FileState fileState(String path, Pointer buffer) throws NativeException {
-        if (LIBC.statx(LibC.AT_FDCWD, cPath(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer) != 0) {
-            throw failure("statx", RawNames.display(path));
+        return fileStateAt(LibC.AT_FDCWD, path, buffer, path);
+    }
+
+    /**
+     * As {@link #fileState}, of {@code path} under the directory open as {@code dirFd} (the kernel does not walk the
+     * directory's own path again), or of an absolute {@code path}; {@code display} names the file in errors.
+     */
+    public static FileState fileStateAt(int dirFd, String path, Pointer buffer, String display) throws NativeException {
+        if (LIBC.statx(dirFd, cPath(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer) != 0) {
+            throw failure("statx", RawNames.display(display));
         }
         return new FileState(buffer.getLong(40), buffer.getLong(112) * 1_000_000_000L + (buffer.getInt(120) & 0xffffffffL),
                 buffer.getLong(96) * 1_000_000_000L + (buffer.getInt(104) & 0xffffffffL), buffer.getLong(32),

@@ -116,11 +116,16 @@ public final class CopyEngine implements SnapshotEngine {
             List<Path> written = new ArrayList<>();
             String root = dataPath.path().toString();
             String current = root;
+            // The data path's directory, open once: each file's statx and open walk only its path inside it.
+            int base = LibC.AT_FDCWD;
             try {
                 // One getdents64 per directory and one statx per file, no Path or attribute map per file.
                 List<String> present = DataFiles.regularFileNames(dataPath.path()).orElse(null);
                 if (present == null) {
                     present = new ArrayList<>(DataFiles.regularFiles(dataPath.path()).keySet());
+                }
+                if (!present.equals(List.of(""))) {
+                    base = Native.open(root, LibC.O_PATH | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
                 }
                 Map<String, Entry> previous = previousIndex(dataPath.path(), dataPath.key(), name);
                 Map<String, Boolean> blobsPresent = new HashMap<>();
@@ -129,7 +134,8 @@ public final class CopyEngine implements SnapshotEngine {
                 long changedBytes = 0;
                 Pointer statx = Native.statxBuffer();
                 for (String relative : present) {
-                    Native.FileState state = Native.fileState(relative.isEmpty() ? root : root + "/" + relative, statx);
+                    Native.FileState state = Native.fileStateAt(base, at(relative, root), statx,
+                            relative.isEmpty() ? root : root + "/" + relative);
                     Entry stat = new Entry(PENDING, state.size(), state.mtimeNanos(), state.ctimeNanos(), state.inode(),
                             state.mode(), name, 0);
                     Entry before = previous.get(relative);
@@ -158,7 +164,8 @@ public final class CopyEngine implements SnapshotEngine {
                         for (String relative : changed) {
                             current = relative.isEmpty() ? root : root + "/" + relative;
                             Entry stat = now.get(relative);
-                            long size = stat.size() == 0 ? 0 : append(current, out, stat.size(), pack);
+                            long size = stat.size() == 0 ? 0 : append(base, at(relative, root), current, out,
+                                    stat.size(), pack);
                             now.put(relative, new Entry(PENDING, size, stat.mtimeNanos(), stat.ctimeNanos(),
                                     stat.inode(), stat.mode(), name, offset));
                             offset += size;
@@ -185,16 +192,34 @@ public final class CopyEngine implements SnapshotEngine {
                 String cleanUp = removeAll(written);
                 throw new SnapshotException("copy snapshot of " + dataPath.path() + " into " + store + " failed at "
                         + current + ": " + e.getMessage() + cleanUp, e);
+            } finally {
+                closeBase(base, dataPath.path());
+            }
+        }
+    }
+
+    /** A file's name for the *at syscalls under the data path's directory: relative, or the data path (a file) itself. */
+    private static String at(String relative, String root) {
+        return relative.isEmpty() ? root : relative;
+    }
+
+    private static void closeBase(int base, Path dataPath) throws SnapshotException {
+        if (base != LibC.AT_FDCWD) {
+            try {
+                Native.close(base);
+            } catch (NativeException e) {
+                throw new SnapshotException("copy snapshot of " + dataPath + ": " + e.getMessage(), e);
             }
         }
     }
 
     /**
-     * Appends the first {@code size} bytes of {@code source} (fewer if it is shorter now) to the pack open as
-     * {@code pack}, by sendfile; returns how many it appended.
+     * Appends the first {@code size} bytes of {@code source} ({@code name} under the directory open as {@code base})
+     * to the pack open as {@code pack}, by sendfile, fewer if it is shorter now; returns how many it appended.
      */
-    private static long append(String source, int pack, long size, Path packPath) throws NativeException {
-        int in = Native.open(source, LibC.O_RDONLY | LibC.O_CLOEXEC | LibC.O_NOFOLLOW, 0);
+    private static long append(int base, String name, String source, int pack, long size, Path packPath)
+            throws NativeException {
+        int in = Native.openAt(base, name, LibC.O_RDONLY | LibC.O_CLOEXEC | LibC.O_NOFOLLOW, 0, source);
         try {
             return Native.sendfile(pack, in, size, source + " -> " + packPath);
         } finally {
