@@ -11,6 +11,7 @@ import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.ProcLocksSnapshot;
+import io.lockstep.coordinator.testing.TestMounts;
 import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.proto.CatalogManifest;
 import io.lockstep.proto.DataPathRecord;
@@ -42,16 +43,21 @@ import static org.awaitility.Awaitility.await;
  * snapshot is taken inside the frozen window and recorded in the manifest; after the application changed
  * its files, a restore without --force rolls them back to the checkpoint's content, re-takes the lock and
  * restarts the program — with the copy engine, and with the engine chosen by default on XFS (reflink=1) and
- * on btrfs, each made on a loop device. A snapshot that fails aborts the checkpoint and leaves nothing
- * frozen or stored.
+ * on btrfs, each made on a loop device. A snapshot that fails (refused above its bound, or out of space) aborts
+ * the checkpoint and leaves nothing frozen or stored.
  */
 class SnapshotRestoreTest {
+    private final TestMounts mounts = new TestMounts();
     private LocalCluster cluster;
 
     @AfterEach
     void tearDown() throws Exception {
-        if (cluster != null) {
-            cluster.close();
+        try {
+            mounts.close();
+        } finally {
+            if (cluster != null) {
+                cluster.close();
+            }
         }
     }
 
@@ -196,6 +202,28 @@ class SnapshotRestoreTest {
         Path store = cluster.agentConfig("h1").stateDir().resolve("snapshots");
         try (Stream<Path> left = Files.exists(store) ? Files.walk(store) : Stream.empty()) {
             assertThat(left.filter(Files::isRegularFile)).as("files left in the copy store").isEmpty();
+        }
+        assertThat(ProcessHandle.of(holder)).isPresent();
+        Invariants.assertAll(cluster);
+    }
+
+    @Test
+    void aSnapshotThatRunsOutOfSpaceAbortsTheCheckpointThawsAndLeavesNoSnapshot() throws Exception {
+        cluster = LocalCluster.start("h1");
+        Path data = writeData(cluster.dir().resolve("data"));
+        declare("full", DataPathRecord.newBuilder().setPath(data.toString()).setEngine("copy").build());
+        Path store = mounts.fullTmpfs(cluster.agentConfig("h1").stateDir().resolve("snapshots"), 64 * 1024);
+        int holder = startHolder("full", data);
+
+        assertThatThrownBy(() -> cluster.checkpoint("full")).isInstanceOf(OperationFailedException.class)
+                .hasMessageContaining("snapshot on host h1")
+                .hasMessageContaining("copy snapshot of " + data + " into " + store + " failed at " + data.resolve("app.log"))
+                .hasMessageContaining("No space left on device");
+
+        assertThat(new io.lockstep.coordinator.catalog.Catalog(cluster.coordinator()).list("full")).as("no checkpoint committed").isEmpty();
+        try (Stream<Path> left = Files.walk(store)) {
+            assertThat(left.filter(Files::isRegularFile).map(p -> p.getFileName().toString()))
+                    .as("files left in the full copy store").containsExactly(".filler");
         }
         assertThat(ProcessHandle.of(holder)).isPresent();
         Invariants.assertAll(cluster);
