@@ -186,6 +186,38 @@ class SnapshotRestoreTest {
     }
 
     @Test
+    void aRollBackThatFailsAbortsTheRestoreAndLeavesTheFilesAsTheyWere() throws Exception {
+        cluster = LocalCluster.start("h1");
+        Path data = writeData(cluster.dir().resolve("data"));
+        declare("bad", DataPathRecord.newBuilder().setPath(data.toString()).setEngine("copy").build());
+        int holder = startHolder("bad", data);
+        CheckpointResult checkpoint = cluster.checkpoint("bad");
+        SnapshotRecord snapshot = manifest(checkpoint, "bad").getSnapshots(0);
+        changeAfterCheckpoint(data);
+        cluster.killApplications();
+        await("the holder is gone").atMost(Duration.ofSeconds(10)).until(() -> ProcessHandle.of(holder).isEmpty());
+        // state.db's content in the copy store's pack, where the snapshot's index names it, overwritten.
+        String[] entry = Files.readAllLines(Path.of(snapshot.getLocation())).stream()
+                .filter(line -> line.endsWith("\tstate.db")).findFirst().orElseThrow().split("\t");
+        try (FileChannel pack = FileChannel.open(Path.of(snapshot.getLocation()).getParent().resolveSibling("packs")
+                .resolve(entry[6]), StandardOpenOption.WRITE)) {
+            pack.write(java.nio.ByteBuffer.wrap("damaged in the store".getBytes(java.nio.charset.StandardCharsets.UTF_8)),
+                    Long.parseLong(entry[7]));
+        }
+        Map<String, String> now = digests(data);
+
+        assertThatThrownBy(() -> cluster.restore("bad", RestoreOptions.defaults().withAllowRoot(true)))
+                .isInstanceOf(OperationFailedException.class)
+                .satisfies(e -> assertThat(((OperationFailedException) e).reason()).isEqualTo(FailureReason.ROLLBACK_FAILED))
+                .hasMessageContaining("roll-back of " + data + " to checkpoint " + checkpoint.checkpointId() + " failed at "
+                        + data.resolve("state.db"))
+                .hasMessageContaining("the current files are untouched");
+
+        assertThat(digests(data)).as("sha256 of every file after the failed roll-back").isEqualTo(now);
+        Invariants.assertAll(cluster);
+    }
+
+    @Test
     void aSnapshotAboveItsBoundAbortsTheCheckpointThawsAndLeavesNoSnapshot() throws Exception {
         cluster = LocalCluster.start("h1");
         Path data = writeData(cluster.dir().resolve("data"));
