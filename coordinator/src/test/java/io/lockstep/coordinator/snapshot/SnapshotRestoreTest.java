@@ -42,9 +42,10 @@ import static org.awaitility.Awaitility.await;
  * A checkpoint with a declared data path, end to end with real agents, cgroups, locks and stubs: the
  * snapshot is taken inside the frozen window and recorded in the manifest; after the application changed
  * its files, a restore without --force rolls them back to the checkpoint's content, re-takes the lock and
- * restarts the program — with the copy engine, and with the engine chosen by default on XFS (reflink=1) and
- * on btrfs, each made on a loop device. A snapshot that fails (refused above its bound, or out of space) aborts
- * the checkpoint and leaves nothing frozen or stored.
+ * restarts the program — with the copy engine, with the engine chosen by default on XFS (reflink=1) and on
+ * btrfs, and with the command engine running btrfs commands, each made on a loop device. A snapshot that fails
+ * (refused above its bound, or out of space) aborts the checkpoint and leaves nothing frozen or stored; a
+ * roll-back that fails aborts the restore and leaves the files as they were.
  */
 class SnapshotRestoreTest {
     private final TestMounts mounts = new TestMounts();
@@ -149,6 +150,27 @@ class SnapshotRestoreTest {
             SnapshotRecord snapshot = checkpointChangeAndRestore("app", data);
 
             assertThat(snapshot.getEngine()).isEqualTo("btrfs");
+            cluster.killApplications();
+        }
+    }
+
+    @Test
+    void theCommandEngineWithBtrfsCommandsRollsBackThroughTheOperatorsCommand() throws Exception {
+        cluster = LocalCluster.start("h1");
+        Path mount = Files.createDirectories(cluster.dir().resolve("btrfs"));
+        try (LoopMount btrfs = LoopMount.make(cluster.dir().resolve("btrfs.img"), mount, "mkfs.btrfs", "-q")) {
+            Path data = mount.resolve("data");
+            Process create = new ProcessBuilder("btrfs", "subvolume", "create", data.toString()).inheritIO().start();
+            assertThat(create.waitFor()).as("btrfs subvolume create " + data).isZero();
+            writeData(data);
+            declare("cmd", DataPathRecord.newBuilder().setPath(data.toString()).setEngine("command")
+                    .setSnapshotCommand("btrfs subvolume snapshot -r {path} {path}.at-{id}")
+                    .setRollbackCommand("btrfs subvolume delete {path} && btrfs subvolume snapshot {path}.at-{id} {path}")
+                    .setDeleteCommand("btrfs subvolume delete {path}.at-{id}").build());
+
+            SnapshotRecord snapshot = checkpointChangeAndRestore("cmd", data);
+
+            assertThat(snapshot.getEngine()).isEqualTo("command");
             cluster.killApplications();
         }
     }
