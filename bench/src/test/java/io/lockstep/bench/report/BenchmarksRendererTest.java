@@ -71,9 +71,11 @@ class BenchmarksRendererTest {
                 .contains("| btrfs snapshot adds ≤ 20 ms to the window | btrfs 1 GiB | 4.00 ms | 20.0 ms | 0.20× | **met** |")
                 .contains("| reflink adds ≤ 0.1 ms per file | reflink 1000 files | 0.20 ms | 0.10 ms | 2.00× | not met |")
                 .contains("| copy ≥ 50% of the disk's sequential write rate | copy 1 GiB | 300 MB/s | 500 MB/s | 0.60× | **met** |")
-                .contains("11 of 14 target checks met")
+                .contains("11 of 18 target checks met")
+                .contains("| checkpoint latency ≤ 50 ms at 4 agents | 4 agents | 104 ms | 50.0 ms | 2.08× | not met |")
                 // the fixture has no capture-scaling figures
-                .contains("Not judged in this run (no figures): capture of 200+ processes or 2000 threads ≤ 2× reading their /proc.")
+                .contains("Not judged in this run (no figures): capture of 200+ processes or 2000 threads ≤ 2× reading their /proc;"
+                        + " first checkpoint's window ≤ 2× the warm median.")
                 .contains("| 256 | 356 ms | 90.0 ms | 5.00 ms | 18× | 1031 | 2318 | 1024 |")
                 .contains("| 256 | 4.00 ms | 8.00 ms | 0.50× | Curator |")
                 // latency is 100 ms + 1 ms per agent exactly: the fit finds it, with no error at any point
@@ -101,7 +103,10 @@ class BenchmarksRendererTest {
                 .contains("Not judged in this run (no figures): capture ≤ 2× reading /proc;"
                         + " capture of 200+ processes or 2000 threads ≤ 2× reading their /proc;"
                         + " frozen window of one agent at 1000 processes ≤ 3× its floors + 10 ms; prepare ≤ 2× raw fcntl;"
-                        + " frozen window at 64 agents ≤ 2× window at 4; barrier ≤ Curator's DistributedDoubleBarrier;"
+                        + " frozen window at 64 agents ≤ 2× window at 4;"
+                        + " frozen window ≤ 3× the slowest host's freeze + capture + thaw + 10 ms;"
+                        + " first checkpoint's window ≤ 2× the warm median; checkpoint latency ≤ 50 ms at 4 agents;"
+                        + " barrier ≤ Curator's DistributedDoubleBarrier;"
                         + " restore of N processes ≤ 3× plain start; stage of one process ≤ 10 ms;"
                         + " btrfs snapshot adds ≤ 20 ms to the window; reflink adds ≤ 0.1 ms per file;"
                         + " copy ≥ 50% of the disk's sequential write rate.");
