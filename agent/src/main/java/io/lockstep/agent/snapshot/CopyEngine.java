@@ -7,6 +7,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
@@ -250,6 +251,10 @@ public final class CopyEngine implements SnapshotEngine {
                 current = pack;
                 hashPending(entries, digests);
                 synchronized (STORE_LOCK) {
+                    if (!Files.exists(index)) {
+                        // Deleted since (its checkpoint aborted meanwhile): not to be written again.
+                        throw new NoSuchFileException(index.toString(), null, "deleted while it was being made durable");
+                    }
                     List<Entry> dropped = completeAndDeduplicate(entries, digests, recorded.dataPath(),
                             name.substring(snapshot.checkpointId().length() + 1), name);
                     current = pack;

@@ -262,6 +262,26 @@ class SnapshotEngineTest {
     }
 
     @Test
+    void aCopySnapshotDeletedBeforeItIsMadeDurableStaysDeleted() throws IOException {
+        try (LoopFileSystem fs = LoopFileSystem.tmpfs(16)) {
+            Path data = fs.root().resolve("data");
+            writeData(data);
+            Path store = fs.root().resolve("store");
+            CopyEngine engine = new CopyEngine(store, 1 << 30);
+            Snapshot taken = engine.take(checkpointId(), DataPath.of(data));
+
+            engine.delete(taken);
+
+            assertThatThrownBy(() -> engine.makeDurable(taken)).isInstanceOf(SnapshotException.class)
+                    .hasMessageContaining("making the copy snapshot " + taken.location() + " of checkpoint "
+                            + taken.checkpointId() + " durable failed");
+            try (Stream<Path> left = Files.walk(store)) {
+                assertThat(left.filter(Files::isRegularFile)).as("files left in the store").isEmpty();
+            }
+        }
+    }
+
+    @Test
     void copyAboveTheSizeBoundIsRefusedBeforeWritingAnything() throws IOException {
         try (LoopFileSystem fs = LoopFileSystem.tmpfs(16)) {
             Path data = fs.root().resolve("data");
