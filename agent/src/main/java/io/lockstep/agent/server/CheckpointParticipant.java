@@ -324,7 +324,7 @@ public final class CheckpointParticipant {
         }
         OptionalLong thawed = group.thawedOnSignal(op.getOpId());
         if (thawed.isEmpty()) {
-            Optional<String> allCaptured = frozenFor(Optional.of(group), op).map(state -> allCaptured(state));
+            Optional<String> allCaptured = frozenFor(Optional.of(group), op).map(this::allCaptured);
             if (allCaptured.isPresent() && zk.checkExists().forPath(allCaptured.get()) != null) {
                 thawed = thawIfFrozenFor(Optional.of(group), op, Thaw.ALL_CAPTURED, "manifest fetched, every host captured");
             }
