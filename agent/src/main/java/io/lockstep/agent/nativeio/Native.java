@@ -298,7 +298,6 @@ public final class Native {
      */
     public static List<DirectoryEntry> readDirectory(int fd, Pointer buffer, String path) throws NativeException {
         List<DirectoryEntry> entries = new ArrayList<>();
-        byte[] bytes = new byte[DIRECTORY_BUFFER];
         while (true) {
             long n = LIBC.getdents64(fd, buffer, DIRECTORY_BUFFER);
             if (n < 0) {
@@ -307,6 +306,8 @@ public final class Native {
             if (n == 0) {
                 return entries;
             }
+            // Only what this call returned: a small directory does not pay for the whole buffer.
+            byte[] bytes = new byte[(int) n];
             buffer.get(0, bytes, 0, (int) n);
             for (int at = 0; at < n; ) {
                 int length = buffer.getShort(at + 16) & 0xffff;

@@ -1,9 +1,9 @@
 package io.lockstep.agent.snapshot;
 
-import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -404,13 +404,20 @@ public final class CopyEngine implements SnapshotEngine {
     /** Written under a temporary name and renamed: an index is whole or absent. Its durability: {@link #makeDurable}. */
     private static void writeIndex(Path index, Path dataPath, Map<String, Entry> entries) throws IOException {
         Path temporary = index.resolveSibling(index.getFileName() + ".incoming");
-        try (BufferedWriter w = Files.newBufferedWriter(temporary, StandardCharsets.UTF_8)) {
-            w.write(INDEX_FORMAT + "\n");
-            w.write("data-path\t" + dataPath + "\n");
-            for (Map.Entry<String, Entry> e : entries.entrySet()) {
-                Entry v = e.getValue();
-                w.write(v.sha256() + "\t" + v.size() + "\t" + v.mtimeNanos() + "\t" + v.ctimeNanos() + "\t" + v.inode()
-                        + "\t" + v.mode() + "\t" + v.pack() + "\t" + v.offset() + "\t" + e.getKey() + "\n");
+        StringBuilder text = new StringBuilder(128 + 160 * entries.size());
+        text.append(INDEX_FORMAT).append('\n').append("data-path\t").append(dataPath).append('\n');
+        for (Map.Entry<String, Entry> e : entries.entrySet()) {
+            Entry v = e.getValue();
+            text.append(v.sha256()).append('\t').append(v.size()).append('\t').append(v.mtimeNanos()).append('\t')
+                    .append(v.ctimeNanos()).append('\t').append(v.inode()).append('\t').append(v.mode()).append('\t')
+                    .append(v.pack()).append('\t').append(v.offset()).append('\t').append(e.getKey()).append('\n');
+        }
+        // A name UTF-8 cannot encode fails the write (CharacterCodingException), never stands in the index as '?'.
+        ByteBuffer bytes = StandardCharsets.UTF_8.newEncoder().encode(CharBuffer.wrap(text));
+        try (FileChannel out = FileChannel.open(temporary, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
+                StandardOpenOption.WRITE)) {
+            while (bytes.hasRemaining()) {
+                out.write(bytes);
             }
         }
         Files.move(temporary, index, StandardCopyOption.ATOMIC_MOVE);
