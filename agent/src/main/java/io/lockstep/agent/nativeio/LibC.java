@@ -74,6 +74,9 @@ public interface LibC {
     int ENOSPC = 28;
     int EINVAL = 22;
     int ENOTTY = 25;
+    /** fallocate(2) mode: free the range's blocks (reads give zeros), the file's size unchanged. */
+    int FALLOC_FL_KEEP_SIZE = 0x01;
+    int FALLOC_FL_PUNCH_HOLE = 0x02;
 
     /** poll(2) event: an "exceptional condition", which is how kernfs (cgroup) files signal a change. */
     short POLLPRI = 0x002;
@@ -86,6 +89,8 @@ public interface LibC {
 
     /** Paths are NUL-terminated bytes ({@link Native} encodes them): never through the JVM's charset. */
     int open(byte[] path, int flags, int mode);
+
+    int openat(int dirfd, byte[] path, int flags, int mode);
 
     long readlink(byte[] path, byte[] buf, long size);
 
@@ -139,6 +144,11 @@ public interface LibC {
     int ioctl(int fd, long request, Pointer arg);
 
     int fsync(int fd);
+
+    /** sendfile(2); a null {@code offset} reads from, and advances, {@code inFd}'s file position. */
+    long sendfile(int outFd, int inFd, Pointer offset, long count);
+
+    int fallocate(int fd, int mode, long offset, long len);
 
     int syncfs(int fd);
 

@@ -109,6 +109,18 @@ public final class Native {
         return fd;
     }
 
+    /**
+     * openat(2) of {@code path} (a {@link RawNames} string) under the directory open as {@code dirFd}, or of an
+     * absolute {@code path} (then {@code dirFd} is ignored); {@code display} names the file in errors.
+     */
+    public static int openAt(int dirFd, String path, int flags, int mode, String display) throws NativeException {
+        int fd = LIBC.openat(dirFd, cPath(path), flags, mode);
+        if (fd < 0) {
+            throw failure("open", RawNames.display(display));
+        }
+        return fd;
+    }
+
     /** readlink(2): the link's target as a {@link RawNames} string, exactly its bytes. */
     public static String readlink(String path) throws NativeException {
         byte[] link = cPath(path);
@@ -243,8 +255,16 @@ public final class Native {
      * stx_size at 40, stx_ctime at 96 and stx_mtime at 112 (tv_sec s64, tv_nsec u32), on every architecture.
      */
     public static FileState fileState(String path, Pointer buffer) throws NativeException {
-        if (LIBC.statx(LibC.AT_FDCWD, cPath(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer) != 0) {
-            throw failure("statx", RawNames.display(path));
+        return fileStateAt(LibC.AT_FDCWD, path, buffer, path);
+    }
+
+    /**
+     * As {@link #fileState}, of {@code path} under the directory open as {@code dirFd} (the kernel does not walk the
+     * directory's own path again), or of an absolute {@code path}; {@code display} names the file in errors.
+     */
+    public static FileState fileStateAt(int dirFd, String path, Pointer buffer, String display) throws NativeException {
+        if (LIBC.statx(dirFd, cPath(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer) != 0) {
+            throw failure("statx", RawNames.display(display));
         }
         return new FileState(buffer.getLong(40), buffer.getLong(112) * 1_000_000_000L + (buffer.getInt(120) & 0xffffffffL),
                 buffer.getLong(96) * 1_000_000_000L + (buffer.getInt(104) & 0xffffffffL), buffer.getLong(32),
@@ -278,7 +298,6 @@ public final class Native {
      */
     public static List<DirectoryEntry> readDirectory(int fd, Pointer buffer, String path) throws NativeException {
         List<DirectoryEntry> entries = new ArrayList<>();
-        byte[] bytes = new byte[DIRECTORY_BUFFER];
         while (true) {
             long n = LIBC.getdents64(fd, buffer, DIRECTORY_BUFFER);
             if (n < 0) {
@@ -287,6 +306,8 @@ public final class Native {
             if (n == 0) {
                 return entries;
             }
+            // Only what this call returned: a small directory does not pay for the whole buffer.
+            byte[] bytes = new byte[(int) n];
             buffer.get(0, bytes, 0, (int) n);
             for (int at = 0; at < n; ) {
                 int length = buffer.getShort(at + 16) & 0xffff;
@@ -519,6 +540,33 @@ public final class Native {
             }
         } finally {
             close(fd);
+        }
+    }
+
+    /**
+     * sendfile(2) from one regular file to another, in the kernel (no copy through Java): moves up to {@code count}
+     * bytes from {@code inFd}'s file position to {@code outFd}'s, both advancing, retried on EINTR. Returns the bytes
+     * moved, fewer than {@code count} only where {@code inFd} ends first.
+     */
+    public static long sendfile(int outFd, int inFd, long count, String subject) throws NativeException {
+        long moved = 0;
+        while (moved < count) {
+            long n = LIBC.sendfile(outFd, inFd, null, count - moved);
+            if (n > 0) {
+                moved += n;
+            } else if (n == 0) {
+                return moved;
+            } else if (LastError.getLastError(RUNTIME) != LibC.EINTR) {
+                throw failure("sendfile", subject);
+            }
+        }
+        return moved;
+    }
+
+    /** fallocate(2) punching a hole: the range's blocks are freed and read as zeros; the file keeps its size. */
+    public static void punchHole(int fd, long offset, long length, String subject) throws NativeException {
+        if (LIBC.fallocate(fd, LibC.FALLOC_FL_PUNCH_HOLE | LibC.FALLOC_FL_KEEP_SIZE, offset, length) != 0) {
+            throw failure("fallocate(PUNCH_HOLE)", subject);
         }
     }
 

@@ -1,6 +1,7 @@
 package io.lockstep.agent.server;
 
 import io.grpc.Status;
+import io.lockstep.agent.capture.CaptureStats;
 import io.lockstep.agent.capture.PortableIdentities;
 import io.lockstep.agent.proc.MountTable;
 import io.lockstep.agent.snapshot.CommandEngine;
@@ -8,6 +9,8 @@ import io.lockstep.agent.snapshot.DataPath;
 import io.lockstep.agent.snapshot.GroupSnapshots;
 import io.lockstep.agent.snapshot.SnapshotEngines;
 import io.lockstep.agent.snapshot.SnapshotException;
+import io.lockstep.manifest.ManifestCodec;
+import io.lockstep.manifest.ManifestFormatException;
 import io.lockstep.proto.DataPathRecord;
 import io.lockstep.proto.FileIdentity;
 import io.lockstep.proto.IdentityKind;
@@ -52,8 +55,11 @@ final class CaptureSnapshots {
     private final Set<String> networkFsTypes;
     /** Snapshots taken for an op whose decision this host has not yet seen, by op id. */
     private final Map<String, List<SnapshotRecord>> undecided = new ConcurrentHashMap<>();
-    /** Ops whose snapshots were made durable (the Capture call may come more than once). */
-    private final Set<String> durable = ConcurrentHashMap.newKeySet();
+    /**
+     * Per op whose snapshots were made durable, its manifest with the completed snapshot records (the Capture call
+     * may come more than once).
+     */
+    private final Map<String, CheckpointParticipant.Captured> completed = new ConcurrentHashMap<>();
     /**
      * {@code <state dir>/snapshots/pending/<group>/<op>}: the snapshots of an op whose decision this agent has not
      * acted on, written inside the window, removed once it has. What an agent that died (or never read the
@@ -197,28 +203,51 @@ final class CaptureSnapshots {
 
     /**
      * After the thaw, before the manifest goes to the coordinator (so before any commit): the op's snapshots reach
-     * the disk (the copy engine's pack and index, the clones' names). A failure aborts the checkpoint.
+     * the disk (the copy engine's pack and index, the clones' names), and what their engines completed after the
+     * window (the copy engine's sha256 per file) goes into their records: the captured manifest is re-encoded with
+     * them, its sha256 with it. A failure aborts the checkpoint. Once per op: a repeated call gets the same manifest.
      */
-    void makeDurable(OpContext op) {
+    CheckpointParticipant.Captured makeDurable(OpContext op, CheckpointParticipant.Captured captured) {
         List<SnapshotRecord> taken = undecided.get(op.getOpId());
-        if (taken == null || durable.contains(op.getOpId())) {
-            return;
+        if (taken == null) {
+            return captured;
         }
-        try {
-            snapshots.makeDurableAll(op.getOpId(), taken);
-        } catch (SnapshotException e) {
-            throw Status.ABORTED.withDescription("snapshot on host " + config.hostId() + " for checkpoint "
-                    + op.getOpId() + " of group " + op.getGroup() + " could not be made durable: " + e.getMessage())
-                    .asRuntimeException();
+        synchronized (taken) {
+            CheckpointParticipant.Captured done = completed.get(op.getOpId());
+            if (done != null) {
+                return done;
+            }
+            List<SnapshotRecord> durable;
+            try {
+                durable = snapshots.makeDurableAll(op.getOpId(), taken);
+            } catch (SnapshotException e) {
+                throw Status.ABORTED.withDescription("snapshot on host " + config.hostId() + " for checkpoint "
+                        + op.getOpId() + " of group " + op.getGroup() + " could not be made durable: " + e.getMessage())
+                        .asRuntimeException();
+            }
+            Manifest manifest;
+            try {
+                manifest = ManifestCodec.decode(captured.framed());
+            } catch (ManifestFormatException e) {
+                throw Status.INTERNAL.withDescription("host " + config.hostId() + ": the manifest it captured for op "
+                        + op.getOpId() + " of group " + op.getGroup() + " does not decode: " + e.getMessage())
+                        .asRuntimeException();
+            }
+            // The manifest's snapshot records are the ones taken, in order (take added them, nothing else does).
+            Manifest withDigests = manifest.toBuilder().clearSnapshots().addAllSnapshots(durable).build();
+            byte[] framed = ManifestCodec.encode(withDigests);
+            done = new CheckpointParticipant.Captured(framed, ManifestCodec.sha256Hex(framed),
+                    CaptureStats.of(withDigests), captured.thawedAtUnixMicros());
+            completed.put(op.getOpId(), done);
+            return done;
         }
-        durable.add(op.getOpId());
     }
 
     /** The capture failed after the snapshots: delete them now. */
     void discard(OpContext op) {
         declaredByOp.remove(op.getOpId());
         List<SnapshotRecord> taken = undecided.remove(op.getOpId());
-        durable.remove(op.getOpId());
+        completed.remove(op.getOpId());
         if (taken != null && delete(op.getGroup(), op.getOpId(), taken, "the capture failed")) {
             forgetPending(op.getGroup(), op.getOpId());
         }
@@ -273,7 +302,7 @@ final class CaptureSnapshots {
             if (!aborted || delete(group, opId, taken, why + ", settled later")) {
                 Files.deleteIfExists(file);
                 undecided.remove(opId);
-                durable.remove(opId);
+                completed.remove(opId);
             }
         } catch (Exception e) {
             LOG.warn("group {} op {} host {}: pending snapshots not settled ({}); the next start or checkpoint retries",
@@ -302,7 +331,7 @@ final class CaptureSnapshots {
             return;
         }
         undecided.remove(op.getOpId());
-        durable.remove(op.getOpId());
+        completed.remove(op.getOpId());
         if (decision.get().isCommit() || delete(op.getGroup(), op.getOpId(), taken,
                 "the checkpoint was aborted (" + decision.get().reason() + ")")) {
             forgetPending(op.getGroup(), op.getOpId());

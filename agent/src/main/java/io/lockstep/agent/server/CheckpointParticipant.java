@@ -329,10 +329,17 @@ public final class CheckpointParticipant {
                 thawed = thawIfFrozenFor(Optional.of(group), op, Thaw.ALL_CAPTURED, "manifest fetched, every host captured");
             }
         }
-        // The snapshots' durability is needed before the commit, not before the thaw: the coordinator commits only
-        // with every host's manifest, which this call brings.
-        snapshots.makeDurable(op);
-        return captured.thawedAt(thawed.orElse(0));
+        // The snapshots' durability, and the copy engine's digests in the manifest, are needed before the commit, not
+        // before the thaw: the coordinator commits only with every host's manifest, which this call brings.
+        Captured durable = snapshots.makeDurable(op, captured);
+        if (durable != captured) {
+            synchronized (group) {
+                if (group.captured(op.getOpId()) == captured) {
+                    group.captured(op.getOpId(), durable);
+                }
+            }
+        }
+        return durable.thawedAt(thawed.orElse(0));
     }
 
     /**

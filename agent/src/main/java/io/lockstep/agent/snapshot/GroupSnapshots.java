@@ -133,13 +133,27 @@ public final class GroupSnapshots {
         return taken.stream().map(GroupSnapshots::toRecord).toList();
     }
 
-    /** Makes every snapshot this host took durable (after the thaw, before the commit); the first failure is thrown. */
-    public void makeDurableAll(String checkpointId, List<SnapshotRecord> records) throws SnapshotException {
+    /**
+     * Makes every snapshot this host took durable (after the thaw, before the commit); the first failure is thrown.
+     * Returns the records completed with what the engines computed after the window (the copy engine's sha256 per
+     * file), each otherwise as it was.
+     */
+    public List<SnapshotRecord> makeDurableAll(String checkpointId, List<SnapshotRecord> records)
+            throws SnapshotException {
+        List<SnapshotRecord> durable = new ArrayList<>();
         for (SnapshotRecord record : records) {
-            if (!record.getTakenByAnotherHost()) {
-                engines.named(record.getEngine()).makeDurable(fromRecord(checkpointId, record));
+            if (record.getTakenByAnotherHost()) {
+                durable.add(record);
+                continue;
             }
+            Snapshot snapshot = engines.named(record.getEngine()).makeDurable(fromRecord(checkpointId, record));
+            SnapshotRecord.Builder completed = record.toBuilder().clearFiles();
+            for (SnapshotFile file : snapshot.files()) {
+                completed.addFiles(fileRecord(file));
+            }
+            durable.add(completed.build());
         }
+        return durable;
     }
 
     /** Deletes every snapshot recorded; tries them all and throws the first failure with the others suppressed. */
@@ -225,12 +239,16 @@ public final class GroupSnapshots {
                 .setLocation(snapshot.location()).setBytes(snapshot.bytes()).setCopiedBytes(snapshot.copiedBytes())
                 .setCostNanos(snapshot.costNanos()).setTakenByAnotherHost(snapshot.takenByAnotherHost());
         for (SnapshotFile file : snapshot.files()) {
-            record.addFiles(SnapshotFileRecord.newBuilder().setRelativePath(file.relativePath()).setSize(file.size())
-                    .setMode(file.mode()).setSha256(file.sha256().orElse("")));
+            record.addFiles(fileRecord(file));
         }
         snapshot.commands().ifPresent(c -> record.setSnapshotCommand(c.snapshot()).setRollbackCommand(c.rollBack())
                 .setDeleteCommand(c.delete()));
         return record.build();
+    }
+
+    private static SnapshotFileRecord fileRecord(SnapshotFile file) {
+        return SnapshotFileRecord.newBuilder().setRelativePath(file.relativePath()).setSize(file.size())
+                .setMode(file.mode()).setSha256(file.sha256().orElse("")).build();
     }
 
     public static Snapshot fromRecord(String checkpointId, SnapshotRecord record) {

@@ -138,9 +138,10 @@ public final class ReflinkEngine implements SnapshotEngine {
 
     /** The clones' names and extents reach the disk with one syncfs of their file system, after the thaw. */
     @Override
-    public void makeDurable(Snapshot snapshot) throws SnapshotException {
+    public Snapshot makeDurable(Snapshot snapshot) throws SnapshotException {
         try {
             Native.syncfs(snapshot.location());
+            return snapshot;
         } catch (IOException e) {
             throw new SnapshotException("making the reflink snapshot " + snapshot.location() + " of checkpoint "
                     + snapshot.checkpointId() + " durable failed: " + e.getMessage(), e);

@@ -21,4 +21,10 @@ public record Snapshot(String checkpointId, String engine, Path dataPath, boolea
                     List<SnapshotFile> files, long bytes, long copiedBytes, long costNanos, Optional<SnapshotCommands> commands) {
         this(checkpointId, engine, dataPath, directory, location, files, bytes, copiedBytes, costNanos, commands, false);
     }
+
+    /** The same snapshot with its files' records replaced (the copy engine's digests, completed after the thaw). */
+    public Snapshot withFiles(List<SnapshotFile> completed) {
+        return new Snapshot(checkpointId, engine, dataPath, directory, location, completed, bytes, copiedBytes, costNanos,
+                commands, takenByAnotherHost);
+    }
 }

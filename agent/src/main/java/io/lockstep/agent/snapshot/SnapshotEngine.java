@@ -16,10 +16,13 @@ public interface SnapshotEngine {
     Snapshot take(String checkpointId, DataPath dataPath) throws SnapshotException;
 
     /**
-     * Makes a snapshot {@link #take} left in the page cache durable. Called after the thaw, before the checkpoint may
-     * commit (the Capture call that brings the manifest to the coordinator): a failure aborts the checkpoint.
+     * Makes a snapshot {@link #take} left in the page cache durable, and completes what the window left for later
+     * (the copy engine's sha256 per file). Called after the thaw, before the checkpoint may commit (the Capture call
+     * that brings the manifest to the coordinator): a failure aborts the checkpoint. Returns the snapshot as the
+     * manifest records it.
      */
-    default void makeDurable(Snapshot snapshot) throws SnapshotException {
+    default Snapshot makeDurable(Snapshot snapshot) throws SnapshotException {
+        return snapshot;
     }
 
     /**

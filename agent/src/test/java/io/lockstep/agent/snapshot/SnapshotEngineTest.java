@@ -76,9 +76,8 @@ class SnapshotEngineTest {
     private static Snapshot roundTrip(SnapshotEngine engine, DataPath dataPath) throws IOException {
         Path data = dataPath.path();
         Map<String, String> atCheckpoint = digests(data);
-        Snapshot snapshot = engine.take(checkpointId(), dataPath);
+        Snapshot snapshot = engine.makeDurable(engine.take(checkpointId(), dataPath));
         assertThat(snapshot.engine()).isEqualTo(engine.name());
-        engine.makeDurable(snapshot);
         changeAfterCheckpoint(data);
         assertThat(digests(data)).isNotEqualTo(atCheckpoint);
 
@@ -179,8 +178,12 @@ class SnapshotEngineTest {
                     .isEqualTo(CopyEngine.NAME);
             CopyEngine engine = new CopyEngine(store, 1 << 30);
 
-            Snapshot first = engine.take(checkpointId(), DataPath.of(data));
-            assertThat(first.files()).allSatisfy(f -> assertThat(f.sha256()).isPresent());
+            Snapshot taken = engine.take(checkpointId(), DataPath.of(data));
+            assertThat(taken.files()).as("inside the window: copied, not hashed")
+                    .allSatisfy(f -> assertThat(f.sha256()).isEmpty());
+            Snapshot first = engine.makeDurable(taken);
+            assertThat(first.files().stream().collect(java.util.stream.Collectors.toMap(SnapshotFile::relativePath,
+                    f -> f.sha256().orElseThrow()))).as("after the thaw: every file's sha256").isEqualTo(digests(data));
             assertThat(first.copiedBytes()).isEqualTo(first.bytes());
             Files.writeString(data.resolve("app.log"), "one more record\n", StandardOpenOption.APPEND);
             long appLogSize = Files.size(data.resolve("app.log"));
@@ -196,6 +199,84 @@ class SnapshotEngineTest {
             engine.delete(first);
             try (Stream<Path> packs = Files.list(store.resolve(CopyEngine.PACK_DIR))) {
                 assertThat(packs).as("packs left after both snapshots are deleted").isEmpty();
+            }
+        }
+    }
+
+    /** A copy snapshot's index lines by relative path: sha256, size, mtime, ctime, inode, mode, pack, offset. */
+    private static Map<String, String[]> indexEntries(Snapshot snapshot) throws IOException {
+        Map<String, String[]> entries = new TreeMap<>();
+        for (String line : Files.readAllLines(Path.of(snapshot.location()))) {
+            String[] fields = line.split("\t", 9);
+            if (fields.length == 9) {
+                entries.put(fields[8], fields);
+            }
+        }
+        return entries;
+    }
+
+    @Test
+    void copyStoresContentTheStoreHoldsAlreadyOnceWhenItHashesAfterTheThaw() throws IOException {
+        try (LoopFileSystem fs = LoopFileSystem.tmpfs(16)) {
+            Path data = fs.root().resolve("data");
+            Files.createDirectories(data);
+            byte[] content = new byte[256 * 1024];
+            new Random(7).nextBytes(content);
+            Files.write(data.resolve("a.bin"), content);
+            Files.write(data.resolve("b.bin"), content);
+            Path store = fs.root().resolve("store");
+            CopyEngine engine = new CopyEngine(store, 1 << 30);
+
+            Snapshot taken = engine.take(checkpointId(), DataPath.of(data));
+            assertThat(indexEntries(taken).values()).as("inside the window: both copied, named by pack offset")
+                    .extracting(e -> e[0] + "@" + e[7]).containsExactly(CopyEngine.PENDING + "@0",
+                            CopyEngine.PENDING + "@" + content.length);
+            assertThatThrownBy(() -> engine.rollBack(taken)).as("a snapshot never made durable")
+                    .isInstanceOf(RollBackException.class).hasMessageContaining("was never made durable");
+            Snapshot first = engine.makeDurable(taken);
+
+            Map<String, String[]> entries = indexEntries(first);
+            assertThat(entries.get("b.bin")[6] + "@" + entries.get("b.bin")[7]).as("b.bin's blob: a.bin's")
+                    .isEqualTo(entries.get("a.bin")[6] + "@" + entries.get("a.bin")[7]);
+            Path pack = store.resolve(CopyEngine.PACK_DIR).resolve(entries.get("a.bin")[6]);
+            assertThat(Long.parseLong(LoopFileSystem.run("stat", "-c", "%b", pack.toString()).strip()) * 512)
+                    .as("bytes the pack occupies (512-byte blocks)").isLessThan(2L * content.length);
+
+            Files.move(data.resolve("b.bin"), data.resolve("moved.bin"));
+            Files.delete(data.resolve("a.bin"));
+            Snapshot second = engine.makeDurable(engine.take(checkpointId(), DataPath.of(data)));
+
+            assertThat(second.copiedBytes()).as("moved.bin is new to the window").isEqualTo(content.length);
+            assertThat(indexEntries(second).get("moved.bin")[6]).as("moved.bin's blob: the first snapshot's")
+                    .isEqualTo(entries.get("a.bin")[6]);
+            assertThat(store.resolve(CopyEngine.PACK_DIR).resolve(Path.of(second.location()).getFileName()))
+                    .as("the second snapshot's pack, all of whose content the store held").doesNotExist();
+            engine.delete(first);
+            Files.writeString(data.resolve("moved.bin"), "overwritten after the checkpoint\n");
+            Files.writeString(data.resolve("created-since.bin"), "not in the checkpoint\n");
+            engine.rollBack(second);
+            assertThat(Files.readAllBytes(data.resolve("moved.bin"))).as("moved.bin rolled back from the first pack")
+                    .isEqualTo(content);
+            assertThat(data.resolve("created-since.bin")).doesNotExist();
+        }
+    }
+
+    @Test
+    void aCopySnapshotDeletedBeforeItIsMadeDurableStaysDeleted() throws IOException {
+        try (LoopFileSystem fs = LoopFileSystem.tmpfs(16)) {
+            Path data = fs.root().resolve("data");
+            writeData(data);
+            Path store = fs.root().resolve("store");
+            CopyEngine engine = new CopyEngine(store, 1 << 30);
+            Snapshot taken = engine.take(checkpointId(), DataPath.of(data));
+
+            engine.delete(taken);
+
+            assertThatThrownBy(() -> engine.makeDurable(taken)).isInstanceOf(SnapshotException.class)
+                    .hasMessageContaining("making the copy snapshot " + taken.location() + " of checkpoint "
+                            + taken.checkpointId() + " durable failed");
+            try (Stream<Path> left = Files.walk(store)) {
+                assertThat(left.filter(Files::isRegularFile)).as("files left in the store").isEmpty();
             }
         }
     }
@@ -242,7 +323,7 @@ class SnapshotEngineTest {
             writeData(data);
             Path store = fs.root().resolve("store");
             CopyEngine engine = new CopyEngine(store, 1 << 30);
-            Snapshot snapshot = engine.take(checkpointId(), DataPath.of(data));
+            Snapshot snapshot = engine.makeDurable(engine.take(checkpointId(), DataPath.of(data)));
             changeAfterCheckpoint(data);
             Map<String, String> now = digests(data);
             damageInItsPack(snapshot, "state.db", store);

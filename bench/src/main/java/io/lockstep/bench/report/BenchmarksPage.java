@@ -509,10 +509,11 @@ final class BenchmarksPage {
                 + " (sparse images on the machine's disk), after warm-up snapshots (10, or 1 at 1 GiB; 3 with --quick)."
                 + " Floors: reflink = one raw `FICLONE` per file; btrfs = the snapshot ioctl alone; copy = a sequential"
                 + " write of the same bytes with fsync to the store's disk, as a rate (there the ratio is copy rate ÷ disk"
-                + " rate, higher is better). The copy engine appends the changed files to one pack and leaves its fsync to"
-                + " `SnapshotEngine.makeDurable`, which the agent calls after the thaw and before the manifest reaches the"
-                + " coordinator: `copy-rate-median` is the window (take), `durable-rate-median` take + makeDurable, both"
-                + " against the same floor.");
+                + " rate, higher is better). The copy engine appends the changed files to one pack (one `sendfile` each)"
+                + " and leaves their sha256 and its fsync to `SnapshotEngine.makeDurable`, which the agent calls after the"
+                + " thaw and before the manifest reaches the coordinator: `copy-rate-median` is the window (take),"
+                + " `durable-rate-median` take + makeDurable, both against the same floor. Every file's content is its own"
+                + " (random bytes, its number first), so the copy engine stores none as another's.");
         line("");
         suiteTable("snapshot", "engine and data");
     }

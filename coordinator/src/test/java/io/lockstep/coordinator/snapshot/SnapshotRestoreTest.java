@@ -11,6 +11,7 @@ import io.lockstep.coordinator.restore.RestoreOptions;
 import io.lockstep.coordinator.testing.Invariants;
 import io.lockstep.coordinator.testing.LocalCluster;
 import io.lockstep.coordinator.testing.ProcLocksSnapshot;
+import io.lockstep.coordinator.testing.TestMounts;
 import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.proto.CatalogManifest;
 import io.lockstep.proto.DataPathRecord;
@@ -41,17 +42,23 @@ import static org.awaitility.Awaitility.await;
  * A checkpoint with a declared data path, end to end with real agents, cgroups, locks and stubs: the
  * snapshot is taken inside the frozen window and recorded in the manifest; after the application changed
  * its files, a restore without --force rolls them back to the checkpoint's content, re-takes the lock and
- * restarts the program — with the copy engine, and with the engine chosen by default on XFS (reflink=1) and
- * on btrfs, each made on a loop device. A snapshot that fails aborts the checkpoint and leaves nothing
- * frozen or stored.
+ * restarts the program — with the copy engine, with the engine chosen by default on XFS (reflink=1) and on
+ * btrfs, and with the command engine running btrfs commands, each made on a loop device. A snapshot that fails
+ * (refused above its bound, or out of space) aborts the checkpoint and leaves nothing frozen or stored; a
+ * roll-back that fails aborts the restore and leaves the files as they were.
  */
 class SnapshotRestoreTest {
+    private final TestMounts mounts = new TestMounts();
     private LocalCluster cluster;
 
     @AfterEach
     void tearDown() throws Exception {
-        if (cluster != null) {
-            cluster.close();
+        try {
+            mounts.close();
+        } finally {
+            if (cluster != null) {
+                cluster.close();
+            }
         }
     }
 
@@ -147,6 +154,27 @@ class SnapshotRestoreTest {
         }
     }
 
+    @Test
+    void theCommandEngineWithBtrfsCommandsRollsBackThroughTheOperatorsCommand() throws Exception {
+        cluster = LocalCluster.start("h1");
+        Path mount = Files.createDirectories(cluster.dir().resolve("btrfs"));
+        try (LoopMount btrfs = LoopMount.make(cluster.dir().resolve("btrfs.img"), mount, "mkfs.btrfs", "-q")) {
+            Path data = mount.resolve("data");
+            Process create = new ProcessBuilder("btrfs", "subvolume", "create", data.toString()).inheritIO().start();
+            assertThat(create.waitFor()).as("btrfs subvolume create " + data).isZero();
+            writeData(data);
+            declare("cmd", DataPathRecord.newBuilder().setPath(data.toString()).setEngine("command")
+                    .setSnapshotCommand("btrfs subvolume snapshot -r {path} {path}.at-{id}")
+                    .setRollbackCommand("btrfs subvolume delete {path} && btrfs subvolume snapshot {path}.at-{id} {path}")
+                    .setDeleteCommand("btrfs subvolume delete {path}.at-{id}").build());
+
+            SnapshotRecord snapshot = checkpointChangeAndRestore("cmd", data);
+
+            assertThat(snapshot.getEngine()).isEqualTo("command");
+            cluster.killApplications();
+        }
+    }
+
     /** A holder of a lock in the data path; checkpoint; change the files; kill; restore; compare. */
     private SnapshotRecord checkpointChangeAndRestore(String group, Path data) throws Exception {
         int holder = startHolder(group, data);
@@ -180,6 +208,38 @@ class SnapshotRestoreTest {
     }
 
     @Test
+    void aRollBackThatFailsAbortsTheRestoreAndLeavesTheFilesAsTheyWere() throws Exception {
+        cluster = LocalCluster.start("h1");
+        Path data = writeData(cluster.dir().resolve("data"));
+        declare("bad", DataPathRecord.newBuilder().setPath(data.toString()).setEngine("copy").build());
+        int holder = startHolder("bad", data);
+        CheckpointResult checkpoint = cluster.checkpoint("bad");
+        SnapshotRecord snapshot = manifest(checkpoint, "bad").getSnapshots(0);
+        changeAfterCheckpoint(data);
+        cluster.killApplications();
+        await("the holder is gone").atMost(Duration.ofSeconds(10)).until(() -> ProcessHandle.of(holder).isEmpty());
+        // state.db's content in the copy store's pack, where the snapshot's index names it, overwritten.
+        String[] entry = Files.readAllLines(Path.of(snapshot.getLocation())).stream()
+                .filter(line -> line.endsWith("\tstate.db")).findFirst().orElseThrow().split("\t");
+        try (FileChannel pack = FileChannel.open(Path.of(snapshot.getLocation()).getParent().resolveSibling("packs")
+                .resolve(entry[6]), StandardOpenOption.WRITE)) {
+            pack.write(java.nio.ByteBuffer.wrap("damaged in the store".getBytes(java.nio.charset.StandardCharsets.UTF_8)),
+                    Long.parseLong(entry[7]));
+        }
+        Map<String, String> now = digests(data);
+
+        assertThatThrownBy(() -> cluster.restore("bad", RestoreOptions.defaults().withAllowRoot(true)))
+                .isInstanceOf(OperationFailedException.class)
+                .satisfies(e -> assertThat(((OperationFailedException) e).reason()).isEqualTo(FailureReason.ROLLBACK_FAILED))
+                .hasMessageContaining("roll-back of " + data + " to checkpoint " + checkpoint.checkpointId() + " failed at "
+                        + data.resolve("state.db"))
+                .hasMessageContaining("the current files are untouched");
+
+        assertThat(digests(data)).as("sha256 of every file after the failed roll-back").isEqualTo(now);
+        Invariants.assertAll(cluster);
+    }
+
+    @Test
     void aSnapshotAboveItsBoundAbortsTheCheckpointThawsAndLeavesNoSnapshot() throws Exception {
         cluster = LocalCluster.start("h1");
         Path data = writeData(cluster.dir().resolve("data"));
@@ -196,6 +256,28 @@ class SnapshotRestoreTest {
         Path store = cluster.agentConfig("h1").stateDir().resolve("snapshots");
         try (Stream<Path> left = Files.exists(store) ? Files.walk(store) : Stream.empty()) {
             assertThat(left.filter(Files::isRegularFile)).as("files left in the copy store").isEmpty();
+        }
+        assertThat(ProcessHandle.of(holder)).isPresent();
+        Invariants.assertAll(cluster);
+    }
+
+    @Test
+    void aSnapshotThatRunsOutOfSpaceAbortsTheCheckpointThawsAndLeavesNoSnapshot() throws Exception {
+        cluster = LocalCluster.start("h1");
+        Path data = writeData(cluster.dir().resolve("data"));
+        declare("full", DataPathRecord.newBuilder().setPath(data.toString()).setEngine("copy").build());
+        Path store = mounts.fullTmpfs(cluster.agentConfig("h1").stateDir().resolve("snapshots"), 64 * 1024);
+        int holder = startHolder("full", data);
+
+        assertThatThrownBy(() -> cluster.checkpoint("full")).isInstanceOf(OperationFailedException.class)
+                .hasMessageContaining("snapshot on host h1")
+                .hasMessageContaining("copy snapshot of " + data + " into " + store + " failed at " + data.resolve("app.log"))
+                .hasMessageContaining("No space left on device");
+
+        assertThat(new io.lockstep.coordinator.catalog.Catalog(cluster.coordinator()).list("full")).as("no checkpoint committed").isEmpty();
+        try (Stream<Path> left = Files.walk(store)) {
+            assertThat(left.filter(Files::isRegularFile).map(p -> p.getFileName().toString()))
+                    .as("files left in the full copy store").containsExactly(".filler");
         }
         assertThat(ProcessHandle.of(holder)).isPresent();
         Invariants.assertAll(cluster);
