@@ -704,12 +704,7 @@ public final class GroupCapturer {
 
     /** Gone from /proc, or a zombie: its files, cwd and fds are already released. */
     private static boolean hasExited(Path dir) {
-        try {
-            return Files.readAllLines(dir.resolve("status")).stream()
-                    .anyMatch(l -> l.startsWith("State:") && (l.contains("Z (zombie)") || l.contains("X (dead)")));
-        } catch (IOException e) {
-            return true;
-        }
+        return io.lockstep.agent.proc.ProcessState.exited(dir);
     }
 
     private static String hostname() {

@@ -76,6 +76,14 @@ public final class StubHandle implements AutoCloseable {
         return process;
     }
 
+    /**
+     * Whether the stub (later the program) still runs. A killed stub holds no lock any more, yet
+     * {@link Process#isAlive()} says true until the JVM has reaped it: /proc tells.
+     */
+    public boolean running() {
+        return process.isAlive() && !io.lockstep.agent.proc.ProcessState.exited(process.pid());
+    }
+
     /** Sends the plan and waits until the stub dropped its privileges and reopened every file. */
     public void stage(Instant deadline) throws StubException {
         calls.lock();

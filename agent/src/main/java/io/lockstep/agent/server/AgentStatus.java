@@ -51,7 +51,7 @@ final class AgentStatus {
                     // process sharing its open file description): each lock it took is looked up again.
                     int[] held = {0};
                     group.restore().stubs().forEach((recorded, staged) -> {
-                        if (!staged.handle().process().isAlive()) {
+                        if (!staged.handle().running()) {
                             status.addStubsGone("stub pid " + staged.handle().pid() + " of recorded pid "
                                     + recorded.oldPid() + " (host " + recorded.sourceHost() + ") has exited");
                             return;

@@ -544,7 +544,7 @@ public final class RestoreParticipant {
                     // others, so that a session of dead stubs ends now, not at the hand-over fallback
                     // (meanwhile every new restore of the group on this host was refused).
                     if (!commit || heldBackToo || !session.heldBack().contains(e.getKey())
-                            || !e.getValue().handle().process().isAlive()) {
+                            || !e.getValue().handle().running()) {
                         selected.put(e.getKey(), e.getValue());
                     }
                 }
