@@ -272,7 +272,15 @@ class GroupCapturerTest {
         List<String> threads = child.linesUntilReady("THREAD ");
         int grandchild = Integer.parseInt(child.line("GRANDCHILD ").split(" ")[1]);
 
-        Manifest m = new GroupCapturer().capture(scope(List.of(child.pid(), grandchild), Map.of()));
+        // Stopped, as a frozen group is: a JVM child still opens and closes fds after READY, and a
+        // capture of a running process can meet an fd that is gone (seen in a fresh-clone run).
+        Manifest m;
+        signal("-STOP", child.pid(), grandchild);
+        try {
+            m = new GroupCapturer().capture(scope(List.of(child.pid(), grandchild), Map.of()));
+        } finally {
+            signal("-CONT", child.pid(), grandchild);
+        }
 
         ProcessRecord p = process(m, child.pid());
         assertThat(p.getTidsList()).contains(child.pid())
@@ -282,6 +290,14 @@ class GroupCapturerTest {
         assertThat(g.getPpid()).isEqualTo(child.pid());
         assertThat(g.getLocksList()).isEmpty();
         assertThat(p.getLocksList()).extracting(LockRecord::getKind).containsExactly(LockKind.FLOCK);
+    }
+
+    private static void signal(String signal, int... pids) throws Exception {
+        List<String> command = new java.util.ArrayList<>(List.of("kill", signal));
+        for (int pid : pids) {
+            command.add(Integer.toString(pid));
+        }
+        assertThat(new ProcessBuilder(command).inheritIO().start().waitFor()).as(String.join(" ", command)).isZero();
     }
 
     @Test
