@@ -141,7 +141,7 @@ final class AgentParts implements AutoCloseable {
             zk.create().forPath(layout.phase(group, opId, phase));
         }
         if (kind == OpKind.CHECKPOINT) {
-            for (Phase counted : List.of(Phase.FROZEN, Phase.CAPTURED)) {
+            for (Phase counted : Phase.CHECKPOINT) {
                 zk.create().forPath(layout.phaseCount(group, opId, counted));
             }
         }

@@ -30,7 +30,7 @@ final class Quiescence {
 
     void await(String opId) throws Exception {
         Instant deadline = Instant.now().plus(TIMEOUT);
-        for (Phase phase : List.of(Phase.FROZEN, Phase.CAPTURED)) {
+        for (Phase phase : Phase.CHECKPOINT) {
             String path = layout.phase(group, opId, phase);
             List<String> left;
             while (!(left = children(path)).isEmpty()) {

@@ -62,8 +62,7 @@ public final class OperationOpener {
             ops.add(zk.transactionOp().create().withMode(CreateMode.PERSISTENT).forPath(layout.phase(group, op, phase)));
         }
         if (record.getKind() == OpKind.CHECKPOINT) {
-            // The counts whose last child is each checkpoint barrier's signal (ZkLayout.phaseCount).
-            for (Phase counted : List.of(Phase.FROZEN, Phase.CAPTURED)) {
+            for (Phase counted : Phase.CHECKPOINT) {
                 ops.add(zk.transactionOp().create().withMode(CreateMode.PERSISTENT).forPath(layout.phaseCount(group, op, counted)));
             }
         }
