@@ -66,9 +66,10 @@ public final class FileValidator {
                 if (fd.getAgentOutput()) {
                     continue; // the agent's own output file: a restore creates a fresh one
                 }
-                if (LocalFiles.skippable(process, fd, resolver)) {
-                    skipped.add(problem(fd.getPath(), identityText(fd), "local file of another host without a lock: fd "
-                            + fd.getFd() + " of pid " + process.getPid() + " will not be reopened", false));
+                Optional<String> leftClosed = LocalFiles.leftClosed(process, fd, resolver);
+                if (leftClosed.isPresent()) {
+                    skipped.add(problem(fd.getPath(), identityText(fd), leftClosed.get() + ": fd " + fd.getFd()
+                            + " of pid " + process.getPid() + " will not be reopened", false));
                 } else {
                     fds.add(fd);
                 }

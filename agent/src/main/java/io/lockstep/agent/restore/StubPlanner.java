@@ -113,7 +113,7 @@ public final class StubPlanner {
                 throw new PlanRefusedException(at + ": negative offset " + fd.getOffset());
             }
             requireSafePath(at, fd.getPath());
-            if (LocalFiles.skippable(process, fd, resolver)) {
+            if (LocalFiles.leftClosed(process, fd, resolver).isPresent()) {
                 continue;
             }
             String local = resolver.resolve(fd).orElseThrow(() -> new PlanRefusedException(at

@@ -107,6 +107,23 @@ class HostileFilesTest {
         assertThatThrownBy(() -> new AllowedRoots(List.of(Path.of("relative")))).hasMessageContaining("not an absolute path");
     }
 
+    /**
+     * A JVM reads its cgroup's memory.stat now and then; a freeze that catches the fd open must not
+     * make the checkpoint unrestorable (a fresh-clone run was refused so). Without a lock through it,
+     * a kernel interface is left closed, whatever it names; the restarted program opens its own.
+     */
+    @Test
+    void aKernelInterfaceWithoutALockIsLeftClosed() throws Exception {
+        StubPlanner everywhere = new StubPlanner(OLD_PATH, AllowedRoots.EVERYWHERE, 1024);
+        for (String kernelFile : List.of("/sys/fs/cgroup/memory.stat", "/proc/self/status")) {
+            ProcessRecord unlocked = process(Path.of(kernelFile), allowed).toBuilder().clearLocks().build();
+
+            StubPlan plan = everywhere.plan(unlocked, "ckpt-1", false);
+
+            assertThat(plan.getFdsList()).as("fds reopened for " + kernelFile).isEmpty();
+        }
+    }
+
     @Test
     void aPlanCarriesTheIdentityTheAgentChecked() throws Exception {
         Path data = fixture.file("allowed/data", 10);

@@ -71,9 +71,18 @@ class PausedAgentTest {
         await("h2's session expires while it is stopped").atMost(Duration.ofSeconds(60))
                 .until(() -> !cluster.registered("h2"));
         // Only its guard could thaw it now, at the maximum frozen time (20 s after arming).
-        assertThat(cluster.frozen("h2", group)).as("h2's group while h2 is stopped").isEqualTo(stoppedFrozen);
+        boolean frozenWhileStopped = cluster.frozen("h2", group);
         assertThat(cluster.awaitOutcome(stale)).as("the checkpoint with a stopped host").startsWith("FAILED ");
         String staleOp = cluster.call("ops", group);
+        if (stoppedFrozen) {
+            // The hosts go through the window on ZooKeeper signals, without the paused coordinator: h2 may
+            // have captured and thawed before the STOP landed (its log, frozen with it, says so).
+            boolean thawedBeforeTheStop = staleOpLines(group, staleOp).stream().anyMatch(l -> l.contains(": thawed ("));
+            assertThat(frozenWhileStopped || thawedBeforeTheStop)
+                    .as("h2's group while h2 is stopped: frozen, unless h2 thawed before the STOP").isTrue();
+        } else {
+            assertThat(frozenWhileStopped).as("h2's group while h2 is stopped before its freeze").isFalse();
+        }
         long staleEpoch = Invariants.epochOf(staleOp);
         assertThat(cluster.call("decision", group, staleOp)).startsWith("ABORT");
         assertThat(cluster.frozen("h1", group)).as("h1 thawed on the ABORT").isFalse();
