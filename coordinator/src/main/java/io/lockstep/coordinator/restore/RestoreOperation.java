@@ -108,19 +108,35 @@ public final class RestoreOperation {
             Set<String> targets = new LinkedHashSet<>();
             sources.forEach(source -> targets.add(source.targetHost()));
             List<StopReply> stopped = stopOrRefuseRunning(group, sources);
-            Map<String, AgentClient> agents = session.agents(List.copyOf(targets));
-            Instant deadline = ctx.clock().instant().plus(options.timeout());
-            OpenedOperation op = session.open(OpRecord.newBuilder()
-                    .setKind(OpKind.RESTORE)
-                    .addAllParticipants(targets)
-                    .setCheckpointId(entry.getCheckpointId())
-                    .putAllHostMap(options.hostMap())
-                    .setDeadlineUnixMs(deadline.toEpochMilli())
-                    .setTimeoutMs(options.timeout().toMillis()));
-            listener.opened(KIND, group, op.opId(), op.epoch());
-            try (AgentFanout fanout = new AgentFanout(agents, listener)) {
-                return new Run(session, op, fanout, entry, sources, deadline, stopped).execute();
+            try {
+                return restore(session, group, entry, sources, targets, stopped, listener);
+            } catch (OperationFailedException e) {
+                if (stopped.isEmpty()) {
+                    throw e;
+                }
+                // The operator asked to replace a running group, and now it neither runs nor is restored.
+                throw new OperationFailedException(e.reason(), e.hostId().orElse(null), e.getMessage()
+                        + "\n  the group is not running: --replace had stopped " + RestoreResult.describeStopped(stopped)
+                        + " before the restore failed", e);
             }
+        }
+    }
+
+    private RestoreResult restore(OperationSession session, String group, CatalogEntry entry, List<SourceManifest> sources,
+                                  Set<String> targets, List<StopReply> stopped, OperationListener listener)
+            throws Exception {
+        Map<String, AgentClient> agents = session.agents(List.copyOf(targets));
+        Instant deadline = ctx.clock().instant().plus(options.timeout());
+        OpenedOperation op = session.open(OpRecord.newBuilder()
+                .setKind(OpKind.RESTORE)
+                .addAllParticipants(targets)
+                .setCheckpointId(entry.getCheckpointId())
+                .putAllHostMap(options.hostMap())
+                .setDeadlineUnixMs(deadline.toEpochMilli())
+                .setTimeoutMs(options.timeout().toMillis()));
+        listener.opened(KIND, group, op.opId(), op.epoch());
+        try (AgentFanout fanout = new AgentFanout(agents, listener)) {
+            return new Run(session, op, fanout, entry, sources, deadline, stopped).execute();
         }
     }
 
