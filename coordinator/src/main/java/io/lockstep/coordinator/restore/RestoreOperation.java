@@ -58,10 +58,13 @@ import org.slf4j.LoggerFactory;
 
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 import com.google.protobuf.ByteString;
@@ -375,18 +378,38 @@ public final class RestoreOperation {
             Map<String, List<Integer>> waiters = new LinkedHashMap<>();
             for (SourceManifest source : sources) {
                 for (ProcessRecord process : source.manifest().getProcessesList()) {
-                    if (options.skipUnrestartable() && !process.hasRestart()) {
-                        continue;
-                    }
                     boolean waits = process.getLocksList().stream().filter(LockRecord::getWaiting).anyMatch(lock ->
                             handedOver.stream().anyMatch(holder -> conflicts(holder,
                                     new HeldLock(source.sourceHost(), source.targetHost(), process.getPid(), lock))));
                     if (waits) {
-                        waiters.computeIfAbsent(source.sourceHost(), h -> new ArrayList<>()).add(process.getPid());
+                        restoredAs(source.manifest(), process).ifPresent(pid -> {
+                            List<Integer> host = waiters.computeIfAbsent(source.sourceHost(), h -> new ArrayList<>());
+                            if (!host.contains(pid)) {
+                                host.add(pid);
+                            }
+                        });
                     }
                 }
             }
             return waiters;
+        }
+
+        /**
+         * The recorded pid whose stub brings {@code process} back: itself, or, for a process skipped
+         * as unrestartable (a child the program forked, e.g. the {@code flock -x 9} of a shell), its
+         * nearest ancestor in the manifest that is restored, whose restarted program forks it again.
+         * Holding that ancestor back keeps the re-forked waiter from the lock until its holder has it.
+         */
+        private Optional<Integer> restoredAs(Manifest manifest, ProcessRecord process) {
+            Map<Integer, ProcessRecord> byPid = new HashMap<>();
+            manifest.getProcessesList().forEach(p -> byPid.put(p.getPid(), p));
+            Set<Integer> seen = new HashSet<>();
+            for (ProcessRecord at = process; at != null && seen.add(at.getPid()); at = byPid.get(at.getPpid())) {
+                if (at.hasRestart() || !options.skipUnrestartable()) {
+                    return Optional.of(at.getPid());
+                }
+            }
+            return Optional.empty();
         }
 
         private Map<String, List<StagedProcess>> stage(Map<String, List<Integer>> heldBack) throws Exception {
