@@ -149,18 +149,34 @@ public final class CheckpointSuite implements BenchSuite {
                 quiet.await(first.checkpointId());
                 List<ZkRequestCounter.Counts> zkAt = new ArrayList<>();
                 List<Map<String, Long>> rpcAt = new ArrayList<>();
+                String callNotes = "";
                 for (int r = 0; r < runs; r++) {
                     zkAt.add(zkCounter.counts());
                     rpcAt.add(rpcCounter.counts());
+                    boolean traced = r == runs - 1;
+                    if (traced) {
+                        zkCounter.record();
+                    }
                     long start = System.nanoTime();
                     long[] openedAt = new long[1];
+                    Map<String, Long> phaseEndedAt = new LinkedHashMap<>();
                     CheckpointResult result = new CheckpointOperation(ctx, OPTIONS, new OperationListener() {
                         @Override
                         public void opened(String kind, String group, String opId, long epoch) {
                             openedAt[0] = System.nanoTime();
                         }
+
+                        @Override
+                        public void phaseEnded(String phase, long micros) {
+                            phaseEndedAt.put(phase, System.nanoTime());
+                        }
                     }).run("bench");
                     latency[r] = System.nanoTime() - start;
+                    if (traced) {
+                        phaseEndedAt.put("close", System.nanoTime());
+                        callNotes = ZkCallBreakdown.of(zkCounter.recorded(), sessionId(zk), start, openedAt[0], phaseEndedAt)
+                                .printAndSummarize(agentCount + " agents");
+                    }
                     window[r] = result.frozenWindowMicros() * 1000;
                     // open: lock, stale-op check, members, op record (what precedes the phases)
                     phases.computeIfAbsent("open", k -> new ArrayList<>()).add((openedAt[0] - start) / 1000);
@@ -190,7 +206,7 @@ public final class CheckpointSuite implements BenchSuite {
                 double protocolFloor = fl.medianMillis() + barrierHops;
                 return List.of(
                         Result.of(name(), c, "checkpoint-latency-median", lat.medianMillis(), "ms", fl.medianMillis(),
-                                notes + phaseNotes),
+                                notes + phaseNotes + callNotes),
                         Result.of(name(), c, "frozen-window-median", win.medianMillis(), "ms", fl.medianMillis(),
                                 notes + "; floor = slowest host's freeze+capture+thaw alone"),
                         Result.of(name(), c, "frozen-window-vs-protocol-floor", win.medianMillis(), "ms", protocolFloor,
@@ -280,6 +296,10 @@ public final class CheckpointSuite implements BenchSuite {
         } finally {
             starters.shutdownNow();
         }
+    }
+
+    static long sessionId(CuratorFramework zk) throws Exception {
+        return zk.getZookeeperClient().getZooKeeper().getSessionId();
     }
 
     /** Membership nodes appear asynchronously after Run. */

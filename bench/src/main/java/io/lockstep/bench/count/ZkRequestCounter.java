@@ -5,6 +5,8 @@ import org.apache.curator.drivers.EventTrace;
 import org.apache.curator.drivers.OperationTrace;
 import org.apache.curator.framework.CuratorFramework;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
@@ -21,6 +23,15 @@ import java.util.concurrent.atomic.LongAdder;
 public final class ZkRequestCounter extends AdvancedTracerDriver {
     private static final Set<String> WRITES = Set.of("create", "delete", "setData", "multi", "setACL", "reconfig");
     private final Map<String, LongAdder> byKind = new ConcurrentHashMap<>();
+    /** While not null, every request answered is also appended here (see {@link #record}). */
+    private volatile List<Call> timeline;
+
+    /**
+     * One request as Curator traced it: its session, kind, path, latency (Curator measures it in
+     * whole milliseconds) and the moment it was answered (System.nanoTime()).
+     */
+    public record Call(long sessionId, String kind, String path, long latencyMs, long answeredNanos) {
+    }
 
     /** Requests so far, per kind. */
     public record Counts(Map<String, Long> byKind) {
@@ -48,6 +59,23 @@ public final class ZkRequestCounter extends AdvancedTracerDriver {
         client.getZookeeperClient().setTracerDriver(this);
     }
 
+    /** Starts recording every request answered from now on, on every attached client. */
+    public void record() {
+        timeline = new ArrayList<>();
+    }
+
+    /** Stops recording: the requests answered since {@link #record}, in the order they were answered. */
+    public List<Call> recorded() {
+        List<Call> calls = timeline;
+        timeline = null;
+        if (calls == null) {
+            return List.of();
+        }
+        synchronized (calls) {
+            return List.copyOf(calls);
+        }
+    }
+
     public Counts counts() {
         Map<String, Long> snapshot = new TreeMap<>();
         byKind.forEach((kind, n) -> snapshot.put(kind, n.sum()));
@@ -59,6 +87,13 @@ public final class ZkRequestCounter extends AdvancedTracerDriver {
         String kind = kind(trace.getName());
         if (kind != null) {
             byKind.computeIfAbsent(kind, k -> new LongAdder()).increment();
+            List<Call> calls = timeline;
+            if (calls != null) {
+                Call call = new Call(trace.getSessionId(), kind, trace.getPath(), trace.getLatencyMs(), System.nanoTime());
+                synchronized (calls) {
+                    calls.add(call);
+                }
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.agents;
 
+import io.lockstep.coordinator.op.PipelinedReads;
 import io.lockstep.proto.HostRecord;
 import io.lockstep.zk.ZkJson;
 import io.lockstep.zk.ZkLayout;
@@ -7,8 +8,11 @@ import org.apache.curator.framework.CuratorFramework;
 import org.apache.zookeeper.KeeperException;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * Which agents are live (hosts/<host>, ephemeral) and which hosts are members of a group
@@ -55,8 +59,25 @@ public final class AgentDirectory {
     /** The group's members, sorted, each with its agent's liveness. */
     public List<Member> membersWithLiveness(String group) throws Exception {
         List<Member> members = new ArrayList<>();
+        membersWithRegistrations(group).forEach((host, record) -> members.add(new Member(host, record.isPresent())));
+        return members;
+    }
+
+    /**
+     * The group's members, sorted, each with its agent's registration (empty when the agent is not
+     * live). The registrations are read together: one round trip however many members.
+     */
+    public Map<String, Optional<HostRecord>> membersWithRegistrations(String group) throws Exception {
+        Map<String, CompletableFuture<Optional<byte[]>>> reads = new LinkedHashMap<>();
         for (String host : members(group)) {
-            members.add(new Member(host, zk.checkExists().forPath(layout.host(host)) != null));
+            reads.put(host, PipelinedReads.data(zk, layout.host(host)));
+        }
+        Map<String, Optional<HostRecord>> members = new LinkedHashMap<>();
+        for (Map.Entry<String, CompletableFuture<Optional<byte[]>>> read : reads.entrySet()) {
+            String path = layout.host(read.getKey());
+            Optional<byte[]> data = PipelinedReads.await(read.getValue());
+            members.put(read.getKey(), data.isEmpty() ? Optional.empty()
+                    : Optional.of(ZkJson.parse(data.get(), HostRecord.getDefaultInstance(), path)));
         }
         return members;
     }

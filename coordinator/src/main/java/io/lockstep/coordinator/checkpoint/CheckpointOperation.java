@@ -15,6 +15,7 @@ import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.op.OperationSession;
 import io.lockstep.coordinator.op.ParallelCalls;
 import io.lockstep.coordinator.op.PhaseBarrier;
+import io.lockstep.coordinator.op.PipelinedReads;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.CheckpointStore.StoredManifest;
 import io.lockstep.proto.AbortRequest;
@@ -23,6 +24,7 @@ import io.lockstep.proto.CatalogEntry;
 import io.lockstep.proto.CatalogManifest;
 import io.lockstep.proto.FreezeReply;
 import io.lockstep.proto.FreezeRequest;
+import io.lockstep.proto.HostRecord;
 import io.lockstep.proto.OpKind;
 import io.lockstep.proto.OpRecord;
 import io.lockstep.zk.Decision;
@@ -47,14 +49,16 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
  * One coordinated checkpoint of a group (docs/DESIGN.md, "Checkpoint"): open; one call per host
  * that arms its guard and freezes; all-frozen, on which every host captures into memory by
  * itself; the captured barrier; all-captured, on which every host thaws — the frozen window ends
- * here — then the manifests travel, the durable store write and the commit. Any failure before
+ * here — then the manifests travel, each stored durably as it arrives, and the commit. Any failure before
  * the decision ends in ABORT, with the group thawed and the partial manifests removed.
  */
 public final class CheckpointOperation {
@@ -89,7 +93,9 @@ public final class CheckpointOperation {
     private CheckpointResult run(String group, OperationListener listener) throws Exception {
         new KnownGroups(ctx).require(group);
         try (OperationSession session = OperationSession.begin(ctx, group)) {
-            List<AgentDirectory.Member> members = ctx.directory().membersWithLiveness(group);
+            Map<String, Optional<HostRecord>> registrations = ctx.directory().membersWithRegistrations(group);
+            List<AgentDirectory.Member> members = registrations.entrySet().stream()
+                    .map(member -> new AgentDirectory.Member(member.getKey(), member.getValue().isPresent())).toList();
             if (members.isEmpty()) {
                 throw new OperationFailedException(FailureReason.NO_PARTICIPANTS, null,
                         "group " + group + " has no processes on any live agent (no members under "
@@ -97,7 +103,9 @@ public final class CheckpointOperation {
             }
             requireEveryMemberLive(group, members);
             List<String> participants = members.stream().map(AgentDirectory.Member::host).toList();
-            Map<String, AgentClient> agents = session.agents(participants);
+            Map<String, HostRecord> live = new LinkedHashMap<>();
+            registrations.forEach((host, record) -> live.put(host, record.orElseThrow()));
+            Map<String, AgentClient> agents = session.agents(live);
             // The connections come up while the op opens (ZooKeeper round trips), not in the freeze call.
             agents.values().forEach(AgentClient::connect);
             Instant deadline = ctx.clock().instant().plus(options.timeout());
@@ -148,13 +156,13 @@ public final class CheckpointOperation {
             Map<String, FreezeReply> frozen = freeze();
             awaitCaptured();
             // The frozen window ends here: what follows runs while the application runs.
-            CaptureTotals totals = thawAndFetch();
+            CommitReads commitReads = new CommitReads();
+            CaptureTotals totals = thawFetchAndStore();
             long window = frozenWindowMicros(frozen, totals.captured);
             if (totals.processes == 0) {
                 throw processesGone();
             }
-            store(totals);
-            CatalogEntry entry = commit(totals, window);
+            CatalogEntry entry = commit(totals, window, commitReads);
             LOG.info("group {} op {} epoch {}: COMMIT checkpoint {} ({} hosts, {} processes, {} locks, {} files, frozen {} ms)",
                     op.group(), op.opId(), op.epoch(), entry.getCheckpointId(), hosts.size(), totals.processes,
                     totals.locks, totals.files, String.format(Locale.ROOT, "%.3f", window / 1000.0));
@@ -216,22 +224,17 @@ public final class CheckpointOperation {
         }
 
         /**
-         * After the thaw: every manifest to the store, durably (fsynced, published atomically). A
-         * failure aborts; the application kept running, so nothing of it is lost.
+         * What the commit multi needs to know of the catalog — whether its container and latest
+         * exist — read while the manifests travel: under the group lock only this op changes them.
          */
-        private void store(CaptureTotals totals) throws Exception {
-            long start = System.nanoTime();
-            fanout.all("store", FailureReason.STORE_FAILED, (host, agent) -> {
-                StoredManifest file;
-                try {
-                    file = ctx.store().write(op.group(), op.opId(), host, ctx.sealForStore(totals.captured.get(host).framed()));
-                } catch (IOException e) {
-                    throw new OperationFailedException(FailureReason.STORE_FAILED, host, e.getMessage(), e);
-                }
-                totals.stored(host, file);
-                return file;
-            }, file -> file.size() + " bytes stored");
-            fanout.phaseEnded("store", start);
+        private final class CommitReads {
+            private final CompletableFuture<Optional<Stat>> checkpoints;
+            private final CompletableFuture<Optional<Stat>> latest;
+
+            CommitReads() throws Exception {
+                checkpoints = PipelinedReads.exists(ctx.zk(), ctx.layout().checkpoints(op.group()));
+                latest = PipelinedReads.exists(ctx.zk(), ctx.layout().latest(op.group()));
+            }
         }
 
         /**
@@ -251,7 +254,7 @@ public final class CheckpointOperation {
          * on its own wrote ABORT, which this create then meets), creates COMMIT, the catalog entry
          * and latest.
          */
-        private CatalogEntry commit(CaptureTotals totals, long windowMicros) throws Exception {
+        private CatalogEntry commit(CaptureTotals totals, long windowMicros, CommitReads reads) throws Exception {
             long start = System.nanoTime();
             CuratorFramework zk = ctx.zk();
             ZkLayout layout = ctx.layout();
@@ -276,11 +279,13 @@ public final class CheckpointOperation {
             List<CuratorOp> ops = new ArrayList<>(entryChecks(Phase.CAPTURED));
             ops.add(zk.transactionOp().create().withMode(CreateMode.PERSISTENT)
                     .forPath(layout.decision(group, op.opId()), Decision.commit().toBytes()));
-            zk.createContainers(layout.checkpoints(group));
+            if (PipelinedReads.await(reads.checkpoints).isEmpty()) {
+                zk.createContainers(layout.checkpoints(group));
+            }
             ops.add(zk.transactionOp().create().withMode(CreateMode.PERSISTENT)
                     .forPath(layout.checkpoint(group, id), ZkJson.toBytes(catalogEntry)));
             byte[] latest = id.getBytes(StandardCharsets.UTF_8);
-            if (zk.checkExists().forPath(layout.latest(group)) == null) {
+            if (PipelinedReads.await(reads.latest).isEmpty()) {
                 ops.add(zk.transactionOp().create().withMode(CreateMode.PERSISTENT).forPath(layout.latest(group), latest));
             } else {
                 ops.add(zk.transactionOp().setData().forPath(layout.latest(group), latest));
@@ -338,9 +343,11 @@ public final class CheckpointOperation {
          * otherwise wrote ABORT or lost its session and its captured entry, and the commit, which
          * checks every captured entry, fails). Every agent thaws on the node's creation; then
          * the manifests travel here, each with its host's moment of thaw (an agent whose watch has
-         * not fired yet thaws on this call).
+         * not fired yet thaws on this call), and each goes to the store, durably (fsynced,
+         * published atomically), as soon as it arrived, while the others still travel. A failure
+         * aborts; the application kept running, so nothing of it is lost.
          */
-        private CaptureTotals thawAndFetch() throws Exception {
+        private CaptureTotals thawFetchAndStore() throws Exception {
             long start = System.nanoTime();
             String allCaptured = ctx.layout().allCaptured(op.group(), op.opId(), hosts.size());
             // The last captured entry's multi created all-captured (every host thaws on it). Seen
@@ -374,11 +381,17 @@ public final class CheckpointOperation {
                 }
                 throw e;
             }
-            fanout.phaseEnded("thaw", start);
+            // thaw: until the last manifest arrived; store: what the store writes added after it
+            long lastFetched = totals.lastFetchedNanos();
+            fanout.phaseEnded("thaw", start, lastFetched);
+            fanout.phaseEnded("store", lastFetched);
             return totals;
         }
 
-        /** Every host's manifest, checked against the sha256 its agent sent, into {@code totals}. */
+        /**
+         * Every host's manifest, checked against the sha256 its agent sent, into {@code totals},
+         * and written to the store.
+         */
         private void fetch(CaptureRequest request, CaptureTotals totals) throws Exception {
             fanout.all("thaw", FailureReason.CAPTURE_FAILED, (host, agent) -> {
                 AgentClient.CapturedManifest manifest = agent.capture(request, until(deadline));
@@ -388,8 +401,15 @@ public final class CheckpointOperation {
                             + " arrived damaged: sha256 " + actual + ", the agent sent " + manifest.sha256Hex());
                 }
                 totals.add(host, manifest);
-                return manifest;
-            }, manifest -> "thawed, " + manifest.framed().length + " bytes of manifest");
+                StoredManifest file;
+                try {
+                    file = ctx.store().write(op.group(), op.opId(), host, ctx.sealForStore(manifest.framed()));
+                } catch (IOException e) {
+                    throw new OperationFailedException(FailureReason.STORE_FAILED, host, e.getMessage(), e);
+                }
+                totals.stored(host, file);
+                return file;
+            }, file -> "thawed, " + file.size() + " bytes of manifest stored");
         }
 
         @Override
@@ -437,11 +457,19 @@ public final class CheckpointOperation {
         final Map<String, AgentClient.CapturedManifest> captured = new LinkedHashMap<>();
         final Map<String, StoredManifest> stored = new LinkedHashMap<>();
 
+        /** System.nanoTime() when the last manifest arrived. */
+        long lastFetched;
+
         synchronized void add(String host, AgentClient.CapturedManifest manifest) {
+            lastFetched = System.nanoTime();
             processes += manifest.processes();
             locks += manifest.locks();
             files += manifest.files();
             captured.put(host, manifest);
+        }
+
+        synchronized long lastFetchedNanos() {
+            return lastFetched;
         }
 
         synchronized void stored(String host, StoredManifest file) {

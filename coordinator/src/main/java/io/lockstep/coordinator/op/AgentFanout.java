@@ -127,7 +127,12 @@ public final class AgentFanout implements AutoCloseable {
 
     /** Records a phase's duration from its start (System.nanoTime()). */
     public void phaseEnded(String phase, long startNanos) {
-        long micros = (System.nanoTime() - startNanos) / 1000;
+        phaseEnded(phase, startNanos, System.nanoTime());
+    }
+
+    /** Records a phase's duration from its start to its end (System.nanoTime()), both past. */
+    public void phaseEnded(String phase, long startNanos, long endNanos) {
+        long micros = (endNanos - startNanos) / 1000;
         phaseMicros.put(phase, micros);
         listener.phaseEnded(phase, micros);
     }

@@ -53,8 +53,10 @@ public final class GroupLock implements AutoCloseable {
     static GroupLock acquire(CuratorFramework zk, ZkLayout layout, String group, LockHolder holder, String acquisition)
             throws Exception {
         String path = layout.lock(group);
+        // The create's answer carries the node's stat: no read after it.
+        Stat created = new Stat();
         try {
-            zk.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL)
+            zk.create().storingStatIn(created).creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL)
                     .forPath(path, ZkJson.toBytes(holder.toBuilder().setAcquisition(acquisition).build()));
         } catch (KeeperException.NodeExistsException busy) {
             Stat stat = new Stat();
@@ -75,22 +77,25 @@ public final class GroupLock implements AutoCloseable {
             throw new OperationFailedException(FailureReason.GROUP_BUSY, null,
                     "group " + group + " is busy: " + who);
         }
-        Stat stat = zk.checkExists().forPath(path);
-        if (stat == null || stat.getEphemeralOwner() != sessionId(zk)) {
+        if (created.getEphemeralOwner() != sessionId(zk)) {
             throw lost(group);
         }
-        return new GroupLock(zk, group, path, stat, acquisition);
+        return new GroupLock(zk, group, path, created, acquisition);
     }
 
-    /** Records the op id in the lock once it is known, so that a refused operator learns it. */
-    public void describe(LockHolder holder) throws Exception {
-        requireHeld();
-        try {
-            version = zk.setData().withVersion(version)
-                    .forPath(path, ZkJson.toBytes(holder.toBuilder().setAcquisition(acquisition).build())).getVersion();
-        } catch (KeeperException.BadVersionException | KeeperException.NoNodeException e) {
-            throw lost(group);
-        }
+    /**
+     * A transaction step that records the op id in the lock once it is known, so that a refused
+     * operator learns it; it fails, as {@link #heldCheck} does, unless the lock is still ours and
+     * unchanged. Call {@link #described} once the transaction was applied.
+     */
+    public CuratorOp describing(LockHolder holder) throws Exception {
+        return zk.transactionOp().setData().withVersion(version)
+                .forPath(path, ZkJson.toBytes(holder.toBuilder().setAcquisition(acquisition).build()));
+    }
+
+    /** The transaction with {@link #describing} was applied: the lock's version moved by one. */
+    void described() {
+        version++;
     }
 
     /** @throws OperationFailedException when the lock is no longer this node (its session expired) */

@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.op;
 
+import io.lockstep.proto.LockHolder;
 import io.lockstep.proto.OpKind;
 import io.lockstep.proto.OpRecord;
 import io.lockstep.zk.Phase;
@@ -13,6 +14,7 @@ import org.apache.zookeeper.data.Stat;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * Step "Open": bumps the group's epoch (the version of groups/<g>/epoch) and writes the op record,
@@ -33,11 +35,14 @@ public final class OperationOpener {
         this.ids = ids;
     }
 
-    /** Opens the op while {@code lock} is held: the transaction fails if the lock was lost meanwhile. */
-    public OpenedOperation open(String group, OpRecord.Builder template, GroupLock lock) throws Exception {
+    /**
+     * Opens the op while {@code lock} is held: the transaction fails if the lock was lost meanwhile;
+     * it also writes {@code holderFor(op id)} into the lock.
+     */
+    public OpenedOperation open(String group, OpRecord.Builder template, GroupLock lock,
+                                Function<String, LockHolder> holderFor) throws Exception {
         lock.requireHeld();
         String epochPath = layout.epoch(group);
-        zk.createContainers(layout.ops(group));
         Stat current = zk.checkExists().forPath(epochPath);
         if (current == null) {
             try {
@@ -51,7 +56,7 @@ public final class OperationOpener {
         OpRecord record = template.clone().setEpoch(epoch).setOpId(ids.next(template.getKind(), epoch, template.getOpenedUnixMs())).build();
         String op = record.getOpId();
         List<CuratorOp> ops = new ArrayList<>();
-        ops.add(lock.heldCheck());
+        ops.add(lock.describing(holderFor.apply(op)));
         // The versioned setData makes the epoch bump and the op creation one atomic step: a
         // concurrent opener fails here instead of getting the same epoch.
         ops.add(zk.transactionOp().setData().withVersion(current.getVersion()).forPath(epochPath, new byte[0]));
@@ -67,13 +72,21 @@ public final class OperationOpener {
             }
         }
         try {
-            zk.transaction().forOperations(ops);
+            try {
+                zk.transaction().forOperations(ops);
+            } catch (KeeperException.NoNodeException noOpsParent) {
+                // The ops container is made only when missing (a new group, or ZooKeeper removed it empty).
+                lock.requireHeld();
+                zk.createContainers(layout.ops(group));
+                zk.transaction().forOperations(ops);
+            }
         } catch (KeeperException.BadVersionException | KeeperException.NodeExistsException
                  | KeeperException.NoNodeException raced) {
             lock.requireHeld();
             throw new OperationFailedException(FailureReason.GROUP_BUSY, null,
                     "another coordinator opened an operation on group " + group + " at the same time");
         }
+        lock.described();
         return new OpenedOperation(group, record);
     }
 }

@@ -15,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * The frame every operation runs in: the group lock, clean-up of ops left by dead coordinators,
@@ -59,11 +60,17 @@ public final class OperationSession implements AutoCloseable {
         return agents;
     }
 
+    /** The agents of hosts whose registrations were just read. */
+    public Map<String, AgentClient> agents(Map<String, HostRecord> registrations) {
+        Map<String, AgentClient> agents = new LinkedHashMap<>();
+        registrations.forEach((host, record) -> agents.put(host, ctx.clients().forHost(record)));
+        return agents;
+    }
+
     public OpenedOperation open(OpRecord.Builder template) throws Exception {
         op = new OperationOpener(ctx.zk(), ctx.layout()).open(group, template
                 .setCoordinatorId(ctx.coordinatorId())
-                .setOpenedUnixMs(ctx.clock().millis()), lock);
-        lock.describe(ctx.lockHolder(op.opId()));
+                .setOpenedUnixMs(ctx.clock().millis()), lock, ctx::lockHolder);
         return op;
     }
 
@@ -96,17 +103,40 @@ public final class OperationSession implements AutoCloseable {
         }
     }
 
+    /**
+     * Deletes the owner node and releases the lock. The owner's delete is sent without waiting for
+     * its answer, so that the lock's release follows it in the same round trip; the session
+     * applies the two in order, so the owner is gone before the lock is free.
+     */
     @Override
     public void close() throws Exception {
-        if (op != null) {
+        CompletableFuture<Void> ownerGone = op == null ? CompletableFuture.completedFuture(null) : deleteOwner();
+        try {
+            lock.close();
+        } finally {
             try {
-                ctx.zk().delete().guaranteed().forPath(ctx.layout().owner(group, op.opId()));
-            } catch (KeeperException.NoNodeException alreadyGone) {
-                // The session expired and took it.
+                PipelinedReads.await(ownerGone);
             } catch (Exception e) {
                 LOG.warn("op {}: could not delete owner node: {}", op.opId(), e.toString());
             }
         }
-        lock.close();
+    }
+
+    private CompletableFuture<Void> deleteOwner() {
+        CompletableFuture<Void> deleted = new CompletableFuture<>();
+        try {
+            // guaranteed: retried in the background until it is applied, also past a disconnection
+            ctx.zk().delete().guaranteed().inBackground((client, event) -> {
+                int code = event.getResultCode();
+                if (code == KeeperException.Code.OK.intValue() || code == KeeperException.Code.NONODE.intValue()) {
+                    deleted.complete(null); // NONODE: the session expired and took it
+                } else {
+                    deleted.completeExceptionally(KeeperException.create(KeeperException.Code.get(code), event.getPath()));
+                }
+            }).forPath(ctx.layout().owner(group, op.opId()));
+        } catch (Exception e) {
+            deleted.completeExceptionally(e);
+        }
+        return deleted;
     }
 }

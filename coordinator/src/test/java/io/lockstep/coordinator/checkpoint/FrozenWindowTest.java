@@ -115,7 +115,7 @@ class FrozenWindowTest {
         Path counter1 = startTicker("h1");
         Path counter2 = startTicker("h2");
         AtomicReference<String> opId = new AtomicReference<>();
-        AtomicReference<Map<String, Boolean>> frozenWhileStoring = new AtomicReference<>();
+        AtomicReference<Map<String, Boolean>> frozenWhenTheStoreFailed = new AtomicReference<>();
         List<String> phasesBeforeTheStore = new ArrayList<>();
         OperationListener breakTheStoreAfterTheThaw = new OperationListener() {
             @Override
@@ -126,20 +126,13 @@ class FrozenWindowTest {
             @Override
             public void phaseEnded(String phase, long micros) {
                 phasesBeforeTheStore.add(phase);
-            }
-
-            @Override
-            public void phaseStarted(String phase, int total) {
-                if (!phase.equals("store")) {
+                if (!phase.equals("capture")) {
                     return;
                 }
+                // Every host captured; the manifests travel and are stored next, each as it arrives
+                // after its host thawed. Every host's temporary manifest file is taken by a directory
+                // that is not empty: the write cannot replace it, and fails.
                 try {
-                    frozenWhileStoring.set(Invariants.frozenState(cluster, "app"));
-                    // Both applications count on while the store phase runs.
-                    awaitTicking(counter1);
-                    awaitTicking(counter2);
-                    // Every host's temporary manifest file is taken by a directory that is not empty:
-                    // the write cannot replace it, and fails.
                     Path dir = cluster.fileStore().checkpointDir("app", opId.get());
                     for (String host : cluster.hosts()) {
                         Files.writeString(Files.createDirectories(dir.resolve("." + host + ".manifest.tmp"))
@@ -147,6 +140,18 @@ class FrozenWindowTest {
                     }
                 } catch (Exception e) {
                     throw new IllegalStateException("could not break the store", e);
+                }
+            }
+
+            @Override
+            public void failed(String kind, String group, Exception failure) {
+                try {
+                    frozenWhenTheStoreFailed.set(Invariants.frozenState(cluster, "app"));
+                    // Both applications count on.
+                    awaitTicking(counter1);
+                    awaitTicking(counter2);
+                } catch (Exception e) {
+                    throw new IllegalStateException("could not look at the application", e);
                 }
             }
         };
@@ -159,8 +164,9 @@ class FrozenWindowTest {
                             assertThat(e.getMessage()).contains("cannot write manifest of host");
                         });
 
-        assertThat(phasesBeforeTheStore).containsExactly("hooks", "freeze", "capture", "thaw");
-        assertThat(frozenWhileStoring.get()).containsOnly(Map.entry("h1", false), Map.entry("h2", false));
+        // the store failed inside the round that fetches the manifests (each host thawed before it answered)
+        assertThat(phasesBeforeTheStore).containsExactly("hooks", "freeze", "capture");
+        assertThat(frozenWhenTheStoreFailed.get()).containsOnly(Map.entry("h1", false), Map.entry("h2", false));
         assertThat(Invariants.decisions(cluster, "app")).singleElement()
                 .satisfies(decision -> assertThat(decision.isCommit()).isFalse());
         assertThat(cluster.coordinator().zk().checkExists().forPath(cluster.layout().latest("app"))).isNull();

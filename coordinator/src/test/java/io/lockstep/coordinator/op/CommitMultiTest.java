@@ -37,7 +37,8 @@ class CommitMultiTest {
         decisions = new Decisions(root.zk(), root.layout());
         lock = GroupLock.acquire(root.zk(), root.layout(), "g", LockHolder.newBuilder().setCoordinatorId("c1").build());
         op = new OperationOpener(root.zk(), root.layout())
-                .open("g", OpRecord.newBuilder().setKind(OpKind.CHECKPOINT).setCoordinatorId("c1"), lock);
+                .open("g", OpRecord.newBuilder().setKind(OpKind.CHECKPOINT).setCoordinatorId("c1"), lock,
+                        opId -> LockHolder.newBuilder().setCoordinatorId("c1").setOpId(opId).build());
     }
 
     @AfterEach

@@ -76,7 +76,7 @@ class GroupLockTest {
         root.zk().delete().forPath(root.layout().lock("g"));
         try (GroupLock taken = GroupLock.acquire(next, root.layout(), "g", holder("second"))) {
             assertThatThrownBy(() -> new OperationOpener(root.zk(), root.layout()).open("g",
-                    OpRecord.newBuilder().setKind(OpKind.CHECKPOINT).setCoordinatorId("first"), lost))
+                    OpRecord.newBuilder().setKind(OpKind.CHECKPOINT).setCoordinatorId("first"), lost, opId -> holder("first")))
                     .isInstanceOfSatisfying(OperationFailedException.class,
                             e -> assertThat(e.getMessage()).contains("lost the operation lock of group g"));
             assertThat(root.zk().checkExists().forPath(root.layout().ops("g")) == null

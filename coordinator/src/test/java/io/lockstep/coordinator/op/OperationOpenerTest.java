@@ -48,6 +48,10 @@ class OperationOpenerTest {
                 .setSinceUnixMs(Instant.parse("2026-01-02T03:04:05Z").toEpochMilli()).build();
     }
 
+    private static LockHolder holderOf(String opId) {
+        return holder().toBuilder().setOpId(opId).build();
+    }
+
     private static OpRecord.Builder checkpoint() {
         return OpRecord.newBuilder().setKind(OpKind.CHECKPOINT).setCoordinatorId("c1").addParticipants("h1")
                 .setOpenedUnixMs(Instant.parse("2026-01-02T03:04:05Z").toEpochMilli());
@@ -55,7 +59,7 @@ class OperationOpenerTest {
 
     @Test
     void openTakesTheNextEpochAndWritesRecordOwnerAndEveryBarrierParent() throws Exception {
-        OpenedOperation op = opener.open("g", checkpoint(), lock);
+        OpenedOperation op = opener.open("g", checkpoint(), lock, OperationOpenerTest::holderOf);
 
         assertThat(op.epoch()).isEqualTo(1);
         assertThat(op.opId()).isEqualTo("ckpt-20260102T030405Z-000001-0c0ffe");
@@ -67,6 +71,8 @@ class OperationOpenerTest {
                 .isEqualTo(root.zk().getZookeeperClient().getZooKeeper().getSessionId());
         assertThat(new String(root.zk().getData().forPath(root.layout().owner("g", op.opId())), StandardCharsets.UTF_8))
                 .isEqualTo("c1");
+        assertThat(ZkJson.parse(root.zk().getData().forPath(root.layout().lock("g")), LockHolder.getDefaultInstance(), "lock")
+                .getOpId()).as("the open's transaction names the op in the group lock").isEqualTo(op.opId());
         for (Phase phase : Phase.values()) {
             assertThat(root.zk().checkExists().forPath(root.layout().phase("g", op.opId(), phase))).as(phase.node())
                     .isNotNull();
@@ -79,9 +85,9 @@ class OperationOpenerTest {
 
     @Test
     void eachOpenOfTheGroupGetsTheNextEpoch() throws Exception {
-        opener.open("g", checkpoint(), lock);
+        opener.open("g", checkpoint(), lock, OperationOpenerTest::holderOf);
 
-        OpenedOperation restore = opener.open("g", checkpoint().setKind(OpKind.RESTORE), lock);
+        OpenedOperation restore = opener.open("g", checkpoint().setKind(OpKind.RESTORE), lock, OperationOpenerTest::holderOf);
 
         assertThat(restore.epoch()).isEqualTo(2);
         assertThat(restore.opId()).isEqualTo("restore-20260102T030405Z-000002-0c0ffe");
@@ -102,7 +108,7 @@ class OperationOpenerTest {
         // Another opener's transaction created this op id between this one's epoch read and its multi.
         root.zk().create().creatingParentsIfNeeded().forPath(root.layout().op("g", "ckpt-20260102T030405Z-000001-0c0ffe"));
 
-        assertThatThrownBy(() -> opener.open("g", checkpoint(), lock))
+        assertThatThrownBy(() -> opener.open("g", checkpoint(), lock, OperationOpenerTest::holderOf))
                 .isInstanceOfSatisfying(OperationFailedException.class,
                         e -> assertThat(e.reason()).isEqualTo(FailureReason.GROUP_BUSY))
                 .hasMessageContaining("another coordinator opened an operation on group g at the same time");
