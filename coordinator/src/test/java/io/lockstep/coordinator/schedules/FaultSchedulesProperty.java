@@ -17,8 +17,13 @@ import net.jqwik.api.lifecycle.AroundPropertyHook;
 import net.jqwik.api.lifecycle.PropertyExecutionResult;
 import net.jqwik.api.lifecycle.PropertyExecutor;
 import net.jqwik.api.lifecycle.PropertyLifecycleContext;
+import org.awaitility.Awaitility;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
 import java.util.List;
 import java.util.stream.Stream;
 
@@ -84,6 +89,7 @@ class FaultSchedulesProperty {
         } catch (Throwable failure) {
             // Timeouts and exceptions too: a try that could not finish its checks proved nothing.
             SUMMARY.violation();
+            keepAgentLogOfFailedSchedule();
             // What the failed schedule left is not for the next one to start from.
             closeSharedCluster();
             throw failure;
@@ -100,6 +106,26 @@ class FaultSchedulesProperty {
             SUMMARY.clusterStarted(laps);
         }
         return shared;
+    }
+
+    /**
+     * h2's agent JVM logs into the cluster's directory, which closing the cluster deletes: a failed
+     * schedule's h2 side (seed 20261216's 23rd replayed schedule) could not be read afterwards.
+     */
+    private static synchronized void keepAgentLogOfFailedSchedule() {
+        if (shared == null) {
+            return;
+        }
+        Path log = shared.cluster.dir().resolve("agent-" + ScheduleCluster.FAULTY_HOST + ".log");
+        Path kept = SUMMARY_FILE.resolveSibling("fault-schedule-failed-agent-" + ScheduleCluster.FAULTY_HOST + ".log");
+        try {
+            Files.createDirectories(kept.getParent());
+            Files.copy(log, kept, StandardCopyOption.REPLACE_EXISTING);
+            System.out.println(ScheduleCluster.FAULTY_HOST + "'s agent log of the failed schedule: " + kept);
+        } catch (IOException e) {
+            // The schedule's own failure is what the run reports.
+            System.out.println("could not keep " + log + ": " + e);
+        }
     }
 
     private static synchronized void closeSharedCluster() throws Exception {
@@ -173,7 +199,7 @@ class FaultSchedulesProperty {
                 throws Throwable {
             Integer minutes = Integer.getInteger("lockstep.soak.minutes");
             if (minutes != null) {
-                soakDeadlineNanos = System.nanoTime() + java.time.Duration.ofMinutes(minutes).toNanos();
+                soakDeadlineNanos = System.nanoTime() + Duration.ofMinutes(minutes).toNanos();
             }
             Integer tries = Integer.getInteger("lockstep.soak.tries");
             if (tries != null) {
@@ -183,10 +209,15 @@ class FaultSchedulesProperty {
             if (seed != null) {
                 context.attributes().setSeed(seed);
             }
+            // Every wait of a schedule (here and in LocalCluster, Invariants) looks at once, then
+            // every 100 ms: Awaitility's default first look after 100 ms cost a cycle 0.4-1 s over
+            // its 5-10 waits whose condition mostly held already. This class runs alone (serial).
+            Awaitility.setDefaultPollDelay(Duration.ZERO);
             PropertyExecutionResult result;
             try {
                 result = property.execute();
             } finally {
+                Awaitility.reset();
                 closeSharedCluster();
             }
             String seedNote = "seed " + result.seed().orElse("unknown") + " (replay: -Dlockstep.soak.seed=…)";
