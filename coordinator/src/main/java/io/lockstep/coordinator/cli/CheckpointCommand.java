@@ -20,8 +20,9 @@ import java.util.stream.Collectors;
 @Command(name = "checkpoint", mixinStandardHelpOptions = true,
         description = {
                 "Takes one coordinated checkpoint of a group: freezes the group on every host that has its "
-                        + "processes, captures processes, open files and locks once all are frozen, stores the "
-                        + "manifests, commits the checkpoint in ZooKeeper and thaws the group.",
+                        + "processes, captures processes, open files and locks (and snapshots its data paths) once "
+                        + "all are frozen, thaws it once every host captured, then stores the manifests and commits "
+                        + "the checkpoint in ZooKeeper.",
                 "Any failure before the commit aborts: the group is thawed and nothing is kept. The group is "
                         + "never left frozen longer than --max-frozen, even if this command dies."})
 final class CheckpointCommand implements Callable<Integer> {

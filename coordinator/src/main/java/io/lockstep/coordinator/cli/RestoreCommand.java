@@ -186,7 +186,7 @@ final class RestoreCommand implements Callable<Integer> {
                 + " restored (op " + result.opId() + ", epoch " + result.epoch() + ", "
                 + (result.fastPath() ? "fast path" : "strict global order") + ")\n");
         if (!result.stopped().isEmpty()) {
-            text.append("  stopped first (--replace): ").append(stoppedText(result)).append('\n');
+            text.append("  stopped first (--replace): ").append(RestoreResult.describeStopped(result.stopped())).append('\n');
         }
         result.processesByHost().forEach((host, processes) -> text.append("  host ").append(host).append(": ")
                 .append(processes.size()).append(" processes, ").append(result.locksByHost().getOrDefault(host, 0))
@@ -198,15 +198,6 @@ final class RestoreCommand implements Callable<Integer> {
                 .map(phase -> phase.getKey() + " " + HumanFormat.micros(phase.getValue()))
                 .collect(Collectors.joining(", ")));
         return text.toString();
-    }
-
-    private static String stoppedText(RestoreResult result) {
-        return result.stopped().stream().map(reply -> {
-            List<String> pids = new ArrayList<>();
-            reply.getTerminatedList().forEach(pid -> pids.add(pid + " (SIGTERM)"));
-            reply.getKilledList().forEach(pid -> pids.add(pid + " (SIGKILL)"));
-            return "host " + reply.getHostId() + " pids " + String.join(", ", pids);
-        }).collect(Collectors.joining("; "));
     }
 
     private static String describe(StagedProcess process) {

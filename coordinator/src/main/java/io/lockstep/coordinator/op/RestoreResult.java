@@ -4,6 +4,7 @@ import io.lockstep.proto.ServerMatch;
 import io.lockstep.proto.StagedProcess;
 import io.lockstep.proto.StopReply;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -22,5 +23,17 @@ public record RestoreResult(String checkpointId, String group, String opId, long
     /** Committed and every process released into its program. */
     public boolean fullyReleased() {
         return releaseFailures.isEmpty();
+    }
+
+    /** What {@code --replace} stopped, per host: "host h1 pids 12 (SIGTERM), 13 (SIGKILL); host h2 ...". */
+    public static String describeStopped(List<StopReply> stopped) {
+        List<String> hosts = new ArrayList<>();
+        for (StopReply reply : stopped) {
+            List<String> pids = new ArrayList<>();
+            reply.getTerminatedList().forEach(pid -> pids.add(pid + " (SIGTERM)"));
+            reply.getKilledList().forEach(pid -> pids.add(pid + " (SIGKILL)"));
+            hosts.add("host " + reply.getHostId() + " pids " + String.join(", ", pids));
+        }
+        return String.join("; ", hosts);
     }
 }

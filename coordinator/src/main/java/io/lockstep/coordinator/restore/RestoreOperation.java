@@ -58,10 +58,13 @@ import org.slf4j.LoggerFactory;
 
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 import com.google.protobuf.ByteString;
@@ -105,19 +108,35 @@ public final class RestoreOperation {
             Set<String> targets = new LinkedHashSet<>();
             sources.forEach(source -> targets.add(source.targetHost()));
             List<StopReply> stopped = stopOrRefuseRunning(group, sources);
-            Map<String, AgentClient> agents = session.agents(List.copyOf(targets));
-            Instant deadline = ctx.clock().instant().plus(options.timeout());
-            OpenedOperation op = session.open(OpRecord.newBuilder()
-                    .setKind(OpKind.RESTORE)
-                    .addAllParticipants(targets)
-                    .setCheckpointId(entry.getCheckpointId())
-                    .putAllHostMap(options.hostMap())
-                    .setDeadlineUnixMs(deadline.toEpochMilli())
-                    .setTimeoutMs(options.timeout().toMillis()));
-            listener.opened(KIND, group, op.opId(), op.epoch());
-            try (AgentFanout fanout = new AgentFanout(agents, listener)) {
-                return new Run(session, op, fanout, entry, sources, deadline, stopped).execute();
+            try {
+                return restore(session, group, entry, sources, targets, stopped, listener);
+            } catch (OperationFailedException e) {
+                if (stopped.isEmpty()) {
+                    throw e;
+                }
+                // The operator asked to replace a running group, and now it neither runs nor is restored.
+                throw new OperationFailedException(e.reason(), e.hostId().orElse(null), e.getMessage()
+                        + "\n  the group is not running: --replace had stopped " + RestoreResult.describeStopped(stopped)
+                        + " before the restore failed", e);
             }
+        }
+    }
+
+    private RestoreResult restore(OperationSession session, String group, CatalogEntry entry, List<SourceManifest> sources,
+                                  Set<String> targets, List<StopReply> stopped, OperationListener listener)
+            throws Exception {
+        Map<String, AgentClient> agents = session.agents(List.copyOf(targets));
+        Instant deadline = ctx.clock().instant().plus(options.timeout());
+        OpenedOperation op = session.open(OpRecord.newBuilder()
+                .setKind(OpKind.RESTORE)
+                .addAllParticipants(targets)
+                .setCheckpointId(entry.getCheckpointId())
+                .putAllHostMap(options.hostMap())
+                .setDeadlineUnixMs(deadline.toEpochMilli())
+                .setTimeoutMs(options.timeout().toMillis()));
+        listener.opened(KIND, group, op.opId(), op.epoch());
+        try (AgentFanout fanout = new AgentFanout(agents, listener)) {
+            return new Run(session, op, fanout, entry, sources, deadline, stopped).execute();
         }
     }
 
@@ -375,18 +394,38 @@ public final class RestoreOperation {
             Map<String, List<Integer>> waiters = new LinkedHashMap<>();
             for (SourceManifest source : sources) {
                 for (ProcessRecord process : source.manifest().getProcessesList()) {
-                    if (options.skipUnrestartable() && !process.hasRestart()) {
-                        continue;
-                    }
                     boolean waits = process.getLocksList().stream().filter(LockRecord::getWaiting).anyMatch(lock ->
                             handedOver.stream().anyMatch(holder -> conflicts(holder,
                                     new HeldLock(source.sourceHost(), source.targetHost(), process.getPid(), lock))));
                     if (waits) {
-                        waiters.computeIfAbsent(source.sourceHost(), h -> new ArrayList<>()).add(process.getPid());
+                        restoredAs(source.manifest(), process).ifPresent(pid -> {
+                            List<Integer> host = waiters.computeIfAbsent(source.sourceHost(), h -> new ArrayList<>());
+                            if (!host.contains(pid)) {
+                                host.add(pid);
+                            }
+                        });
                     }
                 }
             }
             return waiters;
+        }
+
+        /**
+         * The recorded pid whose stub brings {@code process} back: itself, or, for a process skipped
+         * as unrestartable (a child the program forked, e.g. the {@code flock -x 9} of a shell), its
+         * nearest ancestor in the manifest that is restored, whose restarted program forks it again.
+         * Holding that ancestor back keeps the re-forked waiter from the lock until its holder has it.
+         */
+        private Optional<Integer> restoredAs(Manifest manifest, ProcessRecord process) {
+            Map<Integer, ProcessRecord> byPid = new HashMap<>();
+            manifest.getProcessesList().forEach(p -> byPid.put(p.getPid(), p));
+            Set<Integer> seen = new HashSet<>();
+            for (ProcessRecord at = process; at != null && seen.add(at.getPid()); at = byPid.get(at.getPpid())) {
+                if (at.hasRestart() || !options.skipUnrestartable()) {
+                    return Optional.of(at.getPid());
+                }
+            }
+            return Optional.empty();
         }
 
         private Map<String, List<StagedProcess>> stage(Map<String, List<Integer>> heldBack) throws Exception {

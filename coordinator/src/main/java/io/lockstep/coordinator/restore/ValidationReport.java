@@ -30,6 +30,13 @@ public final class ValidationReport {
         });
         matches.forEach((host, list) -> list.forEach(match -> out.append("\n  host ").append(host).append(": ")
                 .append(describe(match))));
+        boolean fatalDrift = problems.values().stream().flatMap(List::stream)
+                .anyMatch(problem -> problem.getFatal() && problem.getProblem().contains(" drift: "));
+        if (fatalDrift) {
+            out.append("\n  files changed since the checkpoint and no snapshot of it covers them: --force restores over")
+                    .append(" them as they are now; to have later checkpoints put such files back, declare their")
+                    .append(" directory (coordinator data-path add) and see README, \"Snapshots and roll-back\"");
+        }
         return out.toString();
     }
 

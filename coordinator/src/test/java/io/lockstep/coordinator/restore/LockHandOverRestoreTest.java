@@ -87,6 +87,46 @@ class LockHandOverRestoreTest {
         Invariants.assertAll(cluster);
     }
 
+    /**
+     * The shell idiom {@code exec 9>>file; flock -x 9}: the lock is taken by a forked flock(1) on the
+     * shell's descriptor, so the waiter recorded is that child, which has no restart spec and is
+     * skipped; its shell, restarted, forks it again. That shell is held back until the restarted
+     * holder has the lock again — here a holder that is slow to take it after its restart (its
+     * {@code exec 9>>} closes the stub's descriptor, and with it the handed-over lock, first).
+     * Before, the waiter's shell was released with the holder and its flock(1) took the lock.
+     */
+    @Test
+    void aShellWhoseForkedFlockWaitsIsHeldBackUntilTheRestartedHolderHasTheLock() throws Exception {
+        Path file = Files.writeString(export.resolve("flocked-by-shell"), "");
+        String holderScript = "exec 9>>" + file + "; if [ -n \"$LOCKSTEP_RESTORED\" ]; then sleep 1; fi; flock -x 9;"
+                + " echo \"HOLDING restored=${LOCKSTEP_RESTORED:-0}\"; exec sleep 1000000";
+        String waiterScript = "exec 9>>" + file + "; flock -x 9; echo \"GOT restored=${LOCKSTEP_RESTORED:-0}\";"
+                + " exec sleep 1000000";
+        int holder = cluster.run("h1", "app", List.of("/bin/sh", "-c", holderScript));
+        await("the shell on h1 holds the lock").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h1", "app", holder).contains("HOLDING restored=0"));
+        int waiter = cluster.run("h2", "app", List.of("/bin/sh", "-c", waiterScript));
+        long inode = ProcLocksSnapshot.inodeOf(file);
+        await("the flock(1) forked by the shell on h2 waits").atMost(Duration.ofSeconds(30))
+                .until(() -> ProcLocksSnapshot.read().entries().stream().anyMatch(l -> l.waiter() && l.inode() == inode));
+
+        RestoreResult restored = checkpointKillAndRestoreSwapped(file);
+
+        int newHolder = newPid(restored, "h2", holder);
+        int newWaiter = newPid(restored, "h1", waiter);
+        awaitOrExplain("the restarted holder takes the lock again, before the waiter's shell",
+                () -> cluster.output("h2", "app", newHolder).contains("HOLDING restored=1"), newHolder);
+        assertThat(restored.handOverTimeouts()).isEmpty();
+        await("the waiter's shell, released after the hand-over, forks a flock(1) that waits").atMost(Duration.ofSeconds(30))
+                .until(() -> ProcLocksSnapshot.read().entries().stream().anyMatch(l -> l.waiter() && l.inode() == inode));
+        assertThat(cluster.output("h1", "app", newWaiter)).doesNotContain("GOT");
+
+        killWithDescendants(newHolder);
+        await("the waiter gets the lock once the holder let go").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h1", "app", newWaiter).contains("GOT restored=1"));
+        Invariants.assertAll(cluster);
+    }
+
     @Test
     void ofdHolderAndWaiterRestoreOnSwappedHostsWithoutDeadlock() throws Exception {
         Path file = Files.writeString(export.resolve("ofd"), "0123456789");

@@ -143,6 +143,25 @@ class RestoreOperationTest {
         Invariants.assertAll(cluster);
     }
 
+    /** A --replace restore that fails after the stop says that the group no longer runs, and what was stopped. */
+    @Test
+    void aReplaceRestoreRefusedAfterTheStopSaysTheGroupWasStopped() throws Exception {
+        cluster = LocalCluster.start("h1");
+        Path data = Files.createDirectories(cluster.dir().resolve("export")).resolve("data");
+        int holder = cluster.run("h1", "app", LocalCluster.worker("fd", "500", data.toString(), "lock", "posix", "write",
+                "500", "0", "10", "ready", "sleep"));
+        cluster.awaitReady("h1", "app", holder);
+        cluster.checkpoint("app");
+        Files.delete(data);
+
+        assertThatThrownBy(() -> cluster.restore("app", asRoot().withReplace(Duration.ofSeconds(1))))
+                .isInstanceOfSatisfying(OperationFailedException.class, e -> assertThat(e.getMessage())
+                        .contains("refused by validation", "the group is not running: --replace had stopped host h1 pids "
+                                + holder + " (SIGTERM)"));
+        await("the stopped holder is gone").atMost(Duration.ofSeconds(10)).until(() -> ProcessHandle.of(holder).isEmpty());
+        Invariants.assertAll(cluster);
+    }
+
     private static List<String> heldByLines(String output) {
         return output.lines().filter(line -> line.startsWith("HELD-BY")).toList();
     }
@@ -180,7 +199,8 @@ class RestoreOperationTest {
         assertThatThrownBy(() -> cluster.restore("app", asRoot()))
                 .isInstanceOfSatisfying(OperationFailedException.class, e -> {
                     assertThat(e.reason()).isEqualTo(FailureReason.VALIDATION_FAILED);
-                    assertThat(e.getMessage()).contains(extra.toString()).contains("size drift");
+                    assertThat(e.getMessage()).contains(extra.toString()).contains("size drift")
+                            .contains("files changed since the checkpoint and no snapshot of it covers them: --force");
                 });
         Invariants.assertAll(cluster);
 

@@ -1,5 +1,6 @@
 package io.lockstep.coordinator.schedules;
 
+import io.lockstep.agent.proc.LockEntry;
 import io.lockstep.manifest.ManifestCodec;
 import io.lockstep.coordinator.agents.AgentCallException;
 import io.lockstep.coordinator.catalog.Catalog;
@@ -43,6 +44,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -676,10 +678,10 @@ final class ScheduleRun implements AutoCloseable {
      */
     private void awaitWaitersBlocked() throws Exception {
         for (String host : HOSTS) {
-            long inode = ProcLocksSnapshot.inodeOf(dataFiles.get(otherHost(host)));
+            ProcLocksSnapshot.FileId file = ProcLocksSnapshot.fileIdOf(dataFiles.get(otherHost(host)));
             await(host + "'s waiter (" + application.waiterOn(host) + ") blocks on " + otherHost(host) + "'s "
                     + application.holderOn(otherHost(host)) + " lock").atMost(Duration.ofSeconds(60))
-                    .until(() -> ProcLocksSnapshot.read().entries().stream().anyMatch(l -> l.waiter() && l.inode() == inode));
+                    .until(() -> ProcLocksSnapshot.read().entries().stream().anyMatch(l -> l.waiter() && file.lockedBy(l)));
         }
     }
 
@@ -737,13 +739,12 @@ final class ScheduleRun implements AutoCloseable {
                     }
                 }
             }
-            Set<Long> inodes = dataInodes();
-            text.append("\n/proc/locks on the group's files (inodes ").append(inodes).append("):");
+            Set<ProcLocksSnapshot.FileId> files = dataFileIds();
+            text.append("\n/proc/locks on the group's files (").append(files).append("):");
             for (String line : Files.readAllLines(Path.of("/proc/locks"))) {
-                for (long inode : inodes) {
-                    if (line.contains(":" + inode + " ")) {
-                        text.append("\n  ").append(line);
-                    }
+                LockEntry entry = LockEntry.parse(line);
+                if (files.stream().anyMatch(file -> file.lockedBy(entry))) {
+                    text.append("\n  ").append(line);
                 }
             }
         } catch (Exception e) {
@@ -836,17 +837,19 @@ final class ScheduleRun implements AutoCloseable {
     }
 
     private void assertNothingLockedOnData() throws Exception {
-        Set<Long> inodes = dataInodes();
+        Set<ProcLocksSnapshot.FileId> files = dataFileIds();
         await("nothing holds a lock on the group's files after the restore aborted").atMost(Duration.ofSeconds(30))
-                .until(() -> ProcLocksSnapshot.read().entries().stream().noneMatch(l -> inodes.contains(l.inode())));
+                .until(() -> ProcLocksSnapshot.read().entries().stream()
+                        .noneMatch(l -> files.stream().anyMatch(file -> file.lockedBy(l))));
     }
 
-    private Set<Long> dataInodes() throws Exception {
-        Set<Long> inodes = new TreeSet<>();
+    /** The group's data files by device and inode: other tests' tmpfs files share the inode numbers. */
+    private Set<ProcLocksSnapshot.FileId> dataFileIds() throws Exception {
+        Set<ProcLocksSnapshot.FileId> files = new HashSet<>();
         for (Path data : dataFiles.values()) {
-            inodes.add(((Number) Files.getAttribute(data, "unix:ino")).longValue());
+            files.add(ProcLocksSnapshot.fileIdOf(data));
         }
-        return inodes;
+        return files;
     }
 
     private void killApplication() throws Exception {

@@ -8,7 +8,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collection;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Collectors;
@@ -25,6 +27,30 @@ public record ProcLocksSnapshot(List<LockEntry> entries) {
 
     public static long inodeOf(Path file) throws IOException {
         return ((Number) Files.getAttribute(file, "unix:ino")).longValue();
+    }
+
+    /**
+     * A file as /proc/locks names it: its device (major:minor, as {@link LockEntry#device()}) and
+     * inode. An inode alone is not enough: every tmpfs numbers its files from 2 up, so another
+     * test's lock on its own tmpfs shows the same inode as a file of ours (a fault schedule found
+     * its killed group's file "still locked" by a benchmark's process).
+     */
+    public record FileId(String device, long inode) {
+        public boolean lockedBy(LockEntry entry) {
+            return entry.inode() == inode && entry.device().equals(device);
+        }
+    }
+
+    public static FileId fileIdOf(Path file) throws IOException {
+        return fileId(Files.readAttributes(file, "unix:dev,ino"));
+    }
+
+    /** st_dev split as the kernel's new_encode_dev does (major 12 bits + high, minor 8 bits + high). */
+    private static FileId fileId(Map<String, Object> devAndIno) {
+        long dev = ((Number) devAndIno.get("dev")).longValue();
+        long major = ((dev >>> 8) & 0xfffL) | ((dev >>> 32) & ~0xfffL);
+        long minor = (dev & 0xffL) | ((dev >>> 12) & ~0xffL);
+        return new FileId(major + ":" + minor, ((Number) devAndIno.get("ino")).longValue());
     }
 
     public static ProcLocksSnapshot read() throws IOException {
@@ -56,9 +82,9 @@ public record ProcLocksSnapshot(List<LockEntry> entries) {
 
     /** Keys of the locks on files these processes have open (covers OFD locks, whose pid is -1). */
     public Set<String> keysOf(Collection<Integer> pids) throws IOException {
-        Set<Long> inodes = openInodes(pids);
+        Set<FileId> open = openFiles(pids);
         return entries.stream()
-                .filter(e -> pids.contains(e.pid()) || (e.pid() == -1 && inodes.contains(e.inode())))
+                .filter(e -> pids.contains(e.pid()) || (e.pid() == -1 && open.stream().anyMatch(f -> f.lockedBy(e))))
                 .map(ProcLocksSnapshot::key)
                 .collect(Collectors.toCollection(TreeSet::new));
     }
@@ -68,8 +94,8 @@ public record ProcLocksSnapshot(List<LockEntry> entries) {
         return keysOf(pids).stream().filter(k -> k.contains(" held")).collect(Collectors.toCollection(TreeSet::new));
     }
 
-    private static Set<Long> openInodes(Collection<Integer> pids) throws IOException {
-        Set<Long> inodes = new TreeSet<>();
+    private static Set<FileId> openFiles(Collection<Integer> pids) throws IOException {
+        Set<FileId> files = new HashSet<>();
         for (int pid : pids) {
             Path fds = Path.of("/proc", Integer.toString(pid), "fd");
             if (!Files.isDirectory(fds)) {
@@ -78,14 +104,13 @@ public record ProcLocksSnapshot(List<LockEntry> entries) {
             try (var links = Files.list(fds)) {
                 for (Path link : (Iterable<Path>) links::iterator) {
                     try {
-                        Object ino = Files.getAttribute(link, "unix:ino");
-                        inodes.add(((Number) ino).longValue());
+                        files.add(fileId(Files.readAttributes(link, "unix:dev,ino")));
                     } catch (IOException | UnsupportedOperationException gone) {
                         // fd closed meanwhile or not a file: not ours to compare
                     }
                 }
             }
         }
-        return inodes;
+        return files;
     }
 }
