@@ -1,6 +1,6 @@
 package io.lockstep.coordinator.agents;
 
-import io.lockstep.coordinator.op.PipelinedReads;
+import io.lockstep.zk.PipelinedReads;
 import io.lockstep.proto.HostRecord;
 import io.lockstep.zk.ZkJson;
 import io.lockstep.zk.ZkLayout;

@@ -15,7 +15,7 @@ import io.lockstep.coordinator.op.OperationListener;
 import io.lockstep.coordinator.op.OperationSession;
 import io.lockstep.coordinator.op.ParallelCalls;
 import io.lockstep.coordinator.op.PhaseBarrier;
-import io.lockstep.coordinator.op.PipelinedReads;
+import io.lockstep.zk.PipelinedReads;
 import io.lockstep.coordinator.store.CheckpointStore;
 import io.lockstep.coordinator.store.CheckpointStore.StoredManifest;
 import io.lockstep.proto.AbortRequest;

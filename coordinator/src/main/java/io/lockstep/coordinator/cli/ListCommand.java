@@ -22,7 +22,8 @@ import java.util.concurrent.Callable;
         description = "Lists the committed checkpoints of a group, oldest first, and marks the one `latest` points to "
                 + "(what a restore uses by default).")
 final class ListCommand implements Callable<Integer> {
-    private static final String ROW = "%-16s %6s  %-20s %5s %6s %6s %6s %10s%n";
+    /** The columns after the id, whose width is the longest id's. */
+    private static final String ROW_AFTER_ID = " %6s  %-20s %5s %6s %6s %6s %10s%n";
 
     @Spec
     CommandSpec spec;
@@ -63,10 +64,12 @@ final class ListCommand implements Callable<Integer> {
     }
 
     private static void printTable(PrintWriter out, List<CatalogEntry> entries, Optional<String> latest) {
-        out.printf(Locale.ROOT, ROW, "ID", "EPOCH", "CREATED", "HOSTS", "PROCS", "LOCKS", "FILES", "FROZEN");
+        int idWidth = Math.max(2, entries.stream().mapToInt(entry -> entry.getCheckpointId().length()).max().orElse(0));
+        String row = "%-" + idWidth + "s" + ROW_AFTER_ID;
+        out.printf(Locale.ROOT, row, "ID", "EPOCH", "CREATED", "HOSTS", "PROCS", "LOCKS", "FILES", "FROZEN");
         for (CatalogEntry entry : entries) {
             boolean isLatest = latest.map(entry.getCheckpointId()::equals).orElse(false);
-            out.printf(Locale.ROOT, ROW.replace("%n", isLatest ? "  (latest)%n" : "%n"), entry.getCheckpointId(),
+            out.printf(Locale.ROOT, row.replace("%n", isLatest ? "  (latest)%n" : "%n"), entry.getCheckpointId(),
                     entry.getEpoch(), HumanFormat.timestamp(entry.getCreatedUnixMs()), entry.getManifestsCount(),
                     entry.getProcesses(), entry.getLocks(), entry.getFiles(),
                     entry.getFrozenWindowMs() == 0 ? "-" : entry.getFrozenWindowMs() + " ms");

@@ -5,6 +5,7 @@ import io.lockstep.proto.HostRecord;
 import io.lockstep.proto.OpRecord;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
+import io.lockstep.zk.PipelinedReads;
 import org.apache.curator.framework.api.transaction.CuratorOp;
 import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;

@@ -96,7 +96,12 @@ class FirstDayTest {
         // checkpoint names the member whose processes are gone, after it the group has no member left.
         assertThat(empty.err()).containsPattern("its processes are gone|has no processes on any live agent")
                 .contains("the latest checkpoint is " + app2Checkpoint);
-        assertThat(coordinator("list", "--group", "app2").out()).contains(app2Checkpoint + " ").contains("(latest)");
+        List<String> listed = coordinator("list", "--group", "app2").out().lines().toList();
+        assertThat(listed.get(1)).startsWith(app2Checkpoint + " ").endsWith("(latest)");
+        String epoch = listed.get(1).split(" +")[1];
+        int epochEnd = listed.get(1).indexOf(epoch, app2Checkpoint.length()) + epoch.length();
+        assertThat(listed.get(0).indexOf("EPOCH") + "EPOCH".length()).as("the header's EPOCH over the epochs " + listed)
+                .isEqualTo(epochEnd);
         CliRun back = coordinator("restore", "--group", "app2", "--allow-root");
         assertThat(back.exit()).as(back.toString()).isZero();
         assertThat(back.out()).contains("host node3: 1 processes");

@@ -1,4 +1,4 @@
-package io.lockstep.coordinator.op;
+package io.lockstep.zk;
 
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.zookeeper.KeeperException;
