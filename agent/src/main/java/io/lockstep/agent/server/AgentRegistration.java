@@ -15,6 +15,7 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -46,6 +47,9 @@ public final class AgentRegistration implements AutoCloseable {
         return thread;
     });
     private PersistentNode hostNode;
+    /** What {@link #start} registered, without the hooked groups. */
+    private HostRecord record;
+    private final Set<String> hookedGroups = ConcurrentHashMap.newKeySet();
 
     public AgentRegistration(CuratorFramework zk, ZkLayout layout, String hostId) {
         this.zk = zk;
@@ -53,9 +57,33 @@ public final class AgentRegistration implements AutoCloseable {
         this.hostId = hostId;
     }
 
+    /**
+     * This host has a program with a pre-freeze hook in the group: its registration lists the
+     * group ({@code HostRecord.hooked_groups}) before this returns, so that a checkpoint opened
+     * after it runs the hooks round. Never unlisted while the agent runs (a stale entry costs
+     * one round, a missing one would skip a hook).
+     */
+    public synchronized void hooked(String group) {
+        if (!hookedGroups.add(group) || hostNode == null) {
+            return; // listed already, or listed when the host registers
+        }
+        byte[] data = ZkJson.toBytes(record.toBuilder().clearHookedGroups().addAllHookedGroups(new TreeSet<>(hookedGroups))
+                .build());
+        try {
+            // The node's own copy first: a node made again after a session loss lists the group too.
+            hostNode.setData(data);
+            zk.setData().forPath(layout.host(hostId), data);
+        } catch (Exception e) {
+            LOG.warn("group {}: host {}'s registration does not list the group's hook yet ({}); it will once ZooKeeper "
+                    + "answers", group, hostId, e.toString());
+        }
+    }
+
     /** Registers the host (once its endpoint is known) and waits, bounded, until the node exists. */
-    public void start(HostRecord record, Duration timeout) throws IOException, InterruptedException {
-        hostNode = new PersistentNode(zk, CreateMode.EPHEMERAL, false, layout.host(hostId), ZkJson.toBytes(record));
+    public synchronized void start(HostRecord registered, Duration timeout) throws IOException, InterruptedException {
+        record = registered;
+        HostRecord listed = registered.toBuilder().addAllHookedGroups(new TreeSet<>(hookedGroups)).build();
+        hostNode = new PersistentNode(zk, CreateMode.EPHEMERAL, false, layout.host(hostId), ZkJson.toBytes(listed));
         AtomicBoolean created = new AtomicBoolean();
         hostNode.getListenable().addListener(path -> {
             if (!created.compareAndSet(false, true)) {

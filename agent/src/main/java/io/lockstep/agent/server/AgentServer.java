@@ -29,6 +29,9 @@ import java.util.concurrent.TimeUnit;
  * hosts/<host>. Start it, and close it to leave nothing behind.
  */
 public final class AgentServer implements AutoCloseable {
+    /** The capability of an agent whose registration lists its hooked groups ({@code HostRecord.hooked_groups}). */
+    public static final String HOOKS_LISTED = "hooks=listed";
+
     private static final Logger LOG = LoggerFactory.getLogger(AgentServer.class);
     private static final int MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
 
@@ -107,12 +110,17 @@ public final class AgentServer implements AutoCloseable {
         // Its Status reports the locks its stubs hold (GroupStatus.locks_held / locks_missing): the coordinator
         // compares them with its plan only for agents that say so (RestoreOperation.CONFIRMS_LOCKS).
         capabilities.add("confirm=locks");
+        // Its registration lists the groups with a hooked program here (HostRecord.hooked_groups): a
+        // checkpoint of a group none of its hosts lists has no hooks round.
+        capabilities.add(HOOKS_LISTED);
 
         HealthStatusManager health = new HealthStatusManager();
         readiness = new AgentReadiness(health);
         zk.getConnectionStateListenable().addListener(readiness);
         InetSocketAddress bind = parseListen(config.listen());
         registration = new AgentRegistration(zk, layout, config.hostId());
+        // Before the groups are rediscovered: the specs they load name their hooked groups.
+        groups.onHookedGroup(registration::hooked);
         restore = new RestoreParticipant(config, zk, layout, admission, groups, registration, timer);
         GroupProcesses processes = new GroupProcesses(groups, registration, config.allowRoot(), config.stateDir(),
                 CheckpointHooks.hooksDir(config));

@@ -103,7 +103,7 @@ final class CheckpointHooks implements AutoCloseable {
         Set<Integer> pids = group.cgroup().pids();
         List<HookedProcess> hooked = new ArrayList<>();
         new TreeMap<>(group.specs().forPids(pids)).forEach((pid, spec) -> {
-            if (spec.hasHook() && (!spec.getHook().getCommand().isEmpty() || spec.getHook().getSignal() != 0)) {
+            if (RestartSpecs.hooked(spec)) {
                 hooked.add(new HookedProcess(group.name(), pid, spec));
             }
         });

@@ -11,6 +11,7 @@ import java.util.OptionalInt;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 import java.util.Optional;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -22,6 +23,13 @@ public final class GroupRegistry {
     private final CgroupLayout layout;
     private final Path stateDir;
     private final Map<String, ManagedGroup> groups = new ConcurrentHashMap<>();
+    /** Told the name of a group as a program with a pre-freeze hook is recorded in it (see {@link #onHookedGroup}). */
+    private volatile Consumer<String> hookedGroups = group -> { };
+
+    /** Whom to tell of a group as a program with a pre-freeze hook is recorded in it, also when specs load. */
+    public void onHookedGroup(Consumer<String> listener) {
+        hookedGroups = listener;
+    }
 
     public GroupRegistry(CgroupLayout layout, Path stateDir) {
         this.layout = layout;
@@ -55,7 +63,8 @@ public final class GroupRegistry {
                 boolean isNew = !layout.existingGroups().contains(name);
                 GroupCgroup cgroup = layout.forGroup(name);
                 cgroup.create();
-                RestartSpecs specs = new RestartSpecs(stateDir.resolve("groups").resolve(name).resolve("specs"));
+                RestartSpecs specs = new RestartSpecs(stateDir.resolve("groups").resolve(name).resolve("specs"),
+                        () -> hookedGroups.accept(name));
                 specs.load(cgroup.pids());
                 group = new ManagedGroup(name, cgroup, specs, owner(name, isNew ? ownerIfNew : ROOT));
                 groups.put(name, group);

@@ -19,9 +19,21 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class RestartSpecs {
     private final Path dir;
     private final Map<Integer, RestartSpec> byPid = new ConcurrentHashMap<>();
+    /** Told of every spec with a pre-freeze hook, loaded or put. */
+    private final Runnable onHooked;
 
     public RestartSpecs(Path dir) {
+        this(dir, () -> { });
+    }
+
+    RestartSpecs(Path dir, Runnable onHooked) {
         this.dir = dir;
+        this.onHooked = onHooked;
+    }
+
+    /** Whether the spec's program has a pre-freeze hook (a command or a signal). */
+    public static boolean hooked(RestartSpec spec) {
+        return spec.hasHook() && (!spec.getHook().getCommand().isEmpty() || spec.getHook().getSignal() != 0);
     }
 
     /** Loads the specs of processes still in the group; forgets the rest. */
@@ -34,7 +46,11 @@ public final class RestartSpecs {
                 String name = file.getFileName().toString();
                 int pid = Integer.parseInt(name.substring(0, name.length() - ".spec".length()));
                 if (livePids.contains(pid)) {
-                    byPid.put(pid, RecordedNames.inflate(RestartSpec.parseFrom(Files.readAllBytes(file))));
+                    RestartSpec spec = RecordedNames.inflate(RestartSpec.parseFrom(Files.readAllBytes(file)));
+                    byPid.put(pid, spec);
+                    if (hooked(spec)) {
+                        onHooked.run();
+                    }
                 } else {
                     Files.deleteIfExists(file);
                 }
@@ -46,6 +62,9 @@ public final class RestartSpecs {
         PrivateFiles.createDirectories(dir);
         PrivateFiles.writeAtomically(dir.resolve(pid + ".spec"), RecordedNames.deflate(spec).toByteArray(), false);
         byPid.put(pid, spec);
+        if (hooked(spec)) {
+            onHooked.run();
+        }
     }
 
     /** The specs of the given pids (processes without one are absent). */

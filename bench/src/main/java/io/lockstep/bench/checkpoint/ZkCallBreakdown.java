@@ -53,6 +53,12 @@ record ZkCallBreakdown(List<ZkRequestCounter.Call> coordinator, List<ZkRequestCo
             System.err.printf("    %7.1f %-7s %-11s %s, %d ms%n", (sent - start) / 1e6, phase, call.kind(),
                     call.path(), call.latencyMs());
         }
+        System.err.println("  the agents' requests (ms from the checkpoint's start: phase, session, kind path, latency):");
+        for (ZkRequestCounter.Call call : agents) {
+            long sent = call.answeredNanos() - call.latencyMs() * 1_000_000;
+            System.err.printf("    %7.1f %-7s %04x %-11s %s, %d ms%n", (sent - start) / 1e6, phaseOf(sent),
+                    call.sessionId() & 0xffff, call.kind(), call.path(), call.latencyMs());
+        }
         StringBuilder summary = new StringBuilder("; the coordinator's ZooKeeper requests per phase (requests/summed ms):");
         perPhase.forEach((phase, sum) -> summary.append(' ').append(phase).append(' ').append(sum[0]).append('/')
                 .append(sum[1]));

@@ -227,7 +227,9 @@ final class BenchmarksPage {
         line("![How the costs grow: checkpoint latency and frozen window by agent count, requests per checkpoint,"
                 + " restore prepare by lock count](" + plotName + ")");
         line("");
-        line("Phase medians and RPCs per method, per agent count:");
+        line("Phase medians, the ZooKeeper requests of the last checkpoint of each count (the coordinator's per phase:"
+                + " how many, and their latencies summed, Curator's whole milliseconds; the agents' per kind: how many,"
+                + " median and largest latency) and RPCs per method, per agent count:");
         line("");
         for (Result lat : latencies) {
             String phases = lat.notes().contains("phase medians:")

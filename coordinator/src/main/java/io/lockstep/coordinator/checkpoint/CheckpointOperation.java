@@ -70,6 +70,11 @@ public final class CheckpointOperation {
      * the all-captured node: room for the two clocks' rates and the multi's own round trip.
      */
     static final Duration GUARD_MARGIN = Duration.ofMillis(500);
+    /**
+     * The capability of an agent whose registration lists every group with a hooked program on its
+     * host ({@code HostRecord.hooked_groups}); an agent without it may have hooks anywhere.
+     */
+    static final String HOOKS_LISTED = "hooks=listed";
     /** How often the captured barrier's wait looks at the agents' connections (their state only, no call). */
     static final Duration CONNECTION_CHECK = Duration.ofMillis(100);
 
@@ -105,6 +110,8 @@ public final class CheckpointOperation {
             List<String> participants = members.stream().map(AgentDirectory.Member::host).toList();
             Map<String, HostRecord> live = new LinkedHashMap<>();
             registrations.forEach((host, record) -> live.put(host, record.orElseThrow()));
+            boolean hooks = live.values().stream().anyMatch(record -> !record.getCapabilitiesList().contains(HOOKS_LISTED)
+                    || record.getHookedGroupsList().contains(group));
             Map<String, AgentClient> agents = session.agents(live);
             // The connections come up while the op opens (ZooKeeper round trips), not in the freeze call.
             agents.values().forEach(AgentClient::connect);
@@ -116,7 +123,7 @@ public final class CheckpointOperation {
                     .setTimeoutMs(options.timeout().toMillis()));
             listener.opened(KIND, group, op.opId(), op.epoch());
             try (AgentFanout fanout = new AgentFanout(agents, listener)) {
-                return new Run(session, op, fanout, deadline).execute();
+                return new Run(session, op, fanout, deadline, hooks).execute();
             }
         }
     }
@@ -144,15 +151,20 @@ public final class CheckpointOperation {
         private final List<String> hosts;
         /** System.nanoTime() before the arm requests left: no freeze guard fires before this plus maxFrozen. */
         private long armSentNanos;
+        /** Whether a participant may have a hooked program of the group: else there is no hooks round. */
+        private final boolean hooks;
 
-        Run(OperationSession session, OpenedOperation op, AgentFanout fanout, Instant deadline) {
+        Run(OperationSession session, OpenedOperation op, AgentFanout fanout, Instant deadline, boolean hooks) {
             super(KIND, CheckpointOperation.this.ctx, session, op, fanout, deadline);
             this.hosts = fanout.hosts();
+            this.hooks = hooks;
         }
 
         @Override
         protected CheckpointResult phases() throws Exception {
-            new PreFreezeHooks(fanout, op).run(until(deadline));
+            if (hooks) {
+                new PreFreezeHooks(fanout, op).run(until(deadline));
+            }
             Map<String, FreezeReply> frozen = freeze();
             awaitCaptured();
             // The frozen window ends here: what follows runs while the application runs.

@@ -91,6 +91,9 @@ class ApplicationHooksTest {
         String command = "echo \"$LOCKSTEP_CHECKPOINT\" > " + state + "; " + logEvent(events);
         int p1 = run("h1", SLEEPER, Hook.newBuilder().setCommand(command).build());
         cluster.runSleepers("app", "h2");
+        assertThat(cluster.coordinator().directory().host("h1").orElseThrow().getHookedGroupsList())
+                .as("h1's registration, once its run with a hook answered").containsExactly("app");
+        assertThat(cluster.coordinator().directory().host("h2").orElseThrow().getHookedGroupsList()).isEmpty();
         AtomicReference<String> stateWhenHooksEnded = new AtomicReference<>();
         AtomicReference<List<String>> frozenWhenHooksEnded = new AtomicReference<>();
         OperationListener watchHooks = new OperationListener() {

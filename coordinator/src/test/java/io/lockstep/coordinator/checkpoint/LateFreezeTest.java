@@ -15,8 +15,8 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
  * A Freeze that arrives after its op is no longer the group's current one is refused when the host
  * enters the freeze barrier (`FrozenEntry`: one multi checks the epoch and the op's owner, a read
  * after it finds no decision), and the host thaws at once. The agents' in-memory epoch fence only
- * knows the epochs it has seen: here a later operation opens (the epoch moves) between the hooks round and
- * the freeze, which no agent has seen yet. Before (fe299fd) both hosts froze, captured and thawed,
+ * knows the epochs it has seen: here a later operation opens (the epoch moves) after the open and before
+ * the Freeze calls go out (the group has no hooks, so no round comes between), which no agent has seen yet. Before (fe299fd) both hosts froze, captured and thawed,
  * and only the commit multi refused the checkpoint.
  */
 class LateFreezeTest {
@@ -24,7 +24,7 @@ class LateFreezeTest {
     void aFreezeAfterALaterOperationOpenedIsRefusedWhenTheHostEntersTheBarrierAndTheHostThaws() throws Exception {
         try (LocalCluster cluster = LocalCluster.startTwoHostsRunning("app")) {
             // What a later operation's open does to the group's epoch node; no agent has seen it.
-            PhaseTrigger laterOpOpens = new PhaseTrigger("end:hooks",
+            PhaseTrigger laterOpOpens = new PhaseTrigger("start:freeze",
                     () -> cluster.coordinator().zk().setData().forPath(cluster.layout().epoch("app"), new byte[0]));
 
             OperationFailedException refused = catchThrowableOfType(OperationFailedException.class,
