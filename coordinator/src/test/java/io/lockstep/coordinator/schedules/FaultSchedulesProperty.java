@@ -43,7 +43,8 @@ import java.util.stream.Stream;
  * progress; any failure of a try — an assertion, a timed-out wait, an exception — counts.
  *
  * <p><b>CI</b> ({@code mvn verify}; surefire includes {@code *Property}) runs {@value #CI_TRIES}
- * schedule: every fault kind once (71 s on a 2-core machine at load average 2-4, seed 20261212; it took
+ * schedule: every fault kind once (65 s on a 2-core machine at load average 6-7, seed 20261212; 78 s while
+ * its waits first looked after 100 ms and its hand-over fallback took 10 s; it took
  * 2-3 minutes under load 12-16 before its workers were python3 programs).
  * <b>Soak</b> by hand, one flag:
  * {@code mvn -B -ntp -pl coordinator -am test -Dtest=FaultSchedulesProperty -Dsurefire.failIfNoSpecifiedTests=false -Dlockstep.soak.tries=20}.
