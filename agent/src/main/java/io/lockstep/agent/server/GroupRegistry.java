@@ -29,6 +29,12 @@ public final class GroupRegistry {
     /** Whom to tell of a group as a program with a pre-freeze hook is recorded in it, also when specs load. */
     public void onHookedGroup(Consumer<String> listener) {
         hookedGroups = listener;
+        // Groups opened before have loaded their specs already.
+        groups.forEach((name, group) -> {
+            if (group.specs().anyHooked()) {
+                listener.accept(name);
+            }
+        });
     }
 
     public GroupRegistry(CgroupLayout layout, Path stateDir) {

@@ -67,6 +67,11 @@ public final class RestartSpecs {
         }
     }
 
+    /** Whether any recorded spec has a pre-freeze hook. */
+    boolean anyHooked() {
+        return byPid.values().stream().anyMatch(RestartSpecs::hooked);
+    }
+
     /** The specs of the given pids (processes without one are absent). */
     public Map<Integer, RestartSpec> forPids(Set<Integer> pids) {
         Map<Integer, RestartSpec> specs = new java.util.HashMap<>();
