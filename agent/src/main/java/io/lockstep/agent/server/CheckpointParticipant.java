@@ -295,6 +295,7 @@ public final class CheckpointParticipant {
                 try {
                     freezer.freeze(Instant.now().plus(WARM_UP_FREEZE));
                     Manifest manifest = capturer.capture(scope);
+                    snapshots.warmUp(manifest);
                     ManifestCodec.sha256Hex(ManifestCodec.encode(manifest));
                     CaptureStats.of(manifest);
                 } finally {
