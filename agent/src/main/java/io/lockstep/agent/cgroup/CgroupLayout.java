@@ -20,6 +20,12 @@ import java.util.regex.Pattern;
  */
 public final class CgroupLayout {
     public static final String DEFAULT_ROOT = "lockstep";
+    /**
+     * The name prefix of the scratch cgroups the agent's start-up warm-up freezes ({@link
+     * #scratchGroup}): '@' is never in a group name, so no group can take it and {@link
+     * #existingGroups} never lists one.
+     */
+    public static final String SCRATCH_PREFIX = "warm-up@";
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,64}");
 
     /** The cgroup mounts found in a mountinfo: the first cgroup2 one and the first v1 one carrying the freezer. */
@@ -198,8 +204,42 @@ public final class CgroupLayout {
     }
 
     /**
+     * A scratch group of this agent process on the chosen backend, {@value #SCRATCH_PREFIX}{@code
+     * <pid>} under the agent's root: the start-up warm-up freezes, captures and thaws a child of its
+     * own in it, through the same freezer a group's checkpoint uses. Never a group: {@link
+     * #existingGroups} leaves it out. Create it before use and remove it after.
+     */
+    public GroupCgroup scratchGroup() {
+        String name = SCRATCH_PREFIX + ProcessHandle.current().pid();
+        switch (backend) {
+            case CGROUP_V2:
+                return new CgroupV2Group(name, rootPath().orElseThrow().resolve(name));
+            case CGROUP_V1_FREEZER:
+                return new CgroupV1FreezerGroup(name, rootPath().orElseThrow().resolve(name));
+            default:
+                return new PidSetGroup(name);
+        }
+    }
+
+    /** The scratch groups under this agent's root that an earlier agent process left (it died during its warm-up). */
+    public List<GroupCgroup> leftScratchGroups() throws IOException {
+        Optional<Path> dir = rootPath();
+        if (dir.isEmpty() || !Files.isDirectory(dir.get())) {
+            return List.of();
+        }
+        try (var children = Files.list(dir.get())) {
+            return children.filter(Files::isDirectory).filter(p -> p.getFileName().toString().startsWith(SCRATCH_PREFIX))
+                    .map(p -> (GroupCgroup) (backend == Backend.CGROUP_V2
+                            ? new CgroupV2Group(p.getFileName().toString(), p)
+                            : new CgroupV1FreezerGroup(p.getFileName().toString(), p)))
+                    .toList();
+        }
+    }
+
+    /**
      * The groups whose cgroups exist under this agent's root on the chosen backend, sorted: what a
-     * restarted agent finds again. Empty for SIGSTOP, whose pid sets live only in memory.
+     * restarted agent finds again. Empty for SIGSTOP, whose pid sets live only in memory. Scratch
+     * cgroups ({@link #scratchGroup}) are not groups and are left out.
      */
     public List<String> existingGroups() throws IOException {
         Optional<Path> dir = rootPath();
@@ -207,7 +247,8 @@ public final class CgroupLayout {
             return List.of();
         }
         try (var children = Files.list(dir.get())) {
-            return children.filter(Files::isDirectory).map(p -> p.getFileName().toString()).sorted().toList();
+            return children.filter(Files::isDirectory).map(p -> p.getFileName().toString())
+                    .filter(name -> !name.startsWith(SCRATCH_PREFIX)).sorted().toList();
         }
     }
 

@@ -43,6 +43,8 @@ public final class StubHandle implements AutoCloseable {
     private final ReentrantLock calls = new ReentrantLock();
     private volatile int pid;
     private volatile State state = State.CONNECTED;
+    /** A committing RELEASE went to the stub: from then on it is never ended, whatever its answer. */
+    private volatile boolean commitSent;
 
     StubHandle(Process process, AgentChannel channel, StubPlan plan, Optional<Path> outputLog) {
         this.process = process;
@@ -161,8 +163,14 @@ public final class StubHandle implements AutoCloseable {
         try {
             // A stub whose process held no lock (a waiter) is released straight from STAGED.
             expectOneOf("release", State.STAGED, State.PREPARED);
+            // The decision is COMMIT: an agent stopped past the deadline before this call (a pause, a long
+            // GC) still gives the stub its moment to exec, and never ends it afterwards — an ended stub
+            // would take its locks with it and let another host's waiter run before its holder.
+            Instant atLeast = Instant.now().plus(REPLY_GRACE);
+            Instant until = deadline.isAfter(atLeast) ? deadline : atLeast;
+            commitSent = true;
             FromStub reply = call(ToStub.newBuilder().setRelease(StubRelease.newBuilder().setCommit(true)).build(),
-                    deadline, deadline, null);
+                    until, until, null);
             if (reply != null) {
                 throw failure(reply, "release");
             }
@@ -175,7 +183,9 @@ public final class StubHandle implements AutoCloseable {
 
     @Override
     public void close() {
-        if (state == State.COMMITTED || state == State.ENDED) {
+        if (state == State.COMMITTED || state == State.ENDED || commitSent) {
+            // After a committing RELEASE the process is, or is about to become, the restored program:
+            // a stub still stuck before its exec keeps its locks, which is safe; ending it is not.
             closeChannel();
             return;
         }

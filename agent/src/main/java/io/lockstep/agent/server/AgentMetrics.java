@@ -31,6 +31,9 @@ public final class AgentMetrics {
                 .description("Locks (held and waited for) in each manifest this host captured").register(registry);
         files = DistributionSummary.builder("lockstep.agent.captured.files")
                 .description("Open files in each manifest this host captured").register(registry);
+        // The capture is timed inside the frozen window: the timer's first registration (4 ms measured at 1 agent,
+        // 0.2 ms later) is paid here instead of in the first checkpoint after a start.
+        phaseTimer("capture", true);
     }
 
     public PrometheusMeterRegistry registry() {
@@ -51,12 +54,16 @@ public final class AgentMetrics {
 
     /** One phase call (freeze, capture, validate, …) ended after {@code nanos}. */
     void phase(String phase, long nanos, boolean ok) {
-        Timer.builder("lockstep.agent.phase")
+        phaseTimer(phase, ok).record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    /** The timer of one phase and outcome, registered on first use. */
+    private Timer phaseTimer(String phase, boolean ok) {
+        return Timer.builder("lockstep.agent.phase")
                 .description("Duration of this host's part of each phase")
                 .tags("phase", phase, "outcome", ok ? "ok" : "failed")
                 .serviceLevelObjectives(DurationBuckets.get())
-                .register(registry)
-                .record(nanos, TimeUnit.NANOSECONDS);
+                .register(registry);
     }
 
     void captured(CaptureStats stats) {

@@ -5,6 +5,8 @@ import io.lockstep.agent.capture.CaptureScope;
 import io.lockstep.agent.capture.CaptureStats;
 import io.lockstep.agent.capture.GroupCapturer;
 import io.lockstep.agent.cgroup.ArmedGuard;
+import io.lockstep.agent.cgroup.CgroupLayout;
+import io.lockstep.agent.cgroup.GroupCgroup;
 import io.lockstep.agent.cgroup.GuardDaemon;
 import io.lockstep.agent.cgroup.FreezeResult;
 import io.lockstep.agent.cgroup.Freezer;
@@ -50,8 +52,10 @@ public final class CheckpointParticipant {
     private static final Logger LOG = LoggerFactory.getLogger(CheckpointParticipant.class);
     /** How long the start-up's warm-up waits for the notification of its own write. */
     private static final Duration WARM_UP_NOTIFICATION = Duration.ofSeconds(2);
-    /** Captures at start-up, so that the JIT has compiled the capture path before the first checkpoint (the checkpoint bench suite's first-frozen-window shows what is left). */
-    private static final int WARM_UP_CAPTURES = 10;
+    /** Windows (freeze, capture, thaw) at start-up, so that the JIT has compiled their code before the first checkpoint (the checkpoint bench suite's first-frozen-window shows what is left). */
+    private static final int WARM_UP_WINDOWS = 10;
+    /** How long a warm-up freeze may take, and its scratch cgroup's kill. */
+    private static final Duration WARM_UP_FREEZE = Duration.ofSeconds(2);
 
     private final AgentConfig config;
     private final CuratorFramework zk;
@@ -220,12 +224,12 @@ public final class CheckpointParticipant {
     }
 
     /**
-     * Runs the capture path once on the agent's own process (nothing frozen, nothing kept) and the
+     * Runs freeze, capture and thaw on a scratch cgroup of its own (nothing kept) and the
      * window's ZooKeeper calls once on a node of its own: the classes they load and the code the
      * JIT compiles would otherwise be paid inside the first checkpoint's frozen window after a start.
      */
     public void warmUp() {
-        warmUpCapture();
+        warmUpWindow();
         warmUpSignals();
     }
 
@@ -265,31 +269,64 @@ public final class CheckpointParticipant {
     }
 
     /**
-     * The capture path, {@link #WARM_UP_CAPTURES} times, on a child process of the agent's own (a
-     * {@code sleep}: its fds do not change while it is read, as a frozen group's do not; the
-     * agent's own fds do, and a capture of them fails at random). Killed afterwards.
+     * The window of a checkpoint, {@link #WARM_UP_WINDOWS} times — freeze, capture, thaw — through
+     * the freezer of this agent's backend and the capturer, on a child process of its own (a {@code
+     * sleep}: its fds do not change while it is read, as a frozen group's do not) in a scratch cgroup
+     * under the agent's root ({@link CgroupLayout#scratchGroup}): never a group, never registered.
+     * Scratch cgroups an earlier agent process left are removed first; this one is removed
+     * afterwards, also on failure. A failure only costs the first checkpoint's speed.
      */
-    private void warmUpCapture() {
+    private void warmUpWindow() {
         long started = System.nanoTime();
+        CgroupLayout cgroups = groups.layout();
+        GroupCgroup scratch = cgroups.scratchGroup();
         Process child = null;
         try {
-            child = new ProcessBuilder("sleep", "60").redirectErrorStream(true).start();
-            CaptureScope scope = new CaptureScope("warm-up", config.hostId(), "warm-up", 0, "none", false,
-                    List.of((int) child.pid()), java.util.Map.of());
-            for (int i = 0; i < WARM_UP_CAPTURES; i++) {
-                Manifest manifest = capturer.capture(scope);
-                ManifestCodec.sha256Hex(ManifestCodec.encode(manifest));
-                CaptureStats.of(manifest);
+            for (GroupCgroup left : cgroups.leftScratchGroups()) {
+                removeScratch(left);
             }
-            LOG.debug("host {}: capture path warmed up in {} ms", config.hostId(), (System.nanoTime() - started) / 1_000_000);
+            scratch.create();
+            child = new ProcessBuilder("sleep", "60").redirectErrorStream(true).start();
+            scratch.addProcess((int) child.pid());
+            Freezer freezer = scratch.freezer();
+            CaptureScope scope = new CaptureScope(scratch.name(), config.hostId(), "warm-up", 0,
+                    freezer.backend().toString(), freezer.backend().degraded(), List.of((int) child.pid()), java.util.Map.of());
+            for (int i = 0; i < WARM_UP_WINDOWS; i++) {
+                try {
+                    freezer.freeze(Instant.now().plus(WARM_UP_FREEZE));
+                    Manifest manifest = capturer.capture(scope);
+                    snapshots.warmUp(manifest);
+                    ManifestCodec.sha256Hex(ManifestCodec.encode(manifest));
+                    CaptureStats.of(manifest);
+                } finally {
+                    freezer.thaw();
+                }
+            }
+            LOG.debug("host {}: freeze, capture and thaw warmed up on {} in {} ms", config.hostId(), scratch,
+                    (System.nanoTime() - started) / 1_000_000);
         } catch (Exception e) {
-            // Only the first checkpoint's speed depends on it.
-            LOG.warn("host {}: warming up the capture path failed: {}", config.hostId(), e.toString());
+            LOG.warn("host {}: warming up freeze, capture and thaw on {} failed: {}", config.hostId(), scratch, e.toString());
         } finally {
             if (child != null) {
                 child.destroyForcibly();
             }
+            try {
+                removeScratch(scratch);
+            } catch (IOException e) {
+                LOG.warn("host {}: cannot remove the warm-up's scratch {}: {}", config.hostId(), scratch, e.getMessage());
+            }
         }
+    }
+
+    /** Kills what is in a scratch cgroup (frozen or not) and removes it; nothing for a missing one. */
+    private static void removeScratch(GroupCgroup scratch) throws IOException {
+        if (scratch.path().isPresent() && !java.nio.file.Files.isDirectory(scratch.path().get())) {
+            return;
+        }
+        if (!scratch.killAll(WARM_UP_FREEZE)) {
+            throw new IOException("processes " + scratch.pids() + " in " + scratch + " survived SIGKILL");
+        }
+        scratch.remove();
     }
 
     /**

@@ -594,7 +594,7 @@ public final class RestoreParticipant {
             timer.schedule(() -> finishQuietly(group, op, true, "hand-over timeout passed: held-back waiters released",
                     true), session.handOverTimeout().plus(config.sessionTimeout()).toMillis(), TimeUnit.MILLISECONDS);
         }
-        Instant deadline = Instant.now().plus(config.sessionTimeout());
+        Instant abortDeadline = Instant.now().plus(config.sessionTimeout());
         List<StagedProcess> released = new ArrayList<>();
         List<HandOverCheck.Pending> handOvers = new ArrayList<>();
         IOException firstFailure = null;
@@ -606,7 +606,9 @@ public final class RestoreParticipant {
                     // to restart the process on its next checkpoint (the stub's pid is the process's).
                     group.specs().put(handle.pid(), restartSpec(entry.getValue().process(), handle));
                 }
-                handle.release(commit, deadline);
+                // A commit gives each stub its own deadline: an agent stopped inside this loop must not run
+                // every later stub out of time (StubHandle also never ends a stub it told to commit).
+                handle.release(commit, commit ? Instant.now().plus(config.sessionTimeout()) : abortDeadline);
                 if (commit) {
                     int pid = handle.pid();
                     released.add(StagedProcess.newBuilder().setOldPid(entry.getKey().oldPid()).setNewPid(pid)

@@ -111,6 +111,31 @@ class RestoreStubTest {
         assertThat(fdinfo(pid, 5)).as("fdinfo of fd 5").containsPattern("lock:.*FLOCK\\s+ADVISORY\\s+WRITE");
     }
 
+    /**
+     * An agent stopped (SIGSTOP, a long pause) past its release deadline after the COMMIT: the stub
+     * still gets its moment to exec, and the handle never ends the program it became. Before, the
+     * RELEASE timed out at once and closing the handle killed the restored holder five seconds later,
+     * and another host's waiter took its lock (fault schedules, seed 20261219).
+     */
+    @Test
+    void aCommittingReleaseWhoseDeadlinePassedStillExecsAndTheProgramOutlivesTheHandle() throws Exception {
+        Path a = fixture.file("a.dat", 10);
+        StubHandle stub = fixture.staged(fixture.plan(List.of(fd(3, a, LibC.O_RDWR, 0)), "exec sleep 600", Map.of()));
+        long pid = stub.pid();
+        assertThat(stub.prepare(List.of(lock(3, LockKind.POSIX, LockType.WRITE, 0, -1)), false, deadline()).result())
+                .isEqualTo(PrepareOutcome.Result.PREPARED);
+
+        stub.release(true, java.time.Instant.now().minusSeconds(5));
+        stub.close();
+
+        await("the released stub became the program").atMost(Duration.ofSeconds(30))
+                .until(() -> Files.readString(Path.of("/proc/" + pid + "/comm")).trim().equals("sleep"));
+        assertThat(stub.process().onExit()).as("the program outlives its closed handle")
+                .isNotCompleted();
+        assertThat(locksOn(a)).as("the program holds the lock the stub took").singleElement()
+                .satisfies(e -> assertThat(e.pid()).isEqualTo(pid));
+    }
+
     @Test
     void stagingFailureNamesFdAndPath() throws Exception {
         Path missing = fixture.dir.resolve("gone.dat");
