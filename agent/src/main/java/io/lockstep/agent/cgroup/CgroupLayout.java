@@ -193,24 +193,11 @@ public final class CgroupLayout {
      */
     public GroupCgroup forGroup(String group) {
         validateName("group name", group);
-        switch (backend) {
-            case CGROUP_V2:
-                return new CgroupV2Group(group, rootPath().orElseThrow().resolve(group));
-            case CGROUP_V1_FREEZER:
-                return new CgroupV1FreezerGroup(group, rootPath().orElseThrow().resolve(group));
-            default:
-                return new PidSetGroup(group);
-        }
+        return named(group);
     }
 
-    /**
-     * A scratch group of this agent process on the chosen backend, {@value #SCRATCH_PREFIX}{@code
-     * <pid>} under the agent's root: the start-up warm-up freezes, captures and thaws a child of its
-     * own in it, through the same freezer a group's checkpoint uses. Never a group: {@link
-     * #existingGroups} leaves it out. Create it before use and remove it after.
-     */
-    public GroupCgroup scratchGroup() {
-        String name = SCRATCH_PREFIX + ProcessHandle.current().pid();
+    /** The cgroup {@code name} under the agent's root on the chosen backend (a pid set for SIGSTOP). */
+    private GroupCgroup named(String name) {
         switch (backend) {
             case CGROUP_V2:
                 return new CgroupV2Group(name, rootPath().orElseThrow().resolve(name));
@@ -221,6 +208,16 @@ public final class CgroupLayout {
         }
     }
 
+    /**
+     * A scratch group of this agent process on the chosen backend, {@value #SCRATCH_PREFIX}{@code
+     * <pid>} under the agent's root: the start-up warm-up freezes, captures and thaws a child of its
+     * own in it, through the same freezer a group's checkpoint uses. Never a group: {@link
+     * #existingGroups} leaves it out. Create it before use and remove it after.
+     */
+    public GroupCgroup scratchGroup() {
+        return named(SCRATCH_PREFIX + ProcessHandle.current().pid());
+    }
+
     /** The scratch groups under this agent's root that an earlier agent process left (it died during its warm-up). */
     public List<GroupCgroup> leftScratchGroups() throws IOException {
         Optional<Path> dir = rootPath();
@@ -229,10 +226,7 @@ public final class CgroupLayout {
         }
         try (var children = Files.list(dir.get())) {
             return children.filter(Files::isDirectory).filter(p -> p.getFileName().toString().startsWith(SCRATCH_PREFIX))
-                    .map(p -> (GroupCgroup) (backend == Backend.CGROUP_V2
-                            ? new CgroupV2Group(p.getFileName().toString(), p)
-                            : new CgroupV1FreezerGroup(p.getFileName().toString(), p)))
-                    .toList();
+                    .map(p -> named(p.getFileName().toString())).toList();
         }
     }
 

@@ -5,6 +5,7 @@ import io.lockstep.proto.OpContext;
 import io.lockstep.zk.Decision;
 import io.lockstep.zk.Decisions;
 import io.lockstep.zk.Phase;
+import io.lockstep.zk.PipelinedReads;
 import io.lockstep.zk.ZkLayout;
 import org.apache.curator.drivers.OperationTrace;
 import org.apache.curator.framework.CuratorFramework;
@@ -110,13 +111,7 @@ final class FrozenEntry {
             CompletableFuture<Optional<Decision>> decision = new CompletableFuture<>();
             session.getData(decisionPath, false, (rc, path, ctx, data, stat) -> {
                 readTrace.setReturnCode(rc).commit();
-                if (rc == KeeperException.Code.OK.intValue()) {
-                    decision.complete(Optional.of(Decision.parse(data)));
-                } else if (rc == KeeperException.Code.NONODE.intValue()) {
-                    decision.complete(Optional.empty());
-                } else {
-                    decision.completeExceptionally(KeeperException.create(KeeperException.Code.get(rc), path));
-                }
+                PipelinedReads.settle(decision, rc, path, () -> Decision.parse(data));
             }, null);
             try {
                 closed = closedBy.test(await(entry));
