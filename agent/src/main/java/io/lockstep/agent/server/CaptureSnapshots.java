@@ -87,17 +87,6 @@ final class CaptureSnapshots {
     }
 
     /**
-     * What {@link #take} runs inside the window when nothing is owed, on the start-up warm-up's manifest with no
-     * data path declared: it loads and compiles that code before the first checkpoint (measured: ~11 ms of the first
-     * window at 1 agent, 0.1 ms warm). It takes, records and changes nothing.
-     */
-    void warmUp(Manifest manifest) throws Exception {
-        List<String> warnings = new java.util.ArrayList<>();
-        GroupSnapshots.declaredOwed(true, List.of(), networkFsTypes);
-        snapshots.withoutCopying(GroupSnapshots.heldOnNetwork(List.of(), manifest, warnings), warnings);
-    }
-
-    /**
      * Takes the snapshots this host owes for the op and adds them to the manifest. A failure deletes the
      * ones taken and aborts the capture (the coordinator then aborts the checkpoint, which thaws).
      */
@@ -180,7 +169,12 @@ final class CaptureSnapshots {
      * checkpoint's, as one declared during the capture would be).
      */
     void prepare(OpContext op) throws Exception {
-        declaredByOp.put(op.getOpId(), new DataPaths(zk, layout).list(op.getGroup()));
+        declare(op, new DataPaths(zk, layout).list(op.getGroup()));
+    }
+
+    /** The op's declared data paths, as {@link #prepare} reads them; the start-up warm-up's scratch op declares none. */
+    void declare(OpContext op, List<DataPathRecord> declared) {
+        declaredByOp.put(op.getOpId(), declared);
     }
 
     /**

@@ -18,6 +18,7 @@ import io.lockstep.proto.FreezeRequest;
 import io.lockstep.proto.Manifest;
 import io.lockstep.proto.OpContext;
 import io.lockstep.proto.OpRecord;
+import io.lockstep.proto.RestartSpec;
 import io.lockstep.proto.ThawReply;
 import io.lockstep.proto.ThawRequest;
 import io.lockstep.zk.Decision;
@@ -30,16 +31,21 @@ import org.apache.zookeeper.KeeperException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.io.File;
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.stream.Stream;
 
 /**
  * This host's part of a checkpoint (docs/DESIGN.md, "Checkpoint"): one call arms the guard and
@@ -56,6 +62,8 @@ public final class CheckpointParticipant {
     private static final int WARM_UP_WINDOWS = 10;
     /** How long a warm-up freeze may take, and its scratch cgroup's kill. */
     private static final Duration WARM_UP_FREEZE = Duration.ofSeconds(2);
+    /** Under the state directory: the warm-up child's output file and restart spec, removed after the warm-up. */
+    static final String WARM_UP_DIR = "warm-up";
 
     private final AgentConfig config;
     private final CuratorFramework zk;
@@ -192,8 +200,9 @@ public final class CheckpointParticipant {
     private Frozen windowAlone(ManagedGroup group, FrozenState frozen) throws Exception {
         OpContext op = frozen.op();
         group.frozen(frozen);
-        captureIntoMemory(group, op);
+        long captureNanos = captureIntoMemory(group, op);
         thawNow(group, frozen, Thaw.ALL_CAPTURED, "alone in the op, captured while frozen");
+        recordCapture(group.captured(op.getOpId()), captureNanos);
         try {
             FrozenEntry.enterAlone(zk, layout, op, config.hostId());
         } catch (Exception e) {
@@ -269,41 +278,50 @@ public final class CheckpointParticipant {
     }
 
     /**
-     * The window of a checkpoint, {@link #WARM_UP_WINDOWS} times — freeze, capture, thaw — through
-     * the freezer of this agent's backend and the capturer, on a child process of its own (a {@code
-     * sleep}: its fds do not change while it is read, as a frozen group's do not) in a scratch cgroup
-     * under the agent's root ({@link CgroupLayout#scratchGroup}): never a group, never registered.
-     * Scratch cgroups an earlier agent process left are removed first; this one is removed
-     * afterwards, also on failure. A failure only costs the first checkpoint's speed.
+     * The window of a checkpoint, {@link #WARM_UP_WINDOWS} times, through the code a checkpoint runs
+     * ({@link #warmUpOnce}): a guard armed on this agent's guard daemon, the freeze of this agent's
+     * backend, {@link #captureIntoMemory} (processes, restart specs, locks, files, snapshots, the
+     * framed manifest kept on the group), the thaw and the guard's cancel. It runs on a scratch group
+     * of its own ({@link CgroupLayout#scratchGroup}): never a group, never registered, its ops never
+     * in ZooKeeper nor in the metrics. Its child is started as {@code agent run} starts one — a
+     * {@code sleep} in /, stdin /dev/null, output appended to a file its restart spec names — so that
+     * the capture reads the fds and records a group's process has. What an earlier agent process left
+     * (scratch cgroups, guard entries, the scratch state directory) is removed first; what this one
+     * makes is removed afterwards, also on failure. A failure only costs the first checkpoint's speed.
      */
     private void warmUpWindow() {
         long started = System.nanoTime();
         CgroupLayout cgroups = groups.layout();
         GroupCgroup scratch = cgroups.scratchGroup();
+        Path scratchDir = config.stateDir().resolve(WARM_UP_DIR);
         Process child = null;
         try {
             for (GroupCgroup left : cgroups.leftScratchGroups()) {
                 removeScratch(left);
             }
-            scratch.create();
-            child = new ProcessBuilder("sleep", "60").redirectErrorStream(true).start();
-            scratch.addProcess((int) child.pid());
-            Freezer freezer = scratch.freezer();
-            CaptureScope scope = new CaptureScope(scratch.name(), config.hostId(), "warm-up", 0,
-                    freezer.backend().toString(), freezer.backend().degraded(), List.of((int) child.pid()), java.util.Map.of());
-            for (int i = 0; i < WARM_UP_WINDOWS; i++) {
-                try {
-                    freezer.freeze(Instant.now().plus(WARM_UP_FREEZE));
-                    Manifest manifest = capturer.capture(scope);
-                    snapshots.warmUp(manifest);
-                    ManifestCodec.sha256Hex(ManifestCodec.encode(manifest));
-                    CaptureStats.of(manifest);
-                } finally {
-                    freezer.thaw();
+            for (String id : guards.entryIds()) {
+                if (id.startsWith(CgroupLayout.SCRATCH_PREFIX)) {
+                    guards.disarm(id);
                 }
             }
-            LOG.debug("host {}: freeze, capture and thaw warmed up on {} in {} ms", config.hostId(), scratch,
-                    (System.nanoTime() - started) / 1_000_000);
+            deleteScratchDir(scratchDir);
+            scratch.create();
+            Path output = Files.createDirectories(scratchDir).resolve("output.log");
+            child = new ProcessBuilder("sleep", "60").directory(new File("/")).redirectInput(new File("/dev/null"))
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(output.toFile())).start();
+            int pid = (int) child.pid();
+            scratch.addProcess(pid);
+            RestartSpecs specs = new RestartSpecs(scratchDir.resolve("specs"));
+            specs.put(pid, RestartSpec.newBuilder().addAllArgv(List.of("sleep", "60")).setCwd("/")
+                    .setOutputLog(output.toString()).build());
+            ManagedGroup group = new ManagedGroup(scratch.name(), scratch, specs, GroupRegistry.ROOT);
+            CaptureStats captured = null;
+            for (int i = 0; i < WARM_UP_WINDOWS; i++) {
+                captured = warmUpOnce(group, i);
+            }
+            LOG.info("host {}: the checkpoint window warmed up on {}: {} times freeze, capture ({} processes, {} fds, {} "
+                    + "files, {} warnings) and thaw in {} ms", config.hostId(), scratch, WARM_UP_WINDOWS, captured.processes(),
+                    captured.fds(), captured.files(), captured.warnings(), (System.nanoTime() - started) / 1_000_000);
         } catch (Exception e) {
             LOG.warn("host {}: warming up freeze, capture and thaw on {} failed: {}", config.hostId(), scratch, e.toString());
         } finally {
@@ -314,6 +332,52 @@ public final class CheckpointParticipant {
                 removeScratch(scratch);
             } catch (IOException e) {
                 LOG.warn("host {}: cannot remove the warm-up's scratch {}: {}", config.hostId(), scratch, e.getMessage());
+            }
+            try {
+                deleteScratchDir(scratchDir);
+            } catch (IOException e) {
+                LOG.warn("host {}: cannot remove the warm-up's directory {}: {}", config.hostId(), scratchDir, e.getMessage());
+            }
+        }
+    }
+
+    /**
+     * One window on the scratch group, as {@link #arm}, {@link #freezeArmed} and {@link #windowAlone}
+     * run it for a group: its op declares no data path and has no watch (nothing in ZooKeeper
+     * signals a scratch op); its capture is dropped after the thaw.
+     *
+     * @return the capture's totals
+     */
+    private CaptureStats warmUpOnce(ManagedGroup group, int window) throws Exception {
+        OpContext op = OpContext.newBuilder().setGroup(group.name()).setOpId("warm-up-" + window).build();
+        snapshots.declare(op, List.of());
+        // A guard that fires thaws the scratch group: the capture's guard check then fails the warm-up.
+        ArmedGuard guard = guards.arm(guardId(op), group.cgroup().freezer(), WARM_UP_FREEZE, () -> { });
+        Freezer freezer = group.cgroup().freezer();
+        synchronized (group) {
+            try {
+                long startedMicros = nowMicros();
+                FreezeResult result = freezer.freeze(guard.capDeadline(Instant.now().plus(WARM_UP_FREEZE)));
+                group.frozen(new FrozenState(op, List.of(config.hostId()), guard, null, result, startedMicros));
+                captureIntoMemory(group, op);
+                return group.captured(op.getOpId()).stats();
+            } finally {
+                freezer.thaw();
+                group.frozen(null);
+                group.forgetCapture(op.getOpId());
+                snapshots.settle(op);
+                guard.cancel();
+            }
+        }
+    }
+
+    private static void deleteScratchDir(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> paths = Files.walk(dir)) {
+            for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(path);
             }
         }
     }
@@ -388,12 +452,13 @@ public final class CheckpointParticipant {
     private Captured captureFrozen(ManagedGroup group, OpContext op) throws Exception {
         List<String> participants;
         OpWatch watch;
+        long captureNanos;
         synchronized (group) {
             Captured already = group.captured(op.getOpId());
             if (already != null) {
                 return already;
             }
-            captureIntoMemory(group, op);
+            captureNanos = captureIntoMemory(group, op);
             participants = group.frozen().participants();
             watch = group.frozen().watch();
         }
@@ -416,8 +481,15 @@ public final class CheckpointParticipant {
             watch.signalled(layout.allCaptured(op.getGroup(), op.getOpId(), participants.size()));
         }
         Captured captured = group.captured(op.getOpId());
+        recordCapture(captured, captureNanos);
         logCaptured(op, captured);
         return captured;
+    }
+
+    /** The capture's metrics: recorded once its barrier entry is in (or the group thawed), so that Micrometer is never in the window. */
+    private void recordCapture(Captured captured, long captureNanos) {
+        metrics.captured(captured.stats());
+        metrics.phase("capture", captureNanos, true);
     }
 
     private void logCaptured(OpContext op, Captured captured) {
@@ -429,12 +501,14 @@ public final class CheckpointParticipant {
     /**
      * Processes, locks and files of the frozen group, then the snapshots (issue 15) — the same cut
      * — into memory, kept on the group for the coordinator; only if the group stayed frozen and its
-     * guard armed throughout. Caller holds the group's monitor.
+     * guard armed throughout. The start-up warm-up runs it too, on a scratch group ({@link
+     * #warmUpWindow}). Caller holds the group's monitor.
+     *
+     * @return how long it took, in ns, for the metrics the caller records after the window
      */
-    private void captureIntoMemory(ManagedGroup group, OpContext op) throws Exception {
+    private long captureIntoMemory(ManagedGroup group, OpContext op) throws Exception {
         long started = System.nanoTime();
-        requireFrozenFor(op);
-        FrozenState state = group.frozen();
+        FrozenState state = requireFrozenFor(group, op);
         Set<Integer> pids = group.cgroup().pids();
         Manifest manifest = capturer.capture(new CaptureScope(op.getGroup(), config.hostId(), op.getOpId(), op.getEpoch(),
                 state.result().backend().toString(), state.result().degraded(), new ArrayList<>(pids),
@@ -450,8 +524,7 @@ public final class CheckpointParticipant {
         byte[] framed = ManifestCodec.encode(manifest);
         Captured captured = new Captured(framed, ManifestCodec.sha256Hex(framed), CaptureStats.of(manifest), 0);
         group.captured(op.getOpId(), captured);
-        metrics.captured(captured.stats());
-        metrics.phase("capture", System.nanoTime() - started, true);
+        return System.nanoTime() - started;
     }
 
     /**
@@ -495,15 +568,14 @@ public final class CheckpointParticipant {
         return layout.allCaptured(state.op().getGroup(), state.op().getOpId(), state.participants().size());
     }
 
-    private ManagedGroup requireFrozenFor(OpContext op) {
-        ManagedGroup group = groups.find(op.getGroup()).orElseThrow(() -> Status.FAILED_PRECONDITION
-                .withDescription("group " + op.getGroup() + " is not managed by host " + config.hostId()).asRuntimeException());
+    /** The group's state, frozen for the op. Caller holds the group's monitor. */
+    private FrozenState requireFrozenFor(ManagedGroup group, OpContext op) {
         FrozenState state = group.frozen();
         if (state == null || !state.frozen() || !state.op().getOpId().equals(op.getOpId())) {
             throw Status.FAILED_PRECONDITION.withDescription("group " + op.getGroup() + " on host " + config.hostId()
                     + " is not frozen for op " + op.getOpId() + " (thawed by its watchdog or never frozen)").asRuntimeException();
         }
-        return group;
+        return state;
     }
 
     /**

@@ -32,10 +32,11 @@ import static org.awaitility.Awaitility.await;
 
 /**
  * The agent's start-up warm-up (docs/DESIGN.md, "The first checkpoint after a start"): a real
- * AgentServer on cgroup v2 freezes, captures and thaws a child of its own in a scratch cgroup
- * before it registers, and leaves nothing behind — no scratch cgroup, no child process, no group,
- * no membership, no warm-up node; an agent whose warm-up cannot get its scratch cgroup still
- * starts and registers.
+ * AgentServer on cgroup v2 runs a checkpoint's window — guard, freeze, the capture a group's
+ * checkpoint runs, thaw — on a child of its own, started as {@code agent run} starts one, in a
+ * scratch cgroup before it registers, and leaves nothing behind — no scratch cgroup, no child
+ * process, no scratch state directory, no group, no membership, no warm-up node; an agent whose
+ * warm-up cannot get its scratch cgroup still starts and registers.
  */
 class StartUpWarmUpTest {
     private static final Duration SESSION = Duration.ofSeconds(4);
@@ -64,6 +65,13 @@ class StartUpWarmUpTest {
 
     private static Logger participantLogger() {
         return (Logger) org.slf4j.LoggerFactory.getLogger(CheckpointParticipant.class);
+    }
+
+    /** The INFO lines of a window warm-up that ran through. */
+    private List<String> warmUpSummaries() {
+        return logged.list.stream().filter(event -> event.getLevel() == Level.INFO)
+                .map(ILoggingEvent::getFormattedMessage)
+                .filter(message -> message.startsWith("host " + hostId + ": the checkpoint window warmed up on")).toList();
     }
 
     /** The WARNs of a failed window warm-up on this host. */
@@ -126,6 +134,8 @@ class StartUpWarmUpTest {
         assertThat(zk.checkExists().forPath(layout.groups()) == null ? List.of() : zk.getChildren().forPath(layout.groups()))
                 .as("groups (and so memberships) in ZooKeeper").isEmpty();
         assertThat(zk.checkExists().forPath(layout.warmUp(hostId))).as("the warm-up node " + layout.warmUp(hostId)).isNull();
+        Path scratchDir = dir.resolve("state").resolve(CheckpointParticipant.WARM_UP_DIR);
+        assertThat(Files.exists(scratchDir)).as("the warm-up's output file and restart spec in " + scratchDir).isFalse();
         await("the warm-up's sleep child is gone").atMost(Duration.ofSeconds(10))
                 .until(() -> sleepsBefore.containsAll(sleepChildren()));
     }
@@ -137,6 +147,11 @@ class StartUpWarmUpTest {
         agent = startAgent();
 
         assertThat(warmUpWarnings()).as("the warm-up froze, captured and thawed without a failure").isEmpty();
+        // A capture of a checkpoint's kind (kept on the group, framed, counted) of a process with a restart
+        // spec, stdin /dev/null and stdout/stderr on one output file: no warning (a pipe or a process
+        // without a spec would give one), so the first checkpoint's capture of such a process runs no new code.
+        assertThat(warmUpSummaries()).as("the warm-up's summary").singleElement().asString()
+                .contains("10 times freeze, capture (1 processes, 3 fds, 1 files, 0 warnings) and thaw");
         assertThat(zk.checkExists().forPath(layout.host(hostId))).as("the agent registered").isNotNull();
         assertNothingOfTheWarmUpIsLeft(sleepsBefore);
     }
@@ -157,9 +172,11 @@ class StartUpWarmUpTest {
     }
 
     @Test
-    void aScratchCgroupAnEarlierAgentLeftIsNeverAGroupAndTheNextStartRemovesIt() throws Exception {
+    void aScratchCgroupAndDirectoryAnEarlierAgentLeftAreNeverAGroupAndTheNextStartRemovesThem() throws Exception {
         GroupCgroup left = cgroups.scratchGroup();
         left.create();
+        Path leftDir = Files.createDirectories(dir.resolve("state").resolve(CheckpointParticipant.WARM_UP_DIR).resolve("specs"));
+        Files.writeString(leftDir.resolve("1.spec"), "left by an agent that died during its warm-up");
         Process leftChild = new ProcessBuilder("sleep", "60").start();
         try {
             left.addProcess((int) leftChild.pid());
