@@ -350,19 +350,19 @@ public final class CheckpointParticipant {
      */
     private CaptureStats warmUpOnce(ManagedGroup group, int window) throws Exception {
         OpContext op = OpContext.newBuilder().setGroup(group.name()).setOpId("warm-up-" + window).build();
-        snapshots.declare(op, List.of());
         // A guard that fires thaws the scratch group: the capture's guard check then fails the warm-up.
         ArmedGuard guard = guards.arm(guardId(op), group.cgroup().freezer(), WARM_UP_FREEZE, () -> { });
-        Freezer freezer = group.cgroup().freezer();
+        snapshots.declare(op, List.of());
+        FrozenState armed = new FrozenState(op, List.of(config.hostId()), guard, null, null, 0);
         synchronized (group) {
             try {
                 long startedMicros = nowMicros();
-                FreezeResult result = freezer.freeze(guard.capDeadline(Instant.now().plus(WARM_UP_FREEZE)));
-                group.frozen(new FrozenState(op, List.of(config.hostId()), guard, null, result, startedMicros));
+                FreezeResult result = group.cgroup().freezer().freeze(guard.capDeadline(Instant.now().plus(WARM_UP_FREEZE)));
+                group.frozen(armed.frozenWith(result, startedMicros));
                 captureIntoMemory(group, op);
                 return group.captured(op.getOpId()).stats();
             } finally {
-                freezer.thaw();
+                endWindow(group, armed, Thaw.ALL_CAPTURED);
                 group.frozen(null);
                 group.forgetCapture(op.getOpId());
                 snapshots.settle(op);
@@ -722,12 +722,7 @@ public final class CheckpointParticipant {
 
     /** Caller holds the group's monitor. */
     private long thawNow(ManagedGroup group, FrozenState state, Thaw why, String reason) throws IOException {
-        if (why != Thaw.ALL_CAPTURED) {
-            // After all-captured the watch goes on: its verdict (the decision) removes the entries.
-            state.watch().close();
-        }
-        group.cgroup().freezer().thaw();
-        long thawedAt = nowMicros();
+        long thawedAt = endWindow(group, state, why);
         group.frozen(null);
         OpContext op = state.op();
         if (why != Thaw.ALL_CAPTURED) {
@@ -752,6 +747,19 @@ public final class CheckpointParticipant {
             }
         }, timer));
         return thawedAt;
+    }
+
+    /**
+     * The window's end: the thaw, and when it happened. The start-up warm-up ends its windows here
+     * too. Caller holds the group's monitor.
+     */
+    private static long endWindow(ManagedGroup group, FrozenState state, Thaw why) throws IOException {
+        if (why != Thaw.ALL_CAPTURED) {
+            // After all-captured the watch goes on: its verdict (the decision) removes the entries.
+            state.watch().close();
+        }
+        group.cgroup().freezer().thaw();
+        return nowMicros();
     }
 
     private void cancelGuard(FrozenState state) {
