@@ -31,8 +31,8 @@ public final class AgentMetrics {
                 .description("Locks (held and waited for) in each manifest this host captured").register(registry);
         files = DistributionSummary.builder("lockstep.agent.captured.files")
                 .description("Open files in each manifest this host captured").register(registry);
-        // The capture is timed inside the frozen window: the timer's first registration (4 ms measured at 1 agent,
-        // 0.2 ms later) is paid here instead of in the first checkpoint after a start.
+        // The capture's timer is recorded before the Freeze reply of a host alone: its first registration (4 ms
+        // measured at 1 agent, 0.2 ms later) is paid here instead of in the first checkpoint after a start.
         phaseTimer("capture", true);
     }
 

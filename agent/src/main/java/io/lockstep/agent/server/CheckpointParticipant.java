@@ -200,9 +200,11 @@ public final class CheckpointParticipant {
     private Frozen windowAlone(ManagedGroup group, FrozenState frozen) throws Exception {
         OpContext op = frozen.op();
         group.frozen(frozen);
-        long captureNanos = captureIntoMemory(group, op);
+        long captureStarted = System.nanoTime();
+        Captured captured = captureIntoMemory(group, op);
+        long captureNanos = System.nanoTime() - captureStarted;
         thawNow(group, frozen, Thaw.ALL_CAPTURED, "alone in the op, captured while frozen");
-        recordCapture(group.captured(op.getOpId()), captureNanos);
+        recordCapture(captured, captureNanos);
         try {
             FrozenEntry.enterAlone(zk, layout, op, config.hostId());
         } catch (Exception e) {
@@ -359,8 +361,7 @@ public final class CheckpointParticipant {
                 long startedMicros = nowMicros();
                 FreezeResult result = group.cgroup().freezer().freeze(guard.capDeadline(Instant.now().plus(WARM_UP_FREEZE)));
                 group.frozen(armed.frozenWith(result, startedMicros));
-                captureIntoMemory(group, op);
-                return group.captured(op.getOpId()).stats();
+                return captureIntoMemory(group, op).stats();
             } finally {
                 endWindow(group, armed, Thaw.ALL_CAPTURED);
                 group.frozen(null);
@@ -452,13 +453,16 @@ public final class CheckpointParticipant {
     private Captured captureFrozen(ManagedGroup group, OpContext op) throws Exception {
         List<String> participants;
         OpWatch watch;
+        Captured inMemory;
         long captureNanos;
         synchronized (group) {
             Captured already = group.captured(op.getOpId());
             if (already != null) {
                 return already;
             }
-            captureNanos = captureIntoMemory(group, op);
+            long captureStarted = System.nanoTime();
+            inMemory = captureIntoMemory(group, op);
+            captureNanos = System.nanoTime() - captureStarted;
             participants = group.frozen().participants();
             watch = group.frozen().watch();
         }
@@ -476,17 +480,20 @@ public final class CheckpointParticipant {
             group.forgetCapture(op.getOpId());
             throw e;
         }
+        recordCapture(inMemory, captureNanos);
         if (closedAllCaptured) {
             // This host created all-captured: thaw now rather than on the notification of its own write.
             watch.signalled(layout.allCaptured(op.getGroup(), op.getOpId(), participants.size()));
         }
         Captured captured = group.captured(op.getOpId());
-        recordCapture(captured, captureNanos);
         logCaptured(op, captured);
         return captured;
     }
 
-    /** The capture's metrics: recorded once its barrier entry is in (or the group thawed), so that Micrometer is never in the window. */
+    /**
+     * The capture's metrics, off the window's critical path: after the thaw of a host alone, after
+     * the captured entry of one of several hosts.
+     */
     private void recordCapture(Captured captured, long captureNanos) {
         metrics.captured(captured.stats());
         metrics.phase("capture", captureNanos, true);
@@ -504,10 +511,9 @@ public final class CheckpointParticipant {
      * guard armed throughout. The start-up warm-up runs it too, on a scratch group ({@link
      * #warmUpWindow}). Caller holds the group's monitor.
      *
-     * @return how long it took, in ns, for the metrics the caller records after the window
+     * @return the capture, kept on the group; the caller records its metrics after the window
      */
-    private long captureIntoMemory(ManagedGroup group, OpContext op) throws Exception {
-        long started = System.nanoTime();
+    private Captured captureIntoMemory(ManagedGroup group, OpContext op) throws Exception {
         FrozenState state = requireFrozenFor(group, op);
         Set<Integer> pids = group.cgroup().pids();
         Manifest manifest = capturer.capture(new CaptureScope(op.getGroup(), config.hostId(), op.getOpId(), op.getEpoch(),
@@ -524,7 +530,7 @@ public final class CheckpointParticipant {
         byte[] framed = ManifestCodec.encode(manifest);
         Captured captured = new Captured(framed, ManifestCodec.sha256Hex(framed), CaptureStats.of(manifest), 0);
         group.captured(op.getOpId(), captured);
-        return System.nanoTime() - started;
+        return captured;
     }
 
     /**
