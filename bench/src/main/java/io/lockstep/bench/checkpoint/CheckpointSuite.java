@@ -70,8 +70,19 @@ public final class CheckpointSuite implements BenchSuite {
             Duration.ofMinutes(3), Duration.ofSeconds(60));
     /** Agents start this many at a time: a start is mostly waiting on ZooKeeper. */
     private static final int STARTERS = 8;
+    /**
+     * Unmeasured checkpoints between the first and the measured ones, at most this many and for at
+     * most {@link #WARM_UP_TIME}: the JIT compiles the window's code by invocation counts, so a
+     * handful of checkpoints leaves much of it interpreted and the compiler threads busy inside the
+     * window (counted in window-cores-busy), where an agent that checkpoints periodically is past that.
+     */
+    private static final int WARM_UP_CHECKPOINTS = 30;
+    private static final Duration WARM_UP_TIME = Duration.ofSeconds(15);
     /** Samples of each ZooKeeper hop floor per agent count. */
     private static final int HOP_SAMPLES = 20;
+
+    /** How long the last size's warm-up checkpoints took (the suite's estimate leaves them out). */
+    private Duration lastWarmUp = Duration.ZERO;
 
     @Override
     public String name() {
@@ -87,16 +98,17 @@ public final class CheckpointSuite implements BenchSuite {
     public void run(BenchConfig config, List<Result> results) throws Exception {
         List<Integer> sizes = !config.agentCounts().isEmpty() ? config.agentCounts()
                 : config.quick() ? QUICK_SIZES : FULL_SIZES;
-        try (Ensemble ensemble = Ensemble.start()) {
+        try (Ensemble ensemble = Ensemble.start(); WindowCpu cpu = WindowCpu.open(ensemble.pid())) {
             Duration previous = Duration.ZERO;
             int previousAgents = 1;
             int previousRuns = 1;
             for (int agents : sizes) {
                 int runs = agents > LARGE ? config.runs(3, 2) : config.runs(5, 3);
-                // Cost grows about linearly in agents and in checkpoints (runs + warm-up): skip what
-                // cannot finish in time.
-                Duration estimate = previous.multipliedBy(Math.max(1, agents / previousAgents) * (runs + 1L))
-                        .dividedBy(previousRuns + 1L);
+                // Cost grows about linearly in agents and in checkpoints (runs + the first): skip what
+                // cannot finish in time. The warm-up checkpoints stop at WARM_UP_TIME whatever the size.
+                Duration estimate = previous.minus(lastWarmUp)
+                        .multipliedBy(Math.max(1, agents / previousAgents) * (runs + 1L)).dividedBy(previousRuns + 1L)
+                        .plus(config.quick() ? Duration.ZERO : WARM_UP_TIME);
                 String caseName = agents + " agents";
                 if (!config.fits(estimate)) {
                     results.add(Result.failure(name(), caseName, new IllegalStateException("skipped: estimated "
@@ -105,7 +117,7 @@ public final class CheckpointSuite implements BenchSuite {
                 }
                 long t = System.nanoTime();
                 try {
-                    results.addAll(measure(ensemble.connectString(), agents, runs));
+                    results.addAll(measure(ensemble.connectString(), cpu, agents, runs, config.quick() ? 0 : WARM_UP_CHECKPOINTS));
                 } catch (Exception e) {
                     e.printStackTrace();
                     results.add(Result.failure(name(), caseName, e));
@@ -118,7 +130,7 @@ public final class CheckpointSuite implements BenchSuite {
         }
     }
 
-    private List<Result> measure(String connect, int agentCount, int runs) throws Exception {
+    private List<Result> measure(String connect, WindowCpu cpu, int agentCount, int runs, int warmUps) throws Exception {
         String id = UUID.randomUUID().toString().substring(0, 8);
         Path dir = Files.createTempDirectory("lockstep-bench-ckpt-");
         List<AgentServer> agents = new ArrayList<>();
@@ -147,6 +159,13 @@ public final class CheckpointSuite implements BenchSuite {
                 // The first checkpoint after the agents started: reported against the warm median.
                 CheckpointResult first = new CheckpointOperation(ctx, OPTIONS, OperationListener.SILENT).run("bench");
                 quiet.await(first.checkpointId());
+                int warmedUp = 0;
+                long warmUpStart = System.nanoTime();
+                for (long until = warmUpStart + WARM_UP_TIME.toNanos(); warmedUp < warmUps && System.nanoTime() < until;
+                        warmedUp++) {
+                    quiet.await(new CheckpointOperation(ctx, OPTIONS, OperationListener.SILENT).run("bench").checkpointId());
+                }
+                lastWarmUp = Duration.ofNanos(System.nanoTime() - warmUpStart);
                 List<ZkRequestCounter.Counts> zkAt = new ArrayList<>();
                 List<Map<String, Long>> rpcAt = new ArrayList<>();
                 String callNotes = "";
@@ -159,18 +178,24 @@ public final class CheckpointSuite implements BenchSuite {
                     }
                     long start = System.nanoTime();
                     long[] openedAt = new long[1];
+                    List<Optional<long[]>> cpuAt = new ArrayList<>(List.of(Optional.empty(), Optional.empty()));
                     Map<String, Long> phaseEndedAt = new LinkedHashMap<>();
                     CheckpointResult result = new CheckpointOperation(ctx, OPTIONS, new OperationListener() {
                         @Override
                         public void opened(String kind, String group, String opId, long epoch) {
                             openedAt[0] = System.nanoTime();
+                            cpuAt.set(0, cpu.sample());
                         }
 
                         @Override
                         public void phaseEnded(String phase, long micros) {
                             phaseEndedAt.put(phase, System.nanoTime());
+                            if (phase.equals("thaw")) {
+                                cpuAt.set(1, cpu.sample());
+                            }
                         }
                     }).run("bench");
+                    cpu.add(cpuAt.get(0), cpuAt.get(1));
                     latency[r] = System.nanoTime() - start;
                     if (traced) {
                         phaseEndedAt.put("close", System.nanoTime());
@@ -191,6 +216,7 @@ public final class CheckpointSuite implements BenchSuite {
                 StringBuilder phaseNotes = new StringBuilder("; phase medians:");
                 phases.forEach((phase, micros) -> phaseNotes.append(' ').append(phase).append(' ')
                         .append(micros.stream().sorted().toList().get(micros.size() / 2) / 1000).append("ms"));
+                Optional<WindowCpu.Summary> windowCpu = cpu.summarizeAndReset();
                 long[] floor = hostFloor(agents, runs);
                 ZkHopFloor.Samples hops = ZkHopFloor.measure(zk, observer, root, HOP_SAMPLES);
                 ctx.clients().close();
@@ -198,13 +224,14 @@ public final class CheckpointSuite implements BenchSuite {
                 Samples win = new Samples(window);
                 Samples fl = new Samples(floor);
                 String c = agentCount + " agents";
-                String notes = runs + " runs, 1 process per agent, " + EnsembleMain.SERVERS + "-server ZooKeeper ensemble";
+                String notes = runs + " runs after " + warmedUp + " unmeasured warm-up checkpoints, 1 process per agent, "
+                        + EnsembleMain.SERVERS + "-server ZooKeeper ensemble";
                 // What the protocol cannot do without: the hosts' own work, and (for more than one host)
                 // per barrier one write (the last entry, whose count child is the signal) and one notification.
                 double barrierHops = agentCount == 1 ? 0 : 2 * (new Samples(hops.write()).medianMillis()
                         + new Samples(hops.signal()).medianMillis());
                 double protocolFloor = fl.medianMillis() + barrierHops;
-                return List.of(
+                List<Result> figures = new ArrayList<>(List.of(
                         Result.of(name(), c, "checkpoint-latency-median", lat.medianMillis(), "ms", fl.medianMillis(),
                                 notes + phaseNotes + callNotes),
                         Result.of(name(), c, "frozen-window-median", win.medianMillis(), "ms", fl.medianMillis(),
@@ -227,7 +254,11 @@ public final class CheckpointSuite implements BenchSuite {
                         Result.of(name(), c, "zk-reads-per-checkpoint", counts.zkReads(), "requests", 0,
                                 counts.notes() + "; getData/getChildren/exists, coordinator and every agent"),
                         Result.of(name(), c, "rpcs-per-checkpoint", counts.rpcs(), "calls", 0,
-                                counts.notes() + "; coordinator to agents: " + counts.rpcsByMethod()));
+                                counts.notes() + "; coordinator to agents: " + counts.rpcsByMethod())));
+                // Without cgroup v1 cpuacct the machine's CPU is not counted, and the row is left out.
+                windowCpu.ifPresent(w -> figures.add(Result.of(name(), c, "window-cores-busy-median", w.busyCores(), "cores",
+                        Runtime.getRuntime().availableProcessors(), w.note(agentCount))));
+                return figures;
             } finally {
                 observer.close();
                 zk.close();

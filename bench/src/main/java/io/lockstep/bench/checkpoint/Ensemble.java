@@ -61,6 +61,10 @@ final class Ensemble implements AutoCloseable {
         return connectString;
     }
 
+    long pid() {
+        return process.pid();
+    }
+
     private static String readUntilReady(BufferedReader out, Deque<String> lastLines) {
         String connect = null;
         try {

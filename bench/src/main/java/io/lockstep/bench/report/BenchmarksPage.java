@@ -198,7 +198,10 @@ final class BenchmarksPage {
         line("");
         line("Several agents per JVM (each with its own ZooKeeper session, gRPC server and cgroup root), one small"
                 + " process per agent, against a 3-server ZooKeeper ensemble (curator-test `TestingCluster`) in its own"
-                + " JVM. Host floor = the slowest host's freeze + capture + thaw done alone, locally."
+                + " JVM. After the first checkpoint (reported on its own below), up to 30 unmeasured checkpoints (at most"
+                + " 15 s) before the measured ones: the JIT compiles the window's code by invocation counts, and an agent"
+                + " that checkpoints periodically is past the first few. Host floor = the slowest host's freeze +"
+                + " capture + thaw done alone, locally."
                 + " Requests are **counted**, not estimated:"
                 + " ZooKeeper requests on every client (coordinator and agents, through Curator's tracer; a `multi`"
                 + " counts once) and gRPC calls through a counting interceptor on the coordinator's channels, per"
@@ -272,6 +275,19 @@ final class BenchmarksPage {
                 + " is serialized by the CPU here: the harness overstates how the time grows with agents, while the"
                 + " request counts are what separate hosts would send too.");
         line("");
+        List<Result> busy = run.of("checkpoint", "window-cores-busy-median");
+        if (!busy.isEmpty()) {
+            line("How busy the cores were while the hosts moved through the window, counted by the kernel (cgroup v1"
+                    + " cpuacct: the bench JVM, the ensemble's JVM and the whole machine each in their own account, so"
+                    + " the counts do not depend on the load): near " + (int) busy.get(0).floor() + " of "
+                    + (int) busy.get(0).floor() + " cores busy, the window is the time this machine's cores need for the"
+                    + " hosts', the ensemble's and the JIT's work, not a wait in the protocol.");
+            line("");
+            for (Result r : busy) {
+                line("- " + r.caseName() + ": " + r.notes());
+            }
+            line("");
+        }
     }
 
     private void checkpointJvm() {
