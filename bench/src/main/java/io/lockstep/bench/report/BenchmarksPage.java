@@ -265,8 +265,9 @@ final class BenchmarksPage {
         }
         List<Result> firsts = run.of("checkpoint", "first-frozen-window");
         if (!firsts.isEmpty()) {
-            line("The first checkpoint after the agents started (the agents warm their capture path at start-up, the"
-                    + " coordinator connects to the agents while the op opens), against the warm median of the same run:"
+            line("The first checkpoint after the agents started (at start-up each agent runs the window's own code —"
+                    + " guard, freeze, capture, thaw — on a scratch group of its own; the coordinator connects to the"
+                    + " agents while the op opens), against the warm median of the same run:"
                     + " " + String.join("; ", firsts.stream().map(r -> r.caseName() + " " + value(r.value(), "ms")
                     + " (" + ratio(r.ratio()) + ")").toList()) + ".");
             line("");
