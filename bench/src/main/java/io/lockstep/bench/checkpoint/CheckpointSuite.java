@@ -76,8 +76,8 @@ public final class CheckpointSuite implements BenchSuite {
      * handful of checkpoints leaves much of it interpreted and the compiler threads busy inside the
      * window (counted in window-cores-busy), where an agent that checkpoints periodically is past that.
      */
-    private static final int WARM_UP_CHECKPOINTS = 30;
-    private static final Duration WARM_UP_TIME = Duration.ofSeconds(15);
+    static final int WARM_UP_CHECKPOINTS = 30;
+    static final Duration WARM_UP_TIME = Duration.ofSeconds(15);
     /** Samples of each ZooKeeper hop floor per agent count. */
     private static final int HOP_SAMPLES = 20;
 
@@ -159,12 +159,8 @@ public final class CheckpointSuite implements BenchSuite {
                 // The first checkpoint after the agents started: reported against the warm median.
                 CheckpointResult first = new CheckpointOperation(ctx, OPTIONS, OperationListener.SILENT).run("bench");
                 quiet.await(first.checkpointId());
-                int warmedUp = 0;
                 long warmUpStart = System.nanoTime();
-                for (long until = warmUpStart + WARM_UP_TIME.toNanos(); warmedUp < warmUps && System.nanoTime() < until;
-                        warmedUp++) {
-                    quiet.await(new CheckpointOperation(ctx, OPTIONS, OperationListener.SILENT).run("bench").checkpointId());
-                }
+                int warmedUp = warmUp(ctx, quiet, warmUps);
                 lastWarmUp = Duration.ofNanos(System.nanoTime() - warmUpStart);
                 List<ZkRequestCounter.Counts> zkAt = new ArrayList<>();
                 List<Map<String, Long>> rpcAt = new ArrayList<>();
@@ -276,6 +272,15 @@ public final class CheckpointSuite implements BenchSuite {
                 // the hook runs (or ran) anyway
             }
         }
+    }
+
+    /** Up to {@code max} unmeasured checkpoints, for at most {@link #WARM_UP_TIME}; how many ran. */
+    static int warmUp(CoordinatorContext ctx, Quiescence quiet, int max) throws Exception {
+        int ran = 0;
+        for (long until = System.nanoTime() + WARM_UP_TIME.toNanos(); ran < max && System.nanoTime() < until; ran++) {
+            quiet.await(new CheckpointOperation(ctx, OPTIONS, OperationListener.SILENT).run("bench").checkpointId());
+        }
+        return ran;
     }
 
     /** Kills every agent's group processes, removes the group cgroups and the agent's cgroup root (SIGKILL ends frozen tasks too). */

@@ -67,12 +67,13 @@ public final class SeparateJvmCheckpointSuite implements BenchSuite {
         try (Ensemble ensemble = Ensemble.start()) {
             for (int agents : sizes) {
                 String caseName = agents + " agent JVMs";
-                if (!config.fits(Duration.ofSeconds(20L + 5L * agents))) {
+                if (!config.fits(Duration.ofSeconds(20L + 5L * agents).plus(CheckpointSuite.WARM_UP_TIME))) {
                     results.add(Result.failure(name(), caseName, new IllegalStateException("skipped: the suite's budget is spent")));
                     continue;
                 }
                 try {
-                    results.addAll(measure(ensemble.connectString(), agents, config.runs(7, 3)));
+                    results.addAll(measure(ensemble.connectString(), agents, config.runs(7, 3),
+                            config.quick() ? 0 : CheckpointSuite.WARM_UP_CHECKPOINTS));
                 } catch (Exception e) {
                     e.printStackTrace();
                     results.add(Result.failure(name(), caseName, e));
@@ -81,7 +82,7 @@ public final class SeparateJvmCheckpointSuite implements BenchSuite {
         }
     }
 
-    private List<Result> measure(String connect, int agentCount, int runs) throws Exception {
+    private List<Result> measure(String connect, int agentCount, int runs, int warmUps) throws Exception {
         String id = UUID.randomUUID().toString().substring(0, 8);
         Path dir = Files.createTempDirectory("lockstep-bench-jvm-");
         String root = "/lockstep-bench-" + id;
@@ -109,6 +110,7 @@ public final class SeparateJvmCheckpointSuite implements BenchSuite {
             // The first checkpoint after the agents started, against the warm median of the same run.
             CheckpointResult first = new CheckpointOperation(ctx, CheckpointSuite.OPTIONS, OperationListener.SILENT).run("bench");
             quiet.await(first.checkpointId());
+            int warmedUp = CheckpointSuite.warmUp(ctx, quiet, warmUps);
             long[] latency = new long[runs];
             long[] window = new long[runs];
             Map<String, Long> rpcBefore = rpcCounter.counts();
@@ -128,7 +130,7 @@ public final class SeparateJvmCheckpointSuite implements BenchSuite {
             Samples win = new Samples(window);
             Samples fl = new Samples(floor);
             String c = agentCount + " agent JVMs";
-            String notes = runs + " runs, 1 process per agent, each agent its own JVM (`agent serve`), "
+            String notes = runs + " runs after " + warmedUp + " unmeasured warm-up checkpoints, 1 process per agent, each agent its own JVM (`agent serve`), "
                     + EnsembleMain.SERVERS + "-server ZooKeeper ensemble";
             return List.of(
                     Result.of(name(), c, "checkpoint-latency-median", lat.medianMillis(), "ms", fl.medianMillis(),
