@@ -98,6 +98,17 @@ public final class ZkLayout {
         return phase(group, op, phase) + "/" + checkName("host", host);
     }
 
+    /**
+     * Persistent, made by a host once the first release round of a committed restore is over on it:
+     * what it released holds its handed-over locks again (or their hand-over timed out). Another
+     * host releases its held-back waiters by itself only when every participant made its marker
+     * (docs/DESIGN.md, "Restore"). A child of the op node, so a retired op takes it along and a
+     * marker is never made for an op that is gone.
+     */
+    public String handedOver(String group, String op, String host) {
+        return op(group, op) + "/handed-over-" + checkName("host", host);
+    }
+
     public String decision(String group, String op) {
         return op(group, op) + "/decision";
     }

@@ -15,6 +15,7 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -46,6 +47,7 @@ final class OrphanStubs {
     private final ZkLayout layout;
     private final GroupRegistry groups;
     private final ScheduledExecutorService timer;
+    private final HandOverMarks marks;
 
     OrphanStubs(AgentConfig config, CuratorFramework zk, ZkLayout layout, GroupRegistry groups,
                 ScheduledExecutorService timer) {
@@ -54,6 +56,7 @@ final class OrphanStubs {
         this.layout = layout;
         this.groups = groups;
         this.timer = timer;
+        this.marks = new HandOverMarks(zk, layout, config.hostId(), timer, config.sessionTimeout());
     }
 
     static Path directory(Path stateDir, String group, String opId) {
@@ -128,14 +131,20 @@ final class OrphanStubs {
         List<StagedStubRecord> heldBack = new ArrayList<>();
         living.values().forEach(stub -> (commit && stub.getHeldBack() ? heldBack : first).add(stub));
         signal(group, op, first, commit, reason);
+        if (commit) {
+            // Without the previous agent's hand-over checks: the released programs take their locks again
+            // within a session timeout, then this host's release round counts as over for the other hosts.
+            timer.schedule(() -> marks.mark(op), config.sessionTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        }
         if (heldBack.isEmpty()) {
             deleteQuietly(opDir);
         } else {
-            // Their holders' programs take the handed-over locks again meanwhile.
-            timer.schedule(() -> {
-                signal(group, op, heldBack, true, reason + "; held-back waiters after a session timeout");
+            // Their holders (here or on another host) take the handed-over locks again meanwhile.
+            Instant giveUpAt = Instant.now().plus(ORPHAN_WAIT);
+            timer.schedule(() -> marks.releaseWhenAllMarked(op, giveUpAt, () -> {
+                signal(group, op, heldBack, true, reason + "; held-back waiters once every host's release round was over");
                 deleteQuietly(opDir);
-            }, config.sessionTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            }), config.sessionTimeout().toMillis(), TimeUnit.MILLISECONDS);
         }
     }
 

@@ -94,6 +94,7 @@ public final class RestoreParticipant {
     private final ScheduledExecutorService timer;
     private StubBinary stubBinary;
     private final GroupSnapshots snapshots;
+    private final HandOverMarks marks;
 
     public RestoreParticipant(AgentConfig config, CuratorFramework zk, ZkLayout layout, OpAdmission admission,
                               GroupRegistry groups, AgentRegistration registration, ScheduledExecutorService timer) {
@@ -105,6 +106,7 @@ public final class RestoreParticipant {
         this.registration = registration;
         this.timer = timer;
         this.snapshots = CaptureSnapshots.groupSnapshots(config);
+        this.marks = new HandOverMarks(zk, layout, config.hostId(), timer, config.sessionTimeout());
     }
 
     private IdentityPathResolver resolver(List<io.lockstep.proto.PathMapping> maps) throws IOException {
@@ -590,9 +592,12 @@ public final class RestoreParticipant {
         if (ended) {
             session.watch().close();
         } else if (commit) {
-            // Should the coordinator never send the second release, the waiters go after the hand-over timeout.
-            timer.schedule(() -> finishQuietly(group, op, true, "hand-over timeout passed: held-back waiters released",
-                    true), session.handOverTimeout().plus(config.sessionTimeout()).toMillis(), TimeUnit.MILLISECONDS);
+            // Should the coordinator never send the second release, the waiters go after the hand-over timeout,
+            // once every host's release round is over: a holder's host may come back later than that.
+            Instant giveUpAt = Instant.now().plus(OrphanStubs.ORPHAN_WAIT).plus(config.sessionTimeout());
+            timer.schedule(() -> marks.releaseWhenAllMarked(op, giveUpAt, () -> finishQuietly(group, op, true,
+                    "hand-over timeout passed and every host's release round is over: held-back waiters released", true)),
+                    session.handOverTimeout().plus(config.sessionTimeout()).toMillis(), TimeUnit.MILLISECONDS);
         }
         Instant abortDeadline = Instant.now().plus(config.sessionTimeout());
         List<StagedProcess> released = new ArrayList<>();
@@ -628,6 +633,9 @@ public final class RestoreParticipant {
             java.time.Duration timeout = session.handOverTimeout();
             session.addHandOvers(CompletableFuture.supplyAsync(() -> {
                 List<HandOver> outcome = HandOverCheck.await(handOvers, timeout);
+                if (commit) {
+                    marks.mark(op);
+                }
                 outcome.stream().filter(h -> !h.getTakenAgain()).forEach(h -> LOG.warn("group {} op {} host {}: "
                         + "hand-over timeout: {} {} lock on {} [{}..{}] (pid {} of host {}) not taken again by its "
                         + "restarted program pid {} within {} ms; its waiters are released anyway", op.getGroup(),
@@ -636,6 +644,9 @@ public final class RestoreParticipant {
                         h.getOldPid(), h.getSourceHostId(), h.getNewPid(), timeout.toMillis()));
                 return outcome;
             }));
+        }
+        if (commit && handOvers.isEmpty()) {
+            marks.mark(op);
         }
         if (commit && !released.isEmpty()) {
             registration.join(group.name());

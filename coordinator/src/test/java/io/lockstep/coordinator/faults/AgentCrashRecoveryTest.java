@@ -213,6 +213,82 @@ class AgentCrashRecoveryTest {
         Invariants.assertAll(cluster);
     }
 
+    /**
+     * Issue 12's promise at a restore whose holder host's agent dies right before the COMMIT: h2's
+     * flock holder's stub keeps the lock and waits for a restarted agent; h1's waiter for that lock
+     * is held back. h1's agent must not release it by its timer while h2 has not handed the lock to
+     * its restarted holder: before (seed 20261216's 50th schedule) it did, 6 s after the COMMIT, the
+     * waiter queued on the lock in the kernel and took it when h2's restarted agent released the
+     * holder's stub, so the waiter ran and the holder blocked.
+     */
+    @Test
+    void aHeldBackWaiterWaitsForItsHolderHostsAgentToComeBackAfterItDiedAtTheCommit() throws Exception {
+        cluster = LocalCluster.start();
+        Path export = cluster.mountExport("export");
+        cluster.startAgent("h1", config -> config.withNetworkFsTypes(java.util.Set.of("tmpfs")));
+        cluster.startAgentProcess("h2", List.of("--network-fs", "tmpfs"));
+        Path file = Files.writeString(export.resolve("flocked"), "");
+        int holder = cluster.run("h2", "app", List.of("flock", "-x", file.toString(), "/bin/sh", "-c",
+                "echo \"HOLDING restored=${LOCKSTEP_RESTORED:-0}\"; exec sleep 1000000"));
+        await("flock(1) on h2 holds the lock").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h2", "app", holder).contains("HOLDING restored=0"));
+        int waiter = cluster.run("h1", "app", List.of("flock", "-x", file.toString(), "/bin/sh", "-c",
+                "echo \"GOT restored=${LOCKSTEP_RESTORED:-0}\"; exec sleep 1000000"));
+        await("flock(1) on h1 waits").atMost(Duration.ofSeconds(30))
+                .until(() -> ProcLocksSnapshot.read().waitingOf(waiter).size() == 1);
+        new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
+        cluster.killApplications();
+        long inode = ProcLocksSnapshot.inodeOf(file);
+        await("the killed processes' locks are gone").atMost(Duration.ofSeconds(20))
+                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+        // h2's agent answers the confirm round, is stopped before it can see the COMMIT, and killed after it
+        long h2Agent = cluster.agentProcess("h2").orElseThrow().pid();
+        OperationListener stopH2AfterItsConfirm = new OperationListener() {
+            @Override
+            public void hostDone(String phase, String hostId, int done, int total, String detail) {
+                if (phase.equals("confirm") && hostId.equals("h2")) {
+                    try {
+                        signal("STOP", List.of((int) h2Agent));
+                    } catch (Exception e) {
+                        throw new IllegalStateException("stopping h2's agent after its confirm answer", e);
+                    }
+                }
+            }
+        };
+        PhaseTrigger killH2 = new PhaseTrigger("end:commit", () -> cluster.killAgentProcess("h2"));
+        // the hand-over timeout is the RPC timeout, which the op timeout caps: short, to keep the test fast
+        Duration handOverTimeout = Duration.ofSeconds(8);
+
+        RestoreResult restored = new RestoreOperation(cluster.coordinator(), RestoreOptions.defaults().withAllowRoot(true)
+                .withSkipUnrestartable(true).withTimeout(handOverTimeout), stopH2AfterItsConfirm.and(killH2)).run("app");
+
+        assertThat(killH2.fired()).isTrue();
+        assertThat(restored.releaseFailures()).containsKey("h2");
+        int newWaiter = restored.processesByHost().get("h1").stream().filter(p -> p.getOldPid() == waiter)
+                .mapToInt(io.lockstep.proto.StagedProcess::getNewPid).findFirst().orElseThrow();
+        // h1's own fallback comes a hand-over timeout and a session timeout after its release round
+        await("h1's waiter stays held back (a stub) while h2's agent is down, past h1's fallback")
+                .during(handOverTimeout.plus(LocalCluster.SESSION_TIMEOUT).plusSeconds(4))
+                .atMost(handOverTimeout.plus(LocalCluster.SESSION_TIMEOUT).plusSeconds(30))
+                .until(() -> isStub(newWaiter));
+        cluster.startAgentProcess("h2", List.of("--network-fs", "tmpfs"));
+        int newHolder = restored.processesByHost().get("h2").stream().filter(p -> p.getOldPid() == holder)
+                .mapToInt(io.lockstep.proto.StagedProcess::getNewPid).findFirst().orElseThrow();
+        await("h2's restarted agent releases the holder, which takes its lock again").atMost(Duration.ofSeconds(60))
+                .until(() -> cluster.output("h2", "app", newHolder).contains("HOLDING restored=1"));
+        await("then h1's waiter is released and waits for the lock its holder has").atMost(Duration.ofSeconds(60))
+                .until(() -> !isStub(newWaiter) && !ProcLocksSnapshot.read().waitingOf(newWaiter).isEmpty());
+        assertThat(cluster.output("h1", "app", newWaiter)).as("the waiter never got the lock while its holder lives")
+                .doesNotContain("GOT restored=1");
+        Invariants.assertAll(cluster);
+    }
+
+    /** Still the restore stub, not yet the restored program (a released stub execs it). */
+    private static boolean isStub(int pid) throws java.io.IOException {
+        Path cmdline = Path.of("/proc", Integer.toString(pid), "cmdline");
+        return Files.exists(cmdline) && Files.readString(cmdline).contains(io.lockstep.agent.restore.StubBinary.NAME);
+    }
+
     private static void signal(String name, List<Integer> pids) throws Exception {
         for (int pid : pids) {
             Process kill = new ProcessBuilder("kill", "-" + name, Integer.toString(pid)).inheritIO().start();
