@@ -45,15 +45,29 @@ final class HandOverMarks {
         this.recheck = recheck;
     }
 
-    /** This host's first release round of the op is over. Nothing for an op already retired. */
+    /**
+     * This host's first release round of the op is over. Nothing for an op already retired. While
+     * ZooKeeper cannot be written (an outage, a lost session) it tries again every recheck, until
+     * {@link OrphanStubs#ORPHAN_WAIT} passed: the other hosts' waiters wait for this marker.
+     */
     void mark(OpContext op) {
+        mark(op, Instant.now().plus(OrphanStubs.ORPHAN_WAIT));
+    }
+
+    private void mark(OpContext op, Instant giveUpAt) {
         try {
             zk.create().withMode(CreateMode.PERSISTENT).forPath(layout.handedOver(op.getGroup(), op.getOpId(), hostId));
         } catch (KeeperException.NodeExistsException | KeeperException.NoNodeException doneOrRetired) {
             // marked before (a second round, an adopting agent), or the op is gone with its waiters
         } catch (Exception e) {
-            LOG.warn("group {} op {} host {}: cannot record that its release round is over ({}): the held-back waiters "
-                    + "of other hosts wait until their stubs' give-up", op.getGroup(), op.getOpId(), hostId, e.toString());
+            if (Instant.now().isBefore(giveUpAt)) {
+                LOG.warn("group {} op {} host {}: cannot record yet that its release round is over ({}); trying again",
+                        op.getGroup(), op.getOpId(), hostId, e.toString());
+                timer.schedule(() -> mark(op, giveUpAt), recheck.toMillis(), TimeUnit.MILLISECONDS);
+            } else {
+                LOG.warn("group {} op {} host {}: cannot record that its release round is over ({}): the held-back "
+                        + "waiters of other hosts go at their stubs' give-up", op.getGroup(), op.getOpId(), hostId, e.toString());
+            }
         }
     }
 
