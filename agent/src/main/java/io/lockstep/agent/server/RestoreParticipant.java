@@ -633,9 +633,7 @@ public final class RestoreParticipant {
             java.time.Duration timeout = session.handOverTimeout();
             session.addHandOvers(CompletableFuture.supplyAsync(() -> {
                 List<HandOver> outcome = HandOverCheck.await(handOvers, timeout);
-                if (commit) {
-                    marks.mark(op);
-                }
+                marks.mark(op);
                 outcome.stream().filter(h -> !h.getTakenAgain()).forEach(h -> LOG.warn("group {} op {} host {}: "
                         + "hand-over timeout: {} {} lock on {} [{}..{}] (pid {} of host {}) not taken again by its "
                         + "restarted program pid {} within {} ms; its waiters are released anyway", op.getGroup(),

@@ -270,23 +270,18 @@ class AgentCrashRecoveryTest {
         await("h1's waiter stays held back (a stub) while h2's agent is down, past h1's fallback")
                 .during(handOverTimeout.plus(LocalCluster.SESSION_TIMEOUT).plusSeconds(4))
                 .atMost(handOverTimeout.plus(LocalCluster.SESSION_TIMEOUT).plusSeconds(30))
-                .until(() -> isStub(newWaiter));
+                .until(() -> Invariants.stubPids(cluster).contains((long) newWaiter));
         cluster.startAgentProcess("h2", List.of("--network-fs", "tmpfs"));
         int newHolder = restored.processesByHost().get("h2").stream().filter(p -> p.getOldPid() == holder)
                 .mapToInt(io.lockstep.proto.StagedProcess::getNewPid).findFirst().orElseThrow();
         await("h2's restarted agent releases the holder, which takes its lock again").atMost(Duration.ofSeconds(60))
                 .until(() -> cluster.output("h2", "app", newHolder).contains("HOLDING restored=1"));
         await("then h1's waiter is released and waits for the lock its holder has").atMost(Duration.ofSeconds(60))
-                .until(() -> !isStub(newWaiter) && !ProcLocksSnapshot.read().waitingOf(newWaiter).isEmpty());
+                .until(() -> !Invariants.stubPids(cluster).contains((long) newWaiter)
+                        && !ProcLocksSnapshot.read().waitingOf(newWaiter).isEmpty());
         assertThat(cluster.output("h1", "app", newWaiter)).as("the waiter never got the lock while its holder lives")
                 .doesNotContain("GOT restored=1");
         Invariants.assertAll(cluster);
-    }
-
-    /** Still the restore stub, not yet the restored program (a released stub execs it). */
-    private static boolean isStub(int pid) throws java.io.IOException {
-        Path cmdline = Path.of("/proc", Integer.toString(pid), "cmdline");
-        return Files.exists(cmdline) && Files.readString(cmdline).contains(io.lockstep.agent.restore.StubBinary.NAME);
     }
 
     private static void signal(String name, List<Integer> pids) throws Exception {
