@@ -4,6 +4,7 @@ import io.lockstep.agent.nativeio.Native;
 import io.lockstep.agent.restore.StubBinary;
 import io.lockstep.files.PrivateFiles;
 import io.lockstep.proto.OpContext;
+import io.lockstep.proto.ReleaseRoundRecord;
 import io.lockstep.proto.StagedStubRecord;
 import io.lockstep.zk.ZkLayout;
 import org.apache.curator.framework.CuratorFramework;
@@ -56,7 +57,7 @@ final class OrphanStubs {
         this.layout = layout;
         this.groups = groups;
         this.timer = timer;
-        this.marks = new HandOverMarks(zk, layout, config.hostId(), timer, config.sessionTimeout());
+        this.marks = new HandOverMarks(config, zk, layout, timer);
     }
 
     static Path directory(Path stateDir, String group, String opId) {
@@ -113,37 +114,41 @@ final class OrphanStubs {
                 }
             }
         }
+        // A release round the previous agent began (only ever on a COMMIT) is finished and marked from its record.
+        Optional<ReleaseRoundRecord> round = HandOverMarks.recorded(opDir);
+        round.ifPresent(marks::resume);
         if (living.isEmpty()) {
-            deleteQuietly(opDir);
+            deleteStubRecords(opDir);
             return;
         }
         OpContext watched = op;
         LOG.warn("group {} op {} host {}: {} prepared stubs {} outlived the previous agent; waiting for the decision",
                 group.name(), op.getOpId(), config.hostId(), living.size(), living.keySet());
         OpWatch watch = new OpWatch(zk, layout, op, config.hostId(), config.sessionTimeout(), timer, false,
-                verdict -> carryOut(group, watched, living, verdict.committed(), verdict.reason(), opDir));
+                verdict -> carryOut(group, watched, living, verdict.committed(), verdict.reason(), opDir,
+                        round.isEmpty()));
         watch.start(ORPHAN_WAIT);
     }
 
     private void carryOut(ManagedGroup group, OpContext op, Map<Integer, StagedStubRecord> living, boolean commit,
-                          String reason, Path opDir) {
+                          String reason, Path opDir, boolean markRound) {
         List<StagedStubRecord> first = new ArrayList<>();
         List<StagedStubRecord> heldBack = new ArrayList<>();
         living.values().forEach(stub -> (commit && stub.getHeldBack() ? heldBack : first).add(stub));
         signal(group, op, first, commit, reason);
-        if (commit) {
+        if (commit && markRound) {
             // Without the previous agent's hand-over checks: the released programs take their locks again
             // within a session timeout, then this host's release round counts as over for the other hosts.
             timer.schedule(() -> marks.mark(op), config.sessionTimeout().toMillis(), TimeUnit.MILLISECONDS);
         }
         if (heldBack.isEmpty()) {
-            deleteQuietly(opDir);
+            deleteStubRecords(opDir);
         } else {
             // Their holders (here or on another host) take the handed-over locks again meanwhile.
             Instant giveUpAt = Instant.now().plus(ORPHAN_WAIT);
             timer.schedule(() -> marks.releaseWhenAllMarked(op, giveUpAt, () -> {
                 signal(group, op, heldBack, true, reason + "; held-back waiters once every host's release round was over");
-                deleteQuietly(opDir);
+                deleteStubRecords(opDir);
             }), config.sessionTimeout().toMillis(), TimeUnit.MILLISECONDS);
         }
     }
@@ -187,12 +192,17 @@ final class OrphanStubs {
         return sameStart && isStub;
     }
 
-    private static void deleteQuietly(Path opDir) {
-        try (DirectoryStream<Path> files = Files.newDirectoryStream(opDir)) {
-            for (Path file : files) {
-                Files.deleteIfExists(file);
+    /** Removes the stub records, and the op's directory unless a release round's record is left in it. */
+    private static void deleteStubRecords(Path opDir) {
+        try {
+            try (DirectoryStream<Path> files = Files.newDirectoryStream(opDir, "*" + SUFFIX)) {
+                for (Path file : files) {
+                    Files.deleteIfExists(file);
+                }
             }
-            Files.deleteIfExists(opDir);
+            if (!Files.exists(opDir.resolve(HandOverMarks.RECORD))) {
+                Files.deleteIfExists(opDir);
+            }
         } catch (IOException e) {
             LOG.warn("cannot remove {}: {}", opDir, e.toString());
         }

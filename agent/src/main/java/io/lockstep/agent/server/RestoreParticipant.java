@@ -106,7 +106,7 @@ public final class RestoreParticipant {
         this.registration = registration;
         this.timer = timer;
         this.snapshots = CaptureSnapshots.groupSnapshots(config);
-        this.marks = new HandOverMarks(zk, layout, config.hostId(), timer, config.sessionTimeout());
+        this.marks = new HandOverMarks(config, zk, layout, timer);
     }
 
     private IdentityPathResolver resolver(List<io.lockstep.proto.PathMapping> maps) throws IOException {
@@ -599,6 +599,10 @@ public final class RestoreParticipant {
                     "hand-over timeout passed and every host's release round is over: held-back waiters released", true)),
                     session.handOverTimeout().plus(config.sessionTimeout()).toMillis(), TimeUnit.MILLISECONDS);
         }
+        if (commit) {
+            // Until its marker is made: a restarted agent finishes the round should this one die.
+            marks.roundStarted(op, session.handOverTimeout());
+        }
         Instant abortDeadline = Instant.now().plus(config.sessionTimeout());
         List<StagedProcess> released = new ArrayList<>();
         List<HandOverCheck.Pending> handOvers = new ArrayList<>();
@@ -631,6 +635,7 @@ public final class RestoreParticipant {
         }
         if (!handOvers.isEmpty()) {
             java.time.Duration timeout = session.handOverTimeout();
+            marks.roundReleased(op, Instant.now().plus(timeout), handOvers);
             session.addHandOvers(CompletableFuture.supplyAsync(() -> {
                 List<HandOver> outcome = HandOverCheck.await(handOvers, timeout);
                 marks.mark(op);

@@ -42,6 +42,8 @@ import static org.awaitility.Awaitility.await;
 class AgentCrashRecoveryTest {
     /** Far beyond every bounded wait below: a thaw seen within them is the restarted agent's, not the guard's. */
     private static final Duration GUARD_MAX_FROZEN = Duration.ofMinutes(5);
+    /** Seconds a restored flock holder sleeps before it locks again. */
+    private static final int HOLDER_RELOCKS_AFTER = 6;
 
     private LocalCluster cluster;
 
@@ -96,9 +98,9 @@ class AgentCrashRecoveryTest {
         cluster.awaitReady("h2", "app", holder);
         new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
         cluster.killApplications();
-        long inode = ProcLocksSnapshot.inodeOf(data);
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(data);
         await("the checkpointed holder's lock is gone with it").atMost(Duration.ofSeconds(20))
-                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> !ProcLocksSnapshot.heldOn(inode));
 
         // At end:prepare h2's stub holds the lock and prepared/h2 outlives the agent by a session
         // timeout: the pre-commit check of the agents aborts this restore (no agent holds the session).
@@ -109,17 +111,17 @@ class AgentCrashRecoveryTest {
         if (boundary.equals("end:prepare")) {
             // A prepared stub outlives its agent, with its lock, until a restarted agent carries out the decision.
             assertThat(Invariants.stubPids(cluster)).as("h2's prepared stub, its agent dead").hasSize(1);
-            assertThat(ProcLocksSnapshot.heldOnInode(inode)).as("the prepared stub's lock").isTrue();
+            assertThat(ProcLocksSnapshot.heldOn(inode)).as("the prepared stub's lock").isTrue();
         } else {
             Invariants.assertNoStubs(cluster);
             await("the dead agent's staged stub took its lock along").atMost(Duration.ofSeconds(30))
-                    .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+                    .until(() -> !ProcLocksSnapshot.heldOn(inode));
         }
 
         Process restarted = cluster.startAgentProcess("h2");
         Invariants.assertNoStubs(cluster);
         await("nothing of the aborted restore holds the lock").atMost(Duration.ofSeconds(30))
-                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> !ProcLocksSnapshot.heldOn(inode));
 
         GroupStatus status = statusOnceRegistered("h2", restarted, "app");
         assertThat(status.getProcesses()).as("no stub, no process left on h2").isZero();
@@ -130,7 +132,7 @@ class AgentCrashRecoveryTest {
         assertThat(decisions.get(decisions.size() - 1).isCommit()).as("the interrupted restore").isFalse();
         GroupUsable.restoreCommits(cluster, "app");
         await("the restored holder holds its lock again").atMost(Duration.ofSeconds(30))
-                .until(() -> ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> ProcLocksSnapshot.heldOn(inode));
         Invariants.assertAll(cluster);
     }
 
@@ -154,9 +156,9 @@ class AgentCrashRecoveryTest {
         cluster.awaitReady("h2", "app", holder);
         new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
         cluster.killApplications();
-        long inode = ProcLocksSnapshot.inodeOf(data);
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(data);
         await("the checkpointed holder's lock is gone with it").atMost(Duration.ofSeconds(20))
-                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> !ProcLocksSnapshot.heldOn(inode));
         Path specs = cluster.agentConfig("h2").stateDir().resolve("groups").resolve("app").resolve("specs");
         AtomicReference<List<Integer>> stoppedStubs = new AtomicReference<>(List.of());
         AtomicReference<String> specBeforeTheExec = new AtomicReference<>("not checked");
@@ -201,14 +203,14 @@ class AgentCrashRecoveryTest {
         GroupStatus status = statusOnceRegistered("h2", restarted, "app");
         assertThat(status.getProcesses()).as("the restored process, adopted by the restarted agent").isEqualTo(1);
         assertThat(status.getStubs()).isZero();
-        assertThat(ProcLocksSnapshot.heldOnInode(inode)).as("the restored process holds its lock").isTrue();
+        assertThat(ProcLocksSnapshot.heldOn(inode)).as("the restored process holds its lock").isTrue();
         GroupUsable.checkpointCommits(cluster, "app");
         cluster.killApplications();
         await("the restored holder's lock is gone with it").atMost(Duration.ofSeconds(20))
-                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> !ProcLocksSnapshot.heldOn(inode));
         GroupUsable.restoreCommits(cluster, "app");
         await("the holder, restored again, holds its lock").atMost(Duration.ofSeconds(30))
-                .until(() -> ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> ProcLocksSnapshot.heldOn(inode));
         assertThat(Invariants.decisions(cluster, "app")).hasSize(4).allMatch(Decision::isCommit);
         Invariants.assertAll(cluster);
     }
@@ -238,9 +240,9 @@ class AgentCrashRecoveryTest {
                 .until(() -> ProcLocksSnapshot.read().waitingOf(waiter).size() == 1);
         new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
         cluster.killApplications();
-        long inode = ProcLocksSnapshot.inodeOf(file);
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(file);
         await("the killed processes' locks are gone").atMost(Duration.ofSeconds(20))
-                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> !ProcLocksSnapshot.heldOn(inode));
         // h2's agent answers the confirm round, is stopped before it can see the COMMIT, and killed after it
         long h2Agent = cluster.agentProcess("h2").orElseThrow().pid();
         OperationListener stopH2AfterItsConfirm = new OperationListener() {
@@ -282,6 +284,83 @@ class AgentCrashRecoveryTest {
         assertThat(cluster.output("h1", "app", newWaiter)).as("the waiter never got the lock while its holder lives")
                 .doesNotContain("GOT restored=1");
         Invariants.assertAll(cluster);
+    }
+
+    /**
+     * h2's agent dies after its release round exec'd the flock holder's program, while its hand-over
+     * check still waits for that program to lock again (it sleeps first): no stub is left to adopt.
+     * Before (seen on bec956a; soak seed 20261231, 2nd schedule) the restarted agent never recorded
+     * that h2's round was over, and h1's held-back waiter stayed a stub until the 5-minute give-up.
+     * Now the restarted agent finishes the recorded hand-over check and marks; the waiter then goes,
+     * and only after its holder has the lock again.
+     */
+    @Test
+    void aRestartedAgentFinishesTheHandOverItsPredecessorDiedInAndTheHeldBackWaiterGoesAfterItsHolder()
+            throws Exception {
+        cluster = LocalCluster.start();
+        Path export = cluster.mountExport("export");
+        cluster.startAgent("h1", config -> config.withNetworkFsTypes(java.util.Set.of("tmpfs")));
+        cluster.startAgentProcess("h2", List.of("--network-fs", "tmpfs"));
+        Path file = Files.writeString(export.resolve("flocked"), "");
+        // restarted, the holder sleeps before it locks again: h2's hand-over check waits that long
+        int holder = cluster.run("h2", "app", List.of("/bin/sh", "-c", "if [ \"${LOCKSTEP_RESTORED:-0}\" = 1 ]; then "
+                + "sleep " + HOLDER_RELOCKS_AFTER + "; fi; exec flock -x " + file + " /bin/sh -c "
+                + "'echo \"HOLDING restored=${LOCKSTEP_RESTORED:-0}\"; exec sleep 1000000'"));
+        await("flock(1) on h2 holds the lock").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h2", "app", holder).contains("HOLDING restored=0"));
+        int waiter = cluster.run("h1", "app", List.of("flock", "-x", file.toString(), "/bin/sh", "-c",
+                "echo \"GOT restored=${LOCKSTEP_RESTORED:-0}\"; exec sleep 1000000"));
+        await("flock(1) on h1 waits").atMost(Duration.ofSeconds(30))
+                .until(() -> ProcLocksSnapshot.read().waitingOf(waiter).size() == 1);
+        new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
+        cluster.killApplications();
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(file);
+        await("the killed processes' locks are gone").atMost(Duration.ofSeconds(20))
+                .until(() -> !ProcLocksSnapshot.heldOn(inode));
+        Duration handOverTimeout = Duration.ofSeconds(20);
+
+        java.util.concurrent.ExecutorService coordinatorThread = java.util.concurrent.Executors.newSingleThreadExecutor();
+        java.util.concurrent.Future<RestoreResult> restore;
+        try {
+            restore = coordinatorThread.submit(() -> new RestoreOperation(cluster.coordinator(), RestoreOptions.defaults()
+                    .withAllowRoot(true).withSkipUnrestartable(true).withTimeout(handOverTimeout), OperationListener.SILENT)
+                    .run("app"));
+        } finally {
+            coordinatorThread.shutdown();
+        }
+        await("h2's holder was released: its restarted program sleeps before it locks")
+                .atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(20))
+                .until(() -> cluster.cgroups("h2").forGroup("app").pids().stream()
+                        .anyMatch(pid -> commandLine(pid).equals("sleep " + HOLDER_RELOCKS_AFTER)));
+        cluster.killAgentProcess("h2");
+        RestoreResult restored = restore.get(60, TimeUnit.SECONDS);
+        assertThat(restored.releaseFailures()).containsKey("h2");
+        cluster.startAgentProcess("h2", List.of("--network-fs", "tmpfs"));
+
+        int newHolder = restored.processesByHost().get("h2").stream().filter(p -> p.getOldPid() == holder)
+                .mapToInt(io.lockstep.proto.StagedProcess::getNewPid).findFirst().orElseThrow();
+        int newWaiter = restored.processesByHost().get("h1").stream().filter(p -> p.getOldPid() == waiter)
+                .mapToInt(io.lockstep.proto.StagedProcess::getNewPid).findFirst().orElseThrow();
+        await("the restarted holder takes its lock again").atMost(Duration.ofSeconds(60))
+                .until(() -> cluster.output("h2", "app", newHolder).contains("HOLDING restored=1"));
+        // h1's fallback: a hand-over timeout and a session timeout after its round, once h2 marked; the
+        // 5-minute give-up is far beyond this wait
+        await("h1's held-back waiter is released, and waits for the lock its holder has")
+                .atMost(handOverTimeout.plus(LocalCluster.SESSION_TIMEOUT).plusSeconds(40))
+                .until(() -> !Invariants.stubPids(cluster).contains((long) newWaiter)
+                        && !ProcLocksSnapshot.read().waitingOf(newWaiter).isEmpty());
+        assertThat(cluster.output("h1", "app", newWaiter)).as("the waiter never got the lock while its holder lives")
+                .doesNotContain("GOT restored=1");
+        Invariants.assertAll(cluster);
+    }
+
+    private static String commandLine(long pid) {
+        try {
+            return new String(Files.readAllBytes(Path.of("/proc/" + pid + "/cmdline")),
+                    java.nio.charset.StandardCharsets.UTF_8).replace('\0', ' ').trim();
+        } catch (java.io.IOException gone) {
+            return "";
+        }
     }
 
     private static void signal(String name, List<Integer> pids) throws Exception {

@@ -97,9 +97,9 @@ class CoordinatorCrashBoundariesTest {
         for (String host : List.of("h1", "h2")) {
             cluster.cgroups(host).forGroup(group).killAll(Duration.ofSeconds(10));
         }
-        long inode = ProcLocksSnapshot.inodeOf(data);
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(data);
         await("the checkpointed holder's lock is gone with it").atMost(Duration.ofSeconds(20))
-                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> !ProcLocksSnapshot.heldOn(inode));
 
         pauseCoordinatorAt(group, boundary, true);
         coordinator.destroyForcibly().waitFor();
@@ -107,11 +107,11 @@ class CoordinatorCrashBoundariesTest {
         Invariants.assertNoStubs(cluster);
         if (!committed) {
             await("the dead coordinator's restore leaves no lock on " + data).atMost(Duration.ofSeconds(30))
-                    .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+                    .until(() -> !ProcLocksSnapshot.heldOn(inode));
             GroupUsable.restoreCommits(cluster, group);
         }
         await("the restored holder holds its lock on " + data).atMost(Duration.ofSeconds(30))
-                .until(() -> ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> ProcLocksSnapshot.heldOn(inode));
         GroupUsable.checkpointCommits(cluster, group);
         assertFirstOpDecided(group, 2, committed, onlyTheCoordinatorKnew);
         Invariants.assertAll(cluster);

@@ -122,9 +122,9 @@ class StaleEpochRpcTest {
         CheckpointResult previous = checkpoint(OperationListener.SILENT);
         OpContext stale = context(previous.checkpointId(), previous.epoch());
         cluster.killApplications();
-        long inode = ProcLocksSnapshot.inodeOf(data);
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(data);
         await("the checkpointed holder's lock is gone with it").atMost(Duration.ofSeconds(20))
-                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> !ProcLocksSnapshot.heldOn(inode));
         Map<String, String> answers = new LinkedHashMap<>();
         AtomicBoolean lockHeldAfterTheStaleCalls = new AtomicBoolean();
         OperationListener atThePreparedMoment = new OperationListener() {
@@ -142,7 +142,7 @@ class StaleEpochRpcTest {
                                 .setCtx(stale).setReason("stale coordinator").build(), CALL_TIMEOUT)));
                     }
                     try {
-                        lockHeldAfterTheStaleCalls.set(ProcLocksSnapshot.heldOnInode(inode));
+                        lockHeldAfterTheStaleCalls.set(ProcLocksSnapshot.heldOn(inode));
                     } catch (Exception e) {
                         throw new IllegalStateException(e);
                     }
@@ -159,7 +159,7 @@ class StaleEpochRpcTest {
         assertThat(Invariants.decisions(cluster, "app")).as("decisions, the last of " + restore)
                 .containsExactly(Decision.commit(), Decision.commit());
         await("the restored holder holds its lock").atMost(Duration.ofSeconds(30))
-                .until(() -> ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> ProcLocksSnapshot.heldOn(inode));
         Invariants.assertAll(cluster);
     }
 

@@ -218,9 +218,9 @@ class ZooKeeperEnsembleFaultsTest {
         for (String host : List.of("h1", "h2")) {
             cluster.cgroups(host).forGroup(group).killAll(Duration.ofSeconds(10));
         }
-        long inode = ProcLocksSnapshot.inodeOf(data);
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(data);
         await("the checkpointed holder's lock is gone with it").atMost(Duration.ofSeconds(20))
-                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> !ProcLocksSnapshot.heldOn(inode));
         return data;
     }
 
@@ -245,7 +245,7 @@ class ZooKeeperEnsembleFaultsTest {
     }
 
     private void assertRestoreEndedCleanlyAndTheGroupIsUsable(String group, Path data, Object outcome) throws Exception {
-        long inode = ProcLocksSnapshot.inodeOf(data);
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(data);
         Invariants.assertNoStubs(cluster);
         List<Decision> decisions;
         if (outcome instanceof RestoreResult) {
@@ -253,14 +253,14 @@ class ZooKeeperEnsembleFaultsTest {
             assertThat(decisions.get(decisions.size() - 1)).as("the reported restore commit").isEqualTo(Decision.commit());
         } else {
             await("an aborted restore leaves no lock on " + data).atMost(Duration.ofSeconds(30))
-                    .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+                    .until(() -> !ProcLocksSnapshot.heldOn(inode));
             RestoreResult again = GroupUsable.restoreCommits(cluster, group);
             decisions = Invariants.decisions(cluster, group);
             assertThat(decisions.get(1).isCommit()).as("the reported restore failure " + outcome).isFalse();
             assertThat(decisions.get(decisions.size() - 1)).as("the restore " + again.opId()).isEqualTo(Decision.commit());
         }
         await("the restored holder holds its lock on " + data).atMost(Duration.ofSeconds(30))
-                .until(() -> ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> ProcLocksSnapshot.heldOn(inode));
         Invariants.assertAll(cluster);
         GroupUsable.checkpointCommits(cluster, group);
         assertThat(Invariants.decisions(cluster, group)).hasSize(opCount(group));

@@ -118,9 +118,9 @@ class HeldBackReleaseCountTest {
         cluster.awaitReady("h1", GROUP, holder);
         cluster.run("h2", GROUP, LocalCluster.worker("fd", "1501", file.toString(), "lock", "posix", "write", "1501", "0",
                 "10", "ready", "sleep"));
-        long inode = ProcLocksSnapshot.inodeOf(file);
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(file);
         await("h2's POSIX waiter blocks on h1's OFD lock").atMost(Duration.ofSeconds(60))
-                .until(() -> ProcLocksSnapshot.read().entries().stream().anyMatch(l -> l.waiter() && l.inode() == inode));
+                .until(() -> ProcLocksSnapshot.read().entries().stream().anyMatch(l -> l.waiter() && inode.lockedBy(l)));
         cluster.runSleepers(GROUP, "h2");
         new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run(GROUP);
         cluster.killApplications();

@@ -106,9 +106,9 @@ class LockHandOverRestoreTest {
         await("the shell on h1 holds the lock").atMost(Duration.ofSeconds(30))
                 .until(() -> cluster.output("h1", "app", holder).contains("HOLDING restored=0"));
         int waiter = cluster.run("h2", "app", List.of("/bin/sh", "-c", waiterScript));
-        long inode = ProcLocksSnapshot.inodeOf(file);
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(file);
         await("the flock(1) forked by the shell on h2 waits").atMost(Duration.ofSeconds(30))
-                .until(() -> ProcLocksSnapshot.read().entries().stream().anyMatch(l -> l.waiter() && l.inode() == inode));
+                .until(() -> ProcLocksSnapshot.read().entries().stream().anyMatch(l -> l.waiter() && inode.lockedBy(l)));
 
         RestoreResult restored = checkpointKillAndRestoreSwapped(file);
 
@@ -118,7 +118,7 @@ class LockHandOverRestoreTest {
                 () -> cluster.output("h2", "app", newHolder).contains("HOLDING restored=1"), newHolder);
         assertThat(restored.handOverTimeouts()).isEmpty();
         await("the waiter's shell, released after the hand-over, forks a flock(1) that waits").atMost(Duration.ofSeconds(30))
-                .until(() -> ProcLocksSnapshot.read().entries().stream().anyMatch(l -> l.waiter() && l.inode() == inode));
+                .until(() -> ProcLocksSnapshot.read().entries().stream().anyMatch(l -> l.waiter() && inode.lockedBy(l)));
         assertThat(cluster.output("h1", "app", newWaiter)).doesNotContain("GOT");
 
         killWithDescendants(newHolder);
@@ -135,7 +135,7 @@ class LockHandOverRestoreTest {
         await("the OFD holder on h1 holds its lock").atMost(Duration.ofSeconds(30))
                 .until(() -> cluster.output("h1", "app", holder).contains("LOCKED restored=0"));
         int waiter = cluster.run("h2", "app", program);
-        long inode = ProcLocksSnapshot.inodeOf(file);
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(file);
         await("the OFD waiter on h2 waits").atMost(Duration.ofSeconds(30))
                 .until(() -> cluster.output("h2", "app", waiter).contains("START") && ofdWaiters(inode) == 1);
 
@@ -226,9 +226,9 @@ class LockHandOverRestoreTest {
                 .until(() -> ProcLocksSnapshot.read().waitingOf(waiter).size() == 1);
         new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
         cluster.killApplications();
-        long inode = ProcLocksSnapshot.inodeOf(file);
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(file);
         await("the killed processes' locks are gone").atMost(Duration.ofSeconds(10))
-                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> !ProcLocksSnapshot.heldOn(inode));
         OperationListener killTheHolderStubAfterTheLastConfirm = new OperationListener() {
             @Override
             public void hostDone(String phase, String hostId, int done, int total, String detail) {
@@ -236,7 +236,7 @@ class LockHandOverRestoreTest {
                     try {
                         // the holder's stub holds the flock through prepare, by its own pid
                         ProcLocksSnapshot.read().entries().stream()
-                                .filter(e -> !e.waiter() && e.kind().equals("FLOCK") && e.inode() == inode)
+                                .filter(e -> !e.waiter() && e.kind().equals("FLOCK") && inode.lockedBy(e))
                                 .forEach(e -> ProcessHandle.of(e.pid()).ifPresent(ProcessHandle::destroyForcibly));
                     } catch (java.io.IOException e) {
                         throw new java.io.UncheckedIOException(e);
@@ -281,9 +281,9 @@ class LockHandOverRestoreTest {
     private RestoreResult checkpointKillAndRestoreSwapped(Path file) throws Exception {
         new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
         cluster.killApplications();
-        long inode = ProcLocksSnapshot.inodeOf(file);
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(file);
         await("the killed processes' locks are gone").atMost(Duration.ofSeconds(10))
-                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> !ProcLocksSnapshot.heldOn(inode));
         // flock(1) forks its command, which has no restart spec: the restarted flock(1) forks it again.
         return new RestoreOperation(cluster.coordinator(), RestoreOptions.defaults().withAllowRoot(true)
                 .withSkipUnrestartable(true).withHostMap(Map.of("h1", "h2", "h2", "h1")), OperationListener.SILENT)
@@ -316,9 +316,9 @@ class LockHandOverRestoreTest {
         }
     }
 
-    private static long ofdWaiters(long inode) throws Exception {
+    private static long ofdWaiters(ProcLocksSnapshot.FileId inode) throws Exception {
         return ProcLocksSnapshot.read().entries().stream()
-                .filter(e -> e.waiter() && e.kind().equals("OFDLCK") && e.inode() == inode).count();
+                .filter(e -> e.waiter() && e.kind().equals("OFDLCK") && inode.lockedBy(e)).count();
     }
 
     private static void killWithDescendants(int pid) {

@@ -50,9 +50,9 @@ class PreparedStubsSurviveTheirAgentTest {
         cluster.awaitReady("h2", "app", idle);
         new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
         cluster.killApplications();
-        long inode = ProcLocksSnapshot.inodeOf(data);
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(data);
         await("the checkpointed holder's lock is gone with it").atMost(Duration.ofSeconds(20))
-                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> !ProcLocksSnapshot.heldOn(inode));
 
         AtomicBoolean killed = new AtomicBoolean();
         OperationListener killAfterConfirm = new OperationListener() {

@@ -76,9 +76,9 @@ class StrictOrderFallbackTest {
         cluster.awaitReady("h2", "app", holderOfA);
         new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
         cluster.killApplications();
-        long inode = ProcLocksSnapshot.inodeOf(file);
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(file);
         await("the killed processes' locks are gone").atMost(Duration.ofSeconds(10))
-                .until(() -> !ProcLocksSnapshot.heldOnInode(inode));
+                .until(() -> !ProcLocksSnapshot.heldOn(inode));
 
         outsider = new ProcessBuilder("python3", "-c", OUTSIDER, file.toString()).redirectErrorStream(true).start();
         BufferedReader said = new BufferedReader(new InputStreamReader(outsider.getInputStream(), StandardCharsets.UTF_8));

@@ -135,13 +135,13 @@ class SharedExportSnapshotTest {
                     .withAllowRoot(true), OperationListener.SILENT).run("app");
 
             assertThat(SnapshotRestoreTest.digests(exportSource).get("shared.db")).isEqualTo(atCheckpoint);
-            long inode = ProcLocksSnapshot.inodeOf(shared);
+            ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(shared);
             for (String host : List.of("h1", "h2")) {
                 int pid = restored.processesByHost().get(host).stream().mapToInt(StagedProcess::getNewPid)
                         .findFirst().orElseThrow();
                 await("the program restarted on " + host + " holds its lock on the rolled-back file")
                         .atMost(Duration.ofSeconds(30))
-                        .until(() -> ProcLocksSnapshot.read().heldBy(pid).stream().anyMatch(l -> l.inode() == inode));
+                        .until(() -> ProcLocksSnapshot.read().heldBy(pid).stream().anyMatch(l -> inode.lockedBy(l)));
             }
 
             Catalog.Deleted deleted = new Catalog(cluster.coordinator()).delete("app", checkpoint.checkpointId());
@@ -241,9 +241,9 @@ class SharedExportSnapshotTest {
                 .isEqualTo(atCheckpoint);
         int newHolder = restored.processesByHost().get("h2").stream().mapToInt(StagedProcess::getNewPid)
                 .findFirst().orElseThrow();
-        long inode = ProcLocksSnapshot.inodeOf(data.resolve("state.db"));
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(data.resolve("state.db"));
         await("the holder restarted on h2 holds its lock on the rolled-back file").atMost(Duration.ofSeconds(30))
-                .until(() -> ProcLocksSnapshot.read().heldBy(newHolder).stream().anyMatch(l -> l.inode() == inode));
+                .until(() -> ProcLocksSnapshot.read().heldBy(newHolder).stream().anyMatch(l -> inode.lockedBy(l)));
         Invariants.assertAll(cluster);
     }
 }

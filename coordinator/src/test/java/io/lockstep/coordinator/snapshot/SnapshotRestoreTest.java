@@ -200,7 +200,9 @@ class SnapshotRestoreTest {
                 .mapToInt(StagedProcess::getNewPid).findFirst().orElseThrow();
         await("the restarted holder holds its lock on the rolled-back file").atMost(Duration.ofSeconds(30))
                 .until(() -> {
-                    long inode = ProcLocksSnapshot.inodeOf(data.resolve("state.db"));
+                    // the holder's own locks: the inode alone names the file (a btrfs subvolume's st_dev
+                    // is not the device /proc/locks shows)
+                    long inode = ProcLocksSnapshot.fileIdOf(data.resolve("state.db")).inode();
                     return ProcLocksSnapshot.read().heldBy(newHolder).stream().anyMatch(l -> l.inode() == inode);
                 });
         Invariants.assertAll(cluster);

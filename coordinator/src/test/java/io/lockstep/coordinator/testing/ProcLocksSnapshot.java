@@ -20,13 +20,9 @@ import java.util.stream.Collectors;
  * inode, range, held or waiting, and the owner pid where the kernel shows one (POSIX).
  */
 public record ProcLocksSnapshot(List<LockEntry> entries) {
-    /** Whether any process holds (not waits for) a lock on the file with this inode now. */
-    public static boolean heldOnInode(long inode) throws IOException {
-        return read().entries().stream().anyMatch(l -> l.inode() == inode && !l.waiter());
-    }
-
-    public static long inodeOf(Path file) throws IOException {
-        return ((Number) Files.getAttribute(file, "unix:ino")).longValue();
+    /** Whether any process holds (not waits for) a lock on this file now. */
+    public static boolean heldOn(FileId file) throws IOException {
+        return read().entries().stream().anyMatch(l -> file.lockedBy(l) && !l.waiter());
     }
 
     /**
