@@ -225,24 +225,10 @@ class AgentCrashRecoveryTest {
      */
     @Test
     void aHeldBackWaiterWaitsForItsHolderHostsAgentToComeBackAfterItDiedAtTheCommit() throws Exception {
-        cluster = LocalCluster.start();
-        Path export = cluster.mountExport("export");
-        cluster.startAgent("h1", config -> config.withNetworkFsTypes(java.util.Set.of("tmpfs")));
-        cluster.startAgentProcess("h2", List.of("--network-fs", "tmpfs"));
-        Path file = Files.writeString(export.resolve("flocked"), "");
-        int holder = cluster.run("h2", "app", List.of("flock", "-x", file.toString(), "/bin/sh", "-c",
-                "echo \"HOLDING restored=${LOCKSTEP_RESTORED:-0}\"; exec sleep 1000000"));
-        await("flock(1) on h2 holds the lock").atMost(Duration.ofSeconds(30))
-                .until(() -> cluster.output("h2", "app", holder).contains("HOLDING restored=0"));
-        int waiter = cluster.run("h1", "app", List.of("flock", "-x", file.toString(), "/bin/sh", "-c",
-                "echo \"GOT restored=${LOCKSTEP_RESTORED:-0}\"; exec sleep 1000000"));
-        await("flock(1) on h1 waits").atMost(Duration.ofSeconds(30))
-                .until(() -> ProcLocksSnapshot.read().waitingOf(waiter).size() == 1);
-        new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
-        cluster.killApplications();
-        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(file);
-        await("the killed processes' locks are gone").atMost(Duration.ofSeconds(20))
-                .until(() -> !ProcLocksSnapshot.heldOn(inode));
+        FlockPair pair = checkpointedFlockHolderOnH2AndWaiterOnH1(file -> List.of("flock", "-x", file.toString(),
+                "/bin/sh", "-c", "echo \"HOLDING restored=${LOCKSTEP_RESTORED:-0}\"; exec sleep 1000000"));
+        int holder = pair.holder();
+        int waiter = pair.waiter();
         // h2's agent answers the confirm round, is stopped before it can see the COMMIT, and killed after it
         long h2Agent = cluster.agentProcess("h2").orElseThrow().pid();
         OperationListener stopH2AfterItsConfirm = new OperationListener() {
@@ -297,26 +283,12 @@ class AgentCrashRecoveryTest {
     @Test
     void aRestartedAgentFinishesTheHandOverItsPredecessorDiedInAndTheHeldBackWaiterGoesAfterItsHolder()
             throws Exception {
-        cluster = LocalCluster.start();
-        Path export = cluster.mountExport("export");
-        cluster.startAgent("h1", config -> config.withNetworkFsTypes(java.util.Set.of("tmpfs")));
-        cluster.startAgentProcess("h2", List.of("--network-fs", "tmpfs"));
-        Path file = Files.writeString(export.resolve("flocked"), "");
         // restarted, the holder sleeps before it locks again: h2's hand-over check waits that long
-        int holder = cluster.run("h2", "app", List.of("/bin/sh", "-c", "if [ \"${LOCKSTEP_RESTORED:-0}\" = 1 ]; then "
-                + "sleep " + HOLDER_RELOCKS_AFTER + "; fi; exec flock -x " + file + " /bin/sh -c "
-                + "'echo \"HOLDING restored=${LOCKSTEP_RESTORED:-0}\"; exec sleep 1000000'"));
-        await("flock(1) on h2 holds the lock").atMost(Duration.ofSeconds(30))
-                .until(() -> cluster.output("h2", "app", holder).contains("HOLDING restored=0"));
-        int waiter = cluster.run("h1", "app", List.of("flock", "-x", file.toString(), "/bin/sh", "-c",
-                "echo \"GOT restored=${LOCKSTEP_RESTORED:-0}\"; exec sleep 1000000"));
-        await("flock(1) on h1 waits").atMost(Duration.ofSeconds(30))
-                .until(() -> ProcLocksSnapshot.read().waitingOf(waiter).size() == 1);
-        new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
-        cluster.killApplications();
-        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(file);
-        await("the killed processes' locks are gone").atMost(Duration.ofSeconds(20))
-                .until(() -> !ProcLocksSnapshot.heldOn(inode));
+        FlockPair pair = checkpointedFlockHolderOnH2AndWaiterOnH1(file -> List.of("/bin/sh", "-c",
+                "if [ \"${LOCKSTEP_RESTORED:-0}\" = 1 ]; then sleep " + HOLDER_RELOCKS_AFTER + "; fi; exec flock -x "
+                        + file + " /bin/sh -c 'echo \"HOLDING restored=${LOCKSTEP_RESTORED:-0}\"; exec sleep 1000000'"));
+        int holder = pair.holder();
+        int waiter = pair.waiter();
         Duration handOverTimeout = Duration.ofSeconds(20);
 
         java.util.concurrent.ExecutorService coordinatorThread = java.util.concurrent.Executors.newSingleThreadExecutor();
@@ -352,6 +324,36 @@ class AgentCrashRecoveryTest {
         assertThat(cluster.output("h1", "app", newWaiter)).as("the waiter never got the lock while its holder lives")
                 .doesNotContain("GOT restored=1");
         Invariants.assertAll(cluster);
+    }
+
+    /** The checkpointed holder (h2, an agent JVM of its own) and waiter (h1) of one flock, both killed since. */
+    private record FlockPair(int holder, int waiter) {
+    }
+
+    /**
+     * h2's holder, started as {@code holderCommand} of the shared file, holds its flock (it prints
+     * "HOLDING restored=0") and h1's flock(1) waits for it; both are checkpointed, then killed.
+     */
+    private FlockPair checkpointedFlockHolderOnH2AndWaiterOnH1(java.util.function.Function<Path, List<String>> holderCommand)
+            throws Exception {
+        cluster = LocalCluster.start();
+        Path export = cluster.mountExport("export");
+        cluster.startAgent("h1", config -> config.withNetworkFsTypes(java.util.Set.of("tmpfs")));
+        cluster.startAgentProcess("h2", List.of("--network-fs", "tmpfs"));
+        Path file = Files.writeString(export.resolve("flocked"), "");
+        int holder = cluster.run("h2", "app", holderCommand.apply(file));
+        await("flock(1) on h2 holds the lock").atMost(Duration.ofSeconds(30))
+                .until(() -> cluster.output("h2", "app", holder).contains("HOLDING restored=0"));
+        int waiter = cluster.run("h1", "app", List.of("flock", "-x", file.toString(), "/bin/sh", "-c",
+                "echo \"GOT restored=${LOCKSTEP_RESTORED:-0}\"; exec sleep 1000000"));
+        await("flock(1) on h1 waits").atMost(Duration.ofSeconds(30))
+                .until(() -> ProcLocksSnapshot.read().waitingOf(waiter).size() == 1);
+        new CheckpointOperation(cluster.coordinator(), CheckpointOptions.defaults(), OperationListener.SILENT).run("app");
+        cluster.killApplications();
+        ProcLocksSnapshot.FileId inode = ProcLocksSnapshot.fileIdOf(file);
+        await("the killed processes' locks are gone").atMost(Duration.ofSeconds(20))
+                .until(() -> !ProcLocksSnapshot.heldOn(inode));
+        return new FlockPair(holder, waiter);
     }
 
     private static String commandLine(long pid) {
