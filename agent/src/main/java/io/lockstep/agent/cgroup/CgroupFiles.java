@@ -50,7 +50,13 @@ final class CgroupFiles {
         }
         for (String line : text.split("\n")) {
             if (!line.isBlank()) {
-                ids.add(Integer.parseInt(line.trim()));
+                int id = Integer.parseInt(line.trim());
+                // The kernel lists a task that is exiting (its pid already released) as 0. Signalled,
+                // kill(0, …) hits the caller's own process group: the agent's, or a whole test run
+                // (the soak runs "killed from outside" were this, seen in the kernel's signal trace).
+                if (id > 0) {
+                    ids.add(id);
+                }
             }
         }
         return ids;

@@ -468,8 +468,15 @@ public final class Native {
         }
     }
 
-    /** kill(2); returns false when the process does not exist (ESRCH). */
+    /**
+     * kill(2); returns false when the process does not exist (ESRCH). A negative pid signals that
+     * process group; 0 (the caller's own group) and -1 (every process) are refused: no caller means them.
+     */
     public static boolean kill(int pid, int signal) throws NativeException {
+        if (pid == 0 || pid == -1) {
+            throw new IllegalArgumentException("kill(" + pid + ", " + signal + ") would signal "
+                    + (pid == 0 ? "this agent's own process group" : "every process"));
+        }
         if (LIBC.kill(pid, signal) == 0) {
             return true;
         }
