@@ -49,8 +49,8 @@ public final class AgentClients implements AutoCloseable {
      * The client of the agent this record registered. An agent that registers again at the same
      * endpoint as another process (restarted on its fixed port, or given a port the kernel gave out
      * before) gets a new channel: the old one may sit in its reconnect back-off, up to 2 minutes in
-     * which every call fails at once (the soak's seed 20261231, 46th schedule: 90 s of "agent
-     * unreachable" for a restarted agent that was serving). A channel whose last connection failed
+     * which every call fails at once (most likely the soak's seed 20261231, 46th schedule: 90 s of
+     * "agent unreachable" for a restarted agent that was serving). A channel whose last connection failed
      * reconnects at once rather than at the end of its back-off: each operation tries its agents afresh.
      */
     public AgentClient forHost(HostRecord host) {
