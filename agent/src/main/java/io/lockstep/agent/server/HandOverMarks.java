@@ -15,7 +15,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -47,7 +46,7 @@ import java.util.concurrent.TimeUnit;
 final class HandOverMarks {
     private static final Logger LOG = LoggerFactory.getLogger(HandOverMarks.class);
 
-    static final String RECORD = "release-round";
+    private static final String RECORD = "release-round";
 
     private final CuratorFramework zk;
     private final ZkLayout layout;
@@ -139,13 +138,7 @@ final class HandOverMarks {
         Path dir = OrphanStubs.directory(stateDir, op.getGroup(), op.getOpId());
         try {
             Files.deleteIfExists(dir.resolve(RECORD));
-            if (Files.isDirectory(dir)) {
-                try (DirectoryStream<Path> left = Files.newDirectoryStream(dir)) {
-                    if (!left.iterator().hasNext()) {
-                        Files.deleteIfExists(dir);
-                    }
-                }
-            }
+            OrphanStubs.removeIfEmpty(dir);
         } catch (IOException e) {
             LOG.warn("group {} op {} host {}: cannot remove the record of its release round: {}", op.getGroup(),
                     op.getOpId(), hostId, e.toString());

@@ -75,13 +75,21 @@ final class OrphanStubs {
         Path dir = directory(stateDir, op.getGroup(), op.getOpId());
         try {
             Files.deleteIfExists(dir.resolve(stubPid + SUFFIX));
-            try (DirectoryStream<Path> left = Files.newDirectoryStream(dir)) {
-                if (!left.iterator().hasNext()) {
-                    Files.deleteIfExists(dir);
-                }
-            }
+            removeIfEmpty(dir);
         } catch (IOException e) {
             LOG.warn("op {}: cannot remove the record of stub pid {}: {}", op.getOpId(), stubPid, e.toString());
+        }
+    }
+
+    /** Removes an op's directory once nothing is recorded in it: no stub, no release round ({@link HandOverMarks}). */
+    static void removeIfEmpty(Path opDir) throws IOException {
+        if (!Files.isDirectory(opDir)) {
+            return;
+        }
+        try (DirectoryStream<Path> left = Files.newDirectoryStream(opDir)) {
+            if (!left.iterator().hasNext()) {
+                Files.deleteIfExists(opDir);
+            }
         }
     }
 
@@ -200,9 +208,7 @@ final class OrphanStubs {
                     Files.deleteIfExists(file);
                 }
             }
-            if (!Files.exists(opDir.resolve(HandOverMarks.RECORD))) {
-                Files.deleteIfExists(opDir);
-            }
+            removeIfEmpty(opDir);
         } catch (IOException e) {
             LOG.warn("cannot remove {}: {}", opDir, e.toString());
         }
